@@ -1,0 +1,369 @@
+// The verbs-like API: what applications program against. It follows ibverbs
+// closely (ibv_context, ibv_pd, ibv_mr, ibv_cq, ibv_qp, work requests and work
+// completions) so that an RDMA programmer can read it without a manual.
+//
+// Threading: one thread owns a Context and everything created from it
+// (run-to-completion). Nothing here blocks or reads a clock.
+//
+// The driver side (OnFrame / PollTransmit / NextWakeup) is how a dataplane — the
+// simulator or DPDK — moves packets and time through the protocol. The
+// application never calls it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "transport/units.h"
+#include "transport/wire.h"
+
+namespace tern {
+
+class Context;
+class Connection;
+class ProtectionDomain;
+
+// ---------------------------------------------------------------------------
+// Work requests and completions.
+
+enum class WrOpcode : uint8_t { kSend, kSendWithImm, kRdmaWrite, kRdmaWriteWithImm, kRdmaRead };
+
+enum SendFlag : uint32_t {
+  kSendSignaled = 1 << 0,  // produce a completion on success (errors always do)
+  kSendInline = 1 << 1,    // copy the payload at post time; lkeys are not checked
+  kSendFence = 1 << 2,     // start only after every earlier RDMA READ completed
+};
+
+enum AccessFlag : uint32_t {
+  kAccessLocalWrite = 1 << 0,
+  kAccessRemoteWrite = 1 << 1,
+  kAccessRemoteRead = 1 << 2,
+};
+
+// Scatter/gather element: `length` bytes at `addr` in the region with `lkey`.
+struct Sge {
+  uint64_t addr = 0;
+  uint32_t length = 0;
+  uint32_t lkey = 0;
+};
+
+struct SendWr {
+  uint64_t wr_id = 0;
+  WrOpcode opcode = WrOpcode::kSend;
+  uint32_t send_flags = 0;         // SendFlag bits
+  std::span<const Sge> sg_list;    // copied at post time
+  uint32_t imm_data = 0;           // *_WITH_IMM
+  uint64_t remote_addr = 0;        // RDMA_*
+  uint32_t rkey = 0;               // RDMA_*
+};
+
+struct RecvWr {
+  uint64_t wr_id = 0;
+  std::span<const Sge> sg_list;  // copied at post time
+};
+
+enum class WcStatus : uint8_t {
+  kSuccess,
+  kLocLenErr,       // message larger than the receive buffer, or than the maximum
+  kLocQpOpErr,      // internal QP consistency error
+  kLocProtErr,      // an lkey or local bounds check failed
+  kWrFlushErr,      // flushed because the QP went to ERR
+  kRemAccessErr,    // the responder refused an rkey, access right or bound
+  kRemInvReqErr,    // the responder found the request invalid (e.g. receive too small)
+  kRetryExcErr,     // the retry budget ran out with no progress
+  kRnrRetryExcErr,  // the responder had no receive posted, retries ran out
+};
+const char* WcStatusName(WcStatus status);
+
+enum class WcOpcode : uint8_t { kSend, kRdmaWrite, kRdmaRead, kRecv, kRecvRdmaWithImm };
+const char* WcOpcodeName(WcOpcode opcode);
+
+struct WorkCompletion {
+  uint64_t wr_id = 0;
+  WcStatus status = WcStatus::kSuccess;
+  WcOpcode opcode = WcOpcode::kSend;
+  uint32_t byte_len = 0;  // receives and READs: bytes placed
+  uint32_t imm_data = 0;  // valid when has_imm
+  bool has_imm = false;
+  uint32_t qp_num = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Resources.
+
+class MemoryRegion {
+ public:
+  uint64_t addr() const { return addr_; }
+  uint64_t length() const { return length_; }
+  uint32_t lkey() const { return lkey_; }
+  uint32_t rkey() const { return rkey_; }
+  uint32_t access() const { return access_; }
+  ProtectionDomain* pd() const { return pd_; }
+
+ private:
+  friend class ProtectionDomain;
+  friend class Context;
+  uint64_t addr_ = 0;
+  uint64_t length_ = 0;
+  uint32_t lkey_ = 0;
+  uint32_t rkey_ = 0;
+  uint32_t access_ = 0;
+  ProtectionDomain* pd_ = nullptr;
+};
+
+class ProtectionDomain {
+ public:
+  // Registers [addr, addr+length) with AccessFlag bits. The memory must stay
+  // valid until DeregisterMemory. Returns the region, owned by the context.
+  absl::StatusOr<MemoryRegion*> RegisterMemory(void* addr, uint64_t length, uint32_t access);
+  absl::Status DeregisterMemory(MemoryRegion* mr);
+  Context* context() const { return context_; }
+
+ private:
+  friend class Context;
+  explicit ProtectionDomain(Context* context) : context_(context) {}
+  Context* context_;
+};
+
+class CompletionQueue {
+ public:
+  // Moves up to out.size() completions into `out`; returns how many. Never blocks.
+  size_t Poll(std::span<WorkCompletion> out);
+  size_t capacity() const { return ring_.size(); }
+  size_t size() const { return count_; }
+  // Completions that found the queue full and were lost (the QPs that produced
+  // them moved to ERR, as with an ibverbs CQ overrun).
+  uint64_t overruns() const { return overruns_; }
+
+ private:
+  friend class Context;
+  friend class Connection;
+  explicit CompletionQueue(size_t capacity) : ring_(capacity) {}
+  bool Push(const WorkCompletion& wc);
+  std::vector<WorkCompletion> ring_;
+  size_t head_ = 0;
+  size_t count_ = 0;
+  uint64_t overruns_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Queue pairs (reliable connected).
+
+enum class QpState : uint8_t { kReset, kInit, kRtr, kRts, kErr };
+const char* QpStateName(QpState state);
+
+struct QpCaps {
+  uint32_t max_send_wr = 256;
+  uint32_t max_recv_wr = 256;
+  uint32_t max_send_sge = 4;
+  uint32_t max_recv_sge = 4;
+  uint32_t max_inline_data = 256;
+};
+
+enum class PathPolicy : uint8_t {
+  kSinglePath,  // one entropy for everything (comparison baseline)
+  kOblivious,   // round-robin over `paths` entropies
+  kWeighted,    // round-robin, skipping entropies recently marked, trimmed or lost
+};
+const char* PathPolicyName(PathPolicy policy);
+
+// Tern's own knobs, beyond what ibverbs has. Defaults suit a 400G fabric with
+// microsecond RTTs.
+struct TransportOptions {
+  uint16_t paths = 8;  // distinct entropy values sprayed over
+  PathPolicy path_policy = PathPolicy::kWeighted;
+  uint32_t window_packets = 1024;  // send window and receive bitmap; power of two
+  uint32_t ack_every = 4;          // coalesce ACKs over this many data packets...
+  Duration ack_delay = Duration::Microseconds(2);  // ...or this long after the first
+  Duration min_rto = Duration::Microseconds(100);
+  Duration max_rto = Duration::Milliseconds(100);
+  // Extra time a packet may trail a later-sent, already acknowledged packet on
+  // another path before it is declared lost, on top of a quarter of the RTT.
+  Duration reorder_window = Duration::Microseconds(10);
+  std::string congestion_control = "fixed";  // CreateCongestionControl spec
+  Bandwidth line_rate = Bandwidth::Gbps(400);
+};
+
+struct QpInitAttr {
+  CompletionQueue* send_cq = nullptr;
+  CompletionQueue* recv_cq = nullptr;
+  QpCaps cap;
+  TransportOptions transport;
+};
+
+// RESET -> INIT.
+struct QpInitStateAttr {
+  uint32_t access = kAccessRemoteWrite | kAccessRemoteRead;  // allowed to remote peers
+};
+
+// INIT -> RTR: who the peer is and where our receive sequence starts.
+struct QpRtrAttr {
+  uint32_t dest_qp_num = 0;
+  Psn rq_psn = 0;                // first PSN expected from the peer
+  Endpoint remote;               // peer's MAC / IP / Tern UDP port
+  uint32_t path_mtu = 4096;      // payload bytes per packet, 256..9000
+  uint32_t max_dest_rd_atomic = 16;  // READ requests the peer may have outstanding here
+  Duration min_rnr_timer = Duration::Microseconds(10);  // advertised in RNR NACKs
+};
+
+// RTR -> RTS: our send sequence and retry budgets.
+struct QpRtsAttr {
+  Psn sq_psn = 0;            // first PSN we send
+  uint8_t retry_cnt = 7;     // RTO expiries without progress before RETRY_EXC_ERR
+  uint8_t rnr_retry = 7;     // RNR NACKs per message before RNR_RETRY_EXC_ERR (7 = 7 tries)
+  uint32_t max_rd_atomic = 16;  // READs we keep outstanding
+};
+
+// Per-QP counters, named after the ibverbs/mlx5 counters where one exists.
+struct QpCounters {
+  uint64_t data_packets_sent = 0;
+  uint64_t data_bytes_sent = 0;
+  uint64_t retransmitted_packets = 0;
+  uint64_t retransmitted_bytes = 0;
+  uint64_t retransmits_loss_detected = 0;
+  uint64_t retransmits_timeout = 0;
+  uint64_t retransmits_trim = 0;
+  uint64_t retransmits_rnr = 0;
+  uint64_t local_ack_timeout_err = 0;  // RTO expiries
+  uint64_t acks_sent = 0;
+  uint64_t acks_received = 0;
+  uint64_t nacks_sent = 0;
+  uint64_t nacks_received = 0;
+  uint64_t data_packets_received = 0;
+  uint64_t duplicate_packets = 0;   // already received: dropped, re-acknowledged
+  uint64_t out_of_sequence = 0;     // arrived ahead of the cumulative point
+  uint64_t packet_seq_err = 0;      // outside the receive window
+  uint64_t trimmed_received = 0;
+  uint64_t rnr_nak_sent = 0;
+  uint64_t rnr_nak_received = 0;
+  uint64_t ce_marked_received = 0;
+  uint64_t spurious_retransmits = 0;  // a retransmitted PSN whose original was acked too
+  uint64_t entropy_changes = 0;       // retransmissions sent on a different path
+  uint64_t window_limited = 0;        // times the window or flow control stopped sending
+};
+
+class QueuePair {
+ public:
+  uint32_t qp_num() const;
+  QpState state() const;
+  const QpCounters& counters() const;
+  // Why the QP entered ERR, when it did.
+  const std::string& error_reason() const;
+
+  absl::Status ToInit(const QpInitStateAttr& attr);
+  absl::Status ToRtr(const QpRtrAttr& attr);
+  absl::Status ToRts(const QpRtsAttr& attr);
+  // Moves to ERR: outstanding work requests complete with WR_FLUSH_ERR.
+  absl::Status ToError();
+
+  // Posts work requests in order. On failure `*posted` (when given) is the
+  // index of the request that failed: the ones before it were posted.
+  absl::Status PostSend(std::span<const SendWr> wrs, size_t* posted = nullptr);
+  absl::Status PostRecv(std::span<const RecvWr> wrs, size_t* posted = nullptr);
+  absl::Status PostSend(const SendWr& wr) { return PostSend({&wr, 1}); }
+  absl::Status PostRecv(const RecvWr& wr) { return PostRecv({&wr, 1}); }
+
+  // One line: window, in-flight, rtt, cc state. For logs.
+  std::string DebugState() const;
+
+ private:
+  friend class Context;
+  explicit QueuePair(std::unique_ptr<Connection> connection);
+  std::unique_ptr<Connection> connection_;
+
+ public:
+  ~QueuePair();
+};
+
+// ---------------------------------------------------------------------------
+// The context: one per thread per port.
+
+struct ContextConfig {
+  Endpoint local;  // this host's MAC / IP / Tern UDP port
+  uint64_t seed = 1;  // the context's randomness (entropy choice, jitter) is all from here
+  // When true the dataplane computes and verifies the Tern checksum (NIC
+  // offload, or a driver that does it); when false the context does.
+  bool checksum_offload = false;
+  uint32_t first_qp_num = 0x100;
+};
+
+// Counters of packets the context refused before any QP saw them.
+struct ContextCounters {
+  uint64_t frames_received = 0;
+  uint64_t packets_sent = 0;
+  uint64_t drops[static_cast<size_t>(DropReason::kCount)] = {};
+};
+
+// A packet the protocol wants sent: Tern headers here, payload by reference
+// into registered memory (not copied), plus where it goes. The payload stays
+// valid until the message it belongs to completes.
+struct TxPacket {
+  const Endpoint* src = nullptr;
+  const Endpoint* dst = nullptr;
+  uint16_t entropy = 0;  // UDP source port
+  uint16_t header_len = 0;
+  alignas(8) uint8_t header[kMaxTernHeaderBytes];
+  std::span<const uint8_t> payload;
+
+  size_t tern_len() const { return header_len + payload.size(); }
+  // Writes the whole frame (outer headers, Tern headers, payload) into `out`,
+  // which must hold frame_len() bytes; returns the bytes written.
+  size_t WriteFrame(uint8_t* out) const;
+  size_t frame_len() const;
+};
+
+class Context {
+ public:
+  static absl::StatusOr<std::unique_ptr<Context>> Create(const ContextConfig& config);
+  ~Context();
+
+  ProtectionDomain* AllocPd();
+  absl::StatusOr<CompletionQueue*> CreateCq(size_t capacity);
+  absl::StatusOr<QueuePair*> CreateQp(ProtectionDomain* pd, const QpInitAttr& attr);
+  absl::Status DestroyQp(QueuePair* qp);
+
+  const Endpoint& local() const { return config_.local; }
+  const ContextCounters& counters() const { return counters_; }
+
+  // --- driver side ---------------------------------------------------------
+
+  // Hands the context one received Ethernet frame. Bad frames are counted in
+  // counters().drops and otherwise ignored.
+  void OnFrame(std::span<const uint8_t> frame, Time now);
+
+  // Runs expired timers, then fills `out` with up to out.size() packets ready
+  // at `now` (control packets first, then data, round-robin across QPs).
+  // Returns how many were written.
+  size_t PollTransmit(Time now, std::span<TxPacket> out);
+
+  // When PollTransmit must next be called even if no frame arrives: `now` or
+  // earlier if something is ready, Time::Infinite() if nothing is pending.
+  Time NextWakeup() const;
+
+  // Finds the region holding [addr, addr+len) for `key`, or null. Used by the
+  // connections for lkey and rkey checks.
+  const MemoryRegion* FindRegion(uint32_t key, bool remote_key) const;
+
+ private:
+  explicit Context(const ContextConfig& config);
+  Connection* FindConnection(uint32_t qp_num) const;
+
+  ContextConfig config_;
+  ContextCounters counters_;
+  std::vector<std::unique_ptr<ProtectionDomain>> pds_;
+  std::vector<std::unique_ptr<MemoryRegion>> regions_;
+  std::vector<std::unique_ptr<CompletionQueue>> cqs_;
+  std::vector<std::unique_ptr<QueuePair>> qps_;
+  uint32_t next_qp_num_;
+  uint32_t next_key_ = 1;
+  size_t tx_cursor_ = 0;  // round-robin position over qps_
+  uint64_t rng_seed_;
+
+  friend class ProtectionDomain;
+};
+
+}  // namespace tern
