@@ -1,0 +1,50 @@
+#include "transport/path_selector.h"
+
+#include <algorithm>
+
+namespace tern {
+
+PathSelector::PathSelector(PathPolicy policy, uint16_t paths, uint16_t base_entropy)
+    : policy_(policy),
+      base_(base_entropy),
+      avoid_until_(policy == PathPolicy::kSinglePath ? 1 : std::max<uint16_t>(paths, 1),
+                   Time::Zero()) {}
+
+int PathSelector::IndexOf(uint16_t entropy) const {
+  const int index = static_cast<int>(entropy) - static_cast<int>(base_);
+  return index >= 0 && index < static_cast<int>(avoid_until_.size()) ? index : -1;
+}
+
+uint16_t PathSelector::Next(Time now) { return Pick(now, -1); }
+
+uint16_t PathSelector::NextAvoiding(uint16_t previous, Time now) {
+  return Pick(now, paths() > 1 ? IndexOf(previous) : -1);
+}
+
+uint16_t PathSelector::Pick(Time now, int excluded_index) {
+  const uint16_t n = paths();
+  if (n == 1) return base_;
+  // Round-robin; the weighted policy skips paths under penalty. When every
+  // path is penalised it takes the one whose penalty ends first.
+  int fallback = -1;
+  for (uint16_t tries = 0; tries < n; ++tries) {
+    const uint16_t index = cursor_;
+    cursor_ = static_cast<uint16_t>(cursor_ + 1 == n ? 0 : cursor_ + 1);
+    if (index == excluded_index) continue;
+    if (policy_ != PathPolicy::kWeighted || avoid_until_[index] <= now) {
+      return static_cast<uint16_t>(base_ + index);
+    }
+    if (fallback < 0 || avoid_until_[index] < avoid_until_[fallback]) fallback = index;
+  }
+  if (fallback < 0) fallback = (excluded_index + 1) % n;
+  return static_cast<uint16_t>(base_ + fallback);
+}
+
+void PathSelector::OnCongestion(uint16_t entropy, Time now, Duration penalty) {
+  if (policy_ != PathPolicy::kWeighted) return;
+  const int index = IndexOf(entropy);
+  if (index < 0) return;
+  avoid_until_[index] = std::max(avoid_until_[index], now + penalty);
+}
+
+}  // namespace tern

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "transport/units.h"
+
 namespace tern {
 
 class Random {
@@ -35,7 +37,7 @@ class Random {
   // Uniform in [0, bound); bound must be > 0. Lemire's multiply-shift; the bias
   // is below 2^-32 for the bounds used here.
   uint64_t Uniform(uint64_t bound) {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * bound) >> 64);
+    return static_cast<uint64_t>((static_cast<Uint128>(Next()) * bound) >> 64);
   }
 
   // Uniform in [0, 1).

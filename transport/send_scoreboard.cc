@@ -1,0 +1,98 @@
+#include "transport/send_scoreboard.h"
+
+#include <algorithm>
+
+namespace tern {
+
+SendScoreboard::SendScoreboard(uint32_t window_packets, uint16_t paths)
+    : slots_(std::bit_ceil(std::max<uint32_t>(window_packets, 2))),
+      mask_(static_cast<uint32_t>(slots_.size()) - 1),
+      next_path_seq_(std::max<uint16_t>(paths, 1), 0),
+      acked_path_seq_(std::max<uint16_t>(paths, 1), 0),
+      lost_(slots_.size()) {}
+
+void SendScoreboard::Reset(Psn first) {
+  snd_una_ = snd_nxt_ = first;
+  any_acked_ = false;
+  bytes_in_flight_ = 0;
+  packets_in_flight_ = 0;
+  lost_head_ = lost_count_ = 0;
+  for (TxSlot& s : slots_) s.state = SlotState::kFree;
+}
+
+Psn SendScoreboard::Append(const TxSlot& slot_value) {
+  const Psn psn = snd_nxt_++;
+  TxSlot& s = slot(psn);
+  s = slot_value;
+  s.state = SlotState::kFree;  // becomes in flight at OnTransmit
+  s.transmissions = 0;
+  return psn;
+}
+
+void SendScoreboard::OnTransmit(Psn psn, uint16_t path, Time now) {
+  TxSlot& s = slot(psn);
+  if (path >= next_path_seq_.size()) path = 0;
+  s.sent_at = now;
+  s.path = path;
+  s.path_seq = next_path_seq_[path]++;
+  if (s.transmissions < 255) ++s.transmissions;
+  if (s.state != SlotState::kInFlight) {
+    s.state = SlotState::kInFlight;
+    bytes_in_flight_ += s.length;
+    ++packets_in_flight_;
+  }
+}
+
+void SendScoreboard::Acknowledge(Psn psn, TxSlot& s) {
+  if (s.state == SlotState::kInFlight) {
+    bytes_in_flight_ -= s.length;
+    --packets_in_flight_;
+  }
+  s.state = SlotState::kAcked;
+  if (!any_acked_ || PsnBefore(highest_acked_, psn)) highest_acked_ = psn;
+  any_acked_ = true;
+  if (s.transmissions > 0) {
+    if (s.sent_at > latest_acked_sent_at_) latest_acked_sent_at_ = s.sent_at;
+    uint32_t& acked_seq = acked_path_seq_[s.path];
+    if (static_cast<int32_t>(s.path_seq + 1 - acked_seq) > 0) acked_seq = s.path_seq + 1;
+  }
+}
+
+bool SendScoreboard::MarkLost(Psn psn) {
+  if (!Contains(psn)) return false;
+  TxSlot& s = slot(psn);
+  if (s.state != SlotState::kInFlight) return false;
+  s.state = SlotState::kLost;
+  bytes_in_flight_ -= s.length;
+  --packets_in_flight_;
+  // The ring cannot overflow: a PSN is queued at most once per loss and every
+  // queued PSN is within the window.
+  lost_[(lost_head_ + lost_count_) & mask_] = psn;
+  ++lost_count_;
+  return true;
+}
+
+bool SendScoreboard::PeekLost(Psn* psn) {
+  while (lost_count_ > 0) {
+    const Psn candidate = lost_[lost_head_];
+    if (Contains(candidate) && slot(candidate).state == SlotState::kLost) {
+      *psn = candidate;
+      return true;
+    }
+    PopLost();
+  }
+  return false;
+}
+
+Time SendScoreboard::NextLossCheck(Duration threshold) const {
+  if (!any_acked_ || PsnBefore(highest_acked_, snd_una_)) return Time::Infinite();
+  Time earliest = Time::Infinite();
+  for (Psn psn = snd_una_; PsnBefore(psn, highest_acked_); ++psn) {
+    const TxSlot& s = slot(psn);
+    if (s.state != SlotState::kInFlight || !(s.sent_at < latest_acked_sent_at_)) continue;
+    earliest = std::min(earliest, s.sent_at + threshold);
+  }
+  return earliest;
+}
+
+}  // namespace tern

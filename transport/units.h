@@ -12,6 +12,11 @@
 
 namespace tern {
 
+// 128-bit intermediates keep rate arithmetic exact; __extension__ silences
+// -Wpedantic for this GCC/Clang built-in.
+__extension__ using Int128 = __int128;
+__extension__ using Uint128 = unsigned __int128;
+
 class Duration {
  public:
   constexpr Duration() = default;
@@ -102,7 +107,7 @@ class Bandwidth {
   constexpr Duration TransferTime(uint64_t bytes) const {
     if (bps_ <= 0) return Duration::Zero();
     // ps = bytes * 8 * 1e12 / bps, computed without overflow for bytes < 2^40.
-    const __int128 ps = static_cast<__int128>(bytes) * 8 * 1'000'000'000'000LL / bps_;
+    const Int128 ps = static_cast<Int128>(bytes) * 8 * 1'000'000'000'000LL / bps_;
     return Duration::Picoseconds(static_cast<int64_t>(ps));
   }
   constexpr auto operator<=>(const Bandwidth&) const = default;

@@ -1,0 +1,312 @@
+// The verbs-like API objects and the context's driver side: demultiplexing
+// received frames to connections and gathering what they want to send.
+#include "transport/verbs.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "transport/connection.h"
+#include "transport/random.h"
+
+namespace tern {
+
+const char* WcStatusName(WcStatus status) {
+  switch (status) {
+    case WcStatus::kSuccess: return "SUCCESS";
+    case WcStatus::kLocLenErr: return "LOC_LEN_ERR";
+    case WcStatus::kLocQpOpErr: return "LOC_QP_OP_ERR";
+    case WcStatus::kLocProtErr: return "LOC_PROT_ERR";
+    case WcStatus::kWrFlushErr: return "WR_FLUSH_ERR";
+    case WcStatus::kRemAccessErr: return "REM_ACCESS_ERR";
+    case WcStatus::kRemInvReqErr: return "REM_INV_REQ_ERR";
+    case WcStatus::kRetryExcErr: return "RETRY_EXC_ERR";
+    case WcStatus::kRnrRetryExcErr: return "RNR_RETRY_EXC_ERR";
+  }
+  return "UNKNOWN";
+}
+
+const char* WcOpcodeName(WcOpcode opcode) {
+  switch (opcode) {
+    case WcOpcode::kSend: return "SEND";
+    case WcOpcode::kRdmaWrite: return "RDMA_WRITE";
+    case WcOpcode::kRdmaRead: return "RDMA_READ";
+    case WcOpcode::kRecv: return "RECV";
+    case WcOpcode::kRecvRdmaWithImm: return "RECV_RDMA_WITH_IMM";
+  }
+  return "UNKNOWN";
+}
+
+const char* QpStateName(QpState state) {
+  switch (state) {
+    case QpState::kReset: return "RESET";
+    case QpState::kInit: return "INIT";
+    case QpState::kRtr: return "RTR";
+    case QpState::kRts: return "RTS";
+    case QpState::kErr: return "ERR";
+  }
+  return "UNKNOWN";
+}
+
+const char* PathPolicyName(PathPolicy policy) {
+  switch (policy) {
+    case PathPolicy::kSinglePath: return "single";
+    case PathPolicy::kOblivious: return "oblivious";
+    case PathPolicy::kWeighted: return "weighted";
+  }
+  return "unknown";
+}
+
+// --- memory regions -------------------------------------------------------------
+
+absl::StatusOr<MemoryRegion*> ProtectionDomain::RegisterMemory(void* addr, uint64_t length,
+                                                               uint32_t access) {
+  const auto base = reinterpret_cast<uint64_t>(addr);
+  if (addr == nullptr && length > 0) return absl::InvalidArgumentError("null address");
+  if (base + length < base) return absl::InvalidArgumentError("region wraps the address space");
+  if ((access & ~(kAccessLocalWrite | kAccessRemoteWrite | kAccessRemoteRead)) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat("unknown access flags 0x%x", access));
+  }
+  if ((access & kAccessRemoteWrite) != 0 && (access & kAccessLocalWrite) == 0) {
+    // As in ibverbs: remote write without local write is refused.
+    return absl::InvalidArgumentError("REMOTE_WRITE requires LOCAL_WRITE");
+  }
+  auto mr = std::unique_ptr<MemoryRegion>(new MemoryRegion());
+  mr->addr_ = base;
+  mr->length_ = length;
+  mr->access_ = access;
+  mr->pd_ = this;
+  // Keys are not guessable from each other: the low byte is a per-registration
+  // tag, as NICs do, so a stale key does not alias a new region.
+  const uint32_t index = context_->next_key_++;
+  mr->lkey_ = (index << 8) | (static_cast<uint32_t>(context_->rng_seed_ + index * 0x9Eu) & 0xFF);
+  mr->rkey_ = mr->lkey_ ^ 0x80u;
+  MemoryRegion* raw = mr.get();
+  context_->regions_.push_back(std::move(mr));
+  return raw;
+}
+
+absl::Status ProtectionDomain::DeregisterMemory(MemoryRegion* mr) {
+  auto& regions = context_->regions_;
+  auto it = std::find_if(regions.begin(), regions.end(),
+                         [&](const std::unique_ptr<MemoryRegion>& r) { return r.get() == mr; });
+  if (it == regions.end() || (*it)->pd_ != this) {
+    return absl::NotFoundError("memory region not registered in this protection domain");
+  }
+  regions.erase(it);
+  return absl::OkStatus();
+}
+
+const MemoryRegion* Context::FindRegion(uint32_t key, bool remote_key) const {
+  // Linear: a context holds a handful of regions. A NIC would index a table
+  // by key; so would this once region counts grow.
+  for (const auto& mr : regions_) {
+    if ((remote_key ? mr->rkey_ : mr->lkey_) == key) return mr.get();
+  }
+  return nullptr;
+}
+
+// --- completion queues ----------------------------------------------------------
+
+bool CompletionQueue::Push(const WorkCompletion& wc) {
+  if (count_ == ring_.size()) {
+    ++overruns_;
+    return false;
+  }
+  ring_[(head_ + count_) % ring_.size()] = wc;
+  ++count_;
+  return true;
+}
+
+size_t CompletionQueue::Poll(std::span<WorkCompletion> out) {
+  size_t n = 0;
+  while (n < out.size() && count_ > 0) {
+    out[n++] = ring_[head_];
+    head_ = (head_ + 1) % ring_.size();
+    --count_;
+  }
+  return n;
+}
+
+// --- queue pairs ----------------------------------------------------------------
+
+QueuePair::QueuePair(std::unique_ptr<Connection> connection)
+    : connection_(std::move(connection)) {}
+QueuePair::~QueuePair() = default;
+uint32_t QueuePair::qp_num() const { return connection_->qp_num(); }
+QpState QueuePair::state() const { return connection_->state(); }
+const QpCounters& QueuePair::counters() const { return connection_->counters(); }
+const std::string& QueuePair::error_reason() const { return connection_->error_reason(); }
+absl::Status QueuePair::ToInit(const QpInitStateAttr& attr) { return connection_->ToInit(attr); }
+absl::Status QueuePair::ToRtr(const QpRtrAttr& attr) { return connection_->ToRtr(attr); }
+absl::Status QueuePair::ToRts(const QpRtsAttr& attr) { return connection_->ToRts(attr); }
+absl::Status QueuePair::ToError() { return connection_->ToError(); }
+absl::Status QueuePair::PostSend(std::span<const SendWr> wrs, size_t* posted) {
+  return connection_->PostSend(wrs, posted);
+}
+absl::Status QueuePair::PostRecv(std::span<const RecvWr> wrs, size_t* posted) {
+  return connection_->PostRecv(wrs, posted);
+}
+std::string QueuePair::DebugState() const { return connection_->DebugState(); }
+
+// --- context --------------------------------------------------------------------
+
+Context::Context(const ContextConfig& config)
+    : config_(config), next_qp_num_(config.first_qp_num), rng_seed_(config.seed) {}
+Context::~Context() = default;
+
+absl::StatusOr<std::unique_ptr<Context>> Context::Create(const ContextConfig& config) {
+  if (config.local.udp_port == 0) return absl::InvalidArgumentError("local UDP port is 0");
+  if (config.local.udp_port == 4791 || config.local.udp_port == 4793) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "UDP port %u belongs to %s", config.local.udp_port,
+        config.local.udp_port == 4791 ? "RoCEv2" : "Ultra Ethernet"));
+  }
+  return std::unique_ptr<Context>(new Context(config));
+}
+
+ProtectionDomain* Context::AllocPd() {
+  pds_.push_back(std::unique_ptr<ProtectionDomain>(new ProtectionDomain(this)));
+  return pds_.back().get();
+}
+
+absl::StatusOr<CompletionQueue*> Context::CreateCq(size_t capacity) {
+  if (capacity == 0 || capacity > (1u << 24)) {
+    return absl::InvalidArgumentError(absl::StrFormat("CQ capacity %d outside [1, 2^24]", capacity));
+  }
+  cqs_.push_back(std::unique_ptr<CompletionQueue>(new CompletionQueue(capacity)));
+  return cqs_.back().get();
+}
+
+absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitAttr& attr) {
+  if (pd == nullptr || pd->context() != this) {
+    return absl::InvalidArgumentError("protection domain of another context");
+  }
+  if (attr.send_cq == nullptr || attr.recv_cq == nullptr) {
+    return absl::InvalidArgumentError("send_cq and recv_cq are required");
+  }
+  const QpCaps& cap = attr.cap;
+  if (cap.max_send_wr == 0 || cap.max_send_wr > 65536 || cap.max_recv_wr == 0 ||
+      cap.max_recv_wr > 65536) {
+    return absl::InvalidArgumentError("max_send_wr and max_recv_wr must be in [1, 65536]");
+  }
+  if (cap.max_send_sge == 0 || cap.max_send_sge > 32 || cap.max_recv_sge == 0 ||
+      cap.max_recv_sge > 32) {
+    return absl::InvalidArgumentError("max_send_sge and max_recv_sge must be in [1, 32]");
+  }
+  if (cap.max_inline_data > 4096) return absl::InvalidArgumentError("max_inline_data > 4096");
+  const TransportOptions& t = attr.transport;
+  if (t.paths == 0 || t.paths > 0x3FFF) {
+    return absl::InvalidArgumentError("paths must be in [1, 16383]");
+  }
+  if (t.window_packets < 16 || t.window_packets > 65536 ||
+      (t.window_packets & (t.window_packets - 1)) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "window_packets %u must be a power of two in [16, 65536]", t.window_packets));
+  }
+  if (t.min_rto <= Duration::Zero() || t.max_rto < t.min_rto) {
+    return absl::InvalidArgumentError("need 0 < min_rto <= max_rto");
+  }
+  CcContext cc_context;
+  cc_context.line_rate = t.line_rate;
+  auto cc = CreateCongestionControl(t.congestion_control, cc_context);
+  if (!cc.ok()) return cc.status();
+
+  const uint32_t qp_num = next_qp_num_++;
+  // Each QP sprays over its own block of source ports, so QPs between the
+  // same hosts hash independently.
+  Random rng(rng_seed_ ^ (uint64_t{qp_num} * 0x9E3779B97F4A7C15ull));
+  const uint32_t span = 0x10000 - kEntropyPortBase - t.paths;
+  const auto base = static_cast<uint16_t>(kEntropyPortBase + rng.Uniform(span));
+  auto connection = std::make_unique<Connection>(this, pd, qp_num, attr, std::move(*cc), base);
+  qps_.push_back(std::unique_ptr<QueuePair>(new QueuePair(std::move(connection))));
+  return qps_.back().get();
+}
+
+absl::Status Context::DestroyQp(QueuePair* qp) {
+  auto it = std::find_if(qps_.begin(), qps_.end(),
+                         [&](const std::unique_ptr<QueuePair>& q) { return q.get() == qp; });
+  if (it == qps_.end()) return absl::NotFoundError("queue pair not in this context");
+  qps_.erase(it);
+  tx_cursor_ = 0;
+  return absl::OkStatus();
+}
+
+Connection* Context::FindConnection(uint32_t qp_num) const {
+  // QP numbers are dense from first_qp_num; destroyed QPs leave the vector.
+  for (const auto& qp : qps_) {
+    if (qp->connection_->qp_num() == qp_num) return qp->connection_.get();
+  }
+  return nullptr;
+}
+
+void Context::OnFrame(std::span<const uint8_t> frame, Time now) {
+  ++counters_.frames_received;
+  auto count_drop = [&](DropReason reason) { ++counters_.drops[static_cast<size_t>(reason)]; };
+  const FrameDecodeResult outer = DecodeFrame(frame, config_.local.udp_port);
+  if (!outer.ok()) return count_drop(outer.error);
+  const TernDecodeResult inner = DecodeTern(outer.frame.tern, !config_.checksum_offload);
+  if (!inner.ok()) return count_drop(inner.error);
+  const TernView& packet = inner.view;
+  Connection* connection = FindConnection(packet.tern->dst_qpn.get());
+  if (connection == nullptr || connection->peer_qp_num() != packet.tern->src_qpn.get() ||
+      connection->state() == QpState::kReset || !(connection->remote().ip == outer.frame.src.ip)) {
+    return count_drop(DropReason::kUnknownConnection);
+  }
+  RxInfo rx;
+  rx.entropy = outer.frame.entropy;
+  rx.ce = outer.frame.ecn == Ecn::kCe;
+  connection->OnPacket(packet, rx, now);
+}
+
+size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
+  const size_t n_qps = qps_.size();
+  for (size_t i = 0; i < n_qps; ++i) qps_[i]->connection_->RunTimers(now);
+  size_t produced = 0;
+  // Round-robin: each pass offers every QP one packet, starting where the
+  // previous call stopped.
+  while (produced < out.size()) {
+    bool any = false;
+    for (size_t i = 0; i < n_qps && produced < out.size(); ++i) {
+      const size_t index = (tx_cursor_ + i) % n_qps;
+      Connection& c = *qps_[index]->connection_;
+      TxPacket& packet = out[produced];
+      if (!c.BuildNext(now, &packet)) continue;
+      packet.src = &config_.local;
+      packet.dst = &c.remote();
+      if (!config_.checksum_offload) {
+        auto* header = reinterpret_cast<TernHeader*>(packet.header);
+        header->checksum.set(TernChecksum({packet.header, packet.header_len}, packet.payload));
+      }
+      ++produced;
+      any = true;
+      tx_cursor_ = (index + 1) % n_qps;
+    }
+    if (!any) break;
+  }
+  counters_.packets_sent += produced;
+  return produced;
+}
+
+Time Context::NextWakeup() const {
+  Time wakeup = Time::Infinite();
+  for (const auto& qp : qps_) wakeup = std::min(wakeup, qp->connection_->NextWakeup());
+  return wakeup;
+}
+
+size_t TxPacket::frame_len() const {
+  const size_t outer = sizeof(EthernetHeader) +
+                       (dst->ip.is_v6 ? sizeof(Ipv6Header) : sizeof(Ipv4Header)) +
+                       sizeof(UdpHeader);
+  return outer + tern_len();
+}
+
+size_t TxPacket::WriteFrame(uint8_t* out) const {
+  size_t n = EncodeFrameHeaders(out, *src, *dst, entropy, tern_len());
+  std::memcpy(out + n, header, header_len);
+  n += header_len;
+  if (!payload.empty()) std::memcpy(out + n, payload.data(), payload.size());
+  return n + payload.size();
+}
+
+}  // namespace tern

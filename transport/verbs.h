@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "transport/sequence.h"
 #include "transport/units.h"
 #include "transport/wire.h"
 

@@ -1,0 +1,387 @@
+// Connection, receiving side: data placement with key and bounds checks,
+// duplicate suppression, ACK and NACK processing.
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "transport/connection.h"
+
+namespace tern {
+namespace {
+
+// Copies `payload` to byte `offset` of the message laid out over `sges`.
+// The caller has checked offset + payload.size() fits.
+void PlaceAt(std::span<const Sge> sges, uint64_t offset, std::span<const uint8_t> payload) {
+  size_t done = 0;
+  for (const Sge& sge : sges) {
+    if (done == payload.size()) return;
+    if (offset >= sge.length) {
+      offset -= sge.length;
+      continue;
+    }
+    const size_t n = std::min<uint64_t>(sge.length - offset, payload.size() - done);
+    std::memcpy(reinterpret_cast<void*>(sge.addr + offset), payload.data() + done, n);
+    done += n;
+    offset = 0;
+  }
+}
+
+// True when [offset, offset + len) lies within a message of msg_len bytes.
+bool FitsInMessage(uint32_t offset, size_t len, uint32_t msg_len) {
+  return offset <= msg_len && len <= msg_len - offset;
+}
+
+}  // namespace
+
+void Connection::OnPacket(const TernView& packet, const RxInfo& rx, Time now) {
+  switch (packet.type()) {
+    case PacketType::kData:
+      OnData(packet, rx, now);
+      break;
+    case PacketType::kAck:
+      OnAck(packet, rx, now);
+      break;
+    case PacketType::kNack:
+      OnNack(packet, now);
+      break;
+  }
+}
+
+void Connection::QueueNack(Psn psn, NackReason reason, uint16_t entropy, uint32_t ts_echo) {
+  if (nack_count_ == kNackQueue) return;  // the sender recovers by timeout
+  nacks_[(nack_head_ + nack_count_) % kNackQueue] = PendingNack{psn, reason, entropy, ts_echo};
+  ++nack_count_;
+}
+
+// --- data ---------------------------------------------------------------------
+
+void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
+  if (state_ == QpState::kReset || state_ == QpState::kInit) return;
+  const Psn psn = packet.tern->psn.get();
+  const uint32_t ts = packet.data->timestamp.get();
+  if (state_ == QpState::kErr) {
+    // Tell the peer at once rather than let it time out.
+    QueueNack(psn, NackReason::kInvalidRequest, rx.entropy, ts);
+    return;
+  }
+  ++counters_.data_packets_received;
+  if (rx.ce) {
+    ++counters_.ce_marked_received;
+    if (ack_ce_count_ < 0xFFFF) ++ack_ce_count_;
+  }
+  auto note_for_ack = [&] {
+    ack_ts_echo_ = ts;
+    ack_entropy_ = rx.entropy;
+    if (!ack_focus_set_ || PsnBefore(psn, ack_focus_)) ack_focus_ = psn;
+    ack_focus_set_ = true;
+  };
+  switch (tracker_.Classify(psn)) {
+    case ReceiveTracker::Arrival::kDuplicate:
+      ++counters_.duplicate_packets;
+      note_for_ack();
+      ack_policy_.RequestImmediate();
+      return;
+    case ReceiveTracker::Arrival::kOutOfWindow:
+      ++counters_.packet_seq_err;
+      ack_policy_.RequestImmediate();
+      return;
+    case ReceiveTracker::Arrival::kNew:
+      break;
+  }
+  if ((packet.flags() & kFlagTrimmed) != 0) {
+    ++counters_.trimmed_received;
+    QueueNack(psn, NackReason::kTrimmed, rx.entropy, ts);
+    return;
+  }
+  bool completed = false;
+  Verdict verdict = Verdict::kInvalid;
+  switch (packet.opcode()) {
+    case DataOpcode::kSend:
+    case DataOpcode::kSendWithImm:
+      verdict = AcceptSend(packet, &completed);
+      break;
+    case DataOpcode::kWrite:
+    case DataOpcode::kWriteWithImm:
+      verdict = AcceptWrite(packet, &completed);
+      break;
+    case DataOpcode::kReadRequest:
+      verdict = AcceptReadRequest(packet);
+      break;
+    case DataOpcode::kReadResponse:
+      verdict = AcceptReadResponse(packet, &completed);
+      break;
+  }
+  switch (verdict) {
+    case Verdict::kAccept:
+      break;
+    case Verdict::kRnr:
+      ++counters_.rnr_nak_sent;
+      QueueNack(psn, NackReason::kNoReceiveBuffer, rx.entropy, ts);
+      return;
+    case Verdict::kAccessError:
+      QueueNack(psn, NackReason::kAccessError, rx.entropy, ts);
+      return;
+    case Verdict::kInvalid:
+      QueueNack(psn, NackReason::kInvalidRequest, rx.entropy, ts);
+      return;
+  }
+  if (psn != tracker_.cumulative()) ++counters_.out_of_sequence;
+  const bool opens_hole = tracker_.Record(psn);
+  note_for_ack();
+  const bool ack_now = (packet.flags() & kFlagAckRequest) != 0 || opens_hole || completed;
+  ack_policy_.OnArrival(now, ack_now);
+}
+
+Connection::Verdict Connection::AcceptSend(const TernView& packet, bool* completed) {
+  const uint32_t rsn = packet.data->rsn.get();
+  const uint32_t msg_len = packet.data->msg_len.get();
+  const uint32_t offset = packet.data->offset.get();
+  if (PsnBefore(rsn, rq_head_)) return Verdict::kInvalid;    // that receive is finished
+  if (!PsnBefore(rsn, rq_tail_)) return Verdict::kRnr;       // not posted yet
+  RecvWqe& r = rq(rsn);
+  if (r.done) return Verdict::kInvalid;
+  if (!r.started) {
+    if (msg_len > r.capacity) {
+      r.done = true;
+      r.status = WcStatus::kLocLenErr;
+      r.msg_len = 0;
+      Fail(WcStatus::kWrFlushErr, 0, false,
+           absl::StrFormat("SEND of %u bytes into a %u-byte receive", msg_len, r.capacity));
+      return Verdict::kInvalid;
+    }
+    r.started = true;
+    r.msg_len = msg_len;
+    r.opcode = WcOpcode::kRecv;
+    r.has_imm = packet.opcode() == DataOpcode::kSendWithImm;
+    r.imm = packet.data->imm.get();
+  }
+  if (r.msg_len != msg_len || !FitsInMessage(offset, packet.payload.size(), msg_len)) {
+    return Verdict::kInvalid;
+  }
+  PlaceAt(rq_sges(rsn).first(r.num_sge), offset, packet.payload);
+  r.placed += static_cast<uint32_t>(packet.payload.size());
+  if (r.placed == r.msg_len) {
+    r.done = true;
+    *completed = true;
+    CompleteRecvs();
+  }
+  return Verdict::kAccept;
+}
+
+Connection::Verdict Connection::CheckRemoteAccess(const TernView& packet, uint32_t access,
+                                                  uint8_t** target) {
+  if (packet.rdma == nullptr) return Verdict::kInvalid;
+  const uint64_t va = packet.rdma->remote_va.get();
+  const uint32_t msg_len = packet.data->msg_len.get();
+  const MemoryRegion* mr = context_->FindRegion(packet.rdma->rkey.get(), /*remote_key=*/true);
+  // The whole message must fit, checked on every packet: a message that
+  // overruns its region is refused whole and touches no byte.
+  if (mr == nullptr || mr->pd() != pd_ || (mr->access() & access) != access ||
+      (access_ & access) != access || va < mr->addr() || va - mr->addr() > mr->length() ||
+      msg_len > mr->length() - (va - mr->addr())) {
+    return Verdict::kAccessError;
+  }
+  if (!FitsInMessage(packet.data->offset.get(), packet.payload.size(), msg_len)) {
+    return Verdict::kInvalid;
+  }
+  *target = reinterpret_cast<uint8_t*>(va);
+  return Verdict::kAccept;
+}
+
+Connection::Verdict Connection::AcceptWrite(const TernView& packet, bool* completed) {
+  const bool with_imm = packet.opcode() == DataOpcode::kWriteWithImm;
+  const uint32_t rsn = packet.data->rsn.get();
+  const uint32_t msg_len = packet.data->msg_len.get();
+  if (with_imm) {
+    if (PsnBefore(rsn, rq_head_)) return Verdict::kInvalid;
+    if (!PsnBefore(rsn, rq_tail_)) return Verdict::kRnr;
+    const RecvWqe& r = rq(rsn);
+    if (r.done || (r.started && r.msg_len != msg_len)) return Verdict::kInvalid;
+  }
+  uint8_t* target = nullptr;
+  const Verdict verdict = CheckRemoteAccess(packet, kAccessRemoteWrite, &target);
+  if (verdict != Verdict::kAccept) return verdict;
+  if (!packet.payload.empty()) {
+    std::memcpy(target + packet.data->offset.get(), packet.payload.data(), packet.payload.size());
+  }
+  if (!with_imm) return Verdict::kAccept;
+  RecvWqe& r = rq(rsn);
+  if (!r.started) {
+    r.started = true;
+    r.msg_len = msg_len;
+    r.opcode = WcOpcode::kRecvRdmaWithImm;
+    r.has_imm = true;
+    r.imm = packet.data->imm.get();
+  }
+  r.placed += static_cast<uint32_t>(packet.payload.size());
+  if (r.placed == r.msg_len) {
+    r.done = true;
+    *completed = true;
+    CompleteRecvs();
+  }
+  return Verdict::kAccept;
+}
+
+Connection::Verdict Connection::AcceptReadRequest(const TernView& packet) {
+  uint8_t* source = nullptr;
+  const Verdict verdict = CheckRemoteAccess(packet, kAccessRemoteRead, &source);
+  if (verdict != Verdict::kAccept) return verdict;
+  if (rd_tail_ - rd_head_ >= rd_.size()) return Verdict::kInvalid;  // peer broke max_rd_atomic
+  ReadResponse& r = rd_[rd_tail_ & rd_mask_];
+  r = ReadResponse{};
+  r.local_addr = reinterpret_cast<uint64_t>(source);
+  r.length = packet.data->msg_len.get();
+  r.msg_id = packet.data->msg_id.get();
+  ++rd_tail_;
+  return Verdict::kAccept;
+}
+
+Connection::Verdict Connection::AcceptReadResponse(const TernView& packet, bool* completed) {
+  const uint32_t ssn = packet.data->msg_id.get();
+  // Only a READ we issued and have not finished may be answered.
+  if (!PsnAtOrBefore(sq_head_, ssn) || !PsnBefore(ssn, sq_next_)) {
+    return Verdict::kInvalid;
+  }
+  SendWqe& w = sq(ssn);
+  const uint32_t offset = packet.data->offset.get();
+  if (w.opcode != WrOpcode::kRdmaRead || w.msg_id != ssn || w.done ||
+      packet.data->msg_len.get() != w.length ||
+      !FitsInMessage(offset, packet.payload.size(), static_cast<uint32_t>(w.length))) {
+    return Verdict::kInvalid;
+  }
+  PlaceAt(sq_sges(ssn).first(w.num_sge), offset, packet.payload);
+  w.read_placed += packet.payload.size();
+  w.read_arrived = true;
+  if (w.read_placed == w.length && w.segmented && w.packets_acked == w.packets_total) {
+    w.done = true;
+    *completed = true;
+    CompleteSends();
+  }
+  // A response is progress: the READ is alive.
+  rto_retries_ = 0;
+  return Verdict::kAccept;
+}
+
+// --- acknowledgements -----------------------------------------------------------
+
+void Connection::UpdateRtt(Duration sample) {
+  // RFC 6298 smoothing, plus a slowly decaying maximum for the loss rule.
+  if (!have_rtt_) {
+    srtt_ = sample;
+    rttvar_ = sample / 2;
+    rtt_max_ = sample;
+    have_rtt_ = true;
+  } else {
+    const Duration error = sample > srtt_ ? sample - srtt_ : srtt_ - sample;
+    rttvar_ = rttvar_ - rttvar_ / 4 + error / 4;
+    srtt_ = srtt_ - srtt_ / 8 + sample / 8;
+    rtt_max_ = std::max(sample, rtt_max_ - rtt_max_ / 256);
+  }
+  rto_ = std::clamp(srtt_ + rttvar_ * 4, options_.min_rto, options_.max_rto);
+}
+
+void Connection::OnPacketAcked(const TxSlot& slot) {
+  if (slot.source == SlotSource::kReadResponse) {
+    ++rd_[slot.message].packets_acked;
+    while (rd_head_ != rd_next_) {
+      const ReadResponse& r = rd_[rd_head_ & rd_mask_];
+      if (!r.segmented || r.packets_acked != r.packets_total) break;
+      ++rd_head_;
+    }
+    return;
+  }
+  SendWqe& w = sq_[slot.message];
+  ++w.packets_acked;
+  if (w.done || !w.segmented || w.packets_acked != w.packets_total) return;
+  if (w.opcode != WrOpcode::kRdmaRead || (w.read_arrived && w.read_placed == w.length)) {
+    w.done = true;
+  }
+}
+
+void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
+  (void)rx;
+  if (state_ != QpState::kRts) return;
+  ++counters_.acks_received;
+  const AckHeader& ack = *packet.ack;
+  const Psn window_end = ack.window_end.get();
+  if (PsnBefore(peer_window_end_, window_end)) peer_window_end_ = window_end;
+
+  const uint64_t sack[2] = {ack.sack_bitmap[0].get(), ack.sack_bitmap[1].get()};
+  uint32_t acked_bytes = 0;
+  const uint32_t acked = scoreboard_.ApplyAck(
+      packet.tern->psn.get(), ack.sack_base.get(), sack, [&](Psn, const TxSlot& s) {
+        acked_bytes += s.length;
+        if (s.state == SlotState::kLost) ++counters_.spurious_retransmits;
+        OnPacketAcked(s);
+      });
+
+  Duration rtt;
+  const int32_t elapsed_ns =
+      static_cast<int32_t>(static_cast<uint32_t>(now.nanoseconds()) - ack.ts_echo.get());
+  if (elapsed_ns >= 0) {
+    rtt = Duration::Nanoseconds(elapsed_ns);
+    UpdateRtt(rtt);
+  }
+  const uint16_t ce = ack.ce_count.get();
+  if (ce > 0) paths_.OnCongestion(ack.echo_entropy.get(), now, PathPenalty());
+  if (acked > 0) {
+    cc_->OnAck(AckEvent{now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(),
+                        ack.echo_entropy.get()});
+    rto_retries_ = 0;
+    ArmRto(now);
+  }
+  RefreshLossCheck(now);
+  CompleteSends();
+}
+
+void Connection::OnNack(const TernView& packet, Time now) {
+  if (state_ != QpState::kRts) return;
+  ++counters_.nacks_received;
+  const Psn psn = packet.tern->psn.get();
+  if (!scoreboard_.Contains(psn)) return;  // stale: already acknowledged
+  TxSlot& s = scoreboard_.slot(psn);
+  const bool from_sq = s.source == SlotSource::kSendQueue;
+  const uint32_t ssn = from_sq ? sq_[s.message].msg_id : 0;
+  switch (static_cast<NackReason>(packet.nack->reason)) {
+    case NackReason::kTrimmed: {
+      const uint32_t length = s.length;
+      if (!scoreboard_.MarkLost(psn)) return;
+      ++counters_.retransmits_trim;
+      paths_.OnCongestion(packet.nack->echo_entropy.get(), now, PathPenalty());
+      cc_->OnLoss(LossEvent{now, LossCause::kTrimmed, length, 1, packet.nack->echo_entropy.get(),
+                            scoreboard_.bytes_in_flight()});
+      return;
+    }
+    case NackReason::kNoReceiveBuffer: {
+      ++counters_.rnr_nak_received;
+      const Duration wait = Duration::Nanoseconds(packet.nack->retry_after_ns.get());
+      if (from_sq) {
+        SendWqe& w = sq_[s.message];
+        // One retry per back-off period, however many packets were refused.
+        if (now >= w.rnr_backoff_until) {
+          if (w.rnr_retries_left == 0) {
+            Fail(WcStatus::kRnrRetryExcErr, ssn, true,
+                 absl::StrFormat("receiver not ready: %u RNR retries exhausted", rnr_retry_));
+            return;
+          }
+          --w.rnr_retries_left;
+          w.rnr_backoff_until = now + wait;
+        }
+      }
+      if (scoreboard_.MarkLost(psn)) ++counters_.retransmits_rnr;
+      rnr_hold_until_ = std::max(rnr_hold_until_, now + wait);
+      ArmRto(now);
+      return;
+    }
+    case NackReason::kAccessError:
+      Fail(WcStatus::kRemAccessErr, ssn, from_sq,
+           absl::StrFormat("peer refused PSN %u: remote access error", psn));
+      return;
+    case NackReason::kInvalidRequest:
+      Fail(WcStatus::kRemInvReqErr, ssn, from_sq,
+           absl::StrFormat("peer refused PSN %u: invalid request", psn));
+      return;
+  }
+}
+
+}  // namespace tern

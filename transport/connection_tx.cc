@@ -1,0 +1,358 @@
+// Connection, sending side: timers, control packets, retransmissions and
+// segmentation of new messages under the window, flow control and pacing.
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "transport/connection.h"
+
+namespace tern {
+namespace {
+
+DataOpcode WireOpcode(WrOpcode op) {
+  switch (op) {
+    case WrOpcode::kSend:
+      return DataOpcode::kSend;
+    case WrOpcode::kSendWithImm:
+      return DataOpcode::kSendWithImm;
+    case WrOpcode::kRdmaWrite:
+      return DataOpcode::kWrite;
+    case WrOpcode::kRdmaWriteWithImm:
+      return DataOpcode::kWriteWithImm;
+    case WrOpcode::kRdmaRead:
+      return DataOpcode::kReadRequest;
+  }
+  return DataOpcode::kSend;
+}
+
+uint32_t WireTimestamp(Time now) { return static_cast<uint32_t>(now.nanoseconds()); }
+
+void FillTernHeader(TernHeader* h, PacketType type, uint16_t flags, uint32_t dst_qpn,
+                    uint32_t src_qpn, Psn psn) {
+  h->version = kTernVersion;
+  h->type = static_cast<uint8_t>(type);
+  h->flags.set(flags);
+  h->dst_qpn.set(dst_qpn);
+  h->src_qpn.set(src_qpn);
+  h->psn.set(psn);
+  h->checksum.set(0);
+}
+
+}  // namespace
+
+// --- timers -------------------------------------------------------------------
+
+Duration Connection::LossThreshold() const {
+  // The time rule waits for the slowest path seen recently, plus a quarter
+  // RTT and the configured reordering allowance (RACK's reo_wnd).
+  if (!have_rtt_) return options_.min_rto;
+  return rtt_max_ + srtt_ / 4 + options_.reorder_window;
+}
+
+Duration Connection::PathPenalty() const {
+  // How long the weighted path policy avoids a path after bad news: long
+  // enough for the congestion to drain, short enough to come back quickly.
+  return have_rtt_ ? srtt_ * 2 : options_.min_rto / 4;
+}
+
+void Connection::ArmRto(Time now) {
+  const bool waiting = !scoreboard_.Empty() || reads_outstanding_ > 0;
+  rto_deadline_ = waiting ? std::max(now, rnr_hold_until_) + rto_ : Time::Infinite();
+}
+
+void Connection::RefreshLossCheck(Time now) {
+  const Duration threshold = LossThreshold();
+  uint32_t lost_packets = 0;
+  uint32_t lost_bytes = 0;
+  uint16_t lost_entropy = 0;
+  scoreboard_.DetectLosses(now, threshold, [&](Psn, const TxSlot& s) {
+    ++lost_packets;
+    lost_bytes += s.length;
+    lost_entropy = paths_.EntropyOf(s.path);
+    paths_.OnCongestion(lost_entropy, now, PathPenalty());
+  });
+  if (lost_packets > 0) {
+    counters_.retransmits_loss_detected += lost_packets;
+    cc_->OnLoss(LossEvent{now, LossCause::kDetected, lost_bytes, lost_packets, lost_entropy,
+                          scoreboard_.bytes_in_flight()});
+  }
+  loss_check_at_ = scoreboard_.NextLossCheck(threshold);
+}
+
+void Connection::OnTimeout(Time now) {
+  if (scoreboard_.Empty() && reads_outstanding_ == 0) {
+    rto_deadline_ = Time::Infinite();
+    return;
+  }
+  ++counters_.local_ack_timeout_err;
+  if (++rto_retries_ > retry_cnt_) {
+    const bool has_failing = sq_head_ != sq_tail_;
+    Fail(WcStatus::kRetryExcErr, sq_head_, has_failing,
+         absl::StrFormat("retry count (%u) exceeded: no acknowledgement for %s", retry_cnt_,
+                         rto_.ToString()));
+    return;
+  }
+  // The last resort: everything still out is presumed lost.
+  uint32_t lost_packets = 0;
+  uint32_t lost_bytes = 0;
+  for (Psn psn = scoreboard_.snd_una(); psn != scoreboard_.snd_nxt(); ++psn) {
+    const uint32_t length = scoreboard_.slot(psn).length;
+    if (scoreboard_.MarkLost(psn)) {
+      ++lost_packets;
+      lost_bytes += length;
+    }
+  }
+  counters_.retransmits_timeout += lost_packets;
+  cc_->OnLoss(LossEvent{now, LossCause::kTimeout, lost_bytes, lost_packets, 0,
+                        scoreboard_.bytes_in_flight()});
+  rto_ = std::min(rto_ * 2, options_.max_rto);
+  rto_deadline_ = now + rto_;
+}
+
+void Connection::RunTimers(Time now) {
+  if (state_ != QpState::kRts) return;
+  if (now >= rto_deadline_) OnTimeout(now);
+  if (state_ == QpState::kRts && now >= loss_check_at_) RefreshLossCheck(now);
+}
+
+// --- what to send next --------------------------------------------------------
+
+bool Connection::BuildNext(Time now, TxPacket* out) {
+  if (BuildControl(now, out)) return true;
+  if (state_ != QpState::kRts || now < rnr_hold_until_ || now < next_send_at_) return false;
+  return BuildRetransmission(now, out) || BuildNewData(now, out);
+}
+
+bool Connection::BuildControl(Time now, TxPacket* out) {
+  if (nack_count_ > 0) {
+    const PendingNack& n = nacks_[nack_head_];
+    nack_head_ = (nack_head_ + 1) % kNackQueue;
+    --nack_count_;
+    auto* h = reinterpret_cast<TernHeader*>(out->header);
+    FillTernHeader(h, PacketType::kNack, 0, peer_qpn_, qp_num_, n.psn);
+    auto* nack = reinterpret_cast<NackHeader*>(out->header + sizeof(TernHeader));
+    nack->reason = static_cast<uint8_t>(n.reason);
+    nack->reserved = 0;
+    nack->echo_entropy.set(n.entropy);
+    nack->ts_echo.set(n.ts_echo);
+    nack->retry_after_ns.set(n.reason == NackReason::kNoReceiveBuffer
+                                 ? static_cast<uint32_t>(min_rnr_timer_.nanoseconds())
+                                 : 0);
+    out->header_len = sizeof(TernHeader) + sizeof(NackHeader);
+    out->payload = {};
+    out->entropy = n.entropy;
+    ++counters_.nacks_sent;
+    return true;
+  }
+  if (state_ == QpState::kReset || state_ == QpState::kInit || !ack_policy_.Due(now)) return false;
+  auto* h = reinterpret_cast<TernHeader*>(out->header);
+  FillTernHeader(h, PacketType::kAck, ack_ce_count_ > 0 ? kFlagEcnEcho : 0, peer_qpn_, qp_num_,
+                 tracker_.cumulative());
+  auto* ack = reinterpret_cast<AckHeader*>(out->header + sizeof(TernHeader));
+  Psn base;
+  uint64_t bitmap[2];
+  tracker_.BuildSack(ack_focus_set_ ? ack_focus_ : tracker_.cumulative(), &base, bitmap);
+  ack->sack_base.set(base);
+  ack->sack_bitmap[0].set(bitmap[0]);
+  ack->sack_bitmap[1].set(bitmap[1]);
+  ack->window_end.set(tracker_.window_end());
+  ack->ts_echo.set(ack_ts_echo_);
+  ack->echo_entropy.set(ack_entropy_);
+  ack->ce_count.set(ack_ce_count_);
+  out->header_len = sizeof(TernHeader) + sizeof(AckHeader);
+  out->payload = {};
+  out->entropy = ack_entropy_ != 0 ? ack_entropy_ : paths_.Next(now);
+  ack_policy_.OnAckSent();
+  ack_ce_count_ = 0;
+  ack_focus_set_ = false;
+  ++counters_.acks_sent;
+  return true;
+}
+
+bool Connection::WindowAllows(uint32_t bytes) const {
+  // An empty pipe may always take one packet, so a window below one packet
+  // (expressed through pacing) cannot stall the connection.
+  const uint64_t in_flight = scoreboard_.bytes_in_flight();
+  return in_flight == 0 || in_flight + bytes <= cc_->window_bytes();
+}
+
+bool Connection::BuildRetransmission(Time now, TxPacket* out) {
+  Psn psn;
+  if (!scoreboard_.PeekLost(&psn)) return false;
+  if (!WindowAllows(scoreboard_.slot(psn).length)) {
+    ++counters_.window_limited;
+    return false;
+  }
+  scoreboard_.PopLost();
+  EmitData(psn, now, /*retransmit=*/true, out);
+  return true;
+}
+
+bool Connection::NextSqMessage(uint32_t* ssn) {
+  while (sq_next_ != sq_tail_) {
+    SendWqe& w = sq(sq_next_);
+    if (w.done) {  // completed in error before it was sent
+      ++sq_next_;
+      continue;
+    }
+    if ((w.send_flags & kSendFence) != 0 && seg_msg_offset_ == 0 && reads_outstanding_ > 0) {
+      return false;
+    }
+    if (w.opcode == WrOpcode::kRdmaRead && reads_outstanding_ >= max_rd_atomic_) return false;
+    *ssn = sq_next_;
+    return true;
+  }
+  return false;
+}
+
+bool Connection::BuildNewData(Time now, TxPacket* out) {
+  if (!scoreboard_.HasRoom() || !PsnBefore(scoreboard_.snd_nxt(), peer_window_end_)) {
+    ++counters_.window_limited;
+    return false;
+  }
+  TxSlot slot{};
+  // READ responses first: they unblock the peer.
+  if (rd_next_ != rd_tail_) {
+    ReadResponse& r = rd_[rd_next_ & rd_mask_];
+    const uint32_t length = std::min(mtu_, r.length - r.offset);
+    if (!WindowAllows(length)) {
+      ++counters_.window_limited;
+      return false;
+    }
+    slot.payload_addr = r.local_addr + r.offset;
+    slot.offset = r.offset;
+    slot.length = static_cast<uint16_t>(length);
+    slot.message = static_cast<uint16_t>(rd_next_ & rd_mask_);
+    slot.source = SlotSource::kReadResponse;
+    slot.flags = static_cast<uint8_t>(r.offset == 0 ? kFlagFirst : 0);
+    r.offset += length;
+    ++r.packets_total;
+    if (r.offset == r.length) {
+      r.segmented = true;
+      slot.flags |= kFlagLast | kFlagAckRequest;
+      ++rd_next_;
+    }
+    EmitData(scoreboard_.Append(slot), now, /*retransmit=*/false, out);
+    return true;
+  }
+  uint32_t ssn;
+  if (!NextSqMessage(&ssn)) return false;
+  SendWqe& w = sq(ssn);
+  uint32_t length = 0;
+  if (w.opcode != WrOpcode::kRdmaRead && w.num_sge > 0) {
+    const Sge& sge = sq_sges(ssn)[seg_sge_];
+    length = std::min(mtu_, sge.length - seg_sge_offset_);
+    slot.payload_addr = sge.addr + seg_sge_offset_;
+  }
+  if (!WindowAllows(length)) {
+    ++counters_.window_limited;
+    return false;
+  }
+  slot.offset = seg_msg_offset_;
+  slot.length = static_cast<uint16_t>(length);
+  slot.message = static_cast<uint16_t>(ssn & sq_mask_);
+  slot.source = SlotSource::kSendQueue;
+  slot.flags = static_cast<uint8_t>(seg_msg_offset_ == 0 ? kFlagFirst : 0);
+  seg_msg_offset_ += length;
+  seg_sge_offset_ += length;
+  if (w.num_sge > 0 && seg_sge_offset_ == sq_sges(ssn)[seg_sge_].length) {
+    ++seg_sge_;
+    seg_sge_offset_ = 0;
+  }
+  ++w.packets_total;
+  // Packets never straddle SGEs, so each payload is one contiguous span of
+  // registered memory and leaves without a copy.
+  if (w.opcode == WrOpcode::kRdmaRead || seg_sge_ >= w.num_sge) {
+    w.segmented = true;
+    slot.flags |= kFlagLast | kFlagAckRequest;
+    if (w.opcode == WrOpcode::kRdmaRead) ++reads_outstanding_;
+    ++sq_next_;
+    seg_sge_ = seg_sge_offset_ = seg_msg_offset_ = 0;
+  }
+  EmitData(scoreboard_.Append(slot), now, /*retransmit=*/false, out);
+  return true;
+}
+
+void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
+  TxSlot& s = scoreboard_.slot(psn);
+  const uint16_t entropy =
+      retransmit ? paths_.NextAvoiding(paths_.EntropyOf(s.path), now) : paths_.Next(now);
+  const uint16_t path = static_cast<uint16_t>(std::max(paths_.IndexOf(entropy), 0));
+  if (retransmit && path != s.path) ++counters_.entropy_changes;
+  scoreboard_.OnTransmit(psn, path, now);
+
+  auto* h = reinterpret_cast<TernHeader*>(out->header);
+  FillTernHeader(h, PacketType::kData, static_cast<uint16_t>(s.flags | (retransmit ? kFlagRetransmit : 0)),
+                 peer_qpn_, qp_num_, psn);
+  auto* d = reinterpret_cast<DataHeader*>(out->header + sizeof(TernHeader));
+  d->reserved = 0;
+  d->payload_len.set(s.length);
+  d->offset.set(s.offset);
+  d->timestamp.set(WireTimestamp(now));
+  DataOpcode opcode;
+  if (s.source == SlotSource::kReadResponse) {
+    const ReadResponse& r = rd_[s.message];
+    opcode = DataOpcode::kReadResponse;
+    d->msg_id.set(r.msg_id);
+    d->rsn.set(0);
+    d->msg_len.set(r.length);
+    d->imm.set(0);
+  } else {
+    const SendWqe& w = sq_[s.message];
+    opcode = WireOpcode(w.opcode);
+    d->msg_id.set(w.msg_id);
+    d->rsn.set(w.rsn);
+    d->msg_len.set(static_cast<uint32_t>(w.length));
+    d->imm.set(w.imm);
+    if (OpcodeHasRdmaExtension(opcode)) {
+      auto* x = reinterpret_cast<RdmaExtension*>(out->header + sizeof(TernHeader) +
+                                                 sizeof(DataHeader));
+      x->remote_va.set(w.remote_addr);
+      x->rkey.set(w.rkey);
+    }
+  }
+  d->opcode = static_cast<uint8_t>(opcode);
+  out->header_len = static_cast<uint16_t>(DataHeaderBytes(opcode));
+  out->payload = {reinterpret_cast<const uint8_t*>(s.payload_addr), s.length};
+  out->entropy = entropy;
+
+  ++counters_.data_packets_sent;
+  counters_.data_bytes_sent += s.length;
+  if (retransmit) {
+    ++counters_.retransmitted_packets;
+    counters_.retransmitted_bytes += s.length;
+  }
+  const Bandwidth rate = cc_->pacing_rate();
+  if (!rate.IsUnlimited()) {
+    next_send_at_ = std::max(next_send_at_, now) + rate.TransferTime(out->tern_len());
+  }
+  if (rto_deadline_.IsInfinite()) ArmRto(now);
+}
+
+Time Connection::DataReadyAt() const {
+  bool has_data = scoreboard_.MayHaveLost();
+  if (!has_data && scoreboard_.HasRoom() && PsnBefore(scoreboard_.snd_nxt(), peer_window_end_)) {
+    has_data = rd_next_ != rd_tail_;
+    if (!has_data && sq_next_ != sq_tail_) {
+      const SendWqe& w = sq_[sq_next_ & sq_mask_];
+      const bool fenced = (w.send_flags & kSendFence) != 0 && seg_msg_offset_ == 0 &&
+                          reads_outstanding_ > 0;
+      const bool read_limited =
+          w.opcode == WrOpcode::kRdmaRead && reads_outstanding_ >= max_rd_atomic_;
+      has_data = w.done || (!fenced && !read_limited);
+    }
+  }
+  if (!has_data || !WindowAllows(mtu_)) return Time::Infinite();
+  return std::max(next_send_at_, rnr_hold_until_);
+}
+
+Time Connection::NextWakeup() const {
+  if (nack_count_ > 0) return Time::Zero();
+  Time wakeup = Time::Infinite();
+  if (state_ == QpState::kRtr || state_ == QpState::kRts) wakeup = ack_policy_.Deadline();
+  if (state_ != QpState::kRts) return wakeup;
+  wakeup = std::min({wakeup, rto_deadline_, loss_check_at_, DataReadyAt()});
+  return wakeup;
+}
+
+}  // namespace tern

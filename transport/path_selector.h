@@ -1,0 +1,43 @@
+// Chooses the entropy value (UDP source port) of each packet, which is how a
+// sender picks a path through an ECMP fabric.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "transport/units.h"
+#include "transport/verbs.h"
+
+namespace tern {
+
+class PathSelector {
+ public:
+  // Spreads over `paths` entropies starting at `base_entropy`.
+  PathSelector(PathPolicy policy, uint16_t paths, uint16_t base_entropy);
+
+  // Entropy for a new packet.
+  uint16_t Next(Time now);
+  // Entropy for a retransmission of a packet last sent on `previous`: another
+  // path when the policy sprays, so a loss on one path is not repeated there.
+  uint16_t NextAvoiding(uint16_t previous, Time now);
+
+  // The path carrying `entropy` was congested or lossy (ECN mark, trim, loss):
+  // the weighted policy leaves it alone for `penalty`. Unknown entropies are ignored.
+  void OnCongestion(uint16_t entropy, Time now, Duration penalty);
+
+  uint16_t paths() const { return static_cast<uint16_t>(avoid_until_.size()); }
+  // Index 0..paths-1 of an entropy of this selector, or -1.
+  int IndexOf(uint16_t entropy) const;
+  uint16_t EntropyOf(uint16_t index) const { return static_cast<uint16_t>(base_ + index); }
+  PathPolicy policy() const { return policy_; }
+
+ private:
+  uint16_t Pick(Time now, int excluded_index);
+
+  PathPolicy policy_;
+  uint16_t base_;
+  uint16_t cursor_ = 0;
+  std::vector<Time> avoid_until_;  // per path; weighted policy only
+};
+
+}  // namespace tern

@@ -1,0 +1,95 @@
+// The receiver's record of which PSNs have arrived: a cumulative point (every
+// PSN before it arrived) and a bitmap of arrivals in the window above it. It
+// suppresses duplicates, bounds what the sender may have in flight (flow
+// control) and builds the SACK bitmap of each ACK. The receiver keeps no
+// packets: payload is placed on arrival, so arrival order does not matter.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "transport/sequence.h"
+#include "transport/units.h"
+
+namespace tern {
+
+class ReceiveTracker {
+ public:
+  enum class Arrival : uint8_t {
+    kNew,          // first arrival, inside the window
+    kDuplicate,    // arrived before (or below the cumulative point)
+    kOutOfWindow,  // beyond what flow control allowed: dropped
+  };
+
+  explicit ReceiveTracker(uint32_t window_packets);
+
+  void Reset(Psn first_expected);
+
+  // Classifies `psn` without recording it.
+  Arrival Classify(Psn psn) const;
+  // Records a kNew arrival; advances the cumulative point over what is now
+  // contiguous. Returns true when `psn` opened a new hole (it is above the
+  // highest PSN seen plus one).
+  bool Record(Psn psn);
+
+  Psn cumulative() const { return rcv_nxt_; }
+  Psn highest() const { return highest_; }  // valid when !Empty()
+  bool HasHoles() const { return any_ && PsnBefore(rcv_nxt_, highest_ + 1); }
+  // Flow control: the sender may send PSNs before this.
+  Psn window_end() const { return rcv_nxt_ + capacity(); }
+  uint32_t capacity() const { return static_cast<uint32_t>(bits_.size() * 64); }
+
+  // SACK bitmap of 128 PSNs from `*base`: chosen to cover `focus` (the lowest
+  // PSN reported since the previous ACK) and as much above it as fits.
+  void BuildSack(Psn focus, Psn* base, uint64_t (&bitmap)[2]) const;
+
+ private:
+  bool Test(Psn psn) const;
+  uint64_t Extract64(Psn from) const;
+
+  std::vector<uint64_t> bits_;  // bit (psn & mask) set: psn arrived, for psn >= rcv_nxt
+  uint32_t mask_;
+  Psn rcv_nxt_ = 0;
+  Psn highest_ = 0;
+  bool any_ = false;
+};
+
+// When the receiver sends an ACK: coalesced over `ack_every` packets or
+// `ack_delay` after the first unacknowledged arrival; at once when the sender
+// asks, a duplicate arrives (the sender's view is stale), a new hole opens, or
+// a message completes.
+class AckPolicy {
+ public:
+  AckPolicy(uint32_t ack_every, Duration ack_delay)
+      : ack_every_(ack_every == 0 ? 1 : ack_every), ack_delay_(ack_delay) {}
+
+  // Records an arrival that needs acknowledging.
+  void OnArrival(Time now, bool immediate) {
+    if (pending_ == 0) first_pending_at_ = now;
+    ++pending_;
+    if (immediate || pending_ >= ack_every_) due_ = true;
+  }
+  void RequestImmediate() { due_ = true; }
+  // True when an ACK should go out at `now`.
+  bool Due(Time now) const {
+    return due_ || (pending_ > 0 && now >= first_pending_at_ + ack_delay_);
+  }
+  // When an ACK will be due by timer; Infinite when none is pending.
+  Time Deadline() const {
+    if (due_) return Time::Zero();
+    return pending_ > 0 ? first_pending_at_ + ack_delay_ : Time::Infinite();
+  }
+  void OnAckSent() {
+    pending_ = 0;
+    due_ = false;
+  }
+
+ private:
+  uint32_t ack_every_;
+  Duration ack_delay_;
+  uint32_t pending_ = 0;
+  bool due_ = false;
+  Time first_pending_at_;
+};
+
+}  // namespace tern
