@@ -316,6 +316,13 @@ void Connection::CompleteRecvs() {
   while (rq_head_ != rq_tail_) {
     RecvWqe& r = rq(rq_head_);
     if (!r.done) break;
+    // Packets are placed in any order, but a receive completes only once every
+    // earlier PSN has arrived, so an RDMA WRITE posted before a SEND is visible
+    // when the SEND's completion is (ibverbs RC ordering).
+    if (state_ != QpState::kErr && r.status == WcStatus::kSuccess &&
+        !PsnBefore(r.last_psn, tracker_.cumulative())) {
+      break;
+    }
     WorkCompletion wc;
     wc.wr_id = r.wr_id;
     wc.status = r.status;

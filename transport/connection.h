@@ -97,6 +97,7 @@ class Connection {
     uint32_t offset;  // next byte to segment
     uint32_t packets_total;
     uint32_t packets_acked;
+    Psn request_psn;  // runs only after every earlier PSN arrived (IB ordering)
     bool segmented;
   };
 
@@ -107,6 +108,7 @@ class Connection {
     uint32_t msg_len;
     uint32_t placed;
     uint32_t imm;
+    Psn last_psn;  // of the message's last packet: completes once all before it arrived
     uint16_t num_sge;
     bool started;
     bool done;
@@ -142,6 +144,7 @@ class Connection {
   bool BuildRetransmission(Time now, TxPacket* out);
   bool BuildNewData(Time now, TxPacket* out);
   bool NextSqMessage(uint32_t* ssn);
+  bool ReadResponseReady() const;
   bool WindowAllows(uint32_t bytes) const;
   Time DataReadyAt() const;
   void EmitData(Psn psn, Time now, bool retransmit, TxPacket* out);
@@ -156,6 +159,7 @@ class Connection {
   void OnAck(const TernView& packet, const RxInfo& rx, Time now);
   void OnNack(const TernView& packet, Time now);
   Verdict AcceptSend(const TernView& packet, bool* completed);
+  void NoteLastPacket(RecvWqe& r, const TernView& packet);
   Verdict AcceptWrite(const TernView& packet, bool* completed);
   Verdict AcceptReadRequest(const TernView& packet);
   Verdict AcceptReadResponse(const TernView& packet, bool* completed);

@@ -126,7 +126,9 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
       return;
   }
   if (psn != tracker_.cumulative()) ++counters_.out_of_sequence;
+  const Psn cumulative_before = tracker_.cumulative();
   const bool opens_hole = tracker_.Record(psn);
+  if (tracker_.cumulative() != cumulative_before) CompleteRecvs();
   note_for_ack();
   const bool ack_now = (packet.flags() & kFlagAckRequest) != 0 || opens_hole || completed;
   ack_policy_.OnArrival(now, ack_now);
@@ -160,6 +162,7 @@ Connection::Verdict Connection::AcceptSend(const TernView& packet, bool* complet
   }
   PlaceAt(rq_sges(rsn).first(r.num_sge), offset, packet.payload);
   r.placed += static_cast<uint32_t>(packet.payload.size());
+  NoteLastPacket(r, packet);
   if (r.placed == r.msg_len) {
     r.done = true;
     *completed = true;
@@ -214,12 +217,17 @@ Connection::Verdict Connection::AcceptWrite(const TernView& packet, bool* comple
     r.imm = packet.data->imm.get();
   }
   r.placed += static_cast<uint32_t>(packet.payload.size());
+  NoteLastPacket(r, packet);
   if (r.placed == r.msg_len) {
     r.done = true;
     *completed = true;
     CompleteRecvs();
   }
   return Verdict::kAccept;
+}
+
+void Connection::NoteLastPacket(RecvWqe& r, const TernView& packet) {
+  if ((packet.flags() & kFlagLast) != 0) r.last_psn = packet.tern->psn.get();
 }
 
 Connection::Verdict Connection::AcceptReadRequest(const TernView& packet) {
@@ -232,6 +240,7 @@ Connection::Verdict Connection::AcceptReadRequest(const TernView& packet) {
   r.local_addr = reinterpret_cast<uint64_t>(source);
   r.length = packet.data->msg_len.get();
   r.msg_id = packet.data->msg_id.get();
+  r.request_psn = packet.tern->psn.get();
   ++rd_tail_;
   return Verdict::kAccept;
 }

@@ -1,0 +1,496 @@
+// Protocol behaviour of a connection pair: data integrity for every
+// operation, selective retransmission, timeouts, RNR, access checks, error
+// flushing and PSN wraparound. Two contexts run back to back on a fake clock.
+#include "transport/connection.h"
+
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "transport/testing/connected_pair.h"
+
+namespace tern {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::ConnectedPair;
+
+// A registered buffer on one side, filled with a pattern.
+struct Buffer {
+  std::vector<uint8_t> bytes;
+  MemoryRegion* mr = nullptr;
+  Buffer(ProtectionDomain* pd, size_t size, uint8_t seed,
+         uint32_t access = kAccessLocalWrite | kAccessRemoteWrite | kAccessRemoteRead)
+      : bytes(size) {
+    for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(seed + i * 7 + (i >> 8));
+    mr = *pd->RegisterMemory(bytes.data(), size, access);
+  }
+  Sge sge(size_t offset, uint32_t length) const {
+    return Sge{reinterpret_cast<uint64_t>(bytes.data()) + offset, length, mr->lkey()};
+  }
+  uint64_t addr(size_t offset = 0) const {
+    return reinterpret_cast<uint64_t>(bytes.data()) + offset;
+  }
+};
+
+SendWr MakeWr(uint64_t id, WrOpcode op, const Sge* sge, uint32_t flags = kSendSignaled) {
+  SendWr wr;
+  wr.wr_id = id;
+  wr.opcode = op;
+  wr.send_flags = flags;
+  wr.sg_list = {sge, sge != nullptr ? 1u : 0u};
+  return wr;
+}
+
+std::vector<WcStatus> Statuses(const std::vector<WorkCompletion>& wcs) {
+  std::vector<WcStatus> out;
+  for (const auto& wc : wcs) out.push_back(wc.status);
+  return out;
+}
+
+bool IsData(const std::vector<uint8_t>& frame) {
+  const auto outer = DecodeFrame(frame, kDefaultUdpPort);
+  return outer.ok() && outer.frame.tern.size() > 1 &&
+         outer.frame.tern[1] == static_cast<uint8_t>(PacketType::kData);
+}
+
+Psn PsnOf(const std::vector<uint8_t>& frame) {
+  const auto outer = DecodeFrame(frame, kDefaultUdpPort);
+  const auto inner = DecodeTern(outer.frame.tern, false);
+  return inner.view.tern->psn.get();
+}
+
+class ConnectionTest : public ::testing::Test {
+ protected:
+  ConnectedPair pair_;
+};
+
+TEST_F(ConnectionTest, SendArrivesIntactAndBothSidesComplete) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 20000, 1), dst(pair_.side(1).pd, 20000, 0);
+  Sge rsge = dst.sge(0, 20000);
+  ASSERT_TRUE(b->PostRecv(RecvWr{7, {&rsge, 1}}).ok());
+  Sge ssge = src.sge(0, 20000);
+  ASSERT_TRUE(a->PostSend(MakeWr(1, WrOpcode::kSend, &ssge)).ok());
+  pair_.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+  auto sends = ConnectedPair::Drain(pair_.side(0).send_cq);
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].wr_id, 1u);
+  EXPECT_EQ(sends[0].status, WcStatus::kSuccess);
+  auto recvs = ConnectedPair::Drain(pair_.side(1).recv_cq);
+  ASSERT_EQ(recvs.size(), 1u);
+  EXPECT_EQ(recvs[0].wr_id, 7u);
+  EXPECT_EQ(recvs[0].byte_len, 20000u);
+  EXPECT_EQ(recvs[0].opcode, WcOpcode::kRecv);
+  EXPECT_EQ(a->counters().retransmitted_packets, 0u);
+}
+
+TEST_F(ConnectionTest, SendWithImmDeliversImmediate) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 100, 1), dst(pair_.side(1).pd, 100, 0);
+  Sge rsge = dst.sge(0, 100);
+  ASSERT_TRUE(b->PostRecv(RecvWr{7, {&rsge, 1}}).ok());
+  Sge ssge = src.sge(0, 100);
+  SendWr wr = MakeWr(1, WrOpcode::kSendWithImm, &ssge);
+  wr.imm_data = 0xC0FFEE;
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  auto recvs = ConnectedPair::Drain(pair_.side(1).recv_cq);
+  ASSERT_EQ(recvs.size(), 1u);
+  EXPECT_TRUE(recvs[0].has_imm);
+  EXPECT_EQ(recvs[0].imm_data, 0xC0FFEEu);
+}
+
+TEST_F(ConnectionTest, ScatterGatherOnBothSidesPlacesBytesInOrder) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 10000, 3), dst(pair_.side(1).pd, 10000, 0);
+  const Sge ssges[3] = {src.sge(0, 5000), src.sge(5000, 1), src.sge(5001, 4999)};
+  const Sge rsges[2] = {dst.sge(0, 3333), dst.sge(3333, 6667)};
+  ASSERT_TRUE(b->PostRecv(RecvWr{1, rsges}).ok());
+  SendWr wr = MakeWr(1, WrOpcode::kSend, nullptr);
+  wr.sg_list = ssges;
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+}
+
+TEST_F(ConnectionTest, RdmaWriteAndWriteWithImm) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 50000, 5), dst(pair_.side(1).pd, 60000, 0);
+  Sge ssge = src.sge(0, 50000);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
+  wr.remote_addr = dst.addr(10000);
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  ASSERT_TRUE(b->PostRecv(RecvWr{9, {}}).ok());
+  Sge small = src.sge(0, 10);
+  SendWr imm = MakeWr(2, WrOpcode::kRdmaWriteWithImm, &small);
+  imm.remote_addr = dst.addr(0);
+  imm.rkey = dst.mr->rkey();
+  imm.imm_data = 42;
+  ASSERT_TRUE(a->PostSend(imm).ok());
+  pair_.Run();
+  EXPECT_TRUE(std::equal(src.bytes.begin(), src.bytes.end(), dst.bytes.begin() + 10000));
+  EXPECT_TRUE(std::equal(src.bytes.begin(), src.bytes.begin() + 10, dst.bytes.begin()));
+  auto recvs = ConnectedPair::Drain(pair_.side(1).recv_cq);
+  ASSERT_EQ(recvs.size(), 1u);
+  EXPECT_EQ(recvs[0].opcode, WcOpcode::kRecvRdmaWithImm);
+  EXPECT_EQ(recvs[0].imm_data, 42u);
+  EXPECT_EQ(recvs[0].byte_len, 10u);
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kSuccess, WcStatus::kSuccess));
+}
+
+TEST_F(ConnectionTest, RdmaReadFetchesRemoteBytes) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer local(pair_.side(0).pd, 30000, 0), remote(pair_.side(1).pd, 30000, 9);
+  Sge sge = local.sge(0, 30000);
+  SendWr wr = MakeWr(5, WrOpcode::kRdmaRead, &sge);
+  wr.remote_addr = remote.addr();
+  wr.rkey = remote.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  EXPECT_EQ(local.bytes, remote.bytes);
+  auto wcs = ConnectedPair::Drain(pair_.side(0).send_cq);
+  ASSERT_EQ(wcs.size(), 1u);
+  EXPECT_EQ(wcs[0].opcode, WcOpcode::kRdmaRead);
+  EXPECT_EQ(wcs[0].byte_len, 30000u);
+  EXPECT_EQ(wcs[0].status, WcStatus::kSuccess);
+}
+
+TEST_F(ConnectionTest, ZeroLengthSendAndReadComplete) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer remote(pair_.side(1).pd, 16, 0);
+  ASSERT_TRUE(b->PostRecv(RecvWr{1, {}}).ok());
+  ASSERT_TRUE(a->PostSend(MakeWr(1, WrOpcode::kSend, nullptr)).ok());
+  SendWr read = MakeWr(2, WrOpcode::kRdmaRead, nullptr);
+  read.remote_addr = remote.addr();
+  read.rkey = remote.mr->rkey();
+  ASSERT_TRUE(a->PostSend(read).ok());
+  pair_.Run();
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kSuccess, WcStatus::kSuccess));
+  auto recvs = ConnectedPair::Drain(pair_.side(1).recv_cq);
+  ASSERT_EQ(recvs.size(), 1u);
+  EXPECT_EQ(recvs[0].byte_len, 0u);
+}
+
+TEST_F(ConnectionTest, UnsignaledSuccessesProduceNoCompletion) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 64, 1), dst(pair_.side(1).pd, 64, 0);
+  Sge ssge = src.sge(0, 64);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge, 0);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  wr.wr_id = 2;
+  wr.send_flags = kSendSignaled;
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  auto wcs = ConnectedPair::Drain(pair_.side(0).send_cq);
+  ASSERT_EQ(wcs.size(), 1u);
+  EXPECT_EQ(wcs[0].wr_id, 2u);
+}
+
+TEST_F(ConnectionTest, LostPacketIsTheOnlyOneResent) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 64 * 4096, 1), dst(pair_.side(1).pd, 64 * 4096, 0);
+  bool dropped = false;
+  pair_.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    if (from == 0 && IsData(frame) && PsnOf(frame) == 10 && !dropped) {
+      dropped = true;
+      return false;
+    }
+    return true;
+  });
+  Sge ssge = src.sge(0, 64 * 4096);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  EXPECT_TRUE(dropped);
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_EQ(a->counters().retransmitted_packets, 1u);
+  EXPECT_EQ(a->counters().local_ack_timeout_err, 0u) << "detected without a timeout";
+}
+
+TEST_F(ConnectionTest, LostTailIsRecoveredByTimeout) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 4 * 4096, 1), dst(pair_.side(1).pd, 4 * 4096, 0);
+  int drops = 0;
+  pair_.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    if (from == 0 && IsData(frame) && PsnOf(frame) == 3 && drops == 0) {
+      ++drops;
+      return false;
+    }
+    return true;
+  });
+  Sge ssge = src.sge(0, 4 * 4096);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_EQ(a->counters().local_ack_timeout_err, 1u);
+  EXPECT_EQ(a->counters().retransmitted_packets, 1u);
+}
+
+TEST_F(ConnectionTest, DuplicatedPacketsAreSuppressed) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 8 * 4096, 1), dst(pair_.side(1).pd, 8 * 4096, 0);
+  Sge rsge = dst.sge(0, 8 * 4096);
+  ASSERT_TRUE(b->PostRecv(RecvWr{1, {&rsge, 1}}).ok());
+  Sge ssge = src.sge(0, 8 * 4096);
+  ASSERT_TRUE(a->PostSend(MakeWr(1, WrOpcode::kSend, &ssge)).ok());
+  // Replay every data frame a second time through OnFrame.
+  std::vector<std::vector<uint8_t>> seen;
+  pair_.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    if (from == 0 && IsData(frame)) seen.push_back(frame);
+    return true;
+  });
+  pair_.Run();
+  for (const auto& frame : seen) pair_.side(1).context->OnFrame(frame, pair_.now());
+  pair_.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_EQ(b->counters().duplicate_packets, seen.size());
+  EXPECT_EQ(ConnectedPair::Drain(pair_.side(1).recv_cq).size(), 1u) << "completed exactly once";
+}
+
+TEST_F(ConnectionTest, DeadWireEndsInRetryExceededAndFlushesTheRest) {
+  QpRtsAttr rts;
+  rts.retry_cnt = 3;
+  auto [a, b] = pair_.ConnectQps({}, 0, 0, rts);
+  Buffer src(pair_.side(0).pd, 4096, 1), dst(pair_.side(1).pd, 4096, 0);
+  pair_.set_filter([](int, std::vector<uint8_t>&) { return false; });
+  Sge ssge = src.sge(0, 4096);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    SendWr wr = MakeWr(id, WrOpcode::kRdmaWrite, &ssge);
+    wr.remote_addr = dst.addr();
+    wr.rkey = dst.mr->rkey();
+    ASSERT_TRUE(a->PostSend(wr).ok());
+  }
+  pair_.Run(Duration::Seconds(10));
+  EXPECT_EQ(a->state(), QpState::kErr);
+  EXPECT_EQ(a->counters().local_ack_timeout_err, 4u) << "retry_cnt + 1 expiries";
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kRetryExcErr, WcStatus::kWrFlushErr, WcStatus::kWrFlushErr));
+  // Posting in ERR completes at once with a flush.
+  SendWr late = MakeWr(9, WrOpcode::kRdmaWrite, &ssge);
+  ASSERT_TRUE(a->PostSend(late).ok());
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kWrFlushErr));
+}
+
+TEST_F(ConnectionTest, ReceiverNotReadyIsRetriedUntilAReceiveIsPosted) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 100, 1), dst(pair_.side(1).pd, 100, 0);
+  Sge ssge = src.sge(0, 100);
+  ASSERT_TRUE(a->PostSend(MakeWr(1, WrOpcode::kSend, &ssge)).ok());
+  pair_.Run(Duration::Microseconds(25));
+  EXPECT_GE(b->counters().rnr_nak_sent, 1u);
+  Sge rsge = dst.sge(0, 100);
+  ASSERT_TRUE(b->PostRecv(RecvWr{1, {&rsge, 1}}).ok());
+  pair_.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kSuccess));
+}
+
+TEST_F(ConnectionTest, ReceiverNeverReadyEndsInRnrRetryExceeded) {
+  QpRtsAttr rts;
+  rts.rnr_retry = 2;
+  auto [a, b] = pair_.ConnectQps({}, 0, 0, rts);
+  Buffer src(pair_.side(0).pd, 100, 1);
+  Sge ssge = src.sge(0, 100);
+  ASSERT_TRUE(a->PostSend(MakeWr(1, WrOpcode::kSend, &ssge)).ok());
+  pair_.Run();
+  EXPECT_EQ(a->state(), QpState::kErr);
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kRnrRetryExcErr));
+  EXPECT_EQ(b->counters().rnr_nak_sent, 3u) << "first try plus rnr_retry retries";
+}
+
+TEST_F(ConnectionTest, WriteWithBadRkeyFailsAndTouchesNothing) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 8192, 1), dst(pair_.side(1).pd, 8192, 0);
+  const std::vector<uint8_t> before = dst.bytes;
+  Sge ssge = src.sge(0, 8192);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey() ^ 0x100;
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  EXPECT_EQ(dst.bytes, before);
+  EXPECT_EQ(a->state(), QpState::kErr);
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kRemAccessErr));
+}
+
+TEST_F(ConnectionTest, WriteOverrunningTheRegionTouchesNoByte) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 3 * 4096, 1), dst(pair_.side(1).pd, 3 * 4096, 0);
+  const std::vector<uint8_t> before = dst.bytes;
+  Sge ssge = src.sge(0, 3 * 4096);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
+  wr.remote_addr = dst.addr(1);  // one byte too far: the last packet would overrun
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  EXPECT_EQ(dst.bytes, before);
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kRemAccessErr));
+}
+
+TEST_F(ConnectionTest, WriteWithoutRemoteWriteAccessIsRefused) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 64, 1);
+  Buffer dst(pair_.side(1).pd, 64, 0, kAccessLocalWrite | kAccessRemoteRead);
+  Sge ssge = src.sge(0, 64);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kRemAccessErr));
+}
+
+TEST_F(ConnectionTest, ReadWithoutRemoteReadAccessIsRefused) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer local(pair_.side(0).pd, 64, 0);
+  Buffer remote(pair_.side(1).pd, 64, 1, kAccessLocalWrite | kAccessRemoteWrite);
+  Sge sge = local.sge(0, 64);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaRead, &sge);
+  wr.remote_addr = remote.addr();
+  wr.rkey = remote.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kRemAccessErr));
+}
+
+TEST_F(ConnectionTest, SendLargerThanReceiveFailsBothSides) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 200, 1), dst(pair_.side(1).pd, 100, 0);
+  Sge rsge = dst.sge(0, 100);
+  ASSERT_TRUE(b->PostRecv(RecvWr{1, {&rsge, 1}}).ok());
+  ASSERT_TRUE(b->PostRecv(RecvWr{2, {&rsge, 1}}).ok());
+  Sge ssge = src.sge(0, 200);
+  ASSERT_TRUE(a->PostSend(MakeWr(1, WrOpcode::kSend, &ssge)).ok());
+  pair_.Run();
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(1).recv_cq)),
+              ElementsAre(WcStatus::kLocLenErr, WcStatus::kWrFlushErr));
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kRemInvReqErr));
+  EXPECT_EQ(a->state(), QpState::kErr);
+  EXPECT_EQ(b->state(), QpState::kErr);
+}
+
+TEST_F(ConnectionTest, BadLkeyCompletesWithLocalProtectionError) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 64, 1);
+  Sge bad = src.sge(0, 64);
+  bad.lkey ^= 0x100;
+  ASSERT_TRUE(a->PostSend(MakeWr(1, WrOpcode::kSend, &bad)).ok());
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kLocProtErr));
+  EXPECT_EQ(a->state(), QpState::kErr);
+}
+
+TEST_F(ConnectionTest, PsnWrapsAroundMidTransfer) {
+  auto [a, b] = pair_.ConnectQps({}, 0xFFFFFFF0, 0xFFFFFFFA);
+  Buffer src(pair_.side(0).pd, 64 * 4096, 1), dst(pair_.side(1).pd, 64 * 4096, 0);
+  int n = 0;
+  pair_.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    // Lose the packets either side of the wrap once each.
+    if (from == 0 && IsData(frame) && (PsnOf(frame) == 0xFFFFFFFF || PsnOf(frame) == 0) &&
+        n < 2) {
+      ++n;
+      return false;
+    }
+    return true;
+  });
+  Sge ssge = src.sge(0, 64 * 4096);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  Buffer back(pair_.side(0).pd, 64 * 4096, 0);
+  Sge rsge = back.sge(0, 64 * 4096);
+  SendWr read = MakeWr(2, WrOpcode::kRdmaRead, &rsge);
+  read.remote_addr = dst.addr();
+  read.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(read).ok());
+  pair_.Run();
+  EXPECT_EQ(n, 2);
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_EQ(back.bytes, src.bytes);
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kSuccess, WcStatus::kSuccess));
+}
+
+TEST_F(ConnectionTest, FencedSendWaitsForEarlierRead) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer local(pair_.side(0).pd, 4096, 0), remote(pair_.side(1).pd, 4096, 1);
+  Buffer rbuf(pair_.side(1).pd, 4096, 0);
+  Sge rsge = rbuf.sge(0, 4096);
+  ASSERT_TRUE(b->PostRecv(RecvWr{1, {&rsge, 1}}).ok());
+  Sge lsge = local.sge(0, 4096);
+  SendWr read = MakeWr(1, WrOpcode::kRdmaRead, &lsge);
+  read.remote_addr = remote.addr();
+  read.rkey = remote.mr->rkey();
+  ASSERT_TRUE(a->PostSend(read).ok());
+  // The fenced SEND carries what the READ fetched: without the fence it would
+  // leave before the data arrived.
+  ASSERT_TRUE(a->PostSend(MakeWr(2, WrOpcode::kSend, &lsge, kSendSignaled | kSendFence)).ok());
+  pair_.Run();
+  EXPECT_EQ(rbuf.bytes, remote.bytes);
+}
+
+TEST_F(ConnectionTest, CompletionQueueOverrunMovesTheQpToError) {
+  ConnectedPair small(7, /*cq_depth=*/2);
+  auto [a, b] = small.ConnectQps();
+  Buffer src(small.side(0).pd, 64, 1), dst(small.side(1).pd, 64, 0);
+  Sge ssge = src.sge(0, 64);
+  for (uint64_t id = 0; id < 4; ++id) {
+    SendWr wr = MakeWr(id, WrOpcode::kRdmaWrite, &ssge);
+    wr.remote_addr = dst.addr();
+    wr.rkey = dst.mr->rkey();
+    ASSERT_TRUE(a->PostSend(wr).ok());
+  }
+  small.Run();
+  EXPECT_EQ(a->state(), QpState::kErr);
+  EXPECT_GT(small.side(0).send_cq->overruns(), 0u);
+}
+
+TEST_F(ConnectionTest, SendCompletionsArriveInPostingOrder) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 40000, 1), dst(pair_.side(1).pd, 40000, 0);
+  // A big message first, then small ones that finish their packets sooner.
+  std::vector<Sge> sges = {src.sge(0, 30000), src.sge(30000, 10), src.sge(30010, 10)};
+  for (uint64_t id = 0; id < 3; ++id) {
+    SendWr wr = MakeWr(id, WrOpcode::kRdmaWrite, &sges[id]);
+    wr.remote_addr = dst.addr();
+    wr.rkey = dst.mr->rkey();
+    ASSERT_TRUE(a->PostSend(wr).ok());
+  }
+  int dropped = 0;
+  pair_.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    if (from == 0 && IsData(frame) && PsnOf(frame) == 0 && dropped++ == 0) return false;
+    return true;
+  });
+  pair_.Run();
+  auto wcs = ConnectedPair::Drain(pair_.side(0).send_cq);
+  ASSERT_EQ(wcs.size(), 3u);
+  EXPECT_EQ(wcs[0].wr_id, 0u);
+  EXPECT_EQ(wcs[1].wr_id, 1u);
+  EXPECT_EQ(wcs[2].wr_id, 2u);
+}
+
+}  // namespace
+}  // namespace tern

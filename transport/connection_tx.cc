@@ -188,6 +188,13 @@ bool Connection::BuildRetransmission(Time now, TxPacket* out) {
   return true;
 }
 
+bool Connection::ReadResponseReady() const {
+  // A READ executes after everything sent before it (ibverbs RC ordering), so
+  // it never returns bytes an earlier WRITE has yet to deliver.
+  return rd_next_ != rd_tail_ &&
+         PsnBefore(rd_[rd_next_ & rd_mask_].request_psn, tracker_.cumulative());
+}
+
 bool Connection::NextSqMessage(uint32_t* ssn) {
   while (sq_next_ != sq_tail_) {
     SendWqe& w = sq(sq_next_);
@@ -212,7 +219,7 @@ bool Connection::BuildNewData(Time now, TxPacket* out) {
   }
   TxSlot slot{};
   // READ responses first: they unblock the peer.
-  if (rd_next_ != rd_tail_) {
+  if (ReadResponseReady()) {
     ReadResponse& r = rd_[rd_next_ & rd_mask_];
     const uint32_t length = std::min(mtu_, r.length - r.offset);
     if (!WindowAllows(length)) {
@@ -332,7 +339,7 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
 Time Connection::DataReadyAt() const {
   bool has_data = scoreboard_.MayHaveLost();
   if (!has_data && scoreboard_.HasRoom() && PsnBefore(scoreboard_.snd_nxt(), peer_window_end_)) {
-    has_data = rd_next_ != rd_tail_;
+    has_data = ReadResponseReady();
     if (!has_data && sq_next_ != sq_tail_) {
       const SendWqe& w = sq_[sq_next_ & sq_mask_];
       const bool fenced = (w.send_flags & kSendFence) != 0 && seg_msg_offset_ == 0 &&
