@@ -1,0 +1,175 @@
+// Tests of the header-only base types: units.h, sequence.h and random.h.
+
+#include <cstdint>
+#include <set>
+
+#include "gtest/gtest.h"
+#include "transport/sequence.h"
+
+// units.h and random.h use __int128, which -Wpedantic (warning_level=3) flags.
+#include "transport/random.h"
+#include "transport/units.h"
+
+namespace tern {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Duration.
+
+TEST(DurationTest, FactoriesScaleToPicoseconds) {
+  EXPECT_EQ(Duration::Picoseconds(7).picoseconds(), 7);
+  EXPECT_EQ(Duration::Nanoseconds(3).picoseconds(), 3'000);
+  EXPECT_EQ(Duration::Microseconds(2).picoseconds(), 2'000'000);
+  EXPECT_EQ(Duration::Milliseconds(5).picoseconds(), 5'000'000'000);
+  EXPECT_EQ(Duration::Seconds(1.5).picoseconds(), 1'500'000'000'000);
+  EXPECT_EQ(Duration::Microseconds(4).nanoseconds(), 4'000);
+}
+
+TEST(DurationTest, ArithmeticAndComparison) {
+  const Duration a = Duration::Nanoseconds(10);
+  const Duration b = Duration::Nanoseconds(4);
+  EXPECT_EQ(a + b, Duration::Nanoseconds(14));
+  EXPECT_EQ(a - b, Duration::Nanoseconds(6));
+  EXPECT_EQ(b - a, Duration::Nanoseconds(-6));
+  EXPECT_EQ(a * 3, Duration::Nanoseconds(30));
+  EXPECT_EQ(a / 4, Duration::Picoseconds(2'500));
+  Duration c = a;
+  c += b;
+  EXPECT_EQ(c, Duration::Nanoseconds(14));
+  c -= a;
+  EXPECT_EQ(c, b);
+  EXPECT_LT(b, a);
+  EXPECT_GT(Duration::Infinite(), a);
+  EXPECT_TRUE(Duration::Zero().IsZero());
+  EXPECT_TRUE(Duration::Infinite().IsInfinite());
+}
+
+TEST(DurationTest, ToStringPicksUnitByMagnitude) {
+  EXPECT_EQ(Duration::Picoseconds(250).ToString(), "250ps");
+  EXPECT_EQ(Duration::Picoseconds(-250).ToString(), "-250ps");
+  EXPECT_EQ(Duration::Picoseconds(1'500).ToString(), "1.500ns");
+  EXPECT_EQ(Duration::Nanoseconds(1'500).ToString(), "1.500us");
+  EXPECT_EQ(Duration::Microseconds(2'250).ToString(), "2.250ms");
+  EXPECT_EQ(Duration::Seconds(3).ToString(), "3.000s");
+  EXPECT_EQ(Duration::Zero().ToString(), "0ps");
+  EXPECT_EQ(Duration::Infinite().ToString(), "inf");
+}
+
+// ---------------------------------------------------------------------------
+// Time.
+
+TEST(TimeTest, AddingAndSubtractingDurations) {
+  const Time t = Time::FromNanoseconds(100);
+  EXPECT_EQ(t + Duration::Nanoseconds(5), Time::FromNanoseconds(105));
+  EXPECT_EQ(t - Duration::Nanoseconds(5), Time::FromNanoseconds(95));
+  EXPECT_EQ(Time::FromNanoseconds(105) - t, Duration::Nanoseconds(5));
+  EXPECT_EQ(t.picoseconds(), 100'000);
+  EXPECT_LT(t, Time::FromNanoseconds(101));
+}
+
+TEST(TimeTest, AddingInfiniteDurationSaturates) {
+  EXPECT_TRUE((Time::FromNanoseconds(100) + Duration::Infinite()).IsInfinite());
+}
+
+TEST(TimeTest, InfiniteTimePlusDurationStaysInfinite) {
+  const Time later = Time::Infinite() + Duration::Nanoseconds(5);
+  EXPECT_TRUE(later.IsInfinite());
+  EXPECT_EQ(later, Time::Infinite());
+}
+
+// ---------------------------------------------------------------------------
+// Bandwidth.
+
+TEST(BandwidthTest, TransferTimeAt400Gbps) {
+  const Bandwidth rate = Bandwidth::Gbps(400);
+  EXPECT_EQ(rate.TransferTime(4096), Duration::Picoseconds(81'920));
+  EXPECT_EQ(rate.TransferTime(1), Duration::Picoseconds(20));
+  EXPECT_EQ(rate.TransferTime(0), Duration::Zero());
+}
+
+TEST(BandwidthTest, TransferTimeOfLargeSizeDoesNotOverflow) {
+  // 1 TiB at 1 Gb/s: 2^40 * 8 s / 1e9 = 8796.09302 s.
+  const Duration d = Bandwidth::Gbps(1).TransferTime(uint64_t{1} << 40);
+  EXPECT_EQ(d.picoseconds(), 8'796'093'022'208'000);
+}
+
+TEST(BandwidthTest, UnlimitedTransfersInZeroTime) {
+  EXPECT_TRUE(Bandwidth::Unlimited().IsUnlimited());
+  EXPECT_EQ(Bandwidth::Unlimited().TransferTime(1 << 20), Duration::Zero());
+}
+
+TEST(BandwidthTest, GbpsRoundTrips) {
+  EXPECT_EQ(Bandwidth::Gbps(100).bits_per_second(), 100'000'000'000);
+  EXPECT_DOUBLE_EQ(Bandwidth::BitsPerSecond(25'000'000'000).gbps(), 25.0);
+}
+
+// ---------------------------------------------------------------------------
+// PSN arithmetic.
+
+TEST(PsnTest, BeforeWithoutWraparound) {
+  EXPECT_TRUE(PsnBefore(5, 6));
+  EXPECT_FALSE(PsnBefore(6, 5));
+  EXPECT_FALSE(PsnBefore(5, 5));
+  EXPECT_TRUE(PsnAtOrBefore(5, 5));
+}
+
+TEST(PsnTest, BeforeAcrossWraparound) {
+  EXPECT_TRUE(PsnBefore(0xFFFFFFFFu, 0));
+  EXPECT_TRUE(PsnBefore(0xFFFFFF00u, 0x100));
+  EXPECT_FALSE(PsnBefore(0, 0xFFFFFFFFu));
+  EXPECT_EQ(PsnDistance(0xFFFFFFFEu, 1), 3);
+  EXPECT_EQ(PsnDistance(1, 0xFFFFFFFEu), -3);
+}
+
+TEST(PsnTest, MaxAcrossWraparound) {
+  EXPECT_EQ(PsnMax(0xFFFFFFF0u, 3), 3u);
+  EXPECT_EQ(PsnMax(3, 0xFFFFFFF0u), 3u);
+  EXPECT_EQ(PsnMax(10, 20), 20u);
+}
+
+// ---------------------------------------------------------------------------
+// Random.
+
+TEST(RandomTest, SameSeedReplaysSameStream) {
+  Random a(42);
+  Random b(42);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(a.Next(), b.Next()) << "draw " << i;
+}
+
+TEST(RandomTest, NearbySeedsGiveDifferentStreams) {
+  Random a(42);
+  Random b(43);
+  int equal = 0;
+  for (int i = 0; i < 1000; ++i) equal += a.Next() == b.Next() ? 1 : 0;
+  EXPECT_EQ(equal, 0);
+}
+
+TEST(RandomTest, UniformStaysBelowBoundAndCoversIt) {
+  Random rng(7);
+  for (uint64_t bound : {uint64_t{1}, uint64_t{2}, uint64_t{10}, uint64_t{1} << 40}) {
+    for (int i = 0; i < 10'000; ++i) ASSERT_LT(rng.Uniform(bound), bound) << "bound " << bound;
+  }
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 1'000; ++i) seen.insert(rng.Uniform(10));
+  EXPECT_EQ(seen.size(), 10u);
+}
+
+TEST(RandomTest, UniformDoubleInUnitInterval) {
+  Random rng(9);
+  for (int i = 0; i < 10'000; ++i) {
+    const double x = rng.UniformDouble();
+    ASSERT_GE(x, 0.0);
+    ASSERT_LT(x, 1.0);
+  }
+}
+
+TEST(RandomTest, BernoulliExtremes) {
+  Random rng(11);
+  for (int i = 0; i < 1'000; ++i) {
+    ASSERT_FALSE(rng.Bernoulli(0.0));
+    ASSERT_TRUE(rng.Bernoulli(1.0));
+  }
+}
+
+}  // namespace
+}  // namespace tern

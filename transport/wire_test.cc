@@ -1,0 +1,1002 @@
+#include "transport/wire.h"
+
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+#include "transport/random.h"
+
+namespace tern {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+// ---------------------------------------------------------------------------
+// Packet builders: fill the wire structs field by field, as a sender would.
+
+template <typename T>
+void Append(Bytes& out, const T& header) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&header);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+
+template <typename T>
+T& At(Bytes& packet, size_t offset) {
+  return *reinterpret_cast<T*>(packet.data() + offset);
+}
+
+constexpr size_t kDataOffset = sizeof(TernHeader);
+constexpr size_t kRdmaOffset = sizeof(TernHeader) + sizeof(DataHeader);
+
+TernHeader MakeTernHeader(PacketType type, uint16_t flags, uint32_t psn) {
+  TernHeader h{};
+  h.version = kTernVersion;
+  h.type = static_cast<uint8_t>(type);
+  h.flags.set(flags);
+  h.dst_qpn.set(0x101);
+  h.src_qpn.set(0x100);
+  h.psn.set(psn);
+  return h;
+}
+
+// DATA with `payload_len` payload bytes 0, 1, 2, ...; not sealed.
+Bytes MakeData(DataOpcode opcode, uint16_t flags, uint16_t payload_len) {
+  Bytes packet;
+  Append(packet, MakeTernHeader(PacketType::kData, flags, 7));
+  DataHeader data{};
+  data.opcode = static_cast<uint8_t>(opcode);
+  data.payload_len.set(payload_len);
+  data.msg_id.set(3);
+  data.rsn.set(0);
+  data.offset.set(0);
+  data.msg_len.set(payload_len);
+  data.imm.set(0);
+  data.timestamp.set(123);
+  Append(packet, data);
+  if (OpcodeHasRdmaExtension(opcode)) {
+    RdmaExtension rdma{};
+    rdma.remote_va.set(0x1000);
+    rdma.rkey.set(0x5);
+    Append(packet, rdma);
+  }
+  for (uint16_t i = 0; i < payload_len; ++i) packet.push_back(static_cast<uint8_t>(i));
+  return packet;
+}
+
+Bytes MakeAck() {
+  Bytes packet;
+  Append(packet, MakeTernHeader(PacketType::kAck, 0, 10));
+  AckHeader ack{};
+  ack.sack_base.set(10);
+  ack.sack_bitmap[0].set(0b100111);  // PSNs 10, 11, 12 and 15
+  ack.sack_bitmap[1].set(0);
+  ack.window_end.set(1034);
+  ack.ts_echo.set(5);
+  ack.echo_entropy.set(49153);
+  ack.ce_count.set(0);
+  Append(packet, ack);
+  return packet;
+}
+
+Bytes MakeNack(uint8_t reason) {
+  Bytes packet;
+  Append(packet, MakeTernHeader(PacketType::kNack, 0, 42));
+  NackHeader nack{};
+  nack.reason = reason;
+  nack.echo_entropy.set(49200);
+  nack.ts_echo.set(77);
+  nack.retry_after_ns.set(0);
+  Append(packet, nack);
+  return packet;
+}
+
+Bytes Sealed(Bytes packet) {
+  SealTernChecksum(packet);
+  return packet;
+}
+
+// Seals, then decodes with the checksum verified: the result names the one
+// defect the test put in, not a stale checksum.
+DropReason SealAndDecode(Bytes packet) {
+  SealTernChecksum(packet);
+  return DecodeTern(packet, /*verify_checksum=*/true).error;
+}
+
+// Bit-at-a-time CRC32C straight from the definition, to check the fast paths.
+uint32_t ReferenceCrc32c(const uint8_t* data, size_t len) {
+  uint32_t crc = 0xFFFFFFFF;
+  for (size_t i = 0; i < len; ++i) {
+    crc ^= data[i];
+    for (int bit = 0; bit < 8; ++bit) crc = (crc & 1) ? (crc >> 1) ^ 0x82F63B78 : crc >> 1;
+  }
+  return ~crc;
+}
+
+uint32_t ChecksumWithFieldZeroed(Bytes packet) {
+  for (size_t i = 16; i < 20 && i < packet.size(); ++i) packet[i] = 0;
+  return ReferenceCrc32c(packet.data(), packet.size());
+}
+
+// ---------------------------------------------------------------------------
+// CRC32C.
+
+TEST(Crc32cTest, KnownVector) {
+  const char* digits = "123456789";
+  EXPECT_EQ(Crc32c(0, reinterpret_cast<const uint8_t*>(digits), 9), 0xE3069283u);
+}
+
+TEST(Crc32cTest, EmptyInputReturnsCrcUnchanged) {
+  const uint8_t byte = 0;
+  EXPECT_EQ(Crc32c(0, &byte, 0), 0u);
+  EXPECT_EQ(Crc32c(0xDEADBEEF, &byte, 0), 0xDEADBEEFu);
+}
+
+TEST(Crc32cTest, MatchesBitwiseReferenceAtEveryLengthAndAlignment) {
+  Bytes buffer(80);
+  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<uint8_t>(i * 37 + 11);
+  for (size_t start = 0; start < 8; ++start) {
+    for (size_t len = 0; start + len <= buffer.size(); ++len) {
+      ASSERT_EQ(Crc32c(0, buffer.data() + start, len), ReferenceCrc32c(buffer.data() + start, len))
+          << "start=" << start << " len=" << len;
+    }
+  }
+}
+
+TEST(Crc32cTest, ChainingEqualsOneShotAtEverySplit) {
+  Bytes buffer(70);
+  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<uint8_t>(255 - i * 3);
+  const uint32_t whole = Crc32c(0, buffer.data(), buffer.size());
+  for (size_t split = 0; split <= buffer.size(); ++split) {
+    const uint32_t first = Crc32c(0, buffer.data(), split);
+    EXPECT_EQ(Crc32c(first, buffer.data() + split, buffer.size() - split), whole)
+        << "split=" << split;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Tern checksum.
+
+TEST(TernChecksumTest, EqualsCrcOfPacketWithChecksumFieldZeroed) {
+  const Bytes packet = MakeData(DataOpcode::kWrite, kFlagFirst, 40);
+  EXPECT_EQ(TernChecksum(packet), ChecksumWithFieldZeroed(packet));
+}
+
+TEST(TernChecksumTest, IgnoresChecksumFieldContents) {
+  Bytes packet = MakeData(DataOpcode::kSend, 0, 10);
+  const uint32_t before = TernChecksum(packet);
+  At<TernHeader>(packet, 0).checksum.set(0xA5A5A5A5);
+  EXPECT_EQ(TernChecksum(packet), before);
+}
+
+TEST(TernChecksumTest, TwoSpansEqualContiguousAtEverySplit) {
+  const Bytes packet = MakeData(DataOpcode::kWriteWithImm, kFlagLast, 33);
+  const uint32_t contiguous = TernChecksum(packet);
+  const std::span<const uint8_t> all(packet);
+  for (size_t split = 0; split <= packet.size(); ++split) {
+    EXPECT_EQ(TernChecksum(all.first(split), all.subspan(split)), contiguous) << "split=" << split;
+  }
+}
+
+TEST(TernChecksumTest, ShorterThanHeaderReadsOnlyTheSpan) {
+  const Bytes packet = MakeData(DataOpcode::kSend, 0, 0);
+  for (size_t len = 0; len < sizeof(TernHeader); ++len) {
+    // An exact-size heap copy, so that ASan sees any read past the end.
+    const Bytes prefix(packet.begin(), packet.begin() + static_cast<ptrdiff_t>(len));
+    EXPECT_EQ(TernChecksum(prefix), ChecksumWithFieldZeroed(prefix)) << "len=" << len;
+  }
+}
+
+TEST(SealTernChecksumTest, WritesChecksumThatDecodeVerifies) {
+  Bytes packet = MakeData(DataOpcode::kSend, 0, 8);
+  SealTernChecksum(packet);
+  EXPECT_EQ(At<TernHeader>(packet, 0).checksum.get(), ChecksumWithFieldZeroed(packet));
+  EXPECT_TRUE(DecodeTern(packet, /*verify_checksum=*/true).ok());
+}
+
+TEST(SealTernChecksumTest, ShorterThanHeaderIsLeftUnchanged) {
+  const Bytes original = MakeData(DataOpcode::kSend, 0, 0);
+  Bytes prefix(original.begin(), original.begin() + 19);
+  SealTernChecksum(prefix);
+  EXPECT_EQ(prefix, Bytes(original.begin(), original.begin() + 19));
+}
+
+// ---------------------------------------------------------------------------
+// DecodeTern: accepted packets.
+
+TEST(DecodeTernTest, SealedWriteDecodesAndPrints) {
+  const Bytes packet = Sealed(MakeData(DataOpcode::kWrite, kFlagFirst | kFlagLast, 16));
+  const TernDecodeResult result = DecodeTern(packet, /*verify_checksum=*/true);
+  ASSERT_TRUE(result.ok()) << DropReasonName(result.error);
+  EXPECT_EQ(ToString(result.view),
+            "TERN v1 DATA flags=FIRST|LAST qpn=0x101<-0x100 psn=7 csum=0xea6785ed"
+            " | DATA WRITE len=16 msg=3 rsn=0 off=0/16 imm=0 ts=123"
+            " | RDMA va=0x1000 rkey=0x5 payload=16");
+}
+
+TEST(DecodeTernTest, WriteViewPointsIntoBuffer) {
+  const Bytes packet = Sealed(MakeData(DataOpcode::kWrite, 0, 16));
+  const TernDecodeResult result = DecodeTern(packet, /*verify_checksum=*/true);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.view.type(), PacketType::kData);
+  EXPECT_EQ(result.view.opcode(), DataOpcode::kWrite);
+  EXPECT_EQ(reinterpret_cast<const uint8_t*>(result.view.tern), packet.data());
+  EXPECT_EQ(reinterpret_cast<const uint8_t*>(result.view.data), packet.data() + kDataOffset);
+  EXPECT_EQ(reinterpret_cast<const uint8_t*>(result.view.rdma), packet.data() + kRdmaOffset);
+  EXPECT_EQ(result.view.ack, nullptr);
+  EXPECT_EQ(result.view.nack, nullptr);
+  EXPECT_EQ(result.view.payload.data(), packet.data() + DataHeaderBytes(DataOpcode::kWrite));
+  EXPECT_EQ(result.view.payload.size(), 16u);
+}
+
+TEST(DecodeTernTest, SendHasNoRdmaExtension) {
+  const Bytes packet = Sealed(MakeData(DataOpcode::kSend, 0, 5));
+  const TernDecodeResult result = DecodeTern(packet, /*verify_checksum=*/true);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result.view.rdma, nullptr);
+  EXPECT_EQ(result.view.payload.data(), packet.data() + kRdmaOffset);
+  EXPECT_EQ(result.view.payload.size(), 5u);
+}
+
+TEST(DecodeTernTest, ReadRequestWithoutPayloadAccepted) {
+  Bytes packet = MakeData(DataOpcode::kReadRequest, 0, 0);
+  At<DataHeader>(packet, kDataOffset).msg_len.set(65536);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kNone);
+}
+
+TEST(DecodeTernTest, AckDecodesAndPrintsSackRanges) {
+  const Bytes packet = MakeAck();
+  const TernDecodeResult result = DecodeTern(packet, /*verify_checksum=*/false);
+  ASSERT_TRUE(result.ok()) << DropReasonName(result.error);
+  EXPECT_EQ(ToString(result.view),
+            "TERN v1 ACK flags=0 qpn=0x101<-0x100 psn=10 csum=0x00000000"
+            " | ACK sack_base=10 sack=[10-12,15] wnd_end=1034 ts_echo=5 entropy=49153 ce=0"
+            " payload=0");
+}
+
+TEST(DecodeTernTest, NackDecodesAndPrints) {
+  const Bytes packet = MakeNack(static_cast<uint8_t>(NackReason::kTrimmed));
+  const TernDecodeResult result = DecodeTern(packet, /*verify_checksum=*/false);
+  ASSERT_TRUE(result.ok()) << DropReasonName(result.error);
+  EXPECT_EQ(ToString(result.view),
+            "TERN v1 NACK flags=0 qpn=0x101<-0x100 psn=42 csum=0x00000000"
+            " | NACK TRIMMED entropy=49200 ts_echo=77 retry_after_ns=0 payload=0");
+}
+
+TEST(DecodeTernTest, TrimmedDataWithEmptyPayloadAccepted) {
+  Bytes packet = MakeData(DataOpcode::kWrite, kFlagTrimmed, 16);
+  packet.resize(DataHeaderBytes(DataOpcode::kWrite));
+  SealTernChecksum(packet);
+  const TernDecodeResult result = DecodeTern(packet, /*verify_checksum=*/true);
+  ASSERT_TRUE(result.ok()) << DropReasonName(result.error);
+  EXPECT_TRUE(result.view.payload.empty());
+  EXPECT_EQ(result.view.data->payload_len.get(), 16u);  // as sent, before the trim
+}
+
+TEST(DecodeTernTest, UnverifiedChecksumIsNotChecked) {
+  Bytes packet = Sealed(MakeData(DataOpcode::kSend, 0, 4));
+  At<TernHeader>(packet, 0).checksum.set(0x12345678);
+  EXPECT_TRUE(DecodeTern(packet, /*verify_checksum=*/false).ok());
+  EXPECT_EQ(DecodeTern(packet, /*verify_checksum=*/true).error, DropReason::kBadChecksum);
+}
+
+// ---------------------------------------------------------------------------
+// DecodeTern: rejections, one per branch.
+
+// Every proper prefix of a packet's headers is kTruncated, read from an
+// exact-size buffer so that ASan catches any read past the end.
+void ExpectTruncatedBelow(const Bytes& packet, size_t header_bytes) {
+  for (size_t len = 0; len < header_bytes; ++len) {
+    const Bytes prefix(packet.begin(), packet.begin() + static_cast<ptrdiff_t>(len));
+    EXPECT_EQ(DecodeTern(prefix, /*verify_checksum=*/true).error, DropReason::kTruncated)
+        << "len=" << len;
+  }
+}
+
+TEST(DecodeTernTest, WriteTruncatedAtEveryHeaderLengthRejected) {
+  ExpectTruncatedBelow(Sealed(MakeData(DataOpcode::kWrite, 0, 8)), kMaxTernHeaderBytes);
+}
+
+TEST(DecodeTernTest, SendTruncatedAtEveryHeaderLengthRejected) {
+  ExpectTruncatedBelow(Sealed(MakeData(DataOpcode::kSend, 0, 8)),
+                       DataHeaderBytes(DataOpcode::kSend));
+}
+
+TEST(DecodeTernTest, AckTruncatedAtEveryHeaderLengthRejected) {
+  ExpectTruncatedBelow(Sealed(MakeAck()), sizeof(TernHeader) + sizeof(AckHeader));
+}
+
+TEST(DecodeTernTest, NackTruncatedAtEveryHeaderLengthRejected) {
+  ExpectTruncatedBelow(Sealed(MakeNack(static_cast<uint8_t>(NackReason::kTrimmed))),
+                       sizeof(TernHeader) + sizeof(NackHeader));
+}
+
+TEST(DecodeTernTest, BadVersionRejected) {
+  for (uint8_t version : {0, 2, 255}) {
+    Bytes packet = MakeData(DataOpcode::kSend, 0, 0);
+    At<TernHeader>(packet, 0).version = version;
+    EXPECT_EQ(SealAndDecode(packet), DropReason::kBadVersion) << "version=" << int{version};
+  }
+}
+
+TEST(DecodeTernTest, UnknownTypeRejected) {
+  for (uint8_t type : {0, 4, 255}) {
+    Bytes packet = MakeData(DataOpcode::kSend, 0, 0);
+    At<TernHeader>(packet, 0).type = type;
+    EXPECT_EQ(SealAndDecode(packet), DropReason::kUnknownType) << "type=" << int{type};
+  }
+}
+
+TEST(DecodeTernTest, EachUnknownFlagBitRejected) {
+  for (int bit = 6; bit < 16; ++bit) {
+    Bytes packet = MakeData(DataOpcode::kSend, 0, 0);
+    At<TernHeader>(packet, 0).flags.set(static_cast<uint16_t>(1u << bit));
+    EXPECT_EQ(SealAndDecode(packet), DropReason::kBadFlags) << "bit=" << bit;
+  }
+}
+
+TEST(DecodeTernTest, TrimmedFlagOnAckRejected) {
+  Bytes packet = MakeAck();
+  At<TernHeader>(packet, 0).flags.set(kFlagTrimmed);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadFlags);
+}
+
+TEST(DecodeTernTest, TrimmedFlagOnNackRejected) {
+  Bytes packet = MakeNack(static_cast<uint8_t>(NackReason::kTrimmed));
+  At<TernHeader>(packet, 0).flags.set(kFlagTrimmed);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadFlags);
+}
+
+TEST(DecodeTernTest, MessageBoundaryFlagsOnAckRejected) {
+  for (uint16_t flag : {kFlagFirst, kFlagLast}) {
+    Bytes packet = MakeAck();
+    At<TernHeader>(packet, 0).flags.set(flag);
+    EXPECT_EQ(SealAndDecode(packet), DropReason::kBadFlags) << "flag=" << flag;
+  }
+}
+
+TEST(DecodeTernTest, AckRequestAndEcnEchoOnAckAccepted) {
+  Bytes packet = MakeAck();
+  At<TernHeader>(packet, 0).flags.set(kFlagAckRequest | kFlagEcnEcho | kFlagRetransmit);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kNone);
+}
+
+TEST(DecodeTernTest, UnknownOpcodeRejected) {
+  for (uint8_t opcode : {0, 7, 255}) {
+    Bytes packet = MakeData(DataOpcode::kSend, 0, 0);
+    At<DataHeader>(packet, kDataOffset).opcode = opcode;
+    EXPECT_EQ(SealAndDecode(packet), DropReason::kUnknownOpcode) << "opcode=" << int{opcode};
+  }
+}
+
+TEST(DecodeTernTest, PayloadShorterThanPayloadLenRejected) {
+  Bytes packet = MakeData(DataOpcode::kSend, 0, 100);
+  packet.pop_back();
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadLength);
+}
+
+TEST(DecodeTernTest, PayloadLongerThanPayloadLenRejected) {
+  Bytes packet = MakeData(DataOpcode::kSend, 0, 100);
+  packet.push_back(0);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadLength);
+}
+
+TEST(DecodeTernTest, TrimmedDataWithPayloadBytesLeftRejected) {
+  for (size_t left : {size_t{1}, size_t{16}}) {
+    Bytes packet = MakeData(DataOpcode::kWrite, kFlagTrimmed, 16);
+    packet.resize(DataHeaderBytes(DataOpcode::kWrite) + left);
+    EXPECT_EQ(SealAndDecode(packet), DropReason::kBadLength) << "left=" << left;
+  }
+}
+
+TEST(DecodeTernTest, ReadRequestWithPayloadLenRejected) {
+  Bytes packet = MakeData(DataOpcode::kReadRequest, 0, 8);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadLength);
+}
+
+TEST(DecodeTernTest, ReadRequestWithTrailingBytesRejected) {
+  Bytes packet = MakeData(DataOpcode::kReadRequest, 0, 0);
+  packet.push_back(0);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadLength);
+}
+
+TEST(DecodeTernTest, AckWithTrailingBytesRejected) {
+  Bytes packet = MakeAck();
+  packet.push_back(0);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadLength);
+}
+
+TEST(DecodeTernTest, NackWithTrailingBytesRejected) {
+  Bytes packet = MakeNack(static_cast<uint8_t>(NackReason::kTrimmed));
+  packet.push_back(0);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadLength);
+}
+
+TEST(DecodeTernTest, NackWithUnknownReasonRejectedAsUnknownOpcode) {
+  for (uint8_t reason : {0, 5, 255}) {
+    EXPECT_EQ(SealAndDecode(MakeNack(reason)), DropReason::kUnknownOpcode)
+        << "reason=" << int{reason};
+  }
+}
+
+TEST(DecodeTernTest, EverySingleByteCorruptionRejected) {
+  const Bytes packet = Sealed(MakeData(DataOpcode::kWrite, kFlagFirst, 24));
+  int caught_by_checksum_only = 0;
+  for (size_t i = 0; i < packet.size(); ++i) {
+    for (uint8_t mask : {0x01, 0x80, 0xFF}) {
+      Bytes corrupt = packet;
+      corrupt[i] ^= mask;
+      EXPECT_FALSE(DecodeTern(corrupt, /*verify_checksum=*/true).ok())
+          << "byte=" << i << " mask=" << int{mask};
+      // Whatever the structural checks let through, the checksum must catch.
+      if (DecodeTern(corrupt, /*verify_checksum=*/false).ok()) {
+        EXPECT_EQ(DecodeTern(corrupt, /*verify_checksum=*/true).error, DropReason::kBadChecksum)
+            << "byte=" << i << " mask=" << int{mask};
+        ++caught_by_checksum_only;
+      }
+    }
+  }
+  // Most bytes (QPNs, PSN, payload...) have no structural check at all.
+  EXPECT_GT(caught_by_checksum_only, static_cast<int>(packet.size()));
+}
+
+// ---------------------------------------------------------------------------
+// Sizes and names.
+
+TEST(DataHeaderBytesTest, RdmaExtensionOnlyForWriteAndReadRequest) {
+  EXPECT_EQ(DataHeaderBytes(DataOpcode::kSend), 48u);
+  EXPECT_EQ(DataHeaderBytes(DataOpcode::kSendWithImm), 48u);
+  EXPECT_EQ(DataHeaderBytes(DataOpcode::kWrite), 60u);
+  EXPECT_EQ(DataHeaderBytes(DataOpcode::kWriteWithImm), 60u);
+  EXPECT_EQ(DataHeaderBytes(DataOpcode::kReadRequest), 60u);
+  EXPECT_EQ(DataHeaderBytes(DataOpcode::kReadResponse), 48u);
+}
+
+TEST(OpcodeIsValidTest, OnlyDefinedOpcodesValid) {
+  for (int opcode = 0; opcode < 256; ++opcode) {
+    EXPECT_EQ(OpcodeIsValid(static_cast<uint8_t>(opcode)), opcode >= 1 && opcode <= 6)
+        << "opcode=" << opcode;
+  }
+}
+
+TEST(WireNamesTest, OutOfRangeValuesAreUnknown) {
+  EXPECT_STREQ(PacketTypeName(static_cast<PacketType>(0)), "unknown");
+  EXPECT_STREQ(DataOpcodeName(static_cast<DataOpcode>(200)), "unknown");
+  EXPECT_STREQ(NackReasonName(static_cast<NackReason>(9)), "unknown");
+  EXPECT_STREQ(DropReasonName(DropReason::kCount), "unknown");
+  EXPECT_STREQ(DropReasonName(static_cast<DropReason>(250)), "unknown");
+}
+
+TEST(WireNamesTest, KnownValuesHaveTheirNames) {
+  EXPECT_STREQ(PacketTypeName(PacketType::kNack), "NACK");
+  EXPECT_STREQ(DataOpcodeName(DataOpcode::kSendWithImm), "SEND_WITH_IMM");
+  EXPECT_STREQ(NackReasonName(NackReason::kNoReceiveBuffer), "NO_RECEIVE_BUFFER");
+  EXPECT_STREQ(DropReasonName(DropReason::kBadChecksum), "bad_checksum");
+}
+
+TEST(WireNamesTest, DropReasonNamesAreDistinctSnakeCase) {
+  std::set<std::string> names;
+  for (int i = 0; i < static_cast<int>(DropReason::kCount); ++i) {
+    const std::string name = DropReasonName(static_cast<DropReason>(i));
+    EXPECT_NE(name, "unknown") << "reason=" << i;
+    EXPECT_EQ(name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_"), std::string::npos) << name;
+    names.insert(name);
+  }
+  EXPECT_EQ(names.size(), static_cast<size_t>(DropReason::kCount));
+}
+
+// ---------------------------------------------------------------------------
+// Printable forms.
+
+TEST(WireToStringTest, TernHeaderWithUnknownTypeAndFlagsPrintsNumbers) {
+  TernHeader h = MakeTernHeader(static_cast<PacketType>(9), 0x0102, 1);
+  EXPECT_EQ(ToString(h),
+            "TERN v1 unknown(9) flags=ACK_REQUEST|0x100 qpn=0x101<-0x100 psn=1 csum=0x00000000");
+}
+
+TEST(WireToStringTest, AckSackRangesWrapAroundPsnSpace) {
+  AckHeader ack{};
+  ack.sack_base.set(0xFFFFFFFE);
+  ack.sack_bitmap[0].set(0b1111);             // 2^32-2 .. 1
+  ack.sack_bitmap[1].set(uint64_t{1} << 63);  // bit 127: base + 127
+  EXPECT_EQ(ToString(ack),
+            "ACK sack_base=4294967294 sack=[4294967294-1,125] wnd_end=0 ts_echo=0 entropy=0 ce=0");
+}
+
+TEST(WireToStringTest, AckRangeSpanningBitmapWords) {
+  AckHeader ack{};
+  ack.sack_base.set(100);
+  ack.sack_bitmap[0].set(uint64_t{1} << 63);  // PSN 163
+  ack.sack_bitmap[1].set(1);                  // PSN 164
+  EXPECT_EQ(ToString(ack), "ACK sack_base=100 sack=[163-164] wnd_end=0 ts_echo=0 entropy=0 ce=0");
+}
+
+TEST(WireToStringTest, EmptySackPrintsEmptyList) {
+  AckHeader ack{};
+  EXPECT_EQ(ToString(ack), "ACK sack_base=0 sack=[] wnd_end=0 ts_echo=0 entropy=0 ce=0");
+}
+
+TEST(WireToStringTest, NackWithUnknownReasonPrintsNumber) {
+  NackHeader nack{};
+  nack.reason = 7;
+  nack.retry_after_ns.set(2500);
+  EXPECT_EQ(ToString(nack), "NACK unknown(7) entropy=0 ts_echo=0 retry_after_ns=2500");
+}
+
+TEST(WireToStringTest, EmptyViewDoesNotDereference) {
+  EXPECT_EQ(ToString(TernView{}), "(no packet)");
+}
+
+// ---------------------------------------------------------------------------
+// Addresses.
+
+TEST(IpAddressTest, V4RoundTripsAndPrintsDottedQuad) {
+  const IpAddress ip = IpAddress::V4(0x0A000102);
+  EXPECT_FALSE(ip.is_v6);
+  EXPECT_EQ(ip.v4(), 0x0A000102u);
+  EXPECT_EQ(ip.bytes[0], 10);
+  EXPECT_EQ(ip.ToString(), "10.0.1.2");
+  EXPECT_EQ(IpAddress::V4(0xFFFFFFFF).ToString(), "255.255.255.255");
+}
+
+IpAddress V6FromGroups(std::array<uint16_t, 8> groups) {
+  std::array<uint8_t, 16> bytes{};
+  for (int i = 0; i < 8; ++i) {
+    bytes[2 * i] = static_cast<uint8_t>(groups[i] >> 8);
+    bytes[2 * i + 1] = static_cast<uint8_t>(groups[i]);
+  }
+  return IpAddress::V6(bytes);
+}
+
+TEST(IpAddressTest, V6PrintsRfc5952Form) {
+  EXPECT_EQ(V6FromGroups({0x2001, 0xdb8, 0, 0, 0, 0, 0, 1}).ToString(), "2001:db8::1");
+  EXPECT_EQ(V6FromGroups({0, 0, 0, 0, 0, 0, 0, 0}).ToString(), "::");
+  EXPECT_EQ(V6FromGroups({0, 0, 0, 0, 0, 0, 0, 1}).ToString(), "::1");
+  EXPECT_EQ(V6FromGroups({1, 0, 0, 0, 0, 0, 0, 0}).ToString(), "1::");
+  EXPECT_EQ(V6FromGroups({1, 0, 2, 3, 4, 5, 6, 7}).ToString(), "1:0:2:3:4:5:6:7");
+  EXPECT_EQ(V6FromGroups({1, 0, 0, 2, 0, 0, 3, 4}).ToString(), "1::2:0:0:3:4");
+  EXPECT_EQ(V6FromGroups({0xfe80, 0, 0, 0, 1, 0, 0, 2}).ToString(), "fe80::1:0:0:2");
+  EXPECT_EQ(V6FromGroups({1, 0, 0, 2, 0, 0, 0, 3}).ToString(), "1:0:0:2::3");
+}
+
+TEST(MacAddressTest, PrintsColonSeparatedLowerHex) {
+  const MacAddress mac{{0x02, 0x00, 0x00, 0xab, 0x0c, 0x01}};
+  EXPECT_EQ(mac.ToString(), "02:00:00:ab:0c:01");
+}
+
+// ---------------------------------------------------------------------------
+// Frames.
+
+Endpoint V4Endpoint(uint8_t host) {
+  Endpoint e;
+  e.mac.bytes = {0x02, 0, 0, 0, 0, host};
+  e.ip = IpAddress::V4(0x0A000000u | host);
+  return e;
+}
+
+Endpoint V6Endpoint(uint8_t host) {
+  Endpoint e;
+  e.mac.bytes = {0x02, 0, 0, 0, 0, host};
+  e.ip = V6FromGroups({0xfd00, 0, 0, 0, 0, 0, 0, host});
+  return e;
+}
+
+constexpr uint16_t kEntropy = 0xC123;
+
+// Outer headers plus `tern`, padded to the Ethernet minimum of 60 bytes.
+Bytes MakeFrame(const Endpoint& src, const Endpoint& dst, const Bytes& tern) {
+  Bytes frame(kMaxOuterHeaderBytes);
+  frame.resize(EncodeFrameHeaders(frame.data(), src, dst, kEntropy, tern.size()));
+  frame.insert(frame.end(), tern.begin(), tern.end());
+  if (frame.size() < 60) frame.resize(60, 0);
+  return frame;
+}
+
+constexpr size_t kIpv4 = sizeof(EthernetHeader);
+constexpr size_t kIpv4Udp = kIpv4 + sizeof(Ipv4Header);
+constexpr size_t kIpv6Udp = kIpv4 + sizeof(Ipv6Header);
+
+// Recomputes the IPv4 header checksum after a test edits the header, so the
+// decoder reaches the check under test.
+void ResealIpv4(Bytes& frame) {
+  auto& ip = At<Ipv4Header>(frame, kIpv4);
+  ip.header_checksum.set(0);
+  uint32_t sum = 0;
+  for (size_t i = 0; i < sizeof(Ipv4Header); i += 2) {
+    sum += static_cast<uint32_t>(frame[kIpv4 + i] << 8 | frame[kIpv4 + i + 1]);
+  }
+  while (sum > 0xFFFF) sum = (sum & 0xFFFF) + (sum >> 16);
+  ip.header_checksum.set(static_cast<uint16_t>(~sum));
+}
+
+bool Ipv4ChecksumValid(const Bytes& frame) {
+  Bytes copy = frame;
+  ResealIpv4(copy);
+  return copy == frame;
+}
+
+TEST(EncodeFrameHeadersTest, Ipv4WritesExpectedBytes) {
+  uint8_t out[kMaxOuterHeaderBytes];
+  ASSERT_EQ(EncodeFrameHeaders(out, V4Endpoint(1), V4Endpoint(2), kEntropy, 52), 42u);
+  const uint8_t expected[42] = {
+      0x02, 0,    0,    0,    0,    0x02, 0x02, 0,    0,    0,    0, 0x01, 0x08, 0x00,  // Ethernet
+      0x45, 0x02, 0x00, 0x50, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,                       // IPv4 ...
+      0x26, 0x99,                                      // header checksum
+      10,   0,    0,    1,    10,   0,    0,    2,     // addresses
+      0xc1, 0x23, 0xc1, 0x46, 0x00, 0x3c, 0x00, 0x00,  // UDP
+  };
+  EXPECT_EQ(Bytes(out, out + 42), Bytes(expected, expected + 42));
+}
+
+TEST(EncodeFrameHeadersTest, Ipv6WritesExpectedBytes) {
+  uint8_t out[kMaxOuterHeaderBytes];
+  ASSERT_EQ(EncodeFrameHeaders(out, V6Endpoint(1), V6Endpoint(2), kEntropy, 52), 62u);
+  const uint8_t expected[62] = {
+      0x02, 0,    0,    0,    0,    0x02, 0x02, 0,    0, 0, 0, 0x01, 0x86, 0xdd,  // Ethernet
+      0x60, 0x20, 0x00, 0x00, 0x00, 0x3c, 0x11, 0x40,  // IPv6: ECT(0), len, UDP, 64
+      0xfd, 0,    0,    0,    0,    0,    0,    0,    0, 0, 0, 0,    0,    0,
+      0,    0x01,  // source
+      0xfd, 0,    0,    0,    0,    0,    0,    0,    0, 0, 0, 0,    0,    0,
+      0,    0x02,                                      // destination
+      0xc1, 0x23, 0xc1, 0x46, 0x00, 0x3c, 0x00, 0x00,  // UDP, checksum by offload
+  };
+  EXPECT_EQ(Bytes(out, out + 62), Bytes(expected, expected + 62));
+}
+
+TEST(EncodeFrameHeadersTest, MixedAddressFamiliesWriteNothing) {
+  uint8_t out[kMaxOuterHeaderBytes] = {};
+  EXPECT_EQ(EncodeFrameHeaders(out, V4Endpoint(1), V6Endpoint(2), kEntropy, 52), 0u);
+  EXPECT_EQ(out[0], 0);
+}
+
+TEST(EncodeFrameHeadersTest, LengthBeyondIpLimitWritesNothing) {
+  uint8_t out[kMaxOuterHeaderBytes];
+  EXPECT_EQ(EncodeFrameHeaders(out, V4Endpoint(1), V4Endpoint(2), kEntropy, 65535 - 28), 42u);
+  EXPECT_EQ(EncodeFrameHeaders(out, V4Endpoint(1), V4Endpoint(2), kEntropy, 65535 - 27), 0u);
+  EXPECT_EQ(EncodeFrameHeaders(out, V6Endpoint(1), V6Endpoint(2), kEntropy, 65535 - 8), 62u);
+  EXPECT_EQ(EncodeFrameHeaders(out, V6Endpoint(1), V6Endpoint(2), kEntropy, 65535 - 7), 0u);
+}
+
+void ExpectRoundTrip(const Endpoint& src, const Endpoint& dst, size_t header_bytes) {
+  const Bytes tern = Sealed(MakeAck());
+  const Bytes frame = MakeFrame(src, dst, tern);
+  const FrameDecodeResult result = DecodeFrame(frame, kDefaultUdpPort);
+  ASSERT_TRUE(result.ok()) << DropReasonName(result.error);
+  EXPECT_EQ(result.frame.src.mac, src.mac);
+  EXPECT_EQ(result.frame.src.ip, src.ip);
+  EXPECT_EQ(result.frame.dst, dst);
+  // The sender's own Tern port is not on the wire; both hold the destination.
+  EXPECT_EQ(result.frame.src.udp_port, kDefaultUdpPort);
+  EXPECT_EQ(result.frame.entropy, kEntropy);
+  EXPECT_EQ(result.frame.ecn, Ecn::kEct0);
+  EXPECT_EQ(result.frame.ecn_offset, 15u);
+  EXPECT_EQ(result.frame.tern.data(), frame.data() + header_bytes);
+  EXPECT_EQ(Bytes(result.frame.tern.begin(), result.frame.tern.end()), tern);
+}
+
+TEST(DecodeFrameTest, Ipv4RoundTrip) { ExpectRoundTrip(V4Endpoint(1), V4Endpoint(2), 42); }
+
+TEST(DecodeFrameTest, Ipv6RoundTrip) { ExpectRoundTrip(V6Endpoint(1), V6Endpoint(2), 62); }
+
+TEST(DecodeFrameTest, EthernetPaddingIgnored) {
+  const Bytes tern(10, 0xAB);
+  const Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), tern);
+  ASSERT_EQ(frame.size(), 60u);  // 52 bytes of packet, 8 of padding
+  const FrameDecodeResult result = DecodeFrame(frame, kDefaultUdpPort);
+  ASSERT_TRUE(result.ok()) << DropReasonName(result.error);
+  EXPECT_EQ(result.frame.tern.size(), 10u);
+}
+
+TEST(DecodeFrameTest, VlanTaggedFrameIsNotTern) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  At<EthernetHeader>(frame, 0).ether_type.set(0x8100);
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kNotTern);
+}
+
+TEST(DecodeFrameTest, ArpIsNotTern) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  At<EthernetHeader>(frame, 0).ether_type.set(kEtherTypeArp);
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kNotTern);
+}
+
+TEST(DecodeFrameTest, Ipv4NonUdpIsNotTern) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  At<Ipv4Header>(frame, kIpv4).protocol = 6;  // TCP
+  ResealIpv4(frame);
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kNotTern);
+}
+
+TEST(DecodeFrameTest, Ipv6NonUdpIsNotTern) {
+  Bytes frame = MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()));
+  At<Ipv6Header>(frame, kIpv4).next_header = 0;  // hop-by-hop extension header
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kNotTern);
+}
+
+TEST(DecodeFrameTest, OtherUdpPortIsNotTern) {
+  const Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort + 1).error, DropReason::kNotTern);
+}
+
+TEST(DecodeFrameTest, Ipv4OptionsRejected) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  At<Ipv4Header>(frame, kIpv4).version_ihl = 0x46;
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kBadIpHeader);
+}
+
+TEST(DecodeFrameTest, Ipv4WrongVersionRejected) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  At<Ipv4Header>(frame, kIpv4).version_ihl = 0x65;
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kBadIpHeader);
+}
+
+TEST(DecodeFrameTest, Ipv4FragmentRejected) {
+  // More-fragments set; then a non-zero fragment offset.
+  for (uint16_t flags_fragment : {0x2000, 0x4001, 0x0001}) {
+    Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+    At<Ipv4Header>(frame, kIpv4).flags_fragment.set(flags_fragment);
+    ResealIpv4(frame);
+    EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kBadIpHeader)
+        << "flags_fragment=" << flags_fragment;
+  }
+}
+
+TEST(DecodeFrameTest, Ipv4BadHeaderChecksumRejected) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  At<Ipv4Header>(frame, kIpv4).ttl = 63;  // a router that forgot the checksum
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kBadChecksum);
+}
+
+TEST(DecodeFrameTest, Ipv4TotalLengthBeyondFrameRejected) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  auto& ip = At<Ipv4Header>(frame, kIpv4);
+  ip.total_length.set(static_cast<uint16_t>(frame.size() - kIpv4 + 1));
+  ResealIpv4(frame);
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kTruncated);
+}
+
+TEST(DecodeFrameTest, Ipv4TotalLengthBelowUdpHeaderRejected) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  At<Ipv4Header>(frame, kIpv4).total_length.set(27);
+  ResealIpv4(frame);
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kBadIpHeader);
+}
+
+TEST(DecodeFrameTest, UdpLengthBeyondIpPacketRejected) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  auto& udp = At<UdpHeader>(frame, kIpv4Udp);
+  udp.length.set(static_cast<uint16_t>(udp.length.get() + 1));
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kTruncated);
+}
+
+TEST(DecodeFrameTest, UdpLengthShortOfIpPacketRejected) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  auto& udp = At<UdpHeader>(frame, kIpv4Udp);
+  udp.length.set(static_cast<uint16_t>(udp.length.get() - 1));
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kBadLength);
+}
+
+TEST(DecodeFrameTest, UdpLengthBelowUdpHeaderRejected) {
+  Bytes frame = MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()));
+  At<UdpHeader>(frame, kIpv6Udp).length.set(7);
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kBadLength);
+}
+
+TEST(DecodeFrameTest, Ipv6WrongVersionRejected) {
+  Bytes frame = MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()));
+  frame[kIpv4] = 0x40;
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kBadIpHeader);
+}
+
+TEST(DecodeFrameTest, Ipv6PayloadLengthBeyondFrameRejected) {
+  Bytes frame = MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()));
+  auto& ip = At<Ipv6Header>(frame, kIpv4);
+  ip.payload_length.set(static_cast<uint16_t>(ip.payload_length.get() + 1));
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kTruncated);
+}
+
+TEST(DecodeFrameTest, Ipv6PayloadLengthBelowUdpHeaderRejected) {
+  Bytes frame = MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()));
+  At<Ipv6Header>(frame, kIpv4).payload_length.set(7);
+  EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).error, DropReason::kBadIpHeader);
+}
+
+void ExpectFrameTruncatedAtEveryLength(const Bytes& frame) {
+  for (size_t len = 0; len < frame.size(); ++len) {
+    const Bytes prefix(frame.begin(), frame.begin() + static_cast<ptrdiff_t>(len));
+    EXPECT_EQ(DecodeFrame(prefix, kDefaultUdpPort).error, DropReason::kTruncated) << "len=" << len;
+  }
+}
+
+TEST(DecodeFrameTest, Ipv4TruncatedAtEveryLengthRejected) {
+  ExpectFrameTruncatedAtEveryLength(MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck())));
+}
+
+TEST(DecodeFrameTest, Ipv6TruncatedAtEveryLengthRejected) {
+  ExpectFrameTruncatedAtEveryLength(MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck())));
+}
+
+// ---------------------------------------------------------------------------
+// ECN marking.
+
+TEST(MarkCongestionExperiencedTest, Ipv4MarksCeAndKeepsChecksumValid) {
+  Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  MarkCongestionExperienced(frame, DecodeFrame(frame, kDefaultUdpPort).frame.ecn_offset);
+  EXPECT_TRUE(Ipv4ChecksumValid(frame));
+  const FrameDecodeResult result = DecodeFrame(frame, kDefaultUdpPort);
+  ASSERT_TRUE(result.ok()) << DropReasonName(result.error);
+  EXPECT_EQ(result.frame.ecn, Ecn::kCe);
+  EXPECT_EQ(At<Ipv4Header>(frame, kIpv4).tos, 0x03);  // DSCP untouched
+}
+
+TEST(MarkCongestionExperiencedTest, Ipv4KeepsChecksumValidForEveryTos) {
+  for (int tos = 0; tos < 256; ++tos) {
+    Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+    At<Ipv4Header>(frame, kIpv4).tos = static_cast<uint8_t>(tos);
+    ResealIpv4(frame);
+    MarkCongestionExperienced(frame, 15);
+    EXPECT_TRUE(Ipv4ChecksumValid(frame)) << "tos=" << tos;
+    EXPECT_EQ(At<Ipv4Header>(frame, kIpv4).tos, tos | 0x03) << "tos=" << tos;
+  }
+}
+
+TEST(MarkCongestionExperiencedTest, Ipv6MarksCeInTrafficClassOnly) {
+  Bytes frame = MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()));
+  auto& ip = At<Ipv6Header>(frame, kIpv4);
+  ip.version_class_flow.set(0x6A812345);  // DSCP 0x2a, ECT(1)... flow label 0x12345
+  MarkCongestionExperienced(frame, DecodeFrame(frame, kDefaultUdpPort).frame.ecn_offset);
+  EXPECT_EQ(ip.version_class_flow.get(), 0x6AB12345u);
+  const FrameDecodeResult result = DecodeFrame(frame, kDefaultUdpPort);
+  ASSERT_TRUE(result.ok()) << DropReasonName(result.error);
+  EXPECT_EQ(result.frame.ecn, Ecn::kCe);
+}
+
+TEST(MarkCongestionExperiencedTest, OffsetOutsideIpHeaderChangesNothing) {
+  for (bool v6 : {false, true}) {
+    const Bytes original = v6 ? MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()))
+                              : MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+    for (size_t offset : {size_t{0}, size_t{13}, v6 ? kIpv6Udp : kIpv4Udp, original.size(),
+                          original.size() + 1000}) {
+      Bytes frame = original;
+      MarkCongestionExperienced(frame, offset);
+      EXPECT_EQ(frame, original) << "v6=" << v6 << " offset=" << offset;
+    }
+  }
+}
+
+TEST(MarkCongestionExperiencedTest, TruncatedIpv4HeaderChangesNothing) {
+  const Bytes full = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  const Bytes original(full.begin(), full.begin() + 30);
+  Bytes frame = original;
+  MarkCongestionExperienced(frame, 15);
+  EXPECT_EQ(frame, original);
+}
+
+TEST(MarkCongestionExperiencedTest, NonIpFrameChangesNothing) {
+  Bytes original = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  At<EthernetHeader>(original, 0).ether_type.set(kEtherTypeArp);
+  Bytes frame = original;
+  MarkCongestionExperienced(frame, 15);
+  EXPECT_EQ(frame, original);
+}
+
+// ---------------------------------------------------------------------------
+// Robustness: the decoders are total. Run under ASan/UBSan, these find reads
+// outside the span; here they check that every result is well formed.
+
+testing::AssertionResult WellFormed(const TernDecodeResult& result, std::span<const uint8_t> buf) {
+  if (!result.ok()) {
+    if (result.error > DropReason::kNone && result.error < DropReason::kCount) {
+      return testing::AssertionSuccess();
+    }
+    return testing::AssertionFailure() << "reason " << static_cast<int>(result.error);
+  }
+  const TernView& view = result.view;
+  if (reinterpret_cast<const uint8_t*>(view.tern) != buf.data()) {
+    return testing::AssertionFailure() << "header not at the start";
+  }
+  if (!view.payload.empty() &&
+      (view.payload.data() < buf.data() ||
+       view.payload.data() + view.payload.size() > buf.data() + buf.size())) {
+    return testing::AssertionFailure() << "payload outside the buffer";
+  }
+  if (ToString(view).empty()) return testing::AssertionFailure() << "empty ToString";
+  return testing::AssertionSuccess();
+}
+
+testing::AssertionResult WellFormed(const FrameDecodeResult& result, std::span<const uint8_t> buf) {
+  if (!result.ok()) {
+    if (result.error > DropReason::kNone && result.error < DropReason::kCount) {
+      return testing::AssertionSuccess();
+    }
+    return testing::AssertionFailure() << "reason " << static_cast<int>(result.error);
+  }
+  const std::span<const uint8_t> tern = result.frame.tern;
+  if (tern.data() < buf.data() || tern.data() + tern.size() > buf.data() + buf.size()) {
+    return testing::AssertionFailure() << "tern span outside the buffer";
+  }
+  if (result.frame.ecn_offset >= buf.size()) {
+    return testing::AssertionFailure() << "ecn_offset outside the buffer";
+  }
+  return testing::AssertionSuccess();
+}
+
+// Decodes `buf` every way there is, then marks it, and checks each result.
+testing::AssertionResult DecodeEveryWay(const Bytes& buf) {
+  for (bool verify : {false, true}) {
+    const testing::AssertionResult tern = WellFormed(DecodeTern(buf, verify), buf);
+    if (!tern) return tern;
+  }
+  const FrameDecodeResult frame = DecodeFrame(buf, kDefaultUdpPort);
+  const testing::AssertionResult outer = WellFormed(frame, buf);
+  if (!outer) return outer;
+  if (frame.ok()) {
+    const testing::AssertionResult inner =
+        WellFormed(DecodeTern(frame.frame.tern, true), frame.frame.tern);
+    if (!inner) return inner;
+  }
+  Bytes marked = buf;
+  MarkCongestionExperienced(marked, 15);
+  return testing::AssertionSuccess();
+}
+
+constexpr uint64_t kFuzzSeed = 0x7E51'2026'1121;
+
+TEST(WireRobustnessTest, RandomBuffersAlwaysYieldAResult) {
+  SCOPED_TRACE(absl::StrCat("seed=", kFuzzSeed));
+  Random rng(kFuzzSeed);
+  for (int i = 0; i < 100'000; ++i) {
+    Bytes buf(rng.Uniform(201));
+    for (uint8_t& b : buf) b = static_cast<uint8_t>(rng.Next());
+    ASSERT_TRUE(DecodeEveryWay(buf)) << "iteration " << i;
+  }
+}
+
+TEST(WireRobustnessTest, MutatedValidPacketsAlwaysYieldAResult) {
+  SCOPED_TRACE(absl::StrCat("seed=", kFuzzSeed));
+  Random rng(kFuzzSeed);
+  Bytes trimmed = MakeData(DataOpcode::kWrite, kFlagTrimmed, 64);
+  trimmed.resize(DataHeaderBytes(DataOpcode::kWrite));
+  const std::vector<Bytes> tern_packets = {
+      Sealed(MakeData(DataOpcode::kWrite, kFlagFirst, 40)),
+      Sealed(MakeData(DataOpcode::kSendWithImm, kFlagLast, 3)),
+      Sealed(MakeData(DataOpcode::kReadRequest, 0, 0)),
+      Sealed(std::move(trimmed)),
+      Sealed(MakeAck()),
+      Sealed(MakeNack(static_cast<uint8_t>(NackReason::kNoReceiveBuffer))),
+  };
+  std::vector<Bytes> seeds = tern_packets;
+  for (const Bytes& tern : tern_packets) {
+    seeds.push_back(MakeFrame(V4Endpoint(1), V4Endpoint(2), tern));
+    seeds.push_back(MakeFrame(V6Endpoint(1), V6Endpoint(2), tern));
+  }
+  int accepted = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    Bytes buf = seeds[rng.Uniform(seeds.size())];
+    const uint64_t mutations = rng.Uniform(4);  // zero keeps some valid inputs
+    for (uint64_t m = 0; m < mutations; ++m) {
+      buf[rng.Uniform(buf.size())] = static_cast<uint8_t>(rng.Next());
+    }
+    switch (rng.Uniform(4)) {
+      case 0:
+        buf.resize(rng.Uniform(buf.size() + 1));
+        break;
+      case 1:
+        buf.resize(buf.size() + 1 + rng.Uniform(16), static_cast<uint8_t>(rng.Next()));
+        break;
+      default:
+        break;
+    }
+    ASSERT_TRUE(DecodeEveryWay(buf)) << "iteration " << i;
+    if (DecodeTern(buf, false).ok() || DecodeFrame(buf, kDefaultUdpPort).ok()) ++accepted;
+  }
+  // The mutations must leave enough inputs valid to exercise the accept paths.
+  EXPECT_GT(accepted, 10'000);
+}
+
+}  // namespace
+}  // namespace tern
