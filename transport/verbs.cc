@@ -242,20 +242,27 @@ Connection* Context::FindConnection(uint32_t qp_num) const {
 
 void Context::OnFrame(std::span<const uint8_t> frame, Time now) {
   ++counters_.frames_received;
-  auto count_drop = [&](DropReason reason) { ++counters_.drops[static_cast<size_t>(reason)]; };
   const FrameDecodeResult outer = DecodeFrame(frame, config_.local.udp_port);
-  if (!outer.ok()) return count_drop(outer.error);
-  const TernDecodeResult inner = DecodeTern(outer.frame.tern, !config_.checksum_offload);
+  if (!outer.ok()) {
+    ++counters_.drops[static_cast<size_t>(outer.error)];
+    return;
+  }
+  OnPacket(outer.frame, now);
+}
+
+void Context::OnPacket(const FrameView& frame, Time now) {
+  auto count_drop = [&](DropReason reason) { ++counters_.drops[static_cast<size_t>(reason)]; };
+  const TernDecodeResult inner = DecodeTern(frame.tern, !config_.checksum_offload);
   if (!inner.ok()) return count_drop(inner.error);
   const TernView& packet = inner.view;
   Connection* connection = FindConnection(packet.tern->dst_qpn.get());
   if (connection == nullptr || connection->peer_qp_num() != packet.tern->src_qpn.get() ||
-      connection->state() == QpState::kReset || !(connection->remote().ip == outer.frame.src.ip)) {
+      connection->state() == QpState::kReset || !(connection->remote().ip == frame.src.ip)) {
     return count_drop(DropReason::kUnknownConnection);
   }
   RxInfo rx;
-  rx.entropy = outer.frame.entropy;
-  rx.ce = outer.frame.ecn == Ecn::kCe;
+  rx.entropy = frame.entropy;
+  rx.ce = frame.ecn == Ecn::kCe;
   connection->OnPacket(packet, rx, now);
 }
 

@@ -335,6 +335,9 @@ class Context {
   // Hands the context one received Ethernet frame. Bad frames are counted in
   // counters().drops and otherwise ignored.
   void OnFrame(std::span<const uint8_t> frame, Time now);
+  // The same for a frame whose outer headers the dataplane already parsed
+  // (frame.tern is the UDP payload; src.ip, entropy and ecn must be set).
+  void OnPacket(const FrameView& frame, Time now);
 
   // Runs expired timers, then fills `out` with up to out.size() packets ready
   // at `now` (control packets first, then data, round-robin across QPs).
