@@ -1,0 +1,324 @@
+#include "dataplane/sim/link.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+
+namespace tern::sim {
+namespace {
+
+uint16_t ReadBe16(std::span<const uint8_t> bytes, size_t offset) {
+  return static_cast<uint16_t>(bytes[offset] << 8 | bytes[offset + 1]);
+}
+
+void WriteBe16(std::span<uint8_t> bytes, size_t offset, uint16_t value) {
+  bytes[offset] = static_cast<uint8_t>(value >> 8);
+  bytes[offset + 1] = static_cast<uint8_t>(value);
+}
+
+// RFC 1071 one's-complement sum of 16-bit words, not yet folded or inverted.
+uint32_t OnesComplementSum(std::span<const uint8_t> bytes, uint32_t sum) {
+  size_t i = 0;
+  for (; i + 1 < bytes.size(); i += 2) sum += ReadBe16(bytes, i);
+  if (i < bytes.size()) sum += static_cast<uint32_t>(bytes[i]) << 8;
+  return sum;
+}
+
+uint16_t FoldChecksum(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+void FixIpv4HeaderChecksum(std::span<uint8_t> frame, size_t ip_offset) {
+  auto header = frame.subspan(ip_offset, sizeof(Ipv4Header));
+  WriteBe16(header, offsetof(Ipv4Header, header_checksum), 0);
+  WriteBe16(header, offsetof(Ipv4Header, header_checksum),
+            FoldChecksum(OnesComplementSum(header, 0)));
+}
+
+// Recomputes the UDP checksum over the pseudo-header (RFC 768 / RFC 8200 §8.1)
+// and the datagram. Callers skip it when the sender left it zero (IPv4).
+void FixUdpChecksum(std::span<uint8_t> frame, const FrameLayout& layout, size_t udp_len) {
+  uint32_t sum = 0;
+  if (layout.ipv6) {
+    sum = OnesComplementSum(frame.subspan(layout.ip_offset + offsetof(Ipv6Header, src), 32), sum);
+  } else {
+    sum = OnesComplementSum(frame.subspan(layout.ip_offset + offsetof(Ipv4Header, src), 8), sum);
+  }
+  sum += kIpProtoUdp;
+  sum += static_cast<uint32_t>(udp_len >> 16) + static_cast<uint32_t>(udp_len & 0xFFFF);
+  auto udp = frame.subspan(layout.udp_offset, udp_len);
+  WriteBe16(udp, offsetof(UdpHeader, checksum), 0);
+  uint16_t checksum = FoldChecksum(OnesComplementSum(udp, sum));
+  if (checksum == 0) checksum = 0xFFFF;  // zero means "no checksum"
+  WriteBe16(udp, offsetof(UdpHeader, checksum), checksum);
+}
+
+}  // namespace
+
+FrameLayout ParseFrameLayout(std::span<const uint8_t> frame) {
+  FrameLayout layout;
+  if (frame.size() < sizeof(EthernetHeader)) return layout;
+  const uint16_t ether_type = ReadBe16(frame, offsetof(EthernetHeader, ether_type));
+  const size_t ip = sizeof(EthernetHeader);
+  uint8_t protocol = 0;
+  size_t ip_header_len = 0;
+  if (ether_type == kEtherTypeIpv4) {
+    if (frame.size() < ip + sizeof(Ipv4Header) || frame[ip] != 0x45) return layout;
+    protocol = frame[ip + offsetof(Ipv4Header, protocol)];
+    ip_header_len = sizeof(Ipv4Header);
+    layout.ecn = static_cast<Ecn>(frame[ip + offsetof(Ipv4Header, tos)] & 0x3);
+  } else if (ether_type == kEtherTypeIpv6) {
+    if (frame.size() < ip + sizeof(Ipv6Header) || (frame[ip] >> 4) != 6) return layout;
+    protocol = frame[ip + offsetof(Ipv6Header, next_header)];
+    ip_header_len = sizeof(Ipv6Header);
+    layout.ipv6 = true;
+    // Traffic class straddles bytes 0 and 1; its ECN bits are 0x30 of byte 1.
+    layout.ecn = static_cast<Ecn>((frame[ip + 1] >> 4) & 0x3);
+  } else {
+    return layout;
+  }
+  layout.ip = true;
+  layout.ip_offset = ip;
+  layout.ecn_offset = ip + 1;  // IPv4 TOS byte; IPv6 byte holding the low TC bits
+  const size_t udp = ip + ip_header_len;
+  if (protocol != kIpProtoUdp || frame.size() < udp + sizeof(UdpHeader)) return layout;
+  const size_t udp_len = ReadBe16(frame, udp + offsetof(UdpHeader, length));
+  if (udp_len < sizeof(UdpHeader) || udp + udp_len > frame.size()) return layout;
+  layout.udp = true;
+  layout.udp_offset = udp;
+  layout.payload_offset = udp + sizeof(UdpHeader);
+  layout.payload_len = udp_len - sizeof(UdpHeader);
+  layout.src_port = ReadBe16(frame, udp + offsetof(UdpHeader, src_port));
+  layout.dst_port = ReadBe16(frame, udp + offsetof(UdpHeader, dst_port));
+  return layout;
+}
+
+namespace {
+
+// Length of the Tern headers a trim keeps, or 0 when the frame is not a Tern v1
+// DATA frame with payload that has not been trimmed yet.
+size_t TrimmedTernLength(std::span<const uint8_t> frame, const FrameLayout& layout) {
+  if (!layout.udp || layout.payload_len < sizeof(TernHeader) + sizeof(DataHeader)) return 0;
+  TernHeader th;
+  std::memcpy(&th, frame.data() + layout.payload_offset, sizeof th);
+  if (th.version != kTernVersion || th.type != static_cast<uint8_t>(PacketType::kData) ||
+      (th.flags.get() & kFlagTrimmed) != 0) {
+    return 0;
+  }
+  const uint8_t opcode = frame[layout.payload_offset + sizeof(TernHeader)];
+  if (!OpcodeIsValid(opcode)) return 0;
+  const size_t header_len =
+      sizeof(TernHeader) + sizeof(DataHeader) +
+      (OpcodeHasRdmaExtension(static_cast<DataOpcode>(opcode)) ? sizeof(RdmaExtension) : 0);
+  return layout.payload_len > header_len ? header_len : 0;
+}
+
+}  // namespace
+
+bool IsTrimmable(std::span<const uint8_t> frame) {
+  return TrimmedTernLength(frame, ParseFrameLayout(frame)) > 0;
+}
+
+bool TrimFrame(Frame& frame) {
+  const FrameLayout layout = ParseFrameLayout(frame);
+  const size_t header_len = TrimmedTernLength(frame, layout);
+  if (header_len == 0) return false;
+
+  const size_t udp_len = sizeof(UdpHeader) + header_len;
+  frame.resize(layout.udp_offset + udp_len);  // also drops any Ethernet padding
+  std::span<uint8_t> bytes(frame);
+  const size_t flags_offset = layout.payload_offset + offsetof(TernHeader, flags);
+  WriteBe16(bytes, flags_offset,
+            static_cast<uint16_t>(ReadBe16(bytes, flags_offset) | kFlagTrimmed));
+  WriteBe16(bytes, layout.udp_offset + offsetof(UdpHeader, length), static_cast<uint16_t>(udp_len));
+  if (layout.ipv6) {
+    WriteBe16(bytes, layout.ip_offset + offsetof(Ipv6Header, payload_length),
+              static_cast<uint16_t>(udp_len));
+  } else {
+    WriteBe16(bytes, layout.ip_offset + offsetof(Ipv4Header, total_length),
+              static_cast<uint16_t>(sizeof(Ipv4Header) + udp_len));
+    FixIpv4HeaderChecksum(bytes, layout.ip_offset);
+  }
+  SealTernChecksum(bytes.subspan(layout.payload_offset, header_len));
+  // The UDP checksum covers the Tern bytes, so it goes after the reseal.
+  if (ReadBe16(bytes, layout.udp_offset + offsetof(UdpHeader, checksum)) != 0) {
+    FixUdpChecksum(bytes, layout, udp_len);
+  }
+  return true;
+}
+
+LinkCounters& LinkCounters::operator+=(const LinkCounters& other) {
+  frames_offered += other.frames_offered;
+  bytes_offered += other.bytes_offered;
+  frames_sent += other.frames_sent;
+  bytes_sent += other.bytes_sent;
+  frames_delivered += other.frames_delivered;
+  bytes_delivered += other.bytes_delivered;
+  dropped_queue_full += other.dropped_queue_full;
+  dropped_loss += other.dropped_loss;
+  dropped_blackhole += other.dropped_blackhole;
+  duplicated += other.duplicated;
+  corrupted += other.corrupted;
+  trimmed += other.trimmed;
+  ecn_marked += other.ecn_marked;
+  max_queue_bytes = std::max(max_queue_bytes, other.max_queue_bytes);
+  return *this;
+}
+
+std::string LinkCounters::ToString() const {
+  return absl::StrFormat(
+      "offered=%d/%dB sent=%d/%dB delivered=%d/%dB dropped(queue=%d loss=%d blackhole=%d) "
+      "dup=%d corrupt=%d trim=%d ce=%d max_queue=%dB",
+      frames_offered, bytes_offered, frames_sent, bytes_sent, frames_delivered, bytes_delivered,
+      dropped_queue_full, dropped_loss, dropped_blackhole, duplicated, corrupted, trimmed,
+      ecn_marked, max_queue_bytes);
+}
+
+Link::Link(Simulator& sim, const LinkConfig& config, uint64_t seed, FrameSink sink)
+    : sim_(sim), config_(config), random_(seed), sink_(std::move(sink)) {}
+
+Link::~Link() {
+  sim_.Cancel(tx_event_);
+  sim_.Cancel(arrival_event_);
+}
+
+void Link::Send(Frame frame) {
+  ++counters_.frames_offered;
+  counters_.bytes_offered += frame.size();
+
+  bool to_header_queue = false;
+  // Draw only for frames that can be trimmed, so `trim` is the fraction of
+  // trimmable DATA frames cut.
+  if (config_.trim > 0 && IsTrimmable(frame) && random_.Bernoulli(config_.trim)) {
+    TrimFrame(frame);
+    ++counters_.trimmed;
+    to_header_queue = true;
+  }
+
+  // An idle serializer takes the frame at once: it never waits in a queue.
+  if (!transmitting_ && queued_frames() == 0) {
+    Transmit(std::move(frame));
+    return;
+  }
+
+  const uint64_t limit = config_.queue_bytes;
+  if (!to_header_queue && limit > 0 && queued_bytes_ + frame.size() > limit) {
+    if (!config_.trim_on_overflow || !TrimFrame(frame)) {
+      ++counters_.dropped_queue_full;
+      return;
+    }
+    ++counters_.trimmed;
+    to_header_queue = true;
+  }
+  // The header queue has a buffer of its own, of the same size.
+  if (to_header_queue && limit > 0 && header_queued_bytes_ + frame.size() > limit) {
+    ++counters_.dropped_queue_full;
+    return;
+  }
+
+  if (config_.ecn_threshold_bytes > 0 && queued_bytes() > config_.ecn_threshold_bytes) {
+    const FrameLayout layout = ParseFrameLayout(frame);
+    if (layout.ip && (layout.ecn == Ecn::kEct0 || layout.ecn == Ecn::kEct1)) {
+      MarkCongestionExperienced(frame, layout.ecn_offset);
+      ++counters_.ecn_marked;
+    }
+  }
+
+  if (to_header_queue) {
+    header_queued_bytes_ += frame.size();
+    header_queue_.push_back(std::move(frame));
+  } else {
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+  }
+  counters_.max_queue_bytes = std::max(counters_.max_queue_bytes, queued_bytes());
+}
+
+void Link::Transmit(Frame frame) {
+  transmitting_ = true;
+  tx_frame_ = std::move(frame);
+  tx_event_ = sim_.ScheduleAfter(config_.rate.TransferTime(tx_frame_.size()),
+                                 [this] { FinishTransmission(); });
+}
+
+void Link::FinishTransmission() {
+  tx_event_ = kNoEvent;
+  transmitting_ = false;
+  ++counters_.frames_sent;
+  counters_.bytes_sent += tx_frame_.size();
+  PutOnWire(std::move(tx_frame_));
+  tx_frame_ = Frame();
+  // Trimmed headers overtake every full frame still waiting.
+  if (!header_queue_.empty()) {
+    Frame next = std::move(header_queue_.front());
+    header_queue_.pop_front();
+    header_queued_bytes_ -= next.size();
+    Transmit(std::move(next));
+  } else if (!queue_.empty()) {
+    Frame next = std::move(queue_.front());
+    queue_.pop_front();
+    queued_bytes_ -= next.size();
+    Transmit(std::move(next));
+  }
+}
+
+void Link::PutOnWire(Frame frame) {
+  if (config_.blackhole) {
+    ++counters_.dropped_blackhole;
+    return;
+  }
+  if (random_.Bernoulli(config_.loss)) {
+    ++counters_.dropped_loss;
+    return;
+  }
+  if (random_.Bernoulli(config_.corrupt) && !frame.empty()) {
+    // Flip a bit the receiver's Tern checksum covers: past the UDP header when
+    // there is one, anywhere in the frame otherwise.
+    const FrameLayout layout = ParseFrameLayout(frame);
+    size_t begin = 0;
+    size_t end = frame.size();
+    if (layout.udp && layout.payload_len > 0) {
+      begin = layout.payload_offset;
+      end = layout.payload_offset + layout.payload_len;
+    }
+    const uint64_t bit = random_.Uniform((end - begin) * 8);
+    frame[begin + bit / 8] ^= static_cast<uint8_t>(1u << (bit % 8));
+    ++counters_.corrupted;
+  }
+  const bool duplicate = random_.Bernoulli(config_.dup);
+
+  Duration delay = config_.delay;
+  if (config_.jitter > Duration::Zero()) {
+    delay += Duration::Picoseconds(
+        static_cast<int64_t>(random_.Uniform(static_cast<uint64_t>(config_.jitter.picoseconds()))));
+  }
+  // FIFO: a frame never overtakes one that left before it.
+  const Time arrival = std::max(sim_.now() + delay, last_arrival_);
+  last_arrival_ = arrival;
+  if (duplicate) {
+    ++counters_.duplicated;
+    wire_.push_back(InFlight{arrival, frame});
+  }
+  wire_.push_back(InFlight{arrival, std::move(frame)});
+  if (arrival_event_ == kNoEvent) {
+    arrival_event_ = sim_.Schedule(wire_.front().arrival, [this] { DeliverHead(); });
+  }
+}
+
+void Link::DeliverHead() {
+  arrival_event_ = kNoEvent;
+  Frame frame = std::move(wire_.front().frame);
+  wire_.pop_front();
+  // Arm the next arrival before calling out: the sink may send on this link.
+  if (!wire_.empty()) {
+    arrival_event_ = sim_.Schedule(wire_.front().arrival, [this] { DeliverHead(); });
+  }
+  ++counters_.frames_delivered;
+  counters_.bytes_delivered += frame.size();
+  sink_(std::move(frame));
+}
+
+}  // namespace tern::sim

@@ -1,0 +1,202 @@
+// One direction of a simulated wire segment: an output queue, a serializer and
+// a propagation delay, with the impairments a fabric inflicts (drop-tail, ECN
+// marking, loss, duplication, corruption, payload trimming, black holes).
+//
+// A Link is the port abstraction of the fabric simulator: a host NIC's egress,
+// a switch's output port and a test wire are all a Link delivering to a sink.
+//
+// Timeline of one frame:
+//   Send(): the frame joins the output queue (or, when the serializer is idle,
+//     goes straight to it). Queue-time decisions happen here: drop-tail at
+//     queue_bytes, ECN marking above ecn_threshold_bytes, random trimming.
+//     Trimmed frames wait in a separate header queue that is served first.
+//   Serialization: frames leave one at a time, each taking rate.TransferTime().
+//   On the wire: loss, black hole, corruption and duplication are decided, then
+//     the frame arrives `delay + U[0, jitter)` after its last bit left, but
+//     never before a frame that left earlier: delivery is FIFO, as on a real
+//     path.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "dataplane/sim/simulator.h"
+#include "transport/random.h"
+#include "transport/units.h"
+#include "transport/wire.h"
+
+namespace tern::sim {
+
+// A whole Ethernet frame (no preamble, no FCS).
+using Frame = std::vector<uint8_t>;
+// Where a link (or a host, or a switch) hands the frames it emits.
+using FrameSink = absl::AnyInvocable<void(Frame frame)>;
+
+// Where the headers of an Ethernet / IPv4|IPv6 / UDP frame sit, found by
+// bounds-checked fixed offsets: the same header shapes wire.h accepts (no VLAN
+// tags, no IPv4 options, no IPv6 extension headers). Not a validity check:
+// switches look only at what they need.
+struct FrameLayout {
+  bool ip = false;   // an IPv4 (IHL 5) or IPv6 header follows Ethernet
+  bool udp = false;  // ...carrying UDP, with a UDP length that fits the frame
+  bool ipv6 = false;
+  size_t ip_offset = 0;
+  size_t ecn_offset = 0;  // byte holding the ECN bits (see FrameView::ecn_offset)
+  Ecn ecn = Ecn::kNotEct;
+  size_t udp_offset = 0;
+  size_t payload_offset = 0;  // first byte after the UDP header: the Tern packet
+  size_t payload_len = 0;     // UDP length minus the UDP header
+  uint16_t src_port = 0;      // the entropy value
+  uint16_t dst_port = 0;
+};
+FrameLayout ParseFrameLayout(std::span<const uint8_t> frame);
+
+// Cuts the payload of a Tern DATA frame, as a trimming switch does: keeps the
+// outer headers and the Tern headers up to the end of the DATA header (and its
+// RDMA extension), sets kFlagTrimmed, fixes the IP and UDP lengths, the IPv4
+// header checksum and a non-zero UDP checksum, and reseals the Tern checksum.
+// DataHeader::payload_len keeps the original length. Returns false, leaving the
+// frame untouched, for anything else: other packet types, DATA without payload,
+// frames already trimmed, frames that are not Tern v1.
+bool TrimFrame(Frame& frame);
+// Whether TrimFrame() would cut this frame.
+bool IsTrimmable(std::span<const uint8_t> frame);
+
+struct LinkConfig {
+  Bandwidth rate = Bandwidth::Gbps(400);  // Unlimited(): no serialization time
+  Duration delay = Duration::Zero();      // propagation: last bit out to last bit in
+  Duration jitter = Duration::Zero();     // extra delay, uniform in [0, jitter)
+  // Output-queue capacity in bytes, not counting the frame being serialized;
+  // frames that do not fit are dropped (drop-tail). 0: unbounded.
+  uint64_t queue_bytes = 0;
+  // When queue_bytes is exceeded, trim Tern DATA frames to their headers and put
+  // them in the header queue instead of dropping them (a trimming switch).
+  bool trim_on_overflow = false;
+  // Frames enqueued while more than this many bytes wait are marked CE (when
+  // ECN-capable). 0: no marking.
+  uint64_t ecn_threshold_bytes = 0;
+  double loss = 0;         // probability a frame is lost on the wire
+  double dup = 0;          // probability a frame arrives twice
+  double corrupt = 0;      // probability one bit of the UDP payload (the Tern part) flips
+  double trim = 0;         // probability a Tern DATA frame with payload is trimmed at enqueue
+  bool blackhole = false;  // every frame is lost on the wire
+};
+
+// What a link did. Invariants once the link is idle:
+//   frames_offered = frames_sent + dropped_queue_full
+//   frames_delivered = frames_sent - dropped_loss - dropped_blackhole + duplicated
+struct LinkCounters {
+  uint64_t frames_offered = 0;  // Send() calls
+  uint64_t bytes_offered = 0;
+  uint64_t frames_sent = 0;  // serialized onto the wire (after any trim)
+  uint64_t bytes_sent = 0;
+  uint64_t frames_delivered = 0;  // handed to the sink, duplicates included
+  uint64_t bytes_delivered = 0;
+  uint64_t dropped_queue_full = 0;
+  uint64_t dropped_loss = 0;
+  uint64_t dropped_blackhole = 0;
+  uint64_t duplicated = 0;
+  uint64_t corrupted = 0;
+  uint64_t trimmed = 0;  // by chance or on overflow
+  uint64_t ecn_marked = 0;
+  uint64_t max_queue_bytes = 0;  // high-water mark of both queues together
+
+  uint64_t frames_dropped() const { return dropped_queue_full + dropped_loss + dropped_blackhole; }
+  // Sums the counts; max_queue_bytes takes the larger.
+  LinkCounters& operator+=(const LinkCounters& other);
+  std::string ToString() const;
+};
+
+namespace internal {
+
+// A FIFO that allocates nothing until used: std::deque allocates a map and a
+// block at construction, about 600 bytes, too much for a fabric with 10^5 link
+// directions. Popped slots are reclaimed once they are half the buffer.
+template <typename T>
+class Fifo {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  size_t size() const { return items_.size() - head_; }
+  T& front() { return items_[head_]; }
+  void push_back(T item) { items_.push_back(std::move(item)); }
+  void pop_front() {
+    items_[head_] = T();  // free what the slot holds now, not at the next compaction
+    if (++head_ == items_.size()) {
+      items_.clear();
+      head_ = 0;
+    } else if (head_ >= 64 && 2 * head_ >= items_.size()) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+
+ private:
+  std::vector<T> items_;
+  size_t head_ = 0;
+};
+
+}  // namespace internal
+
+class Link {
+ public:
+  // `seed` feeds this link's own Random (see DeriveSeed), so links draw
+  // independent streams. `sink` receives every frame that arrives.
+  Link(Simulator& sim, const LinkConfig& config, uint64_t seed, FrameSink sink);
+  // Cancels the link's pending events; frames still queued or in flight vanish.
+  ~Link();
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+
+  // Enqueues a frame for transmission at sim.now().
+  void Send(Frame frame);
+
+  // Switches the black hole on or off; frames already on the wire are unaffected,
+  // frames still queued are lost when they are sent.
+  void SetBlackhole(bool on) { config_.blackhole = on; }
+
+  const LinkConfig& config() const { return config_; }
+  const LinkCounters& counters() const { return counters_; }
+  // Bytes and frames waiting in both queues (not the one being serialized).
+  uint64_t queued_bytes() const { return queued_bytes_ + header_queued_bytes_; }
+  size_t queued_frames() const { return queue_.size() + header_queue_.size(); }
+  size_t in_flight_frames() const { return wire_.size(); }
+  // Nothing queued, being serialized or on the wire.
+  bool idle() const { return !transmitting_ && queued_frames() == 0 && wire_.empty(); }
+
+ private:
+  struct InFlight {
+    Time arrival;
+    Frame frame;
+  };
+
+  void Transmit(Frame frame);
+  void FinishTransmission();
+  void PutOnWire(Frame frame);
+  void DeliverHead();
+
+  Simulator& sim_;
+  LinkConfig config_;
+  Random random_;
+  FrameSink sink_;
+  LinkCounters counters_;
+
+  internal::Fifo<Frame> queue_;         // full frames, FIFO
+  internal::Fifo<Frame> header_queue_;  // trimmed frames, served first
+  uint64_t queued_bytes_ = 0;
+  uint64_t header_queued_bytes_ = 0;
+
+  bool transmitting_ = false;
+  Frame tx_frame_;
+  EventId tx_event_ = kNoEvent;
+
+  internal::Fifo<InFlight> wire_;  // arrival times non-decreasing
+  Time last_arrival_ = Time::Zero();
+  EventId arrival_event_ = kNoEvent;
+};
+
+}  // namespace tern::sim

@@ -1,0 +1,80 @@
+#include "dataplane/sim/sim_host.h"
+
+#include <utility>
+
+namespace tern::sim {
+
+SimHost::SimHost(Simulator& sim, Context& ctx, Bandwidth line_rate, FrameSink egress)
+    : sim_(sim), ctx_(ctx), line_rate_(line_rate), egress_(std::move(egress)) {}
+
+SimHost::~SimHost() {
+  sim_.Cancel(tx_event_);
+  sim_.Cancel(wakeup_event_);
+}
+
+void SimHost::Deliver(std::span<const uint8_t> frame) {
+  ++counters_.frames_received;
+  counters_.bytes_received += frame.size();
+  ctx_.OnFrame(frame, sim_.now());
+  Kick();
+}
+
+void SimHost::Kick() {
+  // A busy NIC polls again when its frame is out; that poll sees this work.
+  if (transmitting_) return;
+  const Time now = sim_.now();
+  TxPacket packet;
+  if (ctx_.PollTransmit(now, std::span<TxPacket>(&packet, 1)) == 1) {
+    // The poll after this frame replaces any pending wake-up.
+    CancelWakeup();
+    tx_frame_.resize(packet.frame_len());
+    tx_frame_.resize(packet.WriteFrame(tx_frame_.data()));
+    transmitting_ = true;
+    tx_event_ = sim_.ScheduleAfter(line_rate_.TransferTime(tx_frame_.size()),
+                                   [this] { FinishTransmission(); });
+    return;
+  }
+  Time next = ctx_.NextWakeup();
+  if (next.IsInfinite()) {
+    CancelWakeup();
+    return;
+  }
+  if (next <= now) {
+    // Due but nothing came out: step virtual time forward rather than spin.
+    next = now + kWakeupGuard;
+    ++counters_.guard_wakeups;
+  }
+  ArmWakeup(next);
+}
+
+void SimHost::FinishTransmission() {
+  tx_event_ = kNoEvent;
+  transmitting_ = false;
+  ++counters_.frames_sent;
+  counters_.bytes_sent += tx_frame_.size();
+  egress_(std::move(tx_frame_));
+  tx_frame_ = Frame();
+  Kick();
+}
+
+void SimHost::OnWakeup() {
+  wakeup_event_ = kNoEvent;
+  wakeup_at_ = Time::Infinite();
+  ++counters_.wakeups;
+  Kick();
+}
+
+void SimHost::ArmWakeup(Time at) {
+  if (wakeup_event_ != kNoEvent && wakeup_at_ == at) return;
+  CancelWakeup();
+  wakeup_at_ = at;
+  wakeup_event_ = sim_.Schedule(at, [this] { OnWakeup(); });
+}
+
+void SimHost::CancelWakeup() {
+  sim_.Cancel(wakeup_event_);
+  wakeup_event_ = kNoEvent;
+  wakeup_at_ = Time::Infinite();
+}
+
+}  // namespace tern::sim
