@@ -101,7 +101,9 @@ absl::Status Connection::ToRtr(const QpRtrAttr& attr) {
   remote_ = attr.remote;
   mtu_ = attr.path_mtu;
   min_rnr_timer_ = attr.min_rnr_timer;
-  rd_.assign(RingSize(attr.max_dest_rd_atomic), ReadResponse{});
+  // Four times the READs the peer may have outstanding: entries outlive the
+  // peer's completion until its ACKs arrive (see AcceptReadRequest).
+  rd_.assign(RingSize(attr.max_dest_rd_atomic * 4), ReadResponse{});
   rd_mask_ = static_cast<uint32_t>(rd_.size()) - 1;
   tracker_.Reset(attr.rq_psn);
   state_ = QpState::kRtr;
@@ -361,7 +363,6 @@ void Connection::FlushAll() {
   nack_count_ = 0;
   ack_policy_.OnAckSent();
   rto_deadline_ = Time::Infinite();
-  loss_check_at_ = Time::Infinite();
   CompleteSends();
   CompleteRecvs();
 }

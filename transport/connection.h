@@ -152,7 +152,7 @@ class Connection {
   void ArmRto(Time now);
   Duration LossThreshold() const;
   Duration PathPenalty() const;
-  void RefreshLossCheck(Time now);
+  void ReportLosses(Time now, uint32_t packets, uint32_t bytes, uint16_t entropy);
 
   // connection_rx.cc
   void OnData(const TernView& packet, const RxInfo& rx, Time now);
@@ -226,7 +226,6 @@ class Connection {
   Time next_send_at_;        // pacing
   Time rnr_hold_until_;      // RNR NACK: no data until then
   Time rto_deadline_ = Time::Infinite();
-  Time loss_check_at_ = Time::Infinite();
   Duration rto_;
   uint8_t rto_retries_ = 0;
   Duration srtt_;

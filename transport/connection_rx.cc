@@ -234,7 +234,12 @@ Connection::Verdict Connection::AcceptReadRequest(const TernView& packet) {
   uint8_t* source = nullptr;
   const Verdict verdict = CheckRemoteAccess(packet, kAccessRemoteRead, &source);
   if (verdict != Verdict::kAccept) return verdict;
-  if (rd_tail_ - rd_head_ >= rd_.size()) return Verdict::kInvalid;  // peer broke max_rd_atomic
+  // A responder entry lives until the requester acknowledges its response
+  // packets, and a requester may issue its next READ as soon as an earlier
+  // one completes — possibly before its ACK arrives here. The ring has
+  // headroom for that (see ToRtr); should even that fill, the requester
+  // retries later as it would on a missing receive.
+  if (rd_tail_ - rd_head_ >= rd_.size()) return Verdict::kRnr;
   ReadResponse& r = rd_[rd_tail_ & rd_mask_];
   r = ReadResponse{};
   r.local_addr = reinterpret_cast<uint64_t>(source);
@@ -315,15 +320,6 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   const Psn window_end = ack.window_end.get();
   if (PsnBefore(peer_window_end_, window_end)) peer_window_end_ = window_end;
 
-  const uint64_t sack[2] = {ack.sack_bitmap[0].get(), ack.sack_bitmap[1].get()};
-  uint32_t acked_bytes = 0;
-  const uint32_t acked = scoreboard_.ApplyAck(
-      packet.tern->psn.get(), ack.sack_base.get(), sack, [&](Psn, const TxSlot& s) {
-        acked_bytes += s.length;
-        if (s.state == SlotState::kLost) ++counters_.spurious_retransmits;
-        OnPacketAcked(s);
-      });
-
   Duration rtt;
   const int32_t elapsed_ns =
       static_cast<int32_t>(static_cast<uint32_t>(now.nanoseconds()) - ack.ts_echo.get());
@@ -331,6 +327,24 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
     rtt = Duration::Nanoseconds(elapsed_ns);
     UpdateRtt(rtt);
   }
+
+  const uint64_t sack[2] = {ack.sack_bitmap[0].get(), ack.sack_bitmap[1].get()};
+  uint32_t acked_bytes = 0;
+  uint32_t lost_bytes = 0;
+  uint16_t lost_entropy = 0;
+  const SendScoreboard::AckResult result = scoreboard_.ApplyAck(
+      packet.tern->psn.get(), ack.sack_base.get(), sack, now, LossThreshold(),
+      [&](Psn, const TxSlot& s) {
+        acked_bytes += s.length;
+        if (s.state == SlotState::kLost) ++counters_.spurious_retransmits;
+        OnPacketAcked(s);
+      },
+      [&](Psn, const TxSlot& s) {
+        lost_bytes += s.length;
+        lost_entropy = paths_.EntropyOf(s.path);
+        paths_.OnCongestion(lost_entropy, now, PathPenalty());
+      });
+  const uint32_t acked = result.acked;
   const uint16_t ce = ack.ce_count.get();
   if (ce > 0) paths_.OnCongestion(ack.echo_entropy.get(), now, PathPenalty());
   if (acked > 0) {
@@ -339,7 +353,7 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
     rto_retries_ = 0;
     ArmRto(now);
   }
-  RefreshLossCheck(now);
+  ReportLosses(now, result.lost, lost_bytes, lost_entropy);
   CompleteSends();
 }
 

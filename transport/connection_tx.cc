@@ -43,8 +43,9 @@ void FillTernHeader(TernHeader* h, PacketType type, uint16_t flags, uint32_t dst
 // --- timers -------------------------------------------------------------------
 
 Duration Connection::LossThreshold() const {
-  // The time rule waits for the slowest path seen recently, plus a quarter
-  // RTT and the configured reordering allowance (RACK's reo_wnd).
+  // A packet reported missing is lost once it has been out longer than the
+  // slowest RTT seen recently, plus a quarter RTT and the configured
+  // reordering allowance (in the spirit of RACK's reo_wnd, RFC 8985).
   if (!have_rtt_) return options_.min_rto;
   return rtt_max_ + srtt_ / 4 + options_.reorder_window;
 }
@@ -60,23 +61,11 @@ void Connection::ArmRto(Time now) {
   rto_deadline_ = waiting ? std::max(now, rnr_hold_until_) + rto_ : Time::Infinite();
 }
 
-void Connection::RefreshLossCheck(Time now) {
-  const Duration threshold = LossThreshold();
-  uint32_t lost_packets = 0;
-  uint32_t lost_bytes = 0;
-  uint16_t lost_entropy = 0;
-  scoreboard_.DetectLosses(now, threshold, [&](Psn, const TxSlot& s) {
-    ++lost_packets;
-    lost_bytes += s.length;
-    lost_entropy = paths_.EntropyOf(s.path);
-    paths_.OnCongestion(lost_entropy, now, PathPenalty());
-  });
-  if (lost_packets > 0) {
-    counters_.retransmits_loss_detected += lost_packets;
-    cc_->OnLoss(LossEvent{now, LossCause::kDetected, lost_bytes, lost_packets, lost_entropy,
-                          scoreboard_.bytes_in_flight()});
-  }
-  loss_check_at_ = scoreboard_.NextLossCheck(threshold);
+void Connection::ReportLosses(Time now, uint32_t packets, uint32_t bytes, uint16_t entropy) {
+  if (packets == 0) return;
+  counters_.retransmits_loss_detected += packets;
+  cc_->OnLoss(LossEvent{now, LossCause::kDetected, bytes, packets, entropy,
+                        scoreboard_.bytes_in_flight()});
 }
 
 void Connection::OnTimeout(Time now) {
@@ -112,7 +101,6 @@ void Connection::OnTimeout(Time now) {
 void Connection::RunTimers(Time now) {
   if (state_ != QpState::kRts) return;
   if (now >= rto_deadline_) OnTimeout(now);
-  if (state_ == QpState::kRts && now >= loss_check_at_) RefreshLossCheck(now);
 }
 
 // --- what to send next --------------------------------------------------------
@@ -358,7 +346,7 @@ Time Connection::NextWakeup() const {
   Time wakeup = Time::Infinite();
   if (state_ == QpState::kRtr || state_ == QpState::kRts) wakeup = ack_policy_.Deadline();
   if (state_ != QpState::kRts) return wakeup;
-  wakeup = std::min({wakeup, rto_deadline_, loss_check_at_, DataReadyAt()});
+  wakeup = std::min({wakeup, rto_deadline_, DataReadyAt()});
   return wakeup;
 }
 

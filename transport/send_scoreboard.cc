@@ -8,12 +8,12 @@ SendScoreboard::SendScoreboard(uint32_t window_packets, uint16_t paths)
     : slots_(std::bit_ceil(std::max<uint32_t>(window_packets, 2))),
       mask_(static_cast<uint32_t>(slots_.size()) - 1),
       next_path_seq_(std::max<uint16_t>(paths, 1), 0),
-      acked_path_seq_(std::max<uint16_t>(paths, 1), 0),
+      reported_path_seq_(std::max<uint16_t>(paths, 1), 0),
+      reported_epoch_(std::max<uint16_t>(paths, 1), 0),
       lost_(slots_.size()) {}
 
 void SendScoreboard::Reset(Psn first) {
   snd_una_ = snd_nxt_ = first;
-  any_acked_ = false;
   bytes_in_flight_ = 0;
   packets_in_flight_ = 0;
   lost_head_ = lost_count_ = 0;
@@ -43,19 +43,21 @@ void SendScoreboard::OnTransmit(Psn psn, uint16_t path, Time now) {
   }
 }
 
-void SendScoreboard::Acknowledge(Psn psn, TxSlot& s) {
+void SendScoreboard::Acknowledge(TxSlot& s) {
   if (s.state == SlotState::kInFlight) {
     bytes_in_flight_ -= s.length;
     --packets_in_flight_;
   }
   s.state = SlotState::kAcked;
-  if (!any_acked_ || PsnBefore(highest_acked_, psn)) highest_acked_ = psn;
-  any_acked_ = true;
-  if (s.transmissions > 0) {
-    if (s.sent_at > latest_acked_sent_at_) latest_acked_sent_at_ = s.sent_at;
-    uint32_t& acked_seq = acked_path_seq_[s.path];
-    if (static_cast<int32_t>(s.path_seq + 1 - acked_seq) > 0) acked_seq = s.path_seq + 1;
+}
+
+void SendScoreboard::NoteReported(const TxSlot& s) {
+  if (s.transmissions == 0) return;
+  uint32_t& seq = reported_path_seq_[s.path];
+  if (reported_epoch_[s.path] != epoch_ || static_cast<int32_t>(s.path_seq + 1 - seq) > 0) {
+    seq = s.path_seq + 1;
   }
+  reported_epoch_[s.path] = epoch_;
 }
 
 bool SendScoreboard::MarkLost(Psn psn) {
@@ -82,17 +84,6 @@ bool SendScoreboard::PeekLost(Psn* psn) {
     PopLost();
   }
   return false;
-}
-
-Time SendScoreboard::NextLossCheck(Duration threshold) const {
-  if (!any_acked_ || PsnBefore(highest_acked_, snd_una_)) return Time::Infinite();
-  Time earliest = Time::Infinite();
-  for (Psn psn = snd_una_; PsnBefore(psn, highest_acked_); ++psn) {
-    const TxSlot& s = slot(psn);
-    if (s.state != SlotState::kInFlight || !(s.sent_at < latest_acked_sent_at_)) continue;
-    earliest = std::min(earliest, s.sent_at + threshold);
-  }
-  return earliest;
 }
 
 }  // namespace tern

@@ -1,19 +1,20 @@
 // The sender's view of every packet between the oldest unacknowledged PSN and
 // the next new one: what each carried, where and when it was last sent, and
 // whether it is in flight, acknowledged or lost. It applies ACKs (cumulative
-// point plus SACK bitmap) and detects losses in a way that tolerates the
-// reordering that spraying creates:
+// point plus a 128-PSN SACK bitmap) and decides from each ACK which packets it
+// proves lost, tolerating the reordering that spraying creates.
 //
-//  * path order: paths are FIFO, so a packet is lost once a packet sent after
-//    it on the same path has been acknowledged;
-//  * time (RACK, RFC 8985 idea): a packet is lost once a packet sent after it
-//    on any path has been acknowledged and it has been out longer than the
-//    loss threshold (largest recent RTT plus a reordering allowance). This
-//    catches paths that lost everything (a blackhole has no later packet to
-//    overtake with).
-//
-// There is no duplicate-ACK counting: under spraying nearly every ACK is a
-// "duplicate". Retransmission timeouts are the connection's business.
+// An ACK is evidence only about the PSNs it covers: below its cumulative point
+// and inside its bitmap. A packet in flight is declared lost only when the ACK
+// covers it, reports it missing, and either
+//  * path order: the same ACK reports a packet sent after it on the same path
+//    (paths are FIFO, so it would have arrived first), or
+//  * time: it has been out longer than `threshold` (the slowest recent RTT plus
+//    a reordering allowance), so it would have arrived by the time the ACK was
+//    generated. This catches a path that lost everything.
+// Judging each ACK on its own keeps the rules sound when ACKs themselves are
+// reordered on their way back. There is no duplicate-ACK counting: under
+// spraying nearly every ACK is a "duplicate". Timeouts are the connection's.
 //
 // Slots live in a power-of-two ring indexed by PSN, so nothing is allocated
 // after construction.
@@ -47,6 +48,9 @@ struct TxSlot {
 };
 static_assert(sizeof(TxSlot) == 40, "TxSlot is per-packet NIC state: keep it small");
 
+// Bits in an ACK's SACK bitmap (AckHeader::sack_bitmap).
+inline constexpr uint32_t kSackBitmapBits = 128;
+
 class SendScoreboard {
  public:
   SendScoreboard(uint32_t window_packets, uint16_t paths);
@@ -74,26 +78,23 @@ class SendScoreboard {
   // Records a (re)transmission of `psn` on `path` at `now`.
   void OnTransmit(Psn psn, uint16_t path, Time now);
 
-  // Applies an ACK. Calls on_acked(psn, slot) once for every packet it newly
-  // acknowledges (before the slot's state changes, so the callback sees
-  // whether it was in flight or already declared lost), then advances
-  // snd_una. Returns the number newly acknowledged.
-  template <typename OnAcked>
-  uint32_t ApplyAck(Psn cumulative, Psn sack_base, const uint64_t (&sack)[2], OnAcked&& on_acked);
+  struct AckResult {
+    uint32_t acked = 0;
+    uint32_t lost = 0;
+  };
 
-  // Declares lost every in-flight packet the rules above condemn, calling
-  // on_lost(psn, slot) for each (state is then kLost and the PSN queued for
-  // retransmission). `threshold` is the time rule's RTT allowance.
-  template <typename OnLost>
-  uint32_t DetectLosses(Time now, Duration threshold, OnLost&& on_lost);
+  // Applies an ACK received at `now`. Calls on_acked(psn, slot) once for
+  // every packet it newly acknowledges (before the slot's state changes, so the
+  // callback sees whether it was in flight or already declared lost), then
+  // on_lost(psn, slot) for every packet it proves lost (the slot is then
+  // kLost and queued for retransmission), then advances snd_una.
+  template <typename OnAcked, typename OnLost>
+  AckResult ApplyAck(Psn cumulative, Psn sack_base, const uint64_t (&sack)[2], Time now,
+                     Duration threshold, OnAcked&& on_acked, OnLost&& on_lost);
 
   // Marks `psn` lost for a reason found elsewhere (trim NACK, timeout).
   // Returns false when it was not in flight.
   bool MarkLost(Psn psn);
-
-  // Earliest time the time rule could condemn a packet that is not lost yet;
-  // Infinite when none could.
-  Time NextLossCheck(Duration threshold) const;
 
   // The next PSN waiting for retransmission, skipping (and forgetting) any
   // acknowledged since it was queued. Returns false when none.
@@ -106,19 +107,26 @@ class SendScoreboard {
   bool MayHaveLost() const { return lost_count_ > 0; }
 
  private:
-  void Acknowledge(Psn psn, TxSlot& s);
+  void Acknowledge(TxSlot& s);
+  void NoteReported(const TxSlot& s);
+  bool ReportedLaterOnPath(const TxSlot& s) const {
+    return reported_epoch_[s.path] == epoch_ &&
+           static_cast<int32_t>(reported_path_seq_[s.path] - s.path_seq) > 0;
+  }
 
   std::vector<TxSlot> slots_;
   uint32_t mask_;
   Psn snd_una_ = 0;
   Psn snd_nxt_ = 0;
-  Psn highest_acked_ = 0;      // highest PSN acknowledged (valid when any_acked_)
-  bool any_acked_ = false;
-  Time latest_acked_sent_at_;  // RACK: send time of the most recently sent acknowledged packet
   uint64_t bytes_in_flight_ = 0;
   uint32_t packets_in_flight_ = 0;
-  std::vector<uint32_t> next_path_seq_;   // per path
-  std::vector<uint32_t> acked_path_seq_;  // per path: one past the highest path_seq acknowledged
+  std::vector<uint32_t> next_path_seq_;  // per path
+  // Per path, within the ACK being applied: one past the highest path_seq it
+  // reports. Valid where reported_epoch_ matches epoch_, so nothing is cleared
+  // between ACKs.
+  std::vector<uint32_t> reported_path_seq_;
+  std::vector<uint32_t> reported_epoch_;
+  uint32_t epoch_ = 0;
   std::vector<Psn> lost_;                 // ring of PSNs awaiting retransmission
   uint32_t lost_head_ = 0;
   uint32_t lost_count_ = 0;
@@ -126,19 +134,25 @@ class SendScoreboard {
 
 // ---------------------------------------------------------------------------
 
-template <typename OnAcked>
-uint32_t SendScoreboard::ApplyAck(Psn cumulative, Psn sack_base, const uint64_t (&sack)[2],
-                                  OnAcked&& on_acked) {
-  uint32_t newly = 0;
+template <typename OnAcked, typename OnLost>
+SendScoreboard::AckResult SendScoreboard::ApplyAck(Psn cumulative, Psn sack_base,
+                                                   const uint64_t (&sack)[2], Time now,
+                                                   Duration threshold, OnAcked&& on_acked,
+                                                   OnLost&& on_lost) {
+  AckResult result;
+  ++epoch_;
   // A cumulative point beyond what was sent is a broken peer: clamp.
   if (PsnBefore(snd_nxt_, cumulative)) cumulative = snd_nxt_;
   for (Psn psn = snd_una_; PsnBefore(psn, cumulative); ++psn) {
     TxSlot& s = slot(psn);
+    NoteReported(s);
     if (s.state == SlotState::kAcked) continue;
     on_acked(psn, s);
-    Acknowledge(psn, s);
-    ++newly;
+    Acknowledge(s);
+    ++result.acked;
   }
+  // Highest PSN this ACK reports: nothing above it can have been overtaken.
+  Psn report_end = cumulative;
   for (int word = 0; word < 2; ++word) {
     uint64_t bits = sack[word];
     while (bits != 0) {
@@ -147,38 +161,32 @@ uint32_t SendScoreboard::ApplyAck(Psn cumulative, Psn sack_base, const uint64_t 
       const Psn psn = sack_base + static_cast<Psn>(word * 64 + bit);
       if (!Contains(psn) || PsnBefore(psn, cumulative)) continue;
       TxSlot& s = slot(psn);
+      NoteReported(s);
+      report_end = PsnMax(report_end, psn + 1);
       if (s.state == SlotState::kAcked) continue;
       on_acked(psn, s);
-      Acknowledge(psn, s);
-      ++newly;
+      Acknowledge(s);
+      ++result.acked;
     }
+  }
+  // Packets the bitmap covers and reports missing, up to the highest reported.
+  Psn from = PsnBefore(sack_base, snd_una_) ? snd_una_ : sack_base;
+  if (PsnBefore(from, cumulative)) from = cumulative;
+  const Psn bitmap_end = sack_base + static_cast<Psn>(kSackBitmapBits);
+  const Psn to = PsnBefore(bitmap_end, report_end) ? bitmap_end : report_end;
+  for (Psn psn = from; PsnBefore(psn, to); ++psn) {
+    TxSlot& s = slot(psn);
+    if (s.state != SlotState::kInFlight) continue;
+    if (!ReportedLaterOnPath(s) && now < s.sent_at + threshold) continue;
+    MarkLost(psn);
+    on_lost(psn, s);
+    ++result.lost;
   }
   while (snd_una_ != snd_nxt_ && slot(snd_una_).state == SlotState::kAcked) {
     slot(snd_una_).state = SlotState::kFree;
     ++snd_una_;
   }
-  return newly;
-}
-
-template <typename OnLost>
-uint32_t SendScoreboard::DetectLosses(Time now, Duration threshold, OnLost&& on_lost) {
-  if (!any_acked_ || PsnBefore(highest_acked_, snd_una_)) return 0;
-  uint32_t lost = 0;
-  // Only packets below the highest acknowledged PSN can have been overtaken:
-  // everything above it was first sent after it.
-  for (Psn psn = snd_una_; PsnBefore(psn, highest_acked_); ++psn) {
-    TxSlot& s = slot(psn);
-    if (s.state != SlotState::kInFlight) continue;
-    const bool overtaken_on_path =
-        static_cast<int32_t>(acked_path_seq_[s.path] - s.path_seq) > 0;
-    const bool overtaken_in_time =
-        s.sent_at < latest_acked_sent_at_ && now >= s.sent_at + threshold;
-    if (!overtaken_on_path && !overtaken_in_time) continue;
-    MarkLost(psn);
-    on_lost(psn, s);
-    ++lost;
-  }
-  return lost;
+  return result;
 }
 
 }  // namespace tern

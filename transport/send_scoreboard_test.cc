@@ -21,9 +21,15 @@ void SendPackets(SendScoreboard& board, int count, uint16_t paths, int64_t start
   }
 }
 
-std::vector<Psn> Lost(SendScoreboard& board, Time now, Duration threshold) {
+const Duration kLongThreshold = Duration::Microseconds(1000);
+
+// Applies an ACK; returns the PSNs it declared lost.
+std::vector<Psn> Ack(SendScoreboard& board, Psn cumulative, Psn base, const uint64_t (&sack)[2],
+                     Time now = At(0), Duration threshold = kLongThreshold) {
   std::vector<Psn> lost;
-  board.DetectLosses(now, threshold, [&](Psn psn, const TxSlot&) { lost.push_back(psn); });
+  board.ApplyAck(
+      cumulative, base, sack, now, threshold, [](Psn, const TxSlot&) {},
+      [&](Psn psn, const TxSlot&) { lost.push_back(psn); });
   return lost;
 }
 
@@ -33,19 +39,21 @@ TEST(SendScoreboardTest, CumulativeAckFreesSlotsAndBytes) {
   SendPackets(board, 5, 1);
   EXPECT_EQ(board.bytes_in_flight(), 500u);
   std::vector<Psn> acked;
-  EXPECT_EQ(board.ApplyAck(103, 0, kNoSack, [&](Psn p, const TxSlot&) { acked.push_back(p); }),
-            3u);
+  const auto result = board.ApplyAck(
+      103, 0, kNoSack, At(0), kLongThreshold, [&](Psn p, const TxSlot&) { acked.push_back(p); },
+      [](Psn, const TxSlot&) {});
+  EXPECT_EQ(result.acked, 3u);
   EXPECT_EQ(acked, (std::vector<Psn>{100, 101, 102}));
   EXPECT_EQ(board.snd_una(), 103u);
   EXPECT_EQ(board.bytes_in_flight(), 200u);
 }
 
 TEST(SendScoreboardTest, SackBitsAcknowledgeOutOfOrderAndKeepUna) {
-  SendScoreboard board(16, 1);
+  SendScoreboard board(16, 6);
   board.Reset(0);
-  SendPackets(board, 6, 1);
+  SendPackets(board, 6, 6);  // every packet on its own path: no path-order evidence
   const uint64_t sack[2] = {0b101000, 0};  // PSN 3 and 5
-  EXPECT_EQ(board.ApplyAck(0, 0, sack, [](Psn, const TxSlot&) {}), 2u);
+  EXPECT_TRUE(Ack(board, 0, 0, sack).empty());
   EXPECT_EQ(board.snd_una(), 0u);
   EXPECT_EQ(board.slot(3).state, SlotState::kAcked);
   EXPECT_EQ(board.slot(4).state, SlotState::kInFlight);
@@ -57,15 +65,17 @@ TEST(SendScoreboardTest, RepeatedAckCountsNothingTwice) {
   board.Reset(0);
   SendPackets(board, 4, 1);
   const uint64_t sack[2] = {0b1000, 0};
-  board.ApplyAck(2, 0, sack, [](Psn, const TxSlot&) {});
-  EXPECT_EQ(board.ApplyAck(2, 0, sack, [](Psn, const TxSlot&) {}), 0u);
+  Ack(board, 2, 0, sack);
+  const auto again = board.ApplyAck(
+      2, 0, sack, At(0), kLongThreshold, [](Psn, const TxSlot&) {}, [](Psn, const TxSlot&) {});
+  EXPECT_EQ(again.acked, 0u);
 }
 
 TEST(SendScoreboardTest, AckBeyondWhatWasSentIsClamped) {
   SendScoreboard board(16, 1);
   board.Reset(0);
   SendPackets(board, 2, 1);
-  EXPECT_EQ(board.ApplyAck(1000, 0, kNoSack, [](Psn, const TxSlot&) {}), 2u);
+  Ack(board, 1000, 0, kNoSack);
   EXPECT_EQ(board.snd_una(), 2u);
   EXPECT_TRUE(board.Empty());
 }
@@ -76,20 +86,19 @@ TEST(SendScoreboardTest, WraparoundAcrossPsnZero) {
   SendPackets(board, 4, 1);
   EXPECT_EQ(board.snd_nxt(), 2u);
   const uint64_t sack[2] = {0b10, 0};  // base 0: PSN 1
-  board.ApplyAck(0xFFFFFFFF, 0, sack, [](Psn, const TxSlot&) {});
+  Ack(board, 0xFFFFFFFF, 0, sack);
   EXPECT_EQ(board.snd_una(), 0xFFFFFFFFu);
   EXPECT_EQ(board.slot(1).state, SlotState::kAcked);
-  board.ApplyAck(1, 0, kNoSack, [](Psn, const TxSlot&) {});
+  Ack(board, 1, 0, kNoSack);
   EXPECT_EQ(board.snd_una(), 2u);
 }
 
 TEST(SendScoreboardTest, OvertakenOnTheSamePathIsLost) {
   SendScoreboard board(16, 2);
   board.Reset(0);
-  SendPackets(board, 4, 2);  // paths 0,1,0,1
+  SendPackets(board, 4, 2);              // paths 0,1,0,1
   const uint64_t sack[2] = {0b0100, 0};  // PSN 2 (path 0) arrived; PSN 0 (path 0) did not
-  board.ApplyAck(0, 0, sack, [](Psn, const TxSlot&) {});
-  EXPECT_EQ(Lost(board, At(3), Duration::Microseconds(100)), (std::vector<Psn>{0}));
+  EXPECT_EQ(Ack(board, 0, 0, sack, At(3)), (std::vector<Psn>{0}));
   EXPECT_EQ(board.slot(1).state, SlotState::kInFlight) << "other path: only reordered";
 }
 
@@ -98,18 +107,40 @@ TEST(SendScoreboardTest, OvertakenOnAnotherPathWaitsForTheThreshold) {
   board.Reset(0);
   SendPackets(board, 2, 2);  // PSN 0 path 0 at 0us, PSN 1 path 1 at 1us
   const uint64_t sack[2] = {0b10, 0};
-  board.ApplyAck(0, 0, sack, [](Psn, const TxSlot&) {});
-  EXPECT_TRUE(Lost(board, At(5), Duration::Microseconds(10)).empty());
-  EXPECT_EQ(board.NextLossCheck(Duration::Microseconds(10)), At(10));
-  EXPECT_EQ(Lost(board, At(10), Duration::Microseconds(10)), (std::vector<Psn>{0}));
+  EXPECT_TRUE(Ack(board, 0, 0, sack, At(5), Duration::Microseconds(10)).empty());
+  EXPECT_EQ(Ack(board, 0, 0, sack, At(10), Duration::Microseconds(10)), (std::vector<Psn>{0}));
 }
 
-TEST(SendScoreboardTest, NothingAckedMeansNothingLost) {
+TEST(SendScoreboardTest, PathEvidenceFromAnEarlierAckDoesNotCondemn) {
+  // ACKs can arrive out of order. The newer ACK reports PSN 2 (path 0) but its
+  // bitmap starts at 2, so it says nothing about PSN 0. The older ACK, arriving
+  // later, covers PSN 0 but was generated before anything arrived: combining
+  // the two would condemn PSN 0 wrongly.
+  SendScoreboard board(16, 2);
+  board.Reset(0);
+  SendPackets(board, 3, 2);  // PSN 0 path 0, PSN 1 path 1, PSN 2 path 0
+  const uint64_t newer[2] = {0b1, 0};
+  EXPECT_TRUE(Ack(board, 0, 2, newer, At(4)).empty());
+  EXPECT_TRUE(Ack(board, 0, 0, kNoSack, At(5)).empty());
+  EXPECT_EQ(board.slot(0).state, SlotState::kInFlight);
+}
+
+TEST(SendScoreboardTest, PacketOutsideTheBitmapIsNeverCondemned) {
+  SendScoreboard board(1024, 1);
+  board.Reset(0);
+  SendPackets(board, 300, 1);
+  // The bitmap starts at 200: PSNs 0..199 are unknown, not missing.
+  const uint64_t sack[2] = {0b1, 0};
+  const auto lost = Ack(board, 0, 200, sack, At(10000), Duration::Microseconds(1));
+  EXPECT_TRUE(lost.empty());
+  EXPECT_EQ(board.slot(5).state, SlotState::kInFlight);
+}
+
+TEST(SendScoreboardTest, NothingReportedMeansNothingLost) {
   SendScoreboard board(16, 2);
   board.Reset(0);
   SendPackets(board, 4, 2);
-  EXPECT_TRUE(Lost(board, At(1000), Duration::Microseconds(1)).empty());
-  EXPECT_TRUE(board.NextLossCheck(Duration::Microseconds(1)).IsInfinite());
+  EXPECT_TRUE(Ack(board, 0, 0, kNoSack, At(1000), Duration::Microseconds(1)).empty());
 }
 
 TEST(SendScoreboardTest, LostQueueYieldsEachLostPacketOnceAndSkipsLateAcks) {
@@ -120,7 +151,7 @@ TEST(SendScoreboardTest, LostQueueYieldsEachLostPacketOnceAndSkipsLateAcks) {
   EXPECT_TRUE(board.MarkLost(1));
   EXPECT_FALSE(board.MarkLost(1)) << "already lost";
   EXPECT_EQ(board.bytes_in_flight(), 100u);
-  board.ApplyAck(1, 0, kNoSack, [](Psn, const TxSlot&) {});  // PSN 0 arrived after all
+  Ack(board, 1, 0, kNoSack);  // PSN 0 arrived after all
   Psn psn;
   ASSERT_TRUE(board.PeekLost(&psn));
   EXPECT_EQ(psn, 1u);
@@ -145,7 +176,7 @@ TEST(SendScoreboardTest, WindowFillsAtCapacity) {
   board.Reset(0);
   SendPackets(board, 16, 1);
   EXPECT_FALSE(board.HasRoom());
-  board.ApplyAck(1, 0, kNoSack, [](Psn, const TxSlot&) {});
+  Ack(board, 1, 0, kNoSack);
   EXPECT_TRUE(board.HasRoom());
 }
 
