@@ -363,6 +363,7 @@ void Connection::FlushAll() {
   nack_count_ = 0;
   ack_policy_.OnAckSent();
   rto_deadline_ = Time::Infinite();
+  probe_deadline_ = Time::Infinite();
   CompleteSends();
   CompleteRecvs();
 }

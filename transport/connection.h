@@ -149,6 +149,8 @@ class Connection {
   Time DataReadyAt() const;
   void EmitData(Psn psn, Time now, bool retransmit, TxPacket* out);
   void OnTimeout(Time now);
+  void OnProbeTimeout();
+  void ArmProbe(Time now);
   void ArmRto(Time now);
   Duration LossThreshold() const;
   Duration PathPenalty() const;
@@ -226,6 +228,7 @@ class Connection {
   Time next_send_at_;        // pacing
   Time rnr_hold_until_;      // RNR NACK: no data until then
   Time rto_deadline_ = Time::Infinite();
+  Time probe_deadline_ = Time::Infinite();  // tail-loss probe (RACK-TLP, RFC 8985)
   Duration rto_;
   uint8_t rto_retries_ = 0;
   Duration srtt_;

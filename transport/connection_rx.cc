@@ -337,6 +337,7 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
       [&](Psn, const TxSlot& s) {
         acked_bytes += s.length;
         if (s.state == SlotState::kLost) ++counters_.spurious_retransmits;
+        paths_.OnDelivered(paths_.EntropyOf(s.path));
         OnPacketAcked(s);
       },
       [&](Psn, const TxSlot& s) {
@@ -354,6 +355,7 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
     ArmRto(now);
   }
   ReportLosses(now, result.lost, lost_bytes, lost_entropy);
+  ArmProbe(now);
   CompleteSends();
 }
 

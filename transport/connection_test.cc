@@ -218,7 +218,7 @@ TEST_F(ConnectionTest, LostPacketIsTheOnlyOneResent) {
   EXPECT_EQ(a->counters().local_ack_timeout_err, 0u) << "detected without a timeout";
 }
 
-TEST_F(ConnectionTest, LostTailIsRecoveredByTimeout) {
+TEST_F(ConnectionTest, LostTailIsRecoveredByProbeBeforeTheTimeout) {
   auto [a, b] = pair_.ConnectQps();
   Buffer src(pair_.side(0).pd, 4 * 4096, 1), dst(pair_.side(1).pd, 4 * 4096, 0);
   int drops = 0;
@@ -236,7 +236,8 @@ TEST_F(ConnectionTest, LostTailIsRecoveredByTimeout) {
   ASSERT_TRUE(a->PostSend(wr).ok());
   pair_.Run();
   EXPECT_EQ(src.bytes, dst.bytes);
-  EXPECT_EQ(a->counters().local_ack_timeout_err, 1u);
+  EXPECT_EQ(a->counters().tail_probes, 1u);
+  EXPECT_EQ(a->counters().local_ack_timeout_err, 0u);
   EXPECT_EQ(a->counters().retransmitted_packets, 1u);
 }
 

@@ -64,8 +64,31 @@ void Connection::ArmRto(Time now) {
 void Connection::ReportLosses(Time now, uint32_t packets, uint32_t bytes, uint16_t entropy) {
   if (packets == 0) return;
   counters_.retransmits_loss_detected += packets;
-  cc_->OnLoss(LossEvent{now, LossCause::kDetected, bytes, packets, entropy,
-                        scoreboard_.bytes_in_flight()});
+  cc_->OnLoss(
+      LossEvent{now, LossCause::kDetected, bytes, packets, entropy, scoreboard_.bytes_in_flight()});
+}
+
+void Connection::ArmProbe(Time now) {
+  // Loss detection needs a fresh ACK covering the missing packets. When the
+  // window is full of lost packets no ACK comes, so after two RTTs (or the
+  // loss threshold, if longer) of silence one packet is resent to ask for one.
+  if (scoreboard_.packets_in_flight() == 0) {
+    probe_deadline_ = Time::Infinite();
+    return;
+  }
+  const Duration wait = have_rtt_ ? std::max(srtt_ * 2, LossThreshold()) : options_.min_rto / 2;
+  probe_deadline_ = now + wait;
+}
+
+void Connection::OnProbeTimeout() {
+  probe_deadline_ = Time::Infinite();
+  // The oldest packet in flight: the likeliest to be lost.
+  for (Psn psn = scoreboard_.snd_una(); psn != scoreboard_.snd_nxt(); ++psn) {
+    if (scoreboard_.slot(psn).state != SlotState::kInFlight) continue;
+    scoreboard_.MarkLost(psn);
+    ++counters_.tail_probes;
+    return;
+  }
 }
 
 void Connection::OnTimeout(Time now) {
@@ -101,6 +124,7 @@ void Connection::OnTimeout(Time now) {
 void Connection::RunTimers(Time now) {
   if (state_ != QpState::kRts) return;
   if (now >= rto_deadline_) OnTimeout(now);
+  if (state_ == QpState::kRts && now >= probe_deadline_) OnProbeTimeout();
 }
 
 // --- what to send next --------------------------------------------------------
@@ -277,8 +301,11 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
   scoreboard_.OnTransmit(psn, path, now);
 
   auto* h = reinterpret_cast<TernHeader*>(out->header);
-  FillTernHeader(h, PacketType::kData, static_cast<uint16_t>(s.flags | (retransmit ? kFlagRetransmit : 0)),
-                 peer_qpn_, qp_num_, psn);
+  // A retransmission asks for an immediate ACK: recovery should not wait for
+  // coalescing.
+  const uint16_t flags =
+      static_cast<uint16_t>(s.flags | (retransmit ? kFlagRetransmit | kFlagAckRequest : 0));
+  FillTernHeader(h, PacketType::kData, flags, peer_qpn_, qp_num_, psn);
   auto* d = reinterpret_cast<DataHeader*>(out->header + sizeof(TernHeader));
   d->reserved = 0;
   d->payload_len.set(s.length);
@@ -300,8 +327,8 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
     d->msg_len.set(static_cast<uint32_t>(w.length));
     d->imm.set(w.imm);
     if (OpcodeHasRdmaExtension(opcode)) {
-      auto* x = reinterpret_cast<RdmaExtension*>(out->header + sizeof(TernHeader) +
-                                                 sizeof(DataHeader));
+      auto* x =
+          reinterpret_cast<RdmaExtension*>(out->header + sizeof(TernHeader) + sizeof(DataHeader));
       x->remote_va.set(w.remote_addr);
       x->rkey.set(w.rkey);
     }
@@ -322,6 +349,7 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
     next_send_at_ = std::max(next_send_at_, now) + rate.TransferTime(out->tern_len());
   }
   if (rto_deadline_.IsInfinite()) ArmRto(now);
+  if (probe_deadline_.IsInfinite()) ArmProbe(now);
 }
 
 Time Connection::DataReadyAt() const {
@@ -330,8 +358,8 @@ Time Connection::DataReadyAt() const {
     has_data = ReadResponseReady();
     if (!has_data && sq_next_ != sq_tail_) {
       const SendWqe& w = sq_[sq_next_ & sq_mask_];
-      const bool fenced = (w.send_flags & kSendFence) != 0 && seg_msg_offset_ == 0 &&
-                          reads_outstanding_ > 0;
+      const bool fenced =
+          (w.send_flags & kSendFence) != 0 && seg_msg_offset_ == 0 && reads_outstanding_ > 0;
       const bool read_limited =
           w.opcode == WrOpcode::kRdmaRead && reads_outstanding_ >= max_rd_atomic_;
       has_data = w.done || (!fenced && !read_limited);
@@ -346,7 +374,7 @@ Time Connection::NextWakeup() const {
   Time wakeup = Time::Infinite();
   if (state_ == QpState::kRtr || state_ == QpState::kRts) wakeup = ack_policy_.Deadline();
   if (state_ != QpState::kRts) return wakeup;
-  wakeup = std::min({wakeup, rto_deadline_, DataReadyAt()});
+  wakeup = std::min({wakeup, rto_deadline_, probe_deadline_, DataReadyAt()});
   return wakeup;
 }
 

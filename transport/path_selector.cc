@@ -8,7 +8,8 @@ PathSelector::PathSelector(PathPolicy policy, uint16_t paths, uint16_t base_entr
     : policy_(policy),
       base_(base_entropy),
       avoid_until_(policy == PathPolicy::kSinglePath ? 1 : std::max<uint16_t>(paths, 1),
-                   Time::Zero()) {}
+                   Time::Zero()),
+      strikes_(avoid_until_.size(), 0) {}
 
 int PathSelector::IndexOf(uint16_t entropy) const {
   const int index = static_cast<int>(entropy) - static_cast<int>(base_);
@@ -44,7 +45,10 @@ void PathSelector::OnCongestion(uint16_t entropy, Time now, Duration penalty) {
   if (policy_ != PathPolicy::kWeighted) return;
   const int index = IndexOf(entropy);
   if (index < 0) return;
-  avoid_until_[index] = std::max(avoid_until_[index], now + penalty);
+  constexpr uint8_t kMaxDoublings = 6;
+  const uint8_t doublings = std::min(strikes_[index], kMaxDoublings);
+  if (strikes_[index] < 255) ++strikes_[index];
+  avoid_until_[index] = std::max(avoid_until_[index], now + penalty * (int64_t{1} << doublings));
 }
 
 }  // namespace tern

@@ -22,8 +22,15 @@ class PathSelector {
   uint16_t NextAvoiding(uint16_t previous, Time now);
 
   // The path carrying `entropy` was congested or lossy (ECN mark, trim, loss):
-  // the weighted policy leaves it alone for `penalty`. Unknown entropies are ignored.
+  // the weighted policy leaves it alone for `penalty`, doubled for each
+  // further report before the path delivers again (up to 64x), so a dead path
+  // is probed ever more rarely. Unknown entropies are ignored.
   void OnCongestion(uint16_t entropy, Time now, Duration penalty);
+  // A packet sent on `entropy` was delivered: its penalty stops growing.
+  void OnDelivered(uint16_t entropy) {
+    const int index = IndexOf(entropy);
+    if (index >= 0) strikes_[index] = 0;
+  }
 
   uint16_t paths() const { return static_cast<uint16_t>(avoid_until_.size()); }
   // Index 0..paths-1 of an entropy of this selector, or -1.
@@ -38,6 +45,7 @@ class PathSelector {
   uint16_t base_;
   uint16_t cursor_ = 0;
   std::vector<Time> avoid_until_;  // per path; weighted policy only
+  std::vector<uint8_t> strikes_;   // per path: reports since it last delivered
 };
 
 }  // namespace tern

@@ -229,6 +229,7 @@ struct QpCounters {
   uint64_t retransmits_timeout = 0;
   uint64_t retransmits_trim = 0;
   uint64_t retransmits_rnr = 0;
+  uint64_t tail_probes = 0;  // oldest packet resent to elicit an ACK when none came
   uint64_t local_ack_timeout_err = 0;  // RTO expiries
   uint64_t acks_sent = 0;
   uint64_t acks_received = 0;
