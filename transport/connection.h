@@ -32,6 +32,8 @@ struct RxInfo {
 inline constexpr uint64_t kMaxMessageBytes = 0xFFFFFFFFull;
 inline constexpr uint32_t kMinMtu = 256;
 inline constexpr uint32_t kMaxMtu = 9000;
+// DataHeader::timestamp / AckHeader::ts_echo value meaning "no sample".
+inline constexpr uint32_t kNoTimestamp = 0;
 
 class Connection {
  public:
@@ -229,6 +231,7 @@ class Connection {
   Time rnr_hold_until_;      // RNR NACK: no data until then
   Time rto_deadline_ = Time::Infinite();
   Time probe_deadline_ = Time::Infinite();  // tail-loss probe (RACK-TLP, RFC 8985)
+  bool probe_sent_ = false;  // one probe per silence: the next waits for an ACK
   Duration rto_;
   uint8_t rto_retries_ = 0;
   Duration srtt_;
@@ -237,7 +240,7 @@ class Connection {
   bool have_rtt_ = false;
 
   // --- what the next ACK reports ---
-  uint32_t ack_ts_echo_ = 0;
+  uint32_t ack_ts_echo_ = kNoTimestamp;
   uint16_t ack_entropy_ = 0;
   uint16_t ack_ce_count_ = 0;
   Psn ack_focus_ = 0;  // lowest PSN arrived since the previous ACK

@@ -48,7 +48,11 @@ void Connection::OnPacket(const TernView& packet, const RxInfo& rx, Time now) {
 }
 
 void Connection::QueueNack(Psn psn, NackReason reason, uint16_t entropy, uint32_t ts_echo) {
-  if (nack_count_ == kNackQueue) return;  // the sender recovers by timeout
+  if (nack_count_ == kNackQueue) {
+    ++counters_.nacks_dropped;  // the sender recovers by timeout
+    return;
+  }
+  if (reason == NackReason::kNoReceiveBuffer) ++counters_.rnr_nak_sent;
   nacks_[(nack_head_ + nack_count_) % kNackQueue] = PendingNack{psn, reason, entropy, ts_echo};
   ++nack_count_;
 }
@@ -115,7 +119,6 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
     case Verdict::kAccept:
       break;
     case Verdict::kRnr:
-      ++counters_.rnr_nak_sent;
       QueueNack(psn, NackReason::kNoReceiveBuffer, rx.entropy, ts);
       return;
     case Verdict::kAccessError:
@@ -321,9 +324,10 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   if (PsnBefore(peer_window_end_, window_end)) peer_window_end_ = window_end;
 
   Duration rtt;
+  const uint32_t ts_echo = ack.ts_echo.get();
   const int32_t elapsed_ns =
-      static_cast<int32_t>(static_cast<uint32_t>(now.nanoseconds()) - ack.ts_echo.get());
-  if (elapsed_ns >= 0) {
+      static_cast<int32_t>(static_cast<uint32_t>(now.nanoseconds()) - ts_echo);
+  if (ts_echo != kNoTimestamp && elapsed_ns >= 0) {
     rtt = Duration::Nanoseconds(elapsed_ns);
     UpdateRtt(rtt);
   }
@@ -348,6 +352,7 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   const uint32_t acked = result.acked;
   const uint16_t ce = ack.ce_count.get();
   if (ce > 0) paths_.OnCongestion(ack.echo_entropy.get(), now, PathPenalty());
+  probe_sent_ = false;
   if (acked > 0) {
     cc_->OnAck(AckEvent{now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(),
                         ack.echo_entropy.get()});

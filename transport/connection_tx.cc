@@ -25,7 +25,11 @@ DataOpcode WireOpcode(WrOpcode op) {
   return DataOpcode::kSend;
 }
 
-uint32_t WireTimestamp(Time now) { return static_cast<uint32_t>(now.nanoseconds()); }
+// The sender's clock in ns, mod 2^32, skipping the value that means "none".
+uint32_t WireTimestamp(Time now) {
+  const auto ts = static_cast<uint32_t>(now.nanoseconds());
+  return ts == kNoTimestamp ? ts + 1 : ts;
+}
 
 void FillTernHeader(TernHeader* h, PacketType type, uint16_t flags, uint32_t dst_qpn,
                     uint32_t src_qpn, Psn psn) {
@@ -72,7 +76,7 @@ void Connection::ArmProbe(Time now) {
   // Loss detection needs a fresh ACK covering the missing packets. When the
   // window is full of lost packets no ACK comes, so after two RTTs (or the
   // loss threshold, if longer) of silence one packet is resent to ask for one.
-  if (scoreboard_.packets_in_flight() == 0) {
+  if (scoreboard_.packets_in_flight() == 0 || probe_sent_) {
     probe_deadline_ = Time::Infinite();
     return;
   }
@@ -87,6 +91,7 @@ void Connection::OnProbeTimeout() {
     if (scoreboard_.slot(psn).state != SlotState::kInFlight) continue;
     scoreboard_.MarkLost(psn);
     ++counters_.tail_probes;
+    probe_sent_ = true;
     return;
   }
 }
@@ -169,6 +174,7 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   ack->sack_bitmap[1].set(bitmap[1]);
   ack->window_end.set(tracker_.window_end());
   ack->ts_echo.set(ack_ts_echo_);
+  ack_ts_echo_ = kNoTimestamp;  // an ACK forced by something else carries no RTT sample
   ack->echo_entropy.set(ack_entropy_);
   ack->ce_count.set(ack_ce_count_);
   out->header_len = sizeof(TernHeader) + sizeof(AckHeader);
@@ -346,7 +352,12 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
   }
   const Bandwidth rate = cc_->pacing_rate();
   if (!rate.IsUnlimited()) {
-    next_send_at_ = std::max(next_send_at_, now) + rate.TransferTime(out->tern_len());
+    // Pace whole frames, outer headers included, so a rate at line speed
+    // does not overdrive the link.
+    const size_t outer = sizeof(EthernetHeader) +
+                         (remote_.ip.is_v6 ? sizeof(Ipv6Header) : sizeof(Ipv4Header)) +
+                         sizeof(UdpHeader);
+    next_send_at_ = std::max(next_send_at_, now) + rate.TransferTime(outer + out->tern_len());
   }
   if (rto_deadline_.IsInfinite()) ArmRto(now);
   if (probe_deadline_.IsInfinite()) ArmProbe(now);

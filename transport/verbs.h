@@ -234,6 +234,7 @@ struct QpCounters {
   uint64_t acks_sent = 0;
   uint64_t acks_received = 0;
   uint64_t nacks_sent = 0;
+  uint64_t nacks_dropped = 0;  // NACK queue full: the peer recovers by timeout
   uint64_t nacks_received = 0;
   uint64_t data_packets_received = 0;
   uint64_t duplicate_packets = 0;   // already received: dropped, re-acknowledged
