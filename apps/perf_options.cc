@@ -1,0 +1,506 @@
+#include "apps/perf_options.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cc/congestion_control.h"
+#include "cc/registry.h"
+#include "transport/connection.h"
+
+namespace tern::perf {
+namespace {
+
+struct FlagInfo {
+  std::string_view name;  // long form, without "--"
+  char short_name;        // 0: none
+  bool takes_value;
+};
+
+constexpr FlagInfo kFlags[] = {
+    {"test", 0, true},       {"size", 's', true},    {"all", 'a', false},
+    {"max-size", 0, true},   {"iters", 'n', true},   {"qps", 'q', true},
+    {"tx-depth", 't', true}, {"paths", 0, true},     {"path-policy", 0, true},
+    {"mtu", 0, true},        {"cc", 0, true},        {"seed", 0, true},
+    {"fabric", 0, true},     {"line-rate", 0, true}, {"verify", 0, false},
+    {"json", 0, true},       {"quiet", 0, false},    {"help", 'h', false},
+};
+constexpr size_t kFlagCount = std::size(kFlags);
+
+const FlagInfo* FindLong(std::string_view name) {
+  for (const FlagInfo& f : kFlags) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+const FlagInfo* FindShort(char c) {
+  for (const FlagInfo& f : kFlags) {
+    if (f.short_name != 0 && f.short_name == c) return &f;
+  }
+  return nullptr;
+}
+
+// This Abseil's string_view is its own type, not std::string_view.
+std::string_view ToStd(absl::string_view s) { return {s.data(), s.size()}; }
+
+// "-s/--size" or "--mtu": how errors name a flag.
+std::string Display(const FlagInfo& f) {
+  if (f.short_name != 0) return absl::StrFormat("-%c/--%s", f.short_name, f.name);
+  return absl::StrFormat("--%s", f.name);
+}
+
+absl::Status FlagError(std::string_view flag_name, std::string_view message) {
+  const FlagInfo* f = FindLong(flag_name);
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s: %s", f != nullptr ? Display(*f) : std::string(flag_name), message));
+}
+
+std::optional<uint64_t> ParseUnsigned(std::string_view text) {
+  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Bytes with an optional binary suffix: 4096, 64K, 1M, 1G (case-insensitive).
+std::optional<uint64_t> ParseBytes(std::string_view text) {
+  uint64_t scale = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'k':
+      case 'K':
+        scale = uint64_t{1} << 10;
+        break;
+      case 'm':
+      case 'M':
+        scale = uint64_t{1} << 20;
+        break;
+      case 'g':
+      case 'G':
+        scale = uint64_t{1} << 30;
+        break;
+      default:
+        break;
+    }
+    if (scale != 1) text.remove_suffix(1);
+  }
+  const std::optional<uint64_t> value = ParseUnsigned(text);
+  if (!value || *value > UINT64_MAX / scale) return std::nullopt;
+  return *value * scale;
+}
+
+std::optional<double> ParseDouble(std::string_view text) {
+  if (text.empty() || text.front() == '-' || text.front() == '+') return std::nullopt;
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// Whether a wire spec (KEY=VALUE,...) sets `key`; ParseWireSpec has already
+// accepted it, so the syntax is known to be good.
+bool SpecSetsKey(std::string_view spec, std::string_view key) {
+  while (!spec.empty()) {
+    const size_t comma = spec.find(',');
+    const std::string_view item = spec.substr(0, comma);
+    spec.remove_prefix(comma == std::string_view::npos ? spec.size() : comma + 1);
+    if (item.substr(0, item.find('=')) == key) return true;
+  }
+  return false;
+}
+
+constexpr std::string_view kTestNames = "send_bw|write_bw|read_bw|send_lat|write_lat|read_lat";
+
+std::optional<PerfTest> ParseTest(std::string_view name) {
+  for (PerfTest t : {PerfTest::kSendBw, PerfTest::kWriteBw, PerfTest::kReadBw, PerfTest::kSendLat,
+                     PerfTest::kWriteLat, PerfTest::kReadLat}) {
+    if (name == PerfTestName(t)) return t;
+  }
+  return std::nullopt;
+}
+
+std::string FormatGiB(double bytes) { return absl::StrFormat("%.1f GiB", bytes / (1u << 30)); }
+
+// Raw flag values in the order kFlags lists them; `given` says which appeared.
+struct RawFlags {
+  std::array<std::string_view, kFlagCount> value;
+  std::array<bool, kFlagCount> given{};
+
+  size_t Index(std::string_view name) const {
+    for (size_t i = 0; i < kFlagCount; ++i) {
+      if (kFlags[i].name == name) return i;
+    }
+    return 0;  // never: callers pass names from kFlags
+  }
+  bool Has(std::string_view name) const { return given[Index(name)]; }
+  std::string_view Get(std::string_view name) const { return value[Index(name)]; }
+};
+
+absl::StatusOr<RawFlags> SplitFlags(std::span<const std::string_view> args) {
+  RawFlags raw;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    const FlagInfo* flag = nullptr;
+    std::optional<std::string_view> inline_value;
+    if (arg.size() > 2 && arg.substr(0, 2) == "--") {
+      const std::string_view body = arg.substr(2);
+      const size_t eq = body.find('=');
+      flag = FindLong(body.substr(0, eq));
+      if (eq != std::string_view::npos) inline_value = body.substr(eq + 1);
+      if (flag == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("unknown flag '--%s'", body.substr(0, eq)));
+      }
+    } else if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-') {
+      flag = FindShort(arg[1]);
+      if (flag == nullptr) {
+        return absl::InvalidArgumentError(absl::StrFormat("unknown flag '%s'", arg));
+      }
+      if (arg.size() > 2) inline_value = arg.substr(2);  // getopt style: -s4096
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("unexpected argument '%s' (flags start with - or --)", arg));
+    }
+    const auto index = static_cast<size_t>(flag - kFlags);
+    if (raw.given[index]) {
+      return FlagError(flag->name, "given more than once");
+    }
+    raw.given[index] = true;
+    if (!flag->takes_value) {
+      if (inline_value) return FlagError(flag->name, "takes no value");
+      continue;
+    }
+    if (inline_value) {
+      raw.value[index] = *inline_value;
+    } else if (i + 1 < args.size()) {
+      raw.value[index] = args[++i];
+    } else {
+      return FlagError(flag->name, "needs a value");
+    }
+  }
+  return raw;
+}
+
+absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions& options) {
+  const size_t colon = text.find(':');
+  const std::string_view kind = text.substr(0, colon);
+  if (kind == "dpdk") {
+    return FlagError("fabric", "'dpdk' is not built yet; valid: sim[:KEY=VALUE,...]");
+  }
+  if (kind != "sim") {
+    return FlagError("fabric",
+                     absl::StrFormat("unknown fabric '%s'; valid: sim[:KEY=VALUE,...]", kind));
+  }
+  const std::string_view spec =
+      colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
+  absl::StatusOr<sim::MultipathWireConfig> wire = sim::ParseWireSpec(spec);
+  if (!wire.ok()) return FlagError("fabric", ToStd(wire.status().message()));
+  if (!SpecSetsKey(spec, "paths")) wire->paths = options.paths;
+  if (!SpecSetsKey(spec, "seed")) wire->seed = options.seed;
+  if (wire->blackhole >= static_cast<int>(wire->paths)) {
+    return FlagError(raw.Has("paths") && !SpecSetsKey(spec, "paths") ? "paths" : "fabric",
+                     absl::StrFormat("blackhole=%d needs more than %u wire paths", wire->blackhole,
+                                     wire->paths));
+  }
+  options.fabric = std::string(text);
+  options.wire = *wire;
+  return absl::OkStatus();
+}
+
+// Bytes of message buffers the run allocates on both hosts together.
+double BufferBytes(const PerfOptions& options) {
+  const auto largest = static_cast<double>(options.all_sizes ? options.max_size : options.size);
+  if (IsLatencyTest(options.test)) return 2 * 3 * largest;  // per host: 2 send slots + 1 target
+  return 2.0 * options.qps * static_cast<double>(options.SlotsPerQp()) * largest;
+}
+
+}  // namespace
+
+const char* PerfTestName(PerfTest test) {
+  switch (test) {
+    case PerfTest::kSendBw:
+      return "send_bw";
+    case PerfTest::kWriteBw:
+      return "write_bw";
+    case PerfTest::kReadBw:
+      return "read_bw";
+    case PerfTest::kSendLat:
+      return "send_lat";
+    case PerfTest::kWriteLat:
+      return "write_lat";
+    case PerfTest::kReadLat:
+      return "read_lat";
+  }
+  return "unknown";
+}
+
+const char* PerfTestVerb(PerfTest test) {
+  switch (test) {
+    case PerfTest::kSendBw:
+    case PerfTest::kSendLat:
+      return "Send";
+    case PerfTest::kWriteBw:
+    case PerfTest::kWriteLat:
+      return "RDMA_Write";
+    case PerfTest::kReadBw:
+    case PerfTest::kReadLat:
+      return "RDMA_Read";
+  }
+  return "unknown";
+}
+
+bool IsLatencyTest(PerfTest test) {
+  return test == PerfTest::kSendLat || test == PerfTest::kWriteLat || test == PerfTest::kReadLat;
+}
+
+std::vector<uint64_t> PerfOptions::Sizes() const {
+  if (!all_sizes) return {size};
+  std::vector<uint64_t> sizes;
+  for (uint64_t s = 2; s <= max_size; s *= 2) sizes.push_back(s);
+  return sizes;
+}
+
+uint64_t PerfOptions::SlotsPerQp() const {
+  if (IsLatencyTest(test)) return 1;
+  return std::min<uint64_t>(tx_depth, iters);
+}
+
+absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> args) {
+  PerfOptions options;
+  for (std::string_view arg : args) {
+    if (arg == "--help" || arg == "-h") {
+      options.help = true;
+      return options;
+    }
+  }
+  absl::StatusOr<RawFlags> split = SplitFlags(args);
+  if (!split.ok()) return split.status();
+  const RawFlags& raw = *split;
+
+  if (!raw.Has("test"))
+    return FlagError("test", absl::StrFormat("required; valid: %s", kTestNames));
+  const std::optional<PerfTest> test = ParseTest(raw.Get("test"));
+  if (!test) {
+    return FlagError("test",
+                     absl::StrFormat("unknown test '%s'; valid: %s", raw.Get("test"), kTestNames));
+  }
+  options.test = *test;
+  const bool latency = IsLatencyTest(options.test);
+
+  if (raw.Has("size")) {
+    const std::optional<uint64_t> size = ParseBytes(raw.Get("size"));
+    if (!size || *size < 1 || *size > kMaxMessageSize) {
+      return FlagError("size",
+                       absl::StrFormat("'%s' is not a message size; valid: 1..1G bytes (K, M, G "
+                                       "suffixes are powers of 1024)",
+                                       raw.Get("size")));
+    }
+    options.size = *size;
+  }
+  options.all_sizes = raw.Has("all");
+  if (options.all_sizes && raw.Has("size")) {
+    return FlagError("all", "cannot be combined with -s/--size; use --max-size to cap -a");
+  }
+  if (raw.Has("max-size")) {
+    if (!options.all_sizes) return FlagError("max-size", "only applies with -a/--all");
+    const std::optional<uint64_t> max = ParseBytes(raw.Get("max-size"));
+    if (!max || *max < 2 || *max > kMaxMessageSize) {
+      return FlagError("max-size",
+                       absl::StrFormat("'%s' is not a size; valid: 2..1G bytes (K, M, G "
+                                       "suffixes)",
+                                       raw.Get("max-size")));
+    }
+    options.max_size = *max;
+  }
+  if (raw.Has("iters")) {
+    const std::optional<uint64_t> iters = ParseUnsigned(raw.Get("iters"));
+    if (!iters || *iters < 1 || *iters > kMaxIters) {
+      return FlagError("iters", absl::StrFormat("'%s' is not an iteration count; valid: 1..%d",
+                                                raw.Get("iters"), kMaxIters));
+    }
+    options.iters = *iters;
+  }
+  if (raw.Has("qps")) {
+    const std::optional<uint64_t> qps = ParseUnsigned(raw.Get("qps"));
+    if (!qps || *qps < 1 || *qps > kMaxQps) {
+      return FlagError(
+          "qps", absl::StrFormat("'%s' is not a QP count; valid: 1..%u", raw.Get("qps"), kMaxQps));
+    }
+    if (latency && *qps != 1) {
+      return FlagError("qps", absl::StrFormat("latency tests use one QP; %s needs -q 1",
+                                              PerfTestName(options.test)));
+    }
+    options.qps = static_cast<uint32_t>(*qps);
+  }
+  if (raw.Has("tx-depth")) {
+    if (latency) {
+      return FlagError("tx-depth",
+                       absl::StrFormat("applies to bandwidth tests only (%s keeps one message "
+                                       "outstanding)",
+                                       PerfTestName(options.test)));
+    }
+    const std::optional<uint64_t> depth = ParseUnsigned(raw.Get("tx-depth"));
+    if (!depth || *depth < 1 || *depth > kMaxTxDepth) {
+      return FlagError("tx-depth", absl::StrFormat("'%s' is not a depth; valid: 1..%u",
+                                                   raw.Get("tx-depth"), kMaxTxDepth));
+    }
+    options.tx_depth = static_cast<uint32_t>(*depth);
+  }
+  if (raw.Has("paths")) {
+    const std::optional<uint64_t> paths = ParseUnsigned(raw.Get("paths"));
+    if (!paths || *paths < 1 || *paths > 0x3FFF) {
+      return FlagError(
+          "paths", absl::StrFormat("'%s' is not a path count; valid: 1..16383", raw.Get("paths")));
+    }
+    options.paths = static_cast<uint16_t>(*paths);
+  }
+  if (raw.Has("path-policy")) {
+    const std::string_view policy = raw.Get("path-policy");
+    if (policy == "single") {
+      options.path_policy = PathPolicy::kSinglePath;
+    } else if (policy == "oblivious") {
+      options.path_policy = PathPolicy::kOblivious;
+    } else if (policy == "weighted") {
+      options.path_policy = PathPolicy::kWeighted;
+    } else {
+      return FlagError(
+          "path-policy",
+          absl::StrFormat("unknown policy '%s'; valid: single|oblivious|weighted", policy));
+    }
+  }
+  if (raw.Has("mtu")) {
+    const std::optional<uint64_t> mtu = ParseUnsigned(raw.Get("mtu"));
+    if (!mtu || *mtu < kMinMtu || *mtu > kMaxMtu) {
+      return FlagError("mtu", absl::StrFormat("'%s' is not an MTU; valid: %u..%u bytes",
+                                              raw.Get("mtu"), kMinMtu, kMaxMtu));
+    }
+    options.mtu = static_cast<uint32_t>(*mtu);
+  }
+  if (raw.Has("cc")) {
+    const absl::Status status = ValidateCongestionControlSpec(raw.Get("cc"));
+    if (!status.ok()) return FlagError("cc", ToStd(status.message()));
+    options.cc = std::string(raw.Get("cc"));
+  }
+  if (raw.Has("seed")) {
+    const std::optional<uint64_t> seed = ParseUnsigned(raw.Get("seed"));
+    if (!seed) {
+      return FlagError("seed",
+                       absl::StrFormat("'%s' is not a seed; valid: 0..2^64-1", raw.Get("seed")));
+    }
+    options.seed = *seed;
+  }
+  // After --paths and --seed: the wire inherits them.
+  const absl::Status fabric =
+      ParseFabric(raw.Has("fabric") ? raw.Get("fabric") : "sim", raw, options);
+  if (!fabric.ok()) return fabric;
+  if (raw.Has("line-rate")) {
+    const std::optional<double> rate = ParseDouble(raw.Get("line-rate"));
+    if (!rate || *rate < 0.001 || *rate > 100000) {
+      return FlagError("line-rate", absl::StrFormat("'%s' is not a rate; valid: 0.001..100000 Gb/s",
+                                                    raw.Get("line-rate")));
+    }
+    options.line_rate_gbps = *rate;
+  }
+  options.verify = raw.Has("verify");
+  options.quiet = raw.Has("quiet");
+  if (raw.Has("json")) {
+    if (raw.Get("json").empty()) return FlagError("json", "needs a file name");
+    options.json_path = std::string(raw.Get("json"));
+  }
+
+  // Combinations.
+  if (static_cast<uint64_t>(options.qps) * options.SlotsPerQp() > kMaxOutstanding) {
+    return FlagError("tx-depth",
+                     absl::StrFormat("%u QPs x %u outstanding messages exceeds %d; lower "
+                                     "-t/--tx-depth or -q/--qps",
+                                     options.qps, options.SlotsPerQp(), kMaxOutstanding));
+  }
+  const double buffers = BufferBytes(options);
+  if (buffers > static_cast<double>(kMaxBufferBytes)) {
+    const char* flag = latency ? "size" : (options.all_sizes ? "max-size" : "tx-depth");
+    return FlagError(
+        flag, absl::StrFormat(
+                  "message buffers would take %s on the two hosts, above the %s "
+                  "limit; lower %s",
+                  FormatGiB(buffers), FormatGiB(static_cast<double>(kMaxBufferBytes)),
+                  latency ? "-s/--size" : "-s/--size (or --max-size), -t/--tx-depth or -q/--qps"));
+  }
+  return options;
+}
+
+std::string PerfUsage() {
+  std::string text = absl::StrFormat(
+      R"(usage: tern-perf --test=TEST [flags]
+
+What ib_write_bw / ib_send_lat are to RDMA, over Tern on a simulated wire.
+Every result is in virtual time: the simulator's clock, not the wall clock.
+
+  --test=TEST            %s (required)
+  -s, --size=BYTES       message size, 1..1G; K, M, G suffixes are powers of 1024
+                         (default 65536)
+  -a, --all              run sizes 2, 4, 8, ... up to --max-size (not with -s)
+      --max-size=BYTES   largest size for -a, 2..1G (default 8M)
+  -n, --iters=N          messages per QP (bandwidth) or round trips (latency),
+                         1..10^8 (default 1000)
+  -q, --qps=N            QP pairs, 1..%u (default 1; latency tests use 1)
+  -t, --tx-depth=N       outstanding messages per QP in bandwidth tests, 1..%u
+                         (default 128)
+      --paths=N          entropies each QP sprays over, and wire paths unless the
+                         fabric spec sets paths=, 1..16383 (default 8)
+      --path-policy=P    single|oblivious|weighted (default weighted)
+      --mtu=BYTES        payload bytes per packet, %u..%u (default 4096)
+      --cc=SPEC          congestion control, NAME[:key=value,...] (default fixed)
+      --seed=N           seed of everything random: PSNs, contexts, wire impairments
+                         unless the fabric spec sets seed= (default 1)
+      --fabric=SPEC      sim[:KEY=VALUE,...] (default sim); dpdk is not built yet
+      --line-rate=GBPS   host NIC rate in Gb/s (default 400)
+      --verify           fill every message with a pattern derived from (seed, QP,
+                         message) and check every byte that arrives
+      --json=FILE        also write the results as JSON
+      --quiet            no progress lines on stderr
+  -h, --help             this text
+
+Both --flag=value and --flag value work; short flags take -s 4096 or -s4096.
+
+Bandwidth tests keep tx-depth messages outstanding on every QP, reposting on
+completion, until each QP completed --iters messages. Every message is signaled.
+  BW average = payload bytes / (last completion - first post), in Gb/s (10^9 bit/s)
+  BW peak    = the highest rate over any window of W consecutive completions,
+               W = max(1, N/20) with N the messages of the run (iters x QPs): the
+               rate of W messages over the time from the completion before the
+               window to the last completion in it. When W is below the
+               tx-depth, one ACK can release a burst of completions and the peak
+               says little: run more iterations
+  MsgRate    = messages / (last completion - first post), in Mpps
+Latency tests keep one message outstanding on one QP. send_lat and write_lat are
+ping-pong (A->B, then B->A; latency = round trip / 2, as perftest reports);
+write_lat sees arrival through RDMA_WRITE_WITH_IMM completions. read_lat reports
+READ completion - post. t_typical is the median; percentiles are nearest-rank.
+
+A run that stalls (no event left, or virtual time past 10x the ideal time + 1 s)
+or sees a completion error stops and is reported as failed.
+Exit status: 0 when every message completed successfully with no data error,
+1 otherwise, 2 for usage errors.
+
+Fabric:
+)",
+      kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu);
+  absl::StrAppend(&text, sim::DescribeWireSpec(), "\nCongestion control (--cc):\n",
+                  DescribeAlgorithms());
+  return text;
+}
+
+}  // namespace tern::perf

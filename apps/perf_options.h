@@ -1,0 +1,77 @@
+// Command-line options of tern-perf: parsing and validation only. Every check
+// that can be made before a run is made here, so a bad invocation fails in
+// milliseconds with one line naming the flag, never minutes into a run.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dataplane/sim/multipath_wire.h"
+#include "transport/verbs.h"
+
+namespace tern::perf {
+
+enum class PerfTest : uint8_t { kSendBw, kWriteBw, kReadBw, kSendLat, kWriteLat, kReadLat };
+
+// "send_bw", "write_lat", ...: the --test spelling.
+const char* PerfTestName(PerfTest test);
+// "Send", "RDMA_Write", "RDMA_Read": the verb, as perftest's banner names it.
+const char* PerfTestVerb(PerfTest test);
+bool IsLatencyTest(PerfTest test);
+
+// Limits the parser enforces, exposed for --help and the tests.
+inline constexpr uint64_t kMaxMessageSize = uint64_t{1} << 30;  // 1 GiB
+inline constexpr uint64_t kDefaultMaxAllSize = uint64_t{1} << 23;
+inline constexpr uint32_t kMaxQps = 1024;
+inline constexpr uint32_t kMaxTxDepth = 8192;
+// qps x tx-depth: bounds the per-QP rings and completion queues.
+inline constexpr uint64_t kMaxOutstanding = uint64_t{1} << 20;
+// Message buffers of both simulated hosts together.
+inline constexpr uint64_t kMaxBufferBytes = uint64_t{8} << 30;
+// Latency samples are kept for the percentiles: 8 bytes per iteration.
+inline constexpr uint64_t kMaxIters = 100'000'000;
+
+struct PerfOptions {
+  bool help = false;  // --help: print usage and exit 0; nothing else is checked
+
+  PerfTest test = PerfTest::kWriteBw;
+  uint64_t size = 65536;
+  bool all_sizes = false;                  // -a
+  uint64_t max_size = kDefaultMaxAllSize;  // --max-size, with -a
+  uint64_t iters = 1000;
+  uint32_t qps = 1;
+  uint32_t tx_depth = 128;
+  uint16_t paths = 8;  // entropies per QP
+  PathPolicy path_policy = PathPolicy::kWeighted;
+  uint32_t mtu = 4096;
+  std::string cc = "fixed";
+  uint64_t seed = 1;
+  std::string fabric = "sim";  // as given
+  // The wire the run uses: from the fabric spec, with `paths` from --paths and
+  // `seed` from --seed unless the spec sets them.
+  sim::MultipathWireConfig wire;
+  double line_rate_gbps = 400;
+  bool verify = false;
+  bool quiet = false;
+  std::string json_path;  // empty: no JSON
+
+  // Message sizes to run, in order: {size}, or the powers of two from 2 to
+  // max_size with -a.
+  std::vector<uint64_t> Sizes() const;
+  // Messages each QP keeps buffers for: tx-depth for bandwidth tests (never
+  // more than iters), 1 for latency tests.
+  uint64_t SlotsPerQp() const;
+};
+
+// Parses the arguments after argv[0]. A usage error is InvalidArgumentError
+// with a one-line message that names the flag and says what is valid.
+absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> args);
+
+// The --help text: flags, the fabric keys and the congestion-control algorithms.
+std::string PerfUsage();
+
+}  // namespace tern::perf

@@ -1,0 +1,290 @@
+#include "apps/perf_options.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tern::perf {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+absl::StatusOr<PerfOptions> Parse(std::vector<std::string_view> args) {
+  return ParsePerfOptions(args);
+}
+
+// Parses `args`, which must be accepted.
+PerfOptions MustParse(std::vector<std::string_view> args) {
+  absl::StatusOr<PerfOptions> options = Parse(args);
+  EXPECT_TRUE(options.ok()) << options.status();
+  return options.ok() ? *options : PerfOptions{};
+}
+
+// The error message for `args`, which must be refused as a usage error.
+std::string ErrorOf(std::vector<std::string_view> args) {
+  absl::StatusOr<PerfOptions> options = Parse(args);
+  EXPECT_FALSE(options.ok());
+  if (options.ok()) return "";
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  const auto message = options.status().message();
+  EXPECT_EQ(message.find('\n'), std::string::npos) << "one line";
+  return std::string(message.data(), message.size());
+}
+
+TEST(PerfOptionsTest, OnlyTestGivesPerftestDefaults) {
+  const PerfOptions o = MustParse({"--test=write_bw"});
+  EXPECT_EQ(o.test, PerfTest::kWriteBw);
+  EXPECT_EQ(o.size, 65536u);
+  EXPECT_FALSE(o.all_sizes);
+  EXPECT_EQ(o.iters, 1000u);
+  EXPECT_EQ(o.qps, 1u);
+  EXPECT_EQ(o.tx_depth, 128u);
+  EXPECT_EQ(o.paths, 8u);
+  EXPECT_EQ(o.path_policy, PathPolicy::kWeighted);
+  EXPECT_EQ(o.mtu, 4096u);
+  EXPECT_EQ(o.cc, "fixed");
+  EXPECT_EQ(o.seed, 1u);
+  EXPECT_EQ(o.fabric, "sim");
+  EXPECT_EQ(o.wire.paths, 8u);
+  EXPECT_EQ(o.line_rate_gbps, 400);
+  EXPECT_FALSE(o.verify);
+  EXPECT_FALSE(o.quiet);
+  EXPECT_TRUE(o.json_path.empty());
+  EXPECT_THAT(o.Sizes(), ElementsAre(65536u));
+}
+
+TEST(PerfOptionsTest, EveryFlagParsedInEqualsForm) {
+  const PerfOptions o =
+      MustParse({"--test=read_bw", "--size=4K", "--iters=50", "--qps=4", "--tx-depth=16",
+                 "--paths=16", "--path-policy=oblivious", "--mtu=1500", "--cc=fixed:window=262144",
+                 "--seed=7", "--fabric=sim:loss=0.01,delay=3", "--line-rate=100", "--verify",
+                 "--json=/tmp/x.json", "--quiet"});
+  EXPECT_EQ(o.test, PerfTest::kReadBw);
+  EXPECT_EQ(o.size, 4096u);
+  EXPECT_EQ(o.iters, 50u);
+  EXPECT_EQ(o.qps, 4u);
+  EXPECT_EQ(o.tx_depth, 16u);
+  EXPECT_EQ(o.paths, 16u);
+  EXPECT_EQ(o.path_policy, PathPolicy::kOblivious);
+  EXPECT_EQ(o.mtu, 1500u);
+  EXPECT_EQ(o.cc, "fixed:window=262144");
+  EXPECT_EQ(o.seed, 7u);
+  EXPECT_EQ(o.fabric, "sim:loss=0.01,delay=3");
+  EXPECT_EQ(o.wire.loss, 0.01);
+  EXPECT_EQ(o.wire.delay, Duration::Microseconds(3));
+  EXPECT_EQ(o.line_rate_gbps, 100);
+  EXPECT_TRUE(o.verify);
+  EXPECT_EQ(o.json_path, "/tmp/x.json");
+  EXPECT_TRUE(o.quiet);
+}
+
+TEST(PerfOptionsTest, EveryValueFlagParsedInSeparateForm) {
+  const PerfOptions o = MustParse(
+      {"--test",        "send_lat",    "--size",      "1M",   "--iters", "9",       "--paths", "2",
+       "--path-policy", "single",      "--mtu",       "9000", "--cc",    "fixed",   "--seed",  "3",
+       "--fabric",      "sim:paths=4", "--line-rate", "12.5", "--json",  "out.json"});
+  EXPECT_EQ(o.test, PerfTest::kSendLat);
+  EXPECT_EQ(o.size, 1u << 20);
+  EXPECT_EQ(o.iters, 9u);
+  EXPECT_EQ(o.paths, 2u);
+  EXPECT_EQ(o.path_policy, PathPolicy::kSinglePath);
+  EXPECT_EQ(o.mtu, 9000u);
+  EXPECT_EQ(o.seed, 3u);
+  EXPECT_EQ(o.wire.paths, 4u);
+  EXPECT_EQ(o.line_rate_gbps, 12.5);
+  EXPECT_EQ(o.json_path, "out.json");
+}
+
+TEST(PerfOptionsTest, ShortFlagsTakeSeparateOrAttachedValues) {
+  const PerfOptions o = MustParse({"--test=send_bw", "-s", "100", "-n5", "-q", "2", "-t", "8"});
+  EXPECT_EQ(o.size, 100u);
+  EXPECT_EQ(o.iters, 5u);
+  EXPECT_EQ(o.qps, 2u);
+  EXPECT_EQ(o.tx_depth, 8u);
+}
+
+TEST(PerfOptionsTest, SizeSuffixesArePowersOf1024InEitherCase) {
+  EXPECT_EQ(MustParse({"--test=write_bw", "-s", "64k"}).size, 65536u);
+  EXPECT_EQ(MustParse({"--test=write_bw", "-s", "2M"}).size, 2u << 20);
+  EXPECT_EQ(MustParse({"--test=write_bw", "-s", "1G", "-t", "1"}).size, 1u << 30);
+  EXPECT_EQ(MustParse({"--test=write_bw", "-s", "1"}).size, 1u);
+}
+
+TEST(PerfOptionsTest, AllRunsPowersOfTwoFrom2To8MiB) {
+  const PerfOptions o = MustParse({"--test=write_bw", "-a"});
+  const std::vector<uint64_t> sizes = o.Sizes();
+  ASSERT_EQ(sizes.size(), 23u);
+  EXPECT_EQ(sizes.front(), 2u);
+  EXPECT_EQ(sizes.back(), 1u << 23);
+}
+
+TEST(PerfOptionsTest, MaxSizeCapsAll) {
+  EXPECT_THAT(MustParse({"--test=write_bw", "--all", "--max-size", "16"}).Sizes(),
+              ElementsAre(2u, 4u, 8u, 16u));
+  // A cap between powers of two keeps the largest power below it.
+  EXPECT_THAT(MustParse({"--test=write_bw", "-a", "--max-size=20"}).Sizes(),
+              ElementsAre(2u, 4u, 8u, 16u));
+}
+
+TEST(PerfOptionsTest, HelpIsAcceptedWhateverElseIsGiven) {
+  EXPECT_TRUE(MustParse({"--help"}).help);
+  EXPECT_TRUE(MustParse({"--bogus", "-h"}).help);
+}
+
+TEST(PerfOptionsTest, FabricInheritsPathsAndSeedUnlessTheSpecSetsThem) {
+  const PerfOptions inherit = MustParse({"--test=write_bw", "--paths=4", "--seed=9"});
+  EXPECT_EQ(inherit.wire.paths, 4u);
+  EXPECT_EQ(inherit.wire.seed, 9u);
+  const PerfOptions own =
+      MustParse({"--test=write_bw", "--paths=4", "--seed=9", "--fabric=sim:paths=2,seed=5"});
+  EXPECT_EQ(own.paths, 4u);
+  EXPECT_EQ(own.wire.paths, 2u);
+  EXPECT_EQ(own.wire.seed, 5u);
+}
+
+TEST(PerfOptionsTest, MissingTestIsRefused) {
+  EXPECT_THAT(ErrorOf({"-s", "64"}), AllOf(StartsWith("--test"), HasSubstr("send_bw|write_bw")));
+}
+
+TEST(PerfOptionsTest, UnknownTestIsRefusedListingTheTests) {
+  EXPECT_THAT(ErrorOf({"--test=atomic_bw"}), AllOf(StartsWith("--test"), HasSubstr("read_lat")));
+}
+
+TEST(PerfOptionsTest, UnknownFlagsAreRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--bogus=1"}), HasSubstr("unknown flag '--bogus'"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "-x"}), HasSubstr("unknown flag '-x'"));
+}
+
+TEST(PerfOptionsTest, PositionalArgumentsAreRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "extra"}), HasSubstr("unexpected argument 'extra'"));
+}
+
+TEST(PerfOptionsTest, FlagGivenTwiceIsRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "-n", "5", "--iters=6"}),
+              AllOf(StartsWith("-n/--iters"), HasSubstr("more than once")));
+}
+
+TEST(PerfOptionsTest, ValueFlagAtTheEndWithoutValueIsRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--mtu"}),
+              AllOf(StartsWith("--mtu"), HasSubstr("needs a value")));
+}
+
+TEST(PerfOptionsTest, BooleanFlagWithValueIsRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--verify=yes"}),
+              AllOf(StartsWith("--verify"), HasSubstr("takes no value")));
+}
+
+TEST(PerfOptionsTest, AllWithSizeIsRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "-a", "-s", "64"}),
+              AllOf(StartsWith("-a/--all"), HasSubstr("-s/--size")));
+}
+
+TEST(PerfOptionsTest, MaxSizeWithoutAllIsRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--max-size=1M"}),
+              AllOf(StartsWith("--max-size"), HasSubstr("-a/--all")));
+}
+
+TEST(PerfOptionsTest, LatencyTestsRefuseSeveralQps) {
+  EXPECT_THAT(ErrorOf({"--test=send_lat", "-q", "2"}),
+              AllOf(StartsWith("-q/--qps"), HasSubstr("one QP")));
+}
+
+TEST(PerfOptionsTest, LatencyTestsRefuseTxDepth) {
+  EXPECT_THAT(ErrorOf({"--test=read_lat", "-t", "4"}),
+              AllOf(StartsWith("-t/--tx-depth"), HasSubstr("bandwidth tests only")));
+}
+
+TEST(PerfOptionsTest, BuffersAboveTheLimitAreRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "-s", "1G"}),
+              AllOf(StartsWith("-t/--tx-depth"), HasSubstr("GiB")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "-a", "--max-size=1G"}), StartsWith("--max-size"));
+}
+
+TEST(PerfOptionsTest, TooManyOutstandingMessagesAreRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "-s", "2", "-q", "1024", "-t", "8192", "-n", "10000"}),
+              StartsWith("-t/--tx-depth"));
+}
+
+TEST(PerfOptionsTest, DpdkFabricIsNotBuiltYet) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk"}),
+              AllOf(StartsWith("--fabric"), HasSubstr("not built yet")));
+}
+
+TEST(PerfOptionsTest, BadWireSpecIsRefusedWithTheWireError) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=sim:loss=2"}),
+              AllOf(StartsWith("--fabric"), HasSubstr("loss")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=sim:colour=red"}), StartsWith("--fabric"));
+}
+
+TEST(PerfOptionsTest, BlackholeBeyondInheritedPathsNamesPaths) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--paths=4", "--fabric=sim:blackhole=6"}),
+              AllOf(StartsWith("--paths"), HasSubstr("blackhole=6")));
+}
+
+TEST(PerfOptionsTest, BadCongestionControlIsRefusedWithTheRegistryError) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--cc=warp"}),
+              AllOf(StartsWith("--cc"), HasSubstr("warp")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--cc=fixed:speed=1"}), StartsWith("--cc"));
+}
+
+struct BadValue {
+  std::vector<std::string_view> args;
+  std::string_view flag;   // how the error must start
+  std::string_view valid;  // part of the "what is valid" text
+};
+
+class PerfOptionsBadValueTest : public ::testing::TestWithParam<BadValue> {};
+
+TEST_P(PerfOptionsBadValueTest, IsRefusedNamingTheFlagAndWhatIsValid) {
+  std::vector<std::string_view> args = {"--test=write_bw"};
+  for (std::string_view a : GetParam().args) args.push_back(a);
+  const std::string error = ErrorOf(args);
+  EXPECT_THAT(error, StartsWith(std::string(GetParam().flag)));
+  EXPECT_THAT(error, HasSubstr(std::string(GetParam().valid)));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EachFlag, PerfOptionsBadValueTest,
+    ::testing::Values(
+        BadValue{{"-s", "0"}, "-s/--size", "1..1G"}, BadValue{{"-s", "2G"}, "-s/--size", "1..1G"},
+        BadValue{{"-s", "abc"}, "-s/--size", "1..1G"}, BadValue{{"-s", "-1"}, "-s/--size", "1..1G"},
+        BadValue{{"-s", "1.5K"}, "-s/--size", "1..1G"},
+        BadValue{{"-s", "64KB"}, "-s/--size", "1..1G"},
+        BadValue{{"-s", "99999999999999999999"}, "-s/--size", "1..1G"},
+        BadValue{{"-a", "--max-size=1"}, "--max-size", "2..1G"},
+        BadValue{{"-n", "0"}, "-n/--iters", "1..100000000"},
+        BadValue{{"-n", "many"}, "-n/--iters", "1..100000000"},
+        BadValue{{"-q", "0"}, "-q/--qps", "1..1024"},
+        BadValue{{"-q", "1025"}, "-q/--qps", "1..1024"},
+        BadValue{{"-t", "0"}, "-t/--tx-depth", "1..8192"},
+        BadValue{{"-t", "8193"}, "-t/--tx-depth", "1..8192"},
+        BadValue{{"--paths=0"}, "--paths", "1..16383"},
+        BadValue{{"--paths=16384"}, "--paths", "1..16383"},
+        BadValue{{"--path-policy=random"}, "--path-policy", "single|oblivious|weighted"},
+        BadValue{{"--mtu=255"}, "--mtu", "256..9000"},
+        BadValue{{"--mtu=9001"}, "--mtu", "256..9000"},
+        BadValue{{"--seed=-1"}, "--seed", "0..2^64-1"},
+        BadValue{{"--seed=0x10"}, "--seed", "0..2^64-1"},
+        BadValue{{"--fabric=ns3"}, "--fabric", "sim[:KEY=VALUE,...]"},
+        BadValue{{"--line-rate=0"}, "--line-rate", "0.001..100000"},
+        BadValue{{"--line-rate=fast"}, "--line-rate", "0.001..100000"},
+        BadValue{{"--line-rate=inf"}, "--line-rate", "0.001..100000"},
+        BadValue{{"--json="}, "--json", "file name"}));
+
+TEST(PerfOptionsTest, UsageDescribesFlagsFabricKeysAndAlgorithms) {
+  const std::string usage = PerfUsage();
+  EXPECT_THAT(usage, HasSubstr("--test=TEST"));
+  EXPECT_THAT(usage, HasSubstr("BW peak"));
+  EXPECT_THAT(usage, HasSubstr(sim::DescribeWireSpec()));
+  EXPECT_THAT(usage, HasSubstr("fixed"));
+}
+
+}  // namespace
+}  // namespace tern::perf

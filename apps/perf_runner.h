@@ -1,0 +1,102 @@
+// Runs one tern-perf test for one message size over the simulator: two hosts
+// joined by a MultipathWire, `qps` connected QP pairs, and an application that
+// reacts to every completion the instant it is polled (in virtual time). Set-up
+// errors come back as a Status; what happens during the run (a stall, a
+// completion error, data errors) is in the result. Nothing here prints.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "apps/perf_options.h"
+#include "transport/units.h"
+
+namespace tern::perf {
+
+// Latency statistics in microseconds. t_typical is the median; percentiles are
+// nearest-rank over the sorted samples.
+struct LatencyStats {
+  double t_min = 0;
+  double t_max = 0;
+  double t_typical = 0;
+  double t_avg = 0;
+  double t_stdev = 0;
+  double p99 = 0;
+  double p99_9 = 0;
+};
+LatencyStats ComputeLatencyStats(std::vector<double> samples_usec);
+
+// BW peak: the highest rate over any window of `window` consecutive
+// completions. With t_0 the first post and t_k the k-th completion, the window
+// of w completions ending at k (k >= w) carries w messages in t_k - t_{k-w}.
+// Windows that span no time (completions released by one ACK) are skipped.
+// Streaming: keeps only the last window + 1 completion times.
+class PeakRateTracker {
+ public:
+  PeakRateTracker(Time start, uint64_t window, uint64_t bytes_each);
+  // Completion times must not decrease.
+  void OnCompletion(Time at);
+  // Gb/s; 0 until a window with a positive span has completed.
+  double peak_gbps() const { return peak_gbps_; }
+  uint64_t window() const { return window_; }
+
+ private:
+  uint64_t window_;
+  uint64_t bytes_each_;
+  std::vector<Time> ring_;  // window_ + 1 most recent times, t_0 included
+  uint64_t count_ = 0;      // completions seen
+  double peak_gbps_ = 0;
+};
+// The window tern-perf uses: max(1, messages / 20).
+uint64_t PeakWindow(uint64_t messages);
+
+struct PerfResult {
+  PerfTest test = PerfTest::kWriteBw;
+  uint64_t bytes = 0;       // message size
+  uint64_t iterations = 0;  // per QP
+  uint64_t qps = 1;
+  bool ok = false;      // every message completed successfully (data errors aside)
+  std::string failure;  // why not, when !ok
+
+  double bw_peak_gbps = 0;
+  double bw_avg_gbps = 0;
+  double msg_rate_mpps = 0;
+  uint64_t peak_window = 0;  // completions per BW peak window
+  bool has_latency = false;
+  LatencyStats latency;
+
+  // Bandwidth tests: messages (over all QPs). Latency tests: iterations (round
+  // trips, or READs).
+  uint64_t messages_posted = 0;
+  uint64_t messages_completed = 0;
+  uint64_t bytes_verified = 0;
+  uint64_t data_errors = 0;  // bytes that differed from the pattern (or never arrived)
+  uint64_t retransmitted_packets = 0;
+  uint64_t timeouts = 0;
+  double wall_seconds = 0;
+  double virtual_seconds = 0;  // first post to the end of the run
+  // Transport, context and wire counters of the run, in a stable order.
+  std::vector<std::pair<std::string, uint64_t>> counters;
+
+  bool passed() const { return ok && data_errors == 0; }
+};
+
+struct PerfProgress {
+  uint64_t bytes = 0;  // message size
+  uint64_t done = 0;
+  uint64_t total = 0;
+  double virtual_seconds = 0;
+  double wall_seconds = 0;
+};
+// Called about once per wall-clock second during long runs.
+using ProgressFn = std::function<void(const PerfProgress&)>;
+
+// Runs options.test with messages of `size` bytes. `progress` may be empty.
+absl::StatusOr<PerfResult> RunPerfTest(const PerfOptions& options, uint64_t size,
+                                       const ProgressFn& progress = {});
+
+}  // namespace tern::perf
