@@ -479,11 +479,11 @@ Bandwidth tests keep tx-depth messages outstanding on every QP, reposting on
 completion, until each QP completed --iters messages. Every message is signaled.
   BW average = payload bytes / (last completion - first post), in Gb/s (10^9 bit/s)
   BW peak    = the highest rate over any window of W consecutive completions,
-               W = max(1, N/20) with N the messages of the run (iters x QPs): the
-               rate of W messages over the time from the completion before the
-               window to the last completion in it. When W is below the
-               tx-depth, one ACK can release a burst of completions and the peak
-               says little: run more iterations
+               W = max(N/20, 4 x QPs x tx-depth), at most N, with N the messages
+               of the run (iters x QPs): the rate of W messages over the time
+               from the completion before the window to the last completion in
+               it. Four rounds of outstanding messages absorb the burst of
+               completions one ACK releases after a repaired loss
   MsgRate    = messages / (last completion - first post), in Mpps
 Latency tests keep one message outstanding on one QP. send_lat and write_lat are
 ping-pong (A->B, then B->A; latency = round trip / 2, as perftest reports);

@@ -17,7 +17,8 @@ constexpr std::string_view kRule =
     "---------------------------------------------------------------------------------------\n";
 
 constexpr std::string_view kPeakDefinition =
-    "BW peak is the highest rate over any window of W consecutive completions, W = max(1, N/20) "
+    "BW peak is the highest rate over any window of W consecutive completions, W = max(N/20, 4 x "
+    "QPs x tx-depth), at most N, "
     "with N the messages of the run (iters x QPs): W messages over the time from the completion "
     "before the window to the last completion in it. BW average is payload bytes over (last "
     "completion - first post). Gb/s are 10^9 bit/s; all times are virtual.";
@@ -146,7 +147,7 @@ std::string FormatBanner(const PerfOptions& options) {
   absl::StrAppendFormat(&out, " %-15s : %s\n", "Fabric", options.fabric);
   absl::StrAppendFormat(&out, " %-15s : %s\n", "Wire", sim::ToString(options.wire));
   if (!latency) {
-    absl::StrAppendFormat(&out, " %-15s : best rate over max(1, N/20) consecutive completions\n",
+    absl::StrAppendFormat(&out, " %-15s : best rate over max(N/20, 4 x outstanding) completions\n",
                           "BW peak");
   }
   out += kRule;

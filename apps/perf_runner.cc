@@ -63,7 +63,13 @@ void PeakRateTracker::OnCompletion(Time at) {
   peak_gbps_ = std::max(peak_gbps_, bits / span.seconds() / 1e9);
 }
 
-uint64_t PeakWindow(uint64_t messages) { return std::max<uint64_t>(1, messages / 20); }
+uint64_t PeakWindow(uint64_t messages, uint64_t outstanding) {
+  // At least four rounds of outstanding messages: after a repaired loss one
+  // ACK releases a round's worth of completions at once, and a shorter window
+  // would show a rate the wire never carried. Never more than the run.
+  return std::min<uint64_t>(std::max<uint64_t>({1, messages / 20, 4 * outstanding}),
+                            std::max<uint64_t>(messages, 1));
+}
 
 namespace {
 
@@ -754,7 +760,8 @@ PerfResult PerfSession::Run() {
   start_ = sim_.now();
   last_completion_ = start_;
   total_messages_ = latency_test_ ? options_.iters : options_.iters * flows_.size();
-  peak_ = std::make_unique<PeakRateTracker>(start_, PeakWindow(total_messages_), size_);
+  peak_ = std::make_unique<PeakRateTracker>(
+      start_, PeakWindow(total_messages_, uint64_t{options_.qps} * slots_), size_);
   if (latency_test_) {
     samples_usec_.reserve(options_.iters);
     StartLat();

@@ -51,8 +51,8 @@ class PeakRateTracker {
   uint64_t count_ = 0;      // completions seen
   double peak_gbps_ = 0;
 };
-// The window tern-perf uses: max(1, messages / 20).
-uint64_t PeakWindow(uint64_t messages);
+// The window tern-perf uses: max(messages / 20, 4 x outstanding), at most messages.
+uint64_t PeakWindow(uint64_t messages, uint64_t outstanding);
 
 struct PerfResult {
   PerfTest test = PerfTest::kWriteBw;

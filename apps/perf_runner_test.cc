@@ -96,9 +96,11 @@ TEST(PeakRateTrackerTest, NothingUntilAWindowCompletes) {
 }
 
 TEST(PeakRateTrackerTest, WindowIsOneTwentiethOfTheMessages) {
-  EXPECT_EQ(PeakWindow(20000), 1000u);
-  EXPECT_EQ(PeakWindow(19), 1u);
-  EXPECT_EQ(PeakWindow(0), 1u);
+  EXPECT_EQ(PeakWindow(20000, 1), 1000u);
+  EXPECT_EQ(PeakWindow(2000, 128), 512u) << "four rounds of outstanding messages";
+  EXPECT_EQ(PeakWindow(100, 128), 100u) << "never more than the run";
+  EXPECT_EQ(PeakWindow(19, 0), 1u);
+  EXPECT_EQ(PeakWindow(0, 0), 1u);
 }
 
 // --- runs over a clean wire ----------------------------------------------------------

@@ -24,10 +24,14 @@ using testing::SimTestbed;
 enum class Op { kSend, kWrite, kWriteImm, kRead };
 const char* OpName(Op op) {
   switch (op) {
-    case Op::kSend: return "send";
-    case Op::kWrite: return "write";
-    case Op::kWriteImm: return "write_imm";
-    case Op::kRead: return "read";
+    case Op::kSend:
+      return "send";
+    case Op::kWrite:
+      return "write";
+    case Op::kWriteImm:
+      return "write_imm";
+    case Op::kRead:
+      return "read";
   }
   return "?";
 }
@@ -47,8 +51,8 @@ std::string CaseName(const Case& c) {
 
 // One buffer per side, messages laid out back to back in it.
 struct Transfer {
-  std::vector<uint8_t> source;  // the bytes that must arrive
-  std::vector<uint8_t> target;  // where they arrive
+  std::vector<uint8_t> source;                          // the bytes that must arrive
+  std::vector<uint8_t> target;                          // where they arrive
   std::vector<std::pair<uint32_t, uint32_t>> messages;  // offset, length
 };
 
@@ -81,8 +85,8 @@ void Collect(CompletionQueue* cq, std::map<uint64_t, int>& counts, Outcome& outc
     for (size_t i = 0; i < n; ++i) {
       ++counts[wcs[i].wr_id];
       if (wcs[i].status != WcStatus::kSuccess) {
-        outcome.errors.push_back(absl::StrFormat("wr %d: %s", wcs[i].wr_id,
-                                                 WcStatusName(wcs[i].status)));
+        outcome.errors.push_back(
+            absl::StrFormat("wr %d: %s", wcs[i].wr_id, WcStatusName(wcs[i].status)));
       }
     }
   }
@@ -157,8 +161,8 @@ TEST_P(ReliabilityTest, EveryMessageArrivesExactlyOnceWithItsBytes) {
   });
 
   ASSERT_TRUE(outcome.errors.empty()) << outcome.errors[0] << " reason: " << a->error_reason();
-  ASSERT_TRUE(finished) << "stalled at " << outcome.send_completions.size() << "/" << total
-                        << " " << a->DebugState();
+  ASSERT_TRUE(finished) << "stalled at " << outcome.send_completions.size() << "/" << total << " "
+                        << a->DebugState();
   for (const auto& [id, count] : outcome.send_completions) EXPECT_EQ(count, 1) << "wr " << id;
   if (c.op == Op::kSend || c.op == Op::kWriteImm) {
     bed.RunUntil([&] {

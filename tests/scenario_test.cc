@@ -21,7 +21,8 @@ struct WriteStream {
   MemoryRegion* target_mr = nullptr;
   std::vector<WcStatus> statuses;
 
-  WriteStream(SimTestbed& bed, uint32_t size, uint32_t slots) : source(size * slots), target(size * slots) {
+  WriteStream(SimTestbed& bed, uint32_t size, uint32_t slots)
+      : source(size * slots), target(size * slots) {
     Random rng(99);
     for (auto& b : source) b = static_cast<uint8_t>(rng.Next());
     source_mr = *bed.host(0).pd->RegisterMemory(source.data(), source.size(), kAccessAll);
@@ -98,8 +99,7 @@ TEST(ScenarioTest, BlackholedPathIsRoutedAroundWithoutError) {
     EXPECT_EQ(a->counters().local_ack_timeout_err, 0u) << "detected by the time rule, not RTO";
     if (policy == PathPolicy::kWeighted) {
       // Steering away: far fewer packets fall into the hole than 1/8 of them.
-      EXPECT_LT(bed.wire().counters().dropped_blackhole * 8,
-                a->counters().data_packets_sent / 4);
+      EXPECT_LT(bed.wire().counters().dropped_blackhole * 8, a->counters().data_packets_sent / 4);
     }
   }
 }

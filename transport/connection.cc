@@ -15,8 +15,7 @@ uint32_t RingSize(uint32_t n) { return std::bit_ceil(std::max<uint32_t>(n, 1)); 
 
 bool IsRead(WrOpcode op) { return op == WrOpcode::kRdmaRead; }
 bool ConsumesReceive(WrOpcode op) {
-  return op == WrOpcode::kSend || op == WrOpcode::kSendWithImm ||
-         op == WrOpcode::kRdmaWriteWithImm;
+  return op == WrOpcode::kSend || op == WrOpcode::kSendWithImm || op == WrOpcode::kRdmaWriteWithImm;
 }
 WcOpcode SendCompletionOpcode(WrOpcode op) {
   switch (op) {
@@ -88,8 +87,8 @@ absl::Status Connection::ToRtr(const QpRtrAttr& attr) {
         absl::StrFormat("QP 0x%x: RTR needs INIT, state is %s", qp_num_, QpStateName(state_)));
   }
   if (attr.path_mtu < kMinMtu || attr.path_mtu > kMaxMtu) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "path_mtu %u outside [%u, %u]", attr.path_mtu, kMinMtu, kMaxMtu));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("path_mtu %u outside [%u, %u]", attr.path_mtu, kMinMtu, kMaxMtu));
   }
   if (attr.remote.ip.is_v6 != context_->local().ip.is_v6) {
     return absl::InvalidArgumentError("remote and local addresses are of different IP families");
@@ -154,8 +153,8 @@ absl::Status Connection::PostSend(std::span<const SendWr> wrs, size_t* posted) {
     return status;
   };
   if (state_ != QpState::kRts && state_ != QpState::kErr) {
-    return fail(absl::FailedPreconditionError(
-        absl::StrFormat("QP 0x%x: post_send needs RTS, state is %s", qp_num_, QpStateName(state_))));
+    return fail(absl::FailedPreconditionError(absl::StrFormat(
+        "QP 0x%x: post_send needs RTS, state is %s", qp_num_, QpStateName(state_))));
   }
   for (const SendWr& wr : wrs) {
     if (sq_tail_ - sq_head_ >= caps_.max_send_wr) {
@@ -163,17 +162,17 @@ absl::Status Connection::PostSend(std::span<const SendWr> wrs, size_t* posted) {
           "QP 0x%x: send queue full (%u work requests)", qp_num_, caps_.max_send_wr)));
     }
     if (wr.sg_list.size() > caps_.max_send_sge) {
-      return fail(absl::InvalidArgumentError(absl::StrFormat(
-          "work request %d has %d SGEs, max_send_sge is %u", count, wr.sg_list.size(),
-          caps_.max_send_sge)));
+      return fail(absl::InvalidArgumentError(
+          absl::StrFormat("work request %d has %d SGEs, max_send_sge is %u", count,
+                          wr.sg_list.size(), caps_.max_send_sge)));
     }
     const bool is_inline = (wr.send_flags & kSendInline) != 0;
     uint64_t length = 0;
     for (const Sge& sge : wr.sg_list) length += sge.length;
     if (is_inline && (IsRead(wr.opcode) || length > caps_.max_inline_data)) {
-      return fail(absl::InvalidArgumentError(absl::StrFormat(
-          "work request %d: INLINE needs a send or write of at most %u bytes", count,
-          caps_.max_inline_data)));
+      return fail(absl::InvalidArgumentError(
+          absl::StrFormat("work request %d: INLINE needs a send or write of at most %u bytes",
+                          count, caps_.max_inline_data)));
     }
     const uint32_t ssn = sq_tail_;
     SendWqe& w = sq(ssn);
@@ -219,7 +218,8 @@ absl::Status Connection::PostSend(std::span<const SendWr> wrs, size_t* posted) {
     if (length > kMaxMessageBytes) {
       local = WcStatus::kLocLenErr;
     } else if (!is_inline) {
-      local = ValidateLocal({sges.data(), w.num_sge}, IsRead(wr.opcode) ? uint32_t{kAccessLocalWrite} : 0u);
+      local = ValidateLocal({sges.data(), w.num_sge},
+                            IsRead(wr.opcode) ? uint32_t{kAccessLocalWrite} : 0u);
     }
     if (ConsumesReceive(wr.opcode)) w.rsn = next_rsn_++;
     if (local != WcStatus::kSuccess) {
@@ -249,9 +249,9 @@ absl::Status Connection::PostRecv(std::span<const RecvWr> wrs, size_t* posted) {
           "QP 0x%x: receive queue full (%u work requests)", qp_num_, caps_.max_recv_wr)));
     }
     if (wr.sg_list.size() > caps_.max_recv_sge) {
-      return fail(absl::InvalidArgumentError(absl::StrFormat(
-          "receive work request %d has %d SGEs, max_recv_sge is %u", count, wr.sg_list.size(),
-          caps_.max_recv_sge)));
+      return fail(absl::InvalidArgumentError(
+          absl::StrFormat("receive work request %d has %d SGEs, max_recv_sge is %u", count,
+                          wr.sg_list.size(), caps_.max_recv_sge)));
     }
     const uint32_t rsn = rq_tail_;
     RecvWqe& r = rq(rsn);

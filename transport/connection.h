@@ -71,7 +71,7 @@ class Connection {
   // A posted send work request.
   struct SendWqe {
     uint64_t wr_id;
-    uint64_t length;         // total payload bytes
+    uint64_t length;  // total payload bytes
     uint64_t remote_addr;
     uint64_t read_placed;    // RDMA READ: response bytes placed so far
     Time rnr_backoff_until;  // RNR retries are counted once per backoff
@@ -87,7 +87,7 @@ class Connection {
     uint8_t rnr_retries_left;
     bool segmented;     // every packet has a PSN
     bool read_arrived;  // RDMA READ: a response packet arrived (zero-length reads too)
-    bool done;       // ready to complete with `status`
+    bool done;          // ready to complete with `status`
     WcStatus status;
   };
 
@@ -199,11 +199,11 @@ class Connection {
   uint32_t sq_mask_;
   uint32_t sq_head_ = 0;
   uint32_t sq_tail_ = 0;
-  uint32_t sq_next_ = 0;       // message being segmented
-  uint32_t seg_sge_ = 0;       // its SGE
+  uint32_t sq_next_ = 0;  // message being segmented
+  uint32_t seg_sge_ = 0;  // its SGE
   uint32_t seg_sge_offset_ = 0;
   uint32_t seg_msg_offset_ = 0;
-  uint32_t next_rsn_ = 0;      // next receive sequence number to consume at the peer
+  uint32_t next_rsn_ = 0;  // next receive sequence number to consume at the peer
   uint32_t reads_outstanding_ = 0;
 
   // --- responder READ queue: [rd_head_, rd_tail_), rd_next_ being segmented ---
@@ -231,7 +231,7 @@ class Connection {
   Time rnr_hold_until_;      // RNR NACK: no data until then
   Time rto_deadline_ = Time::Infinite();
   Time probe_deadline_ = Time::Infinite();  // tail-loss probe (RACK-TLP, RFC 8985)
-  bool probe_sent_ = false;  // one probe per silence: the next waits for an ACK
+  bool probe_sent_ = false;                 // one probe per silence: the next waits for an ACK
   Duration rto_;
   uint8_t rto_retries_ = 0;
   Duration srtt_;
@@ -245,6 +245,7 @@ class Connection {
   uint16_t ack_ce_count_ = 0;
   Psn ack_focus_ = 0;  // lowest PSN arrived since the previous ACK
   bool ack_focus_set_ = false;
+  bool sack_at_cumulative_ = false;  // alternates when the bitmap cannot cover everything
 
   // --- NACKs waiting to be sent (a small ring; overflow drops, counted) ---
   static constexpr uint32_t kNackQueue = 16;

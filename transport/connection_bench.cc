@@ -54,8 +54,8 @@ Host MakeHost(int index, uint32_t message) {
   attr.transport.congestion_control = "fixed:window=4194304";
   h.qp = *h.context->CreateQp(pd, attr);
   h.memory.resize(message);
-  h.mr = *pd->RegisterMemory(h.memory.data(), h.memory.size(),
-                             kAccessLocalWrite | kAccessRemoteWrite);
+  h.mr =
+      *pd->RegisterMemory(h.memory.data(), h.memory.size(), kAccessLocalWrite | kAccessRemoteWrite);
   return h;
 }
 

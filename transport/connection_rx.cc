@@ -141,8 +141,8 @@ Connection::Verdict Connection::AcceptSend(const TernView& packet, bool* complet
   const uint32_t rsn = packet.data->rsn.get();
   const uint32_t msg_len = packet.data->msg_len.get();
   const uint32_t offset = packet.data->offset.get();
-  if (PsnBefore(rsn, rq_head_)) return Verdict::kInvalid;    // that receive is finished
-  if (!PsnBefore(rsn, rq_tail_)) return Verdict::kRnr;       // not posted yet
+  if (PsnBefore(rsn, rq_head_)) return Verdict::kInvalid;  // that receive is finished
+  if (!PsnBefore(rsn, rq_tail_)) return Verdict::kRnr;     // not posted yet
   RecvWqe& r = rq(rsn);
   if (r.done) return Verdict::kInvalid;
   if (!r.started) {

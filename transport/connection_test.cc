@@ -14,8 +14,8 @@
 namespace tern {
 namespace {
 
-using ::testing::ElementsAre;
 using testing::ConnectedPair;
+using ::testing::ElementsAre;
 
 // A registered buffer on one side, filled with a pattern.
 struct Buffer {
@@ -409,8 +409,7 @@ TEST_F(ConnectionTest, PsnWrapsAroundMidTransfer) {
   int n = 0;
   pair_.set_filter([&](int from, std::vector<uint8_t>& frame) {
     // Lose the packets either side of the wrap once each.
-    if (from == 0 && IsData(frame) && (PsnOf(frame) == 0xFFFFFFFF || PsnOf(frame) == 0) &&
-        n < 2) {
+    if (from == 0 && IsData(frame) && (PsnOf(frame) == 0xFFFFFFFF || PsnOf(frame) == 0) && n < 2) {
       ++n;
       return false;
     }

@@ -168,7 +168,9 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   auto* ack = reinterpret_cast<AckHeader*>(out->header + sizeof(TernHeader));
   Psn base;
   uint64_t bitmap[2];
-  tracker_.BuildSack(ack_focus_set_ ? ack_focus_ : tracker_.cumulative(), &base, bitmap);
+  sack_at_cumulative_ = !sack_at_cumulative_;
+  tracker_.BuildSack(ack_focus_set_ ? ack_focus_ : tracker_.cumulative(), sack_at_cumulative_,
+                     &base, bitmap);
   ack->sack_base.set(base);
   ack->sack_bitmap[0].set(bitmap[0]);
   ack->sack_bitmap[1].set(bitmap[1]);

@@ -57,9 +57,10 @@ uint64_t ReceiveTracker::Extract64(Psn from) const {
   return low | high;
 }
 
-void ReceiveTracker::BuildSack(Psn focus, Psn* base, uint64_t (&bitmap)[2]) const {
+void ReceiveTracker::BuildSack(Psn focus, bool at_cumulative, Psn* base,
+                               uint64_t (&bitmap)[2]) const {
   Psn start = rcv_nxt_;
-  if (any_ && PsnDistance(rcv_nxt_, highest_) >= 128) {
+  if (any_ && !at_cumulative && PsnDistance(rcv_nxt_, highest_) >= 128) {
     // Not everything fits: show from the focus up, but never start so high
     // that the highest arrival falls off the end.
     start = PsnBefore(focus, rcv_nxt_) ? rcv_nxt_ : focus;
@@ -71,8 +72,10 @@ void ReceiveTracker::BuildSack(Psn focus, Psn* base, uint64_t (&bitmap)[2]) cons
   for (int w = 0; w < 2; ++w) {
     uint64_t bits = Extract64(start + static_cast<Psn>(64 * w));
     const int32_t left = valid - 64 * w;
-    if (left <= 0) bits = 0;
-    else if (left < 64) bits &= (uint64_t{1} << left) - 1;
+    if (left <= 0)
+      bits = 0;
+    else if (left < 64)
+      bits &= (uint64_t{1} << left) - 1;
     bitmap[w] = bits;
   }
 }

@@ -39,9 +39,13 @@ class ReceiveTracker {
   Psn window_end() const { return rcv_nxt_ + capacity(); }
   uint32_t capacity() const { return static_cast<uint32_t>(bits_.size() * 64); }
 
-  // SACK bitmap of 128 PSNs from `*base`: chosen to cover `focus` (the lowest
-  // PSN reported since the previous ACK) and as much above it as fits.
-  void BuildSack(Psn focus, Psn* base, uint64_t (&bitmap)[2]) const;
+  // SACK bitmap of 128 PSNs from `*base`. When everything above the
+  // cumulative point fits, it starts there. Otherwise it starts at the
+  // cumulative point when `at_cumulative` (so the oldest hole keeps being
+  // reported missing, which is what recovers it), else at `focus` (the
+  // lowest PSN arrived since the previous ACK, so new arrivals are reported);
+  // the caller alternates between the two.
+  void BuildSack(Psn focus, bool at_cumulative, Psn* base, uint64_t (&bitmap)[2]) const;
 
  private:
   bool Test(Psn psn) const;

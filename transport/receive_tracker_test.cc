@@ -65,7 +65,7 @@ TEST(ReceiveTrackerTest, SackReportsArrivalsAboveTheCumulativePoint) {
   tracker.Record(170);
   Psn base;
   uint64_t bits[2];
-  tracker.BuildSack(101, &base, bits);
+  tracker.BuildSack(101, false, &base, bits);
   EXPECT_EQ(base, 100u);
   EXPECT_EQ(bits[0], (uint64_t{1} << 1) | (uint64_t{1} << 3));
   EXPECT_EQ(bits[1], uint64_t{1} << (70 - 64));
@@ -78,7 +78,7 @@ TEST(ReceiveTrackerTest, SackStartsAtTheFocusWhenEverythingCannotFit) {
   tracker.Record(600);
   Psn base;
   uint64_t bits[2];
-  tracker.BuildSack(600, &base, bits);
+  tracker.BuildSack(600, false, &base, bits);
   EXPECT_EQ(base, 600u);
   EXPECT_EQ(bits[0], 1u);
 }
@@ -90,9 +90,21 @@ TEST(ReceiveTrackerTest, SackKeepsTheHighestArrivalInViewWhenTheFocusIsFarBelow)
   tracker.Record(600);
   Psn base;
   uint64_t bits[2];
-  tracker.BuildSack(300, &base, bits);
+  tracker.BuildSack(300, false, &base, bits);
   EXPECT_EQ(base, 600u - 127u);
   EXPECT_EQ(bits[1] >> 63, 1u);
+}
+
+TEST(ReceiveTrackerTest, SackAtTheCumulativePointKeepsTheOldestHoleInView) {
+  ReceiveTracker tracker(1024);
+  tracker.Reset(0);
+  tracker.Record(1);
+  tracker.Record(600);
+  Psn base;
+  uint64_t bits[2];
+  tracker.BuildSack(600, true, &base, bits);
+  EXPECT_EQ(base, 0u);
+  EXPECT_EQ(bits[0], 0b10u) << "PSN 0 missing, PSN 1 arrived";
 }
 
 TEST(ReceiveTrackerTest, SackNeverReportsStaleRingBits) {
@@ -101,7 +113,7 @@ TEST(ReceiveTrackerTest, SackNeverReportsStaleRingBits) {
   for (Psn p = 0; p < 300; ++p) tracker.Record(p);
   Psn base;
   uint64_t bits[2];
-  tracker.BuildSack(300, &base, bits);
+  tracker.BuildSack(300, false, &base, bits);
   EXPECT_EQ(base, 300u);
   EXPECT_EQ(bits[0], 0u);
   EXPECT_EQ(bits[1], 0u);

@@ -127,7 +127,7 @@ class SendScoreboard {
   std::vector<uint32_t> reported_path_seq_;
   std::vector<uint32_t> reported_epoch_;
   uint32_t epoch_ = 0;
-  std::vector<Psn> lost_;                 // ring of PSNs awaiting retransmission
+  std::vector<Psn> lost_;  // ring of PSNs awaiting retransmission
   uint32_t lost_head_ = 0;
   uint32_t lost_count_ = 0;
 };

@@ -51,7 +51,7 @@ TEST(SendScoreboardTest, CumulativeAckFreesSlotsAndBytes) {
 TEST(SendScoreboardTest, SackBitsAcknowledgeOutOfOrderAndKeepUna) {
   SendScoreboard board(16, 6);
   board.Reset(0);
-  SendPackets(board, 6, 6);  // every packet on its own path: no path-order evidence
+  SendPackets(board, 6, 6);                // every packet on its own path: no path-order evidence
   const uint64_t sack[2] = {0b101000, 0};  // PSN 3 and 5
   EXPECT_TRUE(Ack(board, 0, 0, sack).empty());
   EXPECT_EQ(board.snd_una(), 0u);

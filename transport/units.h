@@ -5,8 +5,8 @@
 #pragma once
 
 #include <compare>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -39,8 +39,14 @@ class Duration {
   constexpr Duration operator-(Duration o) const { return Duration(ps_ - o.ps_); }
   constexpr Duration operator*(int64_t k) const { return Duration(ps_ * k); }
   constexpr Duration operator/(int64_t k) const { return Duration(ps_ / k); }
-  constexpr Duration& operator+=(Duration o) { ps_ += o.ps_; return *this; }
-  constexpr Duration& operator-=(Duration o) { ps_ -= o.ps_; return *this; }
+  constexpr Duration& operator+=(Duration o) {
+    ps_ += o.ps_;
+    return *this;
+  }
+  constexpr Duration& operator-=(Duration o) {
+    ps_ -= o.ps_;
+    return *this;
+  }
   constexpr auto operator<=>(const Duration&) const = default;
 
   // Human-readable with a unit chosen by magnitude: "250ps", "1.500us".
@@ -49,11 +55,16 @@ class Duration {
     const double ps = static_cast<double>(ps_);
     const double mag = ps < 0 ? -ps : ps;
     char buf[32];
-    if (mag < 1e3) std::snprintf(buf, sizeof buf, "%lldps", static_cast<long long>(ps_));
-    else if (mag < 1e6) std::snprintf(buf, sizeof buf, "%.3fns", ps / 1e3);
-    else if (mag < 1e9) std::snprintf(buf, sizeof buf, "%.3fus", ps / 1e6);
-    else if (mag < 1e12) std::snprintf(buf, sizeof buf, "%.3fms", ps / 1e9);
-    else std::snprintf(buf, sizeof buf, "%.3fs", ps / 1e12);
+    if (mag < 1e3)
+      std::snprintf(buf, sizeof buf, "%lldps", static_cast<long long>(ps_));
+    else if (mag < 1e6)
+      std::snprintf(buf, sizeof buf, "%.3fns", ps / 1e3);
+    else if (mag < 1e9)
+      std::snprintf(buf, sizeof buf, "%.3fus", ps / 1e6);
+    else if (mag < 1e12)
+      std::snprintf(buf, sizeof buf, "%.3fms", ps / 1e9);
+    else
+      std::snprintf(buf, sizeof buf, "%.3fs", ps / 1e12);
     return buf;
   }
 

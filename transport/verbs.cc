@@ -13,46 +13,68 @@ namespace tern {
 
 const char* WcStatusName(WcStatus status) {
   switch (status) {
-    case WcStatus::kSuccess: return "SUCCESS";
-    case WcStatus::kLocLenErr: return "LOC_LEN_ERR";
-    case WcStatus::kLocQpOpErr: return "LOC_QP_OP_ERR";
-    case WcStatus::kLocProtErr: return "LOC_PROT_ERR";
-    case WcStatus::kWrFlushErr: return "WR_FLUSH_ERR";
-    case WcStatus::kRemAccessErr: return "REM_ACCESS_ERR";
-    case WcStatus::kRemInvReqErr: return "REM_INV_REQ_ERR";
-    case WcStatus::kRetryExcErr: return "RETRY_EXC_ERR";
-    case WcStatus::kRnrRetryExcErr: return "RNR_RETRY_EXC_ERR";
+    case WcStatus::kSuccess:
+      return "SUCCESS";
+    case WcStatus::kLocLenErr:
+      return "LOC_LEN_ERR";
+    case WcStatus::kLocQpOpErr:
+      return "LOC_QP_OP_ERR";
+    case WcStatus::kLocProtErr:
+      return "LOC_PROT_ERR";
+    case WcStatus::kWrFlushErr:
+      return "WR_FLUSH_ERR";
+    case WcStatus::kRemAccessErr:
+      return "REM_ACCESS_ERR";
+    case WcStatus::kRemInvReqErr:
+      return "REM_INV_REQ_ERR";
+    case WcStatus::kRetryExcErr:
+      return "RETRY_EXC_ERR";
+    case WcStatus::kRnrRetryExcErr:
+      return "RNR_RETRY_EXC_ERR";
   }
   return "UNKNOWN";
 }
 
 const char* WcOpcodeName(WcOpcode opcode) {
   switch (opcode) {
-    case WcOpcode::kSend: return "SEND";
-    case WcOpcode::kRdmaWrite: return "RDMA_WRITE";
-    case WcOpcode::kRdmaRead: return "RDMA_READ";
-    case WcOpcode::kRecv: return "RECV";
-    case WcOpcode::kRecvRdmaWithImm: return "RECV_RDMA_WITH_IMM";
+    case WcOpcode::kSend:
+      return "SEND";
+    case WcOpcode::kRdmaWrite:
+      return "RDMA_WRITE";
+    case WcOpcode::kRdmaRead:
+      return "RDMA_READ";
+    case WcOpcode::kRecv:
+      return "RECV";
+    case WcOpcode::kRecvRdmaWithImm:
+      return "RECV_RDMA_WITH_IMM";
   }
   return "UNKNOWN";
 }
 
 const char* QpStateName(QpState state) {
   switch (state) {
-    case QpState::kReset: return "RESET";
-    case QpState::kInit: return "INIT";
-    case QpState::kRtr: return "RTR";
-    case QpState::kRts: return "RTS";
-    case QpState::kErr: return "ERR";
+    case QpState::kReset:
+      return "RESET";
+    case QpState::kInit:
+      return "INIT";
+    case QpState::kRtr:
+      return "RTR";
+    case QpState::kRts:
+      return "RTS";
+    case QpState::kErr:
+      return "ERR";
   }
   return "UNKNOWN";
 }
 
 const char* PathPolicyName(PathPolicy policy) {
   switch (policy) {
-    case PathPolicy::kSinglePath: return "single";
-    case PathPolicy::kOblivious: return "oblivious";
-    case PathPolicy::kWeighted: return "weighted";
+    case PathPolicy::kSinglePath:
+      return "single";
+    case PathPolicy::kOblivious:
+      return "oblivious";
+    case PathPolicy::kWeighted:
+      return "weighted";
   }
   return "unknown";
 }
@@ -130,8 +152,7 @@ size_t CompletionQueue::Poll(std::span<WorkCompletion> out) {
 
 // --- queue pairs ----------------------------------------------------------------
 
-QueuePair::QueuePair(std::unique_ptr<Connection> connection)
-    : connection_(std::move(connection)) {}
+QueuePair::QueuePair(std::unique_ptr<Connection> connection) : connection_(std::move(connection)) {}
 QueuePair::~QueuePair() = default;
 uint32_t QueuePair::qp_num() const { return connection_->qp_num(); }
 QpState QueuePair::state() const { return connection_->state(); }
@@ -158,9 +179,9 @@ Context::~Context() = default;
 absl::StatusOr<std::unique_ptr<Context>> Context::Create(const ContextConfig& config) {
   if (config.local.udp_port == 0) return absl::InvalidArgumentError("local UDP port is 0");
   if (config.local.udp_port == 4791 || config.local.udp_port == 4793) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "UDP port %u belongs to %s", config.local.udp_port,
-        config.local.udp_port == 4791 ? "RoCEv2" : "Ultra Ethernet"));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("UDP port %u belongs to %s", config.local.udp_port,
+                        config.local.udp_port == 4791 ? "RoCEv2" : "Ultra Ethernet"));
   }
   return std::unique_ptr<Context>(new Context(config));
 }
@@ -172,7 +193,8 @@ ProtectionDomain* Context::AllocPd() {
 
 absl::StatusOr<CompletionQueue*> Context::CreateCq(size_t capacity) {
   if (capacity == 0 || capacity > (1u << 24)) {
-    return absl::InvalidArgumentError(absl::StrFormat("CQ capacity %d outside [1, 2^24]", capacity));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("CQ capacity %d outside [1, 2^24]", capacity));
   }
   cqs_.push_back(std::unique_ptr<CompletionQueue>(new CompletionQueue(capacity)));
   return cqs_.back().get();

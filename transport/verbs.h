@@ -55,11 +55,11 @@ struct Sge {
 struct SendWr {
   uint64_t wr_id = 0;
   WrOpcode opcode = WrOpcode::kSend;
-  uint32_t send_flags = 0;         // SendFlag bits
-  std::span<const Sge> sg_list;    // copied at post time
-  uint32_t imm_data = 0;           // *_WITH_IMM
-  uint64_t remote_addr = 0;        // RDMA_*
-  uint32_t rkey = 0;               // RDMA_*
+  uint32_t send_flags = 0;       // SendFlag bits
+  std::span<const Sge> sg_list;  // copied at post time
+  uint32_t imm_data = 0;         // *_WITH_IMM
+  uint64_t remote_addr = 0;      // RDMA_*
+  uint32_t rkey = 0;             // RDMA_*
 };
 
 struct RecvWr {
@@ -177,8 +177,8 @@ const char* PathPolicyName(PathPolicy policy);
 struct TransportOptions {
   uint16_t paths = 8;  // distinct entropy values sprayed over
   PathPolicy path_policy = PathPolicy::kWeighted;
-  uint32_t window_packets = 1024;  // send window and receive bitmap; power of two
-  uint32_t ack_every = 4;          // coalesce ACKs over this many data packets...
+  uint32_t window_packets = 1024;                  // send window and receive bitmap; power of two
+  uint32_t ack_every = 4;                          // coalesce ACKs over this many data packets...
   Duration ack_delay = Duration::Microseconds(2);  // ...or this long after the first
   Duration min_rto = Duration::Microseconds(100);
   Duration max_rto = Duration::Milliseconds(100);
@@ -204,18 +204,18 @@ struct QpInitStateAttr {
 // INIT -> RTR: who the peer is and where our receive sequence starts.
 struct QpRtrAttr {
   uint32_t dest_qp_num = 0;
-  Psn rq_psn = 0;                // first PSN expected from the peer
-  Endpoint remote;               // peer's MAC / IP / Tern UDP port
-  uint32_t path_mtu = 4096;      // payload bytes per packet, 256..9000
+  Psn rq_psn = 0;                    // first PSN expected from the peer
+  Endpoint remote;                   // peer's MAC / IP / Tern UDP port
+  uint32_t path_mtu = 4096;          // payload bytes per packet, 256..9000
   uint32_t max_dest_rd_atomic = 16;  // READ requests the peer may have outstanding here
   Duration min_rnr_timer = Duration::Microseconds(10);  // advertised in RNR NACKs
 };
 
 // RTR -> RTS: our send sequence and retry budgets.
 struct QpRtsAttr {
-  Psn sq_psn = 0;            // first PSN we send
-  uint8_t retry_cnt = 7;     // RTO expiries without progress before RETRY_EXC_ERR
-  uint8_t rnr_retry = 7;     // RNR NACKs per message before RNR_RETRY_EXC_ERR (7 = 7 tries)
+  Psn sq_psn = 0;               // first PSN we send
+  uint8_t retry_cnt = 7;        // RTO expiries without progress before RETRY_EXC_ERR
+  uint8_t rnr_retry = 7;        // RNR NACKs per message before RNR_RETRY_EXC_ERR (7 = 7 tries)
   uint32_t max_rd_atomic = 16;  // READs we keep outstanding
 };
 
@@ -229,7 +229,7 @@ struct QpCounters {
   uint64_t retransmits_timeout = 0;
   uint64_t retransmits_trim = 0;
   uint64_t retransmits_rnr = 0;
-  uint64_t tail_probes = 0;  // oldest packet resent to elicit an ACK when none came
+  uint64_t tail_probes = 0;            // oldest packet resent to elicit an ACK when none came
   uint64_t local_ack_timeout_err = 0;  // RTO expiries
   uint64_t acks_sent = 0;
   uint64_t acks_received = 0;
@@ -237,9 +237,9 @@ struct QpCounters {
   uint64_t nacks_dropped = 0;  // NACK queue full: the peer recovers by timeout
   uint64_t nacks_received = 0;
   uint64_t data_packets_received = 0;
-  uint64_t duplicate_packets = 0;   // already received: dropped, re-acknowledged
-  uint64_t out_of_sequence = 0;     // arrived ahead of the cumulative point
-  uint64_t packet_seq_err = 0;      // outside the receive window
+  uint64_t duplicate_packets = 0;  // already received: dropped, re-acknowledged
+  uint64_t out_of_sequence = 0;    // arrived ahead of the cumulative point
+  uint64_t packet_seq_err = 0;     // outside the receive window
   uint64_t trimmed_received = 0;
   uint64_t rnr_nak_sent = 0;
   uint64_t rnr_nak_received = 0;
@@ -286,7 +286,7 @@ class QueuePair {
 // The context: one per thread per port.
 
 struct ContextConfig {
-  Endpoint local;  // this host's MAC / IP / Tern UDP port
+  Endpoint local;     // this host's MAC / IP / Tern UDP port
   uint64_t seed = 1;  // the context's randomness (entropy choice, jitter) is all from here
   // When true the dataplane computes and verifies the Tern checksum (NIC
   // offload, or a driver that does it); when false the context does.

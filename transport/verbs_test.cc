@@ -13,8 +13,8 @@
 namespace tern {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::ConnectedPair;
+using ::testing::HasSubstr;
 
 ContextConfig DefaultConfig() {
   ContextConfig config;

@@ -185,28 +185,28 @@ inline constexpr int kSackBits = 128;
 // Follows TernHeader when type == kAck. TernHeader::psn is the cumulative
 // point: every PSN before it has arrived.
 struct AckHeader {
-  Be32 sack_base;            // PSN of bit 0 of sack_bitmap
-  Be64 sack_bitmap[2];       // bit i of word i/64 (LSB first): sack_base + i has arrived
-  Be32 window_end;           // flow control: the sender may send PSNs before this one
-  Be32 ts_echo;              // DataHeader::timestamp of the packet that triggered this ACK
-  Be16 echo_entropy;         // entropy (UDP source port) of that packet
-  Be16 ce_count;             // CE-marked data packets since the previous ACK (saturating)
+  Be32 sack_base;       // PSN of bit 0 of sack_bitmap
+  Be64 sack_bitmap[2];  // bit i of word i/64 (LSB first): sack_base + i has arrived
+  Be32 window_end;      // flow control: the sender may send PSNs before this one
+  Be32 ts_echo;         // DataHeader::timestamp of the packet that triggered this ACK
+  Be16 echo_entropy;    // entropy (UDP source port) of that packet
+  Be16 ce_count;        // CE-marked data packets since the previous ACK (saturating)
 };
 static_assert(sizeof(AckHeader) == 32);
 
 enum class NackReason : uint8_t {
-  kTrimmed = 1,         // payload cut in the fabric: resend at once
-  kNoReceiveBuffer = 2, // RNR: no receive posted; retry after `retry_after_ns`
-  kAccessError = 3,     // bad rkey, access rights or bounds: fatal
-  kInvalidRequest = 4,  // receive buffer too small, malformed request: fatal
+  kTrimmed = 1,          // payload cut in the fabric: resend at once
+  kNoReceiveBuffer = 2,  // RNR: no receive posted; retry after `retry_after_ns`
+  kAccessError = 3,      // bad rkey, access rights or bounds: fatal
+  kInvalidRequest = 4,   // receive buffer too small, malformed request: fatal
 };
 
 // Follows TernHeader when type == kNack. TernHeader::psn is the PSN refused.
 struct NackHeader {
-  uint8_t reason;     // NackReason
-  uint8_t reserved;   // zero
-  Be16 echo_entropy;  // entropy of the refused packet
-  Be32 ts_echo;       // DataHeader::timestamp of the refused packet
+  uint8_t reason;       // NackReason
+  uint8_t reserved;     // zero
+  Be16 echo_entropy;    // entropy of the refused packet
+  Be32 ts_echo;         // DataHeader::timestamp of the refused packet
   Be32 retry_after_ns;  // kNoReceiveBuffer: how long the sender should wait
 };
 static_assert(sizeof(NackHeader) == 12);
@@ -304,11 +304,11 @@ struct Endpoint {
 };
 
 struct FrameView {
-  Endpoint src;             // udp_port: the sender's Tern port is unknown; holds dst port
+  Endpoint src;  // udp_port: the sender's Tern port is unknown; holds dst port
   Endpoint dst;
-  uint16_t entropy = 0;     // UDP source port
+  uint16_t entropy = 0;  // UDP source port
   Ecn ecn = Ecn::kNotEct;
-  size_t ecn_offset = 0;    // byte offset of the IP byte holding the ECN bits
+  size_t ecn_offset = 0;          // byte offset of the IP byte holding the ECN bits
   std::span<const uint8_t> tern;  // UDP payload
 };
 
@@ -326,8 +326,8 @@ FrameDecodeResult DecodeFrame(std::span<const uint8_t> bytes, uint16_t tern_port
 // `out` (at least kMaxOuterHeaderBytes) and returns the bytes written.
 // src.ip and dst.ip must be the same family. The packet is sent ECN-capable
 // (ECT(0)) so switches mark rather than drop.
-size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst,
-                          uint16_t entropy, size_t tern_len);
+size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst, uint16_t entropy,
+                          size_t tern_len);
 
 // Sets the ECN bits of an encoded frame to CE, fixing the IPv4 header checksum.
 void MarkCongestionExperienced(std::span<uint8_t> frame, size_t ecn_offset);

@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-
 #include "transport/random.h"
 
 namespace tern {

@@ -4,13 +4,12 @@
 // after `one_way_delay`, in the order sent.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <vector>
-
-#include <cstdio>
-#include <cstdlib>
 
 #include "transport/verbs.h"
 
@@ -55,9 +54,8 @@ class ConnectedPair {
   Duration one_way_delay = Duration::Microseconds(1);
 
   // Creates one QP on each side and brings both to RTS, connected.
-  std::pair<QueuePair*, QueuePair*> ConnectQps(const QpInitAttr& base_attr = {},
-                                               Psn psn_a = 0, Psn psn_b = 0,
-                                               const QpRtsAttr& rts = {}) {
+  std::pair<QueuePair*, QueuePair*> ConnectQps(const QpInitAttr& base_attr = {}, Psn psn_a = 0,
+                                               Psn psn_b = 0, const QpRtsAttr& rts = {}) {
     QueuePair* qps[2];
     for (int i = 0; i < 2; ++i) {
       QpInitAttr attr = base_attr;
