@@ -9,6 +9,6 @@ tern_configure build --buildtype=release
 ninja -C "$TERN_ROOT/build" apps/tern-perf >/dev/null
 if (($# == 0)); then
   set -- --fabric=sim:loss=0.01,reorder=4,dup=0.005,corrupt=0.005,trim=0.01 \
-    --paths 8 --test=write_bw -a -n 2000 --verify
+    --paths 8 --test=write_bw -a --max-size 1M -n 2000 --verify
 fi
 exec "$TERN_ROOT/build/apps/tern-perf" "$@"
