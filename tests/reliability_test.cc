@@ -185,7 +185,8 @@ TEST_P(ReliabilityTest, EveryMessageArrivesExactlyOnceWithItsBytes) {
   if (c.loss == 0) {
     EXPECT_EQ(sender.retransmitted_packets, 0u) << "nothing lost, nothing resent";
   } else {
-    EXPECT_LE(sender.retransmitted_packets, 3 * destroyed + 8)
+    // Measured: median 1.00, worst 1.08 over the matrix (docs/performance.md).
+    EXPECT_LE(2 * sender.retransmitted_packets, 3 * destroyed + 8)
         << "retransmitted " << sender.retransmitted_packets << " for " << destroyed
         << " lost: detected " << sender.retransmits_loss_detected << ", timeout "
         << sender.retransmits_timeout << ", trim " << sender.retransmits_trim << ", rnr "
