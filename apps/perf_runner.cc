@@ -218,6 +218,8 @@ class PerfSession {
   void StartLat();
   void PostPing(uint64_t i);
   void PostPong(uint64_t i);
+  // Posts iteration i's message from `side`; false when deferred behind its slot.
+  bool PostLatMessage(int side, uint64_t i);
   void PostLatRecv(int side, uint64_t i);
   void PostRead(uint64_t i);
   void OnLatCompletion(int side, bool recv, const WorkCompletion& wc);
@@ -575,43 +577,26 @@ void PerfSession::PostLatRecv(int side, uint64_t i) {
 
 // The ping (A -> B, iteration i) and pong (B -> A) of send_lat and write_lat.
 void PerfSession::PostPing(uint64_t i) {
-  const uint64_t slot = i % kLatSendSlots;
-  if (send_busy_[kA][slot]) {  // its previous send awaits its ACK
-    deferred_[kA] = i;
-    return;
+  if (PostLatMessage(kA, i)) {
+    ++ping_posted_;
+    ++messages_posted_;
+    ping_time_ = sim_.now();
   }
-  Flow& f = flows_[0];
-  send_busy_[kA][slot] = true;
-  Fill(f, kA, slot, Pattern(0, kA, i));
-  const Sge sge{SlotAddr(f, kA, slot), static_cast<uint32_t>(size_), f.mr[kA]->lkey()};
-  SendWr wr;
-  wr.wr_id = WrId(0, i);
-  wr.send_flags = kSendSignaled;
-  wr.sg_list = {&sge, 1};
-  if (options_.test == PerfTest::kWriteLat) {
-    wr.opcode = WrOpcode::kRdmaWriteWithImm;
-    wr.imm_data = static_cast<uint32_t>(i);
-    wr.remote_addr = SlotAddr(f, kB, kLatTargetSlot);
-    wr.rkey = f.mr[kB]->rkey();
-  } else {
-    wr.opcode = WrOpcode::kSend;
-  }
-  ++ping_posted_;
-  ++messages_posted_;
-  ping_time_ = sim_.now();
-  Post(kA, f.qp[kA], wr);
 }
 
-void PerfSession::PostPong(uint64_t i) {
+void PerfSession::PostPong(uint64_t i) { PostLatMessage(kB, i); }
+
+bool PerfSession::PostLatMessage(int side, uint64_t i) {
   const uint64_t slot = i % kLatSendSlots;
-  if (send_busy_[kB][slot]) {
-    deferred_[kB] = i;
-    return;
+  if (send_busy_[side][slot]) {  // its previous send awaits its ACK
+    deferred_[side] = i;
+    return false;
   }
   Flow& f = flows_[0];
-  send_busy_[kB][slot] = true;
-  Fill(f, kB, slot, Pattern(0, kB, i));
-  const Sge sge{SlotAddr(f, kB, slot), static_cast<uint32_t>(size_), f.mr[kB]->lkey()};
+  const int peer = 1 - side;
+  send_busy_[side][slot] = true;
+  Fill(f, side, slot, Pattern(0, side, i));
+  const Sge sge{SlotAddr(f, side, slot), static_cast<uint32_t>(size_), f.mr[side]->lkey()};
   SendWr wr;
   wr.wr_id = WrId(0, i);
   wr.send_flags = kSendSignaled;
@@ -619,12 +604,13 @@ void PerfSession::PostPong(uint64_t i) {
   if (options_.test == PerfTest::kWriteLat) {
     wr.opcode = WrOpcode::kRdmaWriteWithImm;
     wr.imm_data = static_cast<uint32_t>(i);
-    wr.remote_addr = SlotAddr(f, kA, kLatTargetSlot);
-    wr.rkey = f.mr[kA]->rkey();
+    wr.remote_addr = SlotAddr(f, peer, kLatTargetSlot);
+    wr.rkey = f.mr[peer]->rkey();
   } else {
     wr.opcode = WrOpcode::kSend;
   }
-  Post(kB, f.qp[kB], wr);
+  Post(side, f.qp[side], wr);
+  return true;
 }
 
 void PerfSession::PostRead(uint64_t i) {

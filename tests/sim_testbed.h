@@ -71,19 +71,8 @@ class SimTestbed {
       auto qp = hosts_[i].context->CreateQp(hosts_[i].pd, attr);
       RequireOk(qp.status(), "CreateQp");
       qps[i] = *qp;
-      RequireOk(qps[i]->ToInit({}), "ToInit");
     }
-    const Psn first[2] = {psn_a, psn_b};
-    for (int i = 0; i < 2; ++i) {
-      QpRtrAttr rtr;
-      rtr.dest_qp_num = qps[1 - i]->qp_num();
-      rtr.rq_psn = first[1 - i];
-      rtr.remote = hosts_[1 - i].context->local();
-      RequireOk(qps[i]->ToRtr(rtr), "ToRtr");
-      QpRtsAttr r = rts;
-      r.sq_psn = first[i];
-      RequireOk(qps[i]->ToRts(r), "ToRts");
-    }
+    ConnectInProcess(qps, {hosts_[0].context.get(), hosts_[1].context.get()}, {psn_a, psn_b}, rts);
     return {qps[0], qps[1]};
   }
 

@@ -22,6 +22,23 @@ inline void RequireOk(const absl::Status& status, const char* what) {
   std::abort();
 }
 
+// Brings two freshly created QPs of two contexts to RTS facing each other, as
+// an out-of-band exchange would: `first_psn[i]` is the first PSN QP i sends.
+inline void ConnectInProcess(QueuePair* const (&qps)[2], Context* const (&contexts)[2],
+                             const Psn (&first_psn)[2], const QpRtsAttr& rts) {
+  for (QueuePair* qp : qps) RequireOk(qp->ToInit({}), "ToInit");
+  for (int i = 0; i < 2; ++i) {
+    QpRtrAttr rtr;
+    rtr.dest_qp_num = qps[1 - i]->qp_num();
+    rtr.rq_psn = first_psn[1 - i];
+    rtr.remote = contexts[1 - i]->local();
+    RequireOk(qps[i]->ToRtr(rtr), "ToRtr");
+    QpRtsAttr rts_attr = rts;
+    rts_attr.sq_psn = first_psn[i];
+    RequireOk(qps[i]->ToRts(rts_attr), "ToRts");
+  }
+}
+
 class ConnectedPair {
  public:
   struct Side {
@@ -64,19 +81,8 @@ class ConnectedPair {
       auto qp = sides_[i].context->CreateQp(sides_[i].pd, attr);
       RequireOk(qp.status(), "CreateQp");
       qps[i] = *qp;
-      RequireOk(qps[i]->ToInit({}), "ToInit");
     }
-    const Psn first[2] = {psn_a, psn_b};
-    for (int i = 0; i < 2; ++i) {
-      QpRtrAttr rtr;
-      rtr.dest_qp_num = qps[1 - i]->qp_num();
-      rtr.rq_psn = first[1 - i];
-      rtr.remote = sides_[1 - i].context->local();
-      RequireOk(qps[i]->ToRtr(rtr), "ToRtr");
-      QpRtsAttr rts_attr = rts;
-      rts_attr.sq_psn = first[i];
-      RequireOk(qps[i]->ToRts(rts_attr), "ToRts");
-    }
+    ConnectInProcess(qps, {sides_[0].context.get(), sides_[1].context.get()}, {psn_a, psn_b}, rts);
     return {qps[0], qps[1]};
   }
 
