@@ -60,7 +60,10 @@ void Connection::QueueNack(Psn psn, NackReason reason, uint16_t entropy, uint32_
 // --- data ---------------------------------------------------------------------
 
 void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
-  if (state_ == QpState::kReset || state_ == QpState::kInit) return;
+  if (state_ == QpState::kReset || state_ == QpState::kInit) {
+    ++counters_.ignored_in_state;
+    return;
+  }
   const Psn psn = packet.tern->psn.get();
   const uint32_t ts = packet.data->timestamp.get();
   if (state_ == QpState::kErr) {
@@ -317,7 +320,10 @@ void Connection::OnPacketAcked(const TxSlot& slot) {
 
 void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   (void)rx;
-  if (state_ != QpState::kRts) return;
+  if (state_ != QpState::kRts) {
+    ++counters_.ignored_in_state;
+    return;
+  }
   ++counters_.acks_received;
   const AckHeader& ack = *packet.ack;
   const Psn window_end = ack.window_end.get();
@@ -365,10 +371,16 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
 }
 
 void Connection::OnNack(const TernView& packet, Time now) {
-  if (state_ != QpState::kRts) return;
+  if (state_ != QpState::kRts) {
+    ++counters_.ignored_in_state;
+    return;
+  }
   ++counters_.nacks_received;
   const Psn psn = packet.tern->psn.get();
-  if (!scoreboard_.Contains(psn)) return;  // stale: already acknowledged
+  if (!scoreboard_.Contains(psn)) {  // already acknowledged
+    ++counters_.stale_nacks;
+    return;
+  }
   TxSlot& s = scoreboard_.slot(psn);
   const bool from_sq = s.source == SlotSource::kSendQueue;
   const uint32_t ssn = from_sq ? sq_[s.message].msg_id : 0;

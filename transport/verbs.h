@@ -240,6 +240,9 @@ struct QpCounters {
   uint64_t duplicate_packets = 0;  // already received: dropped, re-acknowledged
   uint64_t out_of_sequence = 0;    // arrived ahead of the cumulative point
   uint64_t packet_seq_err = 0;     // outside the receive window
+  uint64_t ignored_in_state =
+      0;  // arrived when the QP state does not take it (INIT; ACK/NACK not in RTS)
+  uint64_t stale_nacks = 0;  // NACK for a PSN no longer outstanding
   uint64_t trimmed_received = 0;
   uint64_t rnr_nak_sent = 0;
   uint64_t rnr_nak_received = 0;

@@ -269,5 +269,30 @@ TEST(ContextFrameTest, RefusedFramesAreCountedByReason) {
   EXPECT_EQ(b->state(), QpState::kRts) << "bad frames do not disturb the connection";
 }
 
+TEST(ContextFrameTest, PacketsAQpCannotTakeInItsStateAreCounted) {
+  ConnectedPair pair;
+  auto [a, b] = pair.ConnectQps();
+  std::vector<uint8_t> frame;
+  pair.set_filter([&](int from, std::vector<uint8_t>& f) {
+    if (from == 0 && frame.empty()) frame = f;
+    return true;
+  });
+  std::vector<uint8_t> buffer(64);
+  MemoryRegion* mr =
+      *pair.side(1).pd->RegisterMemory(buffer.data(), buffer.size(), kAccessLocalWrite);
+  const Sge r{reinterpret_cast<uint64_t>(buffer.data()), 64, mr->lkey()};
+  ASSERT_TRUE(b->PostRecv(RecvWr{1, {&r, 1}}).ok());
+  ASSERT_TRUE(a->PostSend(SendWr{}).ok());  // an empty SEND
+  pair.Run();
+  ASSERT_FALSE(frame.empty());
+  ASSERT_TRUE(b->ToError().ok());
+  const uint64_t before = a->counters().ignored_in_state;
+  // B in ERR answers data with a NACK; A, once in ERR too, ignores what arrives.
+  ASSERT_TRUE(a->ToError().ok());
+  pair.side(1).context->OnFrame(frame, pair.now());
+  pair.Run();
+  EXPECT_GT(a->counters().ignored_in_state, before);
+}
+
 }  // namespace
 }  // namespace tern
