@@ -262,37 +262,47 @@ size_t DataHeaderBytes(DataOpcode opcode) {
 // counter: common header (length, version, type, unknown flags), type header
 // and RDMA extension lengths and the opcode, flags illegal for the type, the
 // payload length, and the checksum last, since it is the only check that reads
-// every byte.
+// every byte. When a header check fails on a packet whose checksum (verified
+// here) fails too, the drop is counted as kBadChecksum: the packet was damaged
+// in flight, and the field the flipped bit landed in is incidental. Truncation
+// keeps its own name.
 TernDecodeResult DecodeTern(std::span<const uint8_t> bytes, bool verify_checksum) {
   if (bytes.size() < sizeof(TernHeader)) return Reject(DropReason::kTruncated);
   TernView view;
   view.tern = Overlay<TernHeader>(bytes, 0);
-  if (view.tern->version != kTernVersion) return Reject(DropReason::kBadVersion);
-  if (!PacketTypeIsKnown(view.tern->type)) return Reject(DropReason::kUnknownType);
+  auto reject_as = [&](DropReason reason) {
+    if (verify_checksum && reason != DropReason::kTruncated &&
+        TernChecksum(bytes) != view.tern->checksum.get()) {
+      reason = DropReason::kBadChecksum;
+    }
+    return Reject(reason);
+  };
+  if (view.tern->version != kTernVersion) return reject_as(DropReason::kBadVersion);
+  if (!PacketTypeIsKnown(view.tern->type)) return reject_as(DropReason::kUnknownType);
   const uint16_t flags = view.tern->flags.get();
-  if ((flags & ~kKnownFlags) != 0) return Reject(DropReason::kBadFlags);
+  if ((flags & ~kKnownFlags) != 0) return reject_as(DropReason::kBadFlags);
 
   size_t offset = sizeof(TernHeader);
   switch (view.type()) {
     case PacketType::kData: {
-      if (bytes.size() < offset + sizeof(DataHeader)) return Reject(DropReason::kTruncated);
+      if (bytes.size() < offset + sizeof(DataHeader)) return reject_as(DropReason::kTruncated);
       view.data = Overlay<DataHeader>(bytes, offset);
       offset += sizeof(DataHeader);
-      if (!OpcodeIsValid(view.data->opcode)) return Reject(DropReason::kUnknownOpcode);
+      if (!OpcodeIsValid(view.data->opcode)) return reject_as(DropReason::kUnknownOpcode);
       if (OpcodeHasRdmaExtension(view.opcode())) {
-        if (bytes.size() < offset + sizeof(RdmaExtension)) return Reject(DropReason::kTruncated);
+        if (bytes.size() < offset + sizeof(RdmaExtension)) return reject_as(DropReason::kTruncated);
         view.rdma = Overlay<RdmaExtension>(bytes, offset);
         offset += sizeof(RdmaExtension);
       }
       break;
     }
     case PacketType::kAck:
-      if (bytes.size() < offset + sizeof(AckHeader)) return Reject(DropReason::kTruncated);
+      if (bytes.size() < offset + sizeof(AckHeader)) return reject_as(DropReason::kTruncated);
       view.ack = Overlay<AckHeader>(bytes, offset);
       offset += sizeof(AckHeader);
       break;
     case PacketType::kNack:
-      if (bytes.size() < offset + sizeof(NackHeader)) return Reject(DropReason::kTruncated);
+      if (bytes.size() < offset + sizeof(NackHeader)) return reject_as(DropReason::kTruncated);
       view.nack = Overlay<NackHeader>(bytes, offset);
       offset += sizeof(NackHeader);
       break;
@@ -302,30 +312,30 @@ TernDecodeResult DecodeTern(std::span<const uint8_t> bytes, bool verify_checksum
   if (view.type() != PacketType::kData) {
     // TRIMMED, FIRST and LAST describe a DATA payload; on ACK or NACK they can
     // only come from a broken or hostile sender.
-    if ((flags & kDataOnlyFlags) != 0) return Reject(DropReason::kBadFlags);
+    if ((flags & kDataOnlyFlags) != 0) return reject_as(DropReason::kBadFlags);
     // ACK and NACK are fixed-size: trailing bytes mean the peer and we disagree
     // on the format.
-    if (remaining != 0) return Reject(DropReason::kBadLength);
+    if (remaining != 0) return reject_as(DropReason::kBadLength);
     // An unknown NACK reason is reported as kUnknownOpcode: the reason is the
     // NACK's "opcode", and DropReason has no closer entry.
     if (view.nack != nullptr && !NackReasonIsKnown(view.nack->reason)) {
-      return Reject(DropReason::kUnknownOpcode);
+      return reject_as(DropReason::kUnknownOpcode);
     }
   } else {
     const uint16_t payload_len = view.data->payload_len.get();
     // A READ request names the bytes to read in msg_len and carries none.
     if (view.opcode() == DataOpcode::kReadRequest && payload_len != 0) {
-      return Reject(DropReason::kBadLength);
+      return reject_as(DropReason::kBadLength);
     }
     // A trimmed packet keeps payload_len as sent but carries no payload bytes:
     // the switch cuts all of it, never part.
     const size_t expected = (flags & kFlagTrimmed) != 0 ? 0 : payload_len;
-    if (remaining != expected) return Reject(DropReason::kBadLength);
+    if (remaining != expected) return reject_as(DropReason::kBadLength);
     view.payload = bytes.subspan(offset);
   }
 
   if (verify_checksum && TernChecksum(bytes) != view.tern->checksum.get()) {
-    return Reject(DropReason::kBadChecksum);
+    return reject_as(DropReason::kBadChecksum);
   }
   TernDecodeResult result;
   result.view = view;

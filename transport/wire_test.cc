@@ -423,6 +423,14 @@ TEST(DecodeTernTest, NackWithUnknownReasonRejectedAsUnknownOpcode) {
   }
 }
 
+TEST(DecodeTernTest, DamagedHeaderFieldIsCountedAsBadChecksumWhenVerifying) {
+  Bytes packet = Sealed(MakeData(DataOpcode::kWrite, kFlagFirst, 24));
+  packet[0] ^= 0x40;  // the version byte, as a bit flip in flight would
+  EXPECT_EQ(DecodeTern(packet, /*verify_checksum=*/true).error, DropReason::kBadChecksum);
+  EXPECT_EQ(DecodeTern(packet, /*verify_checksum=*/false).error, DropReason::kBadVersion);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadVersion) << "a sealed wrong version is a peer's";
+}
+
 TEST(DecodeTernTest, EverySingleByteCorruptionRejected) {
   const Bytes packet = Sealed(MakeData(DataOpcode::kWrite, kFlagFirst, 24));
   int caught_by_checksum_only = 0;
