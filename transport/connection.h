@@ -146,6 +146,7 @@ class Connection {
   bool BuildRetransmission(Time now, TxPacket* out);
   bool BuildNewData(Time now, TxPacket* out);
   bool NextSqMessage(uint32_t* ssn);
+  bool MayStart(const SendWqe& w) const;
   bool ReadResponseReady() const;
   bool WindowAllows(uint32_t bytes) const;
   Time DataReadyAt() const;

@@ -215,6 +215,15 @@ bool Connection::ReadResponseReady() const {
          PsnBefore(rd_[rd_next_ & rd_mask_].request_psn, tracker_.cumulative());
 }
 
+bool Connection::MayStart(const SendWqe& w) const {
+  // FENCE waits for every earlier READ; a READ waits for a free max_rd_atomic
+  // slot. A message already being segmented has started.
+  const bool fenced =
+      (w.send_flags & kSendFence) != 0 && seg_msg_offset_ == 0 && reads_outstanding_ > 0;
+  const bool read_limited = w.opcode == WrOpcode::kRdmaRead && reads_outstanding_ >= max_rd_atomic_;
+  return !fenced && !read_limited;
+}
+
 bool Connection::NextSqMessage(uint32_t* ssn) {
   while (sq_next_ != sq_tail_) {
     SendWqe& w = sq(sq_next_);
@@ -222,10 +231,7 @@ bool Connection::NextSqMessage(uint32_t* ssn) {
       ++sq_next_;
       continue;
     }
-    if ((w.send_flags & kSendFence) != 0 && seg_msg_offset_ == 0 && reads_outstanding_ > 0) {
-      return false;
-    }
-    if (w.opcode == WrOpcode::kRdmaRead && reads_outstanding_ >= max_rd_atomic_) return false;
+    if (!MayStart(w)) return false;
     *ssn = sq_next_;
     return true;
   }
@@ -356,10 +362,8 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
   if (!rate.IsUnlimited()) {
     // Pace whole frames, outer headers included, so a rate at line speed
     // does not overdrive the link.
-    const size_t outer = sizeof(EthernetHeader) +
-                         (remote_.ip.is_v6 ? sizeof(Ipv6Header) : sizeof(Ipv4Header)) +
-                         sizeof(UdpHeader);
-    next_send_at_ = std::max(next_send_at_, now) + rate.TransferTime(outer + out->tern_len());
+    next_send_at_ = std::max(next_send_at_, now) +
+                    rate.TransferTime(OuterHeaderBytes(remote_.ip.is_v6) + out->tern_len());
   }
   if (rto_deadline_.IsInfinite()) ArmRto(now);
   if (probe_deadline_.IsInfinite()) ArmProbe(now);
@@ -371,11 +375,7 @@ Time Connection::DataReadyAt() const {
     has_data = ReadResponseReady();
     if (!has_data && sq_next_ != sq_tail_) {
       const SendWqe& w = sq_[sq_next_ & sq_mask_];
-      const bool fenced =
-          (w.send_flags & kSendFence) != 0 && seg_msg_offset_ == 0 && reads_outstanding_ > 0;
-      const bool read_limited =
-          w.opcode == WrOpcode::kRdmaRead && reads_outstanding_ >= max_rd_atomic_;
-      has_data = w.done || (!fenced && !read_limited);
+      has_data = w.done || MayStart(w);
     }
   }
   if (!has_data || !WindowAllows(mtu_)) return Time::Infinite();

@@ -323,12 +323,7 @@ Time Context::NextWakeup() const {
   return wakeup;
 }
 
-size_t TxPacket::frame_len() const {
-  const size_t outer = sizeof(EthernetHeader) +
-                       (dst->ip.is_v6 ? sizeof(Ipv6Header) : sizeof(Ipv4Header)) +
-                       sizeof(UdpHeader);
-  return outer + tern_len();
-}
+size_t TxPacket::frame_len() const { return OuterHeaderBytes(dst->ip.is_v6) + tern_len(); }
 
 size_t TxPacket::WriteFrame(uint8_t* out) const {
   size_t n = EncodeFrameHeaders(out, *src, *dst, entropy, tern_len());

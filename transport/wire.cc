@@ -511,7 +511,7 @@ size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst
   const size_t ip_length = v6 ? udp_length : ip_header + udp_length;
   if (tern_len > 0xFFFF || ip_length > 0xFFFF) return 0;
 
-  const size_t header_bytes = sizeof(EthernetHeader) + ip_header + sizeof(UdpHeader);
+  const size_t header_bytes = OuterHeaderBytes(v6);
   const std::span<uint8_t> frame(out, header_bytes);
   std::fill(frame.begin(), frame.end(), uint8_t{0});
 

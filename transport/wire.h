@@ -215,6 +215,11 @@ inline constexpr size_t kMaxTernHeaderBytes =
     sizeof(TernHeader) + sizeof(DataHeader) + sizeof(RdmaExtension);
 inline constexpr size_t kMaxOuterHeaderBytes =
     sizeof(EthernetHeader) + sizeof(Ipv6Header) + sizeof(UdpHeader);
+// Ethernet + IP + UDP header bytes in front of every Tern packet.
+constexpr size_t OuterHeaderBytes(bool is_v6) {
+  return sizeof(EthernetHeader) + (is_v6 ? sizeof(Ipv6Header) : sizeof(Ipv4Header)) +
+         sizeof(UdpHeader);
+}
 
 // ---------------------------------------------------------------------------
 // Decoding. Total: every byte string yields a view or the reason it was
