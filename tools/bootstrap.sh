@@ -8,6 +8,7 @@ TERN_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libdpdk-dev dpdk-dev liburing-dev libabsl-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  tshark iproute2
 )
 
 tern_install_packages() {
