@@ -1,5 +1,7 @@
 #include "transport/wire.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -8,6 +10,7 @@
 #include <span>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -400,6 +403,33 @@ std::string IpAddress::ToString() const {
     absl::StrAppendFormat(&out, "%x", groups[i]);
   }
   return out;
+}
+
+std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
+  const std::string z(text);  // inet_pton wants a terminated string
+  IpAddress ip;
+  if (inet_pton(AF_INET, z.c_str(), ip.bytes.data()) == 1) return ip;
+  ip.is_v6 = true;
+  if (inet_pton(AF_INET6, z.c_str(), ip.bytes.data()) == 1) return ip;
+  return std::nullopt;
+}
+
+std::optional<MacAddress> MacAddress::Parse(std::string_view text) {
+  MacAddress mac;
+  if (text.size() != 17) return std::nullopt;
+  for (size_t i = 0; i < 6; ++i) {
+    if (i > 0 && text[3 * i - 1] != ':' && text[3 * i - 1] != '-') return std::nullopt;
+    uint8_t value = 0;
+    for (char c : text.substr(3 * i, 2)) {
+      const int digit = absl::ascii_isdigit(c)    ? c - '0'
+                        : absl::ascii_isxdigit(c) ? absl::ascii_tolower(c) - 'a' + 10
+                                                  : -1;
+      if (digit < 0) return std::nullopt;
+      value = static_cast<uint8_t>(value << 4 | digit);
+    }
+    mac.bytes[i] = value;
+  }
+  return mac;
 }
 
 std::string MacAddress::ToString() const {

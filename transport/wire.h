@@ -17,8 +17,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace tern {
 
@@ -292,12 +294,17 @@ struct IpAddress {
   uint32_t v4() const;  // host order
   bool operator==(const IpAddress&) const = default;
   std::string ToString() const;
+  // "10.0.0.1" or "fd00::1"; nullopt for anything else.
+  static std::optional<IpAddress> Parse(std::string_view text);
 };
 
 struct MacAddress {
   std::array<uint8_t, 6> bytes{};
   bool operator==(const MacAddress&) const = default;
   std::string ToString() const;
+  // "02:00:00:00:00:01" (':' or '-' separated hex); nullopt for anything else.
+  static std::optional<MacAddress> Parse(std::string_view text);
+  bool IsZero() const { return bytes == std::array<uint8_t, 6>{}; }
 };
 
 // Where one end of a Tern connection lives on the fabric.

@@ -1,0 +1,35 @@
+// EAL start-up with DPDK's conventions: `app [EAL args] -- [app args]`.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tern::dpdk {
+
+class Eal {
+ public:
+  // Initialises the EAL from the arguments before "--" (argv[0] included) and
+  // returns the handle; `app_args` receives what follows "--". Without "--"
+  // every argument goes to the EAL. Only one Eal may exist per process.
+  static absl::StatusOr<std::unique_ptr<Eal>> Init(const std::vector<std::string>& argv,
+                                                   std::vector<std::string>* app_args);
+  ~Eal();  // rte_eal_cleanup
+  Eal(const Eal&) = delete;
+  Eal& operator=(const Eal&) = delete;
+
+  // TSC ticks per second.
+  uint64_t tsc_hz() const;
+
+ private:
+  Eal() = default;
+};
+
+// Splits `argv` at the first "--": EAL part (with argv[0]) and app part.
+// Exposed for tests.
+void SplitEalArguments(const std::vector<std::string>& argv, std::vector<std::string>* eal,
+                       std::vector<std::string>* app);
+
+}  // namespace tern::dpdk

@@ -1,0 +1,95 @@
+// An Ethernet port on any PMD, set up with what it offers: queues,
+// descriptors, MTU and checksum offloads are negotiated from rte_eth_dev_info,
+// and whatever the port lacks is logged and done in software, never refused.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "transport/wire.h"
+
+struct rte_mempool;
+
+namespace tern::dpdk {
+
+struct PortOptions {
+  uint16_t port_id = 0;
+  uint16_t queues = 1;  // one RX and one TX queue per worker
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+  // Tern payload bytes per packet the port must carry (the QPs' path MTU).
+  uint32_t payload_mtu = 4096;
+  // mbufs per queue; 0 picks enough for the rings plus in-flight bursts.
+  uint32_t mbufs_per_queue = 0;
+};
+
+// What was negotiated. `missing` lists, in words, what the port does not offer
+// and what Tern does instead.
+struct PortInfo {
+  uint16_t port_id = 0;
+  std::string name;    // device name (e.g. net_memif0, 0000:3b:00.0)
+  std::string driver;  // PMD (e.g. net_memif, mlx5_pci)
+  MacAddress mac;
+  uint16_t queues = 1;
+  uint16_t rx_descriptors = 0;
+  uint16_t tx_descriptors = 0;
+  uint32_t mtu = 0;          // IP MTU set on the port
+  uint32_t payload_mtu = 0;  // Tern payload per packet that fits it (IPv6 outer headers)
+  bool tx_ipv4_checksum = false;
+  bool rx_ipv4_checksum = false;
+  bool tx_multi_segment = false;
+  std::vector<std::string> missing;
+};
+
+struct PortStats {
+  uint64_t rx_packets = 0;
+  uint64_t tx_packets = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tx_bytes = 0;
+  uint64_t rx_missed = 0;  // dropped by the port: no RX descriptor free
+  uint64_t rx_errors = 0;
+  uint64_t tx_errors = 0;
+  uint64_t rx_no_mbuf = 0;
+};
+
+class Port {
+ public:
+  // Configures and starts the port. Errors only for what cannot be worked
+  // around (no such port, no memory for its mbufs, the PMD refusing to start).
+  static absl::StatusOr<std::unique_ptr<Port>> Open(const PortOptions& options);
+  ~Port();  // stops and closes the port
+  Port(const Port&) = delete;
+  Port& operator=(const Port&) = delete;
+
+  const PortInfo& info() const { return info_; }
+  uint16_t id() const { return info_.port_id; }
+  rte_mempool* pool(uint16_t queue) const { return pools_[queue]; }
+  // Largest frame an mbuf of this port's pools holds in one segment.
+  uint32_t max_frame_bytes() const { return max_frame_bytes_; }
+
+  // Waits up to `timeout_ms` for the link to come up (a memif peer to
+  // connect, a cable to train). True when it is up.
+  bool WaitForLink(int timeout_ms) const;
+  PortStats stats() const;
+
+ private:
+  Port() = default;
+  PortInfo info_;
+  std::vector<rte_mempool*> pools_;
+  uint32_t max_frame_bytes_ = 0;
+  bool started_ = false;
+};
+
+// Two net_ring ports joined back to back in this process: what one sends the
+// other receives, queue i to queue i. For --loopback and tests without a NIC.
+absl::StatusOr<std::pair<uint16_t, uint16_t>> CreateRingPortPair(const std::string& name,
+                                                                 uint16_t queues);
+
+// One line: driver, MAC, queues, MTU, offloads and what is missing.
+std::string DescribePort(const PortInfo& info);
+
+}  // namespace tern::dpdk

@@ -1,0 +1,264 @@
+#include "dataplane/dpdk/port_worker.h"
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/dpdk/capture.h"
+#include "dataplane/dpdk/port.h"
+
+namespace tern::dpdk {
+namespace {
+constexpr size_t kHoldCapacityTotal = 8192;
+constexpr size_t kIpv4ChecksumOffset = sizeof(EthernetHeader) + 10;
+}  // namespace
+
+PortWorker::PortWorker(const Port& port, uint16_t queue, Context& context, const TscClock& clock,
+                       PacketCapture* capture)
+    : port_(port),
+      port_id_(port.id()),
+      queue_(queue),
+      context_(context),
+      clock_(clock),
+      capture_(capture),
+      pool_(port.pool(queue)),
+      tx_ipv4_checksum_(port.info().tx_ipv4_checksum),
+      max_frame_(port.max_frame_bytes()),
+      rx_scratch_(port.max_frame_bytes()) {
+  arp_to_send_.reserve(16);
+}
+
+PortWorker::~PortWorker() {
+  rte_pktmbuf_free_bulk(tx_pending_, tx_count_);
+  for (HoldRing& ring : held_) {
+    for (size_t i = 0; i < ring.count; ++i) {
+      rte_pktmbuf_free(ring.slots[(ring.head + i) % ring.slots.size()].frame);
+    }
+  }
+}
+
+void PortWorker::SetFaults(const FaultConfig& config) {
+  // Held frames go out now: the rings are rebuilt for the new path count.
+  for (HoldRing& ring : held_) {
+    for (; ring.count > 0; --ring.count, ring.head = (ring.head + 1) % ring.slots.size()) {
+      rte_mbuf* m = ring.slots[ring.head].frame;
+      if (tx_count_ < std::size(tx_pending_)) {
+        tx_pending_[tx_count_++] = m;
+      } else {
+        rte_pktmbuf_free(m);
+      }
+    }
+  }
+  held_total_ = 0;
+  faults_.Configure(config);
+  held_.clear();
+  if (config.reorder > Duration::Zero() && config.paths > 1) {
+    held_.resize(config.paths);
+    const size_t per_path = std::max<size_t>(64, kHoldCapacityTotal / config.paths);
+    for (HoldRing& ring : held_) ring.slots.resize(per_path);
+  }
+}
+
+void PortWorker::RequestArp(uint32_t ip) {
+  if (arp_to_send_.size() < arp_to_send_.capacity()) arp_to_send_.push_back(ip);
+}
+
+size_t PortWorker::Poll(uint64_t tsc) {
+  ++counters_.loops;
+  const Time now = clock_.ToTime(tsc);
+  const uint64_t before = counters_.rx_frames + counters_.tx_frames;
+  Receive(tsc, now);
+  for (uint32_t ip : arp_to_send_) {
+    if (context_.local().ip.is_v6) break;
+    ArpMessage request;
+    request.op = ArpOp::kRequest;
+    request.sender_mac = context_.local().mac;
+    request.sender_ip = context_.local().ip.v4();
+    request.target_ip = ip;
+    uint8_t frame[kArpFrameBytes];
+    const size_t len = EncodeArp(request, frame);
+    if (StageControlFrame(frame, len)) ++counters_.arp_requests_sent;
+  }
+  arp_to_send_.clear();
+  ReleaseHeld(tsc);
+  // New frames only when the TX queue took the last ones: a full queue pushes
+  // back on the protocol instead of dropping what it built.
+  if (tx_count_ < kBurst) BuildFrames(tsc, now);
+  FlushTx(tsc);
+  return counters_.rx_frames + counters_.tx_frames - before;
+}
+
+void PortWorker::Receive(uint64_t tsc, Time now) {
+  rte_mbuf* rx[kBurst];
+  const uint16_t n = rte_eth_rx_burst(port_id_, queue_, rx, kBurst);
+  if (n == 0) return;
+  counters_.rx_frames += n;
+  if (capture_ != nullptr)
+    capture_->Record(port_id_, queue_, rx, n, PacketCapture::Direction::kIn, tsc);
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void*));
+    rte_mbuf* m = rx[i];
+    if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
+      ++counters_.rx_ip_checksum_bad;
+      continue;
+    }
+    std::span<const uint8_t> frame;
+    if (m->nb_segs == 1) {
+      frame = {rte_pktmbuf_mtod(m, const uint8_t*), m->data_len};
+    } else {
+      // Chained: copy out (bounded by the scratch; longer frames are cut and
+      // then refused by the decoder's length checks).
+      ++counters_.rx_multi_segment;
+      const uint32_t len =
+          std::min<uint32_t>(m->pkt_len, static_cast<uint32_t>(rx_scratch_.size()));
+      const void* p = rte_pktmbuf_read(m, 0, len, rx_scratch_.data());
+      frame = {static_cast<const uint8_t*>(p), len};
+    }
+    if (frame.size() >= sizeof(EthernetHeader) && frame[12] == (kEtherTypeArp >> 8) &&
+        frame[13] == (kEtherTypeArp & 0xFF)) {
+      if (std::optional<ArpMessage> arp = DecodeArp(frame)) HandleArp(*arp);
+      continue;
+    }
+    context_.OnFrame(frame, now);
+  }
+  rte_pktmbuf_free_bulk(rx, n);
+}
+
+void PortWorker::HandleArp(const ArpMessage& message) {
+  const Endpoint& local = context_.local();
+  // Whoever asks or answers tells us its address (RFC 826's merge step).
+  if (message.sender_ip != 0 && !message.sender_mac.IsZero()) {
+    neighbors_.Learn(message.sender_ip, message.sender_mac);
+    ++counters_.arp_learned;
+  }
+  if (std::optional<ArpMessage> reply = AnswerArp(message, local)) {
+    uint8_t frame[kArpFrameBytes];
+    const size_t len = EncodeArp(*reply, frame);
+    if (StageControlFrame(frame, len)) ++counters_.arp_requests_answered;
+  }
+}
+
+bool PortWorker::StageControlFrame(const uint8_t* bytes, size_t len) {
+  if (tx_count_ >= std::size(tx_pending_)) return false;
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) {
+    ++counters_.tx_no_mbuf;
+    return false;
+  }
+  std::memcpy(rte_pktmbuf_mtod(m, uint8_t*), bytes, len);
+  m->data_len = static_cast<uint16_t>(len);
+  m->pkt_len = static_cast<uint32_t>(len);
+  tx_pending_[tx_count_++] = m;
+  return true;
+}
+
+void PortWorker::BuildFrames(uint64_t tsc, Time now) {
+  const uint16_t room = static_cast<uint16_t>(
+      std::min<size_t>(kBurst, (std::size(tx_pending_) - tx_count_) / 2));  // duplicates need room
+  if (room == 0) return;
+  rte_mbuf* mbufs[kBurst];
+  if (rte_pktmbuf_alloc_bulk(pool_, mbufs, room) != 0) {
+    ++counters_.tx_no_mbuf;
+    return;
+  }
+  TxPacket packets[kBurst];
+  const size_t n = context_.PollTransmit(now, {packets, room});
+  for (size_t i = 0; i < n; ++i) {
+    rte_mbuf* m = mbufs[i];
+    const TxPacket& p = packets[i];
+    const size_t len = p.frame_len();
+    if (len > max_frame_) {
+      ++counters_.tx_oversized;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
+    p.WriteFrame(data);
+    m->data_len = static_cast<uint16_t>(len);
+    m->pkt_len = static_cast<uint32_t>(len);
+    if (tx_ipv4_checksum_ && !p.dst->ip.is_v6) {
+      // The port fills in the IPv4 header checksum.
+      data[kIpv4ChecksumOffset] = 0;
+      data[kIpv4ChecksumOffset + 1] = 0;
+      m->l2_len = sizeof(EthernetHeader);
+      m->l3_len = sizeof(Ipv4Header);
+      m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+    }
+    Stage(m, p.entropy, len, tsc);
+  }
+  if (n < room) rte_pktmbuf_free_bulk(mbufs + n, static_cast<unsigned>(room - n));
+}
+
+void PortWorker::Stage(rte_mbuf* m, uint16_t entropy, size_t len, uint64_t tsc) {
+  if (!faults_.active()) {
+    tx_pending_[tx_count_++] = m;
+    return;
+  }
+  const size_t outer =
+      OuterHeaderBytes(len >= sizeof(EthernetHeader) &&
+                       rte_pktmbuf_mtod(m, const uint8_t*)[12] == (kEtherTypeIpv6 >> 8) &&
+                       rte_pktmbuf_mtod(m, const uint8_t*)[13] == (kEtherTypeIpv6 & 0xFF));
+  const FaultVerdict v = faults_.Judge(entropy, len, outer);
+  if (v.drop) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (v.corrupt_offset < len) rte_pktmbuf_mtod(m, uint8_t*)[v.corrupt_offset] ^= v.corrupt_mask;
+  rte_mbuf* copy = v.duplicate ? rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX) : nullptr;
+  for (rte_mbuf* frame : {m, copy}) {
+    if (frame == nullptr) continue;
+    if (v.delay > Duration::Zero() && v.path < held_.size()) {
+      HoldRing& ring = held_[v.path];
+      if (ring.count < ring.slots.size()) {
+        const uint64_t release = clock_.ToTsc(clock_.ToTime(tsc) + v.delay);
+        ring.slots[(ring.head + ring.count) % ring.slots.size()] = {frame, release};
+        ++ring.count;
+        ++held_total_;
+        continue;
+      }
+      ++counters_.hold_overflow;
+    }
+    if (tx_count_ < std::size(tx_pending_)) {
+      tx_pending_[tx_count_++] = frame;
+    } else {
+      rte_pktmbuf_free(frame);  // only a duplicate can find no room
+    }
+  }
+}
+
+void PortWorker::ReleaseHeld(uint64_t tsc) {
+  if (held_total_ == 0) return;
+  for (HoldRing& ring : held_) {
+    while (ring.count > 0 && ring.slots[ring.head].release_tsc <= tsc &&
+           tx_count_ < std::size(tx_pending_)) {
+      tx_pending_[tx_count_++] = ring.slots[ring.head].frame;
+      ring.head = (ring.head + 1) % ring.slots.size();
+      --ring.count;
+      --held_total_;
+    }
+  }
+}
+
+void PortWorker::FlushTx(uint64_t tsc) {
+  if (tx_count_ == 0) return;
+  // Captured once, when first offered: a retried frame is not written twice.
+  if (capture_ != nullptr && tx_captured_ < tx_count_) {
+    capture_->Record(port_id_, queue_, tx_pending_ + tx_captured_,
+                     static_cast<uint16_t>(tx_count_ - tx_captured_),
+                     PacketCapture::Direction::kOut, tsc);
+    tx_captured_ = tx_count_;
+  }
+  const uint16_t sent = rte_eth_tx_burst(port_id_, queue_, tx_pending_, tx_count_);
+  tx_captured_ = static_cast<uint16_t>(tx_captured_ - sent);
+  counters_.tx_frames += sent;
+  if (sent < tx_count_) {
+    ++counters_.tx_ring_full;
+    std::memmove(tx_pending_, tx_pending_ + sent, (tx_count_ - sent) * sizeof(rte_mbuf*));
+  }
+  tx_count_ = static_cast<uint16_t>(tx_count_ - sent);
+}
+
+}  // namespace tern::dpdk

@@ -1,0 +1,111 @@
+// The run-to-completion loop body for one (port, queue) and the Context it
+// drives: RX burst -> ARP or protocol -> TX burst. The caller's lcore calls
+// Poll() with one TSC reading per iteration; the worker never blocks, takes no
+// lock and allocates nothing after construction.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/dpdk/arp.h"
+#include "dataplane/dpdk/fault_injector.h"
+#include "dataplane/dpdk/tsc_clock.h"
+#include "transport/verbs.h"
+
+struct rte_mbuf;
+struct rte_mempool;
+
+namespace tern::dpdk {
+
+class Port;
+class PacketCapture;
+
+inline constexpr uint16_t kBurst = 32;
+
+struct WorkerCounters {
+  uint64_t loops = 0;
+  uint64_t rx_frames = 0;
+  uint64_t tx_frames = 0;
+  uint64_t tx_ring_full = 0;        // frames the TX queue refused for a while (retried)
+  uint64_t tx_no_mbuf = 0;          // loop iterations that found the mbuf pool empty
+  uint64_t tx_oversized = 0;        // frames larger than an mbuf (never with a sane MTU)
+  uint64_t rx_multi_segment = 0;    // frames copied out of chained mbufs
+  uint64_t rx_ip_checksum_bad = 0;  // refused on the port's checksum verdict
+  uint64_t arp_requests_answered = 0;
+  uint64_t arp_requests_sent = 0;
+  uint64_t arp_learned = 0;
+  uint64_t hold_overflow = 0;  // reorder hold queue full: sent without its delay
+};
+
+class PortWorker {
+ public:
+  PortWorker(const Port& port, uint16_t queue, Context& context, const TscClock& clock,
+             PacketCapture* capture = nullptr);
+  ~PortWorker();
+  PortWorker(const PortWorker&) = delete;
+  PortWorker& operator=(const PortWorker&) = delete;
+
+  // One iteration at TSC `tsc`. Returns frames received plus frames sent.
+  size_t Poll(uint64_t tsc);
+
+  // Broadcasts an ARP request for `ip` (sent on the next Poll).
+  void RequestArp(uint32_t ip);
+  NeighborTable& neighbors() { return neighbors_; }
+
+  // Transmit impairments; only from the thread that calls Poll(). Frames held
+  // back by the previous setting are sent at once.
+  void SetFaults(const FaultConfig& config);
+  const FaultInjector& faults() const { return faults_; }
+
+  const WorkerCounters& counters() const { return counters_; }
+  Context& context() { return context_; }
+  const Context& context() const { return context_; }
+  const TscClock& clock() const { return clock_; }
+
+ private:
+  void Receive(uint64_t tsc, Time now);
+  void HandleArp(const ArpMessage& message);
+  // Moves what the context has ready into tx_pending_ (through the faults).
+  void BuildFrames(uint64_t tsc, Time now);
+  void Stage(rte_mbuf* m, uint16_t entropy, size_t len, uint64_t tsc);
+  void ReleaseHeld(uint64_t tsc);
+  void FlushTx(uint64_t tsc);
+  bool StageControlFrame(const uint8_t* bytes, size_t len);
+
+  const Port& port_;
+  const uint16_t port_id_;
+  const uint16_t queue_;
+  Context& context_;
+  const TscClock& clock_;
+  PacketCapture* capture_;
+  rte_mempool* pool_;
+  const bool tx_ipv4_checksum_;
+  const uint32_t max_frame_;
+
+  NeighborTable neighbors_;
+  FaultInjector faults_;
+  WorkerCounters counters_;
+
+  // Frames built and not yet accepted by the TX queue; sent before anything new.
+  rte_mbuf* tx_pending_[4 * kBurst];
+  uint16_t tx_count_ = 0;
+  uint16_t tx_captured_ = 0;         // leading tx_pending_ frames already captured
+  std::vector<uint8_t> rx_scratch_;  // a chained frame, linearized
+  std::vector<uint32_t> arp_to_send_;
+
+  // Frames delayed by the reorder impairment: one FIFO per path (the delay is
+  // constant per path, so each FIFO is in release order).
+  struct Held {
+    rte_mbuf* frame;
+    uint64_t release_tsc;
+  };
+  struct HoldRing {
+    std::vector<Held> slots;
+    size_t head = 0;
+    size_t count = 0;
+  };
+  std::vector<HoldRing> held_;
+  size_t held_total_ = 0;
+};
+
+}  // namespace tern::dpdk
