@@ -33,6 +33,9 @@ constexpr FlagInfo kFlags[] = {
     {"mtu", 0, true},        {"cc", 0, true},        {"seed", 0, true},
     {"fabric", 0, true},     {"line-rate", 0, true}, {"verify", 0, false},
     {"json", 0, true},       {"quiet", 0, false},    {"help", 'h', false},
+    {"loopback", 0, false},  {"server", 0, false},   {"connect", 0, true},
+    {"control-port", 0, true}, {"dpdk-port", 0, true}, {"ip", 0, true},
+    {"peer-mac", 0, true},   {"pcap", 0, true},      {"timeout", 0, true},
 };
 constexpr size_t kFlagCount = std::size(kFlags);
 
@@ -197,12 +200,11 @@ absl::StatusOr<RawFlags> SplitFlags(std::span<const std::string_view> args) {
 absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions& options) {
   const size_t colon = text.find(':');
   const std::string_view kind = text.substr(0, colon);
-  if (kind == "dpdk") {
-    return FlagError("fabric", "'dpdk' is not built yet; valid: sim[:KEY=VALUE,...]");
-  }
-  if (kind != "sim") {
-    return FlagError("fabric",
-                     absl::StrFormat("unknown fabric '%s'; valid: sim[:KEY=VALUE,...]", kind));
+  if (kind != "sim" && kind != "dpdk") {
+    return FlagError(
+        "fabric",
+        absl::StrFormat("unknown fabric '%s'; valid: sim[:KEY=VALUE,...], dpdk[:KEY=VALUE,...]",
+                        kind));
   }
   const std::string_view spec =
       colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
@@ -215,8 +217,85 @@ absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions
                      absl::StrFormat("blackhole=%d needs more than %u wire paths", wire->blackhole,
                                      wire->paths));
   }
+  if (kind == "dpdk") {
+    // A real port has its own rate, delay and queues; only transmit faults apply.
+    for (std::string_view key : {"trim", "delay", "jitter", "rate", "queue", "ecn"}) {
+      if (SpecSetsKey(spec, key)) {
+        return FlagError("fabric", absl::StrFormat("key '%s' is simulator-only; dpdk takes loss, "
+                                                   "dup, corrupt, reorder, paths, blackhole, seed",
+                                                   key));
+      }
+    }
+    options.fabric_kind = FabricKind::kDpdk;
+  }
   options.fabric = std::string(text);
   options.wire = *wire;
+  return absl::OkStatus();
+}
+
+absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
+  const bool dpdk = options.fabric_kind == FabricKind::kDpdk;
+  for (std::string_view flag : {"loopback", "server", "connect", "control-port", "dpdk-port", "ip",
+                                "peer-mac", "pcap", "timeout"}) {
+    if (raw.Has(flag) && !dpdk) {
+      return FlagError(flag, "needs --fabric=dpdk");
+    }
+  }
+  if (!dpdk) return absl::OkStatus();
+  const int roles = raw.Has("loopback") + raw.Has("server") + raw.Has("connect");
+  if (roles > 1) {
+    return FlagError("loopback", "choose one of --loopback, --server, --connect=HOST");
+  }
+  options.role = raw.Has("server")    ? DpdkRole::kServer
+                 : raw.Has("connect") ? DpdkRole::kClient
+                                      : DpdkRole::kLoopback;
+  if (raw.Has("connect")) {
+    if (raw.Get("connect").empty()) return FlagError("connect", "needs the server's address");
+    options.connect_host = std::string(raw.Get("connect"));
+  }
+  if (raw.Has("control-port")) {
+    const std::optional<uint64_t> port = ParseUnsigned(raw.Get("control-port"));
+    if (!port || *port < 1 || *port > 65535) {
+      return FlagError("control-port",
+                       absl::StrFormat("'%s' is not a TCP port; valid: 1..65535",
+                                       raw.Get("control-port")));
+    }
+    options.control_port = static_cast<uint16_t>(*port);
+  }
+  if (raw.Has("dpdk-port")) {
+    const std::optional<uint64_t> port = ParseUnsigned(raw.Get("dpdk-port"));
+    if (!port || *port > 1023) {
+      return FlagError("dpdk-port", absl::StrFormat("'%s' is not a port id; valid: 0..1023",
+                                                    raw.Get("dpdk-port")));
+    }
+    options.dpdk_port = static_cast<uint16_t>(*port);
+  }
+  if (raw.Has("ip")) {
+    const std::optional<IpAddress> ip = IpAddress::Parse(raw.Get("ip"));
+    if (!ip || ip->is_v6) {
+      return FlagError("ip", absl::StrFormat("'%s' is not an IPv4 address", raw.Get("ip")));
+    }
+    options.local_ip = std::string(raw.Get("ip"));
+  }
+  if (raw.Has("peer-mac")) {
+    if (!MacAddress::Parse(raw.Get("peer-mac"))) {
+      return FlagError("peer-mac", absl::StrFormat("'%s' is not a MAC; valid: 02:00:00:00:00:01",
+                                                   raw.Get("peer-mac")));
+    }
+    options.peer_mac = std::string(raw.Get("peer-mac"));
+  }
+  if (raw.Has("pcap")) {
+    if (raw.Get("pcap").empty()) return FlagError("pcap", "needs a file name");
+    options.pcap_path = std::string(raw.Get("pcap"));
+  }
+  if (raw.Has("timeout")) {
+    const std::optional<double> t = ParseDouble(raw.Get("timeout"));
+    if (!t || *t <= 0 || *t > 86400) {
+      return FlagError("timeout", absl::StrFormat("'%s' is not a duration; valid: 0..86400 s",
+                                                  raw.Get("timeout")));
+    }
+    options.timeout_seconds = *t;
+  }
   return absl::OkStatus();
 }
 
@@ -406,6 +485,7 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
   const absl::Status fabric =
       ParseFabric(raw.Has("fabric") ? raw.Get("fabric") : "sim", raw, options);
   if (!fabric.ok()) return fabric;
+  if (absl::Status dpdk = ParseDpdkFlags(raw, options); !dpdk.ok()) return dpdk;
   if (raw.Has("line-rate")) {
     const std::optional<double> rate = ParseDouble(raw.Get("line-rate"));
     if (!rate || *rate < 0.001 || *rate > 100000) {
@@ -465,13 +545,27 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
       --cc=SPEC          congestion control, NAME[:key=value,...] (default fixed)
       --seed=N           seed of everything random: PSNs, contexts, wire impairments
                          unless the fabric spec sets seed= (default 1)
-      --fabric=SPEC      sim[:KEY=VALUE,...] (default sim); dpdk is not built yet
+      --fabric=SPEC      sim[:KEY=VALUE,...] (default sim), or dpdk[:KEY=VALUE,...]
+                         with the faults loss, dup, corrupt, reorder, paths,
+                         blackhole, seed applied on transmit
       --line-rate=GBPS   host NIC rate in Gb/s (default 400)
       --verify           fill every message with a pattern derived from (seed, QP,
                          message) and check every byte that arrives
       --json=FILE        also write the results as JSON
       --quiet            no progress lines on stderr
   -h, --help             this text
+
+Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
+      --loopback         both sides in this process over a net_ring pair (default)
+      --server           wait for a client on --control-port, then serve the test
+      --connect=HOST     run the test against the server at HOST
+      --control-port=N   TCP port of the out-of-band set-up (default 18515)
+      --dpdk-port=N      ethdev port id to use (default 0)
+      --ip=ADDR          this host's IPv4 data address (default 10.0.0.1 client,
+                         10.0.0.2 server)
+      --peer-mac=MAC     next hop's MAC; without it the peer is found with ARP
+      --pcap=FILE        write what the port sends and receives as pcapng
+      --timeout=SEC      wall-clock budget per message size (default 60)
 
 Both --flag=value and --flag value work; short flags take -s 4096 or -s4096.
 

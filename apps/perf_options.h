@@ -35,6 +35,12 @@ inline constexpr uint64_t kMaxBufferBytes = uint64_t{8} << 30;
 // Latency samples are kept for the percentiles: 8 bytes per iteration.
 inline constexpr uint64_t kMaxIters = 100'000'000;
 
+enum class FabricKind : uint8_t { kSim, kDpdk };
+// The DPDK fabric's modes: both sides in this process over a net_ring pair, or
+// one side of a two-process run with the other reached over TCP.
+enum class DpdkRole : uint8_t { kLoopback, kServer, kClient };
+inline constexpr uint16_t kDefaultControlPort = 18515;  // perftest's
+
 struct PerfOptions {
   bool help = false;  // --help: print usage and exit 0; nothing else is checked
 
@@ -55,6 +61,18 @@ struct PerfOptions {
   // `seed` from --seed unless the spec sets them.
   sim::MultipathWireConfig wire;
   double line_rate_gbps = 400;
+
+  // --fabric=dpdk[:KEY=VALUE,...]: the spec's impairments (loss, dup, corrupt,
+  // reorder, paths, blackhole, seed) are applied on transmit.
+  FabricKind fabric_kind = FabricKind::kSim;
+  DpdkRole role = DpdkRole::kLoopback;
+  std::string connect_host;  // --connect: the server's control address
+  uint16_t control_port = kDefaultControlPort;
+  uint16_t dpdk_port = 0;     // --dpdk-port: the ethdev port id
+  std::string local_ip;       // --ip: this host's data address ("" = a default)
+  std::string peer_mac;       // --peer-mac: static next hop instead of ARP
+  std::string pcap_path;      // --pcap: capture the port's frames
+  double timeout_seconds = 60;  // --timeout: wall-clock budget per size
   bool verify = false;
   bool quiet = false;
   std::string json_path;  // empty: no JSON

@@ -212,9 +212,40 @@ TEST(PerfOptionsTest, TooManyOutstandingMessagesAreRefused) {
               StartsWith("-t/--tx-depth"));
 }
 
-TEST(PerfOptionsTest, DpdkFabricIsNotBuiltYet) {
-  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk"}),
-              AllOf(StartsWith("--fabric"), HasSubstr("not built yet")));
+TEST(PerfOptionsTest, DpdkFabricTakesFaultsAndRoles) {
+  const absl::StatusOr<PerfOptions> loopback =
+      Parse({"--test=write_bw", "--fabric=dpdk:loss=0.05,reorder=4", "--pcap=x.pcapng"});
+  ASSERT_TRUE(loopback.ok()) << loopback.status();
+  EXPECT_EQ(loopback->fabric_kind, FabricKind::kDpdk);
+  EXPECT_EQ(loopback->role, DpdkRole::kLoopback);
+  EXPECT_EQ(loopback->wire.loss, 0.05);
+  EXPECT_EQ(loopback->pcap_path, "x.pcapng");
+  const absl::StatusOr<PerfOptions> client = Parse(
+      {"--test=send_lat", "--fabric=dpdk", "--connect=10.1.1.1", "--control-port=2000",
+       "--ip=10.0.0.7", "--peer-mac=02:00:00:00:00:02", "--dpdk-port=1", "--timeout=5"});
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->role, DpdkRole::kClient);
+  EXPECT_EQ(client->connect_host, "10.1.1.1");
+  EXPECT_EQ(client->control_port, 2000);
+  EXPECT_EQ(client->dpdk_port, 1);
+  EXPECT_EQ(client->local_ip, "10.0.0.7");
+}
+
+TEST(PerfOptionsTest, DpdkFlagsAreCheckedAndNeedTheDpdkFabric) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--loopback"}),
+              AllOf(StartsWith("--loopback"), HasSubstr("--fabric=dpdk")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk:trim=0.1"}),
+              AllOf(StartsWith("--fabric"), HasSubstr("simulator-only")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--server", "--connect=h"}),
+              HasSubstr("choose one"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--ip=fd00::1"}), StartsWith("--ip"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--peer-mac=02:00"}),
+              StartsWith("--peer-mac"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--control-port=0"}),
+              StartsWith("--control-port"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--timeout=-1"}),
+              StartsWith("--timeout"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=ib"}), HasSubstr("unknown fabric"));
 }
 
 TEST(PerfOptionsTest, BadWireSpecIsRefusedWithTheWireError) {

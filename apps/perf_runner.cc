@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "apps/perf_pattern.h"
 #include "cc/congestion_control.h"
 #include "dataplane/sim/link.h"
 #include "dataplane/sim/multipath_wire.h"
@@ -77,75 +78,6 @@ using sim::WirePort;
 
 constexpr int kA = 0;  // the requester: posts sends, writes and reads, measures
 constexpr int kB = 1;  // the responder
-
-// --- data patterns ---------------------------------------------------------------
-
-// Pattern of one message: 64-bit words key + i * K, with a key mixed from
-// (seed, stream, message), so every message differs (a stale or foreign byte
-// shows) and every word of a message differs (a misplaced one shows). A stream
-// is one direction of one QP pair. One add per word: filling and checking run
-// at memory speed, so --verify does not dominate long runs.
-constexpr uint64_t kPatternStep = 0x9E3779B97F4A7C15ull;  // odd: i * K is distinct mod 2^64
-
-uint64_t PatternBase(uint64_t seed, uint64_t stream, uint64_t message) {
-  return sim::DeriveSeed(sim::DeriveSeed(seed, stream), message);
-}
-
-void FillPattern(uint8_t* p, uint64_t len, uint64_t base) {
-  uint64_t word = base;
-  uint64_t i = 0;
-  for (; i + 8 <= len; i += 8, word += kPatternStep) std::memcpy(p + i, &word, 8);
-  if (i < len) std::memcpy(p + i, &word, len - i);
-}
-
-// Bytes of [p, p+len) that differ from the pattern.
-uint64_t CountPatternErrors(const uint8_t* p, uint64_t len, uint64_t base) {
-  auto differing_bytes = [](uint64_t diff, uint64_t bytes) {
-    uint64_t n = 0;
-    for (uint64_t b = 0; b < bytes; ++b) n += ((diff >> (8 * b)) & 0xFF) != 0;
-    return n;
-  };
-  constexpr uint64_t kChunkWords = 512;
-  uint64_t errors = 0;
-  uint64_t word = base;
-  uint64_t i = 0;
-  while (i + 8 <= len) {
-    // Fast pass over a chunk; count bytes only in a chunk that differs.
-    const uint64_t words = std::min(kChunkWords, (len - i) / 8);
-    uint64_t any = 0;
-    uint64_t w = word;
-    for (uint64_t k = 0; k < words; ++k, w += kPatternStep) {
-      uint64_t have;
-      std::memcpy(&have, p + i + 8 * k, 8);
-      any |= have ^ w;
-    }
-    if (any != 0) {
-      w = word;
-      for (uint64_t k = 0; k < words; ++k, w += kPatternStep) {
-        uint64_t have;
-        std::memcpy(&have, p + i + 8 * k, 8);
-        errors += differing_bytes(have ^ w, 8);
-      }
-    }
-    i += 8 * words;
-    word += kPatternStep * words;
-  }
-  if (i < len) {
-    uint64_t have = 0;
-    uint64_t want = 0;
-    std::memcpy(&have, p + i, len - i);
-    std::memcpy(&want, &word, len - i);
-    errors += differing_bytes(have ^ want, len - i);
-  }
-  return errors;
-}
-
-// Message buffers come from calloc: large ones are mapped lazily and zeroed by
-// the OS, so slots a run never touches cost no memory.
-struct FreeDeleter {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
 
 // One QP pair and its buffers. Side kA's QP talks to side kB's.
 struct Flow {
