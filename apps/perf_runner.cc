@@ -72,6 +72,89 @@ uint64_t PeakWindow(uint64_t messages, uint64_t outstanding) {
                             std::max<uint64_t>(messages, 1));
 }
 
+void AppendQpCounters(std::span<const QueuePair* const> qps,
+                      std::vector<std::pair<std::string, uint64_t>>* out) {
+  QpCounters q;
+  for (const QueuePair* qp : qps) {
+    const QpCounters& c = qp->counters();
+    q.data_packets_sent += c.data_packets_sent;
+    q.data_bytes_sent += c.data_bytes_sent;
+    q.retransmitted_packets += c.retransmitted_packets;
+    q.retransmitted_bytes += c.retransmitted_bytes;
+    q.retransmits_loss_detected += c.retransmits_loss_detected;
+    q.retransmits_timeout += c.retransmits_timeout;
+    q.retransmits_trim += c.retransmits_trim;
+    q.retransmits_rnr += c.retransmits_rnr;
+    q.tail_probes += c.tail_probes;
+    q.local_ack_timeout_err += c.local_ack_timeout_err;
+    q.acks_sent += c.acks_sent;
+    q.acks_received += c.acks_received;
+    q.nacks_sent += c.nacks_sent;
+    q.nacks_received += c.nacks_received;
+    q.data_packets_received += c.data_packets_received;
+    q.duplicate_packets += c.duplicate_packets;
+    q.out_of_sequence += c.out_of_sequence;
+    q.packet_seq_err += c.packet_seq_err;
+    q.trimmed_received += c.trimmed_received;
+    q.rnr_nak_sent += c.rnr_nak_sent;
+    q.rnr_nak_received += c.rnr_nak_received;
+    q.ce_marked_received += c.ce_marked_received;
+    q.spurious_retransmits += c.spurious_retransmits;
+    q.entropy_changes += c.entropy_changes;
+    q.window_limited += c.window_limited;
+  }
+  out->insert(out->end(), {
+                              {"data_packets_sent", q.data_packets_sent},
+                              {"data_bytes_sent", q.data_bytes_sent},
+                              {"retransmitted_packets", q.retransmitted_packets},
+                              {"retransmitted_bytes", q.retransmitted_bytes},
+                              {"retransmits_loss_detected", q.retransmits_loss_detected},
+                              {"retransmits_timeout", q.retransmits_timeout},
+                              {"retransmits_trim", q.retransmits_trim},
+                              {"retransmits_rnr", q.retransmits_rnr},
+                              {"tail_probes", q.tail_probes},
+                              {"local_ack_timeout_err", q.local_ack_timeout_err},
+                              {"spurious_retransmits", q.spurious_retransmits},
+                              {"entropy_changes", q.entropy_changes},
+                              {"acks_sent", q.acks_sent},
+                              {"acks_received", q.acks_received},
+                              {"nacks_sent", q.nacks_sent},
+                              {"nacks_received", q.nacks_received},
+                              {"data_packets_received", q.data_packets_received},
+                              {"duplicate_packets", q.duplicate_packets},
+                              {"out_of_sequence", q.out_of_sequence},
+                              {"packet_seq_err", q.packet_seq_err},
+                              {"trimmed_received", q.trimmed_received},
+                              {"rnr_nak_sent", q.rnr_nak_sent},
+                              {"rnr_nak_received", q.rnr_nak_received},
+                              {"ce_marked_received", q.ce_marked_received},
+                              {"window_limited", q.window_limited},
+                          });
+}
+
+void AppendContextCounters(const Context& context,
+                           std::vector<std::pair<std::string, uint64_t>>* out) {
+  const ContextCounters& c = context.counters();
+  out->emplace_back("ctx_frames_received", c.frames_received);
+  out->emplace_back("ctx_packets_sent", c.packets_sent);
+  for (size_t r = 1; r < static_cast<size_t>(DropReason::kCount); ++r) {
+    out->emplace_back(absl::StrCat("drop_", DropReasonName(static_cast<DropReason>(r))),
+                      c.drops[r]);
+  }
+}
+
+void SumCounters(std::span<const std::pair<std::string, uint64_t>> add,
+                 std::vector<std::pair<std::string, uint64_t>>* into) {
+  for (const auto& [name, value] : add) {
+    auto it = std::find_if(into->begin(), into->end(), [&](const auto& e) { return e.first == name; });
+    if (it == into->end()) {
+      into->emplace_back(name, value);
+    } else {
+      it->second += value;
+    }
+  }
+}
+
 namespace {
 
 using sim::WirePort;
@@ -752,87 +835,31 @@ PerfResult PerfSession::Run() {
 }
 
 void PerfSession::FillCounters(PerfResult& result) const {
-  QpCounters q;
-  uint64_t cq_overruns = 0;
+  std::vector<const QueuePair*> qps;
   for (const Flow& f : flows_) {
-    for (int side : {kA, kB}) {
-      const QpCounters& c = f.qp[side]->counters();
-      q.data_packets_sent += c.data_packets_sent;
-      q.data_bytes_sent += c.data_bytes_sent;
-      q.retransmitted_packets += c.retransmitted_packets;
-      q.retransmitted_bytes += c.retransmitted_bytes;
-      q.retransmits_loss_detected += c.retransmits_loss_detected;
-      q.retransmits_timeout += c.retransmits_timeout;
-      q.retransmits_trim += c.retransmits_trim;
-      q.retransmits_rnr += c.retransmits_rnr;
-      q.tail_probes += c.tail_probes;
-      q.local_ack_timeout_err += c.local_ack_timeout_err;
-      q.acks_sent += c.acks_sent;
-      q.acks_received += c.acks_received;
-      q.nacks_sent += c.nacks_sent;
-      q.nacks_received += c.nacks_received;
-      q.data_packets_received += c.data_packets_received;
-      q.duplicate_packets += c.duplicate_packets;
-      q.out_of_sequence += c.out_of_sequence;
-      q.packet_seq_err += c.packet_seq_err;
-      q.trimmed_received += c.trimmed_received;
-      q.rnr_nak_sent += c.rnr_nak_sent;
-      q.rnr_nak_received += c.rnr_nak_received;
-      q.ce_marked_received += c.ce_marked_received;
-      q.spurious_retransmits += c.spurious_retransmits;
-      q.entropy_changes += c.entropy_changes;
-      q.window_limited += c.window_limited;
-    }
+    for (int side : {kA, kB}) qps.push_back(f.qp[side]);
   }
+  result.counters.clear();
+  AppendQpCounters(qps, &result.counters);
+  uint64_t cq_overruns = 0;
   for (int side : {kA, kB}) {
     cq_overruns += send_cq_[side]->overruns() + recv_cq_[side]->overruns();
   }
   auto& out = result.counters;
-  out = {
-      {"data_packets_sent", q.data_packets_sent},
-      {"data_bytes_sent", q.data_bytes_sent},
-      {"retransmitted_packets", q.retransmitted_packets},
-      {"retransmitted_bytes", q.retransmitted_bytes},
-      {"retransmits_loss_detected", q.retransmits_loss_detected},
-      {"retransmits_timeout", q.retransmits_timeout},
-      {"retransmits_trim", q.retransmits_trim},
-      {"retransmits_rnr", q.retransmits_rnr},
-      {"tail_probes", q.tail_probes},
-      {"local_ack_timeout_err", q.local_ack_timeout_err},
-      {"spurious_retransmits", q.spurious_retransmits},
-      {"entropy_changes", q.entropy_changes},
-      {"acks_sent", q.acks_sent},
-      {"acks_received", q.acks_received},
-      {"nacks_sent", q.nacks_sent},
-      {"nacks_received", q.nacks_received},
-      {"data_packets_received", q.data_packets_received},
-      {"duplicate_packets", q.duplicate_packets},
-      {"out_of_sequence", q.out_of_sequence},
-      {"packet_seq_err", q.packet_seq_err},
-      {"trimmed_received", q.trimmed_received},
-      {"rnr_nak_sent", q.rnr_nak_sent},
-      {"rnr_nak_received", q.rnr_nak_received},
-      {"ce_marked_received", q.ce_marked_received},
-      {"window_limited", q.window_limited},
-      {"cq_overruns", cq_overruns},
-  };
-  ContextCounters ctx;
+  out.emplace_back("cq_overruns", cq_overruns);
+  std::vector<std::pair<std::string, uint64_t>> contexts;
+  for (int side : {kA, kB}) {
+    std::vector<std::pair<std::string, uint64_t>> one;
+    AppendContextCounters(*ctx_[side], &one);
+    SumCounters(one, &contexts);
+  }
+  out.insert(out.end(), contexts.begin(), contexts.end());
   sim::SimHostCounters host;
   for (int side : {kA, kB}) {
-    const ContextCounters& c = ctx_[side]->counters();
-    ctx.frames_received += c.frames_received;
-    ctx.packets_sent += c.packets_sent;
-    for (size_t r = 0; r < static_cast<size_t>(DropReason::kCount); ++r) ctx.drops[r] += c.drops[r];
     host.frames_sent += host_[side]->counters().frames_sent;
     host.bytes_sent += host_[side]->counters().bytes_sent;
     host.wakeups += host_[side]->counters().wakeups;
     host.guard_wakeups += host_[side]->counters().guard_wakeups;
-  }
-  out.emplace_back("ctx_frames_received", ctx.frames_received);
-  out.emplace_back("ctx_packets_sent", ctx.packets_sent);
-  for (size_t r = 1; r < static_cast<size_t>(DropReason::kCount); ++r) {
-    out.emplace_back(absl::StrCat("drop_", DropReasonName(static_cast<DropReason>(r))),
-                     ctx.drops[r]);
   }
   out.emplace_back("host_frames_sent", host.frames_sent);
   out.emplace_back("host_bytes_sent", host.bytes_sent);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "apps/perf_options.h"
 #include "transport/units.h"
+#include "transport/verbs.h"
 
 namespace tern::perf {
 
@@ -94,6 +96,15 @@ struct PerfProgress {
 };
 // Called about once per wall-clock second during long runs.
 using ProgressFn = std::function<void(const PerfProgress&)>;
+
+// Counters as tern-perf reports them (name, value), in a stable order: the
+// QPs' counters summed, a context's counters, and a sum by name.
+void AppendQpCounters(std::span<const QueuePair* const> qps,
+                      std::vector<std::pair<std::string, uint64_t>>* out);
+void AppendContextCounters(const Context& context,
+                           std::vector<std::pair<std::string, uint64_t>>* out);
+void SumCounters(std::span<const std::pair<std::string, uint64_t>> add,
+                 std::vector<std::pair<std::string, uint64_t>>* into);
 
 // Runs options.test with messages of `size` bytes. `progress` may be empty.
 absl::StatusOr<PerfResult> RunPerfTest(const PerfOptions& options, uint64_t size,
