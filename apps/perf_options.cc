@@ -27,15 +27,15 @@ struct FlagInfo {
 };
 
 constexpr FlagInfo kFlags[] = {
-    {"test", 0, true},       {"size", 's', true},    {"all", 'a', false},
-    {"max-size", 0, true},   {"iters", 'n', true},   {"qps", 'q', true},
-    {"tx-depth", 't', true}, {"paths", 0, true},     {"path-policy", 0, true},
-    {"mtu", 0, true},        {"cc", 0, true},        {"seed", 0, true},
-    {"fabric", 0, true},     {"line-rate", 0, true}, {"verify", 0, false},
-    {"json", 0, true},       {"quiet", 0, false},    {"help", 'h', false},
-    {"loopback", 0, false},  {"server", 0, false},   {"connect", 0, true},
+    {"test", 0, true},         {"size", 's', true},    {"all", 'a', false},
+    {"max-size", 0, true},     {"iters", 'n', true},   {"qps", 'q', true},
+    {"tx-depth", 't', true},   {"paths", 0, true},     {"path-policy", 0, true},
+    {"mtu", 0, true},          {"cc", 0, true},        {"seed", 0, true},
+    {"fabric", 0, true},       {"line-rate", 0, true}, {"verify", 0, false},
+    {"json", 0, true},         {"quiet", 0, false},    {"help", 'h', false},
+    {"loopback", 0, false},    {"server", 0, false},   {"connect", 0, true},
     {"control-port", 0, true}, {"dpdk-port", 0, true}, {"ip", 0, true},
-    {"peer-mac", 0, true},   {"pcap", 0, true},      {"timeout", 0, true},
+    {"peer-mac", 0, true},     {"pcap", 0, true},      {"timeout", 0, true},
 };
 constexpr size_t kFlagCount = std::size(kFlags);
 
@@ -256,9 +256,8 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   if (raw.Has("control-port")) {
     const std::optional<uint64_t> port = ParseUnsigned(raw.Get("control-port"));
     if (!port || *port < 1 || *port > 65535) {
-      return FlagError("control-port",
-                       absl::StrFormat("'%s' is not a TCP port; valid: 1..65535",
-                                       raw.Get("control-port")));
+      return FlagError("control-port", absl::StrFormat("'%s' is not a TCP port; valid: 1..65535",
+                                                       raw.Get("control-port")));
     }
     options.control_port = static_cast<uint16_t>(*port);
   }

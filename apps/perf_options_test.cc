@@ -220,9 +220,9 @@ TEST(PerfOptionsTest, DpdkFabricTakesFaultsAndRoles) {
   EXPECT_EQ(loopback->role, DpdkRole::kLoopback);
   EXPECT_EQ(loopback->wire.loss, 0.05);
   EXPECT_EQ(loopback->pcap_path, "x.pcapng");
-  const absl::StatusOr<PerfOptions> client = Parse(
-      {"--test=send_lat", "--fabric=dpdk", "--connect=10.1.1.1", "--control-port=2000",
-       "--ip=10.0.0.7", "--peer-mac=02:00:00:00:00:02", "--dpdk-port=1", "--timeout=5"});
+  const absl::StatusOr<PerfOptions> client =
+      Parse({"--test=send_lat", "--fabric=dpdk", "--connect=10.1.1.1", "--control-port=2000",
+             "--ip=10.0.0.7", "--peer-mac=02:00:00:00:00:02", "--dpdk-port=1", "--timeout=5"});
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_EQ(client->role, DpdkRole::kClient);
   EXPECT_EQ(client->connect_host, "10.1.1.1");

@@ -1,17 +1,21 @@
 // tern-perf: perftest (ib_write_bw, ib_send_lat, ...) for Tern over the
-// simulated wire. Parses the flags, runs each message size, prints the table
-// and writes the JSON. Exit status: 0 all messages completed with no data
-// error, 1 otherwise, 2 usage error.
+// simulated wire or DPDK (`tern-perf [EAL args] -- --fabric=dpdk ...`).
+// Parses the flags, runs each message size, prints the table and writes the
+// JSON. Exit status: 0 all messages completed with no data error, 1
+// otherwise, 2 usage error.
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "apps/perf_dpdk.h"
 #include "apps/perf_options.h"
 #include "apps/perf_report.h"
 #include "apps/perf_runner.h"
+#include "dataplane/dpdk/eal.h"
 
 namespace tern::perf {
 namespace {
@@ -28,7 +32,14 @@ bool WriteFile(const std::string& path, const std::string& text) {
 }
 
 int Main(int argc, char** argv) {
-  std::vector<std::string_view> args(argv + 1, argv + argc);
+  // DPDK's convention: EAL arguments, then "--", then the app's.
+  const std::vector<std::string> all(argv, argv + argc);
+  std::vector<std::string> eal_args;
+  std::vector<std::string> app_args;
+  dpdk::SplitEalArguments(all, &eal_args, &app_args);
+  const bool has_eal_args = eal_args.size() < all.size();
+  if (!has_eal_args) app_args.assign(all.begin() + 1, all.end());
+  std::vector<std::string_view> args(app_args.begin(), app_args.end());
   const absl::StatusOr<PerfOptions> parsed = ParsePerfOptions(args);
   if (!parsed.ok()) {
     std::fprintf(stderr, "tern-perf: %s (see --help)\n",
@@ -39,6 +50,32 @@ int Main(int argc, char** argv) {
   if (options.help) {
     std::fputs(PerfUsage().c_str(), stdout);
     return kExitOk;
+  }
+
+  std::unique_ptr<dpdk::Eal> eal;
+  std::unique_ptr<DpdkPerfFabric> dpdk_fabric;
+  if (options.fabric_kind == FabricKind::kDpdk) {
+    if (!has_eal_args) {
+      std::fprintf(stderr,
+                   "tern-perf: --fabric=dpdk needs EAL arguments first: tern-perf -l 0-1 "
+                   "--file-prefix NAME [--no-huge -m 1024] [-a DEVICE | --vdev ...] -- "
+                   "--fabric=dpdk ... (see --help)\n");
+      return kExitUsage;
+    }
+    std::vector<std::string> unused;
+    absl::StatusOr<std::unique_ptr<dpdk::Eal>> started = dpdk::Eal::Init(all, &unused);
+    if (!started.ok()) {
+      std::fprintf(stderr, "tern-perf: %s\n", std::string(started.status().message()).c_str());
+      return kExitFailed;
+    }
+    eal = *std::move(started);
+    absl::StatusOr<std::unique_ptr<DpdkPerfFabric>> fabric = DpdkPerfFabric::Open(options);
+    if (!fabric.ok()) {
+      std::fprintf(stderr, "tern-perf: DPDK set-up failed: %s\n",
+                   std::string(fabric.status().message()).c_str());
+      return kExitFailed;
+    }
+    dpdk_fabric = *std::move(fabric);
   }
 
   std::fputs(FormatBanner(options).c_str(), stdout);
@@ -54,7 +91,8 @@ int Main(int argc, char** argv) {
   std::vector<PerfResult> results;
   int status = kExitOk;
   for (uint64_t size : options.Sizes()) {
-    absl::StatusOr<PerfResult> result = RunPerfTest(options, size, progress);
+    absl::StatusOr<PerfResult> result =
+        dpdk_fabric ? dpdk_fabric->Run(size, progress) : RunPerfTest(options, size, progress);
     if (!result.ok()) {
       std::fprintf(stderr, "tern-perf: set-up failed for %llu-byte messages: %s\n",
                    static_cast<unsigned long long>(size), result.status().ToString().c_str());

@@ -155,6 +155,16 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   if (rte_eth_macaddr_get(port_id, &mac) == 0) {
     std::memcpy(info.mac.bytes.data(), mac.addr_bytes, 6);
   }
+  if (info.mac.IsZero()) {
+    // Virtual ports (net_ring) may have none; ARP needs one. Locally
+    // administered, "tern", the port id.
+    info.mac.bytes = {
+        0x02, 't', 'e', 'r', static_cast<uint8_t>(port_id >> 8), static_cast<uint8_t>(port_id)};
+    std::memcpy(mac.addr_bytes, info.mac.bytes.data(), 6);
+    if (rte_eth_dev_default_mac_addr_set(port_id, &mac) != 0) {
+      info.missing.push_back("a MAC address it accepts: using " + info.mac.ToString());
+    }
+  }
   spdlog::info("{}", DescribePort(info));
   for (const std::string& m : info.missing) {
     spdlog::info("port {}: {} does not offer {}", port_id, info.driver, m);
