@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Integration: tern-perf over DPDK --loopback (net_ring pair, two lcores), with
+# --verify, every test, clean and with transmit faults (5% loss, reorder over
+# 8 entropies). Every message must complete with 0 data errors.
+#   perf_loopback_test.sh TERN_PERF
+set -euo pipefail
+perf="$1"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+# shellcheck disable=SC2207
+mem=($("$root/tools/dpdk-eal-args.sh" 512))
+fail=0
+run() {
+  local name="$1"
+  shift
+  local prefix="tern-test-$$-$name"
+  if ! timeout 120 "$perf" -l 0-1 --file-prefix "$prefix" "${mem[@]}" --no-pci --log-level=user1,info -- \
+    --fabric=dpdk"$FAULTS" --verify --quiet --timeout 60 --json "$work/$name.json" "$@" \
+    >"$work/$name.log" 2>&1; then
+    echo "FAIL $name: tern-perf exited $? ($*)"
+    tail -20 "$work/$name.log"
+    fail=1
+    return
+  fi
+  python3 - "$work/$name.json" "$name" <<'PY' || fail=1
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for run in doc["runs"]:
+    ok = run["ok"] and run["data_errors"] == 0 and run["messages_completed"] == run["messages_posted"]
+    print(("ok  " if ok else "FAIL"), sys.argv[2], run["bytes"], "B:",
+          run["messages_completed"], "/", run["messages_posted"], "messages,",
+          run["bytes_verified"], "bytes verified,", run["data_errors"], "wrong,",
+          run["retransmitted_packets"], "retransmitted")
+    if not ok:
+        sys.exit(1)
+PY
+}
+FAULTS=""
+run clean_write_bw --test=write_bw -s 65536 -n 500
+FAULTS=":loss=0.05,reorder=4,paths=8,seed=3"
+for t in write_bw send_bw read_bw; do
+  run "faults_$t" --test=$t -s 16384 -n 300 -q 2
+done
+for t in send_lat write_lat read_lat; do
+  run "faults_$t" --test=$t -s 64 -n 200
+done
+exit $fail
