@@ -576,6 +576,31 @@ TEST(MacAddressTest, PrintsColonSeparatedLowerHex) {
   EXPECT_EQ(mac.ToString(), "02:00:00:ab:0c:01");
 }
 
+TEST(IpAddressTest, ParsesBothFamiliesAndRejectsTheRest) {
+  ASSERT_TRUE(IpAddress::Parse("10.1.2.3").has_value());
+  EXPECT_EQ(*IpAddress::Parse("10.1.2.3"), IpAddress::V4(0x0A010203));
+  const std::optional<IpAddress> v6 = IpAddress::Parse("fd00::1");
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_TRUE(v6->is_v6);
+  EXPECT_EQ(v6->ToString(), "fd00::1");
+  for (const char* bad : {"", "10.1.2", "10.1.2.256", "host", "fd00:::1", "10.1.2.3 "}) {
+    EXPECT_FALSE(IpAddress::Parse(bad).has_value()) << bad;
+  }
+}
+
+TEST(MacAddressTest, ParsesColonOrDashHexAndRejectsTheRest) {
+  const std::optional<MacAddress> mac = MacAddress::Parse("02:AB:cd:00:10:ff");
+  ASSERT_TRUE(mac.has_value());
+  EXPECT_EQ(mac->ToString(), "02:ab:cd:00:10:ff");
+  EXPECT_EQ(*MacAddress::Parse("02-ab-cd-00-10-ff"), *mac);
+  EXPECT_FALSE(mac->IsZero());
+  EXPECT_TRUE(MacAddress{}.IsZero());
+  for (const char* bad : {"", "02:ab:cd:00:10", "02:ab:cd:00:10:fg",
+                          "02:ab:cd:00:10:ff:", "02.ab.cd.00.10.ff", "2:ab:cd:00:10:ff0"}) {
+    EXPECT_FALSE(MacAddress::Parse(bad).has_value()) << bad;
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Frames.
 

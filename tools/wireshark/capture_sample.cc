@@ -1,0 +1,874 @@
+// capture_sample: runs the real transport over the simulator and writes what
+// crossed the wire as a pcapng capture, plus an "expected" file of what the C++
+// decoder (DecodeFrame / DecodeTern in transport/wire.h) reads in each frame.
+// tools/wireshark/dissector_test.py compares the Lua dissector against it.
+//
+//   capture_sample [--seed=N] CAPTURE.pcapng EXPECTED.jsonl
+//
+// The capture is a tap on the wire's two outputs: every frame the wire hands
+// to a host, after the wire's loss, reordering, duplication, corruption and
+// trimming, stamped with the simulator's virtual time. Frames the wire lost are
+// therefore absent, and trimmed or corrupted frames appear as received.
+//
+// Two runs share the capture, one over IPv4 and one over IPv6 (later in time).
+// Each run: a SEND posted before any receive (NACK NO_RECEIVE_BUFFER, then the
+// retry once the receive is posted), SEND_WITH_IMM, a multi-packet RDMA WRITE,
+// WRITE_WITH_IMM and an RDMA READ (request and responses), over 4 entropies
+// on a 4-path wire with a delay spread (out-of-order arrival, so ACKs carry
+// SACK bits), loss, duplication, corruption and trimming (NACK TRIMMED). More
+// WRITEs follow until the run has shown every packet kind the test needs.
+// Last come hand-made frames the decoder must refuse (truncated, unknown
+// version, type, opcode and NACK reason, bad flags, bad length, bad checksum)
+// and the test vectors of docs/protocol.md section 2.9.
+//
+// Output is a function of the seed. Exit status: 0 written, 1 the scenario or
+// an I/O step failed, 2 usage error.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "dataplane/sim/capture.h"
+#include "dataplane/sim/multipath_wire.h"
+#include "dataplane/sim/sim_host.h"
+#include "dataplane/sim/simulator.h"
+#include "transport/random.h"
+#include "transport/units.h"
+#include "transport/verbs.h"
+#include "transport/wire.h"
+
+namespace tern::wireshark {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+constexpr char kUsage[] =
+    "usage: capture_sample [--seed=N] CAPTURE.pcapng EXPECTED.jsonl\n"
+    "Runs Tern over the simulated wire (IPv4, then IPv6) and writes the frames\n"
+    "as pcapng, and one JSON object per frame with the fields the C++ decoder\n"
+    "reads, for tools/wireshark/dissector_test.py. N: unsigned 64-bit, default 1.\n";
+
+constexpr uint32_t kAccessAll = kAccessLocalWrite | kAccessRemoteWrite | kAccessRemoteRead;
+
+// ---------------------------------------------------------------------------
+// The expected file: one JSON object per frame.
+
+// JSON string body for our own ASCII text (names, comments).
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      absl::StrAppendFormat(&out, "\\u%04x", c);
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// Builds one object; keys keep their insertion order.
+class JsonObject {
+ public:
+  void Add(std::string_view key, uint64_t value) { Raw(key, absl::StrCat(value)); }
+  void AddHex(std::string_view key, uint64_t value) {
+    Raw(key, JsonString(absl::StrFormat("0x%x", value)));
+  }
+  void AddString(std::string_view key, std::string_view value) { Raw(key, JsonString(value)); }
+  void AddBool(std::string_view key, bool value) { Raw(key, value ? "true" : "false"); }
+  void AddList(std::string_view key, const std::vector<uint64_t>& values) {
+    std::string list = "[";
+    for (size_t i = 0; i < values.size(); ++i) {
+      absl::StrAppend(&list, i == 0 ? "" : ",", values[i]);
+    }
+    Raw(key, list + "]");
+  }
+  std::string Finish() const { return "{" + body_ + "}"; }
+
+ private:
+  void Raw(std::string_view key, std::string_view value) {
+    absl::StrAppend(&body_, body_.empty() ? "" : ",", JsonString(key), ":", std::string(value));
+  }
+  std::string body_;
+};
+
+// What the captured frames have shown so far; the scenario repeats WRITEs
+// until Complete().
+struct Coverage {
+  std::set<uint8_t> opcodes;
+  std::set<uint8_t> nack_reasons;
+  std::set<uint16_t> data_entropies;
+  bool multi_packet_write = false;
+  bool ack_with_sack = false;
+  bool trimmed_data = false;
+  bool retransmit = false;
+
+  bool Complete() const {
+    return opcodes.size() == 6 && nack_reasons.count(1) && nack_reasons.count(2) &&
+           data_entropies.size() >= 2 && multi_packet_write && ack_with_sack && trimmed_data &&
+           retransmit;
+  }
+  std::string Missing() const {
+    std::string out;
+    auto need = [&out](bool ok, std::string_view what) {
+      if (!ok) absl::StrAppend(&out, out.empty() ? "" : ", ", std::string(what));
+    };
+    need(opcodes.size() == 6, "every DATA opcode");
+    need(nack_reasons.count(1) > 0, "NACK TRIMMED");
+    need(nack_reasons.count(2) > 0, "NACK NO_RECEIVE_BUFFER");
+    need(data_entropies.size() >= 2, "two entropies");
+    need(multi_packet_write, "a multi-packet WRITE");
+    need(ack_with_sack, "an ACK with SACK bits");
+    need(trimmed_data, "a trimmed DATA packet");
+    need(retransmit, "a retransmission");
+    return out;
+  }
+};
+
+// Appends the fields of a Tern packet that decoded (checksum aside).
+void AddViewFields(const TernView& view, JsonObject& json, Coverage& coverage, uint16_t entropy) {
+  const uint16_t flags = view.flags();
+  switch (view.type()) {
+    case PacketType::kData: {
+      const DataHeader& d = *view.data;
+      json.Add("data.opcode", d.opcode);
+      json.AddString("data.opcode_name", DataOpcodeName(view.opcode()));
+      json.Add("data.reserved", d.reserved);
+      json.Add("data.payload_len", d.payload_len.get());
+      json.Add("data.msg_id", d.msg_id.get());
+      json.Add("data.rsn", d.rsn.get());
+      json.Add("data.offset", d.offset.get());
+      json.Add("data.msg_len", d.msg_len.get());
+      json.AddHex("data.imm", d.imm.get());
+      json.Add("data.timestamp", d.timestamp.get());
+      if (view.rdma != nullptr) {
+        json.AddHex("rdma.remote_va", view.rdma->remote_va.get());
+        json.AddHex("rdma.rkey", view.rdma->rkey.get());
+      }
+      json.Add("payload_bytes", view.payload.size());
+      coverage.opcodes.insert(d.opcode);
+      coverage.data_entropies.insert(entropy);
+      if (view.opcode() == DataOpcode::kWrite && d.offset.get() > 0) {
+        coverage.multi_packet_write = true;
+      }
+      if ((flags & kFlagTrimmed) != 0) coverage.trimmed_data = true;
+      if ((flags & kFlagRetransmit) != 0) coverage.retransmit = true;
+      break;
+    }
+    case PacketType::kAck: {
+      const AckHeader& a = *view.ack;
+      const uint32_t base = a.sack_base.get();
+      const uint64_t words[2] = {a.sack_bitmap[0].get(), a.sack_bitmap[1].get()};
+      std::vector<uint64_t> offsets, psns;
+      for (int i = 0; i < kSackBits; ++i) {
+        if (((words[i / 64] >> (i % 64)) & 1) == 0) continue;
+        offsets.push_back(static_cast<uint64_t>(i));
+        psns.push_back(static_cast<uint32_t>(base + static_cast<uint32_t>(i)));
+      }
+      json.Add("ack.cumulative", view.tern->psn.get());
+      json.Add("ack.sack_base", base);
+      json.AddHex("ack.sack_bitmap0", words[0]);
+      json.AddHex("ack.sack_bitmap1", words[1]);
+      json.Add("ack.sack_count", offsets.size());
+      json.AddList("ack.sack_offset", offsets);
+      json.AddList("ack.sack_psn", psns);
+      json.Add("ack.window_end", a.window_end.get());
+      json.Add("ack.ts_echo", a.ts_echo.get());
+      json.Add("ack.echo_entropy", a.echo_entropy.get());
+      json.Add("ack.ce_count", a.ce_count.get());
+      if (!offsets.empty()) coverage.ack_with_sack = true;
+      break;
+    }
+    case PacketType::kNack: {
+      const NackHeader& n = *view.nack;
+      json.Add("nack.reason", n.reason);
+      json.AddString("nack.reason_name", NackReasonName(static_cast<NackReason>(n.reason)));
+      json.Add("nack.reserved", n.reserved);
+      json.Add("nack.echo_entropy", n.echo_entropy.get());
+      json.Add("nack.ts_echo", n.ts_echo.get());
+      json.Add("nack.retry_after_ns", n.retry_after_ns.get());
+      coverage.nack_reasons.insert(n.reason);
+      break;
+    }
+  }
+}
+
+// One line of the expected file. Keys other than frame, time_ns, comment, ip,
+// length, drop_reason_unverified, *_name, payload_bytes and checksum_ok are the
+// dissector's field names without the "tern." prefix.
+std::string DescribeFrame(uint64_t number, Time at, std::span<const uint8_t> frame,
+                          std::string_view comment, Coverage& coverage) {
+  JsonObject json;
+  json.Add("frame", number);
+  json.Add("time_ns", static_cast<uint64_t>(at.nanoseconds()));
+  if (!comment.empty()) json.AddString("comment", comment);
+  const FrameDecodeResult outer = DecodeFrame(frame, kDefaultUdpPort);
+  if (!outer.ok()) {
+    json.AddString("frame_error", DropReasonName(outer.error));
+    return json.Finish();
+  }
+  const std::span<const uint8_t> tern = outer.frame.tern;
+  json.Add("ip", outer.frame.dst.ip.is_v6 ? 6 : 4);
+  json.Add("entropy", outer.frame.entropy);
+  json.Add("length", tern.size());
+  // The verdict of a receiver that verifies the checksum in software.
+  const TernDecodeResult strict = DecodeTern(tern, /*verify_checksum=*/true);
+  json.AddString("drop_reason", DropReasonName(strict.error));
+  // ...and of one whose NIC verified it (checksum offload): no checksum check.
+  const TernDecodeResult loose = DecodeTern(tern, /*verify_checksum=*/false);
+  json.AddString("drop_reason_unverified", DropReasonName(loose.error));
+  if (tern.size() < sizeof(TernHeader)) return json.Finish();
+
+  TernHeader h;
+  std::memcpy(&h, tern.data(), sizeof h);
+  json.Add("version", h.version);
+  json.Add("type", h.type);
+  json.AddString("type_name", PacketTypeName(static_cast<PacketType>(h.type)));
+  json.AddHex("flags", h.flags.get());
+  json.AddHex("dst_qpn", h.dst_qpn.get());
+  json.AddHex("src_qpn", h.src_qpn.get());
+  json.Add("psn", h.psn.get());
+  json.AddHex("checksum", h.checksum.get());
+  const uint32_t calculated = TernChecksum(tern);
+  json.AddHex("checksum.calculated", calculated);
+  json.AddBool("checksum_ok", calculated == h.checksum.get());
+
+  // Type fields only when the headers decode, the checksum aside; a packet
+  // refused for its structure is described by its common header alone.
+  if (loose.ok()) AddViewFields(loose.view, json, coverage, outer.frame.entropy);
+  return json.Finish();
+}
+
+// Writes every tapped frame to both outputs.
+class Recorder {
+ public:
+  Recorder(sim::PcapngWriter& pcapng, std::FILE* expected) : pcapng_(pcapng), expected_(expected) {}
+
+  void Record(Time at, std::span<const uint8_t> frame, std::string_view comment = {}) {
+    if (!status_.ok()) return;
+    status_ = pcapng_.Write(at, frame, comment);
+    if (!status_.ok()) return;
+    ++frames_;
+    const std::string line = DescribeFrame(frames_, at, frame, comment, coverage_) + "\n";
+    if (std::fwrite(line.data(), 1, line.size(), expected_) != line.size()) {
+      status_ = absl::DataLossError("writing the expected file failed");
+    }
+  }
+
+  const absl::Status& status() const { return status_; }
+  Coverage& coverage() { return coverage_; }
+  void ResetCoverage() { coverage_ = Coverage(); }
+  uint64_t frames() const { return frames_; }
+
+ private:
+  sim::PcapngWriter& pcapng_;
+  std::FILE* expected_;
+  absl::Status status_;
+  Coverage coverage_;
+  uint64_t frames_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// One run of the scenario over the simulated wire.
+
+Endpoint HostEndpoint(int host, bool v6) {
+  Endpoint e;
+  e.mac.bytes = {0x02, 0, 0, 0, static_cast<uint8_t>(v6 ? 6 : 4), static_cast<uint8_t>(host + 1)};
+  if (v6) {
+    // fd00:7e2e::1 and ::2, from the unique-local range (RFC 4193).
+    std::array<uint8_t, 16> bytes{0xfd, 0x00, 0x7e, 0x2e};
+    bytes[15] = static_cast<uint8_t>(host + 1);
+    e.ip = IpAddress::V6(bytes);
+  } else {
+    e.ip = IpAddress::V4(0x0A000001u + static_cast<uint32_t>(host));  // 10.0.0.1, .2
+  }
+  return e;
+}
+
+// Zeroed memory mapped at a fixed virtual address when the kernel allows, so
+// that remote_va, and the checksums covering it, are the same on every run of
+// a seed. Elsewhere (the address is taken) the kernel picks one and only the
+// addresses vary.
+class PinnedMemory {
+ public:
+  PinnedMemory(uint64_t address, size_t bytes) : bytes_(bytes) {
+    void* want = reinterpret_cast<void*>(address);
+    void* got = ::mmap(want, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (got != MAP_FAILED && got != want) {
+      // A kernel before 4.17 takes the flag as a hint and may map elsewhere.
+      ::munmap(got, bytes);
+      got = MAP_FAILED;
+    }
+    if (got == MAP_FAILED) {
+      std::fprintf(stderr,
+                   "capture_sample: address 0x%llx is taken; remote_va will differ between runs\n",
+                   static_cast<unsigned long long>(address));
+      got = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    }
+    data_ = got == MAP_FAILED ? nullptr : static_cast<uint8_t*>(got);
+  }
+  ~PinnedMemory() {
+    if (data_ != nullptr) ::munmap(data_, bytes_);
+  }
+  PinnedMemory(const PinnedMemory&) = delete;
+  PinnedMemory& operator=(const PinnedMemory&) = delete;
+
+  // Null when even the fallback mapping failed.
+  uint8_t* data() const { return data_; }
+  size_t size() const { return bytes_; }
+
+ private:
+  size_t bytes_;
+  uint8_t* data_ = nullptr;
+};
+
+class ScenarioRun {
+ public:
+  static constexpr size_t kRegionBytes = 1 << 18;
+  static constexpr uint32_t kMtu = 1024;
+  static constexpr uint16_t kPaths = 4;
+  // Where the hosts' registered memory lives: host i of the IPv4 run at
+  // kRegionBase + i * 256 MiB, the IPv6 run's 512 MiB higher.
+  static constexpr uint64_t kRegionBase = 0x7e2e'0000'0000;
+
+  ScenarioRun(uint64_t seed, bool v6, Duration time_offset, Recorder& recorder)
+      : v6_(v6), offset_(time_offset), recorder_(recorder), rng_(seed) {
+    sim::MultipathWireConfig wire;
+    wire.paths = kPaths;
+    wire.delay = Duration::Microseconds(2);
+    wire.reorder = Duration::Microseconds(3);
+    wire.loss = 0.02;
+    wire.dup = 0.01;
+    wire.corrupt = 0.005;
+    wire.trim = 0.03;
+    wire.seed = sim::DeriveSeed(seed, 1);
+    wire_ = std::make_unique<sim::MultipathWire>(sim_, wire);
+    for (int i = 0; i < 2; ++i) {
+      ContextConfig config;
+      config.local = HostEndpoint(i, v6);
+      config.seed = sim::DeriveSeed(seed, 10 + static_cast<uint64_t>(i));
+      // Distinct QP numbers on the two hosts, so dst_qpn and src_qpn differ.
+      config.first_qp_num = 0x100u * static_cast<uint32_t>(i + 1);
+      auto context = Context::Create(config);
+      if (!context.ok()) {
+        status_ = context.status();
+        return;
+      }
+      Host& h = hosts_[i];
+      h.context = std::move(*context);
+      h.pd = h.context->AllocPd();
+      h.send_cq = *h.context->CreateCq(4096);
+      h.recv_cq = *h.context->CreateCq(4096);
+      h.memory = std::make_unique<PinnedMemory>(
+          kRegionBase + (v6 ? 0x2000'0000u : 0) + 0x1000'0000u * static_cast<uint64_t>(i),
+          kRegionBytes);
+      if (h.memory->data() == nullptr) {
+        status_ = absl::ResourceExhaustedError("cannot map the hosts' memory");
+        return;
+      }
+      std::span<uint8_t> bytes(h.memory->data(), h.memory->size());
+      for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng_.Next());
+      auto mr = h.pd->RegisterMemory(h.memory->data(), h.memory->size(), kAccessAll);
+      if (!mr.ok()) {
+        status_ = mr.status();
+        return;
+      }
+      h.mr = *mr;
+      const auto port = static_cast<sim::WirePort>(i);
+      h.nic = std::make_unique<sim::SimHost>(
+          sim_, *h.context, Bandwidth::Gbps(100),
+          [this, port](sim::Frame frame) { wire_->Send(port, std::move(frame)); });
+      // The tap: what the wire delivers to this host, then the host gets it.
+      wire_->Connect(port, [this, nic = h.nic.get()](sim::Frame frame) {
+        recorder_.Record(sim_.now() + offset_, frame);
+        nic->Deliver(frame);
+      });
+    }
+    Connect();
+  }
+
+  // Runs the scenario; fails when a step does not complete in time or a work
+  // request completes with an error.
+  absl::Status Run() {
+    if (!status_.ok()) return status_;
+    // 1. RNR: a SEND reaches a QP with no receive posted; the receive comes
+    // 25 us later and the sender's retry after the RNR hold lands in it.
+    PostSend(WrOpcode::kSend, 0, 2000);
+    sim_.ScheduleAfter(Duration::Microseconds(25), [this] {
+      PostRecv(kRegionBytes / 2, 4096);
+      hosts_[1].nic->Kick();
+    });
+    if (absl::Status s = Wait("SEND before any receive"); !s.ok()) return s;
+
+    // 2. Every opcode once: receives for the two that consume one first.
+    PostRecv(kRegionBytes / 2 + 4096, 4096);
+    PostRecv(kRegionBytes / 2 + 8192, 4096);
+    PostSend(WrOpcode::kSendWithImm, 4096, 3000, 0xC0FFEE01);
+    PostSend(WrOpcode::kRdmaWrite, 8192, 48 * 1024, 0, 8192);
+    PostSend(WrOpcode::kRdmaWriteWithImm, 65536, 4000, 0xC0FFEE02, 65536);
+    PostRead(kRegionBytes / 2 + 16384, 16 * 1024, 81920);
+    if (absl::Status s = Wait("every opcode"); !s.ok()) return s;
+
+    // 3. More WRITEs (and a READ) until the lossy wire has shown a trim, a
+    // SACK hole and a retransmission; deterministic for the seed.
+    for (int round = 0; round < kMaxRounds && !recorder_.coverage().Complete(); ++round) {
+      PostSend(WrOpcode::kRdmaWrite, 8192, 32 * 1024, 0, 8192 + 32768 * (round % 2));
+      PostRead(kRegionBytes / 2 + 16384, 8 * 1024, 81920);
+      if (absl::Status s = Wait("coverage round"); !s.ok()) return s;
+    }
+    if (!recorder_.coverage().Complete()) {
+      return absl::InternalError(absl::StrFormat("%s run never showed: %s", v6_ ? "IPv6" : "IPv4",
+                                                 recorder_.coverage().Missing()));
+    }
+    // Let the last ACKs cross.
+    sim_.RunUntil(sim_.now() + Duration::Microseconds(50));
+    return recorder_.status();
+  }
+
+  Time now() const { return sim_.now() + offset_; }
+
+ private:
+  static constexpr int kMaxRounds = 40;
+
+  struct Host {
+    // First, so it is unmapped after everything that may point into it.
+    std::unique_ptr<PinnedMemory> memory;
+    std::unique_ptr<Context> context;
+    std::unique_ptr<sim::SimHost> nic;
+    ProtectionDomain* pd = nullptr;
+    CompletionQueue* send_cq = nullptr;
+    CompletionQueue* recv_cq = nullptr;
+    MemoryRegion* mr = nullptr;
+    QueuePair* qp = nullptr;
+  };
+
+  void Connect() {
+    QueuePair* qps[2];
+    for (int i = 0; i < 2; ++i) {
+      QpInitAttr attr;
+      attr.send_cq = hosts_[i].send_cq;
+      attr.recv_cq = hosts_[i].recv_cq;
+      attr.transport.paths = kPaths;
+      attr.transport.path_policy = PathPolicy::kOblivious;
+      auto qp = hosts_[i].context->CreateQp(hosts_[i].pd, attr);
+      if (!qp.ok()) {
+        status_ = qp.status();
+        return;
+      }
+      qps[i] = *qp;
+      hosts_[i].qp = *qp;
+      if (absl::Status s = qps[i]->ToInit({}); !s.ok()) {
+        status_ = s;
+        return;
+      }
+    }
+    const Psn first[2] = {static_cast<Psn>(rng_.Next()), static_cast<Psn>(rng_.Next())};
+    for (int i = 0; i < 2; ++i) {
+      QpRtrAttr rtr;
+      rtr.dest_qp_num = qps[1 - i]->qp_num();
+      rtr.rq_psn = first[1 - i];
+      rtr.remote = hosts_[1 - i].context->local();
+      rtr.path_mtu = kMtu;
+      QpRtsAttr rts;
+      rts.sq_psn = first[i];
+      if (absl::Status s = qps[i]->ToRtr(rtr); !s.ok()) {
+        status_ = s;
+        return;
+      }
+      if (absl::Status s = qps[i]->ToRts(rts); !s.ok()) {
+        status_ = s;
+        return;
+      }
+    }
+  }
+
+  uint64_t Address(const Host& h, size_t offset) const {
+    return reinterpret_cast<uint64_t>(h.memory->data()) + offset;
+  }
+
+  // Host 0 posts a signaled send-side WR from its region at `local`; RDMA
+  // opcodes target host 1's region at `remote`.
+  void PostSend(WrOpcode opcode, size_t local, uint32_t length, uint32_t imm = 0,
+                size_t remote = 0) {
+    Host& a = hosts_[0];
+    const Sge sge{Address(a, local), length, a.mr->lkey()};
+    SendWr wr;
+    wr.wr_id = next_wr_id_++;
+    wr.opcode = opcode;
+    wr.send_flags = kSendSignaled;
+    wr.sg_list = {&sge, 1};
+    wr.imm_data = imm;
+    wr.remote_addr = Address(hosts_[1], remote);
+    wr.rkey = hosts_[1].mr->rkey();
+    if (absl::Status s = a.qp->PostSend(wr); !s.ok()) {
+      status_ = s;
+      return;
+    }
+    ++expected_send_completions_;
+    a.nic->Kick();
+  }
+
+  // Host 0 reads `length` bytes of host 1's region at `remote` into its own at
+  // `local`.
+  void PostRead(size_t local, uint32_t length, size_t remote) {
+    PostSend(WrOpcode::kRdmaRead, local, length, 0, remote);
+  }
+
+  // Host 1 posts a receive into its region at `offset`.
+  void PostRecv(size_t offset, uint32_t length) {
+    Host& b = hosts_[1];
+    const Sge sge{Address(b, offset), length, b.mr->lkey()};
+    RecvWr wr;
+    wr.wr_id = next_wr_id_++;
+    wr.sg_list = {&sge, 1};
+    if (absl::Status s = b.qp->PostRecv(wr); !s.ok()) {
+      status_ = s;
+      return;
+    }
+    ++expected_recv_completions_;
+  }
+
+  // Runs until every posted WR has completed; any error completion fails.
+  absl::Status Wait(std::string_view step) {
+    if (!status_.ok()) return status_;
+    for (Host& h : hosts_) h.nic->Kick();
+    auto drain = [this](CompletionQueue* cq, uint64_t& done) {
+      WorkCompletion wcs[32];
+      for (size_t n; (n = cq->Poll(wcs)) > 0;) {
+        for (size_t i = 0; i < n; ++i) {
+          if (wcs[i].status != WcStatus::kSuccess && status_.ok()) {
+            status_ = absl::InternalError(absl::StrFormat(
+                "work request %u completed with %s", wcs[i].wr_id, WcStatusName(wcs[i].status)));
+          }
+          ++done;
+        }
+      }
+    };
+    const Time deadline = sim_.now() + Duration::Milliseconds(200);
+    sim_.RunWhile(
+        [&] {
+          drain(hosts_[0].send_cq, send_completions_);
+          drain(hosts_[1].recv_cq, recv_completions_);
+          return status_.ok() && (send_completions_ < expected_send_completions_ ||
+                                  recv_completions_ < expected_recv_completions_);
+        },
+        deadline);
+    if (!status_.ok()) {
+      return absl::InternalError(absl::StrCat(std::string(step), ": ", status_.message()));
+    }
+    if (send_completions_ < expected_send_completions_ ||
+        recv_completions_ < expected_recv_completions_) {
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "%s: %u/%u sends and %u/%u receives completed", step, send_completions_,
+          expected_send_completions_, recv_completions_, expected_recv_completions_));
+    }
+    return recorder_.status();
+  }
+
+  bool v6_;
+  Duration offset_;
+  Recorder& recorder_;
+  Random rng_;
+  sim::Simulator sim_;
+  std::unique_ptr<sim::MultipathWire> wire_;
+  Host hosts_[2];
+  absl::Status status_;
+  uint64_t next_wr_id_ = 1;
+  uint64_t expected_send_completions_ = 0;
+  uint64_t expected_recv_completions_ = 0;
+  uint64_t send_completions_ = 0;
+  uint64_t recv_completions_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Hand-made frames: the refusals the dissector must flag, and the spec's test
+// vectors.
+
+// Header fields of a hand-made packet; the defaults make a valid 8-byte
+// WRITE (the protocol.md section 2.9 vector).
+struct Crafted {
+  uint8_t version = kTernVersion;
+  uint8_t type = static_cast<uint8_t>(PacketType::kData);
+  uint16_t flags = kFlagFirst | kFlagLast | kFlagAckRequest;
+  uint32_t psn = 7;
+  uint8_t opcode = static_cast<uint8_t>(DataOpcode::kWrite);
+  uint16_t payload_len = 8;
+  size_t payload = 8;         // payload bytes actually present
+  bool rdma = true;           // carry the RDMA extension
+  size_t keep = SIZE_MAX;     // cut the Tern packet to this many bytes
+  uint32_t checksum_xor = 0;  // spoil the sealed checksum
+  size_t trailing = 0;        // zero bytes after the packet
+  uint8_t nack_reason = 2;
+};
+
+std::vector<uint8_t> BuildTern(const Crafted& c) {
+  std::vector<uint8_t> p(sizeof(TernHeader));
+  TernHeader th{};
+  th.version = c.version;
+  th.type = c.type;
+  th.flags.set(c.flags);
+  // As in the spec vectors: DATA goes 0x100 -> 0x101, ACK and NACK come back.
+  const bool data = c.type != static_cast<uint8_t>(PacketType::kAck) &&
+                    c.type != static_cast<uint8_t>(PacketType::kNack);
+  th.dst_qpn.set(data ? 0x101 : 0x100);
+  th.src_qpn.set(data ? 0x100 : 0x101);
+  th.psn.set(c.psn);
+  std::memcpy(p.data(), &th, sizeof th);
+  auto append = [&p](const auto& header) {
+    const auto* bytes = reinterpret_cast<const uint8_t*>(&header);
+    p.insert(p.end(), bytes, bytes + sizeof header);
+  };
+  if (c.type == static_cast<uint8_t>(PacketType::kAck)) {
+    AckHeader ack{};
+    ack.sack_base.set(100);
+    ack.sack_bitmap[0].set(uint64_t{0xC});
+    ack.sack_bitmap[1].set(uint64_t{1} << 63 | 1);
+    ack.window_end.set(1124);
+    ack.ts_echo.set(0x12345678);
+    ack.echo_entropy.set(0xC123);
+    ack.ce_count.set(1);
+    append(ack);
+  } else if (c.type == static_cast<uint8_t>(PacketType::kNack)) {
+    NackHeader nack{};
+    nack.reason = c.nack_reason;
+    nack.echo_entropy.set(0xC123);
+    nack.ts_echo.set(0x12345678);
+    nack.retry_after_ns.set(c.nack_reason == 2 ? 10000 : 0);
+    append(nack);
+  } else {
+    DataHeader dh{};
+    dh.opcode = c.opcode;
+    dh.payload_len.set(c.payload_len);
+    dh.msg_id.set(2);
+    dh.msg_len.set(8);
+    dh.timestamp.set(0x12345678);
+    append(dh);
+    if (c.rdma) {
+      RdmaExtension rdma{};
+      rdma.remote_va.set(0x7f0000001000);
+      rdma.rkey.set(0x1a5);
+      append(rdma);
+    }
+    for (size_t i = 0; i < c.payload; ++i) p.push_back(static_cast<uint8_t>(0xA0 + i));
+  }
+  p.resize(p.size() + c.trailing, 0);
+  if (c.keep < p.size()) p.resize(c.keep);
+  SealTernChecksum(p);
+  if (c.checksum_xor != 0 && p.size() >= sizeof(TernHeader)) {
+    p[19] = static_cast<uint8_t>(p[19] ^ c.checksum_xor);
+  }
+  return p;
+}
+
+std::vector<uint8_t> WrapInFrame(const std::vector<uint8_t>& tern, bool v6) {
+  std::vector<uint8_t> frame(kMaxOuterHeaderBytes + tern.size());
+  const size_t outer = EncodeFrameHeaders(frame.data(), HostEndpoint(0, v6), HostEndpoint(1, v6),
+                                          0xC000, tern.size());
+  std::copy(tern.begin(), tern.end(), frame.begin() + static_cast<ptrdiff_t>(outer));
+  frame.resize(outer + tern.size());
+  return frame;
+}
+
+void WriteCraftedFrames(Recorder& recorder, Time start) {
+  using PT = PacketType;
+  const auto data = static_cast<uint8_t>(PT::kData);
+  const auto ack = static_cast<uint8_t>(PT::kAck);
+  const auto nack = static_cast<uint8_t>(PT::kNack);
+  struct Case {
+    const char* comment;
+    Crafted c;
+  };
+  std::vector<Case> cases;
+  auto add = [&cases](const char* comment, auto&& tweak) {
+    Crafted c;
+    tweak(c);
+    cases.push_back({comment, c});
+  };
+  // docs/protocol.md section 2.9 test vectors.
+  add("crafted: spec vector DATA WRITE", [](Crafted&) {});
+  add("crafted: spec vector trimmed WRITE", [](Crafted& c) {
+    c.flags |= kFlagTrimmed;
+    c.payload = 0;
+  });
+  add("crafted: spec vector ACK", [&](Crafted& c) {
+    c.type = ack;
+    c.flags = kFlagEcnEcho;
+    c.psn = 100;
+  });
+  add("crafted: spec vector NACK", [&](Crafted& c) {
+    c.type = nack;
+    c.flags = 0;
+  });
+  // Refusals, one per DecodeTern check.
+  add("crafted: bad checksum", [](Crafted& c) { c.checksum_xor = 0x01; });
+  add("crafted: truncated common header", [](Crafted& c) { c.keep = 12; });
+  add("crafted: truncated DATA header", [](Crafted& c) { c.keep = 30; });
+  add("crafted: truncated RDMA extension", [](Crafted& c) { c.keep = 52; });
+  add("crafted: truncated ACK", [&](Crafted& c) {
+    c.type = ack;
+    c.flags = 0;
+    c.keep = 40;
+  });
+  add("crafted: unknown version", [](Crafted& c) { c.version = 2; });
+  add("crafted: unknown version and bad checksum", [](Crafted& c) {
+    c.version = 2;
+    c.checksum_xor = 0x80;
+  });
+  add("crafted: unknown type", [](Crafted& c) { c.type = 9; });
+  add("crafted: unknown opcode", [](Crafted& c) {
+    c.opcode = 42;
+    c.rdma = false;
+  });
+  add("crafted: unknown NACK reason", [&](Crafted& c) {
+    c.type = nack;
+    c.flags = 0;
+    c.nack_reason = 9;
+  });
+  add("crafted: unknown flag bit", [](Crafted& c) { c.flags |= 0x0100; });
+  add("crafted: FIRST on an ACK", [&](Crafted& c) {
+    c.type = ack;
+    c.flags = kFlagFirst;
+  });
+  add("crafted: ACK with trailing bytes", [&](Crafted& c) {
+    c.type = ack;
+    c.flags = 0;
+    c.trailing = 4;
+  });
+  add("crafted: READ_REQUEST with payload_len", [](Crafted& c) {
+    c.opcode = static_cast<uint8_t>(DataOpcode::kReadRequest);
+    c.payload = 0;
+    c.payload_len = 5;
+  });
+  add("crafted: payload shorter than payload_len", [](Crafted& c) { c.payload = 6; });
+  add("crafted: trimmed packet still carrying payload",
+      [](Crafted& c) { c.flags |= kFlagTrimmed; });
+  add("crafted: SEND_WITH_IMM over IPv4", [&](Crafted& c) {
+    c.opcode = static_cast<uint8_t>(DataOpcode::kSendWithImm);
+    c.rdma = false;
+    c.type = data;
+  });
+  Time at = start;
+  for (const Case& k : cases) {
+    recorder.Record(at, WrapInFrame(BuildTern(k.c), /*v6=*/false), k.comment);
+    at = at + Duration::Microseconds(1);
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+struct Options {
+  uint64_t seed = 1;
+  std::string capture_path;
+  std::string expected_path;
+};
+
+bool ParseArgs(int argc, char** argv, Options& options, std::string& error) {
+  std::vector<std::string_view> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--seed=")) {
+      const std::string_view value = arg.substr(7);
+      const auto [end, ec] =
+          std::from_chars(value.data(), value.data() + value.size(), options.seed);
+      if (value.empty() || ec != std::errc() || end != value.data() + value.size()) {
+        error = absl::StrFormat("bad --seed value '%s'", value);
+        return false;
+      }
+    } else if (arg.starts_with("-")) {
+      error = absl::StrFormat("unknown option '%s'", arg);
+      return false;
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (positional.size() != 2) {
+    error = "expected CAPTURE.pcapng and EXPECTED.jsonl";
+    return false;
+  }
+  options.capture_path = std::string(positional[0]);
+  options.expected_path = std::string(positional[1]);
+  return true;
+}
+
+int Main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
+      std::fputs(kUsage, stdout);
+      return kExitOk;
+    }
+  }
+  Options options;
+  std::string error;
+  if (!ParseArgs(argc, argv, options, error)) {
+    std::fprintf(stderr, "capture_sample: %s\n%s", error.c_str(), kUsage);
+    return kExitUsage;
+  }
+
+  absl::StatusOr<sim::PcapngWriter> pcapng = sim::PcapngWriter::Open(options.capture_path);
+  if (!pcapng.ok()) {
+    std::fprintf(stderr, "capture_sample: %s\n", pcapng.status().ToString().c_str());
+    return kExitFailed;
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> expected(
+      std::fopen(options.expected_path.c_str(), "w"), &std::fclose);
+  if (expected == nullptr) {
+    std::fprintf(stderr, "capture_sample: cannot open '%s'\n", options.expected_path.c_str());
+    return kExitFailed;
+  }
+
+  Recorder recorder(*pcapng, expected.get());
+  Time end = Time::Zero();
+  for (const bool v6 : {false, true}) {
+    recorder.ResetCoverage();
+    // Each run starts at virtual time 0; the second is shifted to begin 1 ms
+    // after the first ended.
+    const Duration offset = end - Time::Zero();
+    ScenarioRun run(sim::DeriveSeed(options.seed, v6 ? 6 : 4), v6, offset, recorder);
+    if (absl::Status s = run.Run(); !s.ok()) {
+      std::fprintf(stderr, "capture_sample: seed %llu: %s\n",
+                   static_cast<unsigned long long>(options.seed), s.ToString().c_str());
+      return kExitFailed;
+    }
+    end = run.now() + Duration::Milliseconds(1);
+  }
+  WriteCraftedFrames(recorder, end);
+
+  absl::Status status = recorder.status();
+  if (status.ok()) status = pcapng->Close();
+  if (status.ok() && std::fclose(expected.release()) != 0) {
+    status = absl::DataLossError("closing the expected file failed");
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "capture_sample: %s\n", status.ToString().c_str());
+    return kExitFailed;
+  }
+  std::printf("capture_sample: seed %llu: %llu frames -> %s, %s\n",
+              static_cast<unsigned long long>(options.seed),
+              static_cast<unsigned long long>(recorder.frames()), options.capture_path.c_str(),
+              options.expected_path.c_str());
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace tern::wireshark
+
+int main(int argc, char** argv) { return tern::wireshark::Main(argc, argv); }
