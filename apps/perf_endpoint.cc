@@ -88,10 +88,10 @@ absl::Status PerfEndpoint::SetUp() {
   return absl::OkStatus();
 }
 
-std::vector<QpExchange> PerfEndpoint::LocalQps() const {
+std::vector<control::QpSetup> PerfEndpoint::LocalQps() const {
   // PSNs from the seed and the side, as the simulated run draws them.
   Random rng(sim::DeriveSeed(options_.seed, requester_ ? 0x2000 : 0x2001));
-  std::vector<QpExchange> out;
+  std::vector<control::QpSetup> out;
   for (const Flow& f : flows_) {
     out.push_back({f.qp->qp_num(), static_cast<uint32_t>(rng.Next()) & 0xFFFFFF, f.mr->addr(),
                    f.mr->length(), f.mr->rkey()});
@@ -99,13 +99,13 @@ std::vector<QpExchange> PerfEndpoint::LocalQps() const {
   return out;
 }
 
-absl::Status PerfEndpoint::Connect(std::span<const QpExchange> peer,
+absl::Status PerfEndpoint::Connect(std::span<const control::QpSetup> peer,
                                    const Endpoint& peer_endpoint) {
   if (peer.size() != flows_.size()) {
     return absl::InvalidArgumentError(
         absl::StrFormat("the peer has %d QPs, this side %d", peer.size(), flows_.size()));
   }
-  const std::vector<QpExchange> local = LocalQps();
+  const std::vector<control::QpSetup> local = LocalQps();
   for (size_t i = 0; i < flows_.size(); ++i) {
     Flow& f = flows_[i];
     if (peer[i].length < size_) {

@@ -16,18 +16,10 @@
 #include "apps/perf_options.h"
 #include "apps/perf_pattern.h"
 #include "apps/perf_runner.h"
+#include "dataplane/control/control_channel.h"
 #include "transport/verbs.h"
 
 namespace tern::perf {
-
-// What a side tells the other about one of its QPs (the out-of-band exchange).
-struct QpExchange {
-  uint32_t qp_num = 0;
-  uint32_t psn = 0;
-  uint64_t addr = 0;  // the QP's message buffer
-  uint64_t length = 0;
-  uint32_t rkey = 0;
-};
 
 class PerfEndpoint {
  public:
@@ -35,9 +27,9 @@ class PerfEndpoint {
 
   // Creates the QPs (to INIT), buffers and memory regions.
   absl::Status SetUp();
-  std::vector<QpExchange> LocalQps() const;
+  std::vector<control::QpSetup> LocalQps() const;
   // Moves every QP to RTS towards the peer's QPs, in order.
-  absl::Status Connect(std::span<const QpExchange> peer, const Endpoint& peer_endpoint);
+  absl::Status Connect(std::span<const control::QpSetup> peer, const Endpoint& peer_endpoint);
 
   // Posts the first messages (requester) or receives (responder).
   void Start(Time now);
@@ -72,7 +64,7 @@ class PerfEndpoint {
     MemoryRegion* mr = nullptr;
     Buffer buffer;
     uint64_t slots = 0;  // messages the buffer holds
-    QpExchange peer;
+    control::QpSetup peer;
     uint64_t posted = 0;
     uint64_t completed = 0;
     uint64_t recv_posted = 0;

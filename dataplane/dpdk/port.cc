@@ -67,10 +67,16 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
 
   // MTU: what the payload needs, capped by the port.
   uint32_t mtu = IpMtuFor(options.payload_mtu);
-  if (dev_info.max_mtu != 0 && mtu > dev_info.max_mtu) {
+  // The port's limit: its MTU bound and its largest receivable frame.
+  uint32_t max_mtu = dev_info.max_mtu != 0 ? dev_info.max_mtu : UINT32_MAX;
+  if (dev_info.max_rx_pktlen > sizeof(EthernetHeader) + 4) {
+    max_mtu = std::min<uint32_t>(
+        max_mtu, dev_info.max_rx_pktlen - static_cast<uint32_t>(sizeof(EthernetHeader)) - 4);
+  }
+  if (mtu > max_mtu) {
     info.missing.push_back(absl::StrFormat("MTU %d (max %d): payload per packet limited to %d", mtu,
-                                           dev_info.max_mtu, PayloadMtuFor(dev_info.max_mtu)));
-    mtu = dev_info.max_mtu;
+                                           max_mtu, PayloadMtuFor(max_mtu)));
+    mtu = max_mtu;
   }
 
   rte_eth_conf conf;
@@ -116,7 +122,9 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   // One pool per queue, so workers never contend on a mempool cache. mbufs
   // hold a whole frame in one segment.
   port->max_frame_bytes_ = info.mtu + static_cast<uint32_t>(sizeof(EthernetHeader)) + 4;
-  const uint32_t data_room = RTE_PKTMBUF_HEADROOM + port->max_frame_bytes_;
+  // At least DPDK's default room: some PMDs (net_af_packet) size their rings from it.
+  const uint32_t data_room =
+      RTE_PKTMBUF_HEADROOM + std::max<uint32_t>(port->max_frame_bytes_, RTE_MBUF_DEFAULT_DATAROOM);
   const uint32_t mbufs = options.mbufs_per_queue != 0
                              ? options.mbufs_per_queue
                              : std::max<uint32_t>(4095, 2u * (rx_desc + tx_desc) + 1024);

@@ -21,17 +21,29 @@
 // version, type, opcode and NACK reason, bad flags, bad length, bad checksum)
 // and the test vectors of docs/protocol.md section 2.9.
 //
-// Output is a function of the seed. Exit status: 0 written, 1 the scenario or
-// an I/O step failed, 2 usage error.
+// Output is a function of the seed.
+//
+//   capture_sample --read CAPTURE.pcapng EXPECTED.jsonl
+//
+// reads an existing capture instead, e.g. one tern-perf wrote over DPDK with
+// --pcap, and writes the same expected lines for it, plus each frame's pcapng
+// interface id and direction. The reader is minimal: little-endian pcapng,
+// Ethernet interfaces, Enhanced Packet Blocks (other packet blocks are
+// refused, other blocks skipped).
+//
+// Exit status: 0 written, 1 the scenario, an I/O step or reading the capture
+// failed, 2 usage error.
 #include <sys/mman.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -40,6 +52,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dataplane/sim/capture.h"
@@ -60,9 +73,12 @@ constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] =
     "usage: capture_sample [--seed=N] CAPTURE.pcapng EXPECTED.jsonl\n"
+    "       capture_sample --read CAPTURE.pcapng EXPECTED.jsonl\n"
     "Runs Tern over the simulated wire (IPv4, then IPv6) and writes the frames\n"
     "as pcapng, and one JSON object per frame with the fields the C++ decoder\n"
-    "reads, for tools/wireshark/dissector_test.py. N: unsigned 64-bit, default 1.\n";
+    "reads, for tools/wireshark/dissector_test.py. N: unsigned 64-bit, default 1.\n"
+    "--read: reads an existing pcapng capture instead (little-endian, Ethernet,\n"
+    "e.g. tern-perf --pcap over DPDK) and writes only its expected file.\n";
 
 constexpr uint32_t kAccessAll = kAccessLocalWrite | kAccessRemoteWrite | kAccessRemoteRead;
 
@@ -211,15 +227,35 @@ void AddViewFields(const TernView& view, JsonObject& json, Coverage& coverage, u
   }
 }
 
-// One line of the expected file. Keys other than frame, time_ns, comment, ip,
-// length, drop_reason_unverified, *_name, payload_bytes and checksum_ok are the
+// One frame of a capture, as the expected file describes it.
+struct CapturedFrame {
+  uint64_t number = 0;   // 1-based, as Wireshark numbers frames
+  uint64_t time_ns = 0;  // the pcapng timestamp in nanoseconds
+  std::span<const uint8_t> bytes;
+  std::string_view comment;
+  // Read from an existing pcapng file only (--read): the interface id, the
+  // epb_flags direction ("in", "out", or empty when not given) and the
+  // original length when the capture cut the frame.
+  std::optional<uint32_t> interface;
+  std::string_view direction;
+  std::optional<uint64_t> original_length;
+};
+
+// One line of the expected file. Keys other than frame, time_ns, comment,
+// interface, direction, original_length, ip, length, frame_error,
+// drop_reason_unverified, *_name, payload_bytes and checksum_ok are the
 // dissector's field names without the "tern." prefix.
-std::string DescribeFrame(uint64_t number, Time at, std::span<const uint8_t> frame,
-                          std::string_view comment, Coverage& coverage) {
+std::string DescribeFrame(const CapturedFrame& captured, Coverage& coverage) {
+  const std::span<const uint8_t> frame = captured.bytes;
   JsonObject json;
-  json.Add("frame", number);
-  json.Add("time_ns", static_cast<uint64_t>(at.nanoseconds()));
-  if (!comment.empty()) json.AddString("comment", comment);
+  json.Add("frame", captured.number);
+  json.Add("time_ns", captured.time_ns);
+  if (!captured.comment.empty()) json.AddString("comment", captured.comment);
+  if (captured.interface.has_value()) json.Add("interface", *captured.interface);
+  if (!captured.direction.empty()) json.AddString("direction", captured.direction);
+  if (captured.original_length.has_value()) {
+    json.Add("original_length", *captured.original_length);
+  }
   const FrameDecodeResult outer = DecodeFrame(frame, kDefaultUdpPort);
   if (!outer.ok()) {
     json.AddString("frame_error", DropReasonName(outer.error));
@@ -257,6 +293,16 @@ std::string DescribeFrame(uint64_t number, Time at, std::span<const uint8_t> fra
   return json.Finish();
 }
 
+// Appends DescribeFrame's line to the expected file.
+absl::Status WriteExpectedLine(std::FILE* expected, const CapturedFrame& frame,
+                               Coverage& coverage) {
+  const std::string line = DescribeFrame(frame, coverage) + "\n";
+  if (std::fwrite(line.data(), 1, line.size(), expected) != line.size()) {
+    return absl::DataLossError("writing the expected file failed");
+  }
+  return absl::OkStatus();
+}
+
 // Writes every tapped frame to both outputs.
 class Recorder {
  public:
@@ -267,10 +313,12 @@ class Recorder {
     status_ = pcapng_.Write(at, frame, comment);
     if (!status_.ok()) return;
     ++frames_;
-    const std::string line = DescribeFrame(frames_, at, frame, comment, coverage_) + "\n";
-    if (std::fwrite(line.data(), 1, line.size(), expected_) != line.size()) {
-      status_ = absl::DataLossError("writing the expected file failed");
-    }
+    CapturedFrame captured;
+    captured.number = frames_;
+    captured.time_ns = static_cast<uint64_t>(at.nanoseconds());
+    captured.bytes = frame;
+    captured.comment = comment;
+    status_ = WriteExpectedLine(expected_, captured, coverage_);
   }
 
   const absl::Status& status() const { return status_; }
@@ -774,8 +822,322 @@ void WriteCraftedFrames(Recorder& recorder, Time start) {
 }
 
 // ---------------------------------------------------------------------------
+// --read: the expected file of an existing capture, e.g. one tern-perf wrote
+// over DPDK with --pcap (rte_pcapng), or capture_sample's own.
+
+uint16_t Le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
+uint32_t Le32(const uint8_t* p) {
+  return static_cast<uint32_t>(Le16(p)) | static_cast<uint32_t>(Le16(p + 2)) << 16;
+}
+
+// A minimal pcapng reader: little-endian sections only (a big-endian one is
+// refused), Section Header, Interface Description and Enhanced Packet Blocks;
+// other blocks (statistics, name resolution, ...) are skipped. Every length is
+// checked against the block and the file, so a damaged file gives an error,
+// never a read out of bounds.
+class PcapngReader {
+ public:
+  using Writer = sim::PcapngWriter;
+  static constexpr uint32_t kObsoletePacketBlock = 0x00000002;
+  static constexpr uint32_t kSimplePacketBlock = 0x00000003;
+  static constexpr uint32_t kSwappedByteOrderMagic = 0x4D3C2B1A;
+  static constexpr uint16_t kOptionEpbFlags = 2;
+  // Larger blocks are refused rather than allocated: a frame is at most 256
+  // KiB (Wireshark's limit), options add little.
+  static constexpr uint32_t kMaxBlockBytes = 16u << 20;
+
+  struct Packet {
+    uint32_t interface = 0;
+    uint64_t time_ns = 0;
+    uint64_t original_length = 0;
+    std::vector<uint8_t> bytes;  // as captured: perhaps cut short
+    std::string comment;         // the first opt_comment, if any
+    std::string_view direction;  // epb_flags bits 0-1: "in", "out" or ""
+  };
+
+  static absl::StatusOr<PcapngReader> Open(const std::string& path) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (file == nullptr) {
+      return absl::ErrnoToStatus(errno, absl::StrFormat("cannot open '%s'", path));
+    }
+    return PcapngReader(file);
+  }
+
+  // Reads up to the next Enhanced Packet Block: true with `packet` filled,
+  // false at the end of the file, or an error naming the byte offset.
+  absl::StatusOr<bool> Next(Packet& packet) {
+    for (;;) {
+      const uint64_t at = offset_;
+      uint8_t head[12];
+      const size_t got = Read(head, 8);
+      if (got == 0 && std::feof(file_.get())) {
+        if (!in_section_) return absl::InvalidArgumentError("empty file: not pcapng");
+        return false;
+      }
+      if (got < 8) return Truncated(at, 8, got);
+      const uint32_t type = Le32(head);
+      const uint32_t length = Le32(head + 4);
+      if (!in_section_ && type != Writer::kSectionHeaderBlock) {
+        const uint32_t magic = Le32(head);
+        if (magic == 0xA1B2C3D4 || magic == 0xD4C3B2A1 || magic == 0xA1B23C4D ||
+            magic == 0x4D3CB2A1) {
+          return absl::InvalidArgumentError("a classic pcap file, not pcapng");
+        }
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "not pcapng: the file starts with block type 0x%08x, not a section header", type));
+      }
+      if (type == Writer::kSectionHeaderBlock) {
+        // The byte order is known only from the magic, after the length.
+        if (const size_t n = Read(head + 8, 4); n < 4) return Truncated(at, 12, 8 + n);
+        const uint32_t magic = Le32(head + 8);
+        if (magic == kSwappedByteOrderMagic) {
+          return absl::UnimplementedError(absl::StrFormat(
+              "big-endian section at offset %d: only little-endian pcapng is supported", at));
+        }
+        if (magic != Writer::kByteOrderMagic) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "section header at offset %d: bad byte-order magic 0x%08x", at, magic));
+        }
+      }
+      const size_t head_bytes = type == Writer::kSectionHeaderBlock ? 12 : 8;
+      if (length < head_bytes + 4 || length % 4 != 0 || length > kMaxBlockBytes) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "block at offset %d (type 0x%08x): bad total length %d", at, type, length));
+      }
+      // The body between the header and the trailing length.
+      std::vector<uint8_t> body(length - head_bytes);
+      if (const size_t n = Read(body.data(), body.size()); n < body.size()) {
+        return Truncated(at, length, head_bytes + n);
+      }
+      if (Le32(body.data() + body.size() - 4) != length) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("block at offset %d (type 0x%08x): trailing length %d differs from %d",
+                            at, type, Le32(body.data() + body.size() - 4), length));
+      }
+      body.resize(body.size() - 4);
+      switch (type) {
+        case Writer::kSectionHeaderBlock:
+          if (absl::Status s = SectionHeader(at, body); !s.ok()) return s;
+          break;
+        case Writer::kInterfaceDescriptionBlock:
+          if (absl::Status s = InterfaceDescription(at, body); !s.ok()) return s;
+          break;
+        case Writer::kEnhancedPacketBlock:
+          if (absl::Status s = EnhancedPacket(at, body, packet); !s.ok()) return s;
+          return true;
+        case kObsoletePacketBlock:
+        case kSimplePacketBlock:
+          // Skipping them would shift every later frame number off tshark's.
+          return absl::UnimplementedError(absl::StrFormat(
+              "block at offset %d: %s packet blocks are not supported, only enhanced ones", at,
+              type == kSimplePacketBlock ? "simple" : "obsolete"));
+        default:
+          break;  // statistics, name resolution, decryption secrets, custom
+      }
+    }
+  }
+
+ private:
+  struct Interface {
+    uint16_t link_type = 0;
+    uint64_t units_per_second = 1'000'000;  // if_tsresol, default 10^-6 s
+  };
+  struct FileCloser {
+    void operator()(std::FILE* file) const { std::fclose(file); }
+  };
+
+  explicit PcapngReader(std::FILE* file) : file_(file) {}
+
+  size_t Read(uint8_t* out, size_t bytes) {
+    const size_t got = std::fread(out, 1, bytes, file_.get());
+    offset_ += got;
+    return got;
+  }
+
+  absl::Status Truncated(uint64_t at, uint64_t want, uint64_t got) const {
+    if (std::ferror(file_.get())) {
+      return absl::DataLossError(absl::StrFormat("read error at offset %d", at + got));
+    }
+    return absl::DataLossError(
+        absl::StrFormat("truncated: the block at offset %d needs %d bytes, the file ends %d "
+                        "bytes into it",
+                        at, want, got));
+  }
+
+  // Calls `option(code, value)` for each option in `bytes` up to opt_endofopt.
+  template <typename Fn>
+  static absl::Status ForEachOption(uint64_t at, std::span<const uint8_t> bytes, Fn option) {
+    size_t i = 0;
+    while (i + 4 <= bytes.size()) {
+      const uint16_t code = Le16(&bytes[i]);
+      const size_t length = Le16(&bytes[i + 2]);
+      if (code == Writer::kOptionEnd) return absl::OkStatus();
+      const size_t padded = (length + 3) & ~size_t{3};
+      if (padded > bytes.size() - i - 4) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "block at offset %d: option %d of %d bytes runs past the block", at, code, length));
+      }
+      if (absl::Status s = option(code, bytes.subspan(i + 4, length)); !s.ok()) return s;
+      i += 4 + padded;
+    }
+    if (i != bytes.size()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "block at offset %d: %d stray bytes after the options", at, bytes.size() - i));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SectionHeader(uint64_t at, std::span<const uint8_t> body) {
+    // body, after the byte-order magic: versions, section length, options.
+    if (body.size() < 12) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("section header at offset %d is too short", at));
+    }
+    const uint16_t major = Le16(&body[0]);
+    if (major != 1) {
+      return absl::UnimplementedError(
+          absl::StrFormat("section header at offset %d: pcapng version %d.%d is not supported", at,
+                          major, Le16(&body[2])));
+    }
+    // A new section starts its own interface list.
+    interfaces_.clear();
+    in_section_ = true;
+    return ForEachOption(at, body.subspan(12), [](uint16_t, auto) { return absl::OkStatus(); });
+  }
+
+  absl::Status InterfaceDescription(uint64_t at, std::span<const uint8_t> body) {
+    if (body.size() < 8) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("interface description at offset %d is too short", at));
+    }
+    Interface interface;
+    interface.link_type = Le16(&body[0]);
+    absl::Status status =
+        ForEachOption(at, body.subspan(8), [&](uint16_t code, std::span<const uint8_t> value) {
+          if (code != Writer::kOptionIfTsresol) return absl::OkStatus();
+          // Decimal resolutions up to the nanosecond convert exactly; others
+          // would round, and the comparison with tshark's times is exact.
+          if (value.size() != 1 || (value[0] & 0x80) != 0 || value[0] > 9) {
+            return absl::UnimplementedError(absl::StrFormat(
+                "interface description at offset %d: if_tsresol 0x%02x is not supported "
+                "(10^-0 to 10^-9 s only)",
+                at, value.empty() ? 0 : value[0]));
+          }
+          interface.units_per_second = 1;
+          for (int k = 0; k < value[0]; ++k) interface.units_per_second *= 10;
+          return absl::OkStatus();
+        });
+    if (!status.ok()) return status;
+    interfaces_.push_back(interface);
+    return absl::OkStatus();
+  }
+
+  absl::Status EnhancedPacket(uint64_t at, std::span<const uint8_t> body, Packet& packet) {
+    if (body.size() < 20) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("packet block at offset %d is too short", at));
+    }
+    const uint32_t id = Le32(&body[0]);
+    if (id >= interfaces_.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("packet block at offset %d: interface %d, but the section describes %d",
+                          at, id, interfaces_.size()));
+    }
+    const Interface& interface = interfaces_[id];
+    if (interface.link_type != Writer::kLinkTypeEthernet) {
+      return absl::UnimplementedError(absl::StrFormat(
+          "packet block at offset %d: interface %d has link type %d; only Ethernet (1) is "
+          "supported",
+          at, id, interface.link_type));
+    }
+    const uint64_t units = uint64_t{Le32(&body[4])} << 32 | Le32(&body[8]);
+    const uint64_t ns_per_unit = 1'000'000'000 / interface.units_per_second;
+    if (units > UINT64_MAX / ns_per_unit) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "packet block at offset %d: timestamp %d overflows 64-bit nanoseconds", at, units));
+    }
+    const size_t captured = Le32(&body[12]);
+    const size_t padded = (captured + 3) & ~size_t{3};
+    if (padded > body.size() - 20) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "packet block at offset %d: captured length %d exceeds the block", at, captured));
+    }
+    packet.interface = id;
+    packet.time_ns = units * ns_per_unit;
+    packet.original_length = Le32(&body[16]);
+    packet.bytes.assign(body.begin() + 20, body.begin() + 20 + static_cast<ptrdiff_t>(captured));
+    packet.comment.clear();
+    packet.direction = {};
+    bool have_comment = false;
+    return ForEachOption(at, body.subspan(20 + padded),
+                         [&](uint16_t code, std::span<const uint8_t> value) {
+                           if (code == Writer::kOptionComment && !have_comment) {
+                             packet.comment.assign(value.begin(), value.end());
+                             have_comment = true;
+                           } else if (code == kOptionEpbFlags && value.size() == 4) {
+                             const uint32_t direction = Le32(value.data()) & 3;
+                             packet.direction = direction == 1 ? "in" : direction == 2 ? "out" : "";
+                           }
+                           return absl::OkStatus();
+                         });
+  }
+
+  std::unique_ptr<std::FILE, FileCloser> file_;
+  uint64_t offset_ = 0;
+  bool in_section_ = false;
+  std::vector<Interface> interfaces_;
+};
+
+// Writes the expected file of every packet in `capture_path`. On an error the
+// expected file is removed rather than left half-written.
+absl::Status ReadCapture(const std::string& capture_path, const std::string& expected_path,
+                         uint64_t& frames) {
+  absl::StatusOr<PcapngReader> reader = PcapngReader::Open(capture_path);
+  if (!reader.ok()) return reader.status();
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> expected(std::fopen(expected_path.c_str(), "w"),
+                                                           &std::fclose);
+  if (expected == nullptr) {
+    return absl::ErrnoToStatus(errno, absl::StrFormat("cannot open '%s'", expected_path));
+  }
+  auto fail = [&](const absl::Status& status) {
+    expected.reset();
+    std::remove(expected_path.c_str());
+    return status;
+  };
+  Coverage coverage;  // unused: the scenario's stopping rule
+  PcapngReader::Packet packet;
+  for (;;) {
+    absl::StatusOr<bool> more = reader->Next(packet);
+    if (!more.ok()) {
+      return fail(absl::Status(more.status().code(),
+                               absl::StrCat(capture_path, ": ", more.status().message())));
+    }
+    if (!*more) break;
+    CapturedFrame captured;
+    captured.number = ++frames;
+    captured.time_ns = packet.time_ns;
+    captured.bytes = packet.bytes;
+    captured.comment = packet.comment;
+    captured.interface = packet.interface;
+    captured.direction = packet.direction;
+    if (packet.original_length != packet.bytes.size()) {
+      captured.original_length = packet.original_length;
+    }
+    if (absl::Status s = WriteExpectedLine(expected.get(), captured, coverage); !s.ok()) {
+      return fail(s);
+    }
+  }
+  if (std::fclose(expected.release()) != 0) {
+    return fail(absl::DataLossError("closing the expected file failed"));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
 
 struct Options {
+  bool read = false;  // --read: describe an existing capture
+  bool seed_given = false;
   uint64_t seed = 1;
   std::string capture_path;
   std::string expected_path;
@@ -785,7 +1147,10 @@ bool ParseArgs(int argc, char** argv, Options& options, std::string& error) {
   std::vector<std::string_view> positional;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg.starts_with("--seed=")) {
+    if (arg == "--read") {
+      options.read = true;
+    } else if (arg.starts_with("--seed=")) {
+      options.seed_given = true;
       const std::string_view value = arg.substr(7);
       const auto [end, ec] =
           std::from_chars(value.data(), value.data() + value.size(), options.seed);
@@ -802,6 +1167,10 @@ bool ParseArgs(int argc, char** argv, Options& options, std::string& error) {
   }
   if (positional.size() != 2) {
     error = "expected CAPTURE.pcapng and EXPECTED.jsonl";
+    return false;
+  }
+  if (options.read && options.seed_given) {
+    error = "--seed has no meaning with --read";
     return false;
   }
   options.capture_path = std::string(positional[0]);
@@ -821,6 +1190,19 @@ int Main(int argc, char** argv) {
   if (!ParseArgs(argc, argv, options, error)) {
     std::fprintf(stderr, "capture_sample: %s\n%s", error.c_str(), kUsage);
     return kExitUsage;
+  }
+
+  if (options.read) {
+    uint64_t frames = 0;
+    if (absl::Status s = ReadCapture(options.capture_path, options.expected_path, frames);
+        !s.ok()) {
+      std::fprintf(stderr, "capture_sample: %s\n", s.ToString().c_str());
+      return kExitFailed;
+    }
+    std::printf("capture_sample: read %llu frames from %s -> %s\n",
+                static_cast<unsigned long long>(frames), options.capture_path.c_str(),
+                options.expected_path.c_str());
+    return kExitOk;
   }
 
   absl::StatusOr<sim::PcapngWriter> pcapng = sim::PcapngWriter::Open(options.capture_path);

@@ -8,15 +8,33 @@ with the expected file, in which capture_sample recorded what
 DecodeFrame/DecodeTern (transport/wire.h) read in the same bytes. Also checks:
 the receiver verdict and the expert info of refused frames, checksum status,
 the docs/protocol.md section 2.9 test vectors, pcapng timestamps and comments,
-that the capture covers every packet kind, and the two preferences.
+that the capture covers every packet kind, the two preferences, and that
+capture_sample --read (the pcapng reader) describes the capture exactly as
+capture_sample wrote it.
+
+With --tern-perf, the capture is of a real DPDK run instead: tern-perf over
+its net_ring loopback pair with 5% loss and reordering over 8 entropies,
+--verify and --pcap (rte_pcapng, every frame once as sent and once as
+received). tern-perf must pass with 0 data errors; capture_sample --read
+writes the expected file; every Tern frame must match it, must be accepted,
+and the capture must hold DATA, ACK and retransmitted frames in both
+directions, every received frame having been sent on the other port.
+
+With --capture, an existing pcapng file is checked (its expected file from
+--expected, else from capture_sample --read); it must hold a Tern frame.
 
 Usage: dissector_test.py --capture-sample PATH --dissector tern.lua
            [--tshark PATH] [--seed N] [--keep DIR]
+       dissector_test.py --capture-sample PATH --dissector tern.lua
+           --tern-perf PATH [--eal-args tools/dpdk-eal-args.sh] [--keep DIR]
+       dissector_test.py [--capture-sample PATH] --dissector tern.lua
+           --capture FILE.pcapng [--expected FILE.jsonl] [--keep DIR]
 The seed defaults to $TERN_SEED, else 1. Exit 0 pass, 1 fail, 2 usage,
 77 skip (no tshark).
 """
 
 import argparse
+import collections
 import decimal
 import json
 import os
@@ -33,8 +51,18 @@ MAX_REPORTED = 25
 META_KEYS = {
     "frame", "time_ns", "comment", "ip", "length", "frame_error", "type_name",
     "data.opcode_name", "nack.reason_name", "payload_bytes", "checksum_ok",
-    "drop_reason_unverified",
+    "drop_reason_unverified", "interface", "direction", "original_length",
 }
+# Keys only capture_sample --read writes (pcapng block fields).
+READ_ONLY_KEYS = {"interface", "direction", "original_length"}
+# epb_flags direction bits as tshark shows frame.packet_flags_direction.
+DIRECTIONS = {"in": 1, "out": 2}
+
+# The DPDK run: tern-perf over its net_ring loopback pair on two lcores.
+TERN_PERF_ARGS = ["--fabric=dpdk:loss=0.05,reorder=4,paths=8,seed=3", "--test=write_bw",
+                  "-s", "16384", "-n", "200", "--verify", "--quiet", "--timeout", "60"]
+TERN_PERF_TIMEOUT_S = 120
+EAL_MEMORY_MB = "512"
 # Keys whose value is a list: one dissector field occurrence per element.
 LIST_KEYS = {"ack.sack_offset", "ack.sack_psn"}
 
@@ -59,16 +87,20 @@ OPCODES = ["SEND", "SEND_WITH_IMM", "WRITE", "WRITE_WITH_IMM", "READ_REQUEST", "
 
 
 class Packet:
-    """The fields tshark showed for one frame."""
+    """The fields tshark showed for one frame (frame, Tern and tshark's own)."""
+
+    KEPT = ("frame.", "tern", "_ws.")
 
     def __init__(self, element):
         self.fields = {}  # name -> list of (show, showname, size)
         for field in element.iter("field"):
             name = field.get("name")
-            if not name:
+            if not name or not name.startswith(self.KEPT):
                 continue
+            # The payload is checked by its size only; its hex is not kept.
+            show = "" if name == "tern.payload" else field.get("show", "")
             self.fields.setdefault(name, []).append(
-                (field.get("show", ""), field.get("showname", ""), int(field.get("size", "0"))))
+                (show, field.get("showname", ""), int(field.get("size", "0"))))
         self.protocols = {p.get("name") for p in element.iter("proto")}
         self.experts = {n for n in self.fields if n.startswith("tern.expert.")}
 
@@ -87,10 +119,16 @@ class Packet:
         return int(self.one("frame.number"))
 
 
-def read_pdml(text):
-    """Parses tshark -T pdml output into Packets, in frame order."""
-    root = ET.fromstring(text)
-    return [Packet(p) for p in root.iter("packet")]
+def read_pdml(path):
+    """Parses a tshark -T pdml output file into Packets, in frame order.
+
+    Streams: a DPDK capture's PDML runs to a hundred megabytes."""
+    packets = []
+    for _, element in ET.iterparse(path, events=("end",)):
+        if element.tag == "packet":
+            packets.append(Packet(element))
+            element.clear()
+    return packets
 
 
 def as_int(text):
@@ -124,8 +162,32 @@ def describe(exp):
     return " ".join(parts)
 
 
+def compare_capture_fields(exp, pkt, check, label):
+    """Timestamp, comment, and the pcapng interface and direction when read."""
+    epoch = pkt.one("frame.time_epoch")
+    if epoch is None or int(decimal.Decimal(epoch) * 10**9) != exp["time_ns"]:
+        check.fail(label, f"time: expected {exp['time_ns']} ns, tshark {epoch}")
+    if pkt.one("frame.comment") != exp.get("comment"):
+        check.fail(label, f"comment: expected {exp.get('comment')!r}, "
+                   f"tshark {pkt.one('frame.comment')!r}")
+    if "interface" in exp and pkt.one("frame.interface_id") != str(exp["interface"]):
+        check.fail(label, f"interface: expected {exp['interface']}, "
+                   f"tshark {pkt.one('frame.interface_id')}")
+    if "direction" in exp:
+        got = pkt.one("frame.packet_flags_direction")
+        if got is None or as_int(got) != DIRECTIONS[exp["direction"]]:
+            check.fail(label, f"direction: expected {exp['direction']}, tshark {got}")
+
+
 def compare_frame(exp, pkt, check):
     n = exp["frame"]
+    if "frame_error" in exp:
+        # Not Tern for the C++ decoder (ARP, other UDP, bad outer headers).
+        label = f"{n} (outer headers refused: {exp['frame_error']})"
+        compare_capture_fields(exp, pkt, check, label)
+        if exp["frame_error"] == "not_tern" and "tern" in pkt.protocols:
+            check.fail(label, "the C++ decoder finds no Tern packet, tshark decodes one")
+        return
     label = f"{n} ({describe(exp)})"
     if "tern" not in pkt.protocols:
         check.fail(label, "tshark did not hand the frame to the Tern dissector")
@@ -135,13 +197,8 @@ def compare_frame(exp, pkt, check):
                          for _, sn, _ in entries):
         check.fail(label, "Lua error while dissecting")
 
-    # Timestamp (pcapng nanoseconds) and comment.
-    epoch = pkt.one("frame.time_epoch")
-    if epoch is None or int(decimal.Decimal(epoch) * 10**9) != exp["time_ns"]:
-        check.fail(label, f"time: expected {exp['time_ns']} ns, tshark {epoch}")
-    if pkt.one("frame.comment") != exp.get("comment"):
-        check.fail(label, f"comment: expected {exp.get('comment')!r}, "
-                   f"tshark {pkt.one('frame.comment')!r}")
+    # Timestamp (pcapng nanoseconds), comment, interface and direction.
+    compare_capture_fields(exp, pkt, check, label)
     want_v6 = exp.get("ip") == 6
     if ("ipv6" in pkt.protocols) != want_v6:
         check.fail(label, f"IP version: expected {exp.get('ip')}")
@@ -268,9 +325,67 @@ def check_coverage(expected, check):
             check.fail("-", f"capture lacks {what}")
 
 
-def run_tshark(tshark, lua, capture, env, extra):
+def check_dpdk_capture(expected, check):
+    """What a capture of tern-perf's DPDK run must show."""
+    tern = [e for e in expected if "frame_error" not in e]
+    for e in expected:
+        if e.get("frame_error", "not_tern") != "not_tern":
+            check.fail(e["frame"], f"the C++ decoder refuses the outer headers: {e['frame_error']}")
+    for e in tern:
+        if e.get("drop_reason") != "none":
+            check.fail(e["frame"], f"{describe(e)} refused by the receiver: {e.get('drop_reason')}")
+        if "direction" not in e:
+            check.fail(e["frame"], "no epb_flags direction in the capture")
+    needs = {
+        "DATA frames": any(e.get("type") == 1 for e in tern),
+        "ACK frames": any(e.get("type") == 2 for e in tern),
+        "a retransmission (flag RETRANSMIT)": any(
+            e.get("type") == 1 and expected_int(e["flags"]) & FLAG_BITS["retransmit"]
+            for e in tern),
+        "frames as sent (direction out)": any(e.get("direction") == "out" for e in tern),
+        "frames as received (direction in)": any(e.get("direction") == "in" for e in tern),
+        "two interfaces": len({e.get("interface") for e in tern}) >= 2,
+    }
+    for what, present in needs.items():
+        if not present:
+            check.fail("-", f"capture lacks {what}")
+    # Every frame received on a port was sent on another one (the capture
+    # holds both copies; the faults drop and delay, they do not duplicate).
+    def key(e):
+        return tuple(e.get(k) for k in ("type", "psn", "checksum", "entropy", "length"))
+    sent = collections.Counter((key(e), e.get("interface")) for e in tern
+                               if e.get("direction") == "out")
+    received = collections.Counter((key(e), e.get("interface")) for e in tern
+                                   if e.get("direction") == "in")
+    interfaces = {e.get("interface") for e in tern}
+    unmatched = 0
+    for (k, interface), count in received.items():
+        sent_elsewhere = sum(sent[(k, other)] for other in interfaces if other != interface)
+        if count > sent_elsewhere:
+            unmatched += count - sent_elsewhere
+    if unmatched:
+        check.fail("-", f"{unmatched} frames received that no other port sent")
+    return {
+        "data": sum(1 for e in tern if e.get("type") == 1),
+        "ack": sum(1 for e in tern if e.get("type") == 2),
+        "nack": sum(1 for e in tern if e.get("type") == 3),
+        "retransmit": sum(1 for e in tern if e.get("type") == 1 and
+                          expected_int(e["flags"]) & FLAG_BITS["retransmit"]),
+        "in": sum(1 for e in tern if e.get("direction") == "in"),
+        "out": sum(1 for e in tern if e.get("direction") == "out"),
+        "other": len(expected) - len(tern),
+    }
+
+
+def run_tshark(tshark, lua, capture, env, extra, out_path=None):
+    """Runs tshark; returns its output, or writes it to out_path (large PDML)."""
     cmd = [tshark, "-n", "-X", "lua_script:" + lua, "-r", capture] + extra
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    if out_path is None:
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    else:
+        with open(out_path, "w") as out:
+            result = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, text=True, env=env,
+                                    timeout=240)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {result.returncode}:\n{result.stderr}")
     noise = [line for line in result.stderr.splitlines()
@@ -280,19 +395,151 @@ def run_tshark(tshark, lua, capture, env, extra):
     return result.stdout
 
 
+def read_expected(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def run_capture_sample_read(capture_sample, capture, expected_path):
+    """capture_sample --read; returns an error message or None."""
+    result = subprocess.run([capture_sample, "--read", capture, expected_path],
+                            capture_output=True, text=True, timeout=240)
+    sys.stdout.write(result.stdout)
+    if result.returncode != 0:
+        return f"capture_sample --read exited {result.returncode}:\n{result.stderr}"
+    return None
+
+
+def make_sim_capture(args, seed, out_dir, check):
+    """capture_sample's simulated capture, and a check of the pcapng reader on
+    it. Returns (capture, expected path) or an error message."""
+    capture = os.path.join(out_dir, "sample.pcapng")
+    expected_path = os.path.join(out_dir, "expected.jsonl")
+    result = subprocess.run([args.capture_sample, f"--seed={seed}", capture, expected_path],
+                            capture_output=True, text=True, timeout=240)
+    sys.stdout.write(result.stdout)
+    if result.returncode != 0:
+        return f"capture_sample exited {result.returncode}:\n{result.stderr}"
+    # The reader must describe the file exactly as the writer did, the
+    # interface id aside (the writer does not record it).
+    reread_path = os.path.join(out_dir, "reread.jsonl")
+    error = run_capture_sample_read(args.capture_sample, capture, reread_path)
+    if error:
+        return error
+    written, reread = read_expected(expected_path), read_expected(reread_path)
+    if len(written) != len(reread):
+        check.fail("-", f"capture_sample --read found {len(reread)} frames, "
+                   f"{len(written)} were written")
+    for a, b in zip(written, reread):
+        b = {k: v for k, v in b.items() if k != "interface"}
+        if a != b:
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            check.fail(a["frame"], f"capture_sample --read differs from the writer in {diff}")
+    return capture, expected_path
+
+
+def dpdk_runtime_dirs(prefix):
+    """Where the EAL keeps a file prefix's runtime files."""
+    dirs = ["/var/run/dpdk/" + prefix]
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        dirs.append(os.path.join(os.environ["XDG_RUNTIME_DIR"], "dpdk", prefix))
+    dirs.append(os.path.join(tempfile.gettempdir(), "dpdk", prefix))
+    return dirs
+
+
+def make_dpdk_capture(args, out_dir):
+    """Runs tern-perf over DPDK with --pcap and checks its report. Returns
+    (capture, expected path, report) or an error message."""
+    capture = os.path.join(out_dir, "dpdk.pcapng")
+    json_path = os.path.join(out_dir, "tern-perf.json")
+    log_path = os.path.join(out_dir, "tern-perf.log")
+    eal_args = args.eal_args or os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                             os.pardir, "dpdk-eal-args.sh")
+    memory = subprocess.run(["bash", eal_args, EAL_MEMORY_MB], capture_output=True, text=True)
+    if memory.returncode != 0:
+        return f"{eal_args} exited {memory.returncode}:\n{memory.stderr}"
+    # Each DPDK process needs its own file prefix; the machine may be shared.
+    prefix = f"tern-dissector-{os.getpid()}"
+    cmd = ([args.tern_perf, "-l", "0-1", "--file-prefix", prefix] + memory.stdout.split() +
+           ["--no-pci", "--"] + TERN_PERF_ARGS + ["--pcap", capture, "--json", json_path])
+    print("dissector_test: " + " ".join(cmd))
+    try:
+        with open(log_path, "w") as log:
+            result = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                    timeout=TERN_PERF_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return f"tern-perf did not finish in {TERN_PERF_TIMEOUT_S} s"
+    finally:
+        for d in dpdk_runtime_dirs(prefix):
+            shutil.rmtree(d, ignore_errors=True)
+    with open(log_path) as log:
+        log_tail = "".join(log.readlines()[-20:])
+    if result.returncode != 0:
+        return f"tern-perf exited {result.returncode}:\n{log_tail}"
+    try:
+        with open(json_path) as f:
+            doc = json.load(f)
+        runs = doc["runs"]
+    except (OSError, ValueError, KeyError) as e:
+        return f"tern-perf's --json report is unreadable: {e}\n{log_tail}"
+    report = {"retransmitted": 0, "pcap_frames_written": 0}
+    for run in runs:
+        counters = run.get("counters", {})
+        if not (run.get("ok") and run.get("data_errors") == 0 and
+                run.get("messages_completed") == run.get("messages_posted")):
+            return (f"tern-perf run of {run.get('bytes')} B: ok {run.get('ok')}, "
+                    f"{run.get('messages_completed')}/{run.get('messages_posted')} messages, "
+                    f"{run.get('data_errors')} data errors, failure {run.get('failure')!r}")
+        if counters.get("pcap_frames_missed", 0) != 0:
+            return f"tern-perf missed {counters['pcap_frames_missed']} frames of the capture"
+        report["retransmitted"] += run.get("retransmitted_packets", 0)
+        report["pcap_frames_written"] += counters.get("pcap_frames_written", 0)
+    if not doc.get("passed") or not runs:
+        return f"tern-perf's report does not say passed:\n{log_tail}"
+    expected_path = os.path.join(out_dir, "expected.jsonl")
+    error = run_capture_sample_read(args.capture_sample, capture, expected_path)
+    if error:
+        return error
+    return capture, expected_path, report
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--capture-sample", required=True)
+    parser.add_argument("--capture-sample", default=None)
     parser.add_argument("--dissector", required=True)
     parser.add_argument("--tshark", default=None)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", default=None, help="write the capture and outputs here")
+    parser.add_argument("--tern-perf", default=None,
+                        help="capture a tern-perf run over DPDK and check that")
+    parser.add_argument("--eal-args", default=None,
+                        help="tools/dpdk-eal-args.sh (default: beside this directory)")
+    parser.add_argument("--capture", default=None, help="check this pcapng file")
+    parser.add_argument("--expected", default=None,
+                        help="with --capture: its expected file (default: capture_sample --read)")
     try:
         args = parser.parse_args()
     except SystemExit as e:
         return EXIT_USAGE if e.code else EXIT_PASS
+    mode = "dpdk" if args.tern_perf else "file" if args.capture else "sim"
+    usage_error = None
+    if args.tern_perf and args.capture:
+        usage_error = "--tern-perf and --capture exclude each other"
+    elif args.expected and not args.capture:
+        usage_error = "--expected needs --capture"
+    elif args.eal_args and not args.tern_perf:
+        usage_error = "--eal-args needs --tern-perf"
+    elif args.seed is not None and mode != "sim":
+        usage_error = "--seed is for the simulated capture only"
+    elif not args.capture_sample and not (mode == "file" and args.expected):
+        usage_error = "--capture-sample is required"
+    if usage_error:
+        print(f"dissector_test: {usage_error}", file=sys.stderr)
+        return EXIT_USAGE
     seed = args.seed if args.seed is not None else int(os.environ.get("TERN_SEED", "1"))
-    print(f"dissector_test: seed {seed}")
+    label = {"sim": f"seed {seed}", "dpdk": "tern-perf over DPDK",
+             "file": f"capture {args.capture}"}[mode]
+    print(f"dissector_test: {label}")
 
     tshark = args.tshark or shutil.which("tshark") or "/usr/bin/tshark"
     if not os.access(tshark, os.X_OK):
@@ -302,26 +549,35 @@ def main():
     with tempfile.TemporaryDirectory(prefix="tern-dissector-") as tmp:
         out_dir = args.keep or tmp
         os.makedirs(out_dir, exist_ok=True)
-        capture = os.path.join(out_dir, "sample.pcapng")
-        expected_path = os.path.join(out_dir, "expected.jsonl")
-        result = subprocess.run([args.capture_sample, f"--seed={seed}", capture, expected_path],
-                                capture_output=True, text=True, timeout=240)
-        sys.stdout.write(result.stdout)
-        if result.returncode != 0:
-            print(f"dissector_test: FAIL: capture_sample exited {result.returncode}:\n"
-                  f"{result.stderr}")
+        check = Checker()
+        report = None
+        if mode == "sim":
+            made = make_sim_capture(args, seed, out_dir, check)
+        elif mode == "dpdk":
+            made = make_dpdk_capture(args, out_dir)
+        elif args.expected:
+            made = (args.capture, args.expected)
+        else:
+            expected_path = os.path.join(out_dir, "expected.jsonl")
+            made = (run_capture_sample_read(args.capture_sample, args.capture, expected_path) or
+                    (args.capture, expected_path))
+        if isinstance(made, str):
+            print(f"dissector_test: FAIL: {label}: {made}")
             return EXIT_FAIL
-        with open(expected_path) as f:
-            expected = [json.loads(line) for line in f if line.strip()]
+        capture, expected_path = made[0], made[1]
+        if mode == "dpdk":
+            report = made[2]
+        expected = read_expected(expected_path)
 
         # A private HOME and config dir: no personal plugin (a second copy of
         # tern.lua) or preference of the user's can interfere.
         home = os.path.join(tmp, "home")
         os.makedirs(home, exist_ok=True)
         env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"))
+        pdml_path = os.path.join(out_dir, "tshark.pdml")
         try:
-            pdml = run_tshark(tshark, args.dissector, capture, env,
-                              ["-T", "pdml", "-o", "tern.verify_checksum:TRUE"])
+            run_tshark(tshark, args.dissector, capture, env,
+                       ["-T", "pdml", "-o", "tern.verify_checksum:TRUE"], out_path=pdml_path)
             unverified = run_tshark(tshark, args.dissector, capture, env,
                                     ["-o", "tern.verify_checksum:FALSE", "-T", "fields",
                                      "-e", "frame.number", "-e", "tern.checksum.status",
@@ -329,15 +585,11 @@ def main():
             other_port = run_tshark(tshark, args.dissector, capture, env,
                                     ["-o", "tern.udp_port:4000", "-Y", "tern",
                                      "-T", "fields", "-e", "frame.number"])
-        except (RuntimeError, subprocess.TimeoutExpired) as e:
-            print(f"dissector_test: FAIL: seed {seed}: {e}")
+            packets = read_pdml(pdml_path)
+        except (RuntimeError, subprocess.TimeoutExpired, ET.ParseError) as e:
+            print(f"dissector_test: FAIL: {label}: {e}")
             return EXIT_FAIL
-        if args.keep:
-            with open(os.path.join(out_dir, "tshark.pdml"), "w") as f:
-                f.write(pdml)
 
-        check = Checker()
-        packets = read_pdml(pdml)
         if len(packets) != len(expected):
             check.fail("-", f"tshark read {len(packets)} frames, expected {len(expected)}")
         by_number = {p.number(): p for p in packets}
@@ -347,7 +599,16 @@ def main():
                 check.fail(exp["frame"], "missing from tshark's output")
                 continue
             compare_frame(exp, pkt, check)
-        check_coverage(expected, check)
+        counts = None
+        if mode == "sim":
+            check_coverage(expected, check)
+        elif mode == "dpdk":
+            counts = check_dpdk_capture(expected, check)
+            if report["pcap_frames_written"] != len(expected):
+                check.fail("-", f"tern-perf wrote {report['pcap_frames_written']} frames, "
+                           f"the capture holds {len(expected)}")
+        elif not any("frame_error" not in e for e in expected):
+            check.fail("-", "the capture holds no Tern frame")
 
         # Preference: checksum verification off gives the verdict of a
         # receiver with checksum offload.
@@ -368,16 +629,29 @@ def main():
 
         frames = len(expected)
         if not check.ok():
-            print(f"dissector_test: FAIL: seed {seed}: {len(check.failures)} mismatches "
+            print(f"dissector_test: FAIL: {label}: {len(check.failures)} mismatches "
                   f"over {frames} frames; first {min(MAX_REPORTED, len(check.failures))}:")
             for line in check.failures[:MAX_REPORTED]:
                 print("  " + line)
-            print(f"  rerun: {sys.argv[0]} --capture-sample {args.capture_sample} "
-                  f"--dissector {args.dissector} --seed {seed} --keep /tmp/tern-dissector")
+            if mode == "sim":
+                print(f"  rerun: {sys.argv[0]} --capture-sample {args.capture_sample} "
+                      f"--dissector {args.dissector} --seed {seed} --keep /tmp/tern-dissector")
+            else:
+                print("  rerun with --keep DIR to keep the capture, the expected file and "
+                      "tshark's PDML")
             return EXIT_FAIL
-        refused = sum(1 for e in expected if e.get("drop_reason") != "none")
-        print(f"dissector_test: PASS: seed {seed}: {frames} frames ({refused} refused) "
-              f"match the C++ decoder")
+        if mode == "dpdk":
+            print(f"dissector_test: PASS: {label}: {frames} frames ({counts['other']} not Tern; "
+                  f"{counts['data']} DATA, {counts['ack']} ACK, {counts['nack']} NACK; "
+                  f"{counts['retransmit']} retransmissions; {counts['out']} sent, "
+                  f"{counts['in']} received) match the C++ decoder; tern-perf retransmitted "
+                  f"{report['retransmitted']} packets, 0 data errors")
+        else:
+            refused = sum(1 for e in expected
+                          if "frame_error" not in e and e.get("drop_reason") != "none")
+            other = sum(1 for e in expected if "frame_error" in e)
+            print(f"dissector_test: PASS: {label}: {frames} frames ({refused} refused, "
+                  f"{other} not Tern) match the C++ decoder")
         return EXIT_PASS
 
 

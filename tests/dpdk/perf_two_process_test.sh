@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Integration: tern-perf as two processes (--server / --connect) over one DPDK
+# link, set up out of band over TCP, with --verify and transmit faults (5%
+# loss, reorder over 8 entropies) on both sides.
+#   perf_two_process_test.sh TERN_PERF memif|af_packet
+# memif: a net_memif pair over a unix socket. af_packet: two network
+# namespaces joined by a veth pair (tools/netns-lab.sh), one net_af_packet
+# port in each; needs root (exit 77, skipped, otherwise).
+set -euo pipefail
+perf="$1"
+link="$2"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+work="$(mktemp -d)"
+tag="$$"
+# shellcheck disable=SC2207
+mem=($("$root/tools/dpdk-eal-args.sh" 512))
+faults="--fabric=dpdk:loss=0.05,reorder=4,paths=8"
+control_port=$((20000 + tag % 20000))
+cleanup() {
+  [[ "$link" == af_packet ]] && "$root/tools/netns-lab.sh" down --name "tp$tag" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+server_cmd=()
+client_cmd=()
+case "$link" in
+  memif)
+    sock="$work/memif.sock"
+    server_cmd=("$perf" -l 0 --file-prefix "tern-srv-$tag" "${mem[@]}" --no-pci
+      "--vdev=net_memif0,role=server,socket=$sock" --)
+    client_cmd=("$perf" -l 1 --file-prefix "tern-cli-$tag" "${mem[@]}" --no-pci
+      "--vdev=net_memif0,role=client,socket=$sock" --)
+    server_host=127.0.0.1
+    ;;
+  af_packet)
+    if [[ $(id -u) -ne 0 ]] || ! ip netns list >/dev/null 2>&1; then
+      echo "SKIP: needs root and ip netns"
+      exit 77
+    fi
+    "$root/tools/netns-lab.sh" up 2 --name "tp$tag" --switch pairs >/dev/null
+    server_cmd=(ip netns exec "tp$tag-h1" "$perf" -l 0 --file-prefix "tern-srv-$tag" "${mem[@]}"
+      --no-pci --vdev=net_af_packet0,iface=eth0 -- --ip 10.77.0.1)
+    client_cmd=(ip netns exec "tp$tag-h2" "$perf" -l 1 --file-prefix "tern-cli-$tag" "${mem[@]}"
+      --no-pci --vdev=net_af_packet0,iface=eth0 -- --ip 10.77.0.2)
+    server_host=10.77.0.1
+    ;;
+  *)
+    echo "usage: perf_two_process_test.sh TERN_PERF memif|af_packet" >&2
+    exit 2
+    ;;
+esac
+
+fail=0
+run() {
+  local name="$1"
+  shift
+  [[ "$link" == memif ]] && rm -f "$sock"
+  timeout 120 "${server_cmd[@]}" "$faults" --server --control-port "$control_port" --verify \
+    --quiet --timeout 60 "$@" >"$work/$name.server.log" 2>&1 &
+  local server=$!
+  # A memif client can only start once the server's socket exists.
+  if [[ "$link" == memif ]]; then
+    for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.1; done
+  fi
+  if ! timeout 120 "${client_cmd[@]}" "$faults" --connect "$server_host" \
+    --control-port "$control_port" --verify --quiet --timeout 60 --json "$work/$name.json" "$@" \
+    >"$work/$name.client.log" 2>&1; then
+    echo "FAIL $name: client failed ($*)"
+    tail -n 15 "$work/$name.client.log" "$work/$name.server.log"
+    fail=1
+  fi
+  if ! wait "$server"; then
+    echo "FAIL $name: server failed ($*)"
+    tail -n 15 "$work/$name.server.log"
+    fail=1
+  fi
+  [[ -f "$work/$name.json" ]] || return 0
+  python3 - "$work/$name.json" "$link $name" <<'PY' || fail=1
+import json, sys
+for run in json.load(open(sys.argv[1]))["runs"]:
+    ok = run["ok"] and run["data_errors"] == 0 and run["messages_completed"] == run["messages_posted"]
+    print(("ok  " if ok else "FAIL"), sys.argv[2], run["bytes"], "B:", run["messages_completed"],
+          "/", run["messages_posted"], "messages,", run["bytes_verified"], "bytes verified,",
+          run["data_errors"], "wrong,", run["retransmitted_packets"], "retransmitted")
+    sys.exit(0 if ok else 1)
+PY
+}
+run write_bw --test=write_bw -s 65536 -n 300
+run send_bw --test=send_bw -s 8192 -n 300 -q 2
+run read_bw --test=read_bw -s 16384 -n 200
+run send_lat --test=send_lat -s 64 -n 200
+exit $fail
