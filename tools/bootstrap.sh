@@ -38,3 +38,16 @@ tern_configure() {
     meson setup "$TERN_ROOT/$dir" "$TERN_ROOT" "$@" >/dev/null
   fi
 }
+
+# Reserves 2 MiB hugepages for the DPDK tests and mounts hugetlbfs, when root.
+# Never fatal: without them the tools fall back to --no-huge
+# (tools/dpdk-eal-args.sh decides per run).
+tern_reserve_hugepages() {
+  local want=1024 nr=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+  [[ $(id -u) -eq 0 && -w $nr ]] || return 0
+  (($(cat "$nr") >= want)) || echo "$want" >"$nr" 2>/dev/null || true
+  if ! grep -q "^[^ ]* /dev/hugepages hugetlbfs" /proc/mounts; then
+    mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null || true
+  fi
+  echo "tern: $(cat "$nr") hugepages of 2 MiB reserved"
+}

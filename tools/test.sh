@@ -12,6 +12,7 @@ for arg in "$@"; do
   esac
 done
 tern_install_packages
+tern_reserve_hugepages
 
 status=0
 run_suite() {
