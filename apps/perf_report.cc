@@ -131,8 +131,10 @@ std::string JsonString(std::string_view text) {
 std::string FormatBanner(const PerfOptions& options) {
   const bool latency = IsLatencyTest(options.test);
   std::string out(kRule);
-  absl::StrAppendFormat(&out, "                    %s %s Test (tern-perf, simulated fabric)\n",
-                        PerfTestVerb(options.test), latency ? "Latency" : "BW");
+  const bool dpdk = options.fabric_kind == FabricKind::kDpdk;
+  absl::StrAppendFormat(&out, "                    %s %s Test (tern-perf, %s)\n",
+                        PerfTestVerb(options.test), latency ? "Latency" : "BW",
+                        dpdk ? "DPDK" : "simulated fabric");
   auto pair = [&](std::string_view k1, std::string v1, std::string_view k2, std::string v2) {
     absl::StrAppendFormat(&out, " %-15s : %-15s %-15s : %s\n", k1, v1, k2, v2);
   };
@@ -145,7 +147,14 @@ std::string FormatBanner(const PerfOptions& options) {
        "Congestion ctl", options.cc);
   pair("Seed", absl::StrCat(options.seed), "Data verify", options.verify ? "ON" : "OFF");
   absl::StrAppendFormat(&out, " %-15s : %s\n", "Fabric", options.fabric);
-  absl::StrAppendFormat(&out, " %-15s : %s\n", "Wire", sim::ToString(options.wire));
+  if (dpdk) {
+    const sim::MultipathWireConfig& w = options.wire;
+    absl::StrAppendFormat(&out, " %-15s : loss=%g dup=%g corrupt=%g reorder=%s over %d paths%s\n",
+                          "TX faults", w.loss, w.dup, w.corrupt, w.reorder.ToString(), w.paths,
+                          w.blackhole >= 0 ? absl::StrCat(", blackhole ", w.blackhole) : "");
+  } else {
+    absl::StrAppendFormat(&out, " %-15s : %s\n", "Wire", sim::ToString(options.wire));
+  }
   if (!latency) {
     absl::StrAppendFormat(&out, " %-15s : best rate over max(N/20, 4 x outstanding) completions\n",
                           "BW peak");
@@ -209,13 +218,27 @@ std::string FormatCounters(const PerfOptions& options, const std::vector<PerfRes
   }
   absl::StrAppendFormat(&out, "  context drops         : %s\n",
                         drops.empty() ? "none" : absl::StrJoin(drops, ", "));
-  absl::StrAppendFormat(
-      &out,
-      "  wire                  : %d frames offered, %d delivered; lost %d, queue drops %d, "
-      "black hole %d, duplicated %d, corrupted %d, trimmed %d, ECN marked %d\n",
-      get("wire_frames_offered"), get("wire_frames_delivered"), get("wire_dropped_loss"),
-      get("wire_dropped_queue_full"), get("wire_dropped_blackhole"), get("wire_duplicated"),
-      get("wire_corrupted"), get("wire_trimmed"), get("wire_ecn_marked"));
+  if (options.fabric_kind == FabricKind::kDpdk) {
+    absl::StrAppendFormat(
+        &out,
+        "  port                  : %d frames sent, %d received; TX queue full %d, "
+        "no mbuf %d\n",
+        get("port_tx_frames"), get("port_rx_frames"), get("port_tx_ring_full"),
+        get("port_tx_no_mbuf"));
+    absl::StrAppendFormat(&out,
+                          "  TX faults             : dropped %d, duplicated %d, corrupted %d, "
+                          "delayed %d\n",
+                          get("fault_dropped"), get("fault_duplicated"), get("fault_corrupted"),
+                          get("fault_delayed"));
+  } else {
+    absl::StrAppendFormat(
+        &out,
+        "  wire                  : %d frames offered, %d delivered; lost %d, queue drops %d, "
+        "black hole %d, duplicated %d, corrupted %d, trimmed %d, ECN marked %d\n",
+        get("wire_frames_offered"), get("wire_frames_delivered"), get("wire_dropped_loss"),
+        get("wire_dropped_queue_full"), get("wire_dropped_blackhole"), get("wire_duplicated"),
+        get("wire_corrupted"), get("wire_trimmed"), get("wire_ecn_marked"));
+  }
   if (get("host_guard_wakeups") > 0 || get("cq_overruns") > 0 || get("sim_late_schedules") > 0) {
     absl::StrAppendFormat(&out,
                           "  anomalies             : %d guard wake-ups, %d CQ overruns, %d "
@@ -238,8 +261,16 @@ std::string FormatCounters(const PerfOptions& options, const std::vector<PerfRes
   } else if (errors > 0) {
     absl::StrAppendFormat(&out, "  data                  : %d bytes missing or extra\n", errors);
   }
-  absl::StrAppendFormat(&out, "  time                  : %.6f s virtual, %.2f s wall, %d events\n",
-                        virt, wall, get("sim_events"));
+  if (options.fabric_kind == FabricKind::kDpdk) {
+    absl::StrAppendFormat(&out,
+                          "  time                  : %.6f s first post to last completion, "
+                          "%.2f s wall with set-up\n",
+                          virt, wall);
+  } else {
+    absl::StrAppendFormat(&out,
+                          "  time                  : %.6f s virtual, %.2f s wall, %d events\n",
+                          virt, wall, get("sim_events"));
+  }
   return out;
 }
 
