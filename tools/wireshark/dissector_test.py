@@ -643,7 +643,7 @@ def main():
         if mode == "dpdk":
             print(f"dissector_test: PASS: {label}: {frames} frames ({counts['other']} not Tern; "
                   f"{counts['data']} DATA, {counts['ack']} ACK, {counts['nack']} NACK; "
-                  f"{counts['retransmit']} retransmissions; {counts['out']} sent, "
+                  f"{counts['retransmit']} with RETRANSMIT; {counts['out']} sent, "
                   f"{counts['in']} received) match the C++ decoder; tern-perf retransmitted "
                   f"{report['retransmitted']} packets, 0 data errors")
         else:
