@@ -419,12 +419,15 @@ class PeerFabric : public DpdkPerfFabric {
       // The peer may still be asking: answer until it is ready too.
     }
     if (absl::Status st = side.endpoint->Connect(peer->qps, remote); !st.ok()) return st;
+    // The server posts its receives and fills its READ sources before the
+    // client may send anything.
+    if (!client_) side.endpoint->Start(clock_.ToTime(rte_rdtsc()));
     if (absl::Status st = BarrierWhilePolling(side, absl::StrFormat("ready %d", size)); !st.ok()) {
       return st;
     }
 
     const uint64_t start_tsc = rte_rdtsc();
-    side.endpoint->Start(clock_.ToTime(start_tsc));
+    if (client_) side.endpoint->Start(clock_.ToTime(start_tsc));
     const uint64_t hz = rte_get_tsc_hz();
     const uint64_t deadline = start_tsc + static_cast<uint64_t>(options_.timeout_seconds * hz);
     uint64_t next_progress = start_tsc + hz;

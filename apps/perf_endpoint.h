@@ -31,7 +31,8 @@ class PerfEndpoint {
   // Moves every QP to RTS towards the peer's QPs, in order.
   absl::Status Connect(std::span<const control::QpSetup> peer, const Endpoint& peer_endpoint);
 
-  // Posts the first messages (requester) or receives (responder).
+  // Posts the first messages (requester), or posts the receives and fills
+  // the READ sources (responder: before the requester starts).
   void Start(Time now);
   // Polls the completion queues and reacts to every completion.
   void Poll(Time now);
