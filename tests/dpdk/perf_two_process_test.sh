@@ -59,9 +59,10 @@ run() {
   timeout 120 "${server_cmd[@]}" "$faults" --server --control-port "$control_port" --verify \
     --quiet --timeout 60 "$@" >"$work/$name.server.log" 2>&1 &
   local server=$!
-  # A memif client can only start once the server's socket exists.
+  # A memif client can only start once the server's port (its socket, in
+  # the abstract namespace) is up: the server logs the port when it is.
   if [[ "$link" == memif ]]; then
-    for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -q "port 0: " "$work/$name.server.log" 2>/dev/null && break; sleep 0.1; done
   fi
   if ! timeout 120 "${client_cmd[@]}" "$faults" --connect "$server_host" \
     --control-port "$control_port" --verify --quiet --timeout 60 --json "$work/$name.json" "$@" \
