@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Tern over DPDK against the raw PMD and Linux TCP, on this machine, in one run:
+#   1. bulk goodput over net_memif (write_bw, two processes, one lcore each)
+#      against dpdk-testpmd txonly -> rxonly over net_memif at the same frame
+#      size on the same cores;
+#   2. 8-byte send_lat over net_memif (p50 / p99 / p99.9);
+#   3. the same request/response over Linux TCP on loopback (tern-tcp-rr), one
+#      pinned thread per side.
+# Prints a markdown table (paste it into docs/dpdk.md with the date and the
+# machine). Medians of --runs runs (default 3).
+#   tools/bench-dpdk.sh [--runs N] [--iters N]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+runs=3
+iters=20000
+while (($#)); do
+  case "$1" in
+    --runs) runs="$2"; shift 2 ;;
+    --iters) iters="$2"; shift 2 ;;
+    *) echo "usage: tools/bench-dpdk.sh [--runs N] [--iters N]" >&2; exit 2 ;;
+  esac
+done
+[[ "$runs" =~ ^[1-9][0-9]*$ && "$iters" =~ ^[1-9][0-9]*$ ]] || {
+  echo "bench-dpdk: --runs and --iters take positive integers" >&2
+  exit 2
+}
+perf="$root/build/apps/tern-perf"
+tcp_rr="$root/build/tools/tern-tcp-rr"
+for bin in "$perf" "$tcp_rr"; do
+  [[ -x "$bin" ]] || { echo "bench-dpdk: $bin missing; run tools/test.sh or ninja -C build" >&2; exit 1; }
+done
+command -v dpdk-testpmd >/dev/null || { echo "bench-dpdk: dpdk-testpmd missing (apt-get install dpdk)" >&2; exit 1; }
+# shellcheck disable=SC2207
+mem=($("$root/tools/dpdk-eal-args.sh" 512))
+work="$(mktemp -d)"
+trap 'pkill -f "file-prefix bench-$$" 2>/dev/null; rm -rf "$work"' EXIT
+median() { sort -g | awk '{v[NR]=$1} END {print (NR ? v[int((NR+1)/2)] : "nan")}'; }
+progress() { echo "bench-dpdk: $*" >&2; }
+
+# Tern over memif: server on lcore 0, client on lcore 1. Prints the JSON path.
+tern_memif() {
+  local name="$1"
+  shift
+  local sock="$work/$name.sock"
+  rm -f "$sock"
+  "$perf" -l 0 --file-prefix "bench-$$-s" "${mem[@]}" --no-pci \
+    "--vdev=net_memif0,role=server,socket=$sock" -- --fabric=dpdk --server --quiet \
+    --control-port 18777 "$@" >"$work/$name.server.log" 2>&1 &
+  local server=$!
+  for _ in $(seq 100); do grep -q "port 0: " "$work/$name.server.log" 2>/dev/null && break; sleep 0.1; done
+  "$perf" -l 1 --file-prefix "bench-$$-c" "${mem[@]}" --no-pci \
+    "--vdev=net_memif0,role=client,socket=$sock" -- --fabric=dpdk --connect 127.0.0.1 \
+    --control-port 18777 --quiet --json "$work/$name.json" "$@" >"$work/$name.client.log" 2>&1 ||
+    { progress "tern-perf $name failed; see below"; tail -n 5 "$work/$name.client.log" >&2; }
+  wait "$server" || true
+  echo "$work/$name.json"
+}
+
+json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['runs'][0]; print($2)" "$1"; }
+
+# testpmd txonly -> rxonly over memif, frame of $1 bytes; prints the median Rx-pps.
+testpmd_memif() {
+  local frame="$1" sock="$work/testpmd.sock"
+  rm -f "$sock"
+  timeout 16 dpdk-testpmd -l 0-1 --main-lcore 1 --file-prefix "bench-$$-rx" "${mem[@]}" --no-pci \
+    "--vdev=net_memif0,role=server,socket=$sock" -- --forward-mode=rxonly --stats-period 1 -a \
+    --total-num-mbufs=16384 >"$work/rx.log" 2>&1 &
+  local rx=$!
+  for _ in $(seq 100); do grep -q "Port 0: link state change\|Checking link" "$work/rx.log" 2>/dev/null && break; sleep 0.1; done
+  timeout 10 dpdk-testpmd -l 0-1 --main-lcore 0 --file-prefix "bench-$$-tx" "${mem[@]}" --no-pci \
+    "--vdev=net_memif0,role=client,socket=$sock" -- --forward-mode=txonly "--txpkts=$frame" \
+    --stats-period 1 -a --total-num-mbufs=16384 >"$work/tx.log" 2>&1 || true
+  wait "$rx" || true
+  # Seconds with traffic, skipping the first (start-up).
+  grep -o 'Rx-pps: *[0-9]*' "$work/rx.log" | awk '{print $2}' | awk '$1 > 0' | tail -n +2 | median
+}
+
+echo "| test | size | Tern | baseline | Tern / baseline |"
+echo "| --- | --- | --- | --- | --- |"
+# memif carries at most 1518-byte frames on DPDK 22.11: larger messages are
+# split into MTU-sized packets by Tern; testpmd sends one frame of that size.
+for size in 1024 4096 8192; do
+  gbps=()
+  mpps=()
+  frames=()
+  for r in $(seq "$runs"); do
+    progress "Tern write_bw ${size} B over memif, run $r/$runs"
+    j=$(tern_memif "bw$size-$r" --test=write_bw -s "$size" -n "$iters" --mtu "$size")
+    [[ -f "$j" ]] || continue
+    gbps+=("$(json "$j" "r['bw_avg_gbps']")")
+    mpps+=("$(json "$j" "r['counters']['data_packets_sent'] / r['virtual_seconds'] / 1e6")")
+    frames+=("$(json "$j" "round(r['counters']['data_bytes_sent'] / r['counters']['data_packets_sent'])")")
+  done
+  g=$(printf '%s\n' "${gbps[@]}" | median)
+  p=$(printf '%s\n' "${mpps[@]}" | median)
+  payload=$(printf '%s\n' "${frames[@]}" | median)
+  frame=$((${payload%.*} + 42 + 60))  # Ethernet/IPv4/UDP + Tern DATA/RDMA headers
+  pps=()
+  for r in $(seq "$runs"); do
+    progress "testpmd txonly ${frame}-byte frames over memif, run $r/$runs"
+    pps+=("$(testpmd_memif "$frame")")
+  done
+  base=$(printf '%s\n' "${pps[@]}" | median)
+  awk -v s="$size" -v g="$g" -v p="$p" -v b="$base" -v f="$frame" 'BEGIN {
+    printf "| write_bw goodput, memif | %d B (%d B frames) | %.2f Gb/s, %.3f Mpps | testpmd %.3f Mpps | %.2f (packet rate) |\n",
+      s, f, g, p, b / 1e6, (b > 0 ? p * 1e6 / b : 0) }'
+done
+
+p50=(); p99=(); p999=(); rate=()
+for r in $(seq "$runs"); do
+  progress "Tern send_lat 8 B over memif, run $r/$runs"
+  j=$(tern_memif "lat-$r" --test=send_lat -s 8 -n "$iters")
+  [[ -f "$j" ]] || continue
+  p50+=("$(json "$j" "r['t_typical_usec']")")
+  p99+=("$(json "$j" "r['p99_usec']")")
+  p999+=("$(json "$j" "r['p99_9_usec']")")
+  rate+=("$(json "$j" "r['iterations'] / r['virtual_seconds']")")
+done
+tp50=$(printf '%s\n' "${p50[@]}" | median)
+tp99=$(printf '%s\n' "${p99[@]}" | median)
+tp999=$(printf '%s\n' "${p999[@]}" | median)
+trate=$(printf '%s\n' "${rate[@]}" | median)
+c50=(); c99=(); crate=()
+for r in $(seq "$runs"); do
+  progress "Linux TCP request/response 8 B on loopback, run $r/$runs"
+  "$tcp_rr" loopback --size 8 --iters "$iters" --json "$work/tcp-$r.json" >/dev/null
+  c50+=("$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['t_typical_usec'])" "$work/tcp-$r.json")")
+  c99+=("$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['p99_usec'])" "$work/tcp-$r.json")")
+  crate+=("$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['transactions_per_sec'])" "$work/tcp-$r.json")")
+done
+k50=$(printf '%s\n' "${c50[@]}" | median)
+k99=$(printf '%s\n' "${c99[@]}" | median)
+krate=$(printf '%s\n' "${crate[@]}" | median)
+awk -v a="$tp50" -v b="$tp99" -v c="$tp999" -v k="$k50" -v kk="$k99" 'BEGIN {
+  printf "| send_lat 8 B, memif vs Linux TCP loopback | p50 / p99 / p99.9 | %.2f / %.2f / %.2f us | TCP p50 %.2f us, p99 %.2f us | %.2f (p50) |\n",
+    a, b, c, k, kk, (k > 0 ? a / k : 0) }'
+awk -v t="$trate" -v k="$krate" 'BEGIN {
+  printf "| request/response rate, 8 B | one outstanding | %.0f /s | TCP %.0f /s | %.2f |\n",
+    t, k, (k > 0 ? t / k : 0) }'
