@@ -1,12 +1,9 @@
 #include "apps/perf_dpdk.h"
 
-#include <rte_cycles.h>
-#include <rte_launch.h>
-#include <rte_lcore.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "apps/perf_endpoint.h"
 #include "dataplane/dpdk/capture.h"
+#include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/port_worker.h"
 #include "dataplane/dpdk/telemetry.h"
@@ -69,7 +67,7 @@ struct Side {
     }
     if (tsc >= next_publish_tsc) {
       // Telemetry and run-time fault changes, every few milliseconds.
-      next_publish_tsc = tsc + rte_get_tsc_hz() / 200;
+      next_publish_tsc = tsc + dpdk::TscHz() / 200;
       dpdk::TelemetryBoard& board = dpdk::TelemetryBoard::Instance();
       FaultConfig faults;
       if (board.PendingFaults(&fault_generation, &faults)) {
@@ -181,11 +179,11 @@ absl::Status MakeSide(const PerfOptions& options, uint64_t size, const dpdk::Por
 // worker in `all` (a peer in this process must answer).
 absl::StatusOr<MacAddress> ResolveArp(PortWorker& asker, std::span<PortWorker* const> all,
                                       uint32_t ip, double timeout_seconds) {
-  const uint64_t hz = rte_get_tsc_hz();
-  const uint64_t deadline = rte_rdtsc() + static_cast<uint64_t>(timeout_seconds * hz);
+  const uint64_t hz = dpdk::TscHz();
+  const uint64_t deadline = dpdk::ReadTsc() + static_cast<uint64_t>(timeout_seconds * hz);
   uint64_t next_request = 0;
   while (true) {
-    const uint64_t tsc = rte_rdtsc();
+    const uint64_t tsc = dpdk::ReadTsc();
     if (std::optional<MacAddress> mac = asker.neighbors().Lookup(ip)) return *mac;
     if (tsc > deadline) {
       return absl::UnavailableError(absl::StrFormat(
@@ -220,14 +218,14 @@ struct LoopArgs {
 
 int ServeLoop(void* arg) {
   auto* args = static_cast<LoopArgs*>(arg);
-  while (!args->stop->load(std::memory_order_acquire)) args->side->Step(rte_rdtsc());
+  while (!args->stop->load(std::memory_order_acquire)) args->side->Step(dpdk::ReadTsc());
   return 0;
 }
 
 class LoopbackFabric : public DpdkPerfFabric {
  public:
   explicit LoopbackFabric(const PerfOptions& options)
-      : options_(options), clock_(rte_get_tsc_hz(), rte_rdtsc()) {}
+      : options_(options), clock_(dpdk::TscHz(), dpdk::ReadTsc()) {}
 
   absl::Status Open() {
     absl::StatusOr<std::pair<uint16_t, uint16_t>> pair =
@@ -247,8 +245,8 @@ class LoopbackFabric : public DpdkPerfFabric {
     capture_ = *std::move(capture);
     dpdk::TelemetryBoard::Instance().Register(ParseFaultSpec);
     // The responder's lcore: the first worker lcore, if the EAL has one.
-    server_lcore_ = rte_get_next_lcore(rte_lcore_id(), 1, 0);
-    if (server_lcore_ >= RTE_MAX_LCORE) {
+    server_lcore_ = dpdk::NextWorkerLcore();
+    if (!server_lcore_) {
       spdlog::info("one lcore only (-l): client and server share it, latency will suffer");
     }
     return absl::OkStatus();
@@ -283,20 +281,20 @@ class LoopbackFabric : public DpdkPerfFabric {
 
     std::atomic<bool> stop{false};
     LoopArgs server_args{&sides[1], &stop};
-    const uint64_t start_tsc = rte_rdtsc();
+    const uint64_t start_tsc = dpdk::ReadTsc();
     sides[1].endpoint->Start(clock_.ToTime(start_tsc));
     sides[0].endpoint->Start(clock_.ToTime(start_tsc));
-    const bool two_lcores = server_lcore_ < RTE_MAX_LCORE;
-    if (two_lcores && rte_eal_remote_launch(ServeLoop, &server_args, server_lcore_) != 0) {
+    const bool two_lcores = server_lcore_.has_value();
+    if (two_lcores && !dpdk::LaunchOnLcore(*server_lcore_, ServeLoop, &server_args)) {
       return absl::InternalError(
-          absl::StrFormat("cannot launch the server on lcore %d", server_lcore_));
+          absl::StrFormat("cannot launch the server on lcore %d", *server_lcore_));
     }
-    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t hz = dpdk::TscHz();
     const uint64_t deadline = start_tsc + static_cast<uint64_t>(options_.timeout_seconds * hz);
     uint64_t next_progress = start_tsc + hz;
     std::string failure;
     while (true) {
-      const uint64_t tsc = rte_rdtsc();
+      const uint64_t tsc = dpdk::ReadTsc();
       sides[0].Step(tsc);
       if (!two_lcores) sides[1].Step(tsc);
       if (sides[0].done.load(std::memory_order_acquire) &&
@@ -319,7 +317,7 @@ class LoopbackFabric : public DpdkPerfFabric {
       }
     }
     stop.store(true, std::memory_order_release);
-    if (two_lcores) rte_eal_wait_lcore(server_lcore_);
+    if (two_lcores) dpdk::WaitForLcore(*server_lcore_);
     sides[1].endpoint->FinalCheck();
     PerfResult result =
         Summarize(options_, size, *sides[0].endpoint, ServerSummary(*sides[1].endpoint), failure);
@@ -340,7 +338,7 @@ class LoopbackFabric : public DpdkPerfFabric {
   dpdk::TscClock clock_;
   std::vector<std::unique_ptr<dpdk::Port>> ports_;
   std::unique_ptr<dpdk::PacketCapture> capture_;
-  unsigned server_lcore_ = RTE_MAX_LCORE;
+  std::optional<unsigned> server_lcore_;  // none: both sides on this lcore
 };
 
 // One side of a two-process run: one port, a TCP control channel to the
@@ -351,7 +349,7 @@ class PeerFabric : public DpdkPerfFabric {
   explicit PeerFabric(const PerfOptions& options)
       : options_(options),
         client_(options.role == DpdkRole::kClient),
-        clock_(rte_get_tsc_hz(), rte_rdtsc()) {}
+        clock_(dpdk::TscHz(), dpdk::ReadTsc()) {}
 
   absl::Status Open() {
     dpdk::PortOptions port_options;
@@ -421,19 +419,19 @@ class PeerFabric : public DpdkPerfFabric {
     if (absl::Status st = side.endpoint->Connect(peer->qps, remote); !st.ok()) return st;
     // The server posts its receives and fills its READ sources before the
     // client may send anything.
-    if (!client_) side.endpoint->Start(clock_.ToTime(rte_rdtsc()));
+    if (!client_) side.endpoint->Start(clock_.ToTime(dpdk::ReadTsc()));
     if (absl::Status st = BarrierWhilePolling(side, absl::StrFormat("ready %d", size)); !st.ok()) {
       return st;
     }
 
-    const uint64_t start_tsc = rte_rdtsc();
+    const uint64_t start_tsc = dpdk::ReadTsc();
     if (client_) side.endpoint->Start(clock_.ToTime(start_tsc));
-    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t hz = dpdk::TscHz();
     const uint64_t deadline = start_tsc + static_cast<uint64_t>(options_.timeout_seconds * hz);
     uint64_t next_progress = start_tsc + hz;
     std::string failure;
     while (!side.done.load(std::memory_order_acquire)) {
-      const uint64_t tsc = rte_rdtsc();
+      const uint64_t tsc = dpdk::ReadTsc();
       side.Step(tsc);
       if (tsc > deadline) {
         failure =
@@ -495,7 +493,7 @@ class PeerFabric : public DpdkPerfFabric {
       status = channel_->Barrier(name);
       passed.store(true, std::memory_order_release);
     });
-    while (!passed.load(std::memory_order_acquire)) side.Step(rte_rdtsc());
+    while (!passed.load(std::memory_order_acquire)) side.Step(dpdk::ReadTsc());
     control.join();
     return status;
   }

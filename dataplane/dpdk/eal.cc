@@ -3,6 +3,8 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
 
 #include <atomic>
 
@@ -44,5 +46,20 @@ absl::StatusOr<std::unique_ptr<Eal>> Eal::Init(const std::vector<std::string>& a
 Eal::~Eal() { rte_eal_cleanup(); }
 
 uint64_t Eal::tsc_hz() const { return rte_get_tsc_hz(); }
+
+uint64_t ReadTsc() { return rte_rdtsc(); }
+uint64_t TscHz() { return rte_get_tsc_hz(); }
+
+std::optional<unsigned> NextWorkerLcore() {
+  const unsigned lcore = rte_get_next_lcore(rte_lcore_id(), 1, 0);
+  if (lcore >= RTE_MAX_LCORE) return std::nullopt;
+  return lcore;
+}
+
+bool LaunchOnLcore(unsigned lcore, int (*fn)(void*), void* arg) {
+  return rte_eal_remote_launch(fn, arg, lcore) == 0;
+}
+
+void WaitForLcore(unsigned lcore) { rte_eal_wait_lcore(lcore); }
 
 }  // namespace tern::dpdk

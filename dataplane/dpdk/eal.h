@@ -1,7 +1,9 @@
 // EAL start-up with DPDK's conventions: `app [EAL args] -- [app args]`.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,16 @@ class Eal {
  private:
   Eal() = default;
 };
+
+// The lcore services the apps need, without DPDK's headers.
+uint64_t ReadTsc();  // rte_rdtsc
+uint64_t TscHz();    // rte_get_tsc_hz
+// The next enabled worker lcore after the calling one, or nullopt.
+std::optional<unsigned> NextWorkerLcore();
+// Runs fn(arg) on `lcore` (rte_eal_remote_launch); false when it cannot.
+bool LaunchOnLcore(unsigned lcore, int (*fn)(void*), void* arg);
+// Waits for what LaunchOnLcore started there to return.
+void WaitForLcore(unsigned lcore);
 
 // Splits `argv` at the first "--": EAL part (with argv[0]) and app part.
 // Exposed for tests.
