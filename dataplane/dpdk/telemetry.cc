@@ -74,7 +74,8 @@ int HandleQps(const char*, const char*, rte_tel_data* d) {
       rte_tel_data_add_dict_u64(qd, "worker", static_cast<uint64_t>(s.worker));
       rte_tel_data_add_dict_string(qd, "state", QpStateName(q.state));
       AddQpCounters(qd, q.counters);
-      rte_tel_data_add_dict_container(d, absl::StrFormat("qp0x%x", q.qp_num).c_str(), qd, 0);
+      rte_tel_data_add_dict_container(
+          d, absl::StrFormat("worker%d_qp0x%x", s.worker, q.qp_num).c_str(), qd, 0);
     }
   }
   return 0;

@@ -1,7 +1,7 @@
 // Tern's counters over rte_telemetry (dpdk-telemetry.py, or any client of
 // the telemetry socket):
 //   /tern/workers  per worker: loop, RX/TX, ARP and fault-injection counters
-//   /tern/qps      per QP: state and the transport's counters
+//   /tern/qps      per QP ("worker0_qp0x100"): state and the transport's counters
 //   /tern/faults   the transmit impairments; with a parameter
 //                  (/tern/faults,loss=0.05,reorder=4) replaces them at run time
 // Workers publish snapshots at most every few milliseconds with try_lock, so
