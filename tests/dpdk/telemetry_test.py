@@ -18,7 +18,7 @@ perf, eal_args_script = sys.argv[1], sys.argv[2]
 prefix = f"tern-tel-{os.getpid()}"
 mem = subprocess.run([eal_args_script, "512"], check=True, capture_output=True, text=True).stdout.split()
 cmd = [perf, "-l", "0-1", "--file-prefix", prefix, *mem, "--no-pci", "--",
-       "--fabric=dpdk", "--loopback", "--test=write_bw", "-s", "65536", "-n", "40000",
+       "--fabric=dpdk", "--loopback", "--test=write_bw", "-s", "65536", "-n", "300000",
        "--verify", "--quiet", "--timeout", "120"]
 run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -42,6 +42,8 @@ sock.recv(16384)  # the greeting
 
 
 def query(command):
+    if run.poll() is not None:
+        fail("tern-perf ended before the checks did (make its run longer)")
     sock.send(command.encode())
     return json.loads(sock.recv(1 << 20).decode())[command.split(",")[0]]
 
