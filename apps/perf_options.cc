@@ -68,51 +68,6 @@ absl::Status FlagError(std::string_view flag_name, std::string_view message) {
       absl::StrFormat("%s: %s", f != nullptr ? Display(*f) : std::string(flag_name), message));
 }
 
-std::optional<uint64_t> ParseUnsigned(std::string_view text) {
-  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-// Bytes with an optional binary suffix: 4096, 64K, 1M, 1G (case-insensitive).
-std::optional<uint64_t> ParseBytes(std::string_view text) {
-  uint64_t scale = 1;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 'k':
-      case 'K':
-        scale = uint64_t{1} << 10;
-        break;
-      case 'm':
-      case 'M':
-        scale = uint64_t{1} << 20;
-        break;
-      case 'g':
-      case 'G':
-        scale = uint64_t{1} << 30;
-        break;
-      default:
-        break;
-    }
-    if (scale != 1) text.remove_suffix(1);
-  }
-  const std::optional<uint64_t> value = ParseUnsigned(text);
-  if (!value || *value > UINT64_MAX / scale) return std::nullopt;
-  return *value * scale;
-}
-
-std::optional<double> ParseDouble(std::string_view text) {
-  if (text.empty() || text.front() == '-' || text.front() == '+') return std::nullopt;
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
-    return std::nullopt;
-  }
-  return value;
-}
-
 // Whether a wire spec (KEY=VALUE,...) sets `key`; ParseWireSpec has already
 // accepted it, so the syntax is known to be good.
 bool SpecSetsKey(std::string_view spec, std::string_view key) {
@@ -306,6 +261,51 @@ double BufferBytes(const PerfOptions& options) {
 }
 
 }  // namespace
+
+std::optional<uint64_t> ParseUnsigned(std::string_view text) {
+  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
+  uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Bytes with an optional binary suffix: 4096, 64K, 1M, 1G (case-insensitive).
+std::optional<uint64_t> ParseBytes(std::string_view text) {
+  uint64_t scale = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'k':
+      case 'K':
+        scale = uint64_t{1} << 10;
+        break;
+      case 'm':
+      case 'M':
+        scale = uint64_t{1} << 20;
+        break;
+      case 'g':
+      case 'G':
+        scale = uint64_t{1} << 30;
+        break;
+      default:
+        break;
+    }
+    if (scale != 1) text.remove_suffix(1);
+  }
+  const std::optional<uint64_t> value = ParseUnsigned(text);
+  if (!value || *value > UINT64_MAX / scale) return std::nullopt;
+  return *value * scale;
+}
+
+std::optional<double> ParseDouble(std::string_view text) {
+  if (text.empty() || text.front() == '-' || text.front() == '+') return std::nullopt;
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
 
 const char* PerfTestName(PerfTest test) {
   switch (test) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -84,6 +85,12 @@ struct PerfOptions {
   // more than iters), 1 for latency tests.
   uint64_t SlotsPerQp() const;
 };
+
+// Strict number parsers for flag values, shared by the apps: the whole text,
+// no sign, no spaces. ParseBytes takes a K, M or G suffix (powers of 1024).
+std::optional<uint64_t> ParseUnsigned(std::string_view text);
+std::optional<uint64_t> ParseBytes(std::string_view text);
+std::optional<double> ParseDouble(std::string_view text);
 
 // Parses the arguments after argv[0]. A usage error is InvalidArgumentError
 // with a one-line message that names the flag and says what is valid.

@@ -7,9 +7,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "apps/perf_options.h"
 
 namespace tern::tcp_rr {
 namespace {
+
+using perf::ParseBytes;
+using perf::ParseUnsigned;
 
 // Which modes take a flag.
 enum ModeMask : uint8_t {
@@ -66,37 +70,6 @@ uint8_t ModeBit(RrMode mode) {
 
 absl::Status FlagError(std::string_view flag, std::string_view message) {
   return absl::InvalidArgumentError(absl::StrFormat("--%s: %s", flag, message));
-}
-
-std::optional<uint64_t> ParseUnsigned(std::string_view text) {
-  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-// Bytes with an optional binary suffix: 4096, 64K, 1M (case-insensitive).
-std::optional<uint64_t> ParseBytes(std::string_view text) {
-  uint64_t shift = 0;
-  if (!text.empty()) {
-    switch (text.back()) {
-      case 'k':
-      case 'K':
-        shift = 10;
-        break;
-      case 'm':
-      case 'M':
-        shift = 20;
-        break;
-      default:
-        break;
-    }
-  }
-  if (shift != 0) text.remove_suffix(1);
-  const std::optional<uint64_t> value = ParseUnsigned(text);
-  if (!value || *value > (uint64_t{1} << 40)) return std::nullopt;
-  return *value << shift;
 }
 
 // Seconds: a plain decimal number, 2, 0.5 or 1e-3; no sign, inf or nan.
