@@ -255,11 +255,14 @@ absl::Status Context::DestroyQp(QueuePair* qp) {
 }
 
 Connection* Context::FindConnection(uint32_t qp_num) const {
-  // QP numbers are dense from first_qp_num; destroyed QPs leave the vector.
-  for (const auto& qp : qps_) {
-    if (qp->connection_->qp_num() == qp_num) return qp->connection_.get();
-  }
-  return nullptr;
+  // QP numbers grow with creation and destroyed QPs leave the vector in
+  // order, so qps_ is sorted by number: a binary search per packet.
+  const auto it = std::lower_bound(qps_.begin(), qps_.end(), qp_num,
+                                   [](const std::unique_ptr<QueuePair>& qp, uint32_t n) {
+                                     return qp->connection_->qp_num() < n;
+                                   });
+  if (it == qps_.end() || (*it)->connection_->qp_num() != qp_num) return nullptr;
+  return (*it)->connection_.get();
 }
 
 void Context::OnFrame(std::span<const uint8_t> frame, Time now) {
