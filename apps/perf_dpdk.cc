@@ -53,7 +53,7 @@ struct Side {
   std::unique_ptr<PortWorker> worker;
   std::unique_ptr<PerfEndpoint> endpoint;
   int index = 0;
-  uint16_t port = 0;
+  const dpdk::Port* port = nullptr;
   std::atomic<bool> done{false};
   uint64_t fault_generation = 0;
   uint64_t next_publish_tsc = 0;
@@ -75,7 +75,7 @@ struct Side {
         spdlog::info("worker {}: faults now {}", index, dpdk::DescribeFaults(faults));
       }
       const std::vector<QueuePair*> qps = endpoint->qps();
-      board.Publish(dpdk::TakeSnapshot(index, port, *worker, qps));
+      board.Publish(dpdk::TakeSnapshot(index, port->id(), *worker, qps));
     }
   }
 };
@@ -132,10 +132,14 @@ std::vector<std::pair<std::string, uint64_t>> SideCounters(const Side& side) {
   std::vector<std::pair<std::string, uint64_t>> out;
   AppendContextCounters(*side.context, &out);
   const dpdk::WorkerCounters& w = side.worker->counters();
+  const dpdk::PortStats port_stats = side.port->stats();  // the PMD's own counters
   const dpdk::FaultCounters& f = side.worker->faults().counters();
   out.insert(out.end(), {{"port_rx_frames", w.rx_frames},
                          {"port_tx_frames", w.tx_frames},
                          {"port_tx_ring_full", w.tx_ring_full},
+                         {"port_rx_missed", port_stats.rx_missed},
+                         {"port_rx_no_mbuf", port_stats.rx_no_mbuf},
+                         {"port_tx_errors", port_stats.tx_errors},
                          {"port_tx_no_mbuf", w.tx_no_mbuf},
                          {"port_rx_ip_checksum_bad", w.rx_ip_checksum_bad},
                          {"arp_requests_answered", w.arp_requests_answered},
@@ -161,7 +165,7 @@ void AppendCaptureCounters(const dpdk::PacketCapture* capture, PerfResult* resul
 absl::Status MakeSide(const PerfOptions& options, uint64_t size, const dpdk::Port& port,
                       const IpAddress& ip, bool requester, const dpdk::TscClock& clock,
                       dpdk::PacketCapture* capture, Side* side) {
-  side->port = port.id();
+  side->port = &port;
   ContextConfig config;
   config.local.mac = port.info().mac;
   config.local.ip = ip;

@@ -45,8 +45,6 @@ absl::StatusOr<std::unique_ptr<Eal>> Eal::Init(const std::vector<std::string>& a
 
 Eal::~Eal() { rte_eal_cleanup(); }
 
-uint64_t Eal::tsc_hz() const { return rte_get_tsc_hz(); }
-
 uint64_t ReadTsc() { return rte_rdtsc(); }
 uint64_t TscHz() { return rte_get_tsc_hz(); }
 

@@ -22,9 +22,6 @@ class Eal {
   Eal(const Eal&) = delete;
   Eal& operator=(const Eal&) = delete;
 
-  // TSC ticks per second.
-  uint64_t tsc_hz() const;
-
  private:
   Eal() = default;
 };

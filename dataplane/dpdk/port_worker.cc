@@ -33,6 +33,7 @@ PortWorker::PortWorker(const Port& port, uint16_t queue, Context& context, const
 
 PortWorker::~PortWorker() {
   rte_pktmbuf_free_bulk(tx_pending_, tx_count_);
+  rte_pktmbuf_free_bulk(spare_, spare_count_);
   for (HoldRing& ring : held_) {
     for (size_t i = 0; i < ring.count; ++i) {
       rte_pktmbuf_free(ring.slots[(ring.head + i) % ring.slots.size()].frame);
@@ -156,18 +157,24 @@ bool PortWorker::StageControlFrame(const uint8_t* bytes, size_t len) {
 }
 
 void PortWorker::BuildFrames(uint64_t tsc, Time now) {
-  const uint16_t room = static_cast<uint16_t>(
+  uint16_t room = static_cast<uint16_t>(
       std::min<size_t>(kBurst, (std::size(tx_pending_) - tx_count_) / 2));  // duplicates need room
   if (room == 0) return;
-  rte_mbuf* mbufs[kBurst];
-  if (rte_pktmbuf_alloc_bulk(pool_, mbufs, room) != 0) {
-    ++counters_.tx_no_mbuf;
-    return;
+  // Spare mbufs are kept between iterations: an idle loop allocates and
+  // frees nothing; only what was used is refilled.
+  if (spare_count_ < room) {
+    if (rte_pktmbuf_alloc_bulk(pool_, spare_ + spare_count_, kBurst - spare_count_) != 0) {
+      ++counters_.tx_no_mbuf;
+      if (spare_count_ == 0) return;
+    } else {
+      spare_count_ = kBurst;
+    }
   }
+  room = std::min<uint16_t>(room, spare_count_);
   TxPacket packets[kBurst];
   const size_t n = context_.PollTransmit(now, {packets, room});
   for (size_t i = 0; i < n; ++i) {
-    rte_mbuf* m = mbufs[i];
+    rte_mbuf* m = spare_[--spare_count_];
     const TxPacket& p = packets[i];
     const size_t len = p.frame_len();
     if (len > max_frame_) {
@@ -189,7 +196,6 @@ void PortWorker::BuildFrames(uint64_t tsc, Time now) {
     }
     Stage(m, p.entropy, len, tsc);
   }
-  if (n < room) rte_pktmbuf_free_bulk(mbufs + n, static_cast<unsigned>(room - n));
 }
 
 void PortWorker::Stage(rte_mbuf* m, uint16_t entropy, size_t len, uint64_t tsc) {

@@ -89,7 +89,9 @@ class PortWorker {
   // Frames built and not yet accepted by the TX queue; sent before anything new.
   rte_mbuf* tx_pending_[4 * kBurst];
   uint16_t tx_count_ = 0;
-  uint16_t tx_captured_ = 0;         // leading tx_pending_ frames already captured
+  uint16_t tx_captured_ = 0;  // leading tx_pending_ frames already captured
+  rte_mbuf* spare_[kBurst];   // allocated, not yet used for a frame
+  uint16_t spare_count_ = 0;
   std::vector<uint8_t> rx_scratch_;  // a chained frame, linearized
   std::vector<uint32_t> arp_to_send_;
 
