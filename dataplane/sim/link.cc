@@ -164,21 +164,68 @@ LinkCounters& LinkCounters::operator+=(const LinkCounters& other) {
   corrupted += other.corrupted;
   trimmed += other.trimmed;
   ecn_marked += other.ecn_marked;
+  dropped_shared_buffer += other.dropped_shared_buffer;
   max_queue_bytes = std::max(max_queue_bytes, other.max_queue_bytes);
   return *this;
 }
 
 std::string LinkCounters::ToString() const {
   return absl::StrFormat(
-      "offered=%d/%dB sent=%d/%dB delivered=%d/%dB dropped(queue=%d loss=%d blackhole=%d) "
+      "offered=%d/%dB sent=%d/%dB delivered=%d/%dB dropped(queue=%d shared=%d loss=%d "
+      "blackhole=%d) "
       "dup=%d corrupt=%d trim=%d ce=%d max_queue=%dB",
       frames_offered, bytes_offered, frames_sent, bytes_sent, frames_delivered, bytes_delivered,
-      dropped_queue_full, dropped_loss, dropped_blackhole, duplicated, corrupted, trimmed,
+      dropped_queue_full, dropped_shared_buffer, dropped_loss, dropped_blackhole, duplicated, corrupted, trimmed,
       ecn_marked, max_queue_bytes);
 }
 
+void QueueHistogram::Add(uint64_t queued_bytes) {
+  ++samples_;
+  if (queued_bytes == 0) {
+    ++empty_;
+    return;
+  }
+  if (counts_.empty()) counts_.resize(kBuckets);
+  // Bucket b holds occupancies in (b * width, (b + 1) * width].
+  const uint64_t bucket = std::min<uint64_t>((queued_bytes - 1) / bucket_bytes_, kBuckets - 1);
+  ++counts_[bucket];
+}
+
+uint64_t QueueHistogram::Percentile(double fraction) const {
+  if (samples_ == 0) return 0;
+  const double wanted = fraction * static_cast<double>(samples_);
+  uint64_t seen = empty_;
+  if (static_cast<double>(seen) >= wanted) return 0;
+  for (size_t b = 0; b < counts_.size(); ++b) {
+    seen += counts_[b];
+    if (static_cast<double>(seen) >= wanted) return (b + 1) * bucket_bytes_;
+  }
+  return kBuckets * bucket_bytes_;
+}
+
+namespace {
+// Without a queue limit the histogram still needs a scale: a few megabytes is
+// more than any port of the fabrics simulated here holds.
+constexpr uint64_t kUnboundedHistogramCeiling = uint64_t{4} << 20;
+uint64_t HistogramCeiling(uint64_t queue_bytes) {
+  return queue_bytes > 0 ? queue_bytes : kUnboundedHistogramCeiling;
+}
+}  // namespace
+
 Link::Link(Simulator& sim, const LinkConfig& config, uint64_t seed, FrameSink sink)
-    : sim_(sim), config_(config), random_(seed), sink_(std::move(sink)) {}
+    : sim_(sim),
+      config_(config),
+      random_(seed),
+      sink_(std::move(sink)),
+      histogram_(HistogramCeiling(config.queue_bytes)) {}
+
+void Link::SetSharedBuffer(SharedBuffer* buffer) {
+  shared_ = buffer;
+  const uint64_t ceiling = config_.queue_bytes > 0 ? config_.queue_bytes
+                           : buffer != nullptr     ? buffer->capacity()
+                                                   : kUnboundedHistogramCeiling;
+  histogram_ = QueueHistogram(ceiling);
+}
 
 Link::~Link() {
   sim_.Cancel(tx_event_);
@@ -198,6 +245,7 @@ void Link::Send(Frame frame) {
     to_header_queue = true;
   }
 
+  histogram_.Add(queued_bytes());
   // An idle serializer takes the frame at once: it never waits in a queue.
   if (!transmitting_ && queued_frames() == 0) {
     Transmit(std::move(frame));
@@ -205,21 +253,34 @@ void Link::Send(Frame frame) {
   }
 
   const uint64_t limit = config_.queue_bytes;
-  if (!to_header_queue && limit > 0 && queued_bytes_ + frame.size() > limit) {
+  const auto fits = [&](uint64_t queued, uint64_t bytes) {
+    return (limit == 0 || queued + bytes <= limit) &&
+           (shared_ == nullptr || shared_->used() + bytes <= shared_->capacity());
+  };
+  if (!to_header_queue && !fits(queued_bytes_, frame.size())) {
     if (!config_.trim_on_overflow || !TrimFrame(frame)) {
-      ++counters_.dropped_queue_full;
+      if (limit > 0 && queued_bytes_ + frame.size() > limit) {
+        ++counters_.dropped_queue_full;
+      } else {
+        ++counters_.dropped_shared_buffer;
+      }
       return;
     }
     ++counters_.trimmed;
     to_header_queue = true;
   }
   // The header queue has a buffer of its own, of the same size.
-  if (to_header_queue && limit > 0 && header_queued_bytes_ + frame.size() > limit) {
-    ++counters_.dropped_queue_full;
+  if (to_header_queue && !fits(header_queued_bytes_, frame.size())) {
+    if (limit > 0 && header_queued_bytes_ + frame.size() > limit) {
+      ++counters_.dropped_queue_full;
+    } else {
+      ++counters_.dropped_shared_buffer;
+    }
     return;
   }
+  if (shared_ != nullptr) shared_->TryReserve(frame.size());
 
-  if (config_.ecn_threshold_bytes > 0 && queued_bytes() > config_.ecn_threshold_bytes) {
+  if (ShouldMarkCe()) {
     const FrameLayout layout = ParseFrameLayout(frame);
     if (layout.ip && (layout.ecn == Ecn::kEct0 || layout.ecn == Ecn::kEct1)) {
       MarkCongestionExperienced(frame, layout.ecn_offset);
@@ -235,6 +296,24 @@ void Link::Send(Frame frame) {
     queue_.push_back(std::move(frame));
   }
   counters_.max_queue_bytes = std::max(counters_.max_queue_bytes, queued_bytes());
+}
+
+double EcnMarkProbability(const LinkConfig& config, uint64_t queued_bytes) {
+  const uint64_t kmin = config.ecn_kmin_bytes;
+  const uint64_t kmax = config.ecn_kmax_bytes;
+  if (kmax == 0 || queued_bytes <= kmin) return 0;
+  if (queued_bytes >= kmax) return 1;
+  return config.ecn_pmax * static_cast<double>(queued_bytes - kmin) /
+         static_cast<double>(kmax - kmin);
+}
+
+bool Link::ShouldMarkCe() {
+  const double p = EcnMarkProbability(config_, queued_bytes());
+  return p >= 1 || random_.Bernoulli(p);
+}
+
+void Link::Dequeued(uint64_t bytes) {
+  if (shared_ != nullptr) shared_->Release(bytes);
 }
 
 void Link::Transmit(Frame frame) {
@@ -256,11 +335,13 @@ void Link::FinishTransmission() {
     Frame next = std::move(header_queue_.front());
     header_queue_.pop_front();
     header_queued_bytes_ -= next.size();
+    Dequeued(next.size());
     Transmit(std::move(next));
   } else if (!queue_.empty()) {
     Frame next = std::move(queue_.front());
     queue_.pop_front();
     queued_bytes_ -= next.size();
+    Dequeued(next.size());
     Transmit(std::move(next));
   }
 }

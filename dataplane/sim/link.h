@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -77,9 +78,13 @@ struct LinkConfig {
   // When queue_bytes is exceeded, trim Tern DATA frames to their headers and put
   // them in the header queue instead of dropping them (a trimming switch).
   bool trim_on_overflow = false;
-  // Frames enqueued while more than this many bytes wait are marked CE (when
-  // ECN-capable). 0: no marking.
-  uint64_t ecn_threshold_bytes = 0;
+  // RED-style ECN marking of ECN-capable frames, decided at enqueue on the
+  // bytes already waiting (q): never below ecn_kmin_bytes, with probability
+  // ecn_pmax * (q - kmin) / (kmax - kmin) between the two, always above
+  // ecn_kmax_bytes. kmin == kmax is a step threshold. kmax 0: no marking.
+  uint64_t ecn_kmin_bytes = 0;
+  uint64_t ecn_kmax_bytes = 0;
+  double ecn_pmax = 1.0;
   double loss = 0;         // probability a frame is lost on the wire
   double dup = 0;          // probability a frame arrives twice
   double corrupt = 0;      // probability one bit of the UDP payload (the Tern part) flips
@@ -88,7 +93,7 @@ struct LinkConfig {
 };
 
 // What a link did. Invariants once the link is idle:
-//   frames_offered = frames_sent + dropped_queue_full
+//   frames_offered = frames_sent + dropped_queue_full + dropped_shared_buffer
 //   frames_delivered = frames_sent - dropped_loss - dropped_blackhole + duplicated
 struct LinkCounters {
   uint64_t frames_offered = 0;  // Send() calls
@@ -104,9 +109,12 @@ struct LinkCounters {
   uint64_t corrupted = 0;
   uint64_t trimmed = 0;  // by chance or on overflow
   uint64_t ecn_marked = 0;
-  uint64_t max_queue_bytes = 0;  // high-water mark of both queues together
+  uint64_t dropped_shared_buffer = 0;  // the switch's shared buffer was full
+  uint64_t max_queue_bytes = 0;        // high-water mark of both queues together
 
-  uint64_t frames_dropped() const { return dropped_queue_full + dropped_loss + dropped_blackhole; }
+  uint64_t frames_dropped() const {
+    return dropped_queue_full + dropped_shared_buffer + dropped_loss + dropped_blackhole;
+  }
   // Sums the counts; max_queue_bytes takes the larger.
   LinkCounters& operator+=(const LinkCounters& other);
   std::string ToString() const;
@@ -142,6 +150,51 @@ class Fifo {
 
 }  // namespace internal
 
+// The RED curve: the probability that a frame arriving to `queued_bytes`
+// already waiting is marked CE under `config`.
+double EcnMarkProbability(const LinkConfig& config, uint64_t queued_bytes);
+
+// A switch's packet memory shared by its output ports: a frame is admitted
+// only when it fits both its port's queue_bytes (if any) and what is left here.
+class SharedBuffer {
+ public:
+  explicit SharedBuffer(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
+  bool TryReserve(uint64_t bytes) {
+    if (used_ + bytes > capacity_) return false;
+    used_ += bytes;
+    return true;
+  }
+  void Release(uint64_t bytes) { used_ -= bytes; }
+  uint64_t capacity() const { return capacity_; }
+  uint64_t used() const { return used_; }
+
+ private:
+  uint64_t capacity_;
+  uint64_t used_ = 0;
+};
+
+// The queue occupancy each arriving frame finds, for percentiles: kBuckets
+// equal buckets up to a ceiling, the last also taking everything above. Frames
+// that find the queue empty are only counted, so an idle link allocates nothing.
+class QueueHistogram {
+ public:
+  static constexpr size_t kBuckets = 256;
+  explicit QueueHistogram(uint64_t ceiling_bytes)
+      : bucket_bytes_(std::max<uint64_t>(1, (ceiling_bytes + kBuckets - 1) / kBuckets)) {}
+  void Add(uint64_t queued_bytes);
+  uint64_t samples() const { return samples_; }
+  // Smallest occupancy q such that a fraction >= `fraction` of arrivals found
+  // at most q (resolved to the bucket's upper edge); 0 with no samples.
+  uint64_t Percentile(double fraction) const;
+  uint64_t bucket_bytes() const { return bucket_bytes_; }
+
+ private:
+  uint64_t bucket_bytes_;
+  uint64_t samples_ = 0;
+  uint64_t empty_ = 0;
+  std::vector<uint32_t> counts_;  // allocated on the first non-empty sample
+};
+
 class Link {
  public:
   // `seed` feeds this link's own Random (see DeriveSeed), so links draw
@@ -158,9 +211,17 @@ class Link {
   // Switches the black hole on or off; frames already on the wire are unaffected,
   // frames still queued are lost when they are sent.
   void SetBlackhole(bool on) { config_.blackhole = on; }
+  // Failure injection at run time: a new rate applies from the next frame
+  // serialized, a new loss probability to frames leaving from now on.
+  void SetRate(Bandwidth rate) { config_.rate = rate; }
+  void SetLoss(double loss) { config_.loss = loss; }
+  // Makes this link draw on a switch's shared packet memory; nullptr: none.
+  // Must be set before the first Send().
+  void SetSharedBuffer(SharedBuffer* buffer);
 
   const LinkConfig& config() const { return config_; }
   const LinkCounters& counters() const { return counters_; }
+  const QueueHistogram& queue_histogram() const { return histogram_; }
   // Bytes and frames waiting in both queues (not the one being serialized).
   uint64_t queued_bytes() const { return queued_bytes_ + header_queued_bytes_; }
   size_t queued_frames() const { return queue_.size() + header_queue_.size(); }
@@ -178,12 +239,17 @@ class Link {
   void FinishTransmission();
   void PutOnWire(Frame frame);
   void DeliverHead();
+  bool ShouldMarkCe();
+  // Leaves a queue: gives its bytes back to the shared buffer.
+  void Dequeued(uint64_t bytes);
 
   Simulator& sim_;
   LinkConfig config_;
   Random random_;
   FrameSink sink_;
   LinkCounters counters_;
+  QueueHistogram histogram_;
+  SharedBuffer* shared_ = nullptr;
 
   internal::Fifo<Frame> queue_;         // full frames, FIFO
   internal::Fifo<Frame> header_queue_;  // trimmed frames, served first

@@ -1,6 +1,8 @@
 #include "dataplane/sim/link.h"
 
+#include <cmath>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -251,7 +253,7 @@ TEST(LinkTest, QueueDrainsAndAcceptsAgain) {
 TEST(LinkTest, EcnMarksFramesEnqueuedAboveThreshold) {
   const Frame frame = MakeDataFrame({});
   LinkConfig c = Config400G(Duration::Zero());
-  c.ecn_threshold_bytes = frame.size();
+  c.ecn_kmin_bytes = c.ecn_kmax_bytes = frame.size();
   LinkHarness h(c);
   // Queue depth seen by frame i (the first goes straight to the serializer):
   // 0, 0, 1, 2, 3 frames. Only depths above one frame mark.
@@ -270,7 +272,7 @@ TEST(LinkTest, EcnMarksFramesEnqueuedAboveThreshold) {
 TEST(LinkTest, EcnMarksIpv6Frames) {
   const Frame frame = MakeDataFrame({.ipv6 = true});
   LinkConfig c = Config400G(Duration::Zero());
-  c.ecn_threshold_bytes = 1;
+  c.ecn_kmin_bytes = c.ecn_kmax_bytes = 1;
   LinkHarness h(c);
   for (int i = 0; i < 3; ++i) h.link().Send(frame);
   h.sim().Run();
@@ -285,6 +287,100 @@ TEST(LinkTest, EcnOffNeverMarks) {
   h.sim().Run();
   for (const Delivery& d : h.delivered()) EXPECT_EQ(MustDecodeFrame(d.frame).ecn, Ecn::kEct0);
   EXPECT_EQ(h.link().counters().ecn_marked, 0u);
+}
+
+TEST(LinkTest, EcnMarkProbabilityIsTheRedCurve) {
+  LinkConfig c;
+  c.ecn_kmin_bytes = 1000;
+  c.ecn_kmax_bytes = 5000;
+  c.ecn_pmax = 0.2;
+  EXPECT_EQ(EcnMarkProbability(c, 0), 0);
+  EXPECT_EQ(EcnMarkProbability(c, 1000), 0);
+  EXPECT_DOUBLE_EQ(EcnMarkProbability(c, 3000), 0.1);
+  EXPECT_DOUBLE_EQ(EcnMarkProbability(c, 4999), 0.2 * 3999 / 4000);
+  EXPECT_EQ(EcnMarkProbability(c, 5000), 1);
+  c.ecn_kmax_bytes = 0;
+  EXPECT_EQ(EcnMarkProbability(c, 1 << 20), 0);
+}
+
+// Frames sent back to back find the queue at 0, 0, 1, 2, ... frames: the mark
+// rate at each depth, over many independently seeded links, must follow the
+// RED curve within a binomial 4-sigma band.
+TEST(LinkTest, EcnMarkingFollowsTheRedCurve) {
+  const Frame frame = MakeDataFrame({});
+  LinkConfig c = Config400G(Duration::Zero());
+  c.ecn_kmin_bytes = 2 * frame.size();
+  c.ecn_kmax_bytes = 10 * frame.size();
+  c.ecn_pmax = 0.5;
+  constexpr int kFrames = 14;
+  constexpr int kTrials = 4000;
+  std::vector<int> marks(kFrames, 0);
+  for (int trial = 0; trial < kTrials; ++trial) {
+    LinkHarness h(c, DeriveSeed(7, trial));
+    for (int i = 0; i < kFrames; ++i) h.link().Send(frame);
+    h.sim().Run();
+    for (int i = 0; i < kFrames; ++i) {
+      if (MustDecodeFrame(h.delivered()[i].frame).ecn == Ecn::kCe) ++marks[i];
+    }
+  }
+  for (int i = 0; i < kFrames; ++i) {
+    const uint64_t queued = i < 2 ? 0 : (i - 1) * frame.size();
+    const double p = EcnMarkProbability(c, queued);
+    const double sigma = std::sqrt(p * (1 - p) / kTrials);
+    SCOPED_TRACE(testing::Message() << "frame " << i << " queued " << queued << " p " << p);
+    EXPECT_NEAR(static_cast<double>(marks[i]) / kTrials, p, 4 * sigma + 1e-9);
+  }
+}
+
+TEST(LinkTest, SharedBufferBoundsAllPortsTogether) {
+  const Frame frame = MakeDataFrame({});
+  Simulator sim;
+  SharedBuffer buffer(3 * frame.size());
+  std::vector<std::unique_ptr<Link>> ports;
+  int delivered = 0;
+  for (int i = 0; i < 2; ++i) {
+    ports.push_back(std::make_unique<Link>(sim, Config400G(Duration::Zero()), i,
+                                           [&](Frame) { ++delivered; }));
+    ports.back()->SetSharedBuffer(&buffer);
+  }
+  // Each port serializes its first frame at once; the next three wait in the
+  // shared memory, the rest are refused whichever port they are for.
+  for (int i = 0; i < 4; ++i) ports[0]->Send(frame);
+  for (int i = 0; i < 3; ++i) ports[1]->Send(frame);
+  EXPECT_EQ(buffer.used(), 3 * frame.size());
+  EXPECT_EQ(ports[0]->counters().dropped_shared_buffer, 0u);
+  EXPECT_EQ(ports[1]->counters().dropped_shared_buffer, 2u);
+  sim.Run();
+  EXPECT_EQ(buffer.used(), 0u);
+  EXPECT_EQ(delivered, 5);
+}
+
+TEST(LinkTest, QueueHistogramPercentiles) {
+  QueueHistogram h(256 * 100);  // buckets of 100 bytes
+  EXPECT_EQ(h.Percentile(0.99), 0u);
+  for (int i = 0; i < 90; ++i) h.Add(0);
+  for (int i = 0; i < 9; ++i) h.Add(450);
+  h.Add(1 << 30);  // beyond the ceiling: the last bucket
+  EXPECT_EQ(h.samples(), 100u);
+  EXPECT_EQ(h.Percentile(0.5), 0u);
+  EXPECT_EQ(h.Percentile(0.95), 500u);
+  EXPECT_EQ(h.Percentile(0.99), 500u);
+  EXPECT_EQ(h.Percentile(1.0), 256u * 100);
+}
+
+TEST(LinkTest, SetRateAppliesToTheNextFrame) {
+  const Frame frame = MakeDataFrame({.payload = 4000});
+  LinkConfig c = Config400G(Duration::Zero());
+  LinkHarness h(c);
+  h.link().Send(frame);
+  h.link().SetRate(Bandwidth::Gbps(100));
+  h.link().Send(frame);
+  h.sim().Run();
+  ASSERT_EQ(h.delivered().size(), 2u);
+  const Duration first = Bandwidth::Gbps(400).TransferTime(frame.size());
+  EXPECT_EQ(h.delivered()[0].at, Time::Zero() + first);
+  EXPECT_EQ(h.delivered()[1].at,
+            Time::Zero() + first + Bandwidth::Gbps(100).TransferTime(frame.size()));
 }
 
 // --- Wire impairments -------------------------------------------------------
@@ -571,7 +667,7 @@ std::vector<std::pair<int64_t, uint64_t>> ImpairedTrace(uint64_t seed, LinkCount
   c.corrupt = 0.05;
   c.trim = 0.05;
   c.queue_bytes = 20'000;
-  c.ecn_threshold_bytes = 5'000;
+  c.ecn_kmin_bytes = c.ecn_kmax_bytes = 5'000;
   LinkHarness h(c, seed);
   for (uint32_t i = 0; i < 2000; ++i) {
     h.sim().Schedule(Time::FromNanoseconds(i * 20),

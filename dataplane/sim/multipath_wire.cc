@@ -21,7 +21,8 @@ MultipathWire::MultipathWire(Simulator& sim, const MultipathWireConfig& config) 
       lc.delay = PathDelay(config_, path);
       lc.jitter = config_.jitter;
       lc.queue_bytes = config_.queue_bytes;
-      lc.ecn_threshold_bytes = config_.ecn_threshold_bytes;
+      lc.ecn_kmin_bytes = config_.ecn_threshold_bytes;
+      lc.ecn_kmax_bytes = config_.ecn_threshold_bytes;
       lc.loss = config_.loss;
       lc.dup = config_.dup;
       lc.corrupt = config_.corrupt;

@@ -1,0 +1,150 @@
+#include "dataplane/sim/topology.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tern::sim {
+namespace {
+
+using ::testing::HasSubstr;
+
+Topology MustBuild(const TopologySpec& spec) {
+  absl::StatusOr<Topology> t = BuildTopology(spec);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? *t : Topology{};
+}
+
+Routing MustRoute(const Topology& t) {
+  absl::StatusOr<Routing> r = Routing::Compute(t);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return *r;
+}
+
+absl::Status ParseError(const std::string& text) {
+  return ParseTopology(text, "t.topo", Bandwidth::Gbps(400), Duration::Microseconds(1)).status();
+}
+
+TEST(TopologyTest, FatTreeHasTheTextbookShape) {
+  TopologySpec spec;
+  spec.kind = TopologyKind::kFatTree;
+  spec.hosts = 16;
+  const Topology t = MustBuild(spec);  // k = 4: 16 hosts, 8 edge, 8 aggregation, 4 core
+  EXPECT_EQ(t.hosts, 16u);
+  EXPECT_EQ(t.switches, 20u);
+  EXPECT_EQ(t.cables.size(), 16u + 16u + 16u);
+  const Routing r = MustRoute(t);
+  EXPECT_EQ(r.SwitchHops(0, 1), 0u);   // same edge switch
+  EXPECT_EQ(r.SwitchHops(0, 2), 2u);   // same pod: edge, aggregation, edge
+  EXPECT_EQ(r.SwitchHops(0, 15), 4u);  // across pods, through a core
+  EXPECT_EQ(r.max_switch_hops(), 4u);
+  // From an edge switch toward another pod: both aggregation uplinks; from an
+  // aggregation switch: both its cores.
+  const uint32_t edge = r.host_switch(0);
+  EXPECT_EQ(r.NextHops(edge, 15).size(), 2u);
+  EXPECT_EQ(r.NextHops(edge, 2).size(), 2u);
+}
+
+TEST(TopologyTest, FatTreePicksTheSmallestArityAndFillsInOrder) {
+  TopologySpec spec;
+  spec.hosts = 100;  // k = 8 holds 128
+  const Topology t = MustBuild(spec);
+  EXPECT_EQ(t.hosts, 100u);
+  EXPECT_EQ(t.switches, 80u);
+  EXPECT_THAT(t.description, HasSubstr("k=8"));
+  spec.k = 6;
+  spec.hosts = 60;
+  EXPECT_FALSE(BuildTopology(spec).ok());  // k=6 holds 54
+  spec.k = 5;
+  EXPECT_FALSE(BuildTopology(spec).ok());
+}
+
+TEST(TopologyTest, LeafSpineOversubscription) {
+  TopologySpec spec;
+  spec.kind = TopologyKind::kLeafSpine;
+  spec.hosts = 64;
+  spec.leaves = 4;
+  spec.oversubscription = 2;  // 16 host ports per leaf, 8 uplinks
+  const Topology t = MustBuild(spec);
+  EXPECT_EQ(t.switches, 4u + 8u);
+  EXPECT_EQ(t.cables.size(), 64u + 4u * 8u);
+  const Routing r = MustRoute(t);
+  EXPECT_EQ(r.NextHops(r.host_switch(0), 63).size(), 8u);
+  EXPECT_EQ(r.SwitchHops(0, 63), 2u);
+  spec.oversubscription = 0.5;
+  EXPECT_FALSE(BuildTopology(spec).ok());
+}
+
+TEST(TopologyTest, StarIsOneSwitch) {
+  TopologySpec spec;
+  spec.kind = TopologyKind::kStar;
+  spec.hosts = 9;
+  const Topology t = MustBuild(spec);
+  const Routing r = MustRoute(t);
+  EXPECT_EQ(t.switches, 1u);
+  EXPECT_EQ(r.max_switch_hops(), 0u);
+  EXPECT_EQ(r.host_port(8), 8u);
+  spec.hosts = 1;
+  EXPECT_FALSE(BuildTopology(spec).ok());
+}
+
+TEST(TopologyTest, ParsesTheTextFormat) {
+  const std::string text = R"(# two leaves, one spine
+hosts 4
+switches 3
+link h0 s0
+link h1 s0 100          # a slower host link
+link h2 s1 400 0.5
+link h3 s1
+link s0 s2
+link s1 s2
+fail s0 s2 12.5 slow=0.5
+)";
+  absl::StatusOr<Topology> t =
+      ParseTopology(text, "t.topo", Bandwidth::Gbps(400), Duration::Microseconds(1));
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->hosts, 4u);
+  EXPECT_EQ(t->cables[1].rate, Bandwidth::Gbps(100));
+  EXPECT_EQ(t->cables[2].delay, Duration::Nanoseconds(500));
+  EXPECT_EQ(t->cables[3].delay, Duration::Microseconds(1));
+  ASSERT_EQ(t->failures.size(), 1u);
+  EXPECT_EQ(t->failures[0].cable, 4u);
+  EXPECT_EQ(t->failures[0].kind, CableFailure::Kind::kSlow);
+  EXPECT_EQ(t->failures[0].at, Time::Zero() + Duration::Nanoseconds(12500));
+  EXPECT_EQ(MustRoute(*t).SwitchHops(0, 3), 2u);
+}
+
+TEST(TopologyTest, TextFormatErrorsNameTheLine) {
+  EXPECT_THAT(ParseError("hosts 2\nswitches 1\nlink h0 s0\nlink h1 s5\n").message(),
+              HasSubstr("t.topo:4:"));
+  EXPECT_THAT(ParseError("link h0 s0\n").message(), HasSubstr("must come first"));
+  EXPECT_THAT(ParseError("hosts 2\nswitches 1\nlink h0 s0 fast\n").message(),
+              HasSubstr("bad rate"));
+  EXPECT_THAT(ParseError("hosts 2\nswitches 1\nlink h0 s0 400 -1\n").message(),
+              HasSubstr("bad delay"));
+  EXPECT_THAT(ParseError("hosts 2\nswitches 1\nlink h0 s0\nfail h1 s0 5 down\n").message(),
+              HasSubstr("no link between h1 and s0"));
+  EXPECT_THAT(ParseError("hosts 2\nswitches 1\nlink h0 s0\nfail h0 s0 5 melt\n").message(),
+              HasSubstr("unknown failure"));
+  EXPECT_THAT(ParseError("hosts 2\nswitches 1\nrouter r0\n").message(),
+              HasSubstr("unknown statement 'router'"));
+  EXPECT_THAT(ParseError("hosts x\n").message(), HasSubstr("t.topo:1:"));
+  EXPECT_THAT(ParseError("").message(), HasSubstr("at least one link"));
+  EXPECT_THAT(ParseError("hosts 2\nswitches 1\nlink h0 h0\n").message(),
+              HasSubstr("two different nodes"));
+}
+
+TEST(TopologyTest, RoutingRefusesHostsWithoutOneSwitchAndDisconnectedFabrics) {
+  absl::StatusOr<Topology> t = ParseTopology("hosts 2\nswitches 1\nlink h0 s0\nlink h1 h0\n", "x",
+                                             Bandwidth::Gbps(400), Duration::Microseconds(1));
+  ASSERT_TRUE(t.ok());
+  EXPECT_THAT(Routing::Compute(*t).status().message(), HasSubstr("h0 must have exactly one link"));
+  t = ParseTopology("hosts 2\nswitches 2\nlink h0 s0\nlink h1 s1\n", "x", Bandwidth::Gbps(400),
+                    Duration::Microseconds(1));
+  ASSERT_TRUE(t.ok());
+  EXPECT_THAT(Routing::Compute(*t).status().message(), HasSubstr("disconnected"));
+}
+
+}  // namespace
+}  // namespace tern::sim

@@ -1,0 +1,57 @@
+// Strict text parsing shared by every layer's spec and file readers: a value
+// is the whole string (no sign for unsigned, no spaces, no trailing junk), so
+// "10x" or " 5" is refused rather than half-read. std::string_view throughout:
+// Debian's Abseil has its own string_view, which std::string_view does not
+// convert to.
+#pragma once
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace tern {
+
+template <typename Unsigned>
+  requires std::is_unsigned_v<Unsigned>
+bool ParseUint(std::string_view text, Unsigned* out) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return !text.empty() && ec == std::errc() && ptr == end;
+}
+
+// A finite decimal or scientific number.
+inline bool ParseDouble(std::string_view text, double* out) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return !text.empty() && ec == std::errc() && ptr == end && std::isfinite(*out);
+}
+
+// Pieces between `separator`s, empty ones kept ("a,,b" gives three).
+inline std::vector<std::string_view> SplitText(std::string_view text, char separator) {
+  std::vector<std::string_view> pieces;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = text.find(separator, begin);
+    pieces.push_back(text.substr(begin, end == std::string_view::npos ? end : end - begin));
+    if (end == std::string_view::npos) return pieces;
+    begin = end + 1;
+  }
+}
+
+// Words separated by spaces, tabs or carriage returns.
+inline std::vector<std::string_view> SplitWords(std::string_view line) {
+  std::vector<std::string_view> words;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
+    const size_t begin = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') ++i;
+    if (i > begin) words.push_back(line.substr(begin, i - begin));
+  }
+  return words;
+}
+
+}  // namespace tern
