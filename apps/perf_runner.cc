@@ -75,34 +75,7 @@ uint64_t PeakWindow(uint64_t messages, uint64_t outstanding) {
 void AppendQpCounters(std::span<const QueuePair* const> qps,
                       std::vector<std::pair<std::string, uint64_t>>* out) {
   QpCounters q;
-  for (const QueuePair* qp : qps) {
-    const QpCounters& c = qp->counters();
-    q.data_packets_sent += c.data_packets_sent;
-    q.data_bytes_sent += c.data_bytes_sent;
-    q.retransmitted_packets += c.retransmitted_packets;
-    q.retransmitted_bytes += c.retransmitted_bytes;
-    q.retransmits_loss_detected += c.retransmits_loss_detected;
-    q.retransmits_timeout += c.retransmits_timeout;
-    q.retransmits_trim += c.retransmits_trim;
-    q.retransmits_rnr += c.retransmits_rnr;
-    q.tail_probes += c.tail_probes;
-    q.local_ack_timeout_err += c.local_ack_timeout_err;
-    q.acks_sent += c.acks_sent;
-    q.acks_received += c.acks_received;
-    q.nacks_sent += c.nacks_sent;
-    q.nacks_received += c.nacks_received;
-    q.data_packets_received += c.data_packets_received;
-    q.duplicate_packets += c.duplicate_packets;
-    q.out_of_sequence += c.out_of_sequence;
-    q.packet_seq_err += c.packet_seq_err;
-    q.trimmed_received += c.trimmed_received;
-    q.rnr_nak_sent += c.rnr_nak_sent;
-    q.rnr_nak_received += c.rnr_nak_received;
-    q.ce_marked_received += c.ce_marked_received;
-    q.spurious_retransmits += c.spurious_retransmits;
-    q.entropy_changes += c.entropy_changes;
-    q.window_limited += c.window_limited;
-  }
+  for (const QueuePair* qp : qps) q += qp->counters();
   out->insert(out->end(), {
                               {"data_packets_sent", q.data_packets_sent},
                               {"data_bytes_sent", q.data_bytes_sent},

@@ -51,6 +51,38 @@ const char* WcOpcodeName(WcOpcode opcode) {
   return "UNKNOWN";
 }
 
+QpCounters& QpCounters::operator+=(const QpCounters& other) {
+  data_packets_sent += other.data_packets_sent;
+  data_bytes_sent += other.data_bytes_sent;
+  retransmitted_packets += other.retransmitted_packets;
+  retransmitted_bytes += other.retransmitted_bytes;
+  retransmits_loss_detected += other.retransmits_loss_detected;
+  retransmits_timeout += other.retransmits_timeout;
+  retransmits_trim += other.retransmits_trim;
+  retransmits_rnr += other.retransmits_rnr;
+  tail_probes += other.tail_probes;
+  local_ack_timeout_err += other.local_ack_timeout_err;
+  acks_sent += other.acks_sent;
+  acks_received += other.acks_received;
+  nacks_sent += other.nacks_sent;
+  nacks_dropped += other.nacks_dropped;
+  nacks_received += other.nacks_received;
+  data_packets_received += other.data_packets_received;
+  duplicate_packets += other.duplicate_packets;
+  out_of_sequence += other.out_of_sequence;
+  packet_seq_err += other.packet_seq_err;
+  ignored_in_state += other.ignored_in_state;
+  stale_nacks += other.stale_nacks;
+  trimmed_received += other.trimmed_received;
+  rnr_nak_sent += other.rnr_nak_sent;
+  rnr_nak_received += other.rnr_nak_received;
+  ce_marked_received += other.ce_marked_received;
+  spurious_retransmits += other.spurious_retransmits;
+  entropy_changes += other.entropy_changes;
+  window_limited += other.window_limited;
+  return *this;
+}
+
 const char* QpStateName(QpState state) {
   switch (state) {
     case QpState::kReset:

@@ -250,6 +250,9 @@ struct QpCounters {
   uint64_t spurious_retransmits = 0;  // a retransmitted PSN whose original was acked too
   uint64_t entropy_changes = 0;       // retransmissions sent on a different path
   uint64_t window_limited = 0;        // times the window or flow control stopped sending
+
+  // Adds every counter of `other`: totals over QPs or over both ends of a connection.
+  QpCounters& operator+=(const QpCounters& other);
 };
 
 class QueuePair {

@@ -428,7 +428,9 @@ std::vector<PortReport> Fabric::Ports() const {
       r.host_uplink = topology_.IsHost(from);
       r.rate = cable.rate;
       r.counters = link.counters();
-      r.queue_p99_bytes = link.queue_histogram().Percentile(0.99);
+      // The histogram resolves to bucket edges; the exact maximum bounds it.
+      r.queue_p99_bytes =
+          std::min(link.queue_histogram().Percentile(0.99), link.counters().max_queue_bytes);
       r.queue_samples = link.queue_histogram().samples();
       out.push_back(std::move(r));
     }

@@ -50,7 +50,7 @@ struct FabricConfig {
   bool trim = false;
   // A failure in addition to the topology's: --fabric=sim:...,fail=s0-s8@100:down
   std::vector<std::string> failures;  // "A-B@AT_US:down|slow=F|loss=P"
-  uint64_t seed = 1;  // ECMP hash salts and link randomness
+  uint64_t seed = 0;  // ECMP hash salts and link randomness; tern-replay: 0 takes --seed
 };
 
 // Parses the KEY=VALUE,... list after "sim:". Keys: topology

@@ -16,6 +16,7 @@ void SimHost::Deliver(std::span<const uint8_t> frame) {
   ++counters_.frames_received;
   counters_.bytes_received += frame.size();
   ctx_.OnFrame(frame, sim_.now());
+  if (activity_hook_) activity_hook_();
   Kick();
 }
 
@@ -62,6 +63,7 @@ void SimHost::OnWakeup() {
   wakeup_at_ = Time::Infinite();
   ++counters_.wakeups;
   Kick();
+  if (activity_hook_) activity_hook_();
 }
 
 void SimHost::ArmWakeup(Time at) {

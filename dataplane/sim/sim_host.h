@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <span>
 
+#include "absl/functional/any_invocable.h"
+
 #include "dataplane/sim/link.h"
 #include "dataplane/sim/simulator.h"
 #include "transport/units.h"
@@ -50,6 +52,11 @@ class SimHost {
   // request. Cheap when the NIC is busy; never sends more than one frame at once.
   void Kick();
 
+  // Called after the context handled a received frame or a timer wake-up,
+  // the moments completions can appear: the application polls its CQs here
+  // instead of on a timer of its own. The hook may post work and Kick().
+  void SetActivityHook(absl::AnyInvocable<void()> hook) { activity_hook_ = std::move(hook); }
+
   const SimHostCounters& counters() const { return counters_; }
   Context& context() { return ctx_; }
   bool busy() const { return transmitting_; }
@@ -65,6 +72,7 @@ class SimHost {
   Bandwidth line_rate_;
   FrameSink egress_;
   SimHostCounters counters_;
+  absl::AnyInvocable<void()> activity_hook_;
 
   bool transmitting_ = false;
   Frame tx_frame_;
