@@ -7,7 +7,7 @@ TERN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TERN_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libdpdk-dev dpdk-dev liburing-dev libabsl-dev libspdlog-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler
   tshark iproute2 iputils-ping ethtool
 )
 

@@ -57,9 +57,12 @@ absl::StatusOr<CableFailure> ParseFailure(std::string_view text, const Topology&
   const auto node = [&](std::string_view name, uint32_t* id) {
     uint32_t index;
     if (name.size() < 2 || !ParseUint(name.substr(1), &index)) return false;
-    if (name[0] == 'h' && index < t.hosts) *id = index;
-    else if (name[0] == 's' && index < t.switches) *id = t.hosts + index;
-    else return false;
+    if (name[0] == 'h' && index < t.hosts)
+      *id = index;
+    else if (name[0] == 's' && index < t.switches)
+      *id = t.hosts + index;
+    else
+      return false;
     return true;
   };
   uint32_t a, b;
@@ -117,10 +120,14 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
     double d;
     uint64_t u;
     if (key == "topology") {
-      if (value == "star") c.topology.kind = TopologyKind::kStar;
-      else if (value == "leafspine") c.topology.kind = TopologyKind::kLeafSpine;
-      else if (value == "fattree") c.topology.kind = TopologyKind::kFatTree;
-      else return BadValue(key, value, "star, leafspine or fattree (or file=PATH)");
+      if (value == "star")
+        c.topology.kind = TopologyKind::kStar;
+      else if (value == "leafspine")
+        c.topology.kind = TopologyKind::kLeafSpine;
+      else if (value == "fattree")
+        c.topology.kind = TopologyKind::kFatTree;
+      else
+        return BadValue(key, value, "star, leafspine or fattree (or file=PATH)");
     } else if (key == "file") {
       if (value.empty()) return BadValue(key, value, "a topology file path");
       c.topology.kind = TopologyKind::kFile;
@@ -129,10 +136,12 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
       if (!ParseUint(value, &u) || u > (1u << 20)) {
         return BadValue(key, value, "a whole number up to 2^20");
       }
-      (key == "hosts" ? c.topology.hosts : key == "k" ? c.topology.k : c.topology.leaves) =
-          static_cast<uint32_t>(u);
+      (key == "hosts" ? c.topology.hosts
+       : key == "k"   ? c.topology.k
+                      : c.topology.leaves) = static_cast<uint32_t>(u);
     } else if (key == "oversub") {
-      if (!ParseDouble(value, &d) || !(d >= 1 && d <= 64)) return BadValue(key, value, "in [1, 64]");
+      if (!ParseDouble(value, &d) || !(d >= 1 && d <= 64))
+        return BadValue(key, value, "in [1, 64]");
       c.topology.oversubscription = d;
     } else if (key == "rate") {
       if (!ParseDouble(value, &d) || !(d > 0 && d <= 1e5)) {
@@ -167,10 +176,11 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
       if (!ParseUint(value, &u)) return BadValue(key, value, "a whole number");
       c.seed = u;
     } else {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "--fabric=sim: unknown key '%s'; valid: topology, file, hosts, k, leaves, oversub, rate, delay, mtu, buffer, "
-          "shared, ecn, kmin, kmax, pmax, trim, fail, seed",
-          key));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--fabric=sim: unknown key '%s'; valid: topology, file, hosts, k, "
+                          "leaves, oversub, rate, delay, mtu, buffer, "
+                          "shared, ecn, kmin, kmax, pmax, trim, fail, seed",
+                          key));
     }
   }
   if (c.ecn_kmin > c.ecn_kmax) {
@@ -221,8 +231,12 @@ Duration PathInfo::ForwardingDelay(uint32_t bytes) const {
 
 Endpoint Fabric::HostEndpoint(uint32_t host, uint16_t udp_port) {
   Endpoint e;
-  e.mac.bytes = {0x02, 0x74, static_cast<uint8_t>(host >> 16), static_cast<uint8_t>(host >> 8),
-                 static_cast<uint8_t>(host), 0x01};
+  e.mac.bytes = {0x02,
+                 0x74,
+                 static_cast<uint8_t>(host >> 16),
+                 static_cast<uint8_t>(host >> 8),
+                 static_cast<uint8_t>(host),
+                 0x01};
   e.ip = IpAddress::V4(kHostIpBase + host);
   e.udp_port = udp_port;
   return e;
@@ -235,8 +249,7 @@ absl::StatusOr<std::unique_ptr<Fabric>> Fabric::Create(Simulator& sim, Topology 
   if (topology.hosts > (1u << 24) - 2) {
     return absl::InvalidArgumentError("more hosts than 10.0.0.0/8 holds");
   }
-  std::unique_ptr<Fabric> fabric(
-      new Fabric(sim, std::move(topology), std::move(*routing), config));
+  std::unique_ptr<Fabric> fabric(new Fabric(sim, std::move(topology), std::move(*routing), config));
   fabric->Build();
   return fabric;
 }
@@ -256,9 +269,10 @@ void Fabric::Build() {
   const Duration rtt = config_.topology.link_delay * (2 * longest) +
                        rate.TransferTime(config_.mtu_frame_bytes) * longest +
                        rate.TransferTime(kAckFrameBytes) * longest;
-  buffer_bytes_ = config_.buffer_bytes > 0
-                      ? config_.buffer_bytes
-                      : static_cast<uint64_t>(rtt.seconds() * static_cast<double>(rate.bits_per_second()) / 8);
+  buffer_bytes_ =
+      config_.buffer_bytes > 0
+          ? config_.buffer_bytes
+          : static_cast<uint64_t>(rtt.seconds() * static_cast<double>(rate.bits_per_second()) / 8);
   buffer_bytes_ = std::max<uint64_t>(buffer_bytes_, 2 * config_.mtu_frame_bytes);
 
   port_config_.queue_bytes = config_.shared_buffer ? 0 : buffer_bytes_;
@@ -327,8 +341,8 @@ void Fabric::ScheduleFailure(const CableFailure& f) {
           break;
         case CableFailure::Kind::kSlow:
           if (!link.config().rate.IsUnlimited()) {
-            link.SetRate(Bandwidth::BitsPerSecond(
-                static_cast<int64_t>(static_cast<double>(link.config().rate.bits_per_second()) * f.value)));
+            link.SetRate(Bandwidth::BitsPerSecond(static_cast<int64_t>(
+                static_cast<double>(link.config().rate.bits_per_second()) * f.value)));
           }
           break;
         case CableFailure::Kind::kLoss:
@@ -377,9 +391,9 @@ void Fabric::Forward(uint32_t sw, Frame frame) {
     } else {
       // ECMP on the 5-tuple (protocol is always UDP here), salted per switch
       // so consecutive tiers do not all pick the same index.
-      const uint64_t h = Mix(switch_salt_[sw - topology_.hosts] ^
-                             (uint64_t{src_ip} << 32 | dst_ip)) ^
-                         (uint64_t{layout.src_port} << 16 | layout.dst_port);
+      const uint64_t h =
+          Mix(switch_salt_[sw - topology_.hosts] ^ (uint64_t{src_ip} << 32 | dst_ip)) ^
+          (uint64_t{layout.src_port} << 16 | layout.dst_port);
       port = hops[Mix(h) % hops.size()];
     }
   }
@@ -399,7 +413,8 @@ PathInfo Fabric::Path(uint32_t src_host, uint32_t dst_host) const {
   while (node != last) {
     const uint32_t cable = routing_.ports(node)[routing_.NextHops(node, dst_host)[0]];
     add(cable);
-    node = topology_.cables[cable].a == node ? topology_.cables[cable].b : topology_.cables[cable].a;
+    node =
+        topology_.cables[cable].a == node ? topology_.cables[cable].b : topology_.cables[cable].a;
   }
   add(routing_.ports(dst_host)[0]);
   p.bottleneck = *std::min_element(p.rates.begin(), p.rates.end());

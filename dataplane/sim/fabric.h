@@ -120,7 +120,9 @@ class Fabric {
                    uint32_t ack_frame_bytes) const;
 
   // The link carrying frames from `from` over cable `cable`.
-  const Link& link(uint32_t cable, bool from_a) const { return *links_[2 * cable + (from_a ? 0 : 1)]; }
+  const Link& link(uint32_t cable, bool from_a) const {
+    return *links_[2 * cable + (from_a ? 0 : 1)];
+  }
   std::vector<PortReport> Ports() const;
   const FabricCounters& counters() const { return counters_; }
   // Sums over every switch output port (host uplinks excluded).
@@ -141,7 +143,7 @@ class Fabric {
   FabricConfig config_;
   uint64_t buffer_bytes_ = 0;
   LinkConfig port_config_;
-  std::vector<std::unique_ptr<Link>> links_;  // 2 per cable: a->b, b->a
+  std::vector<std::unique_ptr<Link>> links_;                   // 2 per cable: a->b, b->a
   std::vector<std::unique_ptr<SharedBuffer>> shared_buffers_;  // per switch, when shared
   std::vector<uint64_t> switch_salt_;
   std::vector<FrameSink> host_receivers_;

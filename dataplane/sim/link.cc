@@ -175,8 +175,8 @@ std::string LinkCounters::ToString() const {
       "blackhole=%d) "
       "dup=%d corrupt=%d trim=%d ce=%d max_queue=%dB",
       frames_offered, bytes_offered, frames_sent, bytes_sent, frames_delivered, bytes_delivered,
-      dropped_queue_full, dropped_shared_buffer, dropped_loss, dropped_blackhole, duplicated, corrupted, trimmed,
-      ecn_marked, max_queue_bytes);
+      dropped_queue_full, dropped_shared_buffer, dropped_loss, dropped_blackhole, duplicated,
+      corrupted, trimmed, ecn_marked, max_queue_bytes);
 }
 
 void QueueHistogram::Add(uint64_t queued_bytes) {

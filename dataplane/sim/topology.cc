@@ -44,21 +44,20 @@ absl::StatusOr<Topology> BuildStar(const TopologySpec& spec) {
 
 absl::StatusOr<Topology> BuildLeafSpine(const TopologySpec& spec) {
   if (!(spec.oversubscription >= 1 && spec.oversubscription <= 64)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("leaf-spine oversubscription must be in [1, 64], got ", spec.oversubscription));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "leaf-spine oversubscription must be in [1, 64], got ", spec.oversubscription));
   }
   const uint32_t leaves = spec.leaves > 0 ? spec.leaves : std::max<uint32_t>(2, spec.hosts / 16);
   if (leaves > spec.hosts) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("leaf-spine with %d leaves needs at least as many hosts, got %d", leaves,
-                        spec.hosts));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "leaf-spine with %d leaves needs at least as many hosts, got %d", leaves, spec.hosts));
   }
   const uint32_t per_leaf = (spec.hosts + leaves - 1) / leaves;
-  const uint32_t spines = std::max<uint32_t>(
-      1, static_cast<uint32_t>(std::lround(per_leaf / spec.oversubscription)));
+  const uint32_t spines =
+      std::max<uint32_t>(1, static_cast<uint32_t>(std::lround(per_leaf / spec.oversubscription)));
   if (leaves + spines > kMaxSwitches) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("leaf-spine needs %d switches, more than %d", leaves + spines, kMaxSwitches));
+    return absl::InvalidArgumentError(absl::StrFormat("leaf-spine needs %d switches, more than %d",
+                                                      leaves + spines, kMaxSwitches));
   }
   TopologyBuilder b(spec.hosts, leaves + spines, spec.link_rate, spec.link_delay);
   for (uint32_t h = 0; h < spec.hosts; ++h) b.Connect(h, b.Switch(h / per_leaf));
@@ -106,8 +105,8 @@ absl::StatusOr<Topology> BuildFatTree(const TopologySpec& spec) {
       }
     }
   }
-  return b.Finish(absl::StrFormat("fattree k=%d (%d hosts, %d switches)", k, spec.hosts,
-                                  2 * edges + cores));
+  return b.Finish(
+      absl::StrFormat("fattree k=%d (%d hosts, %d switches)", k, spec.hosts, 2 * edges + cores));
 }
 
 absl::Status LineError(std::string_view source, size_t line, std::string_view what) {
@@ -162,9 +161,9 @@ absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view s
   };
   for (std::string_view line : SplitText(text, '\n')) {
     ++line_number;
-    if (const size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    const std::vector<std::string_view> words =
-        SplitWords(line);
+    if (const size_t hash = line.find('#'); hash != std::string_view::npos)
+      line = line.substr(0, hash);
+    const std::vector<std::string_view> words = SplitWords(line);
     if (words.empty()) continue;
     const std::string_view keyword = words[0];
     if (keyword == "hosts" || keyword == "switches") {
@@ -173,11 +172,13 @@ absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view s
         return LineError(source, line_number, absl::StrFormat("expected '%s N'", keyword));
       }
       if (!t.cables.empty()) {
-        return LineError(source, line_number, absl::StrFormat("'%s' after the first link", keyword));
+        return LineError(source, line_number,
+                         absl::StrFormat("'%s' after the first link", keyword));
       }
       if (keyword == "hosts") {
         if (n < 2 || n > kMaxHosts) {
-          return LineError(source, line_number, absl::StrCat("hosts must be in [2, ", kMaxHosts, "]"));
+          return LineError(source, line_number,
+                           absl::StrCat("hosts must be in [2, ", kMaxHosts, "]"));
         }
         t.hosts = n;
         have_hosts = true;
@@ -196,10 +197,12 @@ absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view s
       Cable cable{0, 0, default_rate, default_delay};
       if (words.size() < 3 || words.size() > 5 || !parse_node(words[1], &cable.a) ||
           !parse_node(words[2], &cable.b)) {
-        return LineError(source, line_number,
-                         "expected 'link A B [RATE_GBPS [DELAY_US]]' with A, B as hI or sJ in range");
+        return LineError(
+            source, line_number,
+            "expected 'link A B [RATE_GBPS [DELAY_US]]' with A, B as hI or sJ in range");
       }
-      if (cable.a == cable.b) return LineError(source, line_number, "a link joins two different nodes");
+      if (cable.a == cable.b)
+        return LineError(source, line_number, "a link joins two different nodes");
       double value;
       if (words.size() >= 4) {
         if (!ParseDouble(words[3], &value) || !(value > 0) || value > 1e5) {
@@ -246,13 +249,15 @@ absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view s
           return LineError(source, line_number, "loss=P needs a probability in [0, 1]");
         }
       } else {
-        return LineError(source, line_number,
-                         absl::StrFormat("unknown failure '%s': down, slow=FACTOR or loss=P", what));
+        return LineError(
+            source, line_number,
+            absl::StrFormat("unknown failure '%s': down, slow=FACTOR or loss=P", what));
       }
       t.failures.push_back(f);
     } else {
-      return LineError(source, line_number,
-                       absl::StrFormat("unknown statement '%s': hosts, switches, link, fail", keyword));
+      return LineError(
+          source, line_number,
+          absl::StrFormat("unknown statement '%s': hosts, switches, link, fail", keyword));
     }
   }
   if (!have_hosts || !have_switches || t.cables.empty()) {
@@ -353,9 +358,9 @@ absl::StatusOr<Routing> Routing::Compute(const Topology& t) {
     for (uint32_t b : host_switches) {
       const uint16_t hops = r.hops_[static_cast<size_t>(a) * s_count + b];
       if (hops == kUnreachable) {
-        return absl::InvalidArgumentError(absl::StrCat("the topology is disconnected: ",
-                                                       t.NodeName(t.hosts + a), " cannot reach ",
-                                                       t.NodeName(t.hosts + b)));
+        return absl::InvalidArgumentError(
+            absl::StrCat("the topology is disconnected: ", t.NodeName(t.hosts + a),
+                         " cannot reach ", t.NodeName(t.hosts + b)));
       }
       r.max_switch_hops_ = std::max<uint32_t>(r.max_switch_hops_, hops);
     }

@@ -1,0 +1,572 @@
+// How trace nodes become steps (every node is one of the rank's host's steps
+// unless said otherwise; its label is "rank<R>/node<id>"):
+//
+// - COMP: a delay of duration_micros. Any type without communication: a delay
+//   of zero.
+// - COMM_SEND and COMM_RECV, matched in file order per (source, destination,
+//   tag): one transfer, labelled by the SEND node, that waits for the SEND
+//   node's dependencies only; the RECV node becomes a zero-length delay on the
+//   receiver that waits for the transfer and for the RECV node's own
+//   dependencies. Making the transfer also wait for the RECV's dependencies
+//   would deadlock ordinary traces: in a ring, every rank posts its receive
+//   after its own send, so each send would wait for the next one around the
+//   ring. Senders in Chakra's simulators do not wait for the receive either.
+// - COMM_COLL: the k-th one on every rank forms the k-th collective, over all
+//   ranks in rank order (process groups, pg_name, are not modelled), expanded
+//   by ExpandCollective. Each rank's node becomes a zero-length "gate" delay
+//   carrying the node's dependencies, which the rank's part of the
+//   collective waits for; later nodes wait for the rank's part to finish.
+//
+// A node "completes" with the steps listed above (for a SEND, its transfer;
+// for a COMM_COLL, the rank's completion steps); data and control dependencies
+// both wait for completion.
+#include "apps/replay_chakra.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "apps/chakra_et.pb.h"
+#include "apps/replay_collectives.h"
+#include "apps/replay_workload.h"
+#include "google/protobuf/io/coded_stream.h"
+
+namespace tern::replay {
+namespace {
+
+namespace fs = std::filesystem;
+namespace pb = ::ChakraProtoMsg;
+
+using StepList = std::vector<uint32_t>;
+
+constexpr int64_t kNoStep = -1;
+
+// The attributes that matter here, as integers; nullopt when absent.
+struct CommAttributes {
+  std::optional<int64_t> type;  // CollectiveCommType on COMM_COLL nodes
+  std::optional<int64_t> size;  // bytes
+  std::optional<int64_t> src;
+  std::optional<int64_t> dst;
+  std::optional<int64_t> tag;
+};
+
+// One trace node, reduced to what the replay needs.
+struct TraceNode {
+  uint64_t id = 0;
+  int type = pb::INVALID_NODE;
+  uint64_t duration_micros = 0;
+  std::vector<uint64_t> deps;  // data and control, as written
+  CommAttributes comm;
+
+  // Filled while building: the step that waits for `deps` (kNoStep until
+  // made), and the steps whose completion means the node's.
+  int64_t entry_step = kNoStep;
+  StepList done;
+};
+
+struct RankTrace {
+  std::string file;  // the path, for messages
+  std::vector<TraceNode> nodes;
+  absl::flat_hash_map<uint64_t, size_t> by_id;  // node id -> index in nodes
+};
+
+// Where a step came from, to name it in a cycle error.
+struct NodeRef {
+  uint32_t rank = 0;
+  size_t node = 0;
+};
+
+std::string NodeName(const RankTrace& trace, const TraceNode& node) {
+  return absl::StrCat(trace.file, ": node ", node.id);
+}
+
+std::string Label(uint32_t rank, const TraceNode& node) {
+  return absl::StrCat("rank", rank, "/node", node.id);
+}
+
+// The value of an integer attribute, whichever integer type its writer chose.
+std::optional<int64_t> IntegerValue(const pb::AttributeProto& attr) {
+  constexpr uint64_t kMax = std::numeric_limits<int64_t>::max();
+  switch (attr.value_case()) {
+    case pb::AttributeProto::kInt32Val:
+      return attr.int32_val();
+    case pb::AttributeProto::kInt64Val:
+      return attr.int64_val();
+    case pb::AttributeProto::kUint32Val:
+      return attr.uint32_val();
+    case pb::AttributeProto::kUint64Val:
+      if (attr.uint64_val() > kMax) return std::nullopt;
+      return static_cast<int64_t>(attr.uint64_val());
+    case pb::AttributeProto::kSint32Val:
+      return attr.sint32_val();
+    case pb::AttributeProto::kSint64Val:
+      return attr.sint64_val();
+    case pb::AttributeProto::kFixed32Val:
+      return attr.fixed32_val();
+    case pb::AttributeProto::kFixed64Val:
+      if (attr.fixed64_val() > kMax) return std::nullopt;
+      return static_cast<int64_t>(attr.fixed64_val());
+    case pb::AttributeProto::kSfixed32Val:
+      return attr.sfixed32_val();
+    case pb::AttributeProto::kSfixed64Val:
+      return attr.sfixed64_val();
+    default:
+      return std::nullopt;
+  }
+}
+
+absl::StatusOr<TraceNode> ConvertNode(const std::string& file, const pb::Node& message) {
+  TraceNode node;
+  node.id = message.id();
+  node.type = message.type();
+  node.duration_micros = message.duration_micros();
+  node.deps.assign(message.data_deps().begin(), message.data_deps().end());
+  node.deps.insert(node.deps.end(), message.ctrl_deps().begin(), message.ctrl_deps().end());
+  const std::pair<const char*, std::optional<int64_t>*> wanted[] = {
+      {"comm_type", &node.comm.type}, {"comm_size", &node.comm.size}, {"comm_src", &node.comm.src},
+      {"comm_dst", &node.comm.dst},   {"comm_tag", &node.comm.tag},
+  };
+  for (const pb::AttributeProto& attr : message.attr()) {
+    for (const auto& [name, value] : wanted) {
+      if (attr.name() != name) continue;
+      *value = IntegerValue(attr);
+      if (!value->has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(file, ": node ", node.id, ": attribute ",
+                                                       name, " is not an integer in range"));
+      }
+    }
+  }
+  return node;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot open"));
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read"));
+  return data;
+}
+
+// Reads one rank's file: a GlobalMetadata, then Nodes, each preceded by its
+// length as a varint.
+absl::StatusOr<RankTrace> ReadRankTrace(const std::string& path) {
+  absl::StatusOr<std::string> data = ReadFile(path);
+  if (!data.ok()) return data.status();
+  if (data->size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": larger than 2 GiB"));
+  }
+  if (data->empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": empty, no GlobalMetadata"));
+  }
+  const int size = static_cast<int>(data->size());
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(data->data()), size);
+
+  RankTrace trace;
+  trace.file = path;
+  pb::GlobalMetadata metadata;
+  pb::Node message;
+  bool header = true;
+  while (in.CurrentPosition() < size) {
+    const int offset = in.CurrentPosition();
+    // Past the header, point at the last good node: a broken message has no id.
+    const std::string where =
+        header ? absl::StrCat(path, ": GlobalMetadata")
+               : absl::StrCat(path, ": message at byte ", offset,
+                              trace.nodes.empty()
+                                  ? std::string(", the first node")
+                                  : absl::StrCat(", after node ", trace.nodes.back().id));
+    uint32_t length = 0;
+    if (!in.ReadVarint32(&length)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": truncated length prefix"));
+    }
+    if (length > static_cast<uint32_t>(size - in.CurrentPosition())) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", length, " bytes announced, ",
+                                                     size - in.CurrentPosition(),
+                                                     " left (truncated file?)"));
+    }
+    const google::protobuf::io::CodedInputStream::Limit limit =
+        in.PushLimit(static_cast<int>(length));
+    const bool parsed =
+        header ? metadata.ParseFromCodedStream(&in) : message.ParseFromCodedStream(&in);
+    const bool whole = parsed && in.ConsumedEntireMessage() && in.BytesUntilLimit() == 0;
+    in.PopLimit(limit);
+    if (!whole) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": not a valid ", header ? "GlobalMetadata" : "Node", " message"));
+    }
+    if (header) {
+      header = false;
+      continue;
+    }
+    absl::StatusOr<TraceNode> node = ConvertNode(path, message);
+    if (!node.ok()) return node.status();
+    if (!trace.by_id.emplace(node->id, trace.nodes.size()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": node ", node->id, ": id used twice"));
+    }
+    trace.nodes.push_back(*std::move(node));
+  }
+  return trace;
+}
+
+// The rank of "NAME.RANK.et", or nullopt.
+std::optional<uint32_t> RankOf(const std::string& filename) {
+  constexpr std::string_view kSuffix = ".et";
+  if (filename.size() <= kSuffix.size() || !filename.ends_with(kSuffix)) return std::nullopt;
+  const std::string_view stem(filename.data(), filename.size() - kSuffix.size());
+  const size_t dot = stem.rfind('.');
+  const std::string_view digits = dot == std::string_view::npos ? stem : stem.substr(dot + 1);
+  uint32_t rank = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), rank);
+  if (digits.empty() || error != std::errc() || end != digits.data() + digits.size()) {
+    return std::nullopt;
+  }
+  return rank;
+}
+
+// The *.et files of `dir` in rank order, checked to be ranks 0..N-1.
+absl::StatusOr<std::vector<std::string>> ListRankFiles(const std::string& dir) {
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) {
+    return absl::NotFoundError(absl::StrCat(dir, ": not a directory of Chakra traces"));
+  }
+  std::vector<std::pair<uint32_t, std::string>> files;
+  // The error_code overloads throughout: a listing problem is an error, not an exception.
+  for (fs::directory_iterator it(dir, error), end; !error && it != end; it.increment(error)) {
+    const fs::directory_entry& entry = *it;
+    const std::string name = entry.path().filename().string();
+    std::error_code type_error;
+    if (!name.ends_with(".et") || entry.is_directory(type_error)) continue;
+    const std::optional<uint32_t> rank = RankOf(name);
+    if (!rank) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(entry.path().string(), ": no rank number before .et (NAME.RANK.et)"));
+    }
+    files.emplace_back(*rank, entry.path().string());
+  }
+  if (error) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": cannot list: ", error.message()));
+  }
+  if (files.empty()) return absl::InvalidArgumentError(absl::StrCat(dir, ": no *.et files"));
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> paths;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (files[i].first != i) {
+      if (files[i].first < i) {
+        return absl::InvalidArgumentError(absl::StrCat(files[i].second, ": rank ", files[i].first,
+                                                       " also in ", files[i - 1].second));
+      }
+      return absl::InvalidArgumentError(
+          absl::StrCat(dir, ": no file for rank ", i, " (next is ", files[i].second, ")"));
+    }
+    paths.push_back(files[i].second);
+  }
+  return paths;
+}
+
+class TraceBuilder {
+ public:
+  TraceBuilder(std::vector<RankTrace> ranks, const ChakraOptions& options, Workload& workload)
+      : ranks_(std::move(ranks)),
+        options_(options),
+        workload_(workload),
+        collectives_(ranks_.size()) {
+    workload_.hosts = static_cast<uint32_t>(ranks_.size());
+  }
+
+  absl::Status Build() {
+    if (absl::Status s = MakeNodeSteps(); !s.ok()) return s;
+    if (absl::Status s = MatchSendsAndReceives(); !s.ok()) return s;
+    if (absl::Status s = ExpandCollectives(); !s.ok()) return s;
+    if (absl::Status s = AddDependencies(); !s.ok()) return s;
+    if (std::optional<uint32_t> step = FindDependencyCycle(workload_)) {
+      const NodeRef ref = owner_[*step];
+      const RankTrace& trace = ranks_[ref.rank];
+      return absl::InvalidArgumentError(absl::StrCat(NodeName(trace, trace.nodes[ref.node]),
+                                                     ": on a dependency cycle (step ", *step, ", ",
+                                                     workload_.steps[*step].label, ")"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  uint32_t AddStep(Step step, NodeRef owner) {
+    workload_.steps.push_back(std::move(step));
+    owner_.push_back(owner);
+    return static_cast<uint32_t>(workload_.steps.size() - 1);
+  }
+
+  uint32_t AddDelay(uint32_t rank, size_t index, Duration duration) {
+    Step delay;
+    delay.kind = StepKind::kDelay;
+    delay.src = rank;
+    delay.duration = duration;
+    delay.label = Label(rank, ranks_[rank].nodes[index]);
+    return AddStep(std::move(delay), {rank, index});
+  }
+
+  // Delays for computation and other local nodes, RECV completions and
+  // collective gates; SEND nodes wait for their match.
+  absl::Status MakeNodeSteps() {
+    // Keeps duration_micros * 10^6 picoseconds within int64.
+    constexpr uint64_t kMaxMicros = std::numeric_limits<int64_t>::max() / 1'000'000;
+    for (uint32_t r = 0; r < ranks_.size(); ++r) {
+      for (size_t i = 0; i < ranks_[r].nodes.size(); ++i) {
+        TraceNode& node = ranks_[r].nodes[i];
+        Duration duration = Duration::Zero();
+        if (node.type == pb::COMM_SEND_NODE) continue;
+        if (node.type == pb::COMP_NODE) {
+          if (node.duration_micros > kMaxMicros) {
+            return absl::InvalidArgumentError(absl::StrCat(NodeName(ranks_[r], node), ": duration ",
+                                                           node.duration_micros, "us too long"));
+          }
+          duration = Duration::Microseconds(static_cast<int64_t>(node.duration_micros));
+        }
+        if (node.type == pb::COMM_COLL_NODE) collectives_[r].push_back(i);
+        node.entry_step = AddDelay(r, i, duration);
+        // A RECV completes later, with its transfer; a gate is not a completion.
+        if (node.type != pb::COMM_RECV_NODE && node.type != pb::COMM_COLL_NODE) {
+          node.done = {static_cast<uint32_t>(node.entry_step)};
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The peer rank of a SEND (comm_dst) or RECV (comm_src), checked.
+  absl::StatusOr<uint32_t> Peer(uint32_t rank, const TraceNode& node) const {
+    const bool send = node.type == pb::COMM_SEND_NODE;
+    const char* attribute = send ? "comm_dst" : "comm_src";
+    const std::optional<int64_t>& peer = send ? node.comm.dst : node.comm.src;
+    if (!peer) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          NodeName(ranks_[rank], node), ": ", send ? "SEND" : "RECV", " without ", attribute));
+    }
+    if (*peer < 0 || *peer >= static_cast<int64_t>(ranks_.size()) || *peer == rank) {
+      return absl::InvalidArgumentError(absl::StrCat(NodeName(ranks_[rank], node), ": ", attribute,
+                                                     " ", *peer, " is not another of the ",
+                                                     ranks_.size(), " ranks"));
+    }
+    return static_cast<uint32_t>(*peer);
+  }
+
+  absl::Status MatchSendsAndReceives() {
+    using Key = std::tuple<uint32_t, uint32_t, int64_t>;  // source, destination, tag
+    struct Receives {
+      std::vector<size_t> nodes;  // on the destination rank, in file order
+      size_t matched = 0;
+    };
+    absl::flat_hash_map<Key, Receives> receives;
+    for (uint32_t r = 0; r < ranks_.size(); ++r) {
+      for (size_t i = 0; i < ranks_[r].nodes.size(); ++i) {
+        const TraceNode& node = ranks_[r].nodes[i];
+        if (node.type != pb::COMM_RECV_NODE) continue;
+        absl::StatusOr<uint32_t> src = Peer(r, node);
+        if (!src.ok()) return src.status();
+        receives[Key{*src, r, node.comm.tag.value_or(0)}].nodes.push_back(i);
+      }
+    }
+    for (uint32_t r = 0; r < ranks_.size(); ++r) {
+      for (size_t i = 0; i < ranks_[r].nodes.size(); ++i) {
+        TraceNode& send = ranks_[r].nodes[i];
+        if (send.type != pb::COMM_SEND_NODE) continue;
+        absl::StatusOr<uint32_t> dst = Peer(r, send);
+        if (!dst.ok()) return dst.status();
+        const int64_t tag = send.comm.tag.value_or(0);
+        Receives& candidates = receives[Key{r, *dst, tag}];
+        if (candidates.matched == candidates.nodes.size()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(NodeName(ranks_[r], send), ": SEND to rank ", *dst, " tag ", tag,
+                           " has no matching RECV in ", ranks_[*dst].file));
+        }
+        TraceNode& recv = ranks_[*dst].nodes[candidates.nodes[candidates.matched++]];
+        absl::StatusOr<uint64_t> bytes = TransferBytes(r, send, *dst, recv);
+        if (!bytes.ok()) return bytes.status();
+
+        Step transfer;
+        transfer.kind = StepKind::kTransfer;
+        transfer.src = r;
+        transfer.dst = *dst;
+        transfer.bytes = *bytes;
+        transfer.label = Label(r, send);
+        const uint32_t step = AddStep(std::move(transfer), {r, i});
+        send.entry_step = step;
+        send.done = {step};
+        workload_.steps[recv.entry_step].deps.push_back(step);
+        recv.done = {static_cast<uint32_t>(recv.entry_step)};
+      }
+    }
+    for (uint32_t r = 0; r < ranks_.size(); ++r) {
+      for (const TraceNode& node : ranks_[r].nodes) {
+        if (node.type == pb::COMM_RECV_NODE && node.done.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              NodeName(ranks_[r], node), ": RECV from rank ", *node.comm.src, " tag ",
+              node.comm.tag.value_or(0), " has no matching SEND in ", ranks_[*node.comm.src].file));
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<uint64_t> TransferBytes(uint32_t src, const TraceNode& send, uint32_t dst,
+                                         const TraceNode& recv) const {
+    if (send.comm.size && recv.comm.size && *send.comm.size != *recv.comm.size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          NodeName(ranks_[src], send), ": SEND of ", *send.comm.size, " bytes, but its RECV ",
+          NodeName(ranks_[dst], recv), " expects ", *recv.comm.size));
+    }
+    const std::optional<int64_t> size = send.comm.size ? send.comm.size : recv.comm.size;
+    if (!size || *size <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(NodeName(ranks_[src], send), ": SEND without a positive comm_size"));
+    }
+    return static_cast<uint64_t>(*size);
+  }
+
+  // The replay operation for a CollectiveCommType, or "" when unsupported.
+  static std::string Operation(int64_t type) {
+    switch (type) {
+      case pb::ALL_REDUCE:
+        return "allreduce";
+      case pb::REDUCE:
+        return "reduce";
+      case pb::ALL_GATHER:
+        return "allgather";
+      case pb::BROADCAST:
+        return "broadcast";
+      case pb::ALL_TO_ALL:
+        return "alltoall";
+      case pb::REDUCE_SCATTER:
+      case pb::REDUCE_SCATTER_BLOCK:
+        return "reducescatter";
+      case pb::BARRIER:
+        return "barrier";
+      default:
+        return "";
+    }
+  }
+
+  absl::Status ExpandCollectives() {
+    const uint32_t n = static_cast<uint32_t>(ranks_.size());
+    for (uint32_t r = 1; r < n; ++r) {
+      if (collectives_[r].size() != collectives_[0].size()) {
+        return absl::InvalidArgumentError(absl::StrCat(ranks_[r].file, ": ", collectives_[r].size(),
+                                                       " COMM_COLL nodes, but ", ranks_[0].file,
+                                                       " has ", collectives_[0].size()));
+      }
+    }
+    std::vector<uint32_t> all(n);
+    for (uint32_t r = 0; r < n; ++r) all[r] = r;
+    for (size_t k = 0; k < collectives_[0].size(); ++k) {
+      const TraceNode& first = ranks_[0].nodes[collectives_[0][k]];
+      if (!first.comm.type) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(NodeName(ranks_[0], first), ": COMM_COLL without comm_type"));
+      }
+      CollectiveSpec spec;
+      spec.name = Label(0, first);
+      spec.operation = Operation(*first.comm.type);
+      spec.algorithm = options_.collective_algorithm;
+      if (spec.operation.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            NodeName(ranks_[0], first), ": collective type ", *first.comm.type, " not supported"));
+      }
+      if (spec.operation != "barrier" && (!first.comm.size || *first.comm.size <= 0)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(NodeName(ranks_[0], first), ": COMM_COLL without a positive comm_size"));
+      }
+      spec.bytes = static_cast<uint64_t>(std::max<int64_t>(first.comm.size.value_or(0), 0));
+      spec.ranks = all;
+      std::vector<StepList> entry(n);
+      for (uint32_t r = 0; r < n; ++r) {
+        const TraceNode& node = ranks_[r].nodes[collectives_[r][k]];
+        if (node.comm.type != first.comm.type || node.comm.size != first.comm.size) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(NodeName(ranks_[r], node), ": collective ", k, " is type ",
+                           node.comm.type.value_or(-1), " of ", node.comm.size.value_or(-1),
+                           " bytes, but ", NodeName(ranks_[0], first), " is type ",
+                           *first.comm.type, " of ", first.comm.size.value_or(-1), " bytes"));
+        }
+        entry[r] = {static_cast<uint32_t>(node.entry_step)};
+      }
+      const size_t first_new = workload_.steps.size();
+      absl::StatusOr<std::vector<StepList>> done = ExpandCollective(spec, entry, workload_);
+      if (!done.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(NodeName(ranks_[0], first), ": ", done.status().message()));
+      }
+      for (size_t s = first_new; s < workload_.steps.size(); ++s) {
+        const uint32_t rank = workload_.steps[s].src;
+        owner_.push_back({rank, collectives_[rank][k]});
+      }
+      for (uint32_t r = 0; r < n; ++r) ranks_[r].nodes[collectives_[r][k]].done = (*done)[r];
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status AddDependencies() {
+    for (RankTrace& trace : ranks_) {
+      for (const TraceNode& node : trace.nodes) {
+        StepList& deps = workload_.steps[node.entry_step].deps;
+        for (uint64_t id : node.deps) {
+          const auto it = trace.by_id.find(id);
+          if (it == trace.by_id.end()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(NodeName(trace, node), ": depends on unknown node ", id));
+          }
+          const StepList& done = trace.nodes[it->second].done;
+          deps.insert(deps.end(), done.begin(), done.end());
+        }
+        std::sort(deps.begin(), deps.end());
+        deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  std::vector<RankTrace> ranks_;
+  const ChakraOptions& options_;
+  Workload& workload_;
+  std::vector<NodeRef> owner_;  // per step
+  // Per rank, the indices of its COMM_COLL nodes in file order.
+  std::vector<std::vector<size_t>> collectives_;
+};
+
+}  // namespace
+
+absl::StatusOr<Workload> LoadChakraTrace(const std::string& dir, const ChakraOptions& options) {
+  absl::StatusOr<std::vector<std::string>> files = ListRankFiles(dir);
+  if (!files.ok()) return files.status();
+  std::vector<RankTrace> ranks;
+  for (const std::string& file : *files) {
+    absl::StatusOr<RankTrace> trace = ReadRankTrace(file);
+    if (!trace.ok()) return trace.status();
+    ranks.push_back(*std::move(trace));
+  }
+  Workload workload;
+  workload.description = dir;
+  if (absl::Status status = TraceBuilder(std::move(ranks), options, workload).Build();
+      !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = ValidateWorkload(workload); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": ", status.message()));
+  }
+  return workload;
+}
+
+}  // namespace tern::replay

@@ -1,0 +1,93 @@
+// tern-replay's results: the statistics a run is judged by (FCT and slowdown
+// percentiles overall and by flow size, collective times and bus bandwidth,
+// switch-port queues, retransmissions, fairness) and their three renderings:
+// a terminal summary, the JSON document and the per-flow CSV. Pure: a
+// ReplayResult in, text out.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "apps/replay_runner.h"
+
+namespace tern::replay {
+
+struct Percentiles {
+  uint64_t count = 0;
+  double p50 = 0, p95 = 0, p99 = 0, max = 0, mean = 0;
+};
+// Nearest-rank percentiles; all zero for no values.
+Percentiles ComputePercentiles(std::vector<double> values);
+
+// Flow-size buckets, by upper bound (exclusive); the last is unbounded.
+struct SizeBucket {
+  std::string name;  // "<10KB", "10KB-100KB", ...
+  uint64_t flows = 0;
+  Percentiles fct_us;
+  Percentiles slowdown;
+};
+
+struct CollectiveSummary {
+  std::string name, operation, algorithm;
+  uint32_t ranks = 0;
+  uint64_t bytes = 0;
+  bool completed = false;
+  double time_us = 0;
+  double algbw_gbps = 0;  // bytes / time
+  double busbw_gbps = 0;  // algbw x BusBandwidthFactor
+};
+
+struct PortSummary {
+  std::string name;
+  uint64_t queue_max_bytes = 0;
+  uint64_t queue_p99_bytes = 0;
+  uint64_t ecn_marked = 0;
+  uint64_t trimmed = 0;
+  uint64_t dropped = 0;
+  double utilisation = 0;  // bytes sent / (rate x run time)
+};
+
+struct ReplaySummary {
+  uint64_t flows = 0, completed = 0, failed = 0, unfinished = 0;
+  Percentiles fct_us;
+  Percentiles slowdown;
+  std::vector<SizeBucket> by_size;
+  std::vector<CollectiveSummary> collectives;
+  // Switch output ports that carried traffic, busiest queue first.
+  std::vector<PortSummary> ports;
+  uint64_t queue_max_bytes = 0;  // over all switch ports
+  uint64_t queue_p99_bytes = 0;  // the largest per-port p99
+  uint64_t ecn_marked = 0, trimmed = 0, dropped = 0;
+  QpCounters transport;  // over every connection
+  // Jain's index over the throughputs of flows that share a receiver (its
+  // downlink is their common bottleneck in incast-like workloads): the mean
+  // and the minimum over receivers with two or more flows.
+  uint64_t fairness_groups = 0;
+  double fairness_mean = 1, fairness_min = 1;
+  double virtual_us = 0;
+};
+
+ReplaySummary Summarize(const ReplayResult& result);
+
+// What produced the run, for the reports.
+struct RunDescription {
+  std::string command;
+  std::string workload;
+  std::string fabric;
+  std::string cc;
+  uint64_t seed = 0;
+};
+
+std::string FormatSummary(const RunDescription& run, const ReplayResult& result,
+                          const ReplaySummary& summary);
+// Every figure of `summary` plus the run's cost; machine-dependent figures
+// (wall time, events per second, memory) are all under "run", so two runs
+// with the same seed differ only there.
+std::string FormatJson(const RunDescription& run, const ReplayResult& result,
+                       const ReplaySummary& summary, uint64_t peak_rss_bytes);
+std::string FormatFlowsCsv(const ReplayResult& result);
+// One line per timeline sample: time_us,port,queued_bytes,gbps.
+std::string FormatTimelineCsv(const ReplayResult& result, Duration interval);
+
+}  // namespace tern::replay

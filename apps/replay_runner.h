@@ -1,0 +1,110 @@
+// tern-replay's engine over the simulated fabric: one tern::Context and one
+// simulated NIC per host, one reliable-connected queue pair per pair of hosts
+// that exchange data, and every transfer of the workload posted as a work
+// request (RDMA WRITE, or SEND with a RECV posted at the destination) when its
+// dependencies are done. It uses the verbs API only, as on the DPDK dataplane.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "apps/replay_workload.h"
+#include "dataplane/sim/fabric.h"
+#include "transport/verbs.h"
+
+namespace tern::replay {
+
+enum class TransferVerb : uint8_t { kWrite, kSend };
+
+struct ReplayConfig {
+  sim::FabricConfig fabric;
+  TransferVerb verb = TransferVerb::kWrite;
+  std::string cc = "fixed";
+  uint16_t paths = 8;
+  PathPolicy path_policy = PathPolicy::kWeighted;
+  uint32_t mtu = 4096;  // payload bytes per packet
+  uint64_t seed = 1;
+  // Virtual time after which the run stops and unfinished transfers are
+  // reported as such.
+  Duration time_limit = Duration::Seconds(1);
+  // Queue-occupancy and throughput samples for --timeline; zero: none.
+  Duration timeline_interval = Duration::Zero();
+};
+
+// One transfer step as it ran.
+struct FlowResult {
+  uint32_t step = 0;
+  uint32_t src = 0;
+  uint32_t dst = 0;
+  uint64_t bytes = 0;
+  Time start;   // when it was posted
+  Time finish;  // when the sender's completion arrived
+  bool completed = false;
+  bool failed = false;  // completed with an error status
+  Duration ideal;       // wire bytes / bottleneck + base RTT
+  int32_t collective = kNoCollective;
+  std::string label;
+
+  Duration fct() const { return finish - start; }
+  double slowdown() const { return fct().seconds() / ideal.seconds(); }
+};
+
+struct CollectiveResult {
+  Collective collective;
+  Time start;   // first step started
+  Time finish;  // last step finished
+  bool completed = false;
+};
+
+// Per queue-pair counters of one host pair, summed over both ends.
+struct ConnectionResult {
+  uint32_t a = 0;
+  uint32_t b = 0;
+  QpCounters counters;
+};
+
+// One sample of the timeline.
+struct TimelineSample {
+  Time at;
+  uint32_t port = 0;  // index into ReplayResult::ports
+  uint64_t queued_bytes = 0;
+  uint64_t bytes_sent = 0;  // since the previous sample
+};
+
+struct ReplayResult {
+  std::string topology;
+  uint64_t buffer_bytes = 0;
+  std::vector<FlowResult> flows;
+  std::vector<CollectiveResult> collectives;
+  std::vector<sim::PortReport> ports;
+  std::vector<ConnectionResult> connections;
+  std::vector<TimelineSample> timeline;
+  sim::FabricCounters fabric_counters;
+  Time end;  // virtual time of the last event run
+  bool timed_out = false;
+  uint64_t steps_done = 0;
+  uint64_t sim_events = 0;
+  uint64_t sim_packets = 0;  // frames the host NICs sent
+  double wall_seconds = 0;
+};
+
+// Called now and then during a run (about every 2^16 events).
+struct ReplayProgress {
+  uint64_t steps_done = 0;
+  uint64_t steps_total = 0;
+  Time now;
+  uint64_t sim_events = 0;
+};
+using ProgressFn = std::function<void(const ReplayProgress&)>;
+
+// Runs `workload` on the fabric described by `config` (a topology with at
+// least workload.hosts hosts). Errors are set-up failures (bad topology, too
+// few hosts, a transport refusing a QP); transfers that never finish are
+// reported in the result, not as an error.
+absl::StatusOr<ReplayResult> RunReplay(const Workload& workload, const ReplayConfig& config,
+                                       const ProgressFn& progress = nullptr);
+
+}  // namespace tern::replay

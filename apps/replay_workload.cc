@@ -1,0 +1,146 @@
+#include "apps/replay_workload.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace tern::replay {
+namespace {
+
+// "step 12 (rank3/node17)": how every error points at a step.
+std::string StepName(const Workload& workload, size_t index) {
+  return absl::StrCat("step ", index, " (", workload.steps[index].label, ")");
+}
+
+absl::Status CheckStep(const Workload& workload, size_t index) {
+  const Step& step = workload.steps[index];
+  if (step.src >= workload.hosts) {
+    return absl::InvalidArgumentError(absl::StrCat(StepName(workload, index), ": host ", step.src,
+                                                   " out of range (", workload.hosts, " hosts)"));
+  }
+  switch (step.kind) {
+    case StepKind::kTransfer:
+      if (step.dst >= workload.hosts) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(StepName(workload, index), ": destination host ", step.dst,
+                         " out of range (", workload.hosts, " hosts)"));
+      }
+      if (step.src == step.dst) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            StepName(workload, index), ": transfer from host ", step.src, " to itself"));
+      }
+      if (step.bytes == 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(StepName(workload, index), ": transfer of zero bytes"));
+      }
+      break;
+    case StepKind::kDelay:
+      if (step.duration < Duration::Zero()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(StepName(workload, index), ": negative delay ", step.duration.ToString()));
+      }
+      break;
+  }
+  for (uint32_t dep : step.deps) {
+    if (dep >= workload.steps.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(StepName(workload, index),
+                                                     ": depends on step ", dep, " of only ",
+                                                     workload.steps.size()));
+    }
+  }
+  if (step.collective != kNoCollective &&
+      (step.collective < 0 ||
+       static_cast<size_t>(step.collective) >= workload.collectives.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(StepName(workload, index), ": collective ",
+                                                   step.collective, " of only ",
+                                                   workload.collectives.size()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::optional<uint32_t> FindDependencyCycle(const Workload& workload) {
+  const std::vector<Step>& steps = workload.steps;
+  const size_t n = steps.size();
+
+  // Kahn's algorithm over a compact dependents list (CSR): workloads reach
+  // millions of steps, so no recursion and no per-step vectors.
+  std::vector<uint32_t> first_dependent(n + 1, 0);
+  std::vector<uint32_t> pending(n, 0);  // unfinished dependencies per step
+  for (size_t i = 0; i < n; ++i) {
+    pending[i] = static_cast<uint32_t>(steps[i].deps.size());
+    for (uint32_t dep : steps[i].deps) ++first_dependent[dep + 1];
+  }
+  for (size_t i = 0; i < n; ++i) first_dependent[i + 1] += first_dependent[i];
+  std::vector<uint32_t> dependents(first_dependent[n]);
+  {
+    std::vector<uint32_t> fill(first_dependent.begin(), first_dependent.end() - 1);
+    for (size_t i = 0; i < n; ++i) {
+      for (uint32_t dep : steps[i].deps) dependents[fill[dep]++] = static_cast<uint32_t>(i);
+    }
+  }
+
+  std::vector<uint32_t> ready;
+  for (size_t i = 0; i < n; ++i) {
+    if (pending[i] == 0) ready.push_back(static_cast<uint32_t>(i));
+  }
+  size_t finished = 0;
+  while (!ready.empty()) {
+    const uint32_t step = ready.back();
+    ready.pop_back();
+    ++finished;
+    for (uint32_t k = first_dependent[step]; k < first_dependent[step + 1]; ++k) {
+      if (--pending[dependents[k]] == 0) ready.push_back(dependents[k]);
+    }
+  }
+  if (finished == n) return std::nullopt;
+
+  // Every step left unfinished waits on another unfinished one. Walking those
+  // waits backwards must revisit a step, and the first one revisited lies on
+  // a cycle (the steps before it may only lead into the cycle).
+  uint32_t at = 0;
+  while (pending[at] == 0) ++at;
+  std::vector<bool> visited(n, false);
+  while (!visited[at]) {
+    visited[at] = true;
+    for (uint32_t dep : steps[at].deps) {
+      if (pending[dep] != 0) {
+        at = dep;
+        break;
+      }
+    }
+  }
+  return at;
+}
+
+absl::Status ValidateWorkload(const Workload& workload) {
+  if (workload.steps.size() > UINT32_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(workload.steps.size(), " steps: more than 32-bit indices can name"));
+  }
+  for (size_t i = 0; i < workload.steps.size(); ++i) {
+    if (absl::Status status = CheckStep(workload, i); !status.ok()) return status;
+  }
+  if (std::optional<uint32_t> step = FindDependencyCycle(workload)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(StepName(workload, *step), " is on a dependency cycle"));
+  }
+  return absl::OkStatus();
+}
+
+double BusBandwidthFactor(const std::string& operation, uint32_t ranks) {
+  // Zero ranks count as one (no bus traffic) rather than dividing by zero.
+  const double n = ranks == 0 ? 1.0 : ranks;
+  if (operation == "allreduce") return 2.0 * (n - 1) / n;
+  if (operation == "allgather" || operation == "reducescatter" || operation == "alltoall") {
+    return (n - 1) / n;
+  }
+  return 1.0;
+}
+
+}  // namespace tern::replay
