@@ -76,6 +76,8 @@ class Replayer {
   std::unique_ptr<uint8_t, FreeDeleter> source_buffer_;
   std::unique_ptr<uint8_t, FreeDeleter> sink_buffer_;
   uint64_t buffer_bytes_ = 0;
+  // The longest path's base RTT: what a lab configures once per fabric.
+  Duration fabric_base_rtt_;
   std::vector<Host> hosts_;
   std::vector<Connection> connections_;
   absl::flat_hash_map<uint64_t, uint32_t> connection_of_pair_;
@@ -160,6 +162,7 @@ absl::Status Replayer::SetUp() {
     if (absl::Status s = CreateHost(h, capacity); !s.ok()) return s;
   }
 
+  fabric_base_rtt_ = fabric_.longest_base_rtt();
   transfer_connection_.assign(n, UINT32_MAX);
   for (uint32_t i = 0; i < n; ++i) {
     const Step& s = workload_.steps[i];
@@ -238,6 +241,7 @@ absl::StatusOr<uint32_t> Replayer::ConnectionFor(uint32_t x, uint32_t y) {
   attr.transport.paths = config_.paths;
   attr.transport.path_policy = config_.path_policy;
   attr.transport.congestion_control = config_.cc;
+  attr.transport.base_rtt = fabric_base_rtt_;
   Random psn_rng(sim::DeriveSeed(config_.seed, key));
   Psn psn[2];
   for (int side = 0; side < 2; ++side) {

@@ -136,7 +136,12 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
   const bool opens_hole = tracker_.Record(psn);
   if (tracker_.cumulative() != cumulative_before) CompleteRecvs();
   note_for_ack();
-  const bool ack_now = (packet.flags() & kFlagAckRequest) != 0 || opens_hole || completed;
+  // As TCP does (RFC 5681 4.2), a packet that fills a gap is acknowledged at
+  // once: with spraying, the packet that completes a message is often not the
+  // one flagged last, and its ACK must not wait for the coalescing timer.
+  const bool fills_hole = PsnDistance(cumulative_before, tracker_.cumulative()) > 1;
+  const bool ack_now =
+      (packet.flags() & kFlagAckRequest) != 0 || opens_hole || fills_hole || completed;
   ack_policy_.OnArrival(now, ack_now);
 }
 

@@ -258,11 +258,13 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
     return absl::InvalidArgumentError(absl::StrFormat(
         "window_packets %u must be a power of two in [16, 65536]", t.window_packets));
   }
+  if (t.base_rtt < Duration::Zero()) return absl::InvalidArgumentError("base_rtt must be >= 0");
   if (t.min_rto <= Duration::Zero() || t.max_rto < t.min_rto) {
     return absl::InvalidArgumentError("need 0 < min_rto <= max_rto");
   }
   CcContext cc_context;
   cc_context.line_rate = t.line_rate;
+  cc_context.base_rtt = t.base_rtt;
   auto cc = CreateCongestionControl(t.congestion_control, cc_context);
   if (!cc.ok()) return cc.status();
 

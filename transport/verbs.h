@@ -187,6 +187,9 @@ struct TransportOptions {
   Duration reorder_window = Duration::Microseconds(10);
   std::string congestion_control = "fixed";  // CreateCongestionControl spec
   Bandwidth line_rate = Bandwidth::Gbps(400);
+  // The fabric's base RTT as the operator configures it (as UEC does), for
+  // congestion controls that scale windows or delay targets from it.
+  Duration base_rtt = Duration::Microseconds(8);
 };
 
 struct QpInitAttr {

@@ -266,9 +266,10 @@ void Fabric::Build() {
   // One BDP of the longest path at the configured link rate.
   const uint32_t longest = routing_.max_switch_hops() + 2;
   const Bandwidth rate = config_.topology.link_rate;
-  const Duration rtt = config_.topology.link_delay * (2 * longest) +
-                       rate.TransferTime(config_.mtu_frame_bytes) * longest +
-                       rate.TransferTime(kAckFrameBytes) * longest;
+  longest_base_rtt_ = config_.topology.link_delay * (2 * longest) +
+                      rate.TransferTime(config_.mtu_frame_bytes) * longest +
+                      rate.TransferTime(kAckFrameBytes) * longest;
+  const Duration rtt = longest_base_rtt_;
   buffer_bytes_ =
       config_.buffer_bytes > 0
           ? config_.buffer_bytes

@@ -104,6 +104,10 @@ class Fabric {
   const Topology& topology() const { return topology_; }
   const Routing& routing() const { return routing_; }
   uint64_t buffer_bytes() const { return buffer_bytes_; }
+  // Base RTT of the longest path at the configured link rate and delay, with
+  // full-MTU data frames: the default buffer is this times the link rate, and
+  // it is the one fabric-wide base RTT transports are configured with.
+  Duration longest_base_rtt() const { return longest_base_rtt_; }
   const LinkConfig& switch_port_config() const { return port_config_; }
 
   // Frames arriving for `host` go to `receiver`.
@@ -142,6 +146,7 @@ class Fabric {
   Routing routing_;
   FabricConfig config_;
   uint64_t buffer_bytes_ = 0;
+  Duration longest_base_rtt_;
   LinkConfig port_config_;
   std::vector<std::unique_ptr<Link>> links_;                   // 2 per cable: a->b, b->a
   std::vector<std::unique_ptr<SharedBuffer>> shared_buffers_;  // per switch, when shared

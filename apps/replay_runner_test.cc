@@ -1,0 +1,195 @@
+#include "apps/replay_runner.h"
+
+#include <string>
+
+#include "apps/replay_report.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tern::replay {
+namespace {
+
+using ::testing::HasSubstr;
+
+Step Transfer(uint32_t src, uint32_t dst, uint64_t bytes) {
+  Step s;
+  s.kind = StepKind::kTransfer;
+  s.src = src;
+  s.dst = dst;
+  s.bytes = bytes;
+  s.label = "t";
+  return s;
+}
+
+ReplayConfig FatTree16(uint64_t seed) {
+  ReplayConfig c;
+  c.fabric.topology.kind = sim::TopologyKind::kFatTree;
+  c.fabric.topology.hosts = 16;
+  c.fabric.seed = seed;
+  c.seed = seed;
+  return c;
+}
+
+ReplayResult MustRun(const Workload& w, const ReplayConfig& c) {
+  absl::StatusOr<ReplayResult> r = RunReplay(w, c);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : ReplayResult{};
+}
+
+// One flow alone on the fabric: its completion is the wire bytes at the line
+// rate plus the base RTT, within 1%, for sizes from one packet to many.
+TEST(ReplayRunnerTest, LoneFlowCompletesInSizeOverRatePlusBaseRtt) {
+  for (const uint64_t bytes : {uint64_t{4096}, uint64_t{100'000}, uint64_t{2'000'000}}) {
+    for (const uint32_t dst : {1u, 3u, 15u}) {  // same edge, same pod, other pod
+      SCOPED_TRACE(testing::Message() << "bytes " << bytes << " dst " << dst << " seed 1");
+      Workload w;
+      w.hosts = 16;
+      w.steps.push_back(Transfer(0, dst, bytes));
+      const ReplayResult r = MustRun(w, FatTree16(1));
+      ASSERT_EQ(r.flows.size(), 1u);
+      const FlowResult& f = r.flows[0];
+      ASSERT_TRUE(f.completed);
+      EXPECT_NEAR(f.fct().seconds() / f.ideal.seconds(), 1.0, 0.01)
+          << "fct " << f.fct().ToString() << " ideal " << f.ideal.ToString();
+    }
+  }
+}
+
+TEST(ReplayRunnerTest, SendVerbCompletesWithReceivesPosted) {
+  Workload w;
+  w.hosts = 16;
+  w.steps.push_back(Transfer(2, 9, 300'000));
+  w.steps.push_back(Transfer(9, 2, 5'000));
+  w.steps[1].deps = {0};
+  ReplayConfig c = FatTree16(3);
+  c.verb = TransferVerb::kSend;
+  const ReplayResult r = MustRun(w, c);
+  ASSERT_EQ(r.flows.size(), 2u);
+  EXPECT_TRUE(r.flows[0].completed);
+  EXPECT_TRUE(r.flows[1].completed);
+  // The dependent transfer started when the first finished.
+  EXPECT_EQ(r.flows[1].start, r.flows[0].finish);
+}
+
+TEST(ReplayRunnerTest, DelaysAndStartTimesAreHonoured) {
+  Workload w;
+  w.hosts = 4;
+  Step delay;
+  delay.kind = StepKind::kDelay;
+  delay.src = 1;
+  delay.duration = Duration::Microseconds(30);
+  w.steps.push_back(delay);
+  w.steps.push_back(Transfer(1, 2, 10'000));
+  w.steps[1].deps = {0};
+  w.steps.push_back(Transfer(3, 0, 10'000));
+  w.steps[2].not_before = Time::Zero() + Duration::Microseconds(7);
+  ReplayConfig c = FatTree16(1);
+  const ReplayResult r = MustRun(w, c);
+  ASSERT_EQ(r.flows.size(), 2u);  // delays are not flows
+  EXPECT_EQ(r.flows[0].start, Time::Zero() + Duration::Microseconds(30));
+  EXPECT_EQ(r.flows[1].start, Time::Zero() + Duration::Microseconds(7));
+}
+
+// With spraying over many entropies, a core link that dies while flows run
+// stops none of them; pinned to one path, the flows hashed onto it fail, which
+// shows the failure really cut traffic.
+TEST(ReplayRunnerTest, SprayingSurvivesAFailedCoreLink) {
+  Workload w;
+  w.hosts = 16;
+  for (uint32_t h = 0; h < 16; ++h) w.steps.push_back(Transfer(h, (h + 8) % 16, 1'000'000));
+  ReplayConfig c = FatTree16(5);
+  c.time_limit = Duration::Milliseconds(200);
+  // s8 is pod 0's first aggregation switch, s16 the first core (k = 4).
+  c.fabric.failures = {"s8-s16@5:down"};
+  c.paths = 16;
+  const ReplayResult sprayed = MustRun(w, c);
+  for (const FlowResult& f : sprayed.flows) {
+    EXPECT_TRUE(f.completed) << f.src << "->" << f.dst << " seed 5";
+  }
+  uint64_t blackholed = 0;
+  for (const sim::PortReport& p : sprayed.ports) blackholed += p.counters.dropped_blackhole;
+  EXPECT_GT(blackholed, 0u) << "the failed link carried nothing: the test proves nothing";
+
+  c.paths = 1;
+  c.path_policy = PathPolicy::kSinglePath;
+  const ReplayResult pinned = MustRun(w, c);
+  int stuck = 0;
+  for (const FlowResult& f : pinned.flows) stuck += f.completed ? 0 : 1;
+  EXPECT_GT(stuck, 0) << "no single-path flow crossed s8-s16 with seed 5";
+}
+
+std::string JsonWithoutRunCost(ReplayResult r) {
+  r.wall_seconds = 0;
+  RunDescription run;
+  return FormatJson(run, r, Summarize(r), 0);
+}
+
+TEST(ReplayRunnerTest, SameSeedSameResultsDifferentSeedDifferentResults) {
+  Workload w;
+  w.hosts = 16;
+  for (uint32_t h = 1; h < 16; h += 2) w.steps.push_back(Transfer(h, 0, 200'000));
+  for (uint32_t h = 2; h < 16; h += 2) w.steps.push_back(Transfer(h, (h + 5) % 16, 150'000));
+  const std::string a = JsonWithoutRunCost(MustRun(w, FatTree16(11)));
+  const std::string b = JsonWithoutRunCost(MustRun(w, FatTree16(11)));
+  const std::string other = JsonWithoutRunCost(MustRun(w, FatTree16(12)));
+  EXPECT_EQ(a, b) << "seed 11";
+  EXPECT_NE(a, other);
+}
+
+TEST(ReplayRunnerTest, RefusesAWorkloadLargerThanTheFabric) {
+  Workload w;
+  w.hosts = 17;
+  w.steps.push_back(Transfer(0, 16, 10));
+  absl::StatusOr<ReplayResult> r = RunReplay(w, FatTree16(1));
+  EXPECT_THAT(r.status().message(), HasSubstr("needs 17 hosts"));
+  w.hosts = 16;
+  w.steps[0].dst = 0;
+  EXPECT_FALSE(RunReplay(w, FatTree16(1)).ok());  // ValidateWorkload: a transfer to itself
+}
+
+TEST(ReplayRunnerTest, UnfinishedFlowsAreReportedAtTheTimeLimit) {
+  Workload w;
+  w.hosts = 16;
+  w.steps.push_back(Transfer(0, 15, 50'000'000));
+  ReplayConfig c = FatTree16(1);
+  c.time_limit = Duration::Microseconds(100);
+  const ReplayResult r = MustRun(w, c);
+  EXPECT_TRUE(r.timed_out);
+  ASSERT_EQ(r.flows.size(), 1u);
+  EXPECT_FALSE(r.flows[0].completed);
+  const ReplaySummary s = Summarize(r);
+  EXPECT_EQ(s.unfinished, 1u);
+  EXPECT_EQ(s.completed, 0u);
+}
+
+TEST(ReplayReportTest, PercentilesAreNearestRank) {
+  std::vector<double> v;
+  for (int i = 1; i <= 100; ++i) v.push_back(i);
+  const Percentiles p = ComputePercentiles(v);
+  EXPECT_EQ(p.p50, 50);
+  EXPECT_EQ(p.p95, 95);
+  EXPECT_EQ(p.p99, 99);
+  EXPECT_EQ(p.max, 100);
+  EXPECT_DOUBLE_EQ(p.mean, 50.5);
+  EXPECT_EQ(ComputePercentiles({}).count, 0u);
+}
+
+TEST(ReplayReportTest, CollectiveBusBandwidthFollowsNcclTests) {
+  ReplayResult r;
+  CollectiveResult c;
+  c.collective.name = "ar";
+  c.collective.operation = "allreduce";
+  c.collective.bytes = 1'000'000;
+  c.collective.ranks = 8;
+  c.start = Time::Zero();
+  c.finish = Time::Zero() + Duration::Microseconds(100);
+  c.completed = true;
+  r.collectives.push_back(c);
+  const ReplaySummary s = Summarize(r);
+  ASSERT_EQ(s.collectives.size(), 1u);
+  EXPECT_DOUBLE_EQ(s.collectives[0].algbw_gbps, 80.0);  // 8e6 bits in 100 us
+  EXPECT_DOUBLE_EQ(s.collectives[0].busbw_gbps, 80.0 * 2 * 7 / 8);
+}
+
+}  // namespace
+}  // namespace tern::replay

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The fabric simulator's speed on this machine, with the real transport in the
+# loop (tern-replay, release build):
+#   1. 32:1 incast of 2 MB flows on a 128-host fat tree at 400G (target <= 1.5 s);
+#   2. permutation of 2 MB flows on 128, 1024 and 8192-host fat trees
+#      (target <= 16 s at 1024; wall time should grow no faster than packets).
+# Prints a markdown table: wall seconds (median of --runs), events, packets,
+# events/s, microseconds of wall per packet, peak RSS. --max-hosts caps the
+# permutation sizes (8192 takes minutes and several GB).
+#   tools/bench-sim.sh [--runs N] [--max-hosts N]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+runs=1
+max_hosts=8192
+while (($#)); do
+  case "$1" in
+    --runs) runs="$2"; shift 2 ;;
+    --max-hosts) max_hosts="$2"; shift 2 ;;
+    *) echo "usage: tools/bench-sim.sh [--runs N] [--max-hosts N]" >&2; exit 2 ;;
+  esac
+done
+[[ "$runs" =~ ^[1-9][0-9]*$ && "$max_hosts" =~ ^[1-9][0-9]*$ ]] || {
+  echo "bench-sim: --runs and --max-hosts take positive integers" >&2
+  exit 2
+}
+replay="$root/build/apps/tern-replay"
+[[ -x "$replay" ]] || { echo "bench-sim: $replay missing; run tools/test.sh or ninja -C build" >&2; exit 1; }
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# bench NAME FABRIC WORKLOAD: one table row, the median wall of $runs runs.
+bench() {
+  local name="$1" fabric="$2" workload="$3" i
+  for ((i = 0; i < runs; i++)); do
+    "$replay" --fabric="$fabric" --workload="$workload" --quiet --json "$tmp/$i.json" || {
+      echo "bench-sim: $name did not complete every flow" >&2
+      return 1
+    }
+  done
+  python3 - "$name" "$tmp" "$runs" <<'PY'
+import json, statistics, sys
+name, tmp, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+docs = [json.load(open(f"{tmp}/{i}.json")) for i in range(runs)]
+wall = statistics.median(d["run"]["wall_seconds"] for d in docs)
+sim = docs[0]["sim"]
+rss = max(d["run"]["peak_rss_bytes"] for d in docs) / 2**20
+print(f"| {name} | {wall:.2f} | {sim['sim_events']:,} | {sim['sim_packets']:,} | "
+      f"{sim['sim_events'] / wall / 1e6:.2f} | {wall / sim['sim_packets'] * 1e6:.2f} | {rss:.0f} |")
+PY
+}
+
+echo "| scenario | wall s | events | packets | M events/s | wall us/packet | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|"
+bench "incast 32:1 2MB, 128-host fat tree" "sim:hosts=128" "incast:senders=32,size=2MB"
+for hosts in 128 1024 8192; do
+  ((hosts <= max_hosts)) || continue
+  bench "permutation 2MB, $hosts-host fat tree" "sim:hosts=$hosts" "permutation:size=2MB"
+done
