@@ -15,7 +15,7 @@
 namespace tern {
 
 template <typename Unsigned>
-  requires std::is_unsigned_v<Unsigned>
+requires std::is_unsigned_v<Unsigned>
 bool ParseUint(std::string_view text, Unsigned* out) {
   const char* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, *out);

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""tern-replay end to end: the shared real inputs replay to completion, bad
+input of every kind is refused with a clear message and exit status 2, and the
+same seed gives the same results.
+
+usage: replay_cli_test.py TERN_REPLAY DATA_DIR
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+REPLAY, DATA = sys.argv[1], sys.argv[2]
+failures = []
+if not os.path.isdir(os.path.join(DATA, "chakra")):
+    print(f"skipped: the shared inputs are not at {DATA}")
+    sys.exit(77)
+
+
+def run(*args, expect=0):
+    p = subprocess.run([REPLAY, *args], capture_output=True, text=True, timeout=300)
+    if p.returncode != expect:
+        failures.append(f"{' '.join(args)}: exit {p.returncode}, wanted {expect}\n{p.stderr}")
+    return p
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+def refused(args, message):
+    p = run(*args, expect=2)
+    check(message in p.stderr, f"{args}: stderr lacks {message!r}: {p.stderr!r}")
+    check("Traceback" not in p.stderr and "Sanitizer" not in p.stderr, f"{args}: crashed")
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    out = os.path.join(tmp, "out.json")
+
+    # The real inputs: Chakra traces and the flow-size CDFs.
+    for trace, collectives in [("all_reduce_8npus_1MB", 1), ("all_to_all_8npus_1MB", 1),
+                               ("ring_allreduce_p2p_8npus_1MB", 0)]:
+        run("--fabric=sim:hosts=16", f"--workload=chakra:{DATA}/chakra/{trace}", "--quiet",
+            "--json", out)
+        doc = json.load(open(out))
+        check(doc["flows"]["completed"] == doc["flows"]["total"] > 0, f"{trace}: {doc['flows']}")
+        check(len(doc["collectives"]) == collectives, f"{trace}: collectives {doc['collectives']}")
+        for c in doc["collectives"]:
+            check(c["completed"] and c["time_us"] > 0 and c["busbw_gbps"] > 0, f"{trace}: {c}")
+    for cdf in ["websearch.cdf", "fb_hadoop.cdf"]:
+        run("--fabric=sim:hosts=16", f"--workload=load:cdf={DATA}/flowsize/{cdf},load=0.4,duration=100us",
+            "--quiet", "--json", out)
+        doc = json.load(open(out))
+        check(doc["flows"]["completed"] == doc["flows"]["total"] > 5, f"{cdf}: {doc['flows']}")
+
+    # Same seed, same results (only the machine-dependent "run" part differs);
+    # not a terminal, so no progress line; the CSV and the timeline are written.
+    docs, csvs = [], []
+    for i in range(2):
+        p = run("--fabric=sim:topology=leafspine,hosts=32", "--workload=incast:senders=12,size=300KB",
+                "--seed", "7", "--json", f"{tmp}/d{i}.json", "--csv", f"{tmp}/f{i}.csv",
+                "--timeline", f"{tmp}/tl{i}")
+        check("\r" not in p.stderr, "progress printed while not on a terminal")
+        d = json.load(open(f"{tmp}/d{i}.json"))
+        d.pop("run")
+        d.pop("command")  # names the output files, which differ
+        docs.append(d)
+        csvs.append(open(f"{tmp}/f{i}.csv").read())
+        queues = open(f"{tmp}/tl{i}/queues.csv").read().splitlines()
+        check(queues[0] == "time_us,port,queued_bytes,gbps" and len(queues) > 10, "timeline empty")
+    check(docs[0] == docs[1], "seed 7: two runs differ")
+    check(csvs[0] == csvs[1], "seed 7: two CSVs differ")
+    check(len(csvs[0].splitlines()) == 13, "CSV: header plus 12 flows expected")
+    check("slow p99" in p.stdout and "incast" in p.stdout, "no summary table on stdout")
+
+    # Bad input: flags, specs and files.
+    refused(["--bogus=1"], "unknown flag --bogus")
+    refused(["--seed"], "--seed: needs a value")
+    refused(["--seed", "x"], "--seed")
+    refused(["--fabric=sim:hosts=abc"], "hosts=abc")
+    refused(["--fabric=sim:warp=9"], "unknown key 'warp'")
+    refused(["--fabric=sim:fail=s0-s99@5:down", "--workload=incast"], "fail=s0-s99@5:down")
+    refused(["--fabric=sim:file=/nonexistent.topo"], "/nonexistent.topo")
+    refused(["--fabric=ethernet"], "expected sim")
+    refused(["--cc=nope"], "--cc")
+    refused(["--workload=nope"], "nope")
+    refused(["--fabric=sim:hosts=8", "--workload=incast:senders=20"], "senders")
+    bad_flows = os.path.join(tmp, "bad.flows")
+    with open(bad_flows, "w") as f:
+        f.write("2\n0 1 3 100 1000 0.0\n0 1 3 100 x 0.0\n")
+    refused([f"--workload=flows:{bad_flows}"], f"{bad_flows}:3:")
+    bad_topo = os.path.join(tmp, "bad.topo")
+    with open(bad_topo, "w") as f:
+        f.write("hosts 2\nswitches 1\nlink h0 s0\nlink h1 s7\n")
+    refused([f"--fabric=sim:file={bad_topo}"], f"{bad_topo}:4:")
+    trace = os.path.join(tmp, "trace")
+    os.mkdir(trace)
+    for rank in range(2):
+        src = f"{DATA}/chakra/all_reduce_8npus_1MB/all_reduce.{rank}.et"
+        data = open(src, "rb").read()
+        with open(os.path.join(trace, f"t.{rank}.et"), "wb") as f:
+            f.write(data if rank == 0 else data[: len(data) - 5])
+    refused([f"--workload=chakra:{trace}"], "t.1.et")
+
+    # A topology file runs, and a failed flow is an exit status, not a crash.
+    topo = os.path.join(tmp, "two.topo")
+    with open(topo, "w") as f:
+        f.write("hosts 4\nswitches 2\nlink h0 s0\nlink h1 s0\nlink h2 s1\nlink h3 s1\nlink s0 s1\n")
+    run(f"--fabric=sim:file={topo}", "--workload=permutation:size=100KB", "--quiet")
+    run(f"--fabric=sim:file={topo},fail=s0-s1@0:down", "--workload=incast:senders=3,size=100KB",
+        "--time-limit", "20", "--quiet", "--json", out, expect=3)
+    doc = json.load(open(out))
+    check(doc["flows"]["completed"] < doc["flows"]["total"], f"failed link: {doc['flows']}")
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("tern-replay CLI: all checks passed")
