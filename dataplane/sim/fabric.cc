@@ -74,8 +74,9 @@ absl::StatusOr<CableFailure> ParseFailure(std::string_view text, const Topology&
   CableFailure f;
   f.cable = static_cast<uint32_t>(it - t.cables.begin());
   double at_us;
-  if (!ParseDouble(text.substr(at + 1, colon - at - 1), &at_us) || !(at_us >= 0)) {
-    return bad("bad time (microseconds >= 0)");
+  if (!ParseDouble(text.substr(at + 1, colon - at - 1), &at_us) ||
+      !(at_us >= 0 && at_us <= kMaxFailureTimeUs)) {
+    return bad("bad time (microseconds in [0, 1e9])");
   }
   f.at = Time::Zero() + Duration::Picoseconds(static_cast<int64_t>(at_us * 1e6));
   const std::string_view what = text.substr(colon + 1);

@@ -9,7 +9,7 @@
 // their uplink. The host NIC (SimHost) serializes at line rate, so the uplink
 // only adds propagation delay; every switch port serializes at its cable rate.
 //
-// Host h has IPv4 address 10.0.0.0 + h + 1 and MAC 02:74:00:hh:hh:hh; frames
+// Host h has IPv4 address 10.0.0.0 + h + 1 and MAC 02:74:hh:hh:hh:01; frames
 // to any other address, and non-IPv4 frames, are dropped and counted.
 #pragma once
 
@@ -36,7 +36,8 @@ struct FabricConfig {
   // the default buffer. 4150 bytes, as in the published Ultra Ethernet runs.
   uint32_t mtu_frame_bytes = 4150;
   // Switch output-port buffer in bytes; 0: one bandwidth-delay product of the
-  // longest path (link rate x its base RTT).
+  // longest path, link rate x longest_base_rtt() (which counts the data
+  // frame's serialization on every link, the NIC's too).
   uint64_t buffer_bytes = 0;
   // The buffer is a pool per switch (buffer_bytes x ports) any port may use.
   bool shared_buffer = false;

@@ -339,8 +339,8 @@ TEST(LinkTest, SharedBufferBoundsAllPortsTogether) {
   std::vector<std::unique_ptr<Link>> ports;
   int delivered = 0;
   for (int i = 0; i < 2; ++i) {
-    ports.push_back(std::make_unique<Link>(sim, Config400G(Duration::Zero()), i,
-                                           [&](Frame) { ++delivered; }));
+    ports.push_back(
+        std::make_unique<Link>(sim, Config400G(Duration::Zero()), i, [&](Frame) { ++delivered; }));
     ports.back()->SetSharedBuffer(&buffer);
   }
   // Each port serializes its first frame at once; the next three wait in the

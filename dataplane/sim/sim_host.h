@@ -13,7 +13,6 @@
 #include <span>
 
 #include "absl/functional/any_invocable.h"
-
 #include "dataplane/sim/link.h"
 #include "dataplane/sim/simulator.h"
 #include "transport/units.h"

@@ -221,9 +221,10 @@ absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view s
       uint32_t a, b;
       double at_us;
       if (words.size() != 5 || !parse_node(words[1], &a) || !parse_node(words[2], &b) ||
-          !ParseDouble(words[3], &at_us) || !(at_us >= 0)) {
+          !ParseDouble(words[3], &at_us) || !(at_us >= 0 && at_us <= kMaxFailureTimeUs)) {
         return LineError(source, line_number,
-                         "expected 'fail A B AT_US down|slow=FACTOR|loss=P' for an existing link");
+                         "expected 'fail A B AT_US down|slow=FACTOR|loss=P' for an existing link, "
+                         "AT_US in [0, 1e9]");
       }
       const auto it = std::find_if(t.cables.begin(), t.cables.end(), [&](const Cable& c) {
         return (c.a == a && c.b == b) || (c.a == b && c.b == a);

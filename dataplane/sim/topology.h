@@ -32,6 +32,10 @@ struct Cable {
   Duration delay;
 };
 
+// Latest failure time accepted, in microseconds: 1000 s of virtual time, far
+// past any run and far inside the picosecond clock's range.
+inline constexpr double kMaxFailureTimeUs = 1e9;
+
 // Something that happens to one cable (both directions) at a given time.
 struct CableFailure {
   enum class Kind : uint8_t { kDown, kSlow, kLoss };
