@@ -262,14 +262,6 @@ double BufferBytes(const PerfOptions& options) {
 
 }  // namespace
 
-std::optional<uint64_t> ParseUnsigned(std::string_view text) {
-  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
 // Bytes with an optional binary suffix: 4096, 64K, 1M, 1G (case-insensitive).
 std::optional<uint64_t> ParseBytes(std::string_view text) {
   uint64_t scale = 1;

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/sim/multipath_wire.h"
+#include "transport/text.h"
 #include "transport/verbs.h"
 
 namespace tern::perf {
@@ -87,8 +88,8 @@ struct PerfOptions {
 };
 
 // Strict number parsers for flag values, shared by the apps: the whole text,
-// no sign, no spaces. ParseBytes takes a K, M or G suffix (powers of 1024).
-std::optional<uint64_t> ParseUnsigned(std::string_view text);
+// no sign, no spaces (ParseUnsigned is in transport/text.h). ParseBytes takes
+// a K, M or G suffix (powers of 1024).
 std::optional<uint64_t> ParseBytes(std::string_view text);
 std::optional<double> ParseDouble(std::string_view text);
 

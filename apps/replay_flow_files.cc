@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "transport/text.h"
 
 namespace tern::replay {
 namespace {
@@ -66,14 +67,6 @@ std::vector<Line> ContentLines(std::string_view text, size_t& last_line) {
     lines.push_back({last_line, std::move(tokens)});
   }
   return lines;
-}
-
-std::optional<uint64_t> ParseUnsigned(std::string_view text) {
-  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
 }
 
 // A non-negative decimal such as "1000", "0.000002" or "2e6".

@@ -21,6 +21,7 @@
 #include "apps/replay_chakra.h"
 #include "apps/replay_collectives.h"
 #include "apps/replay_flow_files.h"
+#include "transport/text.h"
 
 namespace tern::replay {
 namespace {
@@ -32,14 +33,6 @@ constexpr double kMaxDurationSeconds = 86400;
 // A `load` spec that would build more flows than this is a typo (a duration
 // in seconds meant as microseconds), not a run that would finish.
 constexpr double kMaxLoadFlows = 10'000'000;
-
-std::optional<uint64_t> ParseUnsigned(std::string_view text) {
-  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
 
 // Digits with at most one '.', no sign or exponent: "2", "0.5", "1.25".
 std::optional<double> ParsePlainDecimal(std::string_view text) {

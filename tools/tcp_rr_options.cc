@@ -13,7 +13,6 @@ namespace tern::tcp_rr {
 namespace {
 
 using perf::ParseBytes;
-using perf::ParseUnsigned;
 
 // Which modes take a flag.
 enum ModeMask : uint8_t {

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -20,6 +21,15 @@ bool ParseUint(std::string_view text, Unsigned* out) {
   const char* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, *out);
   return !text.empty() && ec == std::errc() && ptr == end;
+}
+
+// The same, as an optional: a leading digit is required, so "+5" is refused too.
+inline std::optional<uint64_t> ParseUnsigned(std::string_view text) {
+  uint64_t value = 0;
+  if (text.empty() || text.front() < '0' || text.front() > '9' || !ParseUint(text, &value)) {
+    return std::nullopt;
+  }
+  return value;
 }
 
 // A finite decimal or scientific number.
