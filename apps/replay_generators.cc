@@ -455,7 +455,7 @@ absl::StatusOr<Workload> LoadFileWorkload(std::string_view name, std::string_vie
         "%s needs a %s: %s:%s", name, flows ? "file" : "directory", name, flows ? "FILE" : "DIR"));
   }
   absl::StatusOr<Workload> workload =
-      flows ? LoadFlowFile(std::string(path)) : LoadChakraTrace(std::string(path));
+      flows ? LoadFlowFile(std::string(path)) : LoadChakraTrace(std::string(path), env.chakra);
   if (!workload.ok()) return workload.status();
   if (workload->hosts > env.hosts) {
     return absl::InvalidArgumentError(

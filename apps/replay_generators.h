@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "apps/replay_chakra.h"
 #include "apps/replay_workload.h"
 #include "transport/random.h"
 #include "transport/units.h"
@@ -28,6 +29,7 @@ struct WorkloadEnvironment {
   uint32_t hosts = 0;   // hosts of the fabric the workload will run on
   Bandwidth host_rate;  // each host's link rate; the `load` generator needs it
   uint64_t seed = 1;
+  ChakraOptions chakra;  // for chakra:DIR
 };
 
 // Parses a --workload spec and builds the workload for env.hosts hosts; see

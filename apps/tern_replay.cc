@@ -91,6 +91,7 @@ int Main(int argc, char** argv) {
   env.hosts = topology->hosts;
   env.host_rate = options->config.fabric.topology.link_rate;
   env.seed = options->config.seed;
+  env.chakra.collective_algorithm = options->chakra_algorithm;
   absl::StatusOr<Workload> workload = MakeWorkload(options->workload, env);
   if (!workload.ok()) {
     std::fprintf(stderr, "tern-replay: --workload: %s\n",
