@@ -26,8 +26,6 @@
 #include <charconv>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
@@ -154,18 +152,10 @@ absl::StatusOr<TraceNode> ConvertNode(const std::string& file, const pb::Node& m
   return node;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot open"));
-  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read"));
-  return data;
-}
-
 // Reads one rank's file: a GlobalMetadata, then Nodes, each preceded by its
 // length as a varint.
 absl::StatusOr<RankTrace> ReadRankTrace(const std::string& path) {
-  absl::StatusOr<std::string> data = ReadFile(path);
+  absl::StatusOr<std::string> data = ReadWholeFile(path);
   if (!data.ok()) return data.status();
   if (data->size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": larger than 2 GiB"));

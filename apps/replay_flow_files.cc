@@ -512,22 +512,9 @@ absl::StatusOr<Workload> ParseHpccFlowFile(std::string_view text, std::string_vi
 }
 
 absl::StatusOr<Workload> LoadFlowFile(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: cannot open: %s", path, std::strerror(errno)));
-  }
-  std::string text;
-  char buffer[1 << 16];
-  size_t got = 0;
-  while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, got);
-  const bool failed = std::ferror(file) != 0;
-  const int error = errno;
-  std::fclose(file);
-  if (failed) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: cannot read: %s", path, std::strerror(error)));
-  }
+  absl::StatusOr<std::string> read = ReadWholeFile(path);
+  if (!read.ok()) return read.status();
+  const std::string& text = *read;
   // htsim flows are the only lines with "->"; HPCC files hold numbers only.
   if (text.find("->") != std::string::npos) return ParseHtsimConnectionMatrix(text, path);
   return ParseHpccFlowFile(text, path);

@@ -574,23 +574,9 @@ absl::StatusOr<FlowSizeCdf> ParseFlowSizeCdf(std::string_view text, std::string_
 }
 
 absl::StatusOr<FlowSizeCdf> LoadFlowSizeCdf(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: cannot open: %s", path, std::strerror(errno)));
-  }
-  std::string text;
-  char buffer[1 << 14];
-  size_t got = 0;
-  while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, got);
-  const bool failed = std::ferror(file) != 0;
-  const int error = errno;
-  std::fclose(file);
-  if (failed) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: cannot read: %s", path, std::strerror(error)));
-  }
-  return ParseFlowSizeCdf(text, path);
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  return ParseFlowSizeCdf(*text, path);
 }
 
 absl::StatusOr<Workload> MakeWorkload(std::string_view spec, const WorkloadEnvironment& env) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "transport/units.h"
 
 namespace tern::replay {
@@ -74,5 +75,9 @@ std::optional<uint32_t> FindDependencyCycle(const Workload& workload);
 // algbw = bytes / time. allreduce 2(n-1)/n; allgather, reducescatter and
 // alltoall (n-1)/n; broadcast, reduce and anything else 1.
 double BusBandwidthFactor(const std::string& operation, uint32_t ranks);
+
+// The whole of a workload input file (flow list, CDF, trace), or
+// InvalidArgument "PATH: cannot open|read: REASON".
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 
 }  // namespace tern::replay
