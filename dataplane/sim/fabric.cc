@@ -54,46 +54,17 @@ absl::StatusOr<CableFailure> ParseFailure(std::string_view text, const Topology&
   if (at == std::string_view::npos || colon == std::string_view::npos) return bad("malformed");
   const std::vector<std::string_view> ends = SplitText(text.substr(0, at), '-');
   if (ends.size() != 2) return bad("expected two node names joined by '-'");
-  const auto node = [&](std::string_view name, uint32_t* id) {
-    uint32_t index;
-    if (name.size() < 2 || !ParseUint(name.substr(1), &index)) return false;
-    if (name[0] == 'h' && index < t.hosts)
-      *id = index;
-    else if (name[0] == 's' && index < t.switches)
-      *id = t.hosts + index;
-    else
-      return false;
-    return true;
-  };
-  uint32_t a, b;
-  if (!node(ends[0], &a) || !node(ends[1], &b)) return bad("unknown node (hI or sJ, in range)");
-  const auto it = std::find_if(t.cables.begin(), t.cables.end(), [&](const Cable& c) {
-    return (c.a == a && c.b == b) || (c.a == b && c.b == a);
-  });
-  if (it == t.cables.end()) return bad("no link joins those nodes");
+  const std::optional<uint32_t> a = FindNode(t, ends[0]);
+  const std::optional<uint32_t> b = FindNode(t, ends[1]);
+  if (!a || !b) return bad("unknown node (hI or sJ, in range)");
+  const std::optional<uint32_t> cable = FindCable(t, *a, *b);
+  if (!cable) return bad("no link joins those nodes");
   CableFailure f;
-  f.cable = static_cast<uint32_t>(it - t.cables.begin());
-  double at_us;
-  if (!ParseDouble(text.substr(at + 1, colon - at - 1), &at_us) ||
-      !(at_us >= 0 && at_us <= kMaxFailureTimeUs)) {
-    return bad("bad time (microseconds in [0, 1e9])");
-  }
-  f.at = Time::Zero() + Duration::Picoseconds(static_cast<int64_t>(at_us * 1e6));
-  const std::string_view what = text.substr(colon + 1);
-  if (what == "down") {
-    f.kind = CableFailure::Kind::kDown;
-  } else if (what.starts_with("slow=")) {
-    f.kind = CableFailure::Kind::kSlow;
-    if (!ParseDouble(what.substr(5), &f.value) || !(f.value > 0 && f.value <= 1)) {
-      return bad("slow= needs a factor in (0, 1]");
-    }
-  } else if (what.starts_with("loss=")) {
-    f.kind = CableFailure::Kind::kLoss;
-    if (!ParseDouble(what.substr(5), &f.value) || !(f.value >= 0 && f.value <= 1)) {
-      return bad("loss= needs a probability in [0, 1]");
-    }
-  } else {
-    return bad("unknown failure kind");
+  f.cable = *cable;
+  if (absl::Status s =
+          ParseFailureTiming(text.substr(at + 1, colon - at - 1), text.substr(colon + 1), &f);
+      !s.ok()) {
+    return bad(std::string(s.message()));
   }
   return f;
 }

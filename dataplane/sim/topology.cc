@@ -140,6 +140,48 @@ absl::StatusOr<Topology> BuildTopology(const TopologySpec& spec) {
   return absl::InvalidArgumentError("unknown topology kind");
 }
 
+std::optional<uint32_t> FindNode(const Topology& t, std::string_view name) {
+  uint32_t index;
+  if (name.size() < 2 || !ParseUint(name.substr(1), &index)) return std::nullopt;
+  if (name[0] == 'h' && index < t.hosts) return index;
+  if (name[0] == 's' && index < t.switches) return t.hosts + index;
+  return std::nullopt;
+}
+
+std::optional<uint32_t> FindCable(const Topology& t, uint32_t a, uint32_t b) {
+  for (uint32_t c = 0; c < t.cables.size(); ++c) {
+    const Cable& cable = t.cables[c];
+    if ((cable.a == a && cable.b == b) || (cable.a == b && cable.b == a)) return c;
+  }
+  return std::nullopt;
+}
+
+absl::Status ParseFailureTiming(std::string_view at_us, std::string_view what, CableFailure* f) {
+  double us;
+  if (!ParseDouble(at_us, &us) || !(us >= 0 && us <= kMaxFailureTimeUs)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bad time '%s' (microseconds in [0, 1e9])", at_us));
+  }
+  f->at = Time::Zero() + Duration::Picoseconds(static_cast<int64_t>(us * 1e6));
+  if (what == "down") {
+    f->kind = CableFailure::Kind::kDown;
+  } else if (what.starts_with("slow=")) {
+    f->kind = CableFailure::Kind::kSlow;
+    if (!ParseDouble(what.substr(5), &f->value) || !(f->value > 0 && f->value <= 1)) {
+      return absl::InvalidArgumentError("slow= needs a factor in (0, 1]");
+    }
+  } else if (what.starts_with("loss=")) {
+    f->kind = CableFailure::Kind::kLoss;
+    if (!ParseDouble(what.substr(5), &f->value) || !(f->value >= 0 && f->value <= 1)) {
+      return absl::InvalidArgumentError("loss= needs a probability in [0, 1]");
+    }
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("unknown failure kind '%s': down, slow=FACTOR or loss=P", what));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view source,
                                        Bandwidth default_rate, Duration default_delay) {
   Topology t;
@@ -147,17 +189,9 @@ absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view s
   bool have_switches = false;
   size_t line_number = 0;
   const auto parse_node = [&](std::string_view name, uint32_t* node) {
-    uint32_t index;
-    if (name.size() < 2 || !ParseUint(name.substr(1), &index)) return false;
-    if (name[0] == 'h' && index < t.hosts) {
-      *node = index;
-      return true;
-    }
-    if (name[0] == 's' && index < t.switches) {
-      *node = t.hosts + index;
-      return true;
-    }
-    return false;
+    const std::optional<uint32_t> found = FindNode(t, name);
+    if (found) *node = *found;
+    return found.has_value();
   };
   for (std::string_view line : SplitText(text, '\n')) {
     ++line_number;
@@ -219,40 +253,20 @@ absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view s
       t.cables.push_back(cable);
     } else if (keyword == "fail") {
       uint32_t a, b;
-      double at_us;
-      if (words.size() != 5 || !parse_node(words[1], &a) || !parse_node(words[2], &b) ||
-          !ParseDouble(words[3], &at_us) || !(at_us >= 0 && at_us <= kMaxFailureTimeUs)) {
+      if (words.size() != 5 || !parse_node(words[1], &a) || !parse_node(words[2], &b)) {
         return LineError(source, line_number,
-                         "expected 'fail A B AT_US down|slow=FACTOR|loss=P' for an existing link, "
-                         "AT_US in [0, 1e9]");
+                         "expected 'fail A B AT_US down|slow=FACTOR|loss=P' with A, B as hI or sJ "
+                         "in range");
       }
-      const auto it = std::find_if(t.cables.begin(), t.cables.end(), [&](const Cable& c) {
-        return (c.a == a && c.b == b) || (c.a == b && c.b == a);
-      });
-      if (it == t.cables.end()) {
+      const std::optional<uint32_t> cable = FindCable(t, a, b);
+      if (!cable) {
         return LineError(source, line_number,
                          absl::StrFormat("no link between %s and %s (yet)", words[1], words[2]));
       }
       CableFailure f;
-      f.cable = static_cast<uint32_t>(it - t.cables.begin());
-      f.at = Time::Zero() + Duration::Picoseconds(static_cast<int64_t>(at_us * 1e6));
-      const std::string_view what = words[4];
-      if (what == "down") {
-        f.kind = CableFailure::Kind::kDown;
-      } else if (what.starts_with("slow=")) {
-        f.kind = CableFailure::Kind::kSlow;
-        if (!ParseDouble(what.substr(5), &f.value) || !(f.value > 0 && f.value <= 1)) {
-          return LineError(source, line_number, "slow=FACTOR needs a factor in (0, 1]");
-        }
-      } else if (what.starts_with("loss=")) {
-        f.kind = CableFailure::Kind::kLoss;
-        if (!ParseDouble(what.substr(5), &f.value) || !(f.value >= 0 && f.value <= 1)) {
-          return LineError(source, line_number, "loss=P needs a probability in [0, 1]");
-        }
-      } else {
-        return LineError(
-            source, line_number,
-            absl::StrFormat("unknown failure '%s': down, slow=FACTOR or loss=P", what));
+      f.cable = *cable;
+      if (absl::Status s = ParseFailureTiming(words[3], words[4], &f); !s.ok()) {
+        return LineError(source, line_number, std::string(s.message()));
       }
       t.failures.push_back(f);
     } else {

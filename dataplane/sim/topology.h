@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,6 +75,16 @@ struct TopologySpec {
 };
 
 absl::StatusOr<Topology> BuildTopology(const TopologySpec& spec);
+
+// The pieces of a failure statement, shared by the topology file's `fail`
+// lines and --fabric=sim:fail=. FindNode reads "hI" or "sJ" (in range);
+// FindCable finds a cable joining two nodes either way round.
+std::optional<uint32_t> FindNode(const Topology& topology, std::string_view name);
+std::optional<uint32_t> FindCable(const Topology& topology, uint32_t a, uint32_t b);
+// Fills failure->at and kind/value from "AT_US" and "down|slow=F|loss=P";
+// the error says which part is wrong.
+absl::Status ParseFailureTiming(std::string_view at_us, std::string_view what,
+                                CableFailure* failure);
 // Parses the text format; `source` names the file in errors ("FILE:LINE: ...").
 absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view source,
                                        Bandwidth default_rate, Duration default_delay);
