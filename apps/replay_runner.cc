@@ -94,8 +94,7 @@ class Replayer {
   std::vector<uint8_t> done_;
   uint64_t steps_done_ = 0;
 
-  std::vector<sim::PortReport> timeline_ports_;
-  std::vector<uint64_t> timeline_last_sent_;
+  std::vector<uint64_t> timeline_last_sent_;  // per link, in Fabric::Ports() order
   std::vector<TimelineSample> timeline_;
 };
 
@@ -214,8 +213,7 @@ absl::Status Replayer::SetUp() {
   }
 
   if (config_.timeline_interval > Duration::Zero()) {
-    timeline_ports_ = fabric_.Ports();
-    timeline_last_sent_.assign(timeline_ports_.size(), 0);
+    timeline_last_sent_.assign(2 * fabric_.topology().cables.size(), 0);
     sim_.Schedule(Time::Zero() + config_.timeline_interval, [this] { SampleTimeline(); });
   }
   for (uint32_t i = 0; i < n; ++i) {
@@ -380,12 +378,15 @@ void Replayer::Finish(uint32_t step) {
 }
 
 void Replayer::SampleTimeline() {
-  const std::vector<sim::PortReport> now = fabric_.Ports();
-  for (uint32_t p = 0; p < now.size(); ++p) {
-    if (now[p].host_uplink) continue;
-    const uint64_t sent = now[p].counters.bytes_sent - timeline_last_sent_[p];
-    timeline_last_sent_[p] = now[p].counters.bytes_sent;
+  // Reads the links directly: Ports() would build every port's report and
+  // name at each sample.
+  const sim::Topology& t = fabric_.topology();
+  for (uint32_t p = 0; p < timeline_last_sent_.size(); ++p) {
+    const sim::Cable& cable = t.cables[p / 2];
+    if (t.IsHost(p % 2 == 0 ? cable.a : cable.b)) continue;  // host uplinks never queue
     const sim::Link& link = fabric_.link(p / 2, p % 2 == 0);
+    const uint64_t sent = link.counters().bytes_sent - timeline_last_sent_[p];
+    timeline_last_sent_[p] = link.counters().bytes_sent;
     if (sent == 0 && link.queued_bytes() == 0) continue;
     timeline_.push_back(TimelineSample{sim_.now(), p, link.queued_bytes(), sent});
   }
