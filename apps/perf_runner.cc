@@ -102,6 +102,9 @@ void AppendQpCounters(std::span<const QueuePair* const> qps,
                               {"rnr_nak_received", q.rnr_nak_received},
                               {"ce_marked_received", q.ce_marked_received},
                               {"window_limited", q.window_limited},
+                              {"np_cnp_sent", q.np_cnp_sent},
+                              {"rp_cnp_handled", q.rp_cnp_handled},
+                              {"cc_path_avoids", q.cc_path_avoids},
                           });
 }
 

@@ -8,8 +8,10 @@
 // NIC's rate-update engine could implement.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -17,6 +19,24 @@
 #include "transport/units.h"
 
 namespace tern {
+
+// What one switch egress port stamped on a packet as it left (in-band
+// telemetry, the record HPCC needs). Field widths are the wire's: times and
+// byte counts wrap modulo 2^32, so an algorithm takes differences of two
+// records of the same hop with unsigned 32-bit arithmetic.
+struct HopTelemetry {
+  uint32_t timestamp_ns = 0;  // switch clock when the packet was dequeued, mod 2^32
+  uint32_t tx_bytes = 0;      // bytes the port had transmitted, cumulative, mod 2^32
+  uint32_t queue_bytes = 0;   // bytes queued at the port as the packet left
+  uint32_t rate_mbps = 0;     // the port's line rate in Mb/s
+};
+
+// The telemetry stack one data packet collected, hop by hop from the sender.
+inline constexpr int kMaxTelemetryHops = 5;  // a 3-tier fat tree's switch hops
+struct Telemetry {
+  uint8_t hops = 0;  // records filled; a longer path keeps the first kMaxTelemetryHops
+  std::array<HopTelemetry, kMaxTelemetryHops> hop{};
+};
 
 // An acknowledgement that newly covered data.
 struct AckEvent {
@@ -27,6 +47,23 @@ struct AckEvent {
   Duration rtt;                  // RTT sample from the timestamp echo; zero when none
   uint64_t bytes_in_flight = 0;  // after this ACK was applied
   uint16_t entropy = 0;          // path the acknowledged packet took
+  // The receiver's congestion notification (DCQCN's CNP): set when a CE-marked
+  // packet arrived and the receiver had sent no CNP on this connection for
+  // TransportOptions::cnp_interval.
+  bool cnp = false;
+  // The telemetry the acknowledged packet collected; null unless the algorithm
+  // asked for it (wants_telemetry) and the fabric stamps it. Valid during the call.
+  const Telemetry* telemetry = nullptr;
+};
+
+// A data packet leaving the sender (new or retransmitted). DCQCN counts these
+// bytes; time-driven algorithms also use the call to advance their timers.
+struct SendEvent {
+  Time now;
+  uint32_t bytes = 0;  // payload bytes
+  uint16_t entropy = 0;
+  bool retransmit = false;
+  uint64_t bytes_in_flight = 0;  // after this packet
 };
 
 enum class LossCause : uint8_t {
@@ -44,6 +81,19 @@ struct LossEvent {
   uint64_t bytes_in_flight = 0;
 };
 
+// What an algorithm may say about the path (entropy) a feedback came from,
+// beside its window and rate: kAvoid steers new packets off that entropy for a
+// while, as the transport does by itself on losses and trims.
+enum class PathAdvice : uint8_t { kKeep, kAvoid };
+
+// One internal variable of an algorithm, for timelines: a name that is a
+// string literal (it must outlive the algorithm) and its current value.
+struct CcVariable {
+  std::string_view name;
+  double value = 0;
+};
+inline constexpr int kMaxCcVariables = 16;
+
 // Fixed facts about the connection, given once at creation.
 struct CcContext {
   Bandwidth line_rate = Bandwidth::Gbps(400);
@@ -58,12 +108,21 @@ class CongestionControl {
   // Called for every ACK that newly acknowledges data, after the connection
   // updated its scoreboard. `event.rtt` is zero when the ACK carried no usable
   // timestamp echo.
-  virtual void OnAck(const AckEvent& event) = 0;
+  virtual PathAdvice OnAck(const AckEvent& event) = 0;
 
   // Called once per loss report: one call may cover several packets when one
   // ACK reveals several losses. Timeouts are reported with cause kTimeout,
   // once per expiry.
-  virtual void OnLoss(const LossEvent& event) = 0;
+  virtual PathAdvice OnLoss(const LossEvent& event) = 0;
+
+  // Called for every data packet sent. There is no timer callback: an
+  // algorithm with timers (DCQCN's) advances them on whichever event comes
+  // next, and a sending connection produces one per packet.
+  virtual void OnSend(const SendEvent& /*event*/) {}
+
+  // True when the algorithm reads AckEvent::telemetry: the connection then
+  // asks the fabric to stamp it on every data packet (costing header bytes).
+  virtual bool wants_telemetry() const { return false; }
 
   // Bytes the connection may have in flight. Never zero: a window below one
   // packet is expressed with a pacing rate instead.
@@ -76,8 +135,13 @@ class CongestionControl {
   // Algorithm name as registered, e.g. "fixed".
   virtual std::string_view name() const = 0;
 
-  // One line of the algorithm's internal variables, for logs and timelines.
-  virtual std::string DebugState() const = 0;
+  // The algorithm's internal variables (window and rate first), written into
+  // `out`; returns how many. Timelines sample this; it must not allocate.
+  virtual int DebugVariables(std::span<CcVariable, kMaxCcVariables> out) const = 0;
+
+  // One line for logs: the name, then every DebugVariables entry as
+  // "name=value", e.g. "fixed window=401408 rate_gbps=0 acks=2 losses=1".
+  std::string DebugState() const;
 };
 
 // Creates an algorithm from a spec "NAME[:key=value,...]", e.g.

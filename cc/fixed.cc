@@ -26,15 +26,23 @@ constexpr uint64_t kMaxPackets = uint64_t{1} << 24;
 FixedCc::FixedCc(uint64_t window_bytes, Bandwidth pacing_rate)
     : window_bytes_(std::max<uint64_t>(window_bytes, 1)), pacing_rate_(pacing_rate) {}
 
-void FixedCc::OnAck(const AckEvent& /*event*/) { ++acks_; }
+PathAdvice FixedCc::OnAck(const AckEvent& /*event*/) {
+  ++acks_;
+  return PathAdvice::kKeep;
+}
 
-void FixedCc::OnLoss(const LossEvent& /*event*/) { ++losses_; }
+PathAdvice FixedCc::OnLoss(const LossEvent& /*event*/) {
+  ++losses_;
+  return PathAdvice::kKeep;
+}
 
-std::string FixedCc::DebugState() const {
-  const std::string rate = pacing_rate_.IsUnlimited() ? std::string("unlimited")
-                                                      : absl::StrCat(pacing_rate_.gbps(), "Gbps");
-  return absl::StrCat("fixed window=", window_bytes_, " rate=", rate, " acks=", acks_,
-                      " losses=", losses_);
+int FixedCc::DebugVariables(std::span<CcVariable, kMaxCcVariables> out) const {
+  const double rate = pacing_rate_.IsUnlimited() ? 0.0 : pacing_rate_.gbps();
+  out[0] = {"window", static_cast<double>(window_bytes_)};
+  out[1] = {"rate_gbps", rate};
+  out[2] = {"acks", static_cast<double>(acks_)};
+  out[3] = {"losses", static_cast<double>(losses_)};
+  return 4;
 }
 
 uint64_t DeriveFixedWindowBytes(const CcContext& context) {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -32,16 +33,15 @@ class FixedCc final : public CongestionControl {
   FixedCc(uint64_t window_bytes, Bandwidth pacing_rate);
 
   // Both only count the call, for DebugState(): a fixed window ignores the network.
-  void OnAck(const AckEvent& event) override;
-  void OnLoss(const LossEvent& event) override;
+  PathAdvice OnAck(const AckEvent& event) override;
+  PathAdvice OnLoss(const LossEvent& event) override;
 
   uint64_t window_bytes() const override { return window_bytes_; }
   Bandwidth pacing_rate() const override { return pacing_rate_; }
   std::string_view name() const override { return kName; }
 
-  // "fixed window=401408 rate=unlimited acks=12 losses=1"; a paced instance
-  // shows e.g. "rate=100Gbps".
-  std::string DebugState() const override;
+  // window, rate_gbps (0 when unpaced), acks, losses.
+  int DebugVariables(std::span<CcVariable, kMaxCcVariables> out) const override;
 
  private:
   uint64_t window_bytes_;

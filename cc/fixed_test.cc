@@ -170,13 +170,13 @@ TEST(FixedCcTest, DebugStateShowsWindowRateAndEventCounts) {
   cc->OnAck(AckEvent{});
   cc->OnAck(AckEvent{});
   cc->OnLoss(LossEvent{});
-  EXPECT_EQ(cc->DebugState(), "fixed window=401408 rate=unlimited acks=2 losses=1");
+  EXPECT_EQ(cc->DebugState(), "fixed window=401408 rate_gbps=0 acks=2 losses=1");
 }
 
 TEST(FixedCcTest, DebugStateShowsPacingRateInGbps) {
   auto cc = MustCreate("fixed:window=65536,rate=100");
   ASSERT_NE(cc, nullptr);
-  EXPECT_EQ(cc->DebugState(), "fixed window=65536 rate=100Gbps acks=0 losses=0");
+  EXPECT_EQ(cc->DebugState(), "fixed window=65536 rate_gbps=100 acks=0 losses=0");
 }
 
 TEST(FixedCcTest, ConstructorRaisesZeroWindowToOneByte) {

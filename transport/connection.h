@@ -158,6 +158,8 @@ class Connection {
   Duration LossThreshold() const;
   Duration PathPenalty() const;
   void ReportLosses(Time now, uint32_t packets, uint32_t bytes, uint16_t entropy);
+  // Applies a congestion control's path advice about `entropy`.
+  void FollowPathAdvice(PathAdvice advice, uint16_t entropy, Time now);
 
   // connection_rx.cc
   void OnData(const TernView& packet, const RxInfo& rx, Time now);

@@ -365,8 +365,9 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   if (ce > 0) paths_.OnCongestion(ack.echo_entropy.get(), now, PathPenalty());
   probe_sent_ = false;
   if (acked > 0) {
-    cc_->OnAck(AckEvent{now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(),
-                        ack.echo_entropy.get()});
+    AckEvent event{now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(),
+                   ack.echo_entropy.get()};
+    FollowPathAdvice(cc_->OnAck(event), event.entropy, now);
     rto_retries_ = 0;
     ArmRto(now);
   }
@@ -395,8 +396,10 @@ void Connection::OnNack(const TernView& packet, Time now) {
       if (!scoreboard_.MarkLost(psn)) return;
       ++counters_.retransmits_trim;
       paths_.OnCongestion(packet.nack->echo_entropy.get(), now, PathPenalty());
-      cc_->OnLoss(LossEvent{now, LossCause::kTrimmed, length, 1, packet.nack->echo_entropy.get(),
-                            scoreboard_.bytes_in_flight()});
+      const uint16_t entropy = packet.nack->echo_entropy.get();
+      FollowPathAdvice(cc_->OnLoss(LossEvent{now, LossCause::kTrimmed, length, 1, entropy,
+                                             scoreboard_.bytes_in_flight()}),
+                       entropy, now);
       return;
     }
     case NackReason::kNoReceiveBuffer: {

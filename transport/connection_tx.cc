@@ -68,8 +68,15 @@ void Connection::ArmRto(Time now) {
 void Connection::ReportLosses(Time now, uint32_t packets, uint32_t bytes, uint16_t entropy) {
   if (packets == 0) return;
   counters_.retransmits_loss_detected += packets;
-  cc_->OnLoss(
-      LossEvent{now, LossCause::kDetected, bytes, packets, entropy, scoreboard_.bytes_in_flight()});
+  FollowPathAdvice(cc_->OnLoss(LossEvent{now, LossCause::kDetected, bytes, packets, entropy,
+                                         scoreboard_.bytes_in_flight()}),
+                   entropy, now);
+}
+
+void Connection::FollowPathAdvice(PathAdvice advice, uint16_t entropy, Time now) {
+  if (advice != PathAdvice::kAvoid) return;
+  ++counters_.cc_path_avoids;
+  paths_.OnCongestion(entropy, now, PathPenalty());
 }
 
 void Connection::ArmProbe(Time now) {
@@ -120,8 +127,9 @@ void Connection::OnTimeout(Time now) {
     }
   }
   counters_.retransmits_timeout += lost_packets;
-  cc_->OnLoss(LossEvent{now, LossCause::kTimeout, lost_bytes, lost_packets, 0,
-                        scoreboard_.bytes_in_flight()});
+  // A timeout names no path: there is nothing to avoid.
+  (void)cc_->OnLoss(LossEvent{now, LossCause::kTimeout, lost_bytes, lost_packets, 0,
+                              scoreboard_.bytes_in_flight()});
   rto_ = std::min(rto_ * 2, options_.max_rto);
   rto_deadline_ = now + rto_;
 }
@@ -358,6 +366,7 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
     ++counters_.retransmitted_packets;
     counters_.retransmitted_bytes += s.length;
   }
+  cc_->OnSend(SendEvent{now, s.length, entropy, retransmit, scoreboard_.bytes_in_flight()});
   const Bandwidth rate = cc_->pacing_rate();
   if (!rate.IsUnlimited()) {
     // Pace whole frames, outer headers included, so a rate at line speed

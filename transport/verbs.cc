@@ -80,6 +80,9 @@ QpCounters& QpCounters::operator+=(const QpCounters& other) {
   spurious_retransmits += other.spurious_retransmits;
   entropy_changes += other.entropy_changes;
   window_limited += other.window_limited;
+  np_cnp_sent += other.np_cnp_sent;
+  rp_cnp_handled += other.rp_cnp_handled;
+  cc_path_avoids += other.cc_path_avoids;
   return *this;
 }
 
