@@ -53,6 +53,8 @@ const char* KindNoun(CcParamKind kind) {
       return "a number greater than 0";
     case CcParamKind::kGbps:
       return "a bandwidth in Gb/s";
+    case CcParamKind::kMbps:
+      return "a bandwidth in Mb/s";
     case CcParamKind::kMicroseconds:
       return "a duration in microseconds";
     case CcParamKind::kBool:
@@ -69,6 +71,8 @@ const char* KindName(CcParamKind kind) {
       return "kPositiveDouble";
     case CcParamKind::kGbps:
       return "kGbps";
+    case CcParamKind::kMbps:
+      return "kMbps";
     case CcParamKind::kMicroseconds:
       return "kMicroseconds";
     case CcParamKind::kBool:
@@ -90,6 +94,10 @@ Bounds EffectiveBounds(const CcParamInfo& param) {
     case CcParamKind::kGbps:
       b.min = std::max(b.min.value_or(0.0), 0.0);
       b.max = std::min(b.max.value_or(kMaxGbps), kMaxGbps);
+      break;
+    case CcParamKind::kMbps:
+      b.min = std::max(b.min.value_or(0.0), 0.0);
+      b.max = std::min(b.max.value_or(kMaxGbps * 1e3), kMaxGbps * 1e3);
       break;
     case CcParamKind::kMicroseconds:
       b.min = std::max(b.min.value_or(0.0), 0.0);
@@ -170,10 +178,11 @@ std::optional<CcParams::Value> ParseValue(const CcParamInfo& param, std::string_
       if (!v || !(*v > 0) || !InBounds(*v, b)) return std::nullopt;
       return CcParams::Value(*v);
     }
-    case CcParamKind::kGbps: {
+    case CcParamKind::kGbps:
+    case CcParamKind::kMbps: {
       const std::optional<double> v = ParseFiniteDouble(text);
       if (!v || !InBounds(*v, b)) return std::nullopt;
-      const Bandwidth bw = Bandwidth::Gbps(*v);
+      const Bandwidth bw = Bandwidth::Gbps(param.kind == CcParamKind::kGbps ? *v : *v / 1e3);
       // A positive rate that truncates to 0 bit/s would silently mean
       // "unlimited": refuse it instead.
       if (*v > 0 && bw.IsUnlimited()) return std::nullopt;
@@ -275,6 +284,10 @@ double CcParams::GetDouble(std::string_view key) const {
 }
 
 Bandwidth CcParams::GetBandwidth(std::string_view key) const {
+  // Both bandwidth kinds hold a Bandwidth; they differ only in the unit typed.
+  for (const Entry& e : entries_) {
+    if (e.name == key && e.kind == CcParamKind::kMbps) return std::get<Bandwidth>(e.value);
+  }
   return std::get<Bandwidth>(Find(key, CcParamKind::kGbps, "GetBandwidth").value);
 }
 

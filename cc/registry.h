@@ -36,6 +36,7 @@ enum class CcParamKind : uint8_t {
   kUnsigned,        // decimal digits, 0..2^64-1 (no sign, no exponent)
   kPositiveDouble,  // a finite number > 0, e.g. "0.5" or "1e-3"
   kGbps,            // bandwidth in Gb/s, a finite number in [0, 1e6]; 0 = unlimited
+  kMbps,            // bandwidth in Mb/s, a finite number in [0, 1e9]; 0 = unlimited
   kMicroseconds,    // duration in microseconds, a finite number in [0, 1e9]
   kBool,            // "true", "false", "1" or "0"
 };
@@ -47,7 +48,7 @@ struct CcParamInfo {
   std::string_view default_value;  // as a user would type it; must pass the checks below
   std::string_view description;    // one line, with the unit, e.g. "window in bytes; ..."
   // Optional inclusive bounds, in the kind's unit (bytes are plain numbers,
-  // Gb/s for kGbps, microseconds for kMicroseconds). Ignored for kBool. For
+  // Gb/s for kGbps, Mb/s for kMbps, microseconds for kMicroseconds). Ignored for kBool. For
   // kUnsigned they must be whole numbers.
   std::optional<double> min;
   std::optional<double> max;
@@ -58,7 +59,7 @@ struct CcParamInfo {
 //
 // Getters take a key the algorithm declared, with the getter matching its kind
 // (GetUint for kUnsigned, GetDouble for kPositiveDouble, GetBandwidth for
-// kGbps, GetDuration for kMicroseconds, GetBool for kBool). Anything else is a
+// kGbps or kMbps, GetDuration for kMicroseconds, GetBool for kBool). Anything else is a
 // bug in the algorithm, not in the user's spec: it aborts with a message naming
 // the key. Every algorithm's tests create it with its defaults, which catches
 // such a bug before it ships.

@@ -62,6 +62,12 @@ CcAlgorithmInfo EveryKindInfo() {
                .description = "a rate",
                .min = std::nullopt,
                .max = std::nullopt},
+              {.name = "step",
+               .kind = CcParamKind::kMbps,
+               .default_value = "40",
+               .description = "a small rate",
+               .min = std::nullopt,
+               .max = std::nullopt},
               {.name = "delay",
                .kind = CcParamKind::kMicroseconds,
                .default_value = "25",
@@ -277,6 +283,14 @@ TEST(RegistryTest, BoolAcceptsTrueFalseOneAndZero) {
   }
 }
 
+TEST(CcParamsTest, MbpsIsReadInMegabitsPerSecond) {
+  absl::StatusOr<ParsedCcSpec> parsed = ParseCcSpec("every_kind:step=2.5", TestTable());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->params.GetBandwidth("step").bits_per_second(), 2'500'000);
+  EXPECT_THAT(ParseError("every_kind:step=-1", TestTable()),
+              HasSubstr("expected a bandwidth in Mb/s in [0, 1000000000]"));
+}
+
 TEST(RegistryTest, BoolRefusesOtherWords) {
   EXPECT_THAT(ParseError("every_kind:enabled=yes", TestTable()),
               HasSubstr("expected true or false (or 1 or 0)"));
@@ -291,6 +305,7 @@ TEST(CcParamsTest, UnsetKeysTakeTheirDefaults) {
   EXPECT_EQ(params.GetUint("count"), 7u);
   EXPECT_EQ(params.GetDouble("gain"), 0.5);
   EXPECT_TRUE(params.GetBandwidth("rate").IsUnlimited());
+  EXPECT_EQ(params.GetBandwidth("step"), Bandwidth::Gbps(0.04));
   EXPECT_EQ(params.GetDuration("delay"), Duration::Microseconds(25));
   EXPECT_FALSE(params.GetBool("enabled"));
 }
