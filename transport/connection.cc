@@ -57,6 +57,7 @@ Connection::Connection(Context* context, ProtectionDomain* pd, uint32_t qp_num,
       ack_policy_(attr.transport.ack_every, attr.transport.ack_delay),
       paths_(attr.transport.path_policy, attr.transport.paths, base_entropy),
       cc_(std::move(cc)),
+      request_telemetry_(cc_->wants_telemetry()),
       rto_(attr.transport.min_rto) {}
 
 std::span<Sge> Connection::sq_sges(uint32_t ssn) {

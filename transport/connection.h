@@ -229,6 +229,7 @@ class Connection {
   AckPolicy ack_policy_;
   PathSelector paths_;
   std::unique_ptr<CongestionControl> cc_;
+  bool request_telemetry_ = false;  // the algorithm reads telemetry: DATA carries a stack
   Psn peer_window_end_ = 0;  // flow control from the peer's ACKs
   Time next_send_at_;        // pacing
   Time rnr_hold_until_;      // RNR NACK: no data until then
@@ -246,6 +247,10 @@ class Connection {
   uint32_t ack_ts_echo_ = kNoTimestamp;
   uint16_t ack_entropy_ = 0;
   uint16_t ack_ce_count_ = 0;
+  bool ack_cnp_ = false;            // the next ACK carries a CNP
+  Time next_cnp_allowed_;           // CNP rate limit (TransportOptions::cnp_interval)
+  bool ack_has_telemetry_ = false;  // the next ACK echoes ack_telemetry_
+  TelemetryStack ack_telemetry_{};
   Psn ack_focus_ = 0;  // lowest PSN arrived since the previous ACK
   bool ack_focus_set_ = false;
   bool sack_at_cumulative_ = false;  // alternates when the bitmap cannot cover everything

@@ -75,10 +75,17 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
   if (rx.ce) {
     ++counters_.ce_marked_received;
     if (ack_ce_count_ < 0xFFFF) ++ack_ce_count_;
+    if (now >= next_cnp_allowed_) {
+      ack_cnp_ = true;
+      next_cnp_allowed_ = now + options_.cnp_interval;
+      ack_policy_.RequestImmediate();
+    }
   }
   auto note_for_ack = [&] {
     ack_ts_echo_ = ts;
     ack_entropy_ = rx.entropy;
+    ack_has_telemetry_ = packet.telemetry != nullptr;
+    if (ack_has_telemetry_) ack_telemetry_ = *packet.telemetry;
     if (!ack_focus_set_ || PsnBefore(psn, ack_focus_)) ack_focus_ = psn;
     ack_focus_set_ = true;
   };
@@ -364,10 +371,25 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   const uint16_t ce = ack.ce_count.get();
   if (ce > 0) paths_.OnCongestion(ack.echo_entropy.get(), now, PathPenalty());
   probe_sent_ = false;
-  if (acked > 0) {
+  const bool cnp = (packet.flags() & kFlagCnp) != 0;
+  if (cnp) ++counters_.rp_cnp_handled;
+  if (acked > 0 || cnp) {
     AckEvent event{now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(),
                    ack.echo_entropy.get()};
+    event.cnp = cnp;
+    Telemetry telemetry;
+    if (packet.telemetry != nullptr) {
+      telemetry.hops = packet.telemetry->hops;  // DecodeTern bounds it by kTelemetryHops
+      for (int i = 0; i < telemetry.hops; ++i) {
+        const TelemetryRecord& r = packet.telemetry->record[i];
+        telemetry.hop[i] = {r.timestamp_ns.get(), r.tx_bytes.get(), r.queue_bytes.get(),
+                            r.rate_mbps.get()};
+      }
+      event.telemetry = &telemetry;
+    }
     FollowPathAdvice(cc_->OnAck(event), event.entropy, now);
+  }
+  if (acked > 0) {
     rto_retries_ = 0;
     ArmRto(now);
   }

@@ -492,5 +492,73 @@ TEST_F(ConnectionTest, SendCompletionsArriveInPostingOrder) {
   EXPECT_EQ(wcs[2].wr_id, 2u);
 }
 
+// --- Congestion notification (DCQCN's notification point) ----------------------
+
+struct CnpCounts {
+  uint64_t sent = 0;     // by the receiver
+  uint64_t handled = 0;  // by the sender's congestion control
+  uint64_t acks = 0;     // the receiver sent
+};
+
+// Sends `bytes` from a to b with every data packet CE-marked in the fabric.
+CnpCounts CnpsForMarkedWrite(ConnectedPair& pair, Duration cnp_interval,
+                                                 uint32_t bytes) {
+  QpInitAttr attr;
+  attr.transport.cnp_interval = cnp_interval;
+  // Paced at 10 Gb/s, so packets arrive one by one, 4198 B / 10 Gb/s = 3.36 us apart.
+  attr.transport.congestion_control = "fixed:rate=10";
+  auto [a, b] = pair.ConnectQps(attr);
+  pair.set_filter([](int from, std::vector<uint8_t>& frame) {
+    if (from == 0 && IsData(frame)) {
+      MarkCongestionExperienced(frame, DecodeFrame(frame, kDefaultUdpPort).frame.ecn_offset);
+    }
+    return true;
+  });
+  Buffer src(pair.side(0).pd, bytes, 1), dst(pair.side(1).pd, bytes, 0);
+  Sge sge = src.sge(0, bytes);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  EXPECT_TRUE(a->PostSend(wr).ok());
+  pair.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_EQ(b->counters().ce_marked_received, a->counters().data_packets_sent);
+  return {b->counters().np_cnp_sent, a->counters().rp_cnp_handled, b->counters().acks_sent};
+}
+
+TEST(CnpTest, OneCnpPerIntervalHoweverManyMarks) {
+  ConnectedPair pair;
+  // 64 packets over 63 x 3.36 = 212 us: CNPs with the first mark and then at
+  // the first marked arrival at least 50 us after the previous CNP, at about
+  // 0, 50.4, 100.7, 151.1 and 201.5 us.
+  const CnpCounts n = CnpsForMarkedWrite(pair, Duration::Microseconds(50), 64 * 4096);
+  EXPECT_GT(n.acks, 5u);
+  EXPECT_EQ(n.sent, 5u);
+  EXPECT_EQ(n.handled, 5u);
+}
+
+TEST(CnpTest, ZeroIntervalPutsACnpOnEveryAckAfterAMark) {
+  ConnectedPair pair;
+  const CnpCounts n = CnpsForMarkedWrite(pair, Duration::Zero(), 64 * 4096);
+  // Each CNP asks for an immediate ACK: one per packet.
+  EXPECT_EQ(n.acks, 64u);
+  EXPECT_EQ(n.sent, n.acks);
+  EXPECT_EQ(n.handled, n.acks);
+}
+
+TEST(CnpTest, UnmarkedTrafficSendsNone) {
+  ConnectedPair pair;
+  auto [a, b] = pair.ConnectQps();
+  Buffer src(pair.side(0).pd, 65536, 1), dst(pair.side(1).pd, 65536, 0);
+  Sge sge = src.sge(0, 65536);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair.Run();
+  EXPECT_EQ(b->counters().np_cnp_sent, 0u);
+  EXPECT_EQ(a->counters().rp_cnp_handled, 0u);
+}
+
 }  // namespace
 }  // namespace tern

@@ -171,8 +171,10 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   }
   if (state_ == QpState::kReset || state_ == QpState::kInit || !ack_policy_.Due(now)) return false;
   auto* h = reinterpret_cast<TernHeader*>(out->header);
-  FillTernHeader(h, PacketType::kAck, ack_ce_count_ > 0 ? kFlagEcnEcho : 0, peer_qpn_, qp_num_,
-                 tracker_.cumulative());
+  const uint16_t flags = static_cast<uint16_t>((ack_ce_count_ > 0 ? kFlagEcnEcho : 0) |
+                                              (ack_cnp_ ? kFlagCnp : 0) |
+                                              (ack_has_telemetry_ ? kFlagTelemetry : 0));
+  FillTernHeader(h, PacketType::kAck, flags, peer_qpn_, qp_num_, tracker_.cumulative());
   auto* ack = reinterpret_cast<AckHeader*>(out->header + sizeof(TernHeader));
   Psn base;
   uint64_t bitmap[2];
@@ -188,6 +190,15 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   ack->echo_entropy.set(ack_entropy_);
   ack->ce_count.set(ack_ce_count_);
   out->header_len = sizeof(TernHeader) + sizeof(AckHeader);
+  if (ack_has_telemetry_) {
+    std::memcpy(out->header + out->header_len, &ack_telemetry_, sizeof ack_telemetry_);
+    out->header_len += sizeof(TelemetryStack);
+    ack_has_telemetry_ = false;  // one echo per stack
+  }
+  if (ack_cnp_) {
+    ++counters_.np_cnp_sent;
+    ack_cnp_ = false;
+  }
   out->payload = {};
   out->entropy = ack_entropy_ != 0 ? ack_entropy_ : paths_.Next(now);
   ack_policy_.OnAckSent();
@@ -326,7 +337,8 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
   // A retransmission asks for an immediate ACK: recovery should not wait for
   // coalescing.
   const uint16_t flags =
-      static_cast<uint16_t>(s.flags | (retransmit ? kFlagRetransmit | kFlagAckRequest : 0));
+      static_cast<uint16_t>(s.flags | (retransmit ? kFlagRetransmit | kFlagAckRequest : 0) |
+                            (request_telemetry_ ? kFlagTelemetry : 0));
   FillTernHeader(h, PacketType::kData, flags, peer_qpn_, qp_num_, psn);
   auto* d = reinterpret_cast<DataHeader*>(out->header + sizeof(TernHeader));
   d->reserved = 0;
@@ -356,7 +368,11 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
     }
   }
   d->opcode = static_cast<uint8_t>(opcode);
-  out->header_len = static_cast<uint16_t>(DataHeaderBytes(opcode));
+  out->header_len = static_cast<uint16_t>(DataHeaderBytes(opcode, flags));
+  if (request_telemetry_) {
+    // Switches fill it on the way; it starts empty.
+    std::memset(out->header + DataHeaderBytes(opcode), 0, sizeof(TelemetryStack));
+  }
   out->payload = {reinterpret_cast<const uint8_t*>(s.payload_addr), s.length};
   out->entropy = entropy;
 

@@ -190,6 +190,10 @@ struct TransportOptions {
   // The fabric's base RTT as the operator configures it (as UEC does), for
   // congestion controls that scale windows or delay targets from it.
   Duration base_rtt = Duration::Microseconds(8);
+  // Receiver: after a CE-marked packet, the next ACK carries a CNP unless one
+  // went out less than this long ago (DCQCN's notification point; the paper's
+  // N = 50 us; NVIDIA NICs default to 4 us, min_time_between_cnps).
+  Duration cnp_interval = Duration::Microseconds(50);
 };
 
 struct QpInitAttr {

@@ -79,26 +79,32 @@ constexpr size_t kChecksumBegin = offsetof(TernHeader, checksum);
 constexpr size_t kChecksumEnd = kChecksumBegin + sizeof(TernHeader::checksum);
 static_assert(kChecksumBegin == 16 && kChecksumEnd == 20);
 
+// A byte range of the logical Tern packet that the checksum counts as zero.
+struct ZeroRange {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
 // Continues `crc` over `part`, whose first byte sits at `packet_offset` in the
-// logical Tern packet; bytes that fall on the checksum field count as zero.
-// Works for any split of the packet, including one inside the field.
-uint32_t CrcMaskingChecksumField(uint32_t crc, std::span<const uint8_t> part,
-                                 size_t packet_offset) {
-  static constexpr uint8_t kZeros[kChecksumEnd - kChecksumBegin] = {};
+// logical Tern packet; bytes that fall in `zero` (sorted, disjoint) count as
+// zero. Works for any split of the packet, including one inside a range.
+uint32_t CrcMasking(uint32_t crc, std::span<const uint8_t> part, size_t packet_offset,
+                    std::span<const ZeroRange> zero) {
+  static constexpr uint8_t kZeros[128] = {};
   size_t done = 0;
   while (done < part.size()) {
     const size_t at = packet_offset + done;
     const size_t left = part.size() - done;
+    // The first range not wholly before `at`.
+    const ZeroRange* r = zero.data();
+    while (r != zero.data() + zero.size() && r->end <= at) ++r;
     size_t n;
-    if (at < kChecksumBegin) {
-      n = std::min(left, kChecksumBegin - at);
+    if (r == zero.data() + zero.size() || at < r->begin) {
+      n = r == zero.data() + zero.size() ? left : std::min(left, r->begin - at);
       crc = Crc32c(crc, part.data() + done, n);
-    } else if (at < kChecksumEnd) {
-      n = std::min(left, kChecksumEnd - at);
-      crc = Crc32c(crc, kZeros, n);
     } else {
-      n = left;
-      crc = Crc32c(crc, part.data() + done, n);
+      n = std::min({left, r->end - at, sizeof kZeros});
+      crc = Crc32c(crc, kZeros, n);
     }
     done += n;
   }
@@ -185,6 +191,8 @@ std::string FlagsToString(uint16_t flags) {
       {kFlagFirst, "FIRST"},
       {kFlagLast, "LAST"},
       {kFlagEcnEcho, "ECN_ECHO"},
+      {kFlagCnp, "CNP"},
+      {kFlagTelemetry, "TELEMETRY"},
   };
   std::string out;
   for (const auto& flag : kNames) {
@@ -219,16 +227,38 @@ uint32_t Crc32c(uint32_t crc, const uint8_t* data, size_t len) {
   return ~Crc32cRaw(~crc, data, len);
 }
 
+// The ranges the checksum skips: the checksum field, and the telemetry stack of
+// a DATA packet (switches write it in flight). `headers` holds at least the
+// packet's first bytes; a stack is found only when the headers locating it are
+// there, so a truncated packet is hashed whole (DecodeTern rejects it anyway).
+size_t ZeroRangesOf(std::span<const uint8_t> headers, ZeroRange out[2]) {
+  out[0] = {kChecksumBegin, kChecksumEnd};
+  if (headers.size() < sizeof(TernHeader) + sizeof(DataHeader)) return 1;
+  const auto* th = Overlay<TernHeader>(headers, 0);
+  const uint8_t opcode = headers[sizeof(TernHeader)];
+  if (th->type != static_cast<uint8_t>(PacketType::kData) ||
+      (th->flags.get() & kFlagTelemetry) == 0 || !OpcodeIsValid(opcode)) {
+    return 1;
+  }
+  const size_t begin = DataHeaderBytes(static_cast<DataOpcode>(opcode));
+  out[1] = {begin, begin + sizeof(TelemetryStack)};
+  return 2;
+}
+
 // A packet shorter than the checksum field's end is hashed with whatever part
 // of the field it has taken as zero; nothing past the span is read. DecodeTern
 // rejects such packets before it would checksum them.
 uint32_t TernChecksum(std::span<const uint8_t> tern_packet) {
-  return CrcMaskingChecksumField(0, tern_packet, 0);
+  ZeroRange zero[2];
+  const size_t n = ZeroRangesOf(tern_packet, zero);
+  return CrcMasking(0, tern_packet, 0, {zero, n});
 }
 
 uint32_t TernChecksum(std::span<const uint8_t> headers, std::span<const uint8_t> payload) {
-  const uint32_t crc = CrcMaskingChecksumField(0, headers, 0);
-  return CrcMaskingChecksumField(crc, payload, headers.size());
+  ZeroRange zero[2];
+  const size_t n = ZeroRangesOf(headers, zero);
+  const uint32_t crc = CrcMasking(0, headers, 0, {zero, n});
+  return CrcMasking(crc, payload, headers.size(), {zero, n});
 }
 
 // Does nothing to a span too short to hold a TernHeader: there is no field to
@@ -252,9 +282,10 @@ bool OpcodeHasRdmaExtension(DataOpcode opcode) {
          opcode == DataOpcode::kReadRequest;
 }
 
-size_t DataHeaderBytes(DataOpcode opcode) {
+size_t DataHeaderBytes(DataOpcode opcode, uint16_t flags) {
   size_t bytes = sizeof(TernHeader) + sizeof(DataHeader);
   if (OpcodeHasRdmaExtension(opcode)) bytes += sizeof(RdmaExtension);
+  if ((flags & kFlagTelemetry) != 0) bytes += sizeof(TelemetryStack);
   return bytes;
 }
 
@@ -311,11 +342,20 @@ TernDecodeResult DecodeTern(std::span<const uint8_t> bytes, bool verify_checksum
       break;
   }
 
+  if ((flags & kFlagTelemetry) != 0) {
+    if (view.nack != nullptr) return reject_as(DropReason::kBadFlags);
+    if (bytes.size() < offset + sizeof(TelemetryStack)) return reject_as(DropReason::kTruncated);
+    view.telemetry = Overlay<TelemetryStack>(bytes, offset);
+    offset += sizeof(TelemetryStack);
+    // A switch never fills more records than there are; more is damage.
+    if (view.telemetry->hops > kTelemetryHops) return reject_as(DropReason::kBadLength);
+  }
   const size_t remaining = bytes.size() - offset;
   if (view.type() != PacketType::kData) {
     // TRIMMED, FIRST and LAST describe a DATA payload; on ACK or NACK they can
-    // only come from a broken or hostile sender.
+    // only come from a broken or hostile sender. CNP is an ACK's.
     if ((flags & kDataOnlyFlags) != 0) return reject_as(DropReason::kBadFlags);
+    if (view.nack != nullptr && (flags & kFlagCnp) != 0) return reject_as(DropReason::kBadFlags);
     // ACK and NACK are fixed-size: trailing bytes mean the peer and we disagree
     // on the format.
     if (remaining != 0) return reject_as(DropReason::kBadLength);
@@ -325,6 +365,7 @@ TernDecodeResult DecodeTern(std::span<const uint8_t> bytes, bool verify_checksum
       return reject_as(DropReason::kUnknownOpcode);
     }
   } else {
+    if ((flags & kFlagCnp) != 0) return reject_as(DropReason::kBadFlags);
     const uint16_t payload_len = view.data->payload_len.get();
     // A READ request names the bytes to read in msg_len and carries none.
     if (view.opcode() == DataOpcode::kReadRequest && payload_len != 0) {
@@ -747,6 +788,16 @@ std::string ToString(const NackHeader& h) {
                          h.ts_echo.get(), h.retry_after_ns.get());
 }
 
+std::string ToString(const TelemetryStack& t) {
+  std::string out = absl::StrFormat("TELEMETRY hops=%u", t.hops);
+  for (int i = 0; i < std::min<int>(t.hops, kTelemetryHops); ++i) {
+    const TelemetryRecord& r = t.record[i];
+    absl::StrAppendFormat(&out, " [ts=%u tx=%u q=%u rate=%uMbps]", r.timestamp_ns.get(),
+                          r.tx_bytes.get(), r.queue_bytes.get(), r.rate_mbps.get());
+  }
+  return out;
+}
+
 std::string ToString(const TernView& view) {
   if (view.tern == nullptr) return "(no packet)";
   std::string out = ToString(*view.tern);
@@ -754,6 +805,7 @@ std::string ToString(const TernView& view) {
   if (view.rdma != nullptr) absl::StrAppend(&out, " | ", ToString(*view.rdma));
   if (view.ack != nullptr) absl::StrAppend(&out, " | ", ToString(*view.ack));
   if (view.nack != nullptr) absl::StrAppend(&out, " | ", ToString(*view.nack));
+  if (view.telemetry != nullptr) absl::StrAppend(&out, " | ", ToString(*view.telemetry));
   absl::StrAppend(&out, " payload=", view.payload.size());
   return out;
 }

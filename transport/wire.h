@@ -137,7 +137,10 @@ enum TernFlag : uint16_t {
   kFlagFirst = 1 << 3,       // first packet of its message (DATA only)
   kFlagLast = 1 << 4,        // last packet of its message (DATA only)
   kFlagEcnEcho = 1 << 5,     // ACK: a CE mark arrived since the previous ACK
-  kKnownFlags = (1 << 6) - 1,
+  kFlagCnp = 1 << 6,         // ACK: congestion notification (DCQCN's CNP), rate-limited
+  kFlagTelemetry = 1 << 7,   // DATA: a TelemetryStack for switches to fill follows the
+                             // headers; ACK: the stack of the acknowledged packet follows
+  kKnownFlags = (1 << 8) - 1,
 };
 
 // Present on every Tern packet, first after the UDP header.
@@ -182,6 +185,31 @@ struct RdmaExtension {
 };
 static_assert(sizeof(RdmaExtension) == 12);
 
+// In-band telemetry (what HPCC needs): one record per switch egress port,
+// written by the switch as the packet leaves. Times and byte counts wrap.
+struct TelemetryRecord {
+  Be32 timestamp_ns;  // switch clock at dequeue, ns mod 2^32
+  Be32 tx_bytes;      // bytes the port had transmitted, mod 2^32
+  Be32 queue_bytes;   // bytes queued at the port as the packet left
+  Be32 rate_mbps;     // the port's line rate
+};
+static_assert(sizeof(TelemetryRecord) == 16);
+
+inline constexpr int kTelemetryHops = 5;  // room for a 3-tier fat tree's switch hops
+
+// Follows the DATA headers (after the RDMA extension, if any) when
+// kFlagTelemetry is set; the sender writes it zeroed. A switch fills
+// record[hops] and increments hops; when full, later hops add nothing. The
+// Tern checksum counts a DATA packet's stack as zero, since it changes in
+// flight. An ACK with kFlagTelemetry carries a copy after its AckHeader
+// (checksummed: it no longer changes).
+struct TelemetryStack {
+  uint8_t hops;         // records filled
+  uint8_t reserved[3];  // zero
+  TelemetryRecord record[kTelemetryHops];
+};
+static_assert(sizeof(TelemetryStack) == 84);
+
 inline constexpr int kSackBits = 128;
 
 // Follows TernHeader when type == kAck. TernHeader::psn is the cumulative
@@ -214,7 +242,7 @@ struct NackHeader {
 static_assert(sizeof(NackHeader) == 12);
 
 inline constexpr size_t kMaxTernHeaderBytes =
-    sizeof(TernHeader) + sizeof(DataHeader) + sizeof(RdmaExtension);
+    sizeof(TernHeader) + sizeof(DataHeader) + sizeof(RdmaExtension) + sizeof(TelemetryStack);
 inline constexpr size_t kMaxOuterHeaderBytes =
     sizeof(EthernetHeader) + sizeof(Ipv6Header) + sizeof(UdpHeader);
 // Ethernet + IP + UDP header bytes in front of every Tern packet.
@@ -250,6 +278,7 @@ struct TernView {
   const RdmaExtension* rdma = nullptr;  // WRITE, WRITE_WITH_IMM, READ_REQUEST
   const AckHeader* ack = nullptr;       // type == kAck
   const NackHeader* nack = nullptr;     // type == kNack
+  const TelemetryStack* telemetry = nullptr;  // kFlagTelemetry (DATA or ACK)
   std::span<const uint8_t> payload;     // data payload actually present (empty when trimmed)
 
   PacketType type() const { return static_cast<PacketType>(tern->type); }
@@ -267,14 +296,16 @@ struct TernDecodeResult {
 // `verify_checksum` is set: a port that verified it in hardware passes false.
 TernDecodeResult DecodeTern(std::span<const uint8_t> bytes, bool verify_checksum);
 
-// Header size a DATA packet with this opcode carries before its payload.
-size_t DataHeaderBytes(DataOpcode opcode);
+// Header size a DATA packet with this opcode and these flags carries before
+// its payload (the telemetry stack included when kFlagTelemetry is set).
+size_t DataHeaderBytes(DataOpcode opcode, uint16_t flags = 0);
 bool OpcodeHasRdmaExtension(DataOpcode opcode);
 bool OpcodeIsValid(uint8_t opcode);
 
 // ---------------------------------------------------------------------------
 // Checksum: CRC32C (Castagnoli) over the whole Tern packet with the checksum
-// field taken as zero. A trimming switch recomputes it over what it keeps.
+// field, and a DATA packet's telemetry stack, taken as zero. A trimming switch
+// recomputes it over what it keeps.
 
 uint32_t Crc32c(uint32_t crc, const uint8_t* data, size_t len);
 uint32_t TernChecksum(std::span<const uint8_t> tern_packet);
@@ -352,6 +383,7 @@ std::string ToString(const DataHeader& h);
 std::string ToString(const RdmaExtension& h);
 std::string ToString(const AckHeader& h);
 std::string ToString(const NackHeader& h);
+std::string ToString(const TelemetryStack& t);
 std::string ToString(const TernView& view);
 const char* PacketTypeName(PacketType type);
 const char* DataOpcodeName(DataOpcode opcode);

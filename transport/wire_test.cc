@@ -298,7 +298,8 @@ void ExpectTruncatedBelow(const Bytes& packet, size_t header_bytes) {
 }
 
 TEST(DecodeTernTest, WriteTruncatedAtEveryHeaderLengthRejected) {
-  ExpectTruncatedBelow(Sealed(MakeData(DataOpcode::kWrite, 0, 8)), kMaxTernHeaderBytes);
+  ExpectTruncatedBelow(Sealed(MakeData(DataOpcode::kWrite, 0, 8)),
+                       DataHeaderBytes(DataOpcode::kWrite));
 }
 
 TEST(DecodeTernTest, SendTruncatedAtEveryHeaderLengthRejected) {
@@ -332,11 +333,98 @@ TEST(DecodeTernTest, UnknownTypeRejected) {
 }
 
 TEST(DecodeTernTest, EachUnknownFlagBitRejected) {
-  for (int bit = 6; bit < 16; ++bit) {
+  for (int bit = 8; bit < 16; ++bit) {
     Bytes packet = MakeData(DataOpcode::kSend, 0, 0);
     At<TernHeader>(packet, 0).flags.set(static_cast<uint16_t>(1u << bit));
     EXPECT_EQ(SealAndDecode(packet), DropReason::kBadFlags) << "bit=" << bit;
   }
+}
+
+// --- In-band telemetry and CNP ---------------------------------------------------
+
+// DATA carrying an empty telemetry stack between its headers and payload.
+Bytes MakeDataWithTelemetry(DataOpcode opcode, uint16_t payload_len) {
+  Bytes packet = MakeData(opcode, kFlagTelemetry, 0);
+  TelemetryStack stack{};
+  Append(packet, stack);
+  for (uint16_t i = 0; i < payload_len; ++i) packet.push_back(static_cast<uint8_t>(i));
+  At<DataHeader>(packet, kDataOffset).payload_len.set(payload_len);
+  return packet;
+}
+
+TEST(TelemetryWireTest, DataStackSitsBetweenHeadersAndPayload) {
+  const Bytes packet = Sealed(MakeDataWithTelemetry(DataOpcode::kWrite, 16));
+  const TernDecodeResult r = DecodeTern(packet, true);
+  ASSERT_TRUE(r.ok()) << DropReasonName(r.error);
+  ASSERT_NE(r.view.telemetry, nullptr);
+  EXPECT_EQ(reinterpret_cast<const uint8_t*>(r.view.telemetry),
+            packet.data() + DataHeaderBytes(DataOpcode::kWrite));
+  EXPECT_EQ(r.view.payload.size(), 16u);
+  EXPECT_EQ(r.view.payload[1], 1);
+  EXPECT_EQ(DataHeaderBytes(DataOpcode::kWrite, kFlagTelemetry),
+            DataHeaderBytes(DataOpcode::kWrite) + sizeof(TelemetryStack));
+}
+
+TEST(TelemetryWireTest, SwitchWritesDoNotBreakTheChecksumButPayloadFlipsDo) {
+  Bytes packet = Sealed(MakeDataWithTelemetry(DataOpcode::kSend, 32));
+  auto& stack = At<TelemetryStack>(packet, DataHeaderBytes(DataOpcode::kSend));
+  stack.hops = 2;
+  stack.record[0].queue_bytes.set(12345);
+  stack.record[1].tx_bytes.set(0xFFFFFFFF);
+  EXPECT_TRUE(DecodeTern(packet, true).ok());
+  packet.back() ^= 1;
+  EXPECT_EQ(DecodeTern(packet, true).error, DropReason::kBadChecksum);
+}
+
+TEST(TelemetryWireTest, MoreHopsThanRecordsRejected) {
+  Bytes packet = MakeDataWithTelemetry(DataOpcode::kSend, 0);
+  At<TelemetryStack>(packet, DataHeaderBytes(DataOpcode::kSend)).hops = kTelemetryHops + 1;
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadLength);
+}
+
+TEST(TelemetryWireTest, TruncatedStackRejected) {
+  Bytes packet = MakeDataWithTelemetry(DataOpcode::kSend, 0);
+  packet.resize(packet.size() - 1);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kTruncated);
+}
+
+TEST(TelemetryWireTest, AckEchoesAStackAndIsChecksummedWholly) {
+  Bytes packet = MakeAck();
+  At<TernHeader>(packet, 0).flags.set(kFlagTelemetry | kFlagCnp);
+  TelemetryStack stack{};
+  stack.hops = 1;
+  stack.record[0].rate_mbps.set(400000);
+  Append(packet, stack);
+  SealTernChecksum(packet);
+  const TernDecodeResult r = DecodeTern(packet, true);
+  ASSERT_TRUE(r.ok()) << DropReasonName(r.error);
+  ASSERT_NE(r.view.telemetry, nullptr);
+  EXPECT_EQ(r.view.telemetry->record[0].rate_mbps.get(), 400000u);
+  // Unlike a DATA packet's, an ACK's stack no longer changes: it is covered.
+  At<TelemetryStack>(packet, sizeof(TernHeader) + sizeof(AckHeader)).record[0].queue_bytes.set(1);
+  EXPECT_EQ(DecodeTern(packet, true).error, DropReason::kBadChecksum);
+}
+
+TEST(TelemetryWireTest, AckWithoutTheStackItsFlagPromisesRejected) {
+  Bytes packet = MakeAck();
+  At<TernHeader>(packet, 0).flags.set(kFlagTelemetry);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kTruncated);
+}
+
+TEST(TelemetryWireTest, TelemetryOnNackRejected) {
+  Bytes packet = MakeNack(static_cast<uint8_t>(NackReason::kTrimmed));
+  At<TernHeader>(packet, 0).flags.set(kFlagTelemetry);
+  EXPECT_EQ(SealAndDecode(packet), DropReason::kBadFlags);
+}
+
+TEST(CnpWireTest, CnpIsAnAcksFlagOnly) {
+  Bytes ack = MakeAck();
+  At<TernHeader>(ack, 0).flags.set(kFlagCnp);
+  EXPECT_EQ(SealAndDecode(ack), DropReason::kNone);
+  EXPECT_EQ(SealAndDecode(MakeData(DataOpcode::kSend, kFlagCnp, 0)), DropReason::kBadFlags);
+  Bytes nack = MakeNack(static_cast<uint8_t>(NackReason::kTrimmed));
+  At<TernHeader>(nack, 0).flags.set(kFlagCnp);
+  EXPECT_EQ(SealAndDecode(nack), DropReason::kBadFlags);
 }
 
 TEST(DecodeTernTest, TrimmedFlagOnAckRejected) {

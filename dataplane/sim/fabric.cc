@@ -138,10 +138,13 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
     } else if (key == "kmin" || key == "kmax" || key == "pmax") {
       if (!ParseDouble(value, &d) || !(d >= 0 && d <= 1)) return BadValue(key, value, "in [0, 1]");
       (key == "kmin" ? c.ecn_kmin : key == "kmax" ? c.ecn_kmax : c.ecn_pmax) = d;
-    } else if (key == "shared" || key == "ecn" || key == "trim") {
+    } else if (key == "shared" || key == "ecn" || key == "trim" || key == "int") {
       bool flag;
       if (!ParseFlag(value, &flag)) return BadValue(key, value, "0 or 1");
-      (key == "shared" ? c.shared_buffer : key == "ecn" ? c.ecn : c.trim) = flag;
+      (key == "shared" ? c.shared_buffer
+       : key == "ecn"  ? c.ecn
+       : key == "trim" ? c.trim
+                       : c.telemetry) = flag;
     } else if (key == "fail") {
       c.failures.emplace_back(value);
     } else if (key == "seed") {
@@ -151,7 +154,7 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
       return absl::InvalidArgumentError(
           absl::StrFormat("--fabric=sim: unknown key '%s'; valid: topology, file, hosts, k, "
                           "leaves, oversub, rate, delay, mtu, buffer, "
-                          "shared, ecn, kmin, kmax, pmax, trim, fail, seed",
+                          "shared, ecn, kmin, kmax, pmax, trim, int, fail, seed",
                           key));
     }
   }
@@ -169,7 +172,8 @@ std::string DescribeFabricSpec() {
       rate=GBPS (400)  delay=US per link (1)  mtu=FRAME_BYTES (4150)
       buffer=BYTES per switch port (0: one BDP of the longest path)  shared=0|1
       ecn=0|1 (1)  kmin=0.2 kmax=0.8 (fractions of the buffer)  pmax=1
-      trim=0|1 (0)  fail=A-B@US:down|slow=F|loss=P (repeatable)  seed=N)";
+      trim=0|1 (0)  int=0|1 (1: stamp telemetry on packets that ask, for HPCC)
+      fail=A-B@US:down|slow=F|loss=P (repeatable)  seed=N)";
 }
 
 absl::StatusOr<Topology> MakeTopology(const FabricConfig& config) {
@@ -250,6 +254,7 @@ void Fabric::Build() {
 
   port_config_.queue_bytes = config_.shared_buffer ? 0 : buffer_bytes_;
   port_config_.trim_on_overflow = config_.trim;
+  port_config_.stamp_telemetry = config_.telemetry;
   if (config_.ecn) {
     port_config_.ecn_kmin_bytes = static_cast<uint64_t>(config_.ecn_kmin * buffer_bytes_);
     port_config_.ecn_kmax_bytes =

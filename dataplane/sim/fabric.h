@@ -49,6 +49,7 @@ struct FabricConfig {
   bool ecn = true;
   // Trim Tern DATA frames to their headers instead of dropping on overflow.
   bool trim = false;
+  bool telemetry = true;  // switch ports stamp in-band telemetry on packets that ask
   // A failure in addition to the topology's: --fabric=sim:...,fail=s0-s8@100:down
   std::vector<std::string> failures;  // "A-B@AT_US:down|slow=F|loss=P"
   uint64_t seed = 0;  // ECMP hash salts and link randomness; tern-replay: 0 takes --seed

@@ -332,7 +332,7 @@ TEST(FabricSpecTest, UnknownKeyListsTheValidOnes) {
   }
   EXPECT_EQ(listed, (std::set<std::string>{"topology", "file", "hosts", "k", "leaves", "oversub",
                                            "rate", "delay", "mtu", "buffer", "shared", "ecn",
-                                           "kmin", "kmax", "pmax", "trim", "fail", "seed"}));
+                                           "kmin", "kmax", "pmax", "trim", "int", "fail", "seed"}));
   EXPECT_THAT(SpecError("hosts"), HasSubstr("expected KEY=VALUE, got 'hosts'"));
 }
 

@@ -110,13 +110,38 @@ size_t TrimmedTernLength(std::span<const uint8_t> frame, const FrameLayout& layo
   }
   const uint8_t opcode = frame[layout.payload_offset + sizeof(TernHeader)];
   if (!OpcodeIsValid(opcode)) return 0;
-  const size_t header_len =
-      sizeof(TernHeader) + sizeof(DataHeader) +
-      (OpcodeHasRdmaExtension(static_cast<DataOpcode>(opcode)) ? sizeof(RdmaExtension) : 0);
+  const size_t header_len = DataHeaderBytes(static_cast<DataOpcode>(opcode), th.flags.get());
   return layout.payload_len > header_len ? header_len : 0;
 }
 
 }  // namespace
+
+bool StampTelemetry(std::span<uint8_t> frame, Time now, uint64_t port_tx_bytes,
+                    uint64_t queue_bytes, Bandwidth rate) {
+  const FrameLayout layout = ParseFrameLayout(frame);
+  if (!layout.udp || layout.payload_len < sizeof(TernHeader) + sizeof(DataHeader)) return false;
+  std::span<uint8_t> tern = std::span<uint8_t>(frame).subspan(layout.payload_offset,
+                                                              layout.payload_len);
+  TernHeader th;
+  std::memcpy(&th, tern.data(), sizeof th);
+  const uint8_t opcode = tern[sizeof(TernHeader)];
+  if (th.version != kTernVersion || th.type != static_cast<uint8_t>(PacketType::kData) ||
+      (th.flags.get() & kFlagTelemetry) == 0 || !OpcodeIsValid(opcode)) {
+    return false;
+  }
+  const size_t at = DataHeaderBytes(static_cast<DataOpcode>(opcode));
+  if (tern.size() < at + sizeof(TelemetryStack)) return false;
+  auto* stack = reinterpret_cast<TelemetryStack*>(tern.data() + at);
+  if (stack->hops >= kTelemetryHops) return false;
+  TelemetryRecord& r = stack->record[stack->hops++];
+  // The wire keeps the low 32 bits; receivers take differences modulo 2^32.
+  r.timestamp_ns.set(static_cast<uint32_t>(now.nanoseconds()));
+  r.tx_bytes.set(static_cast<uint32_t>(port_tx_bytes));
+  r.queue_bytes.set(static_cast<uint32_t>(std::min<uint64_t>(queue_bytes, UINT32_MAX)));
+  r.rate_mbps.set(static_cast<uint32_t>(
+      std::min<int64_t>(rate.bits_per_second() / 1'000'000, UINT32_MAX)));
+  return true;
+}
 
 bool IsTrimmable(std::span<const uint8_t> frame) {
   return TrimmedTernLength(frame, ParseFrameLayout(frame)) > 0;
@@ -317,6 +342,9 @@ void Link::Dequeued(uint64_t bytes) {
 }
 
 void Link::Transmit(Frame frame) {
+  if (config_.stamp_telemetry) {
+    StampTelemetry(frame, sim_.now(), counters_.bytes_sent, queued_bytes(), config_.rate);
+  }
   transmitting_ = true;
   tx_frame_ = std::move(frame);
   tx_event_ = sim_.ScheduleAfter(config_.rate.TransferTime(tx_frame_.size()),

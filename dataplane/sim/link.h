@@ -65,6 +65,13 @@ FrameLayout ParseFrameLayout(std::span<const uint8_t> frame);
 // frame untouched, for anything else: other packet types, DATA without payload,
 // frames already trimmed, frames that are not Tern v1.
 bool TrimFrame(Frame& frame);
+
+// Fills the next free record of the TelemetryStack of a Tern DATA frame that
+// carries one (kFlagTelemetry) with what the egress port knows as the frame
+// leaves; returns false, changing nothing, for any other frame or a full
+// stack. The Tern checksum skips the stack, so it stays valid.
+bool StampTelemetry(std::span<uint8_t> frame, Time now, uint64_t port_tx_bytes,
+                    uint64_t queue_bytes, Bandwidth rate);
 // Whether TrimFrame() would cut this frame.
 bool IsTrimmable(std::span<const uint8_t> frame);
 
@@ -90,6 +97,9 @@ struct LinkConfig {
   double corrupt = 0;      // probability one bit of the UDP payload (the Tern part) flips
   double trim = 0;         // probability a Tern DATA frame with payload is trimmed at enqueue
   bool blackhole = false;  // every frame is lost on the wire
+  // Fill a telemetry record (queue, bytes sent, time, rate) into every Tern
+  // DATA frame that carries a TelemetryStack, as the frame starts to leave.
+  bool stamp_telemetry = false;
 };
 
 // What a link did. Invariants once the link is idle:

@@ -34,6 +34,7 @@ struct DataFrameSpec {
   size_t payload = 1024;
   DataOpcode opcode = DataOpcode::kSend;
   bool ipv6 = false;
+  bool telemetry = false;  // carries an empty TelemetryStack for switches to fill
 };
 
 // Outer headers for `tern_len` bytes of UDP payload, which the caller fills.
@@ -46,14 +47,15 @@ Frame FrameWithOuterHeaders(uint16_t entropy, size_t tern_len, bool ipv6, size_t
 }
 
 Frame MakeDataFrame(const DataFrameSpec& spec) {
-  const size_t headers = sizeof(TernHeader) + sizeof(DataHeader) +
-                         (OpcodeHasRdmaExtension(spec.opcode) ? sizeof(RdmaExtension) : 0);
+  const uint16_t flags =
+      static_cast<uint16_t>(kFlagFirst | kFlagLast | (spec.telemetry ? kFlagTelemetry : 0));
+  const size_t headers = DataHeaderBytes(spec.opcode, flags);
   size_t outer;
   Frame frame = FrameWithOuterHeaders(spec.entropy, headers + spec.payload, spec.ipv6, &outer);
   TernHeader th{};
   th.version = kTernVersion;
   th.type = static_cast<uint8_t>(PacketType::kData);
-  th.flags.set(kFlagFirst | kFlagLast);
+  th.flags.set(flags);
   th.dst_qpn.set(0x101);
   th.src_qpn.set(0x100);
   th.psn.set(spec.psn);
@@ -541,6 +543,76 @@ TEST(LinkTest, TrimProducesAValidTrimmedPacket) {
   ASSERT_EQ(h.delivered().size(), 1u);
   ExpectValidTrim(h.delivered()[0].frame, original, sizeof(TernHeader) + sizeof(DataHeader));
   EXPECT_EQ(h.link().counters().trimmed, 1u);
+}
+
+// --- In-band telemetry ----------------------------------------------------------
+
+const TelemetryStack& StackOf(const Frame& frame) {
+  const FrameView f = MustDecodeFrame(frame);
+  const TernDecodeResult t = DecodeTern(f.tern, /*verify_checksum=*/true);
+  EXPECT_TRUE(t.ok()) << DropReasonName(t.error);
+  static const TelemetryStack kNone{};
+  return t.ok() && t.view.telemetry != nullptr ? *t.view.telemetry : kNone;
+}
+
+TEST(LinkTest, StampsQueueBytesSentTimeAndRateAsEachFrameLeaves) {
+  LinkConfig c = Config400G(Duration::Microseconds(1));
+  c.stamp_telemetry = true;
+  LinkHarness h(c);
+  std::vector<Frame> sent;
+  for (uint32_t psn = 0; psn < 3; ++psn) {
+    sent.push_back(MakeDataFrame({.psn = psn, .payload = 1000, .telemetry = true}));
+    h.link().Send(sent.back());
+  }
+  h.sim().Run();
+  ASSERT_EQ(h.delivered().size(), 3u);
+  const uint64_t size = sent[0].size();
+  const Duration serialize = Bandwidth::Gbps(400).TransferTime(size);
+  // Frame 0 leaves at once, before the others are sent; frame 1 leaves with
+  // frame 2 waiting behind it; frame 2 leaves last.
+  const uint64_t queued_behind[3] = {0, size, 0};
+  for (uint32_t i = 0; i < 3; ++i) {
+    const TelemetryStack& stack = StackOf(h.delivered()[i].frame);
+    ASSERT_EQ(stack.hops, 1) << "frame " << i;
+    const TelemetryRecord& r = stack.record[0];
+    EXPECT_EQ(r.timestamp_ns.get(), static_cast<uint32_t>((serialize * i).nanoseconds()));
+    EXPECT_EQ(r.tx_bytes.get(), i * size);
+    EXPECT_EQ(r.queue_bytes.get(), queued_behind[i]);
+    EXPECT_EQ(r.rate_mbps.get(), 400'000u);
+  }
+}
+
+TEST(LinkTest, StampingStopsWhenTheStackIsFull) {
+  Frame frame = MakeDataFrame({.payload = 100, .telemetry = true});
+  for (int hop = 0; hop < kTelemetryHops; ++hop) {
+    EXPECT_TRUE(StampTelemetry(frame, Time::Zero() + Duration::Microseconds(hop), 1000 * hop, hop,
+                               Bandwidth::Gbps(100)));
+  }
+  const Frame full = frame;
+  EXPECT_FALSE(StampTelemetry(frame, Time::Zero(), 1, 1, Bandwidth::Gbps(100)));
+  EXPECT_EQ(frame, full);
+  const TelemetryStack& stack = StackOf(frame);
+  EXPECT_EQ(stack.hops, kTelemetryHops);
+  EXPECT_EQ(stack.record[3].tx_bytes.get(), 3000u);
+  EXPECT_EQ(stack.record[4].timestamp_ns.get(), 4000u);
+}
+
+TEST(LinkTest, FramesThatDoNotAskAreNotStamped) {
+  Frame plain = MakeDataFrame({.payload = 100});
+  const Frame before = plain;
+  EXPECT_FALSE(StampTelemetry(plain, Time::Zero(), 1, 1, Bandwidth::Gbps(100)));
+  EXPECT_EQ(plain, before);
+  Frame ack = MakeAckFrame(kEntropyPortBase);
+  EXPECT_FALSE(StampTelemetry(ack, Time::Zero(), 1, 1, Bandwidth::Gbps(100)));
+}
+
+TEST(LinkTest, TrimKeepsTheTelemetryStack) {
+  Frame frame = MakeDataFrame({.payload = 512, .telemetry = true});
+  ASSERT_TRUE(StampTelemetry(frame, Time::Zero(), 7, 9, Bandwidth::Gbps(400)));
+  const Frame original = frame;
+  ASSERT_TRUE(TrimFrame(frame));
+  ExpectValidTrim(frame, original, DataHeaderBytes(DataOpcode::kSend, kFlagTelemetry));
+  EXPECT_EQ(StackOf(frame).record[0].queue_bytes.get(), 9u);
 }
 
 TEST(LinkTest, TrimKeepsTheRdmaExtension) {
