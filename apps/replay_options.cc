@@ -86,6 +86,9 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
         return FlagError(name, "microseconds in [0.01, 1e6]");
       }
       o.config.timeline_interval = Duration::Picoseconds(static_cast<int64_t>(d * 1e6));
+    } else if (name == "timeline-flows") {
+      if (!ParseUint(value, &u) || u > 100000) return FlagError(name, "a count in [0, 100000]");
+      o.config.timeline_connections = static_cast<uint32_t>(u);
     } else if (name == "verb") {
       if (value == "write")
         o.config.verb = TransferVerb::kWrite;
@@ -140,8 +143,10 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
   --seed N               seeds the workload, the transport and the fabric (default 1)
   --json FILE            every result as JSON
   --csv FILE             one line per flow
-  --timeline DIR         DIR/queues.csv: switch-port queue and throughput samples
+  --timeline DIR         DIR/queues.csv: switch-port queue and throughput samples;
+                         DIR/cc.csv: each sampled queue pair's rate and CC variables
   --timeline-interval US sampling period (default 10)
+  --timeline-flows N     host pairs whose queue pairs cc.csv samples (default 8)
   --verb write|send      RDMA WRITE (default) or SEND with a RECV posted at the receiver
   --paths N              entropies each connection sprays over (default 8)
   --path-policy P        single|oblivious|weighted (default weighted)

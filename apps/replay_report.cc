@@ -325,4 +325,23 @@ std::string FormatTimelineCsv(const ReplayResult& r, Duration interval) {
   return out;
 }
 
+std::string FormatCcTimelineCsv(const ReplayResult& r, Duration interval) {
+  std::string out = "time_us,src,dst,gbps";
+  // Every queue pair runs the same algorithm, so the first sample names the columns.
+  if (!r.cc_timeline.empty()) {
+    const CcSample& first = r.cc_timeline.front();
+    for (int i = 0; i < first.count; ++i) {
+      absl::StrAppend(&out, ",", std::string(first.variables[i].name));
+    }
+  }
+  out += '\n';
+  for (const CcSample& s : r.cc_timeline) {
+    absl::StrAppendFormat(&out, "%.3f,%d,%d,%.3f", (s.at - Time::Zero()).microseconds(), s.src,
+                          s.dst, static_cast<double>(s.bytes_sent) * 8 / (interval.seconds() * 1e9));
+    for (int i = 0; i < s.count; ++i) absl::StrAppendFormat(&out, ",%.10g", s.variables[i].value);
+    out += '\n';
+  }
+  return out;
+}
+
 }  // namespace tern::replay

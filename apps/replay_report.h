@@ -90,4 +90,8 @@ std::string FormatFlowsCsv(const ReplayResult& result);
 // One line per timeline sample: time_us,port,queued_bytes,gbps.
 std::string FormatTimelineCsv(const ReplayResult& result, Duration interval);
 
+// One line per congestion-control sample of a queue pair:
+// time_us,src,dst,gbps, then the algorithm's variables by name (window first).
+std::string FormatCcTimelineCsv(const ReplayResult& result, Duration interval);
+
 }  // namespace tern::replay

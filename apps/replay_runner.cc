@@ -96,6 +96,9 @@ class Replayer {
 
   std::vector<uint64_t> timeline_last_sent_;  // per link, in Fabric::Ports() order
   std::vector<TimelineSample> timeline_;
+  // Per sampled connection and direction: new payload bytes sent so far.
+  std::vector<std::array<uint64_t, 2>> cc_last_sent_;
+  std::vector<CcSample> cc_timeline_;
 };
 
 absl::Status Replayer::CreateHost(uint32_t h, uint32_t cq_capacity) {
@@ -390,6 +393,26 @@ void Replayer::SampleTimeline() {
     if (sent == 0 && link.queued_bytes() == 0) continue;
     timeline_.push_back(TimelineSample{sim_.now(), p, link.queued_bytes(), sent});
   }
+  const size_t sampled = std::min<size_t>(connections_.size(), config_.timeline_connections);
+  cc_last_sent_.resize(sampled, {0, 0});
+  for (size_t c = 0; c < sampled; ++c) {
+    for (int side = 0; side < 2; ++side) {
+      const QueuePair& qp = *connections_[c].qp[side];
+      const QpCounters& counters = qp.counters();
+      const uint64_t fresh = counters.data_bytes_sent - counters.retransmitted_bytes;
+      // A direction that has never carried data has nothing to show.
+      if (fresh == 0) continue;
+      CcSample sample;
+      sample.at = sim_.now();
+      sample.src = connections_[c].host[side];
+      sample.dst = connections_[c].host[1 - side];
+      sample.bytes_sent = fresh - cc_last_sent_[c][side];
+      cc_last_sent_[c][side] = fresh;
+      sample.count = static_cast<uint8_t>(
+          qp.CcVariables(std::span<CcVariable, kMaxCcVariables>(sample.variables)));
+      cc_timeline_.push_back(sample);
+    }
+  }
   if (steps_done_ < workload_.steps.size()) {
     sim_.ScheduleAfter(config_.timeline_interval, [this] { SampleTimeline(); });
   }
@@ -453,6 +476,8 @@ ReplayResult Replayer::Collect(double wall_seconds) {
     r.connections.push_back(cr);
   }
   r.timeline = std::move(timeline_);
+  r.cc_timeline = std::move(cc_timeline_);
+  if (!connections_.empty()) r.cc_name = std::string(connections_[0].qp[0]->cc_name());
   return r;
 }
 

@@ -5,6 +5,7 @@
 // dependencies are done. It uses the verbs API only, as on the DPDK dataplane.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -32,6 +33,10 @@ struct ReplayConfig {
   Duration time_limit = Duration::Seconds(1);
   // Queue-occupancy and throughput samples for --timeline; zero: none.
   Duration timeline_interval = Duration::Zero();
+  // With a timeline, the congestion-control state of the queue pairs of the
+  // first this many host pairs (in the order they first exchanged data) is
+  // sampled too.
+  uint32_t timeline_connections = 8;
 };
 
 // One transfer step as it ran.
@@ -74,6 +79,16 @@ struct TimelineSample {
   uint64_t bytes_sent = 0;  // since the previous sample
 };
 
+// One sample of one queue pair's congestion control.
+struct CcSample {
+  Time at;
+  uint32_t src = 0;  // the host whose queue pair this is: it sends to dst
+  uint32_t dst = 0;
+  uint64_t bytes_sent = 0;  // new payload bytes sent since the previous sample
+  uint8_t count = 0;        // variables used
+  std::array<CcVariable, kMaxCcVariables> variables{};
+};
+
 struct ReplayResult {
   std::string topology;
   uint64_t buffer_bytes = 0;
@@ -82,6 +97,8 @@ struct ReplayResult {
   std::vector<sim::PortReport> ports;
   std::vector<ConnectionResult> connections;
   std::vector<TimelineSample> timeline;
+  std::vector<CcSample> cc_timeline;
+  std::string cc_name;  // the algorithm every queue pair ran
   sim::FabricCounters fabric_counters;
   Time end;  // virtual time of the last event run
   bool timed_out = false;

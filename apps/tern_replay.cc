@@ -125,6 +125,8 @@ int Main(int argc, char** argv) {
     std::filesystem::create_directories(options->timeline_dir, ec);
     ok &= WriteFile(options->timeline_dir + "/queues.csv",
                     FormatTimelineCsv(*result, options->config.timeline_interval));
+    ok &= WriteFile(options->timeline_dir + "/cc.csv",
+                    FormatCcTimelineCsv(*result, options->config.timeline_interval));
   }
   if (!ok) return 1;
   // Unfinished or failed flows are a result worth reporting, and a failure

@@ -97,6 +97,18 @@ absl::Status Connection::ToRtr(const QpRtrAttr& attr) {
   if (attr.max_dest_rd_atomic == 0 || attr.max_dest_rd_atomic > 256) {
     return absl::InvalidArgumentError("max_dest_rd_atomic must be in [1, 256]");
   }
+  // The algorithm was made (and its spec checked) with the default MTU at
+  // creation; now that the path MTU is known it starts again from it, since
+  // windows and targets are counted in packets.
+  CcContext cc_context;
+  cc_context.line_rate = options_.line_rate;
+  cc_context.base_rtt = options_.base_rtt;
+  cc_context.mtu_bytes = attr.path_mtu;
+  absl::StatusOr<std::unique_ptr<CongestionControl>> cc =
+      CreateCongestionControl(options_.congestion_control, cc_context);
+  if (!cc.ok()) return cc.status();
+  cc_ = std::move(*cc);
+  request_telemetry_ = cc_->wants_telemetry();
   peer_qpn_ = attr.dest_qp_num;
   remote_ = attr.remote;
   mtu_ = attr.path_mtu;

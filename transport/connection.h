@@ -48,6 +48,11 @@ class Connection {
   uint32_t peer_qp_num() const { return peer_qpn_; }
   const Endpoint& remote() const { return remote_; }
   std::string DebugState() const;
+  // The congestion control's name and internal variables, for timelines.
+  std::string_view cc_name() const { return cc_->name(); }
+  int CcVariables(std::span<CcVariable, kMaxCcVariables> out) const {
+    return cc_->DebugVariables(out);
+  }
 
   absl::Status ToInit(const QpInitStateAttr& attr);
   absl::Status ToRtr(const QpRtrAttr& attr);

@@ -204,6 +204,10 @@ absl::Status QueuePair::PostRecv(std::span<const RecvWr> wrs, size_t* posted) {
   return connection_->PostRecv(wrs, posted);
 }
 std::string QueuePair::DebugState() const { return connection_->DebugState(); }
+std::string_view QueuePair::cc_name() const { return connection_->cc_name(); }
+int QueuePair::CcVariables(std::span<CcVariable, kMaxCcVariables> out) const {
+  return connection_->CcVariables(out);
+}
 
 // --- context --------------------------------------------------------------------
 

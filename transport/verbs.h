@@ -14,10 +14,12 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "cc/congestion_control.h"
 #include "transport/sequence.h"
 #include "transport/units.h"
 #include "transport/wire.h"
@@ -288,6 +290,10 @@ class QueuePair {
 
   // One line: window, in-flight, rtt, cc state. For logs.
   std::string DebugState() const;
+  // The congestion control's name and its variables now (window first), for
+  // timelines; returns how many were written. Cheap: no allocation.
+  std::string_view cc_name() const;
+  int CcVariables(std::span<CcVariable, kMaxCcVariables> out) const;
 
  private:
   friend class Context;
