@@ -21,6 +21,10 @@
 #include "cc/congestion_control.h"
 #include "cc/dcqcn.h"
 #include "cc/fixed.h"
+#include "cc/hpcc.h"
+#include "cc/nscc.h"
+#include "cc/swift.h"
+#include "cc/timely.h"
 
 namespace tern {
 namespace {
@@ -330,7 +334,7 @@ std::string CcParams::ToString() const {
 //      algorithm's responses to events (docs/cc.md, "Adding an algorithm").
 //   5. Add a section to docs/cc.md with the parameters and the state size.
 // Nothing else changes: parsing, validation, --help and the error messages all
-// read this table. Planned: timely, swift, hpcc, nscc.
+// read this table.
 const std::vector<CcAlgorithmInfo>& RegisteredAlgorithms() {
   // Built on first use and intentionally never destroyed, so references into
   // it stay valid during static destruction too.
@@ -338,6 +342,10 @@ const std::vector<CcAlgorithmInfo>& RegisteredAlgorithms() {
     auto* algorithms = new std::vector<CcAlgorithmInfo>{
         FixedCcInfo(),
         DcqcnCcInfo(),
+        TimelyCcInfo(),
+        SwiftCcInfo(),
+        HpccCcInfo(),
+        NsccCcInfo(),
     };
     if (const absl::Status status = CheckAlgorithmTable(*algorithms); !status.ok()) {
       DieWithMessage(absl::StrCat("congestion-control registry: ", status.message()));
