@@ -1,0 +1,158 @@
+// The `hpcc` algorithm: HPCC (Li et al., "HPCC: High Precision Congestion
+// Control", SIGCOMM 2019), the sender side of Algorithm 1. Every ACK carries the
+// in-band telemetry (INT) its data packet collected: per switch hop a
+// timestamp, the port's transmitted-byte counter, its queue length and line
+// rate. From two consecutive records of a hop the sender knows that link's
+// utilisation exactly (queue plus transmit rate, §3.2), and sets its window to
+// aim the most loaded link at the target utilisation eta (§3.2), keeping a
+// reference window Wc that changes once per RTT (§3.3), paced at R = W / T
+// (Algorithm 1, NewACK).
+//
+// Spec: hpcc[:eta=X,max_stage=N,ai_flows=N|w_ai=BYTES,base_rtt=US,fast_react=B]
+//   eta         target utilisation, (0, 1]; default 0.95 (paper's setting; simulator
+//               TargetUtil)
+//   max_stage   additive-increase updates before a multiplicative one; default 5 (paper's
+//               setting; simulator MiThresh default). The paper's simulations ran 0 (HPCC
+//               repository issue #24).
+//   ai_flows    N in W_AI = W_init x (1 - eta) / N (the paper's rule for N flows); default 125
+//   w_ai        W_AI in bytes; 0 (default) = from ai_flows. Excludes ai_flows.
+//   base_rtt    T in microseconds; 0 (default) = CcContext::base_rtt
+//   fast_react  react on every ACK (true, default) or only once per RTT (simulator FastReact)
+//
+// W_init = line_rate x T (the BDP). The default N = 125 makes W_AI / T equal to
+// the ns-3 simulator's RATE_AI of 10 Mb/s per 25 Gb/s of NIC rate (its run.py):
+// W_init x 0.05 / 125 / T = line_rate / 2500, 160 Mb/s at 400 Gb/s.
+//
+// The RTT boundary. The paper updates the reference window Wc when an ACK's
+// sequence number passes lastUpdateSeq, the snd_nxt of the last update. The
+// interface has no sequence numbers, so this counts bytes instead: new
+// payload bytes sent (retransmissions excluded) and bytes acknowledged (each
+// byte once, cumulative or selective). At each Wc update the sent count is
+// remembered; the next update is due once the acknowledged count exceeds it.
+// Since no byte is acknowledged twice, acknowledging more bytes than had been
+// sent at the update means at least one byte sent after it was acknowledged:
+// the paper's condition, delayed only while bytes sent before it are lost.
+//
+// What it ignores. Losses, trims and timeouts do not change the window: HPCC
+// keeps queues near empty and leaves loss recovery to the transport (the paper
+// runs it over a lossless fabric). ACKs without telemetry only count acked
+// bytes for the RTT boundary.
+//
+// Paths. HPCC assumes one path per flow: the records of hop i must come from
+// the same switch port. The stored records are reset (and the next record only
+// stored) when the hop count, a hop's line rate or the ACK's entropy changes.
+// Spraying a connection over several entropies therefore starves HPCC of
+// measurements; run it with a single path.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "cc/congestion_control.h"
+#include "cc/registry.h"
+#include "transport/units.h"
+
+namespace tern {
+
+class HpccCc final : public CongestionControl {
+ public:
+  static constexpr std::string_view kName = "hpcc";
+
+  // Everything the factory derived from the parameters and the context.
+  struct Config {
+    Duration base_rtt;    // T; > 0
+    Bandwidth line_rate;  // B_NIC; W_init = line_rate x T; > 0
+    uint32_t mtu_bytes = 4096;
+    double eta = 0.95;       // target utilisation, (0, 1]
+    uint32_t max_stage = 5;  // additive rounds before a multiplicative one
+    double w_ai_bytes = 1;   // additive step W_AI, >= 1 byte
+    bool fast_react = true;  // per-ACK reaction between Wc updates
+  };
+
+  explicit HpccCc(const Config& config);
+
+  PathAdvice OnAck(const AckEvent& event) override;
+  // HPCC does not react to losses; the transport retransmits.
+  PathAdvice OnLoss(const LossEvent& event) override;
+  // Counts new payload bytes for the RTT boundary.
+  void OnSend(const SendEvent& event) override;
+  bool wants_telemetry() const override { return true; }
+
+  // max(W, mtu_bytes), W rounded to whole bytes: below one packet the pacing
+  // rate does the limiting.
+  uint64_t window_bytes() const override;
+  // R = W / T (Algorithm 1), never Unlimited().
+  Bandwidth pacing_rate() const override;
+  std::string_view name() const override { return kName; }
+
+  // window, rate_gbps, u, wc_bytes, inc_stage, hops.
+  int DebugVariables(std::span<CcVariable, kMaxCcVariables> out) const override;
+
+  // The algorithm's variables, for tests: W (bytes), Wc (bytes), U, incStage.
+  double window() const { return w_; }
+  double reference_window() const { return wc_; }
+  double utilization() const { return u_; }
+  uint32_t inc_stage() const { return inc_stage_; }
+
+ private:
+  // True when `telemetry` came over the path the stored records describe.
+  bool SamePath(const Telemetry& telemetry, int hops, uint16_t entropy) const;
+  // Algorithm 1 MeasureInflight: folds the hops' utilisation into U and stores
+  // the records. False when no hop gave a measurement (U unchanged).
+  bool MeasureInflight(const Telemetry& telemetry, int hops);
+  // Algorithm 1 ComputeWind: sets W from U, and Wc too when `update_wc`.
+  void ComputeWind(bool update_wc);
+  void StoreRecords(const Telemetry& telemetry, int hops, uint16_t entropy);
+
+  // Configuration. Floating point here and below; a NIC would hold T in ns as
+  // u32, W and Wc in bytes as u32, U as u32 Q16.16 (1.0 = 65536), eta as Q0.16,
+  // and divide by B_i x T with a per-link-rate reciprocal table.
+  double t_ns_;
+  double w_init_;
+  double w_ai_;
+  double eta_;
+  uint32_t max_stage_;
+  uint32_t mtu_bytes_;
+  bool fast_react_;
+
+  // L, the last record of each hop (Algorithm 1), and the path they belong to.
+  uint8_t hops_ = 0;
+  uint16_t entropy_ = 0;
+  std::array<HopTelemetry, kMaxTelemetryHops> last_{};
+
+  // Algorithm 1 state.
+  uint32_t inc_stage_ = 0;
+  double u_ = 1;  // U, the EWMA of the bottleneck's normalised inflight; 1 as in the simulator
+  double w_;      // W, the window in use
+  double wc_;     // Wc, the reference window, updated once per RTT
+
+  // The RTT boundary (see the file comment).
+  uint64_t sent_bytes_ = 0;   // new payload bytes sent
+  uint64_t acked_bytes_ = 0;  // payload bytes acknowledged
+  // sent_bytes_ at the last Wc update; kNoRecordYet until the first telemetry
+  // record, which also marks that records are stored from then on.
+  static constexpr uint64_t kNoRecordYet = UINT64_MAX;
+  uint64_t wc_update_sent_ = kNoRecordYet;
+};
+
+// 184 bytes on LP64, no padding: vtable pointer 8, seven doubles (T, W_init,
+// W_AI, eta, U, W, Wc) 56, three u32 12, a flag, the hop count and the entropy
+// 4, the hop records 80, three u64 byte counters 24. More than the 128 of the
+// simpler algorithms because Algorithm 1 keeps the previous INT record of
+// every hop (5 x 16 bytes), which txRate and the min(qlen) filter need; a NIC
+// keeps the same per flow.
+static_assert(sizeof(HpccCc) <= 192, "HpccCc state must fit in three 64-byte cache lines");
+
+// Builds an HpccCc from checked parameters and the context. Refuses w_ai and
+// ai_flows both given, a zero line rate and a zero T.
+absl::StatusOr<std::unique_ptr<CongestionControl>> CreateHpccCc(const CcParams& params,
+                                                                const CcContext& context);
+
+// The registry entry: name, description, parameters and CreateHpccCc.
+CcAlgorithmInfo HpccCcInfo();
+
+}  // namespace tern
