@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "cc/congestion_control.h"
 #include "cc/fixed.h"
+#include "cc/nscc.h"
 
 namespace tern {
 namespace {
@@ -329,13 +330,14 @@ std::string CcParams::ToString() const {
 //      algorithm's responses to events (docs/cc.md, "Adding an algorithm").
 //   5. Add a section to docs/cc.md with the parameters and the state size.
 // Nothing else changes: parsing, validation, --help and the error messages all
-// read this table. Planned: dcqcn, timely, swift, hpcc, nscc.
+// read this table. Planned: dcqcn, timely, swift, hpcc.
 const std::vector<CcAlgorithmInfo>& RegisteredAlgorithms() {
   // Built on first use and intentionally never destroyed, so references into
   // it stay valid during static destruction too.
   static const std::vector<CcAlgorithmInfo>* const table = [] {
     auto* algorithms = new std::vector<CcAlgorithmInfo>{
         FixedCcInfo(),
+        NsccCcInfo(),
     };
     if (const absl::Status status = CheckAlgorithmTable(*algorithms); !status.ok()) {
       DieWithMessage(absl::StrCat("congestion-control registry: ", status.message()));
