@@ -325,6 +325,34 @@ std::string FormatTimelineCsv(const ReplayResult& r, Duration interval) {
   return out;
 }
 
+std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& r, Duration interval) {
+  std::vector<FairnessPoint> out;
+  size_t i = 0;
+  while (i < r.cc_timeline.size()) {
+    const Time at = r.cc_timeline[i].at;
+    const Time from = at - interval;
+    double sum = 0, sum_sq = 0;
+    uint32_t active = 0;
+    for (; i < r.cc_timeline.size() && r.cc_timeline[i].at == at; ++i) {
+      const CcSample& s = r.cc_timeline[i];
+      // The sample counts when a flow of this queue pair covers the interval.
+      const bool running = std::any_of(r.flows.begin(), r.flows.end(), [&](const FlowResult& f) {
+        return f.src == s.src && f.dst == s.dst && f.start <= from &&
+               (!f.completed || f.finish >= at);
+      });
+      if (!running) continue;
+      const double rate = static_cast<double>(s.bytes_sent);
+      sum += rate;
+      sum_sq += rate * rate;
+      ++active;
+    }
+    FairnessPoint p{at, active, 1.0};
+    if (active >= 2) p.jain = sum_sq > 0 ? sum * sum / (active * sum_sq) : 1.0;
+    out.push_back(p);
+  }
+  return out;
+}
+
 std::string FormatCcTimelineCsv(const ReplayResult& r, Duration interval) {
   std::string out = "time_us,src,dst,gbps";
   // Every queue pair runs the same algorithm, so the first sample names the columns.
@@ -337,7 +365,8 @@ std::string FormatCcTimelineCsv(const ReplayResult& r, Duration interval) {
   out += '\n';
   for (const CcSample& s : r.cc_timeline) {
     absl::StrAppendFormat(&out, "%.3f,%d,%d,%.3f", (s.at - Time::Zero()).microseconds(), s.src,
-                          s.dst, static_cast<double>(s.bytes_sent) * 8 / (interval.seconds() * 1e9));
+                          s.dst,
+                          static_cast<double>(s.bytes_sent) * 8 / (interval.seconds() * 1e9));
     for (int i = 0; i < s.count; ++i) absl::StrAppendFormat(&out, ",%.10g", s.variables[i].value);
     out += '\n';
   }

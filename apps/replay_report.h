@@ -90,6 +90,21 @@ std::string FormatFlowsCsv(const ReplayResult& result);
 // One line per timeline sample: time_us,port,queued_bytes,gbps.
 std::string FormatTimelineCsv(const ReplayResult& result, Duration interval);
 
+// Jain's fairness index of the flows sending at one timeline sample.
+struct FairnessPoint {
+  Time at;
+  uint32_t active = 0;  // flows running throughout the sample's interval
+  double jain = 1;      // over their rates in the interval; 1 when fewer than two
+};
+
+// Jain's index at every congestion-control timeline sample, over the rates of
+// the flows that ran for the whole interval before it (started before its
+// start, finished after its end), so a flow that stalls counts as a zero
+// rather than dropping out. Needs one flow per sampled queue pair (a
+// connection carrying several flows at once cannot be split) and samples of
+// every flow (--timeline-flows at least the number of host pairs).
+std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& result, Duration interval);
+
 // One line per congestion-control sample of a queue pair:
 // time_us,src,dst,gbps, then the algorithm's variables by name (window first).
 std::string FormatCcTimelineCsv(const ReplayResult& result, Duration interval);

@@ -340,12 +340,7 @@ const std::vector<CcAlgorithmInfo>& RegisteredAlgorithms() {
   // it stay valid during static destruction too.
   static const std::vector<CcAlgorithmInfo>* const table = [] {
     auto* algorithms = new std::vector<CcAlgorithmInfo>{
-        FixedCcInfo(),
-        DcqcnCcInfo(),
-        TimelyCcInfo(),
-        SwiftCcInfo(),
-        HpccCcInfo(),
-        NsccCcInfo(),
+        FixedCcInfo(), DcqcnCcInfo(), TimelyCcInfo(), SwiftCcInfo(), HpccCcInfo(), NsccCcInfo(),
     };
     if (const absl::Status status = CheckAlgorithmTable(*algorithms); !status.ok()) {
       DieWithMessage(absl::StrCat("congestion-control registry: ", status.message()));

@@ -235,9 +235,9 @@ class Connection {
   PathSelector paths_;
   std::unique_ptr<CongestionControl> cc_;
   bool request_telemetry_ = false;  // the algorithm reads telemetry: DATA carries a stack
-  Psn peer_window_end_ = 0;  // flow control from the peer's ACKs
-  Time next_send_at_;        // pacing
-  Time rnr_hold_until_;      // RNR NACK: no data until then
+  Psn peer_window_end_ = 0;         // flow control from the peer's ACKs
+  Time next_send_at_;               // pacing
+  Time rnr_hold_until_;             // RNR NACK: no data until then
   Time rto_deadline_ = Time::Infinite();
   Time probe_deadline_ = Time::Infinite();  // tail-loss probe (RACK-TLP, RFC 8985)
   bool probe_sent_ = false;                 // one probe per silence: the next waits for an ACK

@@ -374,8 +374,8 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   const bool cnp = (packet.flags() & kFlagCnp) != 0;
   if (cnp) ++counters_.rp_cnp_handled;
   if (acked > 0 || cnp) {
-    AckEvent event{now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(),
-                   ack.echo_entropy.get()};
+    AckEvent event{
+        now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(), ack.echo_entropy.get()};
     event.cnp = cnp;
     Telemetry telemetry;
     if (packet.telemetry != nullptr) {

@@ -501,8 +501,7 @@ struct CnpCounts {
 };
 
 // Sends `bytes` from a to b with every data packet CE-marked in the fabric.
-CnpCounts CnpsForMarkedWrite(ConnectedPair& pair, Duration cnp_interval,
-                                                 uint32_t bytes) {
+CnpCounts CnpsForMarkedWrite(ConnectedPair& pair, Duration cnp_interval, uint32_t bytes) {
   QpInitAttr attr;
   attr.transport.cnp_interval = cnp_interval;
   // Paced at 10 Gb/s, so packets arrive one by one, 4198 B / 10 Gb/s = 3.36 us apart.

@@ -171,9 +171,9 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   }
   if (state_ == QpState::kReset || state_ == QpState::kInit || !ack_policy_.Due(now)) return false;
   auto* h = reinterpret_cast<TernHeader*>(out->header);
-  const uint16_t flags = static_cast<uint16_t>((ack_ce_count_ > 0 ? kFlagEcnEcho : 0) |
-                                              (ack_cnp_ ? kFlagCnp : 0) |
-                                              (ack_has_telemetry_ ? kFlagTelemetry : 0));
+  const uint16_t flags =
+      static_cast<uint16_t>((ack_ce_count_ > 0 ? kFlagEcnEcho : 0) | (ack_cnp_ ? kFlagCnp : 0) |
+                            (ack_has_telemetry_ ? kFlagTelemetry : 0));
   FillTernHeader(h, PacketType::kAck, flags, peer_qpn_, qp_num_, tracker_.cumulative());
   auto* ack = reinterpret_cast<AckHeader*>(out->header + sizeof(TernHeader));
   Psn base;

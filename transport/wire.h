@@ -274,12 +274,12 @@ const char* DropReasonName(DropReason reason);
 // A decoded Tern packet: pointers into the caller's buffer, valid while it is.
 struct TernView {
   const TernHeader* tern = nullptr;
-  const DataHeader* data = nullptr;     // type == kData
-  const RdmaExtension* rdma = nullptr;  // WRITE, WRITE_WITH_IMM, READ_REQUEST
-  const AckHeader* ack = nullptr;       // type == kAck
-  const NackHeader* nack = nullptr;     // type == kNack
+  const DataHeader* data = nullptr;           // type == kData
+  const RdmaExtension* rdma = nullptr;        // WRITE, WRITE_WITH_IMM, READ_REQUEST
+  const AckHeader* ack = nullptr;             // type == kAck
+  const NackHeader* nack = nullptr;           // type == kNack
   const TelemetryStack* telemetry = nullptr;  // kFlagTelemetry (DATA or ACK)
-  std::span<const uint8_t> payload;     // data payload actually present (empty when trimmed)
+  std::span<const uint8_t> payload;           // data payload actually present (empty when trimmed)
 
   PacketType type() const { return static_cast<PacketType>(tern->type); }
   uint16_t flags() const { return tern->flags.get(); }

@@ -58,7 +58,7 @@ struct FabricConfig {
 // Parses the KEY=VALUE,... list after "sim:". Keys: topology
 // (star|leafspine|fattree|FILE path via file=), hosts, k, leaves, oversub,
 // rate (Gb/s), delay (us), mtu (frame bytes), buffer (bytes), shared (0|1),
-// ecn (0|1), kmin, kmax (fractions), pmax, trim (0|1), fail, seed.
+// ecn (0|1), kmin, kmax (fractions), pmax, trim (0|1), int (0|1), fail, seed.
 absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec);
 std::string DescribeFabricSpec();
 

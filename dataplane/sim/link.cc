@@ -120,8 +120,8 @@ bool StampTelemetry(std::span<uint8_t> frame, Time now, uint64_t port_tx_bytes,
                     uint64_t queue_bytes, Bandwidth rate) {
   const FrameLayout layout = ParseFrameLayout(frame);
   if (!layout.udp || layout.payload_len < sizeof(TernHeader) + sizeof(DataHeader)) return false;
-  std::span<uint8_t> tern = std::span<uint8_t>(frame).subspan(layout.payload_offset,
-                                                              layout.payload_len);
+  std::span<uint8_t> tern =
+      std::span<uint8_t>(frame).subspan(layout.payload_offset, layout.payload_len);
   TernHeader th;
   std::memcpy(&th, tern.data(), sizeof th);
   const uint8_t opcode = tern[sizeof(TernHeader)];
@@ -138,8 +138,8 @@ bool StampTelemetry(std::span<uint8_t> frame, Time now, uint64_t port_tx_bytes,
   r.timestamp_ns.set(static_cast<uint32_t>(now.nanoseconds()));
   r.tx_bytes.set(static_cast<uint32_t>(port_tx_bytes));
   r.queue_bytes.set(static_cast<uint32_t>(std::min<uint64_t>(queue_bytes, UINT32_MAX)));
-  r.rate_mbps.set(static_cast<uint32_t>(
-      std::min<int64_t>(rate.bits_per_second() / 1'000'000, UINT32_MAX)));
+  r.rate_mbps.set(
+      static_cast<uint32_t>(std::min<int64_t>(rate.bits_per_second() / 1'000'000, UINT32_MAX)));
   return true;
 }
 

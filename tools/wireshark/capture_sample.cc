@@ -18,8 +18,11 @@
 // SACK bits), loss, duplication, corruption and trimming (NACK TRIMMED). More
 // WRITEs follow until the run has shown every packet kind the test needs.
 // Last come hand-made frames the decoder must refuse (truncated, unknown
-// version, type, opcode and NACK reason, bad flags, bad length, bad checksum)
-// and the test vectors of docs/protocol.md section 2.9.
+// version, type, opcode and NACK reason, bad flags, bad length, bad checksum),
+// the test vectors of docs/protocol.md section 2.9, and the in-band telemetry
+// and CNP cases the simulated wire never makes: DATA whose telemetry stack the
+// simulator's switch ports stamped after the sender sealed it
+// (StampTelemetry), an ACK with CNP echoing that stack, and their refusals.
 //
 // Output is a function of the seed.
 //
@@ -56,6 +59,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dataplane/sim/capture.h"
+#include "dataplane/sim/link.h"
 #include "dataplane/sim/multipath_wire.h"
 #include "dataplane/sim/sim_host.h"
 #include "dataplane/sim/simulator.h"
@@ -224,6 +228,25 @@ void AddViewFields(const TernView& view, JsonObject& json, Coverage& coverage, u
       coverage.nack_reasons.insert(n.reason);
       break;
     }
+  }
+  if (view.telemetry != nullptr) {
+    const TelemetryStack& t = *view.telemetry;
+    json.Add("telemetry.hops", t.hops);
+    json.AddHex("telemetry.reserved",
+                uint32_t{t.reserved[0]} << 16 | uint32_t{t.reserved[1]} << 8 | t.reserved[2]);
+    // Only the records filled; DecodeTern bounds hops by kTelemetryHops.
+    std::vector<uint64_t> timestamps, tx_bytes, queue_bytes, rates;
+    for (int i = 0; i < std::min<int>(t.hops, kTelemetryHops); ++i) {
+      const TelemetryRecord& r = t.record[i];
+      timestamps.push_back(r.timestamp_ns.get());
+      tx_bytes.push_back(r.tx_bytes.get());
+      queue_bytes.push_back(r.queue_bytes.get());
+      rates.push_back(r.rate_mbps.get());
+    }
+    json.AddList("telemetry.timestamp_ns", timestamps);
+    json.AddList("telemetry.tx_bytes", tx_bytes);
+    json.AddList("telemetry.queue_bytes", queue_bytes);
+    json.AddList("telemetry.rate_mbps", rates);
   }
 }
 
@@ -666,6 +689,12 @@ struct Crafted {
   uint32_t checksum_xor = 0;  // spoil the sealed checksum
   size_t trailing = 0;        // zero bytes after the packet
   uint8_t nack_reason = 2;
+  // Append `telemetry` after the type header (DATA: after the RDMA extension,
+  // before the payload). The flag is set separately, in `flags`.
+  bool stack = false;
+  TelemetryStack telemetry{};
+  int stamp_hops = 0;                 // switch ports stamping the sealed frame (StampTelemetry)
+  size_t flip_after_seal = SIZE_MAX;  // Tern byte XORed with 0x01 after sealing
 };
 
 std::vector<uint8_t> BuildTern(const Crafted& c) {
@@ -681,9 +710,12 @@ std::vector<uint8_t> BuildTern(const Crafted& c) {
   th.src_qpn.set(data ? 0x100 : 0x101);
   th.psn.set(c.psn);
   std::memcpy(p.data(), &th, sizeof th);
+  // resize + memcpy rather than insert: GCC 12's -Warray-bounds misreads the
+  // inlined insert of a struct's bytes.
   auto append = [&p](const auto& header) {
-    const auto* bytes = reinterpret_cast<const uint8_t*>(&header);
-    p.insert(p.end(), bytes, bytes + sizeof header);
+    const size_t at = p.size();
+    p.resize(at + sizeof header);
+    std::memcpy(p.data() + at, &header, sizeof header);
   };
   if (c.type == static_cast<uint8_t>(PacketType::kAck)) {
     AckHeader ack{};
@@ -695,6 +727,7 @@ std::vector<uint8_t> BuildTern(const Crafted& c) {
     ack.echo_entropy.set(0xC123);
     ack.ce_count.set(1);
     append(ack);
+    if (c.stack) append(c.telemetry);
   } else if (c.type == static_cast<uint8_t>(PacketType::kNack)) {
     NackHeader nack{};
     nack.reason = c.nack_reason;
@@ -702,6 +735,7 @@ std::vector<uint8_t> BuildTern(const Crafted& c) {
     nack.ts_echo.set(0x12345678);
     nack.retry_after_ns.set(c.nack_reason == 2 ? 10000 : 0);
     append(nack);
+    if (c.stack) append(c.telemetry);
   } else {
     DataHeader dh{};
     dh.opcode = c.opcode;
@@ -716,6 +750,7 @@ std::vector<uint8_t> BuildTern(const Crafted& c) {
       rdma.rkey.set(0x1a5);
       append(rdma);
     }
+    if (c.stack) append(c.telemetry);
     for (size_t i = 0; i < c.payload; ++i) p.push_back(static_cast<uint8_t>(0xA0 + i));
   }
   p.resize(p.size() + c.trailing, 0);
@@ -724,6 +759,7 @@ std::vector<uint8_t> BuildTern(const Crafted& c) {
   if (c.checksum_xor != 0 && p.size() >= sizeof(TernHeader)) {
     p[19] = static_cast<uint8_t>(p[19] ^ c.checksum_xor);
   }
+  if (c.flip_after_seal < p.size()) p[c.flip_after_seal] ^= 0x01;
   return p;
 }
 
@@ -734,6 +770,33 @@ std::vector<uint8_t> WrapInFrame(const std::vector<uint8_t>& tern, bool v6) {
   std::copy(tern.begin(), tern.end(), frame.begin() + static_cast<ptrdiff_t>(outer));
   frame.resize(outer + tern.size());
   return frame;
+}
+
+// What `hops` switch egress ports write into the telemetry stack of a framed
+// DATA packet as it leaves them (dataplane/sim/link.h StampTelemetry): a
+// 400 Gb/s port, then 100 Gb/s ones, 1.5 us apart, each with a deeper queue;
+// the byte counters exceed 2^32, so the records show them wrapped.
+void StampHops(std::vector<uint8_t>& frame, int hops) {
+  for (int h = 0; h < hops; ++h) {
+    const Time now = Time::FromNanoseconds(1'000'000 + 1'500 * int64_t{h});
+    const uint64_t tx_bytes = (uint64_t{5} << 32) + 1'000'000 * uint64_t(h + 1);
+    sim::StampTelemetry(frame, now, tx_bytes, 4096 * uint64_t(h + 1),
+                        Bandwidth::Gbps(h == 0 ? 400 : 100));
+  }
+}
+
+// The stack a Crafted DATA packet carries once `hops` ports have stamped it.
+TelemetryStack StampedStack(Crafted c, int hops) {
+  c.stack = true;
+  c.flags |= kFlagTelemetry;
+  std::vector<uint8_t> frame = WrapInFrame(BuildTern(c), /*v6=*/false);
+  StampHops(frame, hops);
+  TelemetryStack stack{};
+  const FrameDecodeResult outer = DecodeFrame(frame, kDefaultUdpPort);
+  if (!outer.ok()) return stack;
+  const TernDecodeResult tern = DecodeTern(outer.frame.tern, /*verify_checksum=*/true);
+  if (tern.ok() && tern.view.telemetry != nullptr) stack = *tern.view.telemetry;
+  return stack;
 }
 
 void WriteCraftedFrames(Recorder& recorder, Time start) {
@@ -814,9 +877,80 @@ void WriteCraftedFrames(Recorder& recorder, Time start) {
     c.rdma = false;
     c.type = data;
   });
+  // In-band telemetry and CNP. The DATA stack is sealed empty and stamped
+  // afterwards, as switches do: the checksum still holds, since it counts the
+  // stack as zero. The ACK echoes that stack, covered by its checksum.
+  auto telemetry = [](Crafted& c) {
+    c.flags |= kFlagTelemetry;
+    c.stack = true;
+  };
+  add("crafted: spec vector DATA WRITE with telemetry", [&](Crafted& c) {
+    telemetry(c);
+    c.stamp_hops = 2;
+  });
+  add("crafted: spec vector ACK with CNP and telemetry", [&](Crafted& c) {
+    c.type = ack;
+    c.flags = kFlagEcnEcho | kFlagCnp | kFlagTelemetry;
+    c.psn = 100;
+    c.stack = true;
+    c.telemetry = StampedStack(Crafted(), 2);
+  });
+  add("crafted: SEND with an empty telemetry stack", [&](Crafted& c) {
+    telemetry(c);
+    c.opcode = static_cast<uint8_t>(DataOpcode::kSend);
+    c.rdma = false;
+  });
+  add("crafted: telemetry stack full after 6 switches", [&](Crafted& c) {
+    telemetry(c);
+    c.stamp_hops = 6;  // the sixth port finds no room and adds nothing
+  });
+  add("crafted: trimmed DATA keeps its telemetry stack", [&](Crafted& c) {
+    telemetry(c);
+    c.flags |= kFlagTrimmed;
+    c.payload = 0;
+    c.stamp_hops = 1;
+  });
+  add("crafted: ACK with CNP, no telemetry", [&](Crafted& c) {
+    c.type = ack;
+    c.flags = kFlagEcnEcho | kFlagCnp;
+  });
+  add("crafted: telemetry hops above 5", [&](Crafted& c) {
+    telemetry(c);
+    c.telemetry.hops = kTelemetryHops + 1;
+  });
+  add("crafted: truncated telemetry stack", [&](Crafted& c) {
+    telemetry(c);
+    c.keep = DataHeaderBytes(DataOpcode::kWrite) + 40;
+  });
+  add("crafted: truncated telemetry echo on an ACK", [&](Crafted& c) {
+    c.type = ack;
+    c.flags = kFlagTelemetry;
+    c.stack = true;
+    c.keep = sizeof(TernHeader) + sizeof(AckHeader) + 20;
+  });
+  add("crafted: ACK telemetry echo changed after sealing", [&](Crafted& c) {
+    c.type = ack;
+    c.flags = kFlagTelemetry;
+    c.stack = true;
+    c.telemetry = StampedStack(Crafted(), 2);
+    // The low byte of the first record's queue_bytes: the echo is covered.
+    c.flip_after_seal = sizeof(TernHeader) + sizeof(AckHeader) + 4 + 8 + 3;
+  });
+  add("crafted: CNP on DATA", [](Crafted& c) { c.flags |= kFlagCnp; });
+  add("crafted: CNP on a NACK", [&](Crafted& c) {
+    c.type = nack;
+    c.flags = kFlagCnp;
+  });
+  add("crafted: TELEMETRY on a NACK", [&](Crafted& c) {
+    c.type = nack;
+    c.flags = kFlagTelemetry;
+    c.stack = true;
+  });
   Time at = start;
   for (const Case& k : cases) {
-    recorder.Record(at, WrapInFrame(BuildTern(k.c), /*v6=*/false), k.comment);
+    std::vector<uint8_t> frame = WrapInFrame(BuildTern(k.c), /*v6=*/false);
+    StampHops(frame, k.c.stamp_hops);
+    recorder.Record(at, frame, k.comment);
     at = at + Duration::Microseconds(1);
   }
 }

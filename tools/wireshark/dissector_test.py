@@ -8,7 +8,8 @@ with the expected file, in which capture_sample recorded what
 DecodeFrame/DecodeTern (transport/wire.h) read in the same bytes. Also checks:
 the receiver verdict and the expert info of refused frames, checksum status,
 the docs/protocol.md section 2.9 test vectors, pcapng timestamps and comments,
-that the capture covers every packet kind, the two preferences, and that
+that the capture covers every packet kind (in-band telemetry on DATA and its
+echo on an ACK with CNP included), the two preferences, and that
 capture_sample --read (the pcapng reader) describes the capture exactly as
 capture_sample wrote it.
 
@@ -64,11 +65,12 @@ TERN_PERF_ARGS = ["--fabric=dpdk:loss=0.05,reorder=4,paths=8,seed=3", "--test=wr
 TERN_PERF_TIMEOUT_S = 120
 EAL_MEMORY_MB = "512"
 # Keys whose value is a list: one dissector field occurrence per element.
-LIST_KEYS = {"ack.sack_offset", "ack.sack_psn"}
+LIST_KEYS = {"ack.sack_offset", "ack.sack_psn", "telemetry.timestamp_ns", "telemetry.tx_bytes",
+             "telemetry.queue_bytes", "telemetry.rate_mbps"}
 
 FLAG_BITS = {
     "trimmed": 0x0001, "ack_request": 0x0002, "retransmit": 0x0004,
-    "first": 0x0008, "last": 0x0010, "ecn_echo": 0x0020,
+    "first": 0x0008, "last": 0x0010, "ecn_echo": 0x0020, "cnp": 0x0040, "telemetry": 0x0080,
 }
 # Drop reasons that DecodeTern can return, each with its expert info.
 DROP_REASONS = ["truncated", "bad_version", "unknown_type", "unknown_opcode",
@@ -81,7 +83,30 @@ SPEC_VECTORS = {
     "crafted: spec vector trimmed WRITE": 0xD1427751,
     "crafted: spec vector ACK": 0x586707CE,
     "crafted: spec vector NACK": 0x03BBFEEA,
+    "crafted: spec vector DATA WRITE with telemetry": 0x1BF6C484,
+    "crafted: spec vector ACK with CNP and telemetry": 0xFB3983AE,
 }
+
+# capture_sample's hand-made telemetry and CNP frames, with the verdict the
+# C++ decoder must reach on each (the dissector's is compared frame by frame).
+TELEMETRY_CRAFTED = {
+    "crafted: spec vector DATA WRITE with telemetry": "none",
+    "crafted: spec vector ACK with CNP and telemetry": "none",
+    "crafted: SEND with an empty telemetry stack": "none",
+    "crafted: telemetry stack full after 6 switches": "none",
+    "crafted: trimmed DATA keeps its telemetry stack": "none",
+    "crafted: ACK with CNP, no telemetry": "none",
+    "crafted: telemetry hops above 5": "bad_length",
+    "crafted: truncated telemetry stack": "truncated",
+    "crafted: truncated telemetry echo on an ACK": "truncated",
+    "crafted: ACK telemetry echo changed after sealing": "bad_checksum",
+    "crafted: CNP on DATA": "bad_flags",
+    "crafted: CNP on a NACK": "bad_flags",
+    "crafted: TELEMETRY on a NACK": "bad_flags",
+}
+# Telemetry fields of an accepted frame with a stack: one subtree "Telemetry".
+TELEMETRY_RECORD_KEYS = ["telemetry.timestamp_ns", "telemetry.tx_bytes",
+                         "telemetry.queue_bytes", "telemetry.rate_mbps"]
 
 OPCODES = ["SEND", "SEND_WITH_IMM", "WRITE", "WRITE_WITH_IMM", "READ_REQUEST", "READ_RESPONSE"]
 
@@ -274,12 +299,29 @@ def compare_frame(exp, pkt, check):
         flags = expected_int(exp["flags"])
         if bool(flags & FLAG_BITS["retransmit"]) != ("tern.expert.retransmit" in pkt.experts):
             check.fail(label, "tern.expert.retransmit does not follow the RETRANSMIT flag")
+    if exp.get("version") == 1 and exp.get("type") == 2:
+        flags = expected_int(exp["flags"])
+        if bool(flags & FLAG_BITS["cnp"]) != ("tern.expert.cnp" in pkt.experts):
+            check.fail(label, "tern.expert.cnp does not follow the CNP flag on an ACK")
     if "data.opcode" in exp and expected_int(exp["flags"]) & FLAG_BITS["trimmed"]:
         if "tern.expert.trimmed" not in pkt.experts:
             check.fail(label, "trimmed DATA without tern.expert.trimmed")
     if exp.get("nack.reason_name", "unknown") != "unknown":
         if "tern.expert.nack" not in pkt.experts:
             check.fail(label, "NACK without tern.expert.nack")
+
+    # Telemetry: an accepted packet without a stack shows none; one with a
+    # stack shows one record per filled hop (the lists above), no more.
+    if reason == "none":
+        shown = [name for name in pkt.fields if name.startswith("tern.telemetry.")]
+        if "telemetry.hops" not in exp and shown:
+            check.fail(label, f"no telemetry stack, tshark shows {sorted(shown)}")
+        if "telemetry.hops" in exp:
+            records = min(exp["telemetry.hops"], 5)
+            for key in TELEMETRY_RECORD_KEYS:
+                if len(pkt.shows("tern." + key)) != records:
+                    check.fail(label, f"tern.{key}: expected {records} records, tshark shows "
+                               f"{len(pkt.shows('tern.' + key))}")
 
     # The published test vectors.
     comment = exp.get("comment")
@@ -320,6 +362,28 @@ def check_coverage(expected, check):
                                                    for e in expected)
     for comment in SPEC_VECTORS:
         needs[comment] = any(e.get("comment") == comment for e in expected)
+    needs.update({
+        "a DATA packet with telemetry records": any(
+            e.get("type") == 1 and e.get("telemetry.hops", 0) > 0 for e in ok_frames),
+        "a DATA packet with an empty telemetry stack": any(
+            e.get("type") == 1 and e.get("telemetry.hops") == 0 for e in ok_frames),
+        "a full telemetry stack": any(e.get("telemetry.hops") == 5 for e in ok_frames),
+        "a trimmed DATA packet with a telemetry stack": any(
+            e.get("type") == 1 and "telemetry.hops" in e and expected_int(e["flags"]) & 1
+            for e in ok_frames),
+        "an ACK with CNP": any(e.get("type") == 2 and
+                               expected_int(e["flags"]) & FLAG_BITS["cnp"] for e in ok_frames),
+        "an ACK echoing telemetry records": any(
+            e.get("type") == 2 and e.get("telemetry.hops", 0) > 0 for e in ok_frames),
+    })
+    by_comment = {e.get("comment"): e for e in expected if "comment" in e}
+    for comment, verdict in TELEMETRY_CRAFTED.items():
+        e = by_comment.get(comment)
+        if e is None:
+            check.fail("-", f"capture lacks {comment!r}")
+        elif e.get("drop_reason") != verdict:
+            check.fail(e["frame"], f"{comment}: the C++ decoder says {e.get('drop_reason')}, "
+                       f"expected {verdict}")
     for what, present in needs.items():
         if not present:
             check.fail("-", f"capture lacks {what}")

@@ -3,7 +3,10 @@
 -- dissector takes the UDP payload on the Tern port (default 49478, the
 -- "UDP port" preference) and decodes every header: the common TernHeader,
 -- the DATA header with its RDMA extension, the ACK header with its 128-bit
--- SACK bitmap, and the NACK header.
+-- SACK bitmap, the NACK header, and the in-band telemetry stack (flag
+-- TELEMETRY) that follows the DATA headers or the ACK header. The checksum
+-- counts a DATA packet's stack as zero (switches write it in flight); an
+-- ACK's echoed stack is covered.
 --
 -- Use:
 --   tshark -X lua_script:tools/wireshark/tern.lua -r capture.pcapng
@@ -25,7 +28,9 @@
 --     tern.flags.first           0x0008 FIRST
 --     tern.flags.last            0x0010 LAST
 --     tern.flags.ecn_echo        0x0020 ECN_ECHO
---     tern.flags.reserved        0xFFC0 must be zero
+--     tern.flags.cnp             0x0040 CNP (ACK only: congestion notification)
+--     tern.flags.telemetry       0x0080 TELEMETRY (DATA, ACK: a telemetry stack follows)
+--     tern.flags.reserved        0xFF00 must be zero
 --   tern.dst_qpn, tern.src_qpn uint32  queue pair numbers, hex
 --   tern.psn                   uint32  DATA: PSN; ACK: cumulative point; NACK: refused PSN
 --   tern.checksum              uint32  CRC32C as carried, hex
@@ -45,7 +50,13 @@
 --   tern.data.timestamp        uint32  sender ns mod 2^32
 --   tern.rdma.remote_va        uint64  hex
 --   tern.rdma.rkey             uint32  hex
---   tern.payload               bytes   DATA payload present in the packet
+--   tern.telemetry.hops        uint8   records filled (0..5; more is malformed)
+--   tern.telemetry.reserved    uint24  hex
+--   tern.telemetry.timestamp_ns uint32 one per filled record: switch ns mod 2^32
+--   tern.telemetry.tx_bytes    uint32  one per filled record: bytes the port sent, mod 2^32
+--   tern.telemetry.queue_bytes uint32  one per filled record: port queue as the packet left
+--   tern.telemetry.rate_mbps   uint32  one per filled record: port line rate
+--   tern.payload               bytes   DATA payload present in the packet (after the stack)
 --   tern.ack.cumulative        uint32  = tern.psn on an ACK (generated)
 --   tern.ack.sack_base         uint32  PSN of SACK bit 0
 --   tern.ack.sack_bitmap0      uint64  bits 0..63 (LSB = bit 0), hex
@@ -70,12 +81,15 @@
 --   tern.expert.bad_version     error   version is not 1
 --   tern.expert.unknown_type    error   type not DATA/ACK/NACK
 --   tern.expert.unknown_opcode  error   unknown DATA opcode or NACK reason
---   tern.expert.bad_flags       error   reserved flag bits, or TRIMMED/FIRST/LAST on ACK/NACK
---   tern.expert.bad_length      error   payload length disagrees, trailing bytes
+--   tern.expert.bad_flags       error   reserved flag bits, TRIMMED/FIRST/LAST on ACK/NACK,
+--                                       CNP on DATA/NACK, or TELEMETRY on NACK
+--   tern.expert.bad_length      error   payload length disagrees, trailing bytes, or
+--                                       telemetry hops above 5
 --   tern.expert.bad_checksum    error   CRC32C mismatch
 --   tern.expert.retransmit      note    RETRANSMIT flag set
 --   tern.expert.trimmed         note    DATA trimmed by a switch
 --   tern.expert.nack            warning a NACK and its reason
+--   tern.expert.cnp             note    ACK with CNP (the receiver saw CE)
 --
 -- Preferences: tern.udp_port (49478), tern.verify_checksum (on).
 --
@@ -92,6 +106,9 @@ local DATA_LEN = 28   -- sizeof(DataHeader)
 local RDMA_LEN = 12   -- sizeof(RdmaExtension)
 local ACK_LEN = 32    -- sizeof(AckHeader)
 local NACK_LEN = 12   -- sizeof(NackHeader)
+local TELEMETRY_LEN = 84 -- sizeof(TelemetryStack)
+local TELEMETRY_HOPS = 5 -- kTelemetryHops
+local RECORD_LEN = 16    -- sizeof(TelemetryRecord)
 local SACK_BITS = 128
 
 local TYPE_DATA, TYPE_ACK = 1, 2 -- anything else known is NACK (3)
@@ -112,12 +129,13 @@ local reason_names = {
 
 local FLAG_TRIMMED, FLAG_ACK_REQUEST, FLAG_RETRANSMIT = 0x0001, 0x0002, 0x0004
 local FLAG_FIRST, FLAG_LAST, FLAG_ECN_ECHO = 0x0008, 0x0010, 0x0020
-local RESERVED_FLAGS = 0xFFC0 -- bits outside kKnownFlags (0x003F)
+local FLAG_CNP, FLAG_TELEMETRY = 0x0040, 0x0080
+local RESERVED_FLAGS = 0xFF00 -- bits outside kKnownFlags (0x00FF)
 local DATA_ONLY_FLAGS = FLAG_TRIMMED + FLAG_FIRST + FLAG_LAST
 local flag_list = {
   { FLAG_TRIMMED, "TRIMMED" }, { FLAG_ACK_REQUEST, "ACK_REQUEST" },
   { FLAG_RETRANSMIT, "RETRANSMIT" }, { FLAG_FIRST, "FIRST" }, { FLAG_LAST, "LAST" },
-  { FLAG_ECN_ECHO, "ECN_ECHO" },
+  { FLAG_ECN_ECHO, "ECN_ECHO" }, { FLAG_CNP, "CNP" }, { FLAG_TELEMETRY, "TELEMETRY" },
 }
 
 local CHECKSUM_BAD, CHECKSUM_GOOD, CHECKSUM_UNVERIFIED = 0, 1, 2
@@ -155,10 +173,27 @@ for i = 0, 255 do
   crc_table[i] = r
 end
 
--- CRC32C of the Tern packet in `tvb` with its checksum field (bytes 16..19)
--- taken as zero.
+-- Where the checksum finds a DATA packet's telemetry stack (ZeroRangesOf in
+-- wire.cc): type DATA, flag TELEMETRY and a known opcode, whatever the
+-- version; the 84 bytes after the DATA header and any RDMA extension. Returns
+-- the 0-based [first, last) range, or nil. A short packet has the part it holds.
+local function data_stack_range(tvb)
+  if tvb:len() < COMMON_LEN + DATA_LEN then return nil end
+  if tvb(1, 1):uint() ~= TYPE_DATA or band(tvb(2, 2):uint(), FLAG_TELEMETRY) == 0 then
+    return nil
+  end
+  local opcode = tvb(20, 1):uint()
+  if opcode_names[opcode] == nil then return nil end
+  local first = COMMON_LEN + DATA_LEN + (has_rdma[opcode] and RDMA_LEN or 0)
+  return first, first + TELEMETRY_LEN
+end
+
+-- CRC32C of the Tern packet in `tvb` with its checksum field (bytes 16..19),
+-- and a DATA packet's telemetry stack, taken as zero.
 local function tern_checksum(tvb)
   local bytes = tvb:raw(0, tvb:len())
+  local zero_first, zero_last = data_stack_range(tvb)
+  zero_first, zero_last = zero_first or -1, zero_last or -1
   local crc = 0xFFFFFFFF
   local n = #bytes
   local i = 1
@@ -169,7 +204,7 @@ local function tern_checksum(tvb)
     for k = 1, #chunk do
       local pos = i + k - 2 -- 0-based offset in the packet
       local b = chunk[k]
-      if pos >= 16 and pos < 20 then b = 0 end
+      if (pos >= 16 and pos < 20) or (pos >= zero_first and pos < zero_last) then b = 0 end
       crc = bxor(rshift(crc, 8), crc_table[band(bxor(crc, b), 0xFF)])
     end
     i = last + 1
@@ -196,8 +231,12 @@ local f = {
     "Last packet of its message (DATA only)"),
   flag_ecn_echo = ProtoField.bool("tern.flags.ecn_echo", "ECN_ECHO", 16, nil, FLAG_ECN_ECHO,
     "A CE mark arrived since the previous ACK"),
-  flag_reserved = ProtoField.uint16("tern.flags.reserved", "Reserved", base.HEX, nil, 0xFFC0,
-    "Must be zero"),
+  flag_cnp = ProtoField.bool("tern.flags.cnp", "CNP", 16, nil, FLAG_CNP,
+    "Congestion notification: the receiver saw CE (ACK only)"),
+  flag_telemetry = ProtoField.bool("tern.flags.telemetry", "TELEMETRY", 16, nil, FLAG_TELEMETRY,
+    "A telemetry stack follows the headers (DATA: filled by switches; ACK: an echo)"),
+  flag_reserved = ProtoField.uint16("tern.flags.reserved", "Reserved", base.HEX, nil,
+    RESERVED_FLAGS, "Must be zero"),
   dst_qpn = ProtoField.uint32("tern.dst_qpn", "Destination QPN", base.HEX),
   src_qpn = ProtoField.uint32("tern.src_qpn", "Source QPN", base.HEX),
   psn = ProtoField.uint32("tern.psn", "PSN", base.DEC),
@@ -220,6 +259,15 @@ local f = {
   timestamp = ProtoField.uint32("tern.data.timestamp", "Timestamp (ns mod 2^32)", base.DEC),
   remote_va = ProtoField.uint64("tern.rdma.remote_va", "Remote VA", base.HEX),
   rkey = ProtoField.uint32("tern.rdma.rkey", "Rkey", base.HEX),
+  telemetry_hops = ProtoField.uint8("tern.telemetry.hops", "Hops (records filled)", base.DEC),
+  telemetry_reserved = ProtoField.uint24("tern.telemetry.reserved", "Reserved", base.HEX),
+  telemetry_timestamp = ProtoField.uint32("tern.telemetry.timestamp_ns",
+    "Timestamp (switch ns mod 2^32)", base.DEC),
+  telemetry_tx_bytes = ProtoField.uint32("tern.telemetry.tx_bytes",
+    "Bytes transmitted by the port (mod 2^32)", base.DEC),
+  telemetry_queue_bytes = ProtoField.uint32("tern.telemetry.queue_bytes",
+    "Queue at the port (bytes)", base.DEC),
+  telemetry_rate = ProtoField.uint32("tern.telemetry.rate_mbps", "Port rate (Mb/s)", base.DEC),
   payload = ProtoField.bytes("tern.payload", "Payload"),
 
   cumulative = ProtoField.uint32("tern.ack.cumulative", "Cumulative PSN (next expected)",
@@ -249,10 +297,13 @@ local f = {
 -- Registered in this order, so `tshark -G fields` lists them as above.
 local field_order = {
   "version", "type", "flags", "flag_trimmed", "flag_ack_request", "flag_retransmit",
-  "flag_first", "flag_last", "flag_ecn_echo", "flag_reserved", "dst_qpn", "src_qpn", "psn",
+  "flag_first", "flag_last", "flag_ecn_echo", "flag_cnp", "flag_telemetry", "flag_reserved",
+  "dst_qpn", "src_qpn", "psn",
   "checksum", "checksum_calculated", "checksum_status", "entropy", "drop_reason",
   "opcode", "data_reserved", "payload_len", "msg_id", "rsn", "offset", "msg_len", "imm",
-  "timestamp", "remote_va", "rkey", "payload",
+  "timestamp", "remote_va", "rkey",
+  "telemetry_hops", "telemetry_reserved", "telemetry_timestamp", "telemetry_tx_bytes",
+  "telemetry_queue_bytes", "telemetry_rate", "payload",
   "cumulative", "sack_base", "sack_bitmap0", "sack_bitmap1", "sack_count", "sack_ranges",
   "sack_psn", "sack_offset", "window_end", "ack_ts_echo", "ack_echo_entropy", "ce_count",
   "reason", "nack_reserved", "nack_echo_entropy", "nack_ts_echo", "retry_after_ns",
@@ -291,10 +342,12 @@ local ex = {
     expert.group.SEQUENCE, expert.severity.NOTE),
   nack = ProtoExpert.new("tern.expert.nack", "Negative acknowledgement",
     expert.group.SEQUENCE, expert.severity.WARN),
+  cnp = ProtoExpert.new("tern.expert.cnp", "Congestion notification (CNP)",
+    expert.group.SEQUENCE, expert.severity.NOTE),
 }
 tern.experts = {
   ex.truncated, ex.bad_version, ex.unknown_type, ex.unknown_opcode, ex.bad_flags,
-  ex.bad_length, ex.bad_checksum, ex.retransmit, ex.trimmed, ex.nack,
+  ex.bad_length, ex.bad_checksum, ex.retransmit, ex.trimmed, ex.nack, ex.cnp,
 }
 
 -- ---------------------------------------------------------------------------
@@ -370,6 +423,29 @@ local function sack_ranges_text(base, set)
   return table.concat(parts, ",")
 end
 
+-- The TelemetryStack at Tern offset `at` (84 bytes, present): a "Telemetry"
+-- subtree with the hop count and the records filled, at most 5. Returns the
+-- hop count and its item, for the caller's hops > 5 verdict.
+local function add_telemetry(tvb, root, at, on_data)
+  local hops = tvb(at, 1):uint()
+  local stack_tree = root:add(tvb(at, TELEMETRY_LEN), "Telemetry")
+  local hops_item = stack_tree:add(f.telemetry_hops, tvb(at, 1))
+  stack_tree:add(f.telemetry_reserved, tvb(at + 1, 3))
+  for i = 0, math.min(hops, TELEMETRY_HOPS) - 1 do
+    local r = at + 4 + i * RECORD_LEN
+    local hop_tree = stack_tree:add(tvb(r, RECORD_LEN), string.format("Hop %d", i + 1))
+    hop_tree:add(f.telemetry_timestamp, tvb(r, 4))
+    hop_tree:add(f.telemetry_tx_bytes, tvb(r + 4, 4))
+    hop_tree:add(f.telemetry_queue_bytes, tvb(r + 8, 4))
+    hop_tree:add(f.telemetry_rate, tvb(r + 12, 4))
+    hop_tree:append_text(string.format(": queue %d B, %d Mb/s, t=%d ns", tvb(r + 8, 4):uint(),
+      tvb(r + 12, 4):uint(), tvb(r, 4):uint()))
+  end
+  stack_tree:append_text(string.format(": %d hop%s%s", hops, hops == 1 and "" or "s",
+    on_data and " (written in flight; the checksum counts it as zero)" or " (echo)"))
+  return hops, hops_item
+end
+
 function tern.dissector(tvb, pinfo, tree)
   local len = tvb:len()
   pinfo.cols.protocol:set("Tern")
@@ -426,6 +502,8 @@ function tern.dissector(tvb, pinfo, tree)
   flags_item:add(f.flag_first, tvb(2, 2))
   flags_item:add(f.flag_last, tvb(2, 2))
   flags_item:add(f.flag_ecn_echo, tvb(2, 2))
+  flags_item:add(f.flag_cnp, tvb(2, 2))
+  flags_item:add(f.flag_telemetry, tvb(2, 2))
   flags_item:add(f.flag_reserved, tvb(2, 2))
   if flags ~= 0 then flags_item:append_text(" (" .. flags_text(flags) .. ")") end
   root:add(f.dst_qpn, tvb(4, 4))
@@ -473,6 +551,21 @@ function tern.dissector(tvb, pinfo, tree)
   end
   if band(flags, FLAG_RETRANSMIT) ~= 0 then
     flags_item:add_proto_expert_info(ex.retransmit)
+  end
+  if ptype == TYPE_ACK and band(flags, FLAG_CNP) ~= 0 then
+    flags_item:add_proto_expert_info(ex.cnp)
+  end
+  -- A stack with more records filled than it has room for: DecodeTern's
+  -- bad_length. Returns the hop count.
+  local function telemetry_at(at, on_data)
+    local hops, hops_item = add_telemetry(tvb, root, at, on_data)
+    if hops > TELEMETRY_HOPS then
+      hops_item:append_text(string.format(" [malformed: more than %d]", TELEMETRY_HOPS))
+      hops_item:add_proto_expert_info(ex.bad_length,
+        string.format("Telemetry hops %d: the stack holds %d records", hops, TELEMETRY_HOPS))
+      reject("bad_length")
+    end
+    return hops
   end
   local flag_suffix = flags ~= 0 and (" [" .. flags_text(flags) .. "]") or ""
 
@@ -524,6 +617,22 @@ function tern.dissector(tvb, pinfo, tree)
       rdma_tree:add(f.remote_va, tvb(header_end, 8))
       rdma_tree:add(f.rkey, tvb(header_end + 8, 4))
       header_end = header_end + RDMA_LEN
+    end
+    if band(flags, FLAG_TELEMETRY) ~= 0 then
+      if len < header_end + TELEMETRY_LEN then
+        root:add_proto_expert_info(ex.truncated,
+          string.format("%s packet of %d bytes is shorter than its %d header bytes with the "
+            .. "telemetry stack", opname, len, header_end + TELEMETRY_LEN))
+        reject("truncated")
+        undecoded(header_end)
+        return finish(info .. " (truncated)")
+      end
+      info = info .. string.format(" hops=%d", telemetry_at(header_end, true))
+      header_end = header_end + TELEMETRY_LEN
+    end
+    if band(flags, FLAG_CNP) ~= 0 then
+      flags_item:add_proto_expert_info(ex.bad_flags, "CNP is illegal on DATA")
+      reject("bad_flags")
     end
     local trimmed = band(flags, FLAG_TRIMMED) ~= 0
     if trimmed then
@@ -587,16 +696,29 @@ function tern.dissector(tvb, pinfo, tree)
     local ce = tvb(50, 2):uint()
     if ce > 0 then info = info .. string.format(" ce=%d", ce) end
     info = info .. flag_suffix
+    local ack_end = COMMON_LEN + ACK_LEN
+    if band(flags, FLAG_TELEMETRY) ~= 0 then
+      if len < ack_end + TELEMETRY_LEN then
+        root:add_proto_expert_info(ex.truncated,
+          string.format("ACK of %d bytes is shorter than %d with its telemetry echo", len,
+            ack_end + TELEMETRY_LEN))
+        reject("truncated")
+        undecoded(ack_end)
+        return finish("Tern " .. summary .. " (truncated)")
+      end
+      info = info .. string.format(" hops=%d", telemetry_at(ack_end, false))
+      ack_end = ack_end + TELEMETRY_LEN
+    end
     if band(flags, DATA_ONLY_FLAGS) ~= 0 then
       flags_item:add_proto_expert_info(ex.bad_flags,
         string.format("%s is illegal on an ACK", flags_text(band(flags, DATA_ONLY_FLAGS))))
       reject("bad_flags")
     end
-    if len > COMMON_LEN + ACK_LEN then
+    if len > ack_end then
       root:add_proto_expert_info(ex.bad_length,
-        string.format("%d trailing bytes after a fixed-size ACK", len - COMMON_LEN - ACK_LEN))
+        string.format("%d trailing bytes after a fixed-size ACK", len - ack_end))
       reject("bad_length")
-      undecoded(COMMON_LEN + ACK_LEN)
+      undecoded(ack_end)
     end
     if checksum_bad then reject("bad_checksum") end
     return finish(info)
@@ -625,9 +747,10 @@ function tern.dissector(tvb, pinfo, tree)
     info = info .. string.format(" retry_after=%dns", tvb(28, 4):uint())
   end
   info = info .. flag_suffix
-  if band(flags, DATA_ONLY_FLAGS) ~= 0 then
+  local nack_illegal = band(flags, DATA_ONLY_FLAGS + FLAG_CNP + FLAG_TELEMETRY)
+  if nack_illegal ~= 0 then
     flags_item:add_proto_expert_info(ex.bad_flags,
-      string.format("%s is illegal on a NACK", flags_text(band(flags, DATA_ONLY_FLAGS))))
+      string.format("%s is illegal on a NACK", flags_text(nack_illegal)))
     reject("bad_flags")
   end
   if len > COMMON_LEN + NACK_LEN then
