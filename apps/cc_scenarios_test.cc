@@ -198,10 +198,15 @@ TEST(FairnessTimelineTest, JainOverFlowsRunningThroughTheInterval) {
   // At 10 us flow 3 has not started: Jain over (100, 300) = 400^2 / (2 x 100000).
   // At 20 us flow 3 started within the interval and is left out.
   // At 30 us all three run: (100, 100, 0) -> 200^2 / (3 x 20000) = 2/3.
+  // At 40 us all three sent nothing: stalled.
   r.cc_timeline = {sample(10, 1, 100), sample(10, 2, 300), sample(20, 1, 100), sample(20, 2, 100),
-                   sample(20, 3, 50),  sample(30, 1, 100), sample(30, 2, 100), sample(30, 3, 0)};
+                   sample(20, 3, 50),  sample(30, 1, 100), sample(30, 2, 100), sample(30, 3, 0),
+                   sample(40, 1, 0),   sample(40, 2, 0),   sample(40, 3, 0)};
   const std::vector<FairnessPoint> points = FairnessTimeline(r, Duration::Microseconds(10));
-  ASSERT_EQ(points.size(), 3u);
+  ASSERT_EQ(points.size(), 4u);
+  EXPECT_FALSE(points[2].stalled);
+  EXPECT_TRUE(points[3].stalled);
+  EXPECT_EQ(points[3].active, 3u);
   EXPECT_EQ(points[0].active, 2u);
   EXPECT_DOUBLE_EQ(points[0].jain, 0.8);
   EXPECT_EQ(points[1].active, 2u);

@@ -68,6 +68,10 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       if (value.empty()) return FlagError(name, "empty");
       o.workload = std::string(value);
     } else if (name == "cc") {
+      if (value == "help") {  // as the usage promises: the algorithms and their keys
+        o.help = true;
+        return o;
+      }
       if (absl::StatusOr<ParsedCcSpec> cc = ParseCcSpec(value); !cc.ok()) {
         return FlagError(name, std::string(cc.status().message()));
       }

@@ -346,8 +346,8 @@ std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& r, Duration inte
       sum_sq += rate * rate;
       ++active;
     }
-    FairnessPoint p{at, active, 1.0};
-    if (active >= 2) p.jain = sum_sq > 0 ? sum * sum / (active * sum_sq) : 1.0;
+    FairnessPoint p{at, active, active >= 2 && sum_sq == 0, 1.0};
+    if (active >= 2 && !p.stalled) p.jain = sum * sum / (active * sum_sq);
     out.push_back(p);
   }
   return out;

@@ -93,8 +93,9 @@ std::string FormatTimelineCsv(const ReplayResult& result, Duration interval);
 // Jain's fairness index of the flows sending at one timeline sample.
 struct FairnessPoint {
   Time at;
-  uint32_t active = 0;  // flows running throughout the sample's interval
-  double jain = 1;      // over their rates in the interval; 1 when fewer than two
+  uint32_t active = 0;   // flows running throughout the sample's interval
+  bool stalled = false;  // two or more ran and none sent a byte (all in timeouts)
+  double jain = 1;       // over their rates; 1 when fewer than two ran or stalled
 };
 
 // Jain's index at every congestion-control timeline sample, over the rates of

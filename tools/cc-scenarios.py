@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+"""Congestion-control scenarios on the simulated 400G fat tree, for every
+algorithm: the full versions of apps/cc_scenarios_test.cc, as tables.
+
+  tools/cc-scenarios.py [--out DIR] [--seed N] [--cc a,b,...] [--replay PATH]
+
+Scenarios (default fabric: 128-host k=8 fat tree, 400 Gb/s, 1 us per hop,
+one BDP of buffer per port, ECN between 20% and 80% of it):
+  incast      8 senders x 2 MB to one host, 1-BDP buffer
+  incast-deep the same with a 16 MB buffer per port (room for the whole burst)
+  incast-trim the same with payload trimming on overflow
+  fairness    4 flows of 12 MB into one host, joining 150 us apart; Jain's
+              index of their rates every 5 us, and the time after each join
+              until it reaches 0.95
+  spraying    the incast on a 16-host tree whose core link s8-s16 runs at a
+              tenth of its rate, with 1 path and with 8
+
+Writes DIR/cc-scenarios.md (tables) and DIR/cc-scenarios.json (every number),
+prints the tables, and shows one line per run on stderr. HPCC runs on one path:
+its per-hop records are per path (see docs/cc.md).
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ALGORITHMS = ["fixed", "dcqcn", "timely", "swift", "hpcc", "nscc"]
+INCAST = "incast:senders=8,size=2000000"
+FAIR_FLOWS = [(4, 0), (8, 150), (12, 300), (16, 450)]  # (sender, start us) into host 0
+FAIR_BYTES = 12_000_000
+JAIN_TARGET = 0.95
+TIMELINE_US = 5
+
+
+def paths_for(cc):
+    return "1" if cc == "hpcc" else "8"
+
+
+class Runner:
+    def __init__(self, replay, seed, work):
+        self.replay, self.seed, self.work = replay, seed, work
+        self.count = 0
+
+    def run(self, name, fabric, workload, cc, paths, timeline=False):
+        """Runs tern-replay; returns (summary JSON, flow rows, cc timeline rows)."""
+        self.count += 1
+        tag = f"{self.count:03d}-{name}-{cc}"
+        out = os.path.join(self.work, tag)
+        cmd = [self.replay, f"--fabric={fabric}", f"--workload={workload}", f"--cc={cc}",
+               "--paths", paths, "--seed", str(self.seed), "--quiet",
+               "--json", out + ".json", "--csv", out + ".csv"]
+        if timeline:
+            cmd += ["--timeline", out, "--timeline-interval", str(TIMELINE_US)]
+        print(f"  [{self.count}] {name} cc={cc} paths={paths}", file=sys.stderr, flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode not in (0, 3):  # 3: some flow unfinished, still a result
+            sys.exit(f"cc-scenarios: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+        with open(out + ".json") as f:
+            summary = json.load(f)
+        with open(out + ".csv") as f:
+            flows = list(csv.DictReader(f))
+        samples = []
+        if timeline:
+            with open(os.path.join(out, "cc.csv")) as f:
+                samples = list(csv.DictReader(f))
+        return summary, flows, samples, " ".join(cmd)
+
+
+def incast_row(summary, flows):
+    # The last byte of 8 x 2 MB leaves the bottleneck after all their wire
+    # bytes; the ideal of the incast is that plus one base RTT.
+    wire_us = sum(float(f["ideal_us"]) for f in flows)
+    # Each flow's own ideal is its wire time (2 MB plus 102 header bytes per
+    # 4096-byte packet at 400 Gb/s) plus its base RTT.
+    rtts = [float(f["ideal_us"]) - 2_000_000 * (1 + 102 / 4096) * 8 / 400e3 for f in flows]
+    ideal_us = wire_us - sum(rtts) + max(rtts)
+    sw, rt = summary["switch"], summary["retransmits"]
+    return {
+        "completed": summary["flows"]["completed"], "flows": summary["flows"]["total"],
+        "max_fct_us": summary["fct_us"]["max"], "p50_fct_us": summary["fct_us"]["p50"],
+        "ideal_us": round(ideal_us, 1),
+        "queue_max_bytes": sw["queue_max_bytes"], "queue_p99_bytes": sw["queue_p99_bytes"],
+        "dropped": sw["dropped"], "trimmed": sw["trimmed"], "ecn_marked": sw["ecn_marked"],
+        "retransmits": rt["packets"], "timeouts": rt["timeout"],
+    }
+
+
+def fairness(flows, samples):
+    """Jain's index at each sample over flows running through its interval."""
+    spans = {}
+    for f in flows:
+        end = float(f["finish_us"]) if f["status"] == "ok" else float("inf")
+        spans[(f["src"], f["dst"])] = (float(f["start_us"]), end)
+    by_time = {}
+    for s in samples:
+        by_time.setdefault(float(s["time_us"]), []).append(s)
+    points, stalled = [], []
+    for t in sorted(by_time):
+        rates = [float(s["gbps"]) for s in by_time[t]
+                 if (s["src"], s["dst"]) in spans
+                 and spans[(s["src"], s["dst"])][0] <= t - TIMELINE_US
+                 and spans[(s["src"], s["dst"])][1] >= t]
+        sq = sum(r * r for r in rates)
+        if len(rates) >= 2 and sq == 0:
+            stalled.append(t)  # every running flow sent nothing: no share to judge
+            continue
+        jain = 1.0 if len(rates) < 2 else sum(rates) ** 2 / (len(rates) * sq)
+        points.append((t, len(rates), jain))
+    # Epochs between joins and leaves; per join, the time until Jain >= target.
+    events = sorted({s for s, _ in spans.values()} | {e for _, e in spans.values() if e != float("inf")})
+    joins = sorted(s for s, _ in spans.values())
+    converge = []
+    for i, j in enumerate(joins[1:], 1):
+        nxt = min([e for e in events if e > j] + [float("inf")])
+        hit = next((t for t, n, v in points if j < t <= nxt and n >= 2 and v >= JAIN_TARGET), None)
+        converge.append(None if hit is None else round(hit - j, 1))
+    multi = [v for _, n, v in points if n >= 2]
+    multi.sort()
+    return {
+        "jain_median": round(multi[len(multi) // 2], 3) if multi else None,
+        "jain_min": round(multi[0], 3) if multi else None,
+        "share_at_or_above_target": round(sum(v >= JAIN_TARGET for v in multi) / len(multi), 3)
+        if multi else None,
+        "convergence_us_after_join": converge,
+        "stalled_samples": len(stalled),
+    }
+
+
+def md_table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="cc-scenarios")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cc", default=",".join(ALGORITHMS))
+    ap.add_argument("--replay", default=os.path.join(root, "build", "apps", "tern-replay"))
+    a = ap.parse_args()
+    if a.seed < 1:
+        ap.error("--seed must be a positive integer")
+    algos = [c for c in a.cc.split(",") if c]
+    if not algos:
+        ap.error("--cc names no algorithm")
+    if not os.access(a.replay, os.X_OK):
+        sys.exit(f"cc-scenarios: {a.replay} missing; build first (tools/test.sh or ninja -C build)")
+    os.makedirs(a.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="cc-scenarios-")
+    r = Runner(a.replay, a.seed, work)
+    results = {"seed": a.seed, "commands": {}, "incast": {}, "incast-deep": {}, "incast-trim": {},
+               "fairness": {}, "spraying": {}}
+    fair_file = os.path.join(work, "fairness.flows")
+    with open(fair_file, "w") as f:
+        for i, (src, start_us) in enumerate(FAIR_FLOWS):
+            f.write(f"{src}->0 id {i + 1} start {start_us * 1_000_000} size {FAIR_BYTES}\n")
+
+    for cc in algos:
+        p = paths_for(cc)
+        for name, fabric in [("incast", "sim"), ("incast-deep", "sim:buffer=16000000"),
+                             ("incast-trim", "sim:trim=1")]:
+            s, fl, _, cmd = r.run(name, fabric, INCAST, cc, p)
+            results[name][cc] = incast_row(s, fl)
+            results["commands"][f"{name}/{cc}"] = cmd
+        s, fl, samples, cmd = r.run("fairness", "sim", f"flows:{fair_file}", cc, p, timeline=True)
+        results["fairness"][cc] = fairness(fl, samples)
+        results["commands"][f"fairness/{cc}"] = cmd
+        spray = {}
+        for paths in (["1"] if cc == "hpcc" else ["1", "8"]):
+            s, fl, _, cmd = r.run("spraying", "sim:hosts=16,fail=s8-s16@0:slow=0.1", INCAST, cc, paths)
+            spray[paths] = {"max_fct_us": s["fct_us"]["max"], "p50_fct_us": s["fct_us"]["p50"],
+                            "completed": s["flows"]["completed"], "retransmits": s["retransmits"]["packets"]}
+            results["commands"][f"spraying/{cc}/paths={paths}"] = cmd
+        results["spraying"][cc] = spray
+
+    md = [f"# Congestion-control scenarios (seed {a.seed})", "",
+          "Command: `tools/cc-scenarios.py " + " ".join(sys.argv[1:]) + "`; every tern-replay "
+          "command is in cc-scenarios.json.", ""]
+    for name, title in [("incast", "8:1 incast of 2 MB, 1-BDP buffer (625,500 B)"),
+                        ("incast-deep", "8:1 incast of 2 MB, 16 MB buffer"),
+                        ("incast-trim", "8:1 incast of 2 MB, 1-BDP buffer, trimming")]:
+        rows = [[cc, f"{v['completed']}/{v['flows']}", v["max_fct_us"], v["ideal_us"],
+                 round(v["max_fct_us"] / v["ideal_us"], 2), v["queue_max_bytes"],
+                 v["queue_p99_bytes"], v["dropped"], v["trimmed"], v["timeouts"]]
+                for cc, v in results[name].items()]
+        md += [f"## {title}", "", md_table(
+            ["cc", "done", "max FCT us", "ideal us", "max/ideal", "queue max B", "queue p99 B",
+             "drops", "trims", "RTO retx"], rows), ""]
+    rows = [[cc, v["jain_median"], v["jain_min"], v["share_at_or_above_target"],
+             " / ".join("-" if c is None else str(c) for c in v["convergence_us_after_join"]),
+             v["stalled_samples"]]
+            for cc, v in results["fairness"].items()]
+    md += ["## Fairness: 4 x 12 MB into one host, joining 150 us apart", "",
+           f"Jain's index every {TIMELINE_US} us over the flows running through the interval; "
+           f"convergence: us after the 2nd, 3rd and 4th join until Jain >= {JAIN_TARGET} "
+           "('-': never before the next join or leave); stalled: samples in which every "
+           "running flow sent nothing (left out of the statistics).", "",
+           md_table(["cc", "Jain median", "Jain min", f"share >= {JAIN_TARGET}",
+                     "convergence us", "stalled"], rows), ""]
+    rows = [[cc, v["1"]["max_fct_us"], v.get("8", {}).get("max_fct_us", "-")]
+            for cc, v in results["spraying"].items()]
+    md += ["## Spraying: incast on a 16-host tree, core link s8-s16 at 10% rate", "",
+           md_table(["cc", "max FCT us, 1 path", "max FCT us, 8 paths"], rows), ""]
+    text = "\n".join(md)
+    with open(os.path.join(a.out, "cc-scenarios.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, "cc-scenarios.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
