@@ -5,6 +5,7 @@
 // link. The full scenarios, with their tables, are tools/cc-scenarios.sh.
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "apps/replay_generators.h"
@@ -49,6 +50,17 @@ ReplayResult MustRun(const std::string& workload, const ReplayConfig& config) {
   absl::StatusOr<ReplayResult> r = RunReplay(*w, config);
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *std::move(r) : ReplayResult{};
+}
+
+// Every timeline sample of the congestion-control variable `name`.
+std::vector<double> Sampled(const ReplayResult& r, std::string_view name) {
+  std::vector<double> out;
+  for (const CcSample& s : r.cc_timeline) {
+    for (int i = 0; i < s.count; ++i) {
+      if (s.variables[i].name == name) out.push_back(s.variables[i].value);
+    }
+  }
+  return out;
 }
 
 struct IncastOutcome {
@@ -118,14 +130,9 @@ TEST(CcScenarioTest, DcqcnReceivesCnpsAndCutsItsRate) {
   for (const ConnectionResult& cr : r.connections) total += cr.counters;
   EXPECT_GT(total.np_cnp_sent, 0u);
   EXPECT_EQ(total.rp_cnp_handled, total.np_cnp_sent);
-  double lowest_gbps = 1e9;
-  for (const CcSample& s : r.cc_timeline) {
-    for (int i = 0; i < s.count; ++i) {
-      if (s.variables[i].name == "rate_gbps")
-        lowest_gbps = std::min(lowest_gbps, s.variables[i].value);
-    }
-  }
-  EXPECT_LT(lowest_gbps, 300);
+  const std::vector<double> rates = Sampled(r, "rate_gbps");
+  ASSERT_FALSE(rates.empty());
+  EXPECT_LT(*std::min_element(rates.begin(), rates.end()), 300);
 }
 
 // HPCC's telemetry is stamped by every switch on the path and reaches the
@@ -135,24 +142,14 @@ TEST(CcScenarioTest, HpccSeesEverySwitchHop) {
   c.timeline_interval = Duration::Microseconds(5);
   // Host 0 and host 127 of the 128-host k=8 tree sit in different pods.
   const ReplayResult r = MustRun("incast:senders=1,receiver=127,size=2000000", c);
-  double hops = -1;
-  for (const CcSample& s : r.cc_timeline) {
-    for (int i = 0; i < s.count; ++i) {
-      if (s.variables[i].name == "hops") hops = std::max(hops, s.variables[i].value);
-    }
-  }
-  EXPECT_EQ(hops, 5);
+  const std::vector<double> hops = Sampled(r, "hops");
+  ASSERT_FALSE(hops.empty());
+  EXPECT_EQ(*std::max_element(hops.begin(), hops.end()), 5);
   // Without stamping (int=0), HPCC learns nothing and says so.
   ReplayConfig off = ConfigFor("int=0", "hpcc", 1);
   off.timeline_interval = Duration::Microseconds(5);
   const ReplayResult silent = MustRun("incast:senders=1,receiver=127,size=2000000", off);
-  for (const CcSample& s : silent.cc_timeline) {
-    for (int i = 0; i < s.count; ++i) {
-      if (s.variables[i].name == "hops") {
-        EXPECT_EQ(s.variables[i].value, 0);
-      }
-    }
-  }
+  for (const double h : Sampled(silent, "hops")) EXPECT_EQ(h, 0);
 }
 
 // A core link at a tenth of its rate: flows hashed onto it on one path crawl;

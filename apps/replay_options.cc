@@ -148,7 +148,8 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
   --json FILE            every result as JSON
   --csv FILE             one line per flow
   --timeline DIR         DIR/queues.csv: switch-port queue and throughput samples;
-                         DIR/cc.csv: each sampled queue pair's rate and CC variables
+                         DIR/cc.csv: each sampled queue pair's rate and CC variables;
+                         DIR/fairness.csv: Jain's index of the sampled flows
   --timeline-interval US sampling period (default 10)
   --timeline-flows N     host pairs whose queue pairs cc.csv samples (default 8)
   --verb write|send      RDMA WRITE (default) or SEND with a RECV posted at the receiver

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -326,6 +328,12 @@ std::string FormatTimelineCsv(const ReplayResult& r, Duration interval) {
 }
 
 std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& r, Duration interval) {
+  // The flows of each sampled queue pair, found once rather than per sample.
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<const FlowResult*>> flows_of;
+  for (const CcSample& s : r.cc_timeline) flows_of[{s.src, s.dst}];
+  for (const FlowResult& f : r.flows) {
+    if (auto it = flows_of.find({f.src, f.dst}); it != flows_of.end()) it->second.push_back(&f);
+  }
   std::vector<FairnessPoint> out;
   size_t i = 0;
   while (i < r.cc_timeline.size()) {
@@ -336,9 +344,9 @@ std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& r, Duration inte
     for (; i < r.cc_timeline.size() && r.cc_timeline[i].at == at; ++i) {
       const CcSample& s = r.cc_timeline[i];
       // The sample counts when a flow of this queue pair covers the interval.
-      const bool running = std::any_of(r.flows.begin(), r.flows.end(), [&](const FlowResult& f) {
-        return f.src == s.src && f.dst == s.dst && f.start <= from &&
-               (!f.completed || f.finish >= at);
+      const std::vector<const FlowResult*>& flows = flows_of[{s.src, s.dst}];
+      const bool running = std::any_of(flows.begin(), flows.end(), [&](const FlowResult* f) {
+        return f->start <= from && (!f->completed || f->finish >= at);
       });
       if (!running) continue;
       const double rate = static_cast<double>(s.bytes_sent);
@@ -349,6 +357,15 @@ std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& r, Duration inte
     FairnessPoint p{at, active, active >= 2 && sum_sq == 0, 1.0};
     if (active >= 2 && !p.stalled) p.jain = sum * sum / (active * sum_sq);
     out.push_back(p);
+  }
+  return out;
+}
+
+std::string FormatFairnessCsv(const ReplayResult& r, Duration interval) {
+  std::string out = "time_us,active,stalled,jain\n";
+  for (const FairnessPoint& p : FairnessTimeline(r, interval)) {
+    absl::StrAppendFormat(&out, "%.3f,%d,%d,%.6f\n", (p.at - Time::Zero()).microseconds(), p.active,
+                          p.stalled ? 1 : 0, p.jain);
   }
   return out;
 }

@@ -106,6 +106,9 @@ struct FairnessPoint {
 // every flow (--timeline-flows at least the number of host pairs).
 std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& result, Duration interval);
 
+// FairnessTimeline as CSV: time_us,active,stalled (0|1),jain.
+std::string FormatFairnessCsv(const ReplayResult& result, Duration interval);
+
 // One line per congestion-control sample of a queue pair:
 // time_us,src,dst,gbps, then the algorithm's variables by name (window first).
 std::string FormatCcTimelineCsv(const ReplayResult& result, Duration interval);

@@ -127,6 +127,8 @@ int Main(int argc, char** argv) {
                     FormatTimelineCsv(*result, options->config.timeline_interval));
     ok &= WriteFile(options->timeline_dir + "/cc.csv",
                     FormatCcTimelineCsv(*result, options->config.timeline_interval));
+    ok &= WriteFile(options->timeline_dir + "/fairness.csv",
+                    FormatFairnessCsv(*result, options->config.timeline_interval));
   }
   if (!ok) return 1;
   // Unfinished or failed flows are a result worth reporting, and a failure

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "cc/congestion_control.h"
 #include "cc/registry.h"
+#include "cc/testing/cc_test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "transport/units.h"
@@ -21,41 +22,19 @@
 namespace tern {
 namespace {
 
+using cc_testing::CreateError;
+using cc_testing::DebugVariable;
+using cc_testing::MustCreate;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr double kLine = 400e9;  // default CcContext line rate, bit/s
 
-std::unique_ptr<CongestionControl> MustCreate(std::string_view spec,
-                                              const CcContext& context = CcContext{}) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_TRUE(cc.ok()) << spec << ": " << cc.status();
-  return cc.ok() ? *std::move(cc) : nullptr;
-}
-
-std::string CreateError(std::string_view spec, const CcContext& context = CcContext{}) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_FALSE(cc.ok()) << spec << " was accepted";
-  if (cc.ok()) return "";
-  EXPECT_EQ(cc.status().code(), absl::StatusCode::kInvalidArgument) << cc.status();
-  return std::string(cc.status().message());
-}
-
 // Microseconds since an arbitrary origin, as an event time.
 Time At(double us) { return Time::FromPicoseconds(std::llround(us * 1e6)); }
 
-// The named DebugVariables entry; fails the test when missing.
-double Var(const CongestionControl& cc, std::string_view name) {
-  std::array<CcVariable, kMaxCcVariables> vars;
-  const int n = cc.DebugVariables(std::span<CcVariable, kMaxCcVariables>(vars));
-  for (int i = 0; i < n; ++i) {
-    if (vars[i].name == name) return vars[i].value;
-  }
-  ADD_FAILURE() << "no debug variable " << name;
-  return -1;
-}
-double Rate(const CongestionControl& cc) { return Var(cc, "rate_gbps") * 1e9; }
-double Target(const CongestionControl& cc) { return Var(cc, "target_gbps") * 1e9; }
+double Rate(const CongestionControl& cc) { return DebugVariable(cc, "rate_gbps") * 1e9; }
+double Target(const CongestionControl& cc) { return DebugVariable(cc, "target_gbps") * 1e9; }
 
 void Cnp(CongestionControl& cc, Time now) {
   AckEvent ack;
@@ -137,7 +116,7 @@ TEST(DcqcnCcTest, DefaultsCreateAtLineRate) {
   ASSERT_NE(cc, nullptr);
   EXPECT_EQ(cc->name(), "dcqcn");
   EXPECT_EQ(cc->pacing_rate(), Bandwidth::Gbps(400));
-  EXPECT_EQ(Var(*cc, "alpha"), 1.0);
+  EXPECT_EQ(DebugVariable(*cc, "alpha"), 1.0);
 }
 
 TEST(DcqcnCcTest, ExampleSpecParses) {
@@ -181,8 +160,8 @@ TEST(DcqcnCcTest, RateAfterCnpsInARowIsTheProductOfCuts) {
     rate *= 1 - alpha_before / 2;
     ExpectClose(Rate(*cc), rate, "RC");
     ExpectClose(Target(*cc), previous, "RT = RC before the cut");
-    EXPECT_NEAR(Var(*cc, "alpha"), 1 - std::pow(1 - g, k) * (1 - a0), 1e-12);
-    EXPECT_EQ(Var(*cc, "cnps"), k);
+    EXPECT_NEAR(DebugVariable(*cc, "alpha"), 1 - std::pow(1 - g, k) * (1 - a0), 1e-12);
+    EXPECT_EQ(DebugVariable(*cc, "cnps"), k);
   }
   EXPECT_EQ(cc->pacing_rate().bits_per_second(), std::llround(rate));
 }
@@ -194,7 +173,7 @@ TEST(DcqcnCcTest, DefaultAlphaOfOneHalvesTheRatePerCnp) {
   for (int k = 1; k <= 5; ++k) {
     Cnp(*cc, At(0));
     ExpectClose(Rate(*cc), kLine / std::pow(2, k), "RC");
-    EXPECT_EQ(Var(*cc, "alpha"), 1.0);
+    EXPECT_EQ(DebugVariable(*cc, "alpha"), 1.0);
   }
 }
 
@@ -205,9 +184,9 @@ TEST(DcqcnCcTest, AlphaDecaysOncePerWholeKWithoutCnp) {
   Cnp(*cc, At(100));
   const double after_cnp = (1 - g) * 0.5 + g;
   Tick(*cc, At(100 + 9 * 10 + 9.999));  // 9 whole periods
-  EXPECT_NEAR(Var(*cc, "alpha"), after_cnp * std::pow(1 - g, 9), 1e-12);
+  EXPECT_NEAR(DebugVariable(*cc, "alpha"), after_cnp * std::pow(1 - g, 9), 1e-12);
   Tick(*cc, At(100 + 10 * 10));  // the 10th ends exactly now
-  EXPECT_NEAR(Var(*cc, "alpha"), after_cnp * std::pow(1 - g, 10), 1e-12);
+  EXPECT_NEAR(DebugVariable(*cc, "alpha"), after_cnp * std::pow(1 - g, 10), 1e-12);
 }
 
 TEST(DcqcnCcTest, AlphaDecayOverALongIdleGapIsExact) {
@@ -218,7 +197,7 @@ TEST(DcqcnCcTest, AlphaDecayOverALongIdleGapIsExact) {
   const double after_cnp = (1 - 0.0001) * 0.5 + 0.0001;
   Tick(*cc, At(1e6 + 0.5));
   const double expected = after_cnp * std::pow(1 - 0.0001, 1e6);
-  EXPECT_NEAR(Var(*cc, "alpha"), expected, expected * 1e-9);
+  EXPECT_NEAR(DebugVariable(*cc, "alpha"), expected, expected * 1e-9);
 }
 
 TEST(DcqcnCcTest, CnpRestartsTheAlphaTimer) {
@@ -232,7 +211,7 @@ TEST(DcqcnCcTest, CnpRestartsTheAlphaTimer) {
     Cnp(*cc, At(50.0 * i));
     alpha = (1 - g) * alpha + g;
   }
-  EXPECT_NEAR(Var(*cc, "alpha"), alpha, 1e-12);
+  EXPECT_NEAR(DebugVariable(*cc, "alpha"), alpha, 1e-12);
 }
 
 TEST(DcqcnCcTest, AlphaDoesNotDecayBeforeTheFirstCnp) {
@@ -267,7 +246,7 @@ TEST(DcqcnCcTest, FastRecoveryHalvesTheGapPerTimerExpiry) {
     Tick(*cc, At(55.0 * j));
     ExpectClose(Rate(*cc), kLine - (kLine / 2) / std::pow(2, j), "fast recovery");
     ExpectClose(Target(*cc), kLine, "RT unchanged");
-    EXPECT_EQ(Var(*cc, "timer_stage"), j);
+    EXPECT_EQ(DebugVariable(*cc, "timer_stage"), j);
   }
 }
 
@@ -298,14 +277,14 @@ TEST(DcqcnCcTest, ByteCounterDrivesIncreaseEvents) {
   Send(*cc, At(1), 4096);
   ExpectClose(Rate(*cc), kLine / 4, "half a byte counter: no event");
   Send(*cc, At(1), 4096);
-  EXPECT_EQ(Var(*cc, "byte_stage"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "byte_stage"), 1);
   ExpectClose(Rate(*cc), (kLine / 2 + kLine / 4) / 2, "fast recovery step");
   // Three packets: one more event, 4096 bytes carried over.
   Send(*cc, At(2), 3 * 4096);
-  EXPECT_EQ(Var(*cc, "byte_stage"), 2);
+  EXPECT_EQ(DebugVariable(*cc, "byte_stage"), 2);
   ExpectClose(Target(*cc), kLine / 2 + 500e6, "additive step once the stage passes F=1");
   Send(*cc, At(2), 4096);
-  EXPECT_EQ(Var(*cc, "byte_stage"), 3);
+  EXPECT_EQ(DebugVariable(*cc, "byte_stage"), 3);
 }
 
 TEST(DcqcnCcTest, ByteCounterZeroTurnsItOff) {
@@ -313,7 +292,7 @@ TEST(DcqcnCcTest, ByteCounterZeroTurnsItOff) {
   ASSERT_NE(cc, nullptr);
   Cnp(*cc, At(0));
   for (int i = 0; i < 100; ++i) Send(*cc, At(1), 1'000'000'000);
-  EXPECT_EQ(Var(*cc, "byte_stage"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "byte_stage"), 0);
   ExpectClose(Rate(*cc), kLine / 2, "no increase without a timer expiry");
 }
 
@@ -346,8 +325,8 @@ TEST(DcqcnCcTest, HyperIncreaseWhenBothStagesPassF) {
   ref.TimerEvent();
   ExpectClose(Target(*cc), ref.rt, "RT");
   ExpectClose(Rate(*cc), ref.rc, "RC");
-  EXPECT_EQ(Var(*cc, "timer_stage"), 4);
-  EXPECT_EQ(Var(*cc, "byte_stage"), 4);
+  EXPECT_EQ(DebugVariable(*cc, "timer_stage"), 4);
+  EXPECT_EQ(DebugVariable(*cc, "byte_stage"), 4);
 }
 
 TEST(DcqcnCcTest, TargetAndRateStopAtLineRate) {
@@ -365,11 +344,11 @@ TEST(DcqcnCcTest, CnpResetsStagesAndTimer) {
   Cnp(*cc, At(0));
   Tick(*cc, At(55));
   Send(*cc, At(56), 4096);
-  EXPECT_EQ(Var(*cc, "timer_stage"), 1);
-  EXPECT_EQ(Var(*cc, "byte_stage"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "timer_stage"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "byte_stage"), 1);
   Cnp(*cc, At(100));
-  EXPECT_EQ(Var(*cc, "timer_stage"), 0);
-  EXPECT_EQ(Var(*cc, "byte_stage"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "timer_stage"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "byte_stage"), 0);
   const double rc = Rate(*cc);
   Tick(*cc, At(154.999));  // 55 us after the CNP, not after the old deadline (110)
   EXPECT_EQ(Rate(*cc), rc);
@@ -393,7 +372,7 @@ TEST(DcqcnCcTest, IdleGapMatchesTheStepwiseModel) {
   }
   Tick(*cc, At(100'000));
   for (int j = 0; j < 100'000 / 55; ++j) ref.TimerEvent();
-  EXPECT_EQ(Var(*cc, "timer_stage"), 100'000 / 55);
+  EXPECT_EQ(DebugVariable(*cc, "timer_stage"), 100'000 / 55);
   ExpectClose(Target(*cc), ref.rt, "RT");
   ExpectClose(Rate(*cc), ref.rc, "RC");
 }
@@ -442,7 +421,7 @@ TEST(DcqcnCcTest, LongIdleGapReachesLineRateAndCountsEveryExpiry) {
   // 5 Mb/s per 300 us from 1 Mb/s reaches 400 Gb/s after ~80000 expiries (24 s);
   // 100 s is 333333 expiries.
   Tick(*cc, At(100e6));
-  EXPECT_EQ(Var(*cc, "timer_stage"), 333'333);
+  EXPECT_EQ(DebugVariable(*cc, "timer_stage"), 333'333);
   EXPECT_EQ(cc->pacing_rate(), Bandwidth::Gbps(400));
 }
 
@@ -475,7 +454,7 @@ TEST(DcqcnCcTest, CeMarksWithoutCnpAreIgnored) {
   ack.ce_packets = 4;
   EXPECT_EQ(cc->OnAck(ack), PathAdvice::kKeep);
   EXPECT_EQ(cc->pacing_rate(), Bandwidth::Gbps(400));
-  EXPECT_EQ(Var(*cc, "cnps"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "cnps"), 0);
 }
 
 // --- Presets -----------------------------------------------------------------
@@ -507,18 +486,18 @@ TEST(DcqcnCcTest, FirmwarePresetUsesConnectXDefaults) {
   Cnp(*cc, At(0));
   const double rc = kLine * (1 - a0 / 2);
   ExpectClose(Rate(*cc), rc, "cut by initial_alpha/2");
-  EXPECT_NEAR(Var(*cc, "alpha"), (1 - g) * a0 + g, 1e-12);
+  EXPECT_NEAR(DebugVariable(*cc, "alpha"), (1 - g) * a0 + g, 1e-12);
   // K = DCE_TCP_RTT = 1 us: 299 decays by 299.5 us. T = RPG_TIME_RESET = 300 us.
   Tick(*cc, At(299.5));
-  EXPECT_NEAR(Var(*cc, "alpha"), ((1 - g) * a0 + g) * std::pow(1 - g, 299), 1e-12);
+  EXPECT_NEAR(DebugVariable(*cc, "alpha"), ((1 - g) * a0 + g) * std::pow(1 - g, 299), 1e-12);
   ExpectClose(Rate(*cc), rc, "no increase before 300 us");
   Tick(*cc, At(300));  // F = RPG_THRESHOLD = 1: one fast recovery step
   ExpectClose(Rate(*cc), (kLine + rc) / 2, "fast recovery");
   // RPG_BYTE_RESET = 32767 bytes.
   Send(*cc, At(301), 32766);
-  EXPECT_EQ(Var(*cc, "byte_stage"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "byte_stage"), 0);
   Send(*cc, At(301), 1);
-  EXPECT_EQ(Var(*cc, "byte_stage"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "byte_stage"), 1);
   // RPG_MIN_RATE = 1 Mb/s.
   for (int i = 0; i < 2000; ++i) Cnp(*cc, At(302));  // g is small: alpha climbs slowly
   EXPECT_EQ(cc->pacing_rate(), Bandwidth::BitsPerSecond(1'000'000));
@@ -545,7 +524,7 @@ TEST(DcqcnCcTest, GivenKeysOverrideThePreset) {
   ExpectClose(Rate(*cc), kLine / 2, "initial_alpha=1 given");
   Tick(*cc, At(100));
   ExpectClose(Rate(*cc), kLine * 0.75, "timer=100 given, not 300");
-  EXPECT_NEAR(Var(*cc, "alpha"), std::pow(1 - 5.0 / 1024, 100), 1e-12);  // firmware g, K
+  EXPECT_NEAR(DebugVariable(*cc, "alpha"), std::pow(1 - 5.0 / 1024, 100), 1e-12);  // firmware g, K
 }
 
 // --- Other parameters --------------------------------------------------------

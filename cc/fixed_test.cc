@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cc/congestion_control.h"
+#include "cc/testing/cc_test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "transport/units.h"
@@ -14,24 +15,10 @@
 namespace tern {
 namespace {
 
+using cc_testing::MakeContext;
+using cc_testing::MustCreate;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-// Creates `spec` or fails the test.
-std::unique_ptr<CongestionControl> MustCreate(std::string_view spec,
-                                              const CcContext& context = CcContext{}) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_TRUE(cc.ok()) << spec << ": " << cc.status();
-  return cc.ok() ? *std::move(cc) : nullptr;
-}
-
-CcContext Context(Bandwidth line_rate, Duration base_rtt, uint32_t mtu_bytes) {
-  CcContext context;
-  context.line_rate = line_rate;
-  context.base_rtt = base_rtt;
-  context.mtu_bytes = mtu_bytes;
-  return context;
-}
 
 TEST(FixedCcTest, NameIsFixed) {
   auto cc = MustCreate("fixed");
@@ -49,13 +36,13 @@ TEST(FixedCcTest, DefaultWindowIsBdpRoundedUpToWholeMtus) {
 TEST(FixedCcTest, DefaultWindowThatIsAWholeNumberOfMtusIsKept) {
   // 409.6 Gb/s x 8 us = 409600 bytes = exactly 100 x 4096.
   const CcContext context =
-      Context(Bandwidth::BitsPerSecond(409'600'000'000), Duration::Microseconds(8), 4096);
+      MakeContext(Bandwidth::BitsPerSecond(409'600'000'000), Duration::Microseconds(8), 4096);
   EXPECT_EQ(DeriveFixedWindowBytes(context), 409600u);
 }
 
 TEST(FixedCcTest, DefaultWindowRoundsUpToTheContextMtu) {
   // 100 Gb/s x 10 us = 125000 bytes -> 84 packets of 1500 = 126000.
-  const CcContext context = Context(Bandwidth::Gbps(100), Duration::Microseconds(10), 1500);
+  const CcContext context = MakeContext(Bandwidth::Gbps(100), Duration::Microseconds(10), 1500);
   auto cc = MustCreate("fixed", context);
   ASSERT_NE(cc, nullptr);
   EXPECT_EQ(cc->window_bytes(), 126000u);
@@ -63,23 +50,23 @@ TEST(FixedCcTest, DefaultWindowRoundsUpToTheContextMtu) {
 
 TEST(FixedCcTest, DefaultWindowIsFourMtusWhenBdpIsSmaller) {
   // 1 Gb/s x 8 us = 1000 bytes < 4 x 4096.
-  const CcContext context = Context(Bandwidth::Gbps(1), Duration::Microseconds(8), 4096);
+  const CcContext context = MakeContext(Bandwidth::Gbps(1), Duration::Microseconds(8), 4096);
   EXPECT_EQ(DeriveFixedWindowBytes(context), 4u * 4096u);
 }
 
 TEST(FixedCcTest, DefaultWindowIsFourMtusWhenLineRateIsUnknown) {
-  const CcContext context = Context(Bandwidth::Unlimited(), Duration::Microseconds(8), 4096);
+  const CcContext context = MakeContext(Bandwidth::Unlimited(), Duration::Microseconds(8), 4096);
   EXPECT_EQ(DeriveFixedWindowBytes(context), 4u * 4096u);
 }
 
 TEST(FixedCcTest, DefaultWindowIsFourMtusWhenBaseRttIsZero) {
-  const CcContext context = Context(Bandwidth::Gbps(400), Duration::Zero(), 4096);
+  const CcContext context = MakeContext(Bandwidth::Gbps(400), Duration::Zero(), 4096);
   EXPECT_EQ(DeriveFixedWindowBytes(context), 4u * 4096u);
 }
 
 TEST(FixedCcTest, DefaultWindowIsCappedAtOneTebibyte) {
   // 1 Pb/s x 1 s would be 1.25e14 bytes.
-  const CcContext context = Context(Bandwidth::Gbps(1e6), Duration::Milliseconds(1000), 4096);
+  const CcContext context = MakeContext(Bandwidth::Gbps(1e6), Duration::Milliseconds(1000), 4096);
   EXPECT_EQ(DeriveFixedWindowBytes(context), kFixedMaxWindowBytes);
 }
 
@@ -106,7 +93,7 @@ TEST(FixedCcTest, PacketsSetTheWindowInContextMtus) {
   ASSERT_NE(cc, nullptr);
   EXPECT_EQ(cc->window_bytes(), 16u * 4096u);
 
-  const CcContext context = Context(Bandwidth::Gbps(100), Duration::Microseconds(10), 1500);
+  const CcContext context = MakeContext(Bandwidth::Gbps(100), Duration::Microseconds(10), 1500);
   auto small_mtu = MustCreate("fixed:packets=16", context);
   ASSERT_NE(small_mtu, nullptr);
   EXPECT_EQ(small_mtu->window_bytes(), 16u * 1500u);
@@ -188,7 +175,7 @@ TEST(FixedCcTest, WindowIsNeverZeroForAnyContext) {
   for (const Bandwidth rate : {Bandwidth::Unlimited(), Bandwidth::Gbps(1), Bandwidth::Gbps(800)}) {
     for (const Duration rtt : {Duration::Zero(), Duration::Nanoseconds(1), Duration::Seconds(1)}) {
       for (const uint32_t mtu : {1u, 1500u, 4096u, 9000u}) {
-        const CcContext context = Context(rate, rtt, mtu);
+        const CcContext context = MakeContext(rate, rtt, mtu);
         for (const char* spec : {"fixed", "fixed:window=1", "fixed:packets=1"}) {
           auto cc = MustCreate(spec, context);
           ASSERT_NE(cc, nullptr);

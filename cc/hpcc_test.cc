@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cc/congestion_control.h"
+#include "cc/testing/cc_test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "transport/units.h"
@@ -31,11 +32,7 @@ constexpr double kEta = 0.95;
 
 CcContext Context(Bandwidth line_rate = Bandwidth::Gbps(100),
                   Duration base_rtt = Duration::Microseconds(10), uint32_t mtu_bytes = 4096) {
-  CcContext context;
-  context.line_rate = line_rate;
-  context.base_rtt = base_rtt;
-  context.mtu_bytes = mtu_bytes;
-  return context;
+  return cc_testing::MakeContext(line_rate, base_rtt, mtu_bytes);
 }
 
 // Holds the algorithm both as the interface (to drive it) and as HpccCc (to
@@ -46,22 +43,16 @@ struct Hpcc {
 };
 
 Hpcc MustCreate(std::string_view spec, const CcContext& context = Context()) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_TRUE(cc.ok()) << spec << ": " << cc.status();
-  if (!cc.ok()) return {};
   Hpcc out;
-  out.cc = *std::move(cc);
+  out.cc = cc_testing::MustCreate(spec, context);
+  if (out.cc == nullptr) return {};
   EXPECT_EQ(out.cc->name(), "hpcc");
   out.hpcc = static_cast<HpccCc*>(out.cc.get());
   return out;
 }
 
 std::string CreateError(std::string_view spec, const CcContext& context = Context()) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_FALSE(cc.ok()) << spec << " was accepted";
-  if (cc.ok()) return "";
-  EXPECT_EQ(cc.status().code(), absl::StatusCode::kInvalidArgument) << cc.status();
-  return std::string(cc.status().message());
+  return cc_testing::CreateError(spec, context);
 }
 
 HopTelemetry Hop(uint32_t ts_ns, uint32_t tx_bytes, uint32_t queue_bytes,

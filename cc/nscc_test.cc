@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cc/congestion_control.h"
+#include "cc/testing/cc_test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "transport/units.h"
@@ -19,6 +20,8 @@
 namespace tern {
 namespace {
 
+using cc_testing::DebugVariable;
+using cc_testing::MakeContext;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -35,41 +38,17 @@ constexpr double kFiBytes = 5 * kMtu;      // fi x MTU x a = 20480
 constexpr double kEtaBytes = 614;          // round(0.15 x 4096 x 1) = round(614.4)
 constexpr double kTargetNs = 12000;        // 1 x base RTT
 
-CcContext Context(Bandwidth line_rate, Duration base_rtt, uint32_t mtu_bytes) {
-  CcContext context;
-  context.line_rate = line_rate;
-  context.base_rtt = base_rtt;
-  context.mtu_bytes = mtu_bytes;
-  return context;
+CcContext Reference() {
+  return MakeContext(Bandwidth::Gbps(100), Duration::Microseconds(12), 4096);
 }
-
-CcContext Reference() { return Context(Bandwidth::Gbps(100), Duration::Microseconds(12), 4096); }
 
 std::unique_ptr<CongestionControl> MustCreate(std::string_view spec,
                                               const CcContext& context = Reference()) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_TRUE(cc.ok()) << spec << ": " << cc.status();
-  return cc.ok() ? *std::move(cc) : nullptr;
+  return cc_testing::MustCreate(spec, context);
 }
 
 std::string CreateError(std::string_view spec, const CcContext& context = Reference()) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_FALSE(cc.ok()) << spec << " was accepted";
-  if (cc.ok()) return "";
-  EXPECT_EQ(cc.status().code(), absl::StatusCode::kInvalidArgument);
-  return std::string(cc.status().message());
-}
-
-// One of the algorithm's DebugVariables by name; NaN (failing any comparison)
-// when absent.
-double Var(const CongestionControl& cc, std::string_view name) {
-  std::array<CcVariable, kMaxCcVariables> vars;
-  const int n = cc.DebugVariables(std::span<CcVariable, kMaxCcVariables>(vars));
-  for (int i = 0; i < n; ++i) {
-    if (vars[i].name == name) return vars[i].value;
-  }
-  ADD_FAILURE() << "no variable " << name;
-  return std::nan("");
+  return cc_testing::CreateError(spec, context);
 }
 
 Time At(double us) { return Time::FromPicoseconds(std::llround(us * 1e6)); }
@@ -114,9 +93,9 @@ TEST(NsccCcTest, DefaultsDeriveFromTheDefaultContext) {
   auto cc = MustCreate("nscc", CcContext{});
   ASSERT_NE(cc, nullptr);
   EXPECT_EQ(cc->window_bytes(), 600000u);
-  EXPECT_EQ(Var(*cc, "max_window"), 600000);
-  EXPECT_EQ(Var(*cc, "target_delay_us"), 8);
-  EXPECT_EQ(Var(*cc, "base_rtt_us"), 8);
+  EXPECT_EQ(DebugVariable(*cc, "max_window"), 600000);
+  EXPECT_EQ(DebugVariable(*cc, "target_delay_us"), 8);
+  EXPECT_EQ(DebugVariable(*cc, "base_rtt_us"), 8);
   EXPECT_TRUE(cc->pacing_rate().IsUnlimited());
   EXPECT_TRUE(ValidateCongestionControlSpec("nscc").ok());
 }
@@ -124,34 +103,34 @@ TEST(NsccCcTest, DefaultsDeriveFromTheDefaultContext) {
 TEST(NsccCcTest, MaxWindowAndTargetDeriveFromLineRateAndBaseRtt) {
   auto cc = MustCreate("nscc");
   ASSERT_NE(cc, nullptr);
-  EXPECT_EQ(Var(*cc, "max_window"), kMaxWindow);
+  EXPECT_EQ(DebugVariable(*cc, "max_window"), kMaxWindow);
   EXPECT_EQ(cc->window_bytes(), kMaxWindow);  // the window opens at MaxWnd
-  EXPECT_EQ(Var(*cc, "target_delay_us"), kBaseRttUs);
+  EXPECT_EQ(DebugVariable(*cc, "target_delay_us"), kBaseRttUs);
 }
 
 TEST(NsccCcTest, TargetQdelayRttsScalesTheDerivedTarget) {
   auto cc = MustCreate("nscc:target_qdelay_rtts=0.75");  // UEC's value with trimming
   ASSERT_NE(cc, nullptr);
-  EXPECT_EQ(Var(*cc, "target_delay_us"), 0.75 * kBaseRttUs);
+  EXPECT_EQ(DebugVariable(*cc, "target_delay_us"), 0.75 * kBaseRttUs);
 }
 
 TEST(NsccCcTest, ExplicitTargetQdelayOverridesTheFraction) {
   auto cc = MustCreate("nscc:target_qdelay=20,target_qdelay_rtts=0.75");
   ASSERT_NE(cc, nullptr);
-  EXPECT_EQ(Var(*cc, "target_delay_us"), 20);
+  EXPECT_EQ(DebugVariable(*cc, "target_delay_us"), 20);
 }
 
 TEST(NsccCcTest, MaxBdpsScalesTheDerivedMaxWindow) {
   auto cc = MustCreate("nscc:max_bdps=2");
   ASSERT_NE(cc, nullptr);
-  EXPECT_EQ(Var(*cc, "max_window"), 2 * kBdp);
+  EXPECT_EQ(DebugVariable(*cc, "max_window"), 2 * kBdp);
   EXPECT_EQ(cc->window_bytes(), 2 * kBdp);
 }
 
 TEST(NsccCcTest, ExplicitMaxWindowIsUsedAsGiven) {
   auto cc = MustCreate("nscc:max_window=50000");
   ASSERT_NE(cc, nullptr);
-  EXPECT_EQ(Var(*cc, "max_window"), 50000);
+  EXPECT_EQ(DebugVariable(*cc, "max_window"), 50000);
   EXPECT_EQ(cc->window_bytes(), 50000u);
 }
 
@@ -179,8 +158,8 @@ TEST(NsccCcTest, FairIncreaseAddsFiBytesScaledByAckedOverWindow) {
   EXPECT_EQ(cc->OnAck(Ack(1, acked, RttForDelay(12))), PathAdvice::kKeep);
   const double expected = 100000 + std::floor(kFiBytes * acked / 100000);
   EXPECT_EQ(cc->window_bytes(), expected);  // 108388
-  EXPECT_EQ(Var(*cc, "fi"), 1);
-  EXPECT_EQ(Var(*cc, "pi"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "fi"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "pi"), 0);
 }
 
 TEST(NsccCcTest, FiParameterScalesTheFairIncrease) {
@@ -198,8 +177,8 @@ TEST(NsccCcTest, ProportionalIncreaseScalesWithDistanceBelowTarget) {
   EXPECT_EQ(cc->OnAck(Ack(1, 40960, RttForDelay(3))), PathAdvice::kKeep);
   const double inc = kPiBytes * acked * (kTargetNs - 3000) / kTargetNs;
   EXPECT_EQ(cc->window_bytes(), 100000 + std::floor(inc / 100000));  // 105033
-  EXPECT_EQ(Var(*cc, "pi"), 1);
-  EXPECT_EQ(Var(*cc, "last_delay_us"), 3);
+  EXPECT_EQ(DebugVariable(*cc, "pi"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "last_delay_us"), 3);
 }
 
 TEST(NsccCcTest, AlphaScalesTheProportionalIncrease) {
@@ -219,7 +198,7 @@ TEST(NsccCcTest, ExplicitTargetChangesQuadrantAndScalingB) {
   const double pi = std::round(4 * kMtu * 1.0 * (20.0 / 12.0));  // 27307
   const double inc = pi * 40960 * (20000.0 - 15000.0) / 20000.0;
   EXPECT_EQ(cc->window_bytes(), 100000 + std::floor(inc / 100000));
-  EXPECT_EQ(Var(*cc, "pi"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "pi"), 1);
 }
 
 TEST(NsccCcTest, ProportionalIncreasePerRttIsBoundedByPiBytes) {
@@ -244,8 +223,8 @@ TEST(NsccCcTest, MultiplicativeDecreaseIsProportionalToTheDelayExcess) {
   EXPECT_EQ(cc->OnAck(Ack(1, 4096, RttForDelay(36), /*ecn=*/true)), PathAdvice::kKeep);
   const double factor = 1 - 0.5 * (36000.0 - kTargetNs) / 36000.0;
   EXPECT_EQ(cc->window_bytes(), std::floor(100000 * factor));  // 66666
-  EXPECT_EQ(Var(*cc, "md"), 1);
-  EXPECT_EQ(Var(*cc, "avg_delay_us"), 36);
+  EXPECT_EQ(DebugVariable(*cc, "md"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "avg_delay_us"), 36);
 }
 
 TEST(NsccCcTest, MultiplicativeDecreaseWithDefaultGamma) {
@@ -267,10 +246,10 @@ TEST(NsccCcTest, MultiplicativeDecreaseHappensAtMostOncePerBaseRtt) {
   cc->OnAck(Ack(5, 4096, RttForDelay(36), true));   // 4 us later
   cc->OnAck(Ack(13, 4096, RttForDelay(36), true));  // exactly one base RTT: not yet
   EXPECT_EQ(cc->window_bytes(), after_first);
-  EXPECT_EQ(Var(*cc, "md"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "md"), 1);
   cc->OnAck(Ack(13.001, 4096, RttForDelay(36), true));  // more than one base RTT
   EXPECT_EQ(cc->window_bytes(), std::floor(after_first * factor));
-  EXPECT_EQ(Var(*cc, "md"), 2);
+  EXPECT_EQ(DebugVariable(*cc, "md"), 2);
 }
 
 TEST(NsccCcTest, MaxMdJumpBoundsOneDecrease) {
@@ -293,8 +272,8 @@ TEST(NsccCcTest, MultiplicativeDecreaseWaitsForTheAverageDelayToExceedTheTarget)
   ASSERT_NE(cc, nullptr);
   cc->OnAck(Ack(1, 4096, RttForDelay(36), true));
   EXPECT_EQ(cc->window_bytes(), 100000u);
-  EXPECT_EQ(Var(*cc, "md"), 0);
-  EXPECT_NEAR(Var(*cc, "avg_delay_us"), 36 * 410 / 32768.0, 1e-3);  // gain in Q1.15
+  EXPECT_EQ(DebugVariable(*cc, "md"), 0);
+  EXPECT_NEAR(DebugVariable(*cc, "avg_delay_us"), 36 * 410 / 32768.0, 1e-3);  // gain in Q1.15
 }
 
 TEST(NsccCcTest, DelayGainWeighsTheAverageTheDecreaseUses) {
@@ -302,7 +281,7 @@ TEST(NsccCcTest, DelayGainWeighsTheAverageTheDecreaseUses) {
   auto cc = MustCreate("nscc:init_window=100000,gamma=0.5,delay_gain=0.5,qa_threshold=0");
   ASSERT_NE(cc, nullptr);
   cc->OnAck(Ack(1, 4096, RttForDelay(36), true));
-  EXPECT_EQ(Var(*cc, "avg_delay_us"), 18);
+  EXPECT_EQ(DebugVariable(*cc, "avg_delay_us"), 18);
   const double factor = 1 - 0.5 * (18000.0 - kTargetNs) / 18000.0;
   EXPECT_EQ(cc->window_bytes(), std::floor(100000 * factor));  // 83333
 }
@@ -312,9 +291,9 @@ TEST(NsccCcTest, EcnAtLowDelayAvoidsThePathAndKeepsTheWindow) {
   ASSERT_NE(cc, nullptr);
   EXPECT_EQ(cc->OnAck(Ack(1, 40960, RttForDelay(3), /*ecn=*/true)), PathAdvice::kAvoid);
   EXPECT_EQ(cc->window_bytes(), 100000u);
-  EXPECT_EQ(Var(*cc, "path_changes"), 1);
-  EXPECT_EQ(Var(*cc, "pi"), 0);
-  EXPECT_EQ(Var(*cc, "md"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "path_changes"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "pi"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "md"), 0);
 }
 
 TEST(NsccCcTest, PathAdviceIsKeepInTheOtherThreeQuadrants) {
@@ -324,7 +303,7 @@ TEST(NsccCcTest, PathAdviceIsKeepInTheOtherThreeQuadrants) {
   EXPECT_EQ(cc->OnAck(Ack(2, 4096, RttForDelay(12))), PathAdvice::kKeep);        // FI
   EXPECT_EQ(cc->OnAck(Ack(3, 4096, RttForDelay(12), true)), PathAdvice::kKeep);  // MD
   EXPECT_EQ(cc->OnAck(Ack(4, 4096, RttForDelay(11.999), true)), PathAdvice::kAvoid);
-  EXPECT_EQ(Var(*cc, "path_changes"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "path_changes"), 1);
 }
 
 TEST(NsccCcTest, AckWithoutRttSampleIsJudgedByTheAverageDelay) {
@@ -332,7 +311,7 @@ TEST(NsccCcTest, AckWithoutRttSampleIsJudgedByTheAverageDelay) {
   auto cc = MustCreate("nscc:init_window=100000");
   ASSERT_NE(cc, nullptr);
   EXPECT_EQ(cc->OnAck(Ack(1, 4096, /*rtt_us=*/0, true)), PathAdvice::kAvoid);
-  EXPECT_EQ(Var(*cc, "last_delay_us"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "last_delay_us"), 0);
 }
 
 // ---------------------------------------------------------------------------
@@ -403,15 +382,15 @@ TEST(NsccCcTest, FastIncreaseAfterAWindowAckedAtZeroDelay) {
   cc->OnAck(Ack(1, 40960, RttForDelay(0.5)));
   cc->OnAck(Ack(2, 40960, RttForDelay(0.5)));
   EXPECT_EQ(cc->window_bytes(), 100000u);  // 81920 bytes < one window so far
-  EXPECT_EQ(Var(*cc, "fast_increase"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "fast_increase"), 0);
   cc->OnAck(Ack(3, 40960, RttForDelay(0.5)));  // 122880 > 100000
   EXPECT_EQ(cc->window_bytes(), 100000 + 0.25 * 40960);
-  EXPECT_EQ(Var(*cc, "fast_increase"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "fast_increase"), 1);
   cc->OnAck(Ack(4, 40960, RttForDelay(0.5)));  // engaged: every ACK adds
   EXPECT_EQ(cc->window_bytes(), 100000 + 2 * 0.25 * 40960);
   cc->OnAck(Ack(5, 40960, RttForDelay(5)));  // delay is back: off
   EXPECT_EQ(cc->window_bytes(), 100000 + 2 * 0.25 * 40960);
-  EXPECT_EQ(Var(*cc, "fast_increase"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "fast_increase"), 0);
 }
 
 TEST(NsccCcTest, FiScaleSetsTheFastIncreaseStep) {
@@ -426,7 +405,7 @@ TEST(NsccCcTest, FastDelayZeroDisablesFastIncrease) {
   ASSERT_NE(cc, nullptr);
   for (int i = 1; i <= 4; ++i) cc->OnAck(Ack(i, 40960, RttForDelay(0)));
   EXPECT_EQ(cc->window_bytes(), 100000u);
-  EXPECT_EQ(Var(*cc, "fast_increase"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "fast_increase"), 0);
 }
 
 TEST(NsccCcTest, FastDelaySetsWhatCountsAsZeroDelay) {
@@ -444,7 +423,7 @@ TEST(NsccCcTest, TrimShrinksTheWindowByTheTrimmedBytes) {
   ASSERT_NE(cc, nullptr);
   EXPECT_EQ(cc->OnLoss(Loss(1, LossCause::kTrimmed, 4096)), PathAdvice::kKeep);
   EXPECT_EQ(cc->window_bytes(), 100000u - 4096u);
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 0);
 }
 
 TEST(NsccCcTest, DetectedLossShrinksTheWindowByTheLostBytes) {
@@ -461,17 +440,17 @@ TEST(NsccCcTest, TrimAfterAPeriodOfLittleProgressQuickAdaptsToTheAckedBytes) {
   ASSERT_NE(cc, nullptr);
   cc->OnAck(Ack(1, 4096, RttForDelay(12)));
   for (double t : {5.0, 6.0, 7.0}) cc->OnAck(Ack(t, 4096, RttForDelay(12)));
-  EXPECT_EQ(Var(*cc, "acked_this_rtt"), 12288);
+  EXPECT_EQ(DebugVariable(*cc, "acked_this_rtt"), 12288);
   cc->OnLoss(Loss(25, LossCause::kTrimmed, 4096, /*in_flight=*/50000));
   EXPECT_EQ(cc->window_bytes(), 12288u);
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 1);
-  EXPECT_EQ(Var(*cc, "acked_this_rtt"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "acked_this_rtt"), 0);
   // Trims and marks of the 50000 bytes in flight at the QuickAdapt describe
   // the old queue: ignored.
   cc->OnLoss(Loss(26, LossCause::kTrimmed, 4096));
   cc->OnAck(Ack(27, 4096, RttForDelay(100), true));
   EXPECT_EQ(cc->window_bytes(), 12288u);
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 1);
 }
 
 TEST(NsccCcTest, TrimAfterAPeriodOfGoodProgressOnlyShrinks) {
@@ -483,7 +462,7 @@ TEST(NsccCcTest, TrimAfterAPeriodOfGoodProgressOnlyShrinks) {
   EXPECT_EQ(cc->window_bytes(), 100000u);  // 28672 <= adjust_bytes, before the period
   cc->OnLoss(Loss(25, LossCause::kTrimmed, 4096));
   EXPECT_EQ(cc->window_bytes(), 100000u - 4096u);
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 0);
 }
 
 TEST(NsccCcTest, QaGateSetsHowFarBelowMaxWindowTheAckedBytesMustBe) {
@@ -494,7 +473,7 @@ TEST(NsccCcTest, QaGateSetsHowFarBelowMaxWindowTheAckedBytesMustBe) {
   for (int i = 0; i < 7; ++i) cc->OnAck(Ack(2 + i, 4096, RttForDelay(12)));
   cc->OnLoss(Loss(25, LossCause::kTrimmed, 4096));
   EXPECT_EQ(cc->window_bytes(), 28672u);
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 1);
 }
 
 TEST(NsccCcTest, TrimBeforeThePeriodEndsArmsQuickAdaptForItsEnd) {
@@ -503,11 +482,11 @@ TEST(NsccCcTest, TrimBeforeThePeriodEndsArmsQuickAdaptForItsEnd) {
   cc->OnAck(Ack(1, 4096, RttForDelay(12)));
   cc->OnLoss(Loss(10, LossCause::kTrimmed, 4096));
   EXPECT_EQ(cc->window_bytes(), 100000u - 4096u);  // too early: only shrinks
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 0);
   // The period ends at 25 us; a plain ACK then fires the armed QuickAdapt.
   cc->OnAck(Ack(25, 8192, RttForDelay(12)));
   EXPECT_EQ(cc->window_bytes(), 8192u);
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 1);
 }
 
 TEST(NsccCcTest, LargeDelayTriggersQuickAdaptWithoutATrim) {
@@ -517,7 +496,7 @@ TEST(NsccCcTest, LargeDelayTriggersQuickAdaptWithoutATrim) {
   cc->OnAck(Ack(1, 4096, RttForDelay(12)));
   cc->OnAck(Ack(25, 8192, RttForDelay(49)));
   EXPECT_EQ(cc->window_bytes(), 8192u);
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 1);
 }
 
 TEST(NsccCcTest, DelayAtTheQaThresholdDoesNotTriggerQuickAdapt) {
@@ -530,7 +509,7 @@ TEST(NsccCcTest, DelayAtTheQaThresholdDoesNotTriggerQuickAdapt) {
   cc->OnAck(Ack(25, 8192, RttForDelay(48)));
   const double inc = kFiBytes * (4096 + 8192);
   EXPECT_EQ(cc->window_bytes(), before + std::floor(inc / before) + kEtaBytes);
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 0);
 }
 
 TEST(NsccCcTest, QaThresholdZeroLeavesQuickAdaptToTrimsAndTimeouts) {
@@ -538,7 +517,7 @@ TEST(NsccCcTest, QaThresholdZeroLeavesQuickAdaptToTrimsAndTimeouts) {
   ASSERT_NE(cc, nullptr);
   cc->OnAck(Ack(1, 4096, RttForDelay(12)));
   cc->OnAck(Ack(25, 8192, RttForDelay(500)));
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 0);
   EXPECT_GT(cc->window_bytes(), 100000u);  // fair increase and eta
 }
 
@@ -548,7 +527,7 @@ TEST(NsccCcTest, TimeoutQuickAdaptsToWhatGotThrough) {
   cc->OnAck(Ack(1, 4096, RttForDelay(12)));
   EXPECT_EQ(cc->OnLoss(Loss(25, LossCause::kTimeout, 4096)), PathAdvice::kKeep);
   EXPECT_EQ(cc->window_bytes(), 4096u);  // nothing acked since 1 us: the minimum
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 1);
 }
 
 TEST(NsccCcTest, EarlyTimeoutShrinksAndArmsQuickAdapt) {
@@ -559,7 +538,7 @@ TEST(NsccCcTest, EarlyTimeoutShrinksAndArmsQuickAdapt) {
   EXPECT_EQ(cc->window_bytes(), 100000u - 4096u);
   cc->OnAck(Ack(25, 16384, RttForDelay(3)));
   EXPECT_EQ(cc->window_bytes(), 16384u);
-  EXPECT_EQ(Var(*cc, "quick_adapts"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "quick_adapts"), 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -593,29 +572,30 @@ TEST(NsccCcTest, ShorterRttLowersBaseRttAndMaxWindow) {
   auto cc = MustCreate("nscc");
   ASSERT_NE(cc, nullptr);
   cc->OnAck(Ack(1, 4096, 6));
-  EXPECT_EQ(Var(*cc, "base_rtt_us"), 6);
-  EXPECT_EQ(Var(*cc, "max_window"), 112500);
+  EXPECT_EQ(DebugVariable(*cc, "base_rtt_us"), 6);
+  EXPECT_EQ(DebugVariable(*cc, "max_window"), 112500);
   EXPECT_EQ(cc->window_bytes(), 112500u);
-  EXPECT_EQ(Var(*cc, "last_delay_us"), 0);
-  EXPECT_EQ(Var(*cc, "target_delay_us"), kBaseRttUs);  // the target stays
+  EXPECT_EQ(DebugVariable(*cc, "last_delay_us"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "target_delay_us"), kBaseRttUs);  // the target stays
 }
 
 TEST(NsccCcTest, ExplicitMaxWindowIgnoresBaseRttChanges) {
   auto cc = MustCreate("nscc:max_window=200000");
   ASSERT_NE(cc, nullptr);
   cc->OnAck(Ack(1, 4096, 6));
-  EXPECT_EQ(Var(*cc, "base_rtt_us"), 6);
-  EXPECT_EQ(Var(*cc, "max_window"), 200000);
+  EXPECT_EQ(DebugVariable(*cc, "base_rtt_us"), 6);
+  EXPECT_EQ(DebugVariable(*cc, "max_window"), 200000);
 }
 
 TEST(NsccCcTest, WindowStaysWithinBoundsUnderRandomEvents) {
   std::mt19937 rng(20240402);
   for (const CcContext& context :
-       {Reference(), CcContext{}, Context(Bandwidth::Gbps(800), Duration::Microseconds(3), 9000),
-        Context(Bandwidth::Gbps(1), Duration::Microseconds(2), 1500)}) {
+       {Reference(), CcContext{},
+        MakeContext(Bandwidth::Gbps(800), Duration::Microseconds(3), 9000),
+        MakeContext(Bandwidth::Gbps(1), Duration::Microseconds(2), 1500)}) {
     auto cc = MustCreate("nscc", context);
     ASSERT_NE(cc, nullptr);
-    const uint64_t max = static_cast<uint64_t>(Var(*cc, "max_window"));
+    const uint64_t max = static_cast<uint64_t>(DebugVariable(*cc, "max_window"));
     double t = 0;
     for (int i = 0; i < 20000; ++i) {
       t += std::uniform_real_distribution<double>(0, 3)(rng);
@@ -661,25 +641,25 @@ TEST(NsccCcTest, MinWindowAboveExplicitMaxWindowIsRefused) {
 TEST(NsccCcTest, MinWindowAboveDerivedMaxWindowRaisesIt) {
   auto cc = MustCreate("nscc:min_window=300000");
   ASSERT_NE(cc, nullptr);
-  EXPECT_EQ(Var(*cc, "max_window"), 300000);
+  EXPECT_EQ(DebugVariable(*cc, "max_window"), 300000);
   EXPECT_EQ(cc->window_bytes(), 300000u);
 }
 
 TEST(NsccCcTest, ContextWithoutLineRateIsRefused) {
   EXPECT_THAT(
-      CreateError("nscc", Context(Bandwidth::Unlimited(), Duration::Microseconds(12), 4096)),
+      CreateError("nscc", MakeContext(Bandwidth::Unlimited(), Duration::Microseconds(12), 4096)),
       HasSubstr("line_rate"));
 }
 
 TEST(NsccCcTest, ContextWithoutBaseRttIsRefused) {
-  EXPECT_THAT(CreateError("nscc", Context(Bandwidth::Gbps(100), Duration::Zero(), 4096)),
+  EXPECT_THAT(CreateError("nscc", MakeContext(Bandwidth::Gbps(100), Duration::Zero(), 4096)),
               HasSubstr("base_rtt"));
 }
 
 TEST(NsccCcTest, MaxWindowBeyond32BitsIsRefused) {
   // 1.6 Tb/s x 10 ms x 1000 BDPs.
   EXPECT_THAT(CreateError("nscc:max_bdps=1000",
-                          Context(Bandwidth::Gbps(1600), Duration::Milliseconds(10), 4096)),
+                          MakeContext(Bandwidth::Gbps(1600), Duration::Milliseconds(10), 4096)),
               HasSubstr("32-bit"));
 }
 
@@ -710,11 +690,11 @@ TEST(NsccCcTest, DebugStateCountsEachQuadrant) {
   cc->OnAck(Ack(2, 4096, RttForDelay(20)));        // FI
   cc->OnAck(Ack(3, 4096, RttForDelay(20), true));  // MD
   cc->OnAck(Ack(4, 4096, RttForDelay(3), true));   // path change
-  EXPECT_EQ(Var(*cc, "pi"), 1);
-  EXPECT_EQ(Var(*cc, "fi"), 1);
-  EXPECT_EQ(Var(*cc, "md"), 1);
-  EXPECT_EQ(Var(*cc, "path_changes"), 1);
-  EXPECT_EQ(Var(*cc, "acked_this_rtt"), 3 * 4096);  // the first ACK started the period
+  EXPECT_EQ(DebugVariable(*cc, "pi"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "fi"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "md"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "path_changes"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "acked_this_rtt"), 3 * 4096);  // the first ACK started the period
 }
 
 TEST(NsccCcTest, StateIs128BytesOnLp64) {

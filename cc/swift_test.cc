@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cc/congestion_control.h"
+#include "cc/testing/cc_test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "transport/units.h"
@@ -19,6 +20,9 @@
 namespace tern {
 namespace {
 
+using cc_testing::CreateError;
+using cc_testing::DebugVariable;
+using cc_testing::MakeContext;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
@@ -26,28 +30,10 @@ constexpr double kMtu = 4096;  // CcContext's default mtu_bytes
 
 // Creates `spec`, which must name swift, or fails the test.
 std::unique_ptr<SwiftCc> MustCreate(std::string_view spec, const CcContext& context = CcContext{}) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_TRUE(cc.ok()) << spec << ": " << cc.status();
-  if (!cc.ok()) return nullptr;
-  EXPECT_EQ((*cc)->name(), "swift");
-  return std::unique_ptr<SwiftCc>(static_cast<SwiftCc*>(cc->release()));
-}
-
-// The message `spec` is refused with; fails the test when it is accepted.
-std::string CreateError(std::string_view spec, const CcContext& context = CcContext{}) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_FALSE(cc.ok()) << spec << " was accepted";
-  if (cc.ok()) return "";
-  EXPECT_EQ(cc.status().code(), absl::StatusCode::kInvalidArgument) << cc.status();
-  return std::string(cc.status().message());
-}
-
-CcContext Context(Bandwidth line_rate, Duration base_rtt, uint32_t mtu_bytes = 4096) {
-  CcContext context;
-  context.line_rate = line_rate;
-  context.base_rtt = base_rtt;
-  context.mtu_bytes = mtu_bytes;
-  return context;
+  std::unique_ptr<CongestionControl> cc = cc_testing::MustCreate(spec, context);
+  if (cc == nullptr) return nullptr;
+  EXPECT_EQ(cc->name(), "swift");
+  return std::unique_ptr<SwiftCc>(static_cast<SwiftCc*>(cc.release()));
 }
 
 Time AtUs(double us) { return Time::FromPicoseconds(std::llround(us * 1e6)); }
@@ -69,17 +55,6 @@ LossEvent Loss(double now_us, LossCause cause) {
   loss.lost_packets = 1;
   loss.lost_bytes = static_cast<uint32_t>(kMtu);
   return loss;
-}
-
-// The DebugVariables entry `name`; fails the test when there is none.
-double Var(const CongestionControl& cc, std::string_view name) {
-  std::array<CcVariable, kMaxCcVariables> vars;
-  const int n = cc.DebugVariables(std::span<CcVariable, kMaxCcVariables>(vars));
-  for (int i = 0; i < n; ++i) {
-    if (vars[i].name == name) return vars[i].value;
-  }
-  ADD_FAILURE() << "no debug variable " << name;
-  return -1;
 }
 
 // §3.5's flow-scaling term in us, written out from the paper's formula.
@@ -116,26 +91,26 @@ TEST(SwiftCcTest, DefaultTargetIsBaseRttPlusTwoMicrosecondsPlusFlowScaling) {
   ASSERT_NE(cc, nullptr);
   const double fs = PaperFsUs(400000.0 / kMtu, 50, 0.1, 100);
   EXPECT_GT(fs, 0);
-  EXPECT_NEAR(Var(*cc, "fs_us"), fs, 1e-6);
-  EXPECT_NEAR(Var(*cc, "target_delay_us"), 10 + fs, 1e-6);
+  EXPECT_NEAR(DebugVariable(*cc, "fs_us"), fs, 1e-6);
+  EXPECT_NEAR(DebugVariable(*cc, "target_delay_us"), 10 + fs, 1e-6);
 }
 
 TEST(SwiftCcTest, DerivedBaseTargetFollowsTheContextBaseRtt) {
   auto cc = MustCreate("swift:flow_scaling=false",
-                       Context(Bandwidth::Gbps(400), Duration::Nanoseconds(12500)));
+                       MakeContext(Bandwidth::Gbps(400), Duration::Nanoseconds(12500)));
   ASSERT_NE(cc, nullptr);
-  EXPECT_NEAR(Var(*cc, "target_delay_us"), 14.5, 1e-9);
+  EXPECT_NEAR(DebugVariable(*cc, "target_delay_us"), 14.5, 1e-9);
 }
 
 TEST(SwiftCcTest, DerivedFsRangeIsFiveBaseTargets) {
   auto cc = MustCreate("swift:base_target=7,init_cwnd=1");
   ASSERT_NE(cc, nullptr);
-  EXPECT_NEAR(Var(*cc, "fs_us"), PaperFsUs(1, 35, 0.1, 100), 1e-6);
+  EXPECT_NEAR(DebugVariable(*cc, "fs_us"), PaperFsUs(1, 35, 0.1, 100), 1e-6);
 }
 
 TEST(SwiftCcTest, DerivedInitialWindowBelowOnePacketPacesAtLineRate) {
   // 1 Gb/s x 8 us = 1000 bytes: 0.244 packets, one packet every 32.768 us.
-  auto cc = MustCreate("swift", Context(Bandwidth::Gbps(1), Duration::Microseconds(8)));
+  auto cc = MustCreate("swift", MakeContext(Bandwidth::Gbps(1), Duration::Microseconds(8)));
   ASSERT_NE(cc, nullptr);
   EXPECT_DOUBLE_EQ(cc->cwnd_packets(), 1000.0 / kMtu);
   EXPECT_EQ(cc->window_bytes(), 4096u);
@@ -143,12 +118,12 @@ TEST(SwiftCcTest, DerivedInitialWindowBelowOnePacketPacesAtLineRate) {
 }
 
 TEST(SwiftCcTest, UnknownLineRateStartsAtOnePacketWithTheLargestCap) {
-  auto cc = MustCreate("swift", Context(Bandwidth::Unlimited(), Duration::Microseconds(8)));
+  auto cc = MustCreate("swift", MakeContext(Bandwidth::Unlimited(), Duration::Microseconds(8)));
   ASSERT_NE(cc, nullptr);
   EXPECT_DOUBLE_EQ(cc->cwnd_packets(), 1);
   // The derived cap is kSwiftMaxCwndPackets: init_cwnd just below it is accepted.
   EXPECT_NE(MustCreate("swift:init_cwnd=16777216",
-                       Context(Bandwidth::Unlimited(), Duration::Microseconds(8))),
+                       MakeContext(Bandwidth::Unlimited(), Duration::Microseconds(8))),
             nullptr);
 }
 
@@ -172,8 +147,8 @@ TEST(SwiftCcTest, FlowScalingFollowsAlphaOverSqrtCwndPlusBeta) {
     auto cc = MustCreate("swift:base_target=10,fs_range=30,init_cwnd=" + std::to_string(cwnd));
     ASSERT_NE(cc, nullptr);
     const double fs = PaperFsUs(cwnd, 30, 0.1, 100);
-    EXPECT_NEAR(Var(*cc, "fs_us"), fs, 1e-6) << "cwnd=" << cwnd;
-    EXPECT_NEAR(Var(*cc, "target_delay_us"), 10 + fs, 1e-6) << "cwnd=" << cwnd;
+    EXPECT_NEAR(DebugVariable(*cc, "fs_us"), fs, 1e-6) << "cwnd=" << cwnd;
+    EXPECT_NEAR(DebugVariable(*cc, "target_delay_us"), 10 + fs, 1e-6) << "cwnd=" << cwnd;
   }
   // By construction: fs_range at fs_min_cwnd, 0 from fs_max_cwnd on.
   EXPECT_NEAR(PaperFsUs(0.1, 30, 0.1, 100), 30, 1e-9);
@@ -187,13 +162,13 @@ TEST(SwiftCcTest, FlowScalingAtFractionalWindowsIsClampedToItsRange) {
   ASSERT_NE(half, nullptr);
   half->OnLoss(Loss(0, LossCause::kTimeout));
   ASSERT_DOUBLE_EQ(half->cwnd_packets(), 0.5);
-  EXPECT_NEAR(Var(*half, "fs_us"), PaperFsUs(0.5, 30, 0.1, 100), 1e-6);
+  EXPECT_NEAR(DebugVariable(*half, "fs_us"), PaperFsUs(0.5, 30, 0.1, 100), 1e-6);
 
   auto floor = MustCreate("swift:base_target=10,fs_range=30,init_cwnd=1,retx_reset=1");
   ASSERT_NE(floor, nullptr);
   floor->OnLoss(Loss(0, LossCause::kTimeout));
   ASSERT_DOUBLE_EQ(floor->cwnd_packets(), 0.001);
-  EXPECT_NEAR(Var(*floor, "fs_us"), 30, 1e-9);
+  EXPECT_NEAR(DebugVariable(*floor, "fs_us"), 30, 1e-9);
 }
 
 TEST(SwiftCcTest, FsMinAndMaxCwndMoveTheScalingCurve) {
@@ -202,29 +177,31 @@ TEST(SwiftCcTest, FsMinAndMaxCwndMoveTheScalingCurve) {
   ASSERT_NE(cc, nullptr);
   const double fs = PaperFsUs(4, 30, 0.5, 50);
   EXPECT_NE(fs, PaperFsUs(4, 30, 0.1, 100));
-  EXPECT_NEAR(Var(*cc, "fs_us"), fs, 1e-6);
+  EXPECT_NEAR(DebugVariable(*cc, "fs_us"), fs, 1e-6);
   EXPECT_EQ(
-      Var(*MustCreate("swift:base_target=10,fs_range=30,fs_max_cwnd=50,init_cwnd=50"), "fs_us"), 0);
+      DebugVariable(*MustCreate("swift:base_target=10,fs_range=30,fs_max_cwnd=50,init_cwnd=50"),
+                    "fs_us"),
+      0);
 }
 
 TEST(SwiftCcTest, FlowScalingOffGivesAFixedTarget) {
   auto cc = MustCreate("swift:base_target=10,fs_range=30,flow_scaling=false,init_cwnd=1");
   ASSERT_NE(cc, nullptr);
-  EXPECT_EQ(Var(*cc, "fs_us"), 0);
-  EXPECT_NEAR(Var(*cc, "target_delay_us"), 10, 1e-9);
+  EXPECT_EQ(DebugVariable(*cc, "fs_us"), 0);
+  EXPECT_NEAR(DebugVariable(*cc, "target_delay_us"), 10, 1e-9);
 }
 
 TEST(SwiftCcTest, PerHopScalesTheTargetWithTheHopsParameter) {
   auto five = MustCreate("swift:base_target=10,flow_scaling=false,per_hop=1.5");
   ASSERT_NE(five, nullptr);
-  EXPECT_NEAR(Var(*five, "target_delay_us"), 10 + 5 * 1.5, 1e-9);  // default hops=5
+  EXPECT_NEAR(DebugVariable(*five, "target_delay_us"), 10 + 5 * 1.5, 1e-9);  // default hops=5
   auto two = MustCreate("swift:base_target=10,flow_scaling=false,per_hop=1.5,hops=2");
   ASSERT_NE(two, nullptr);
-  EXPECT_NEAR(Var(*two, "target_delay_us"), 13, 1e-9);
+  EXPECT_NEAR(DebugVariable(*two, "target_delay_us"), 13, 1e-9);
   // Without per_hop the hop count does not matter.
-  EXPECT_NEAR(
-      Var(*MustCreate("swift:base_target=10,flow_scaling=false,hops=200"), "target_delay_us"), 10,
-      1e-9);
+  EXPECT_NEAR(DebugVariable(*MustCreate("swift:base_target=10,flow_scaling=false,hops=200"),
+                            "target_delay_us"),
+              10, 1e-9);
 }
 
 TEST(SwiftCcTest, TelemetryHopCountOverridesTheParameter) {
@@ -238,7 +215,7 @@ TEST(SwiftCcTest, TelemetryHopCountOverridesTheParameter) {
   AckEvent ack = Ack(100, 15);
   ack.telemetry = &one_hop;
   cc->OnAck(ack);
-  EXPECT_EQ(Var(*cc, "hops"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "hops"), 1);
   EXPECT_NEAR(cc->cwnd_packets(), 10 * PaperMdFactor(15, 12, 0.8, 0.5), 1e-12);
 
   auto without = MustCreate("swift:base_target=10,flow_scaling=false,per_hop=2,init_cwnd=10");
@@ -258,7 +235,7 @@ TEST(SwiftCcTest, AdditiveIncreaseIsAiTimesAckedOverCwndPerAck) {
   cc->OnAck(Ack(101, 9, 3));
   expected += 1.0 * 3 / expected;
   EXPECT_NEAR(cc->cwnd_packets(), expected, 1e-12);
-  EXPECT_EQ(Var(*cc, "decreases"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "decreases"), 0);
 }
 
 TEST(SwiftCcTest, AiScalesTheIncrease) {
@@ -287,7 +264,7 @@ TEST(SwiftCcTest, AckWithoutRttSampleChangesNothing) {
   AckEvent ack = Ack(100, 0, 5);
   cc->OnAck(ack);
   EXPECT_EQ(cc->cwnd_packets(), 10);
-  EXPECT_NEAR(Var(*cc, "last_delay_us"), 8, 1e-12);  // still the context's base RTT
+  EXPECT_NEAR(DebugVariable(*cc, "last_delay_us"), 8, 1e-12);  // still the context's base RTT
 }
 
 TEST(SwiftCcTest, MaxCwndCapsTheIncrease) {
@@ -306,8 +283,8 @@ TEST(SwiftCcTest, DecreaseIsOneMinusBetaTimesOvershootOverDelay) {
   cc->OnAck(Ack(100, 12));
   const double factor = 1 - 0.8 * (12.0 - 10.0) / 12.0;
   EXPECT_NEAR(cc->cwnd_packets(), 100 * factor, 1e-12);
-  EXPECT_EQ(Var(*cc, "decreases"), 1);
-  EXPECT_NEAR(Var(*cc, "last_delay_us"), 12, 1e-12);
+  EXPECT_EQ(DebugVariable(*cc, "decreases"), 1);
+  EXPECT_NEAR(DebugVariable(*cc, "last_delay_us"), 12, 1e-12);
 }
 
 TEST(SwiftCcTest, BetaScalesTheDecrease) {
@@ -335,7 +312,7 @@ TEST(SwiftCcTest, DelayAtTheTargetNeitherIncreasesNorDecreases) {
   ASSERT_NE(cc, nullptr);
   cc->OnAck(Ack(100, 10));
   EXPECT_EQ(cc->cwnd_packets(), 10);
-  EXPECT_EQ(Var(*cc, "decreases"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "decreases"), 0);
 }
 
 TEST(SwiftCcTest, DecreasesAtMostOncePerRtt) {
@@ -349,7 +326,7 @@ TEST(SwiftCcTest, DecreasesAtMostOncePerRtt) {
   cc->OnAck(Ack(112, 12));  // one RTT later
   expected *= PaperMdFactor(12, 10, 0.8, 0.5);
   EXPECT_NEAR(cc->cwnd_packets(), expected, 1e-12);
-  EXPECT_EQ(Var(*cc, "decreases"), 2);
+  EXPECT_EQ(DebugVariable(*cc, "decreases"), 2);
 }
 
 TEST(SwiftCcTest, IncreasesInBetweenDoNotReopenTheDecreaseWindow) {
@@ -396,11 +373,11 @@ TEST(SwiftCcTest, TimeoutsCutThenResetAfterRetxResetInARow) {
   EXPECT_NEAR(cc->cwnd_packets(), 32, 1e-12);
   cc->OnLoss(Loss(200, LossCause::kTimeout));
   EXPECT_NEAR(cc->cwnd_packets(), 16, 1e-12);
-  EXPECT_EQ(Var(*cc, "retransmit_count"), 2);
+  EXPECT_EQ(DebugVariable(*cc, "retransmit_count"), 2);
   cc->OnLoss(Loss(300, LossCause::kTimeout));
   EXPECT_DOUBLE_EQ(cc->cwnd_packets(), 0.001);
   EXPECT_EQ(cc->window_bytes(), 4096u);
-  EXPECT_EQ(Var(*cc, "decreases"), 3);
+  EXPECT_EQ(DebugVariable(*cc, "decreases"), 3);
 }
 
 TEST(SwiftCcTest, ResetToMinCwndIgnoresTheOncePerRttRule) {
@@ -417,7 +394,7 @@ TEST(SwiftCcTest, TimeoutWithinTheRttCountsWithoutCutting) {
   cc->OnLoss(Loss(100, LossCause::kTimeout));
   cc->OnLoss(Loss(104, LossCause::kTimeout));
   EXPECT_NEAR(cc->cwnd_packets(), 32, 1e-12);
-  EXPECT_EQ(Var(*cc, "retransmit_count"), 2);
+  EXPECT_EQ(DebugVariable(*cc, "retransmit_count"), 2);
 }
 
 TEST(SwiftCcTest, AckAndFastRecoveryEndARunOfTimeouts) {
@@ -429,12 +406,12 @@ TEST(SwiftCcTest, AckAndFastRecoveryEndARunOfTimeouts) {
   no_sample.now = AtUs(250);
   no_sample.acked_packets = 1;
   cc->OnAck(no_sample);
-  EXPECT_EQ(Var(*cc, "retransmit_count"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "retransmit_count"), 0);
   cc->OnLoss(Loss(300, LossCause::kTimeout));
   cc->OnLoss(Loss(400, LossCause::kTimeout));
   EXPECT_NEAR(cc->cwnd_packets(), 4, 1e-12);    // four halvings, no reset
   cc->OnLoss(Loss(500, LossCause::kDetected));  // fast recovery: 4 -> 2, count cleared
-  EXPECT_EQ(Var(*cc, "retransmit_count"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "retransmit_count"), 0);
   cc->OnLoss(Loss(600, LossCause::kTimeout));
   cc->OnLoss(Loss(700, LossCause::kTimeout));
   EXPECT_NEAR(cc->cwnd_packets(), 0.5, 1e-12);  // not the 0.001 of a reset
@@ -445,7 +422,7 @@ TEST(SwiftCcTest, MinCwndIsTheFloor) {
   ASSERT_NE(cc, nullptr);
   for (int i = 0; i < 10; ++i) cc->OnLoss(Loss(100.0 * (i + 1), LossCause::kDetected));
   EXPECT_DOUBLE_EQ(cc->cwnd_packets(), 0.25);
-  EXPECT_EQ(Var(*cc, "decreases"), 2);  // 1 -> 0.5 -> 0.25, then at the floor
+  EXPECT_EQ(DebugVariable(*cc, "decreases"), 2);  // 1 -> 0.5 -> 0.25, then at the floor
 }
 
 // --- Pacing below one packet (§3.4) --------------------------------------------
@@ -459,13 +436,13 @@ TEST(SwiftCcTest, BelowOnePacketPacesAtCwndTimesMtuPerRtt) {
   EXPECT_EQ(cc->window_bytes(), 4096u);
   const double bits_per_second = 0.5 * kMtu * 8 / 40e-6;  // 409.6 Mb/s
   EXPECT_NEAR(static_cast<double>(cc->pacing_rate().bits_per_second()), bits_per_second, 1);
-  EXPECT_NEAR(Var(*cc, "rate_gbps"), bits_per_second / 1e9, 1e-9);
+  EXPECT_NEAR(DebugVariable(*cc, "rate_gbps"), bits_per_second / 1e9, 1e-9);
 
   cc->OnAck(Ack(101, 9));  // back above one packet: unpaced, window in bytes
   EXPECT_DOUBLE_EQ(cc->cwnd_packets(), 1.5);
   EXPECT_TRUE(cc->pacing_rate().IsUnlimited());
   EXPECT_EQ(cc->window_bytes(), 6144u);
-  EXPECT_EQ(Var(*cc, "rate_gbps"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "rate_gbps"), 0);
 }
 
 TEST(SwiftCcTest, BeforeAnyRttSampleThePacingUsesTheContextBaseRtt) {
@@ -478,7 +455,7 @@ TEST(SwiftCcTest, BeforeAnyRttSampleThePacingUsesTheContextBaseRtt) {
 
 TEST(SwiftCcTest, ZeroRttLeavesASubPacketWindowUnpaced) {
   auto cc = MustCreate("swift:base_target=10,init_cwnd=1,retx_reset=1",
-                       Context(Bandwidth::Gbps(400), Duration::Zero()));
+                       MakeContext(Bandwidth::Gbps(400), Duration::Zero()));
   ASSERT_NE(cc, nullptr);
   cc->OnLoss(Loss(100, LossCause::kTimeout));
   EXPECT_TRUE(cc->pacing_rate().IsUnlimited());
@@ -489,7 +466,7 @@ TEST(SwiftCcTest, WindowIsNeverBelowOnePacket) {
   for (const Bandwidth rate : {Bandwidth::Unlimited(), Bandwidth::Gbps(1), Bandwidth::Gbps(800)}) {
     for (const Duration rtt : {Duration::Zero(), Duration::Nanoseconds(1), Duration::Seconds(1)}) {
       for (const uint32_t mtu : {1u, 1500u, 4096u, 9000u}) {
-        auto cc = MustCreate("swift:retx_reset=2", Context(rate, rtt, mtu));
+        auto cc = MustCreate("swift:retx_reset=2", MakeContext(rate, rtt, mtu));
         ASSERT_NE(cc, nullptr);
         EXPECT_GE(cc->window_bytes(), mtu);
         for (int i = 0; i < 3; ++i) cc->OnLoss(Loss(1e7 * (i + 1), LossCause::kTimeout));
@@ -546,9 +523,9 @@ TEST(SwiftCcTest, DebugStateListsWindowRateAndInternals) {
             "swift window=40960 rate_gbps=0 cwnd_packets=10 target_delay_us=10 last_delay_us=8 "
             "fs_us=0 decreases=0 retransmit_count=0 hops=5");
   cc->OnAck(Ack(100, 12));
-  EXPECT_NEAR(Var(*cc, "cwnd_packets"), 10 * PaperMdFactor(12, 10, 0.8, 0.5), 1e-12);
-  EXPECT_EQ(Var(*cc, "window"), static_cast<double>(cc->window_bytes()));
-  EXPECT_EQ(Var(*cc, "decreases"), 1);
+  EXPECT_NEAR(DebugVariable(*cc, "cwnd_packets"), 10 * PaperMdFactor(12, 10, 0.8, 0.5), 1e-12);
+  EXPECT_EQ(DebugVariable(*cc, "window"), static_cast<double>(cc->window_bytes()));
+  EXPECT_EQ(DebugVariable(*cc, "decreases"), 1);
 }
 
 TEST(SwiftCcTest, StateIs120BytesOnLp64) {

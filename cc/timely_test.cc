@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cc/congestion_control.h"
+#include "cc/testing/cc_test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "transport/units.h"
@@ -20,25 +21,12 @@
 namespace tern {
 namespace {
 
+using cc_testing::CreateError;
+using cc_testing::DebugVariable;
+using cc_testing::MakeContext;
+using cc_testing::MustCreate;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-// Creates `spec` or fails the test.
-std::unique_ptr<CongestionControl> MustCreate(std::string_view spec,
-                                              const CcContext& context = CcContext{}) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_TRUE(cc.ok()) << spec << ": " << cc.status();
-  return cc.ok() ? *std::move(cc) : nullptr;
-}
-
-// The message `spec` is refused with; fails the test when it is accepted.
-std::string CreateError(std::string_view spec, const CcContext& context = CcContext{}) {
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc = CreateCongestionControl(spec, context);
-  EXPECT_FALSE(cc.ok()) << spec << " was accepted";
-  if (cc.ok()) return "";
-  EXPECT_EQ(cc.status().code(), absl::StatusCode::kInvalidArgument) << cc.status();
-  return std::string(cc.status().message());
-}
 
 // An ACK for one 16 KB completion (four 4 KB packets) with an RTT sample of
 // `rtt_ns` nanoseconds; 0 means no sample.
@@ -54,25 +42,6 @@ constexpr int64_t kUs = 1000;  // nanoseconds per microsecond
 
 double RateBps(const CongestionControl& cc) {
   return static_cast<double>(cc.pacing_rate().bits_per_second());
-}
-
-// The value of DebugVariables entry `name`; fails the test when absent.
-double Variable(const CongestionControl& cc, std::string_view name) {
-  std::array<CcVariable, kMaxCcVariables> vars;
-  const int n = cc.DebugVariables(std::span<CcVariable, kMaxCcVariables>(vars));
-  for (int i = 0; i < n; ++i) {
-    if (vars[i].name == name) return vars[i].value;
-  }
-  ADD_FAILURE() << "no debug variable " << name;
-  return NAN;
-}
-
-CcContext Context(Bandwidth line_rate, Duration base_rtt, uint32_t mtu_bytes = 4096) {
-  CcContext context;
-  context.line_rate = line_rate;
-  context.base_rtt = base_rtt;
-  context.mtu_bytes = mtu_bytes;
-  return context;
 }
 
 // --- Creation and defaults ---------------------------------------------------
@@ -122,7 +91,7 @@ TEST(TimelyCcTest, WindowIsNeverBelowOneMtuForAnyContext) {
       for (const uint32_t mtu : {1u, 1500u, 4096u, 9000u}) {
         for (const char* spec :
              {"timely", "timely:t_low=0,t_high=0.001", "timely:max_rate=0.001,min_rate=0.001"}) {
-          auto cc = MustCreate(spec, Context(rate, rtt, mtu));
+          auto cc = MustCreate(spec, MakeContext(rate, rtt, mtu));
           ASSERT_NE(cc, nullptr);
           EXPECT_GE(cc->window_bytes(), mtu) << spec << " mtu=" << mtu;
         }
@@ -138,13 +107,13 @@ TEST(TimelyCcTest, InitialRateIsApplied) {
 }
 
 TEST(TimelyCcTest, MaxRateDefaultsToTheContextLineRate) {
-  auto cc = MustCreate("timely", Context(Bandwidth::Gbps(100), Duration::Microseconds(8)));
+  auto cc = MustCreate("timely", MakeContext(Bandwidth::Gbps(100), Duration::Microseconds(8)));
   ASSERT_NE(cc, nullptr);
   EXPECT_EQ(cc->pacing_rate(), Bandwidth::Gbps(100));
 }
 
 TEST(TimelyCcTest, UnknownLineRateNeedsMaxRate) {
-  const CcContext unknown = Context(Bandwidth::Unlimited(), Duration::Microseconds(8));
+  const CcContext unknown = MakeContext(Bandwidth::Unlimited(), Duration::Microseconds(8));
   EXPECT_THAT(CreateError("timely", unknown),
               AllOf(HasSubstr("timely"), HasSubstr("line rate is unknown"), HasSubstr("max_rate")));
   auto cc = MustCreate("timely:max_rate=25", unknown);
@@ -179,7 +148,7 @@ TEST(TimelyCcTest, NoHyperactiveIncreaseBelowTLow) {
   ASSERT_NE(cc, nullptr);
   for (int i = 0; i < 7; ++i) cc->OnAck(Completion(20 * kUs));
   EXPECT_EQ(cc->pacing_rate().bits_per_second(), 100'000'000'000 + 7 * 10'000'000);
-  EXPECT_EQ(Variable(*cc, "hai_count"), 7);
+  EXPECT_EQ(DebugVariable(*cc, "hai_count"), 7);
 }
 
 TEST(TimelyCcTest, MultiplicativeDecreaseAboveTHighUsesTheExactFactor) {
@@ -234,7 +203,7 @@ TEST(TimelyCcTest, GradientDecreaseFollowsTheRttDiffEwma) {
   rtt_diff = 1;
   rate *= 1 - 0.8 * (rtt_diff / 50);
   EXPECT_NEAR(RateBps(*cc), rate, 1);
-  EXPECT_DOUBLE_EQ(Variable(*cc, "rtt_diff_us"), 1);
+  EXPECT_DOUBLE_EQ(DebugVariable(*cc, "rtt_diff_us"), 1);
 
   // 105 us: new diff 3, rtt_diff = 0.5 x 1 + 0.5 x 3 = 2, gradient 2/50.
   cc->OnAck(Completion(105 * kUs));
@@ -254,9 +223,9 @@ TEST(TimelyCcTest, GradientDecreaseFollowsTheRttDiffEwma) {
   rtt_diff = -1.75;
   rate += 10e6;
   EXPECT_NEAR(RateBps(*cc), rate, 1);
-  EXPECT_DOUBLE_EQ(Variable(*cc, "rtt_diff_us"), rtt_diff);
-  EXPECT_DOUBLE_EQ(Variable(*cc, "last_rtt_us"), 100);
-  EXPECT_DOUBLE_EQ(Variable(*cc, "min_rtt_us"), 50);
+  EXPECT_DOUBLE_EQ(DebugVariable(*cc, "rtt_diff_us"), rtt_diff);
+  EXPECT_DOUBLE_EQ(DebugVariable(*cc, "last_rtt_us"), 100);
+  EXPECT_DOUBLE_EQ(DebugVariable(*cc, "min_rtt_us"), 50);
 }
 
 TEST(TimelyCcTest, DefaultAlphaWeighsTheNewestDifferenceByTwoPercent) {
@@ -265,7 +234,7 @@ TEST(TimelyCcTest, DefaultAlphaWeighsTheNewestDifferenceByTwoPercent) {
   ASSERT_NE(cc, nullptr);
   cc->OnAck(Completion(100 * kUs));
   cc->OnAck(Completion(110 * kUs));
-  EXPECT_NEAR(Variable(*cc, "rtt_diff_us"), 0.2, 1e-12);
+  EXPECT_NEAR(DebugVariable(*cc, "rtt_diff_us"), 0.2, 1e-12);
   EXPECT_NEAR(RateBps(*cc), (100e9 + 10e6) * (1 - 0.8 * 0.2 / 50), 1);
 }
 
@@ -284,21 +253,21 @@ TEST(TimelyCcTest, MinRttNormalisesTheGradient) {
 }
 
 TEST(TimelyCcTest, MinRttDefaultsToTheContextBaseRttAndFollowsSmallerSamples) {
-  auto cc = MustCreate("timely", Context(Bandwidth::Gbps(400), Duration::Microseconds(20)));
+  auto cc = MustCreate("timely", MakeContext(Bandwidth::Gbps(400), Duration::Microseconds(20)));
   ASSERT_NE(cc, nullptr);
-  EXPECT_DOUBLE_EQ(Variable(*cc, "min_rtt_us"), 20);
+  EXPECT_DOUBLE_EQ(DebugVariable(*cc, "min_rtt_us"), 20);
   cc->OnAck(Completion(30 * kUs));
-  EXPECT_DOUBLE_EQ(Variable(*cc, "min_rtt_us"), 20);
+  EXPECT_DOUBLE_EQ(DebugVariable(*cc, "min_rtt_us"), 20);
   cc->OnAck(Completion(12500));  // 12.5 us
-  EXPECT_DOUBLE_EQ(Variable(*cc, "min_rtt_us"), 12.5);
+  EXPECT_DOUBLE_EQ(DebugVariable(*cc, "min_rtt_us"), 12.5);
 }
 
 TEST(TimelyCcTest, UnknownBaseRttIsSetByTheFirstSample) {
-  auto cc = MustCreate("timely", Context(Bandwidth::Gbps(400), Duration::Zero()));
+  auto cc = MustCreate("timely", MakeContext(Bandwidth::Gbps(400), Duration::Zero()));
   ASSERT_NE(cc, nullptr);
-  EXPECT_DOUBLE_EQ(Variable(*cc, "min_rtt_us"), 0);
+  EXPECT_DOUBLE_EQ(DebugVariable(*cc, "min_rtt_us"), 0);
   cc->OnAck(Completion(60 * kUs));
-  EXPECT_DOUBLE_EQ(Variable(*cc, "min_rtt_us"), 60);
+  EXPECT_DOUBLE_EQ(DebugVariable(*cc, "min_rtt_us"), 60);
   EXPECT_LE(cc->pacing_rate(), Bandwidth::Gbps(400));  // finite, not NaN-driven
 }
 
@@ -322,17 +291,17 @@ TEST(TimelyCcTest, HyperactiveIncreaseStartsAtTheFifthNonPositiveGradient) {
     cc->OnAck(Completion(100 * kUs));
     expected += i < 5 ? 10'000'000 : 5 * 10'000'000;
     EXPECT_EQ(cc->pacing_rate().bits_per_second(), expected) << "completion " << i;
-    EXPECT_EQ(Variable(*cc, "hai_count"), i);
+    EXPECT_EQ(DebugVariable(*cc, "hai_count"), i);
   }
   // A positive gradient resets the count: 110 us -> gradient 10/50 = 0.2.
   cc->OnAck(Completion(110 * kUs));
   EXPECT_NEAR(RateBps(*cc), static_cast<double>(expected) * (1 - 0.8 * 0.2), 1);
-  EXPECT_EQ(Variable(*cc, "hai_count"), 0);
+  EXPECT_EQ(DebugVariable(*cc, "hai_count"), 0);
   const double after_cut = RateBps(*cc);
   // Back to 100 us: gradient -0.2, the first non-positive one: plain delta.
   cc->OnAck(Completion(100 * kUs));
   EXPECT_NEAR(RateBps(*cc), after_cut + 10e6, 1);
-  EXPECT_EQ(Variable(*cc, "hai_count"), 1);
+  EXPECT_EQ(DebugVariable(*cc, "hai_count"), 1);
 }
 
 TEST(TimelyCcTest, HaiThresholdAndFactorAreApplied) {

@@ -45,7 +45,7 @@ class Runner:
         self.count = 0
 
     def run(self, name, fabric, workload, cc, paths, timeline=False):
-        """Runs tern-replay; returns (summary JSON, flow rows, cc timeline rows)."""
+        """Runs tern-replay; returns (summary JSON, flow rows, fairness rows, command)."""
         self.count += 1
         tag = f"{self.count:03d}-{name}-{cc}"
         out = os.path.join(self.work, tag)
@@ -64,7 +64,7 @@ class Runner:
             flows = list(csv.DictReader(f))
         samples = []
         if timeline:
-            with open(os.path.join(out, "cc.csv")) as f:
+            with open(os.path.join(out, "fairness.csv")) as f:
                 samples = list(csv.DictReader(f))
         return summary, flows, samples, " ".join(cmd)
 
@@ -88,44 +88,30 @@ def incast_row(summary, flows):
     }
 
 
-def fairness(flows, samples):
-    """Jain's index at each sample over flows running through its interval."""
-    spans = {}
-    for f in flows:
-        end = float(f["finish_us"]) if f["status"] == "ok" else float("inf")
-        spans[(f["src"], f["dst"])] = (float(f["start_us"]), end)
-    by_time = {}
-    for s in samples:
-        by_time.setdefault(float(s["time_us"]), []).append(s)
-    points, stalled = [], []
-    for t in sorted(by_time):
-        rates = [float(s["gbps"]) for s in by_time[t]
-                 if (s["src"], s["dst"]) in spans
-                 and spans[(s["src"], s["dst"])][0] <= t - TIMELINE_US
-                 and spans[(s["src"], s["dst"])][1] >= t]
-        sq = sum(r * r for r in rates)
-        if len(rates) >= 2 and sq == 0:
-            stalled.append(t)  # every running flow sent nothing: no share to judge
-            continue
-        jain = 1.0 if len(rates) < 2 else sum(rates) ** 2 / (len(rates) * sq)
-        points.append((t, len(rates), jain))
-    # Epochs between joins and leaves; per join, the time until Jain >= target.
-    events = sorted({s for s, _ in spans.values()} | {e for _, e in spans.values() if e != float("inf")})
-    joins = sorted(s for s, _ in spans.values())
+def fairness(flows, points_csv):
+    """Summarises tern-replay's fairness.csv (Jain's index per sample)."""
+    stalled = sum(1 for p in points_csv if p["stalled"] == "1")
+    points = [(float(p["time_us"]), int(p["active"]), float(p["jain"]))
+              for p in points_csv if p["stalled"] == "0"]
+    spans = [(float(f["start_us"]),
+              float(f["finish_us"]) if f["status"] == "ok" else float("inf")) for f in flows]
+    # Per join after the first, the time until Jain >= target, before the next
+    # join or leave.
+    events = sorted({s for s, _ in spans} | {e for _, e in spans if e != float("inf")})
+    joins = sorted(s for s, _ in spans)
     converge = []
-    for i, j in enumerate(joins[1:], 1):
+    for j in joins[1:]:
         nxt = min([e for e in events if e > j] + [float("inf")])
         hit = next((t for t, n, v in points if j < t <= nxt and n >= 2 and v >= JAIN_TARGET), None)
         converge.append(None if hit is None else round(hit - j, 1))
-    multi = [v for _, n, v in points if n >= 2]
-    multi.sort()
+    multi = sorted(v for _, n, v in points if n >= 2)
     return {
         "jain_median": round(multi[len(multi) // 2], 3) if multi else None,
         "jain_min": round(multi[0], 3) if multi else None,
         "share_at_or_above_target": round(sum(v >= JAIN_TARGET for v in multi) / len(multi), 3)
         if multi else None,
         "convergence_us_after_join": converge,
-        "stalled_samples": len(stalled),
+        "stalled_samples": stalled,
     }
 
 
