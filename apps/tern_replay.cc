@@ -1,42 +1,20 @@
 // tern-replay: replays a workload (synthetic, flow file or Chakra trace) over
 // the simulated fabric and reports flow completion times, collective times,
 // queues and retransmissions.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apps/replay_cli.h"
 #include "apps/replay_generators.h"
-#include "apps/replay_options.h"
-#include "apps/replay_report.h"
-#include "apps/replay_runner.h"
 #include "cc/registry.h"
 
 namespace tern::replay {
 namespace {
-
-bool WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) {
-    std::fprintf(stderr, "tern-replay: cannot write %s\n", path.c_str());
-    return false;
-  }
-  return true;
-}
-
-uint64_t PeakRssBytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
-}
 
 // A progress line on a terminal, for runs longer than a couple of seconds.
 class ProgressLine {
@@ -82,55 +60,23 @@ int Main(int argc, char** argv) {
     std::fputs(DescribeAlgorithms().c_str(), stdout);
     return 0;
   }
-  absl::StatusOr<sim::Topology> topology = sim::MakeTopology(options->config.fabric);
-  if (!topology.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(topology.status().message()).c_str());
-    return 2;
-  }
-  WorkloadEnvironment env;
-  env.hosts = topology->hosts;
-  env.host_rate = options->config.fabric.topology.link_rate;
-  env.seed = options->config.seed;
-  env.chakra.collective_algorithm = options->chakra_algorithm;
-  absl::StatusOr<Workload> workload = MakeWorkload(options->workload, env);
-  if (!workload.ok()) {
-    std::fprintf(stderr, "tern-replay: --workload: %s\n",
-                 std::string(workload.status().message()).c_str());
-    return 2;
-  }
   ProgressLine progress(!options->quiet);
-  absl::StatusOr<ReplayResult> result =
-      RunReplay(*workload, options->config, [&](const ReplayProgress& p) { progress.Update(p); });
+  std::vector<std::string> words(argv, argv + argc);
+  absl::StatusOr<ReplayRun> run = RunFromOptions(
+      *options, absl::StrJoin(words, " "), [&](const ReplayProgress& p) { progress.Update(p); });
   progress.Finish();
-  if (!result.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(result.status().message()).c_str());
+  if (!run.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", std::string(run.status().message()).c_str());
+    return run.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  const ReplaySummary& summary = run->summary;
+  if (!options->quiet) {
+    std::fputs(FormatSummary(run->description, run->result, summary).c_str(), stdout);
+  }
+  if (absl::Status s = WriteReplayOutputs(*options, *run); !s.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  RunDescription run;
-  std::vector<std::string> words(argv, argv + argc);
-  run.command = absl::StrJoin(words, " ");
-  run.workload = options->workload;
-  run.fabric = options->fabric;
-  run.cc = options->cc;
-  run.seed = options->config.seed;
-  const ReplaySummary summary = Summarize(*result);
-  if (!options->quiet) std::fputs(FormatSummary(run, *result, summary).c_str(), stdout);
-  bool ok = true;
-  if (!options->json_path.empty()) {
-    ok &= WriteFile(options->json_path, FormatJson(run, *result, summary, PeakRssBytes()));
-  }
-  if (!options->csv_path.empty()) ok &= WriteFile(options->csv_path, FormatFlowsCsv(*result));
-  if (!options->timeline_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options->timeline_dir, ec);
-    ok &= WriteFile(options->timeline_dir + "/queues.csv",
-                    FormatTimelineCsv(*result, options->config.timeline_interval));
-    ok &= WriteFile(options->timeline_dir + "/cc.csv",
-                    FormatCcTimelineCsv(*result, options->config.timeline_interval));
-    ok &= WriteFile(options->timeline_dir + "/fairness.csv",
-                    FormatFairnessCsv(*result, options->config.timeline_interval));
-  }
-  if (!ok) return 1;
   // Unfinished or failed flows are a result worth reporting, and a failure
   // for scripts that check the exit status.
   return summary.completed == summary.flows ? 0 : 3;
