@@ -601,17 +601,13 @@ void AppendWorkload(Workload part, Workload& into) {
 absl::StatusOr<Workload> MakeWorkload(std::string_view spec, const WorkloadEnvironment& env) {
   if (spec.find('+') != std::string_view::npos) {
     Workload combined;
-    for (std::string_view rest = spec;;) {
-      const size_t plus = rest.find('+');
-      const std::string_view part = rest.substr(0, plus);
+    for (std::string_view part : SplitText(spec, '+')) {
       if (part.empty()) {
         return absl::InvalidArgumentError(absl::StrFormat("%s: empty part around '+'", spec));
       }
       absl::StatusOr<Workload> w = MakeWorkload(part, env);
       if (!w.ok()) return w.status();
       AppendWorkload(*std::move(w), combined);
-      if (plus == std::string_view::npos) break;
-      rest.remove_prefix(plus + 1);
     }
     combined.description = std::string(spec);
     return combined;
