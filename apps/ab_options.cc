@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "apps/replay_options.h"
+#include "apps/replay_cli.h"
 #include "transport/text.h"
 
 #ifndef TERN_WORKLOADS_DIR
@@ -185,6 +185,13 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrFormat("side %s (%s): %s", side->name, side->spec, parsed.status().message()));
+    }
+    // The topology and workload too (files read, hosts counted), so a bad
+    // workload is one error now rather than one failed run per seed.
+    if (absl::StatusOr<replay::ReplayInputs> inputs = replay::MakeReplayInputs(*parsed);
+        !inputs.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("side %s (%s): %s", side->name, side->spec, inputs.status().message()));
     }
     if (parsed->help) {
       return FlagError(side == &o.a ? "a" : "b",

@@ -27,8 +27,7 @@ uint64_t PeakRssBytes() {
 
 }  // namespace
 
-absl::StatusOr<ReplayRun> RunFromOptions(const ReplayOptions& options, const std::string& command,
-                                         const ProgressFn& progress) {
+absl::StatusOr<ReplayInputs> MakeReplayInputs(const ReplayOptions& options) {
   absl::StatusOr<sim::Topology> topology = sim::MakeTopology(options.config.fabric);
   // Every set-up error is the options' fault: InvalidArgument, so callers
   // can tell it from a run that failed.
@@ -44,7 +43,15 @@ absl::StatusOr<ReplayRun> RunFromOptions(const ReplayOptions& options, const std
   if (!workload.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--workload: ", workload.status().message()));
   }
-  absl::StatusOr<ReplayResult> result = RunReplay(*workload, options.config, progress);
+  return ReplayInputs{*std::move(topology), *std::move(workload)};
+}
+
+absl::StatusOr<ReplayRun> RunFromOptions(const ReplayOptions& options, const std::string& command,
+                                         const ProgressFn& progress) {
+  absl::StatusOr<ReplayInputs> inputs = MakeReplayInputs(options);
+  if (!inputs.ok()) return inputs.status();
+  const Workload& workload = inputs->workload;
+  absl::StatusOr<ReplayResult> result = RunReplay(workload, options.config, progress);
   if (!result.ok()) return result.status();
   ReplayRun run;
   run.description.command = command;

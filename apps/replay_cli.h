@@ -19,6 +19,14 @@ struct ReplayRun {
   ReplaySummary summary;
 };
 
+// The topology and workload the options describe, as RunFromOptions builds
+// them: InvalidArgument naming --fabric or --workload when either is bad.
+struct ReplayInputs {
+  sim::Topology topology;
+  Workload workload;
+};
+absl::StatusOr<ReplayInputs> MakeReplayInputs(const ReplayOptions& options);
+
 // Errors: InvalidArgument for a bad topology or workload (the message names
 // the flag), or whatever RunReplay refuses. `command` is recorded in the
 // reports.
