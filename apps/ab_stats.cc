@@ -108,7 +108,8 @@ Comparison Compare(std::span<const double> a, std::span<const double> b, Better 
   // difference interval excludes 0 exactly when the ratio interval excludes 1.
   c.verdict = Judge(1 + (diff.mean - diff.half), 1 + (diff.mean + diff.half), better);
   if (c.a.mean > 0) {
-    c.ci_low = 1 + (diff.mean - diff.half) / c.a.mean;
+    // Every metric is a count, a size or a time: its ratio is never negative.
+    c.ci_low = std::max(0.0, 1 + (diff.mean - diff.half) / c.a.mean);
     c.ci_high = 1 + (diff.mean + diff.half) / c.a.mean;
   }
   return c;

@@ -49,7 +49,8 @@ double StudentT975(unsigned df);
 //    symmetric.
 //  - Both sides all zero (e.g. no drops either way): ratio 1, interval [1, 1].
 //  - Otherwise (counts with zeros): ratio mean(b)/mean(a), interval from a t
-//    interval on the mean paired difference, divided by mean(a).
+//    interval on the mean paired difference, divided by mean(a), and
+//    floored at 0 (metrics are never negative).
 // The difference is significant when the interval excludes 1 (a zero-width
 // interval away from 1 is a consistent difference across seeds).
 Comparison Compare(std::span<const double> a, std::span<const double> b, Better better);

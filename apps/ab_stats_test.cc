@@ -90,6 +90,14 @@ TEST(CompareTest, ZerosFallBackToPairedDifferences) {
   EXPECT_EQ(c.verdict, Verdict::kWorse);
 }
 
+TEST(CompareTest, RatioIntervalFromDifferencesIsNeverNegative) {
+  const std::vector<double> a = {100, 200, 300};
+  const std::vector<double> b = {0, 0, 150};
+  const Comparison c = Compare(a, b, Better::kLower);
+  EXPECT_DOUBLE_EQ(*c.ci_low, 0);  // the difference interval reaches below -mean(a)
+  EXPECT_GT(*c.ci_high, 0);
+}
+
 TEST(CompareTest, AZeroAndBPositiveHasNoRatioButAVerdict) {
   const std::vector<double> a = {0, 0, 0};
   const std::vector<double> b = {3, 4, 5};
