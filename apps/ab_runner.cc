@@ -4,8 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -21,6 +23,7 @@ namespace tern::ab {
 namespace {
 
 constexpr const char* kRecordFile = "/record.tsv";
+constexpr double kHeartbeatSeconds = 15;
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -106,8 +109,10 @@ absl::StatusOr<std::vector<FinishedRun>> ExecuteRuns(const std::vector<PlannedRu
   std::vector<std::string> failures;
   const auto start = std::chrono::steady_clock::now();
   size_t next = 0, completed = 0;
+  auto last_line = start;
   auto report = [&](size_t i, std::string_view what) {
     ++completed;
+    last_line = std::chrono::steady_clock::now();
     std::fprintf(progress, "tern-ab: [%*zu/%zu] %-12s %s  (%.1f s elapsed)\n",
                  static_cast<int>(std::to_string(runs.size()).size()), completed, runs.size(),
                  runs[i].label.c_str(), std::string(what).c_str(), SecondsSince(start));
@@ -132,10 +137,24 @@ absl::StatusOr<std::vector<FinishedRun>> ExecuteRuns(const std::vector<PlannedRu
     }
     if (running.empty()) continue;
     int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
+    const pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid < 0) {
       if (errno == EINTR) continue;
       return absl::InternalError(absl::StrCat("waitpid: ", std::strerror(errno)));
+    }
+    if (pid == 0) {
+      // Long runs: say what is still going every kHeartbeat.
+      if (SecondsSince(last_line) >= kHeartbeatSeconds) {
+        std::string names;
+        for (const auto& [unused, i] : running)
+          absl::StrAppend(&names, names.empty() ? "" : ", ", runs[i].label);
+        std::fprintf(progress, "tern-ab: %zu/%zu done; running %s  (%.0f s elapsed)\n", completed,
+                     runs.size(), names.c_str(), SecondsSince(start));
+        std::fflush(progress);
+        last_line = std::chrono::steady_clock::now();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
     }
     const auto it = running.find(pid);
     if (it == running.end()) continue;
