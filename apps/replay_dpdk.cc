@@ -747,7 +747,7 @@ void DpdkRank::RunWorkload() {
   }
   elapsed_ = Now() - Time::Zero();
   if (timed_out_) {
-    spdlog::warn("rank {}: --time-limit of {} s reached with {}/{} steps run and {}/{} transfers "
+    spdlog::warn("rank {}: --time-limit of {} s reached with {}/{} of its steps finished and {}/{} transfers "
                  "received",
                  rank_, d_.time_limit_s, steps_done_, plan_.runs.size(), receives_done_,
                  plan_.receives.size());
