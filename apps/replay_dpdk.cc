@@ -14,7 +14,6 @@
 #include <utility>
 #include <vector>
 
-#include "transport/text.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "apps/perf_pattern.h"
@@ -29,6 +28,7 @@
 #include "dataplane/sim/simulator.h"
 #include "spdlog/spdlog.h"
 #include "transport/random.h"
+#include "transport/text.h"
 #include "transport/wire.h"
 
 namespace tern::replay {
@@ -112,13 +112,13 @@ class ControlMesh {
       }
       if (absl::Status s = Swap(i, local[i], remote); !s.ok()) return s;
     }
-    const size_t higher =
-        static_cast<size_t>(std::count_if(peers.begin(), peers.end(), [&](uint32_t p) { return p > rank_; }));
+    const size_t higher = static_cast<size_t>(
+        std::count_if(peers.begin(), peers.end(), [&](uint32_t p) { return p > rank_; }));
     for (size_t n = 0; n < higher; ++n) {
       absl::StatusOr<control::ControlChannel> c = listener_->Accept();
       if (!c.ok()) {
-        return absl::UnavailableError(absl::StrFormat(
-            "waiting for %d more ranks to connect: %s", higher - n, c.status().message()));
+        return absl::UnavailableError(absl::StrFormat("waiting for %d more ranks to connect: %s",
+                                                      higher - n, c.status().message()));
       }
       auto channel = std::make_unique<control::ControlChannel>(*std::move(c));
       absl::StatusOr<std::vector<uint8_t>> hello = channel->Receive();
@@ -126,8 +126,8 @@ class ControlMesh {
       const std::string text = FromBytes(*hello);
       uint32_t peer = 0;
       if (!text.starts_with("rank ") || !ParseUint(std::string_view(text).substr(5), &peer)) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("control: %s sent '%s', not a tern-replay rank", channel->peer(), text));
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "control: %s sent '%s', not a tern-replay rank", channel->peer(), text));
       }
       const auto it = std::lower_bound(peers.begin(), peers.end(), peer);
       if (peer <= rank_ || it == peers.end() || *it != peer) {
@@ -138,8 +138,8 @@ class ControlMesh {
       }
       const size_t i = static_cast<size_t>(it - peers.begin());
       if (channels_[i]) {
-        return absl::InvalidArgumentError(
-            absl::StrFormat("control: rank %d connected twice (two processes with one rank?)", peer));
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "control: rank %d connected twice (two processes with one rank?)", peer));
       }
       channels_[i] = std::move(channel);
       if (absl::Status s = Swap(i, local[i], remote); !s.ok()) return s;
@@ -216,8 +216,8 @@ absl::StatusOr<OpenedPort> OpenPort(const ReplayOptions& options) {
     out.mtu = out.port->info().payload_mtu;
   }
   if (!out.port->WaitForLink(static_cast<int>(d.setup_timeout_s * 1000))) {
-    return absl::UnavailableError(absl::StrFormat("port %d: link still down after %g s",
-                                                  out.port->id(), d.setup_timeout_s));
+    return absl::UnavailableError(
+        absl::StrFormat("port %d: link still down after %g s", out.port->id(), d.setup_timeout_s));
   }
   out.link_gbps = d.link_gbps;
   if (out.link_gbps <= 0) {
@@ -262,7 +262,7 @@ class DpdkRank {
     control::QpSetup remote;
     Endpoint remote_endpoint;
     uint32_t in_flight = 0;
-    uint64_t send_seq = 0;  // work requests posted to this peer
+    uint64_t send_seq = 0;                              // work requests posted to this peer
     std::deque<std::pair<uint32_t, uint64_t>> waiting;  // (step, chunk index)
     uint64_t recv_expected = 0, recv_posted = 0, recv_done = 0;
     Duration base_rtt = Duration::Infinite();
@@ -330,11 +330,11 @@ class DpdkRank {
   std::vector<uint8_t> runs_here_;  // per step: this rank runs it
   std::vector<uint32_t> unfinished_deps_;
   std::vector<uint32_t> dependents_begin_, dependents_;
-  std::vector<uint32_t> chunks_left_;     // per step: send completions still to come
-  std::vector<uint32_t> chunks_seen_;     // per step: chunks received
-  std::vector<uint64_t> recv_errors_;     // per step: bytes that differed
-  std::vector<uint64_t> recv_bytes_;      // per step: bytes received and checked
-  std::vector<FlowResult> flows_;         // per step
+  std::vector<uint32_t> chunks_left_;  // per step: send completions still to come
+  std::vector<uint32_t> chunks_seen_;  // per step: chunks received
+  std::vector<uint64_t> recv_errors_;  // per step: bytes that differed
+  std::vector<uint64_t> recv_bytes_;   // per step: bytes received and checked
+  std::vector<FlowResult> flows_;      // per step
   std::vector<uint8_t> done_;
   uint64_t steps_done_ = 0;
   uint64_t receives_done_ = 0;
@@ -432,8 +432,8 @@ absl::Status DpdkRank::SetUpPeers() {
     absl::StatusOr<MemoryRegion*> source =
         pd_->RegisterMemory(p.source_buffer.get(), region, kAccessLocalWrite);
     if (!source.ok()) return source.status();
-    absl::StatusOr<MemoryRegion*> sink = pd_->RegisterMemory(
-        p.sink_buffer.get(), region, kAccessLocalWrite | kAccessRemoteWrite);
+    absl::StatusOr<MemoryRegion*> sink =
+        pd_->RegisterMemory(p.sink_buffer.get(), region, kAccessLocalWrite | kAccessRemoteWrite);
     if (!sink.ok()) return sink.status();
     p.source = *source;
     p.sink = *sink;
@@ -458,9 +458,9 @@ absl::Status DpdkRank::ConnectQps(const std::vector<control::HostSetup>& remote)
     p->remote = setup.qps[0];
     p->remote_endpoint = setup.endpoint;
     if (setup.endpoint.ip != hosts_[p->rank].ip) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "rank %d says its address is %s, the hosts file says %s", p->rank,
-          setup.endpoint.ip.ToString(), hosts_[p->rank].ip.ToString()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("rank %d says its address is %s, the hosts file says %s", p->rank,
+                          setup.endpoint.ip.ToString(), hosts_[p->rank].ip.ToString()));
     }
     if (hosts_[p->rank].mac) {
       p->remote_endpoint.mac = *hosts_[p->rank].mac;
@@ -536,9 +536,9 @@ absl::Status DpdkRank::ProbeRtts() {
         PollOnce();
         PollCompletions(Time::Zero());
         if (dpdk::ReadTsc() > deadline) {
-          return absl::DeadlineExceededError(absl::StrFormat(
-              "RTT probe to rank %d unanswered after %g s: %s", p.rank, d_.setup_timeout_s,
-              p.qp->DebugState()));
+          return absl::DeadlineExceededError(
+              absl::StrFormat("RTT probe to rank %d unanswered after %g s: %s", p.rank,
+                              d_.setup_timeout_s, p.qp->DebugState()));
         }
       }
       const uint64_t t1 = dpdk::ReadTsc();
@@ -682,7 +682,8 @@ size_t DpdkRank::PollCompletions(Time now) {
       const uint64_t len = offset < s.bytes ? std::min(chunk_, s.bytes - offset) : 0;
       ++chunks_seen_[step];
       const uint8_t* data = p->sink_buffer.get() + slot * chunk_;
-      uint64_t errors = CountPatternErrors(data, len, PatternBase(options_.config.seed, step, offset));
+      uint64_t errors =
+          CountPatternErrors(data, len, PatternBase(options_.config.seed, step, offset));
       if (options_.config.verb == TransferVerb::kSend && wc.byte_len != len) {
         errors += wc.byte_len > len ? wc.byte_len - len : len - wc.byte_len;
       }
@@ -747,10 +748,12 @@ void DpdkRank::RunWorkload() {
   }
   elapsed_ = Now() - Time::Zero();
   if (timed_out_) {
-    spdlog::warn("rank {}: --time-limit of {} s reached with {}/{} of its steps finished and {}/{} transfers "
-                 "received",
-                 rank_, d_.time_limit_s, steps_done_, plan_.runs.size(), receives_done_,
-                 plan_.receives.size());
+    spdlog::warn(
+        "rank {}: --time-limit of {} s reached with {}/{} of its steps finished and {}/{} "
+        "transfers "
+        "received",
+        rank_, d_.time_limit_s, steps_done_, plan_.runs.size(), receives_done_,
+        plan_.receives.size());
   }
 }
 
@@ -812,7 +815,8 @@ absl::Status DpdkRank::Run() {
   // The common start: rank 0's wall clock plus --start-delay, handed out
   // through the last set-up barrier; every rank waits for it on its own
   // CLOCK_REALTIME (NTP/PTP-synchronised across hosts, one clock in a netns lab).
-  std::string start_text = absl::StrCat(RealtimeNs() + static_cast<int64_t>(d_.start_delay_ms * 1e6));
+  std::string start_text =
+      absl::StrCat(RealtimeNs() + static_cast<int64_t>(d_.start_delay_ms * 1e6));
   if (absl::Status s = WhilePolling([&] { return mesh_->AllBarrier("start", &start_text); });
       !s.ok()) {
     return s;
@@ -822,9 +826,10 @@ absl::Status DpdkRank::Run() {
   }
   const int64_t late = RealtimeNs() - start_unix_ns_;
   if (late > 0) {
-    spdlog::warn("rank {}: start time passed {} us ago before the barrier released this rank "
-                 "(raise --start-delay)",
-                 rank_, late / 1000);
+    spdlog::warn(
+        "rank {}: start time passed {} us ago before the barrier released this rank "
+        "(raise --start-delay)",
+        rank_, late / 1000);
   }
   while (RealtimeNs() < start_unix_ns_) PollOnce();
   start_ = clock_.ToTime(dpdk::ReadTsc());
@@ -901,8 +906,8 @@ absl::Status RunDpdkRank(const ReplayOptions& options, bool* all_done) {
   absl::StatusOr<std::vector<RankHost>> hosts =
       ParseHostsFile(*hosts_text, d.hosts_path, d.control_port);
   if (!hosts.ok()) return hosts.status();
-  absl::StatusOr<uint32_t> rank =
-      ResolveRank(d.rank, std::getenv("OMPI_COMM_WORLD_RANK"), static_cast<uint32_t>(hosts->size()));
+  absl::StatusOr<uint32_t> rank = ResolveRank(d.rank, std::getenv("OMPI_COMM_WORLD_RANK"),
+                                              static_cast<uint32_t>(hosts->size()));
   if (!rank.ok()) return rank.status();
   WorkloadEnvironment env;
   env.hosts = static_cast<uint32_t>(hosts->size());
@@ -923,7 +928,8 @@ absl::Status RunDpdkRank(const ReplayOptions& options, bool* all_done) {
 
   DpdkRank runner(options, *rank, *std::move(hosts), *std::move(workload), *std::move(port));
   const absl::Status status = runner.Run();
-  if (!status.ok()) return absl::Status(status.code(), absl::StrFormat("rank %d: %s", *rank, status.message()));
+  if (!status.ok())
+    return absl::Status(status.code(), absl::StrFormat("rank %d: %s", *rank, status.message()));
   const std::string text = FormatRankFile(runner.Collect());
   std::ofstream out(d.out_path, std::ios::binary | std::ios::trunc);
   out << text;

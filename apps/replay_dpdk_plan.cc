@@ -27,8 +27,8 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
     h.control_port = default_control_port;
     std::optional<IpAddress> ip = IpAddress::Parse(words[0]);
     if (!ip || ip->is_v6) {
-      return error(absl::StrFormat("'%s': expected an IPv4 address (rank %d)", words[0],
-                                   hosts.size()));
+      return error(
+          absl::StrFormat("'%s': expected an IPv4 address (rank %d)", words[0], hosts.size()));
     }
     h.ip = *ip;
     if (!seen.insert(ip->v4()).second) {
@@ -55,9 +55,8 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
     hosts.push_back(h);
   }
   if (hosts.size() < 2) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: %d hosts; a run needs at least 2 (one line per rank)", name,
-                        hosts.size()));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %d hosts; a run needs at least 2 (one line per rank)", name, hosts.size()));
   }
   return hosts;
 }
@@ -77,9 +76,9 @@ absl::StatusOr<uint32_t> ResolveRank(std::optional<uint32_t> flag, const char* o
         "--fabric=dpdk needs --rank R (or OMPI_COMM_WORLD_RANK, as mpirun sets it) (see --help)");
   }
   if (rank >= ranks) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "rank %d (from %s), but the hosts file lists %d hosts (ranks 0..%d)", rank,
-        flag ? "--rank" : "OMPI_COMM_WORLD_RANK", ranks, ranks - 1));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("rank %d (from %s), but the hosts file lists %d hosts (ranks 0..%d)", rank,
+                        flag ? "--rank" : "OMPI_COMM_WORLD_RANK", ranks, ranks - 1));
   }
   return rank;
 }
@@ -104,8 +103,8 @@ absl::Status CheckDependenciesObservable(const Workload& workload) {
           "step %d (%s, runs on host %d) depends on step %d (%s, host %d -> %d), which host %d "
           "neither runs nor receives: a DPDK rank cannot observe it; this workload runs in the "
           "simulator only",
-          i, s.label, host, d, dep.label, dep.src, dep.kind == StepKind::kTransfer ? dep.dst : dep.src,
-          host));
+          i, s.label, host, d, dep.label, dep.src,
+          dep.kind == StepKind::kTransfer ? dep.dst : dep.src, host));
     }
   }
   return absl::OkStatus();

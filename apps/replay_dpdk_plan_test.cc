@@ -12,8 +12,8 @@ using ::testing::HasSubstr;
 
 TEST(HostsFileTest, ParsesAddressesMacsAndPorts) {
   absl::StatusOr<std::vector<RankHost>> h = ParseHostsFile(
-      "# lab\n10.77.0.1 mac=02:77:00:00:00:01\n\n10.77.0.2 control-port=20000  # two\n",
-      "hosts", 18515);
+      "# lab\n10.77.0.1 mac=02:77:00:00:00:01\n\n10.77.0.2 control-port=20000  # two\n", "hosts",
+      18515);
   ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_EQ(h->size(), 2u);
   EXPECT_EQ((*h)[0].ip.ToString(), "10.77.0.1");
@@ -33,8 +33,7 @@ TEST(HostsFileTest, RefusesBadLinesNamingThem) {
               HasSubstr("h:1: mac=zz"));
   EXPECT_THAT(ParseHostsFile("10.0.0.1 port=3\n10.0.0.2\n", "h", 1).status().message(),
               HasSubstr("expected mac=MAC or control-port=PORT"));
-  EXPECT_THAT(ParseHostsFile("10.0.0.1\n", "h", 1).status().message(),
-              HasSubstr("at least 2"));
+  EXPECT_THAT(ParseHostsFile("10.0.0.1\n", "h", 1).status().message(), HasSubstr("at least 2"));
 }
 
 TEST(ResolveRankTest, FlagThenOpenMpiThenError) {

@@ -188,8 +188,10 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     return std::find(seen.begin(), seen.end(), flag) != seen.end();
   };
   if (!o.merge_paths.empty()) {
-    for (const char* flag : {"fabric", "workload", "cc", "seed", "timeline", "rank", "hosts", "out"}) {
-      if (given(flag)) return FlagError("merge", absl::StrFormat("takes no --%s: the rank files say", flag));
+    for (const char* flag :
+         {"fabric", "workload", "cc", "seed", "timeline", "rank", "hosts", "out"}) {
+      if (given(flag))
+        return FlagError("merge", absl::StrFormat("takes no --%s: the rank files say", flag));
     }
     if (o.json_path.empty() && o.csv_path.empty()) {
       return FlagError("merge", "needs --json FILE and/or --csv FILE");
@@ -198,10 +200,13 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
   }
   if (o.dpdk) {
     if (o.dpdk_options.hosts_path.empty()) return FlagError("fabric", "dpdk needs --hosts FILE");
-    if (o.dpdk_options.out_path.empty()) return FlagError("fabric", "dpdk needs --out FILE (this rank's results)");
+    if (o.dpdk_options.out_path.empty())
+      return FlagError("fabric", "dpdk needs --out FILE (this rank's results)");
     for (const char* flag : {"timeline", "timeline-interval", "timeline-flows", "json", "csv"}) {
       if (given(flag)) {
-        return FlagError(flag, "not with --fabric=dpdk: each rank writes --out; merge the rank files with --merge");
+        return FlagError(
+            flag,
+            "not with --fabric=dpdk: each rank writes --out; merge the rank files with --merge");
       }
     }
   } else {

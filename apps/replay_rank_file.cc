@@ -213,8 +213,10 @@ absl::Status RankFileParser::ParseRecord(const std::vector<std::string_view>& f)
     if (absl::Status s = Number(f[1], "qp peer", &qp.peer); !s.ok()) return s;
     for (size_t i = 2; i < f.size(); ++i) {
       const size_t eq = f[i].find('=');
-      if (eq == std::string_view::npos) return Error(absl::StrFormat("'%s': expected NAME=VALUE", f[i]));
-      const std::pair<std::string_view, std::string_view> kv{f[i].substr(0, eq), f[i].substr(eq + 1)};
+      if (eq == std::string_view::npos)
+        return Error(absl::StrFormat("'%s': expected NAME=VALUE", f[i]));
+      const std::pair<std::string_view, std::string_view> kv{f[i].substr(0, eq),
+                                                             f[i].substr(eq + 1)};
       const CounterField* field = nullptr;
       for (const CounterField& c : kCounterFields) {
         if (kv.first == c.name) field = &c;
@@ -342,8 +344,8 @@ std::string FormatRankFile(const RankResult& r) {
         f.ideal.picoseconds(), "\t", FlowStatus(f), "\t", f.collective, "\t", Esc(f.label)));
   }
   for (const RankReceive& rv : r.receives) {
-    lines.push_back(absl::StrCat("recv\t", rv.step, "\t", rv.src, "\t", rv.bytes, "\t",
-                                 rv.received, "\t", rv.data_errors));
+    lines.push_back(absl::StrCat("recv\t", rv.step, "\t", rv.src, "\t", rv.bytes, "\t", rv.received,
+                                 "\t", rv.data_errors));
   }
   for (const RankQp& qp : r.qps) {
     std::string line = absl::StrCat("qp\t", qp.peer);
@@ -370,9 +372,9 @@ absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks) {
   // Everything the ranks must agree on, compared with the first.
   for (const RankResult& r : ranks) {
     auto differs = [&](std::string_view what, const auto& a, const auto& b) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "rank files disagree: rank %d has %s %s, rank %d has %s (not one run?)", r0.rank, what,
-          absl::StrCat(a), r.rank, absl::StrCat(b)));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("rank files disagree: rank %d has %s %s, rank %d has %s (not one run?)",
+                          r0.rank, what, absl::StrCat(a), r.rank, absl::StrCat(b)));
     };
     if (r.ranks != r0.ranks) return differs("ranks", r0.ranks, r.ranks);
     if (r.seed != r0.seed) return differs("seed", r0.seed, r.seed);
@@ -452,9 +454,9 @@ absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks) {
   for (const FlowResult& f : out.flows) {
     if (f.collective == kNoCollective) continue;
     if (f.collective < 0 || static_cast<size_t>(f.collective) >= out.collectives.size()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "rank files: step %d names collective %d of %d", f.step, f.collective,
-          out.collectives.size()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("rank files: step %d names collective %d of %d", f.step, f.collective,
+                          out.collectives.size()));
     }
     CollectiveResult& c = out.collectives[f.collective];
     c.start = std::min(c.start, f.start);

@@ -67,8 +67,8 @@ struct RankResult {
   std::string verb = "write";
   std::string cc;
   uint32_t mtu = 0;
-  double link_gbps = 0;  // the rate ideal FCTs were computed with
-  std::string port;      // PMD of the rank's port
+  double link_gbps = 0;       // the rate ideal FCTs were computed with
+  std::string port;           // PMD of the rank's port
   int64_t start_unix_ns = 0;  // the common start time (CLOCK_REALTIME) the rank started at
   Duration elapsed;           // from the start until the rank stopped
   bool timed_out = false;

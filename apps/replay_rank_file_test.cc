@@ -108,7 +108,8 @@ TEST(RankFileTest, BadNumberNamesTheLine) {
 }
 
 TEST(MergeTest, MergesTwoRanksIntoOneResult) {
-  absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{MakeRank(1), MakeRank(0)});
+  absl::StatusOr<ReplayResult> m =
+      MergeRankResults(std::vector<RankResult>{MakeRank(1), MakeRank(0)});
   ASSERT_TRUE(m.ok()) << m.status();
   ASSERT_EQ(m->flows.size(), 2u);
   EXPECT_EQ(m->flows[0].step, 0u);

@@ -99,8 +99,8 @@ struct DataplaneResult {
   std::string cc;
   std::string verb;
   uint64_t seed = 0;
-  std::string port;        // PMD of rank 0's port
-  double link_gbps = 0;    // rate of the ideal FCTs
+  std::string port;             // PMD of rank 0's port
+  double link_gbps = 0;         // rate of the ideal FCTs
   uint64_t bytes_expected = 0;  // transfers' bytes, as their destinations counted them
   uint64_t bytes_verified = 0;  // arrived and checked against the pattern
   uint64_t data_errors = 0;     // bytes that differed from it

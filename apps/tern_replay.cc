@@ -14,8 +14,8 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "apps/replay_generators.h"
 #include "apps/replay_dpdk.h"
+#include "apps/replay_generators.h"
 #include "apps/replay_options.h"
 #include "apps/replay_rank_file.h"
 #include "apps/replay_report.h"

@@ -292,5 +292,4 @@ absl::StatusOr<MacAddress> ResolveArp(PortWorker& asker, std::span<PortWorker* c
   }
 }
 
-
 }  // namespace tern::dpdk

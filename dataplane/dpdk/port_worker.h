@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-
 #include "dataplane/dpdk/arp.h"
 #include "dataplane/dpdk/fault_injector.h"
 #include "dataplane/dpdk/tsc_clock.h"
