@@ -579,7 +579,39 @@ absl::StatusOr<FlowSizeCdf> LoadFlowSizeCdf(const std::string& path) {
   return ParseFlowSizeCdf(*text, path);
 }
 
+namespace {
+
+// Appends `part` to `into`: its steps' dependencies and collective indices
+// move by the steps and collectives already there; its times are unchanged,
+// so the parts run side by side.
+void AppendWorkload(Workload part, Workload& into) {
+  const auto step_base = static_cast<uint32_t>(into.steps.size());
+  const auto collective_base = static_cast<int32_t>(into.collectives.size());
+  for (Step& step : part.steps) {
+    for (uint32_t& dep : step.deps) dep += step_base;
+    if (step.collective != kNoCollective) step.collective += collective_base;
+    into.steps.push_back(std::move(step));
+  }
+  for (Collective& collective : part.collectives) into.collectives.push_back(std::move(collective));
+  into.hosts = std::max(into.hosts, part.hosts);
+}
+
+}  // namespace
+
 absl::StatusOr<Workload> MakeWorkload(std::string_view spec, const WorkloadEnvironment& env) {
+  if (spec.find('+') != std::string_view::npos) {
+    Workload combined;
+    for (std::string_view part : SplitText(spec, '+')) {
+      if (part.empty()) {
+        return absl::InvalidArgumentError(absl::StrFormat("%s: empty part around '+'", spec));
+      }
+      absl::StatusOr<Workload> w = MakeWorkload(part, env);
+      if (!w.ok()) return w.status();
+      AppendWorkload(*std::move(w), combined);
+    }
+    combined.description = std::string(spec);
+    return combined;
+  }
   const size_t colon = spec.find(':');
   const std::string_view name = spec.substr(0, colon);
   const std::string_view rest = colon == std::string_view::npos ? "" : spec.substr(colon + 1);
@@ -612,7 +644,8 @@ std::string DescribeWorkloadSpecs() {
       "      MLCommons Chakra execution traces, one NAME.RANK.et file per rank\n"
       "Sizes are bytes, or with a suffix KB, MB, GB (10^3, 10^6, 10^9) or KiB, MiB, GiB\n"
       "(2^10, 2^20, 2^30). Durations are microseconds, or with a suffix ns, us, ms, s.\n"
-      "Random choices (senders' jitter, the permutation, load arrivals) follow the seed.\n";
+      "Random choices (senders' jitter, the permutation, load arrivals) follow the seed.\n"
+      "Workloads joined by '+' run side by side, e.g. incast:senders=16+load:cdf=F,load=0.3\n";
   return text;
 }
 

@@ -33,10 +33,11 @@ struct WorkloadEnvironment {
 };
 
 // Parses a --workload spec and builds the workload for env.hosts hosts; see
-// DescribeWorkloadSpecs() for the forms. Errors (InvalidArgument): unknown
+// DescribeWorkloadSpecs() for the forms. Specs joined by '+' are built one by
+// one and run side by side in one workload. Errors (InvalidArgument): unknown
 // name or key (the message lists the valid ones), a key given twice, a bad
-// value, a workload needing more hosts than env.hosts; file errors as the
-// loaders report them.
+// value, a workload needing more hosts than env.hosts, an empty '+' part;
+// file errors as the loaders report them.
 absl::StatusOr<Workload> MakeWorkload(std::string_view spec, const WorkloadEnvironment& env);
 
 // Help text: every form, its keys and their defaults.

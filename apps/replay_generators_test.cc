@@ -282,6 +282,43 @@ TEST(AlltoallTest, HostsBeyondTheFabricAreRefused) {
             "alltoall: hosts=1: not a whole number of at least 2");
 }
 
+// ---- combined workloads ----
+
+TEST(MakeWorkloadTest, PlusRunsWorkloadsSideBySide) {
+  const Workload incast = MustMake("incast:senders=3,size=1000", Env(8));
+  const Workload allreduce = MustMake("allreduce:size=8000,hosts=4", Env(8));
+  const Workload both = MustMake("incast:senders=3,size=1000+allreduce:size=8000,hosts=4", Env(8));
+  ASSERT_EQ(both.steps.size(), incast.steps.size() + allreduce.steps.size());
+  ASSERT_EQ(both.collectives.size(), 1u);
+  EXPECT_EQ(both.hosts, std::max(incast.hosts, allreduce.hosts));
+  const auto base = static_cast<uint32_t>(incast.steps.size());
+  for (size_t i = 0; i < allreduce.steps.size(); ++i) {
+    const Step& original = allreduce.steps[i];
+    const Step& moved = both.steps[base + i];
+    EXPECT_EQ(moved.src, original.src);
+    EXPECT_EQ(moved.bytes, original.bytes);
+    EXPECT_EQ(moved.not_before, original.not_before);
+    EXPECT_EQ(moved.collective, original.collective);  // the first collective stays index 0
+    ASSERT_EQ(moved.deps.size(), original.deps.size());
+    for (size_t d = 0; d < moved.deps.size(); ++d)
+      EXPECT_EQ(moved.deps[d], original.deps[d] + base);
+  }
+  EXPECT_TRUE(ValidateWorkload(both).ok());
+}
+
+TEST(MakeWorkloadTest, PlusShiftsCollectivesOfLaterParts) {
+  const Workload both = MustMake("allreduce:size=8000,hosts=4+allreduce:size=4000,hosts=8", Env(8));
+  ASSERT_EQ(both.collectives.size(), 2u);
+  EXPECT_EQ(both.collectives[1].ranks, 8u);
+  EXPECT_EQ(both.steps.back().collective, 1);
+}
+
+TEST(MakeWorkloadTest, PlusRefusesEmptyAndBadParts) {
+  EXPECT_THAT(ErrorOf("incast+", Env(8)), HasSubstr("empty part"));
+  EXPECT_THAT(ErrorOf("+incast", Env(8)), HasSubstr("empty part"));
+  EXPECT_THAT(ErrorOf("incast+ring", Env(8)), HasSubstr("unknown workload 'ring'"));
+}
+
 // ---- allreduce ----
 
 TEST(AllreduceTest, RingOverTheChosenHosts) {

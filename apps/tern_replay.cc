@@ -1,47 +1,27 @@
 // tern-replay: replays a workload (synthetic, flow file or Chakra trace) over
 // the simulated fabric and reports flow completion times, collective times,
-// queues and retransmissions.
-#include <sys/resource.h>
+// queues and retransmissions; or runs one rank of it on the DPDK dataplane
+// (`tern-replay [EAL args] -- --fabric=dpdk ...`), whose rank files
+// `tern-replay --merge` turns into the same report.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apps/replay_cli.h"
 #include "apps/replay_dpdk.h"
 #include "apps/replay_generators.h"
-#include "apps/replay_options.h"
 #include "apps/replay_rank_file.h"
-#include "apps/replay_report.h"
-#include "apps/replay_runner.h"
 #include "cc/registry.h"
 #include "dataplane/dpdk/eal.h"
 
 namespace tern::replay {
 namespace {
-
-bool WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) {
-    std::fprintf(stderr, "tern-replay: cannot write %s\n", path.c_str());
-    return false;
-  }
-  return true;
-}
-
-uint64_t PeakRssBytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
-}
 
 // A progress line on a terminal, for runs longer than a couple of seconds.
 class ProgressLine {
@@ -76,7 +56,8 @@ class ProgressLine {
 };
 
 // --merge: the ranks' files of a DPDK run into one JSON / CSV, as a simulated
-// run writes them.
+// run writes them. Exit 3 when a flow did not complete or a byte was not
+// verified.
 int Merge(const ReplayOptions& options, const std::string& command) {
   absl::StatusOr<ReplayResult> merged = MergeRankResults(options.merge_paths);
   if (!merged.ok()) {
@@ -84,24 +65,26 @@ int Merge(const ReplayOptions& options, const std::string& command) {
                  std::string(merged.status().message()).c_str());
     return 2;
   }
-  const RunDescription run = DescribeMergedRun(*merged, command);
-  const ReplaySummary summary = Summarize(*merged);
-  if (!options.quiet) std::fputs(FormatSummary(run, *merged, summary).c_str(), stdout);
-  bool ok = true;
-  if (!options.json_path.empty()) {
-    ok &= WriteFile(options.json_path, FormatJson(run, *merged, summary, PeakRssBytes()));
+  ReplayRun run;
+  run.description = DescribeMergedRun(*merged, command);
+  run.result = *std::move(merged);
+  run.summary = Summarize(run.result);
+  if (!options.quiet) {
+    std::fputs(FormatSummary(run.description, run.result, run.summary).c_str(), stdout);
   }
-  if (!options.csv_path.empty()) ok &= WriteFile(options.csv_path, FormatFlowsCsv(*merged));
-  if (!ok) return 1;
-  const bool data_ok = merged->dataplane && merged->dataplane->data_errors == 0 &&
-                       merged->dataplane->bytes_verified == merged->dataplane->bytes_expected;
-  if (!data_ok && merged->dataplane) {
+  if (absl::Status s = WriteReplayOutputs(options, run); !s.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  const DataplaneResult& d = *run.result.dataplane;
+  const bool data_ok = d.data_errors == 0 && d.bytes_verified == d.bytes_expected;
+  if (!data_ok) {
     std::fprintf(stderr, "tern-replay: %llu of %llu bytes verified, %llu data errors\n",
-                 static_cast<unsigned long long>(merged->dataplane->bytes_verified),
-                 static_cast<unsigned long long>(merged->dataplane->bytes_expected),
-                 static_cast<unsigned long long>(merged->dataplane->data_errors));
+                 static_cast<unsigned long long>(d.bytes_verified),
+                 static_cast<unsigned long long>(d.bytes_expected),
+                 static_cast<unsigned long long>(d.data_errors));
   }
-  return summary.completed == summary.flows && data_ok ? 0 : 3;
+  return run.summary.completed == run.summary.flows && data_ok ? 0 : 3;
 }
 
 // --fabric=dpdk: one rank; EAL arguments before "--".
@@ -153,55 +136,23 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "tern-replay: EAL arguments before '--' only with --fabric=dpdk\n");
     return 2;
   }
-  absl::StatusOr<sim::Topology> topology = sim::MakeTopology(options->config.fabric);
-  if (!topology.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(topology.status().message()).c_str());
-    return 2;
-  }
-  WorkloadEnvironment env;
-  env.hosts = topology->hosts;
-  env.host_rate = options->config.fabric.topology.link_rate;
-  env.seed = options->config.seed;
-  env.chakra.collective_algorithm = options->chakra_algorithm;
-  absl::StatusOr<Workload> workload = MakeWorkload(options->workload, env);
-  if (!workload.ok()) {
-    std::fprintf(stderr, "tern-replay: --workload: %s\n",
-                 std::string(workload.status().message()).c_str());
-    return 2;
-  }
   ProgressLine progress(!options->quiet);
-  absl::StatusOr<ReplayResult> result =
-      RunReplay(*workload, options->config, [&](const ReplayProgress& p) { progress.Update(p); });
+  std::vector<std::string> words(argv, argv + argc);
+  absl::StatusOr<ReplayRun> run = RunFromOptions(
+      *options, absl::StrJoin(words, " "), [&](const ReplayProgress& p) { progress.Update(p); });
   progress.Finish();
-  if (!result.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(result.status().message()).c_str());
+  if (!run.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", std::string(run.status().message()).c_str());
+    return run.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  const ReplaySummary& summary = run->summary;
+  if (!options->quiet) {
+    std::fputs(FormatSummary(run->description, run->result, summary).c_str(), stdout);
+  }
+  if (absl::Status s = WriteReplayOutputs(*options, *run); !s.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  RunDescription run;
-  std::vector<std::string> words(argv, argv + argc);
-  run.command = absl::StrJoin(words, " ");
-  run.workload = options->workload;
-  run.fabric = options->fabric;
-  run.cc = options->cc;
-  run.seed = options->config.seed;
-  const ReplaySummary summary = Summarize(*result);
-  if (!options->quiet) std::fputs(FormatSummary(run, *result, summary).c_str(), stdout);
-  bool ok = true;
-  if (!options->json_path.empty()) {
-    ok &= WriteFile(options->json_path, FormatJson(run, *result, summary, PeakRssBytes()));
-  }
-  if (!options->csv_path.empty()) ok &= WriteFile(options->csv_path, FormatFlowsCsv(*result));
-  if (!options->timeline_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options->timeline_dir, ec);
-    ok &= WriteFile(options->timeline_dir + "/queues.csv",
-                    FormatTimelineCsv(*result, options->config.timeline_interval));
-    ok &= WriteFile(options->timeline_dir + "/cc.csv",
-                    FormatCcTimelineCsv(*result, options->config.timeline_interval));
-    ok &= WriteFile(options->timeline_dir + "/fairness.csv",
-                    FormatFairnessCsv(*result, options->config.timeline_interval));
-  }
-  if (!ok) return 1;
   // Unfinished or failed flows are a result worth reporting, and a failure
   // for scripts that check the exit status.
   return summary.completed == summary.flows ? 0 : 3;

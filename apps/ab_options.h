@@ -1,0 +1,49 @@
+// Command-line options of tern-ab: two sides to compare, the seeds, and the
+// tern-replay flags every run shares. Parsing turns each (side, seed) into the
+// tern-replay arguments of one run and validates them with tern-replay's own
+// parser, so a bad flag fails before any run starts.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tern::ab {
+
+struct AbSide {
+  std::string name;               // "A" or "B"
+  std::string spec;               // as given: "cc=nscc,paths=16"
+  std::vector<std::string> args;  // as tern-replay flags: "--cc=nscc", "--paths=16"
+};
+
+struct AbOptions {
+  bool help = false;
+  AbSide a, b;
+  std::vector<std::string> common;  // tern-replay flags shared by both sides
+  std::vector<uint64_t> seeds;
+  std::string out_dir = "tern-ab-out";
+  unsigned jobs = 0;  // runs at once; 0: the number of cores
+  bool plots = true;
+};
+
+// The built-in scenario, used for whatever the command line leaves unset:
+// a 16:1 incast of 2 MB flows plus web-search background traffic at 40% load
+// on a 64-host 400G leaf-spine, DCQCN against NSCC, five seeds.
+inline constexpr const char* kDefaultFabric = "sim:topology=leafspine,hosts=64";
+std::string DefaultWorkload();  // names the web-search CDF shipped in apps/workloads
+inline constexpr const char* kDefaultA = "cc=dcqcn";
+inline constexpr const char* kDefaultB = "cc=nscc";
+inline constexpr uint64_t kDefaultSeeds = 5;
+
+absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args);
+
+// The tern-replay arguments of one run, without its output files: the
+// shared flags, then the side's, then --seed.
+std::vector<std::string> RunArguments(const AbOptions& options, const AbSide& side, uint64_t seed);
+
+std::string AbUsage();
+
+}  // namespace tern::ab

@@ -1,0 +1,219 @@
+#include "apps/ab_report.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "apps/perf_report.h"
+
+namespace tern::ab {
+namespace {
+
+std::string MeanSd(const SideStats& s) {
+  return s.values.size() > 1 ? absl::StrCat(FormatNumber(s.mean), " ± ", FormatNumber(s.sd))
+                             : FormatNumber(s.mean);
+}
+
+std::string Ratio(const Comparison& c) { return c.ratio ? FormatNumber(*c.ratio) : "∞"; }
+
+std::string Interval(const Comparison& c) {
+  if (!c.ci_low || !c.ci_high) return "—";
+  return absl::StrCat("[", FormatNumber(*c.ci_low), ", ", FormatNumber(*c.ci_high), "]");
+}
+
+std::string JsonNumber(std::optional<double> v) {
+  return v ? absl::StrFormat("%.17g", *v) : "null";
+}
+
+std::string JsonValues(const SideStats& s) {
+  std::string text = "[";
+  for (size_t i = 0; i < s.values.size(); ++i) {
+    absl::StrAppend(&text, i ? ", " : "", absl::StrFormat("%.17g", s.values[i]));
+  }
+  return text + "]";
+}
+
+std::string SideLabel(const AbSide& side) { return absl::StrCat(side.name, ": ", side.spec); }
+
+// Counts per verdict, for the headline.
+std::string Headline(const std::vector<MetricComparison>& metrics) {
+  int better = 0, worse = 0, same = 0, one = 0;
+  for (const MetricComparison& m : metrics) {
+    switch (m.comparison.verdict) {
+      case Verdict::kBetter:
+        ++better;
+        break;
+      case Verdict::kWorse:
+        ++worse;
+        break;
+      case Verdict::kNoDifference:
+        ++same;
+        break;
+      case Verdict::kOneSeed:
+        ++one;
+        break;
+    }
+  }
+  if (one > 0) return absl::StrFormat("one seed: no intervals, no verdicts (%d metrics)", one);
+  return absl::StrFormat(
+      "B is better on %d, worse on %d, and not significantly different on %d of %d metrics", better,
+      worse, same, metrics.size());
+}
+
+void AppendTable(std::string& md, const std::vector<MetricComparison>& metrics, bool buckets) {
+  md += buckets ? "| flow size | metric | A mean ± sd | B mean ± sd | B/A | 95% CI | verdict |\n"
+                  "| --- | --- | --- | --- | --- | --- | --- |\n"
+                : "| metric | A mean ± sd | B mean ± sd | B/A | 95% CI | verdict |\n"
+                  "| --- | --- | --- | --- | --- | --- |\n";
+  for (const MetricComparison& m : metrics) {
+    if (m.bucket.empty() == buckets) continue;
+    const Comparison& c = m.comparison;
+    if (buckets) absl::StrAppend(&md, "| ", m.bucket, " ");
+    absl::StrAppend(&md, "| ", std::string(m.metric->title), " | ", MeanSd(c.a), " | ", MeanSd(c.b),
+                    " | ", Ratio(c), " | ", Interval(c), " | ", std::string(VerdictName(c.verdict)),
+                    " |\n");
+  }
+}
+
+}  // namespace
+
+std::vector<MetricComparison> CompareSides(std::span<const RunRecord> a,
+                                           std::span<const RunRecord> b) {
+  std::vector<MetricComparison> out;
+  if (a.empty() || a.size() != b.size()) return out;
+  // The first run's metrics set the order; a metric missing from any run is left out.
+  for (const MetricValue& first : a.front().metrics) {
+    std::vector<double> va, vb;
+    auto collect = [&](std::span<const RunRecord> runs, std::vector<double>& values) {
+      for (const RunRecord& run : runs) {
+        const auto it = std::find_if(run.metrics.begin(), run.metrics.end(), [&](const auto& m) {
+          return m.name == first.name && m.bucket == first.bucket;
+        });
+        if (it == run.metrics.end()) return false;
+        values.push_back(it->value);
+      }
+      return true;
+    };
+    const MetricDefinition* metric = FindMetric(first.name);
+    if (metric == nullptr || !collect(a, va) || !collect(b, vb)) continue;
+    out.push_back({metric, first.bucket, Compare(va, vb, metric->better)});
+  }
+  return out;
+}
+
+std::string FormatNumber(double value) { return absl::StrFormat("%.4g", value); }
+
+std::string FormatReportMarkdown(const AbReport& r) {
+  const AbOptions& o = *r.options;
+  std::string md = absl::StrCat("# tern-ab: B against A\n\n- **A**: `", o.a.spec, "`\n- **B**: `",
+                                o.b.spec, "`\n- **seeds**: ", r.runs.size() / 2,
+                                " (each seed replays the same workload on both sides)\n- **",
+                                Headline(r.metrics), "**\n\n");
+  md +=
+      "B/A is the geometric mean over seeds of B's value over A's, with a 95% t interval on the "
+      "log ratio (ratio of means, interval from paired differences, when a value is zero). "
+      "\"better\" and \"worse\" mean the interval excludes 1.\n\n## Whole run\n\n";
+  AppendTable(md, r.metrics, false);
+  md += "\n## FCT slowdown by flow size\n\n";
+  AppendTable(md, r.metrics, true);
+  md += "\n## Plots\n\n";
+  if (r.plots.empty()) {
+    absl::StrAppend(&md, "No plots: ", r.plots_note, "\n");
+  } else {
+    if (!r.bottleneck.empty()) {
+      absl::StrAppend(&md, "The bottleneck timelines show switch port `", r.bottleneck,
+                      "` (the deepest queue of A's first run), first seed of each side.\n\n");
+    }
+    for (const std::string& plot : r.plots) absl::StrAppend(&md, "![", plot, "](", plot, ")\n\n");
+  }
+  md += "## Runs\n\n| side | seed | wall s | | directory |\n| --- | --- | --- | --- | --- |\n";
+  for (const ReportRun& run : r.runs) {
+    absl::StrAppend(&md, "| ", run.side == "a" ? "A" : "B", " | ", run.seed, " | ",
+                    absl::StrFormat("%.1f", run.wall_seconds), " | ", run.reused ? "reused" : "ran",
+                    " | `", run.dir, "` |\n");
+  }
+  absl::StrAppend(&md, "\n## Reproduce\n\n```\n", r.command, "\n```\n\n- commit: `", r.commit,
+                  "`\n- machine: ", r.machine, "\n- shared tern-replay flags:");
+  for (const std::string& arg : o.common) absl::StrAppend(&md, " `", arg, "`");
+  absl::StrAppend(&md, "\n- A's flags:");
+  for (const std::string& arg : o.a.args) absl::StrAppend(&md, " `", arg, "`");
+  absl::StrAppend(&md, "\n- B's flags:");
+  for (const std::string& arg : o.b.args) absl::StrAppend(&md, " `", arg, "`");
+  absl::StrAppend(&md, "\n- seeds:");
+  for (uint64_t seed : o.seeds) absl::StrAppend(&md, " ", seed);
+  md +=
+      "\n- one run by hand: `tern-replay` with the shared flags, the side's flags and "
+      "`--seed=N`\n";
+  return md;
+}
+
+std::string FormatSummaryJson(const AbReport& r) {
+  const AbOptions& o = *r.options;
+  auto strings = [](const std::vector<std::string>& v) {
+    std::string text = "[";
+    for (size_t i = 0; i < v.size(); ++i)
+      absl::StrAppend(&text, i ? ", " : "", perf::JsonString(v[i]));
+    return text + "]";
+  };
+  std::string seeds = "[";
+  for (size_t i = 0; i < o.seeds.size(); ++i) absl::StrAppend(&seeds, i ? ", " : "", o.seeds[i]);
+  seeds += "]";
+  std::string json = absl::StrFormat(
+      "{\n  \"tool\": \"tern-ab\",\n  \"version\": 1,\n"
+      "  \"reproduce\": {\"command\": %s, \"commit\": %s, \"machine\": %s, \"seeds\": %s, "
+      "\"common_args\": %s},\n"
+      "  \"sides\": {\"a\": {\"label\": %s, \"spec\": %s, \"args\": %s},\n"
+      "            \"b\": {\"label\": %s, \"spec\": %s, \"args\": %s}},\n"
+      "  \"bottleneck_port\": %s,\n  \"runs\": [",
+      perf::JsonString(r.command), perf::JsonString(r.commit), perf::JsonString(r.machine), seeds,
+      strings(o.common), perf::JsonString(SideLabel(o.a)), perf::JsonString(o.a.spec),
+      strings(o.a.args), perf::JsonString(SideLabel(o.b)), perf::JsonString(o.b.spec),
+      strings(o.b.args), perf::JsonString(r.bottleneck));
+  for (size_t i = 0; i < r.runs.size(); ++i) {
+    const ReportRun& run = r.runs[i];
+    absl::StrAppend(&json, i ? "," : "",
+                    absl::StrFormat("\n    {\"side\": \"%s\", \"seed\": %d, \"dir\": %s, "
+                                    "\"wall_seconds\": %.3f, \"reused\": %s}",
+                                    run.side, run.seed, perf::JsonString(run.dir), run.wall_seconds,
+                                    run.reused ? "true" : "false"));
+  }
+  json += "\n  ],\n  \"metrics\": [";
+  for (size_t i = 0; i < r.metrics.size(); ++i) {
+    const MetricComparison& m = r.metrics[i];
+    const Comparison& c = m.comparison;
+    absl::StrAppend(
+        &json, i ? "," : "",
+        absl::StrFormat(
+            "\n    {\"name\": \"%s\", \"bucket\": %s, \"title\": %s, \"better\": \"%s\",\n"
+            "     \"a\": {\"values\": %s, \"mean\": %.17g, \"sd\": %.17g},\n"
+            "     \"b\": {\"values\": %s, \"mean\": %.17g, \"sd\": %.17g},\n"
+            "     \"ratio\": %s, \"ci95\": [%s, %s], \"verdict\": \"%s\"}",
+            m.metric->name, m.bucket.empty() ? "null" : perf::JsonString(m.bucket),
+            perf::JsonString(m.metric->title),
+            m.metric->better == Better::kLower ? "lower" : "higher", JsonValues(c.a), c.a.mean,
+            c.a.sd, JsonValues(c.b), c.b.mean, c.b.sd, JsonNumber(c.ratio), JsonNumber(c.ci_low),
+            JsonNumber(c.ci_high), VerdictName(c.verdict)));
+  }
+  absl::StrAppend(&json, "\n  ],\n  \"headline\": ", perf::JsonString(Headline(r.metrics)),
+                  ",\n  \"plots\": ", strings(r.plots),
+                  ",\n  \"plots_note\": ", perf::JsonString(r.plots_note), "\n}\n");
+  return json;
+}
+
+std::string FormatSideBySide(const AbReport& r) {
+  const AbOptions& o = *r.options;
+  std::string text =
+      absl::StrFormat("A = %s\nB = %s\n\n%-30s %18s %18s %8s %18s  %s\n", o.a.spec, o.b.spec,
+                      "metric (mean over seeds)", "A", "B", "B/A", "95% CI", "verdict");
+  for (const MetricComparison& m : r.metrics) {
+    if (!m.bucket.empty()) continue;
+    const Comparison& c = m.comparison;
+    absl::StrAppend(&text, absl::StrFormat("%-30s %18s %18s %8s %18s  %s\n", m.metric->title,
+                                           FormatNumber(c.a.mean), FormatNumber(c.b.mean), Ratio(c),
+                                           Interval(c), VerdictName(c.verdict)));
+  }
+  absl::StrAppend(&text, "\n", Headline(r.metrics), "\n");
+  return text;
+}
+
+}  // namespace tern::ab

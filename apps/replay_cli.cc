@@ -1,0 +1,91 @@
+#include "apps/replay_cli.h"
+
+#include <sys/resource.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "apps/replay_generators.h"
+
+namespace tern::replay {
+namespace {
+
+absl::Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+uint64_t PeakRssBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
+}
+
+}  // namespace
+
+absl::StatusOr<ReplayInputs> MakeReplayInputs(const ReplayOptions& options) {
+  absl::StatusOr<sim::Topology> topology = sim::MakeTopology(options.config.fabric);
+  // Every set-up error is the options' fault: InvalidArgument, so callers
+  // can tell it from a run that failed.
+  if (!topology.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--fabric: ", topology.status().message()));
+  }
+  WorkloadEnvironment env;
+  env.hosts = topology->hosts;
+  env.host_rate = options.config.fabric.topology.link_rate;
+  env.seed = options.config.seed;
+  env.chakra.collective_algorithm = options.chakra_algorithm;
+  absl::StatusOr<Workload> workload = MakeWorkload(options.workload, env);
+  if (!workload.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--workload: ", workload.status().message()));
+  }
+  return ReplayInputs{*std::move(topology), *std::move(workload)};
+}
+
+absl::StatusOr<ReplayRun> RunFromOptions(const ReplayOptions& options, const std::string& command,
+                                         const ProgressFn& progress) {
+  absl::StatusOr<ReplayInputs> inputs = MakeReplayInputs(options);
+  if (!inputs.ok()) return inputs.status();
+  const Workload& workload = inputs->workload;
+  absl::StatusOr<ReplayResult> result = RunReplay(workload, options.config, progress);
+  if (!result.ok()) return result.status();
+  ReplayRun run;
+  run.description.command = command;
+  run.description.workload = options.workload;
+  run.description.fabric = options.fabric;
+  run.description.cc = options.cc;
+  run.description.seed = options.config.seed;
+  run.summary = Summarize(*result);
+  run.result = *std::move(result);
+  return run;
+}
+
+absl::Status WriteReplayOutputs(const ReplayOptions& options, const ReplayRun& run) {
+  if (!options.json_path.empty()) {
+    absl::Status s = WriteFile(
+        options.json_path, FormatJson(run.description, run.result, run.summary, PeakRssBytes()));
+    if (!s.ok()) return s;
+  }
+  if (!options.csv_path.empty()) {
+    if (absl::Status s = WriteFile(options.csv_path, FormatFlowsCsv(run.result)); !s.ok()) return s;
+  }
+  if (!options.timeline_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.timeline_dir, ec);
+    const Duration interval = options.config.timeline_interval;
+    const std::string& dir = options.timeline_dir;
+    for (const auto& [name, text] :
+         {std::pair{"/queues.csv", FormatTimelineCsv(run.result, interval)},
+          std::pair{"/cc.csv", FormatCcTimelineCsv(run.result, interval)},
+          std::pair{"/fairness.csv", FormatFairnessCsv(run.result, interval)}}) {
+      if (absl::Status s = WriteFile(dir + name, text); !s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace tern::replay

@@ -1,0 +1,195 @@
+// tern-ab: runs a workload under two transport configurations (A and B) over
+// several seeds on the simulated fabric and reports, metric by metric, whether
+// B is better than A and by how much: DIR/report.md, DIR/summary.json and
+// DIR/plots/*.png.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "apps/ab_options.h"
+#include "apps/ab_report.h"
+#include "apps/ab_runner.h"
+#include "apps/build_version.h"
+
+extern char** environ;
+
+namespace tern::ab {
+namespace {
+
+constexpr const char* kPython = "/usr/bin/python3";  // Debian's, where matplotlib is
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool WriteAll(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) std::fprintf(stderr, "tern-ab: cannot write %s\n", path.c_str());
+  return static_cast<bool>(out);
+}
+
+std::string SelfDirectory() {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+}
+
+// The build a run came from: the commit, and this binary's size and time, so
+// a rebuild (even of an uncommitted change) is never mistaken for the last one.
+std::string BuildIdentity() {
+  struct stat st {};
+  const std::string self = SelfDirectory() + "/tern-ab";
+  stat(self.c_str(), &st);
+  return absl::StrFormat("%s size=%d mtime=%d", kBuildVersion, st.st_size, st.st_mtime);
+}
+
+std::string Machine() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  utsname uts{};
+  uname(&uts);
+  std::string cpu = "unknown CPU";
+  std::istringstream cpuinfo(ReadAll("/proc/cpuinfo"));
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.starts_with("model name")) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return absl::StrFormat("%s, %d cores, %s, %s %s", host, std::thread::hardware_concurrency(), cpu,
+                         uts.sysname, uts.release);
+}
+
+// Runs the plotting script; fills report.plots, or report.plots_note with why not.
+void Plot(const std::string& out_dir, AbReport& report) {
+  const std::string script = SelfDirectory() + "/ab_plots.py";
+  if (access(kPython, X_OK) != 0) {
+    report.plots_note = absl::StrCat(kPython, " is not installed");
+    return;
+  }
+  const std::string listing = out_dir + "/plots.out", log = out_dir + "/plots.log";
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, listing.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const char* argv[] = {kPython, script.c_str(), out_dir.c_str(), nullptr};
+  pid_t pid = 0;
+  int status = 0;
+  const int spawned =
+      posix_spawn(&pid, kPython, &actions, nullptr, const_cast<char**>(argv), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0 || waitpid(pid, &status, 0) != pid) {
+    report.plots_note = absl::StrCat("could not run ", script);
+    return;
+  }
+  std::istringstream lines(ReadAll(listing));
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.empty()) report.plots.push_back(line);
+  }
+  std::error_code ec;
+  std::filesystem::remove(listing, ec);
+  if (report.plots.empty()) {
+    std::string why = ReadAll(log);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    report.plots_note = why.empty() ? "the plotting script wrote nothing" : why;
+  }
+}
+
+int Main(int argc, char** argv) {
+  absl::StatusOr<AbOptions> options =
+      ParseAbOptions(std::span<const char* const>(argv + 1, static_cast<size_t>(argc - 1)));
+  if (!options.ok()) {
+    std::fprintf(stderr, "tern-ab: %s\n", std::string(options.status().message()).c_str());
+    return 2;
+  }
+  if (options->help) {
+    std::fputs(AbUsage().c_str(), stdout);
+    return 0;
+  }
+  const std::string& out = options->out_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(out + "/runs", ec);
+  if (ec) {
+    std::fprintf(stderr, "tern-ab: cannot create %s/runs: %s\n", out.c_str(), ec.message().c_str());
+    return 1;
+  }
+  const std::string build = BuildIdentity();
+  std::vector<PlannedRun> plan;
+  std::vector<ReportRun> report_runs;
+  for (uint64_t seed : options->seeds) {
+    for (const AbSide* side : {&options->a, &options->b}) {
+      const std::string id = side == &options->a ? "a" : "b";
+      PlannedRun run;
+      run.label = absl::StrFormat("%s seed %d", side->name, seed);
+      run.dir = absl::StrFormat("%s/runs/%s-seed%d", out, id, seed);
+      run.args = RunArguments(*options, *side, seed);
+      for (const std::string& a : run.args) absl::StrAppend(&run.key, a, " ");
+      absl::StrAppend(&run.key, "| ", build);
+      plan.push_back(std::move(run));
+      report_runs.push_back({id, seed, absl::StrFormat("runs/%s-seed%d", id, seed), 0, false});
+    }
+  }
+  const unsigned jobs =
+      options->jobs != 0 ? options->jobs : std::max(1u, std::thread::hardware_concurrency());
+  std::fprintf(stderr, "tern-ab: %zu runs (%zu seeds x 2 sides), %u at a time, into %s\n",
+               plan.size(), options->seeds.size(), jobs, out.c_str());
+  absl::StatusOr<std::vector<FinishedRun>> finished = ExecuteRuns(plan, jobs, stderr);
+  if (!finished.ok()) {
+    std::fprintf(stderr, "tern-ab: %s", std::string(finished.status().message()).c_str());
+    return 1;
+  }
+  std::vector<RunRecord> a, b;
+  for (size_t i = 0; i < finished->size(); ++i) {
+    (i % 2 == 0 ? a : b).push_back((*finished)[i].record);
+    report_runs[i].wall_seconds = (*finished)[i].record.wall_seconds;
+    report_runs[i].reused = (*finished)[i].reused;
+  }
+  AbReport report;
+  report.options = &*options;
+  for (int i = 0; i < argc; ++i) absl::StrAppend(&report.command, i ? " " : "", argv[i]);
+  report.commit = kBuildVersion;
+  report.machine = Machine();
+  report.runs = std::move(report_runs);
+  report.bottleneck = a.front().bottleneck;
+  report.metrics = CompareSides(a, b);
+  // The plotting script reads summary.json (runs, bottleneck, metrics); it is
+  // written again with the list of plots.
+  if (!WriteAll(out + "/summary.json", FormatSummaryJson(report))) return 1;
+  if (options->plots) {
+    Plot(out, report);
+  } else {
+    report.plots_note = "--no-plots";
+  }
+  if (!WriteAll(out + "/summary.json", FormatSummaryJson(report)) ||
+      !WriteAll(out + "/report.md", FormatReportMarkdown(report))) {
+    return 1;
+  }
+  std::fputs(FormatSideBySide(report).c_str(), stdout);
+  const std::string plots = report.plots.empty() ? absl::StrCat("no plots: ", report.plots_note)
+                                                 : absl::StrCat(report.plots.size(), " plots");
+  std::printf("\nreport: %s/report.md (with summary.json, %s)\n", out.c_str(), plots.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace tern::ab
+
+int main(int argc, char** argv) { return tern::ab::Main(argc, argv); }
