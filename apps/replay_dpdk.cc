@@ -931,10 +931,15 @@ absl::Status RunDpdkRank(const ReplayOptions& options, bool* all_done) {
   if (!status.ok())
     return absl::Status(status.code(), absl::StrFormat("rank %d: %s", *rank, status.message()));
   const std::string text = FormatRankFile(runner.Collect());
-  std::ofstream out(d.out_path, std::ios::binary | std::ios::trunc);
+  // "{rank}" in --out: one path for every rank on a shared filesystem.
+  std::string out_path = d.out_path;
+  if (const size_t at = out_path.find("{rank}"); at != std::string::npos) {
+    out_path.replace(at, 6, absl::StrCat(*rank));
+  }
+  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
   out << text;
   out.close();
-  if (!out) return absl::UnavailableError(absl::StrFormat("cannot write %s", d.out_path));
+  if (!out) return absl::UnavailableError(absl::StrFormat("cannot write %s", out_path));
   *all_done = runner.all_done();
   return absl::OkStatus();
 }
