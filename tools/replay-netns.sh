@@ -32,7 +32,10 @@ die() {
 [[ $# -ge 1 ]] || usage
 n="$1"
 shift
-[[ "$n" =~ ^[0-9]+$ ]] && ((n >= 2 && n <= 8)) || { echo "$PROG: N must be 2..8" >&2; usage; }
+if ! [[ "$n" =~ ^[0-9]+$ ]] || ((n < 2 || n > 8)); then
+  echo "$PROG: N must be 2..8" >&2
+  usage
+fi
 dir=""
 timeout_s=120
 pmd="af_packet"
@@ -59,6 +62,7 @@ ip netns list >/dev/null 2>&1 || die "'ip netns' does not work here"
 mkdir -p "$dir"
 name="rp$$"
 pids=()
+# shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   "$root/tools/netns-lab.sh" down --name "$name" >/dev/null 2>&1 || true
