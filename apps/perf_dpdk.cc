@@ -26,6 +26,7 @@ namespace {
 
 using dpdk::FaultConfig;
 using dpdk::PortWorker;
+using dpdk::ResolveArp;
 
 FaultConfig FaultsFromWire(const sim::MultipathWireConfig& w) {
   FaultConfig f;
@@ -177,29 +178,6 @@ absl::Status MakeSide(const PerfOptions& options, uint64_t size, const dpdk::Por
   side->worker->SetFaults(FaultsFromWire(options.wire));
   side->endpoint = std::make_unique<PerfEndpoint>(options, size, requester, *side->context);
   return side->endpoint->SetUp();
-}
-
-// Asks for `ip` through `asker` until a reply is learned, polling every
-// worker in `all` (a peer in this process must answer).
-absl::StatusOr<MacAddress> ResolveArp(PortWorker& asker, std::span<PortWorker* const> all,
-                                      uint32_t ip, double timeout_seconds) {
-  const uint64_t hz = dpdk::TscHz();
-  const uint64_t deadline = dpdk::ReadTsc() + static_cast<uint64_t>(timeout_seconds * hz);
-  uint64_t next_request = 0;
-  while (true) {
-    const uint64_t tsc = dpdk::ReadTsc();
-    if (std::optional<MacAddress> mac = asker.neighbors().Lookup(ip)) return *mac;
-    if (tsc > deadline) {
-      return absl::UnavailableError(absl::StrFormat(
-          "no ARP reply for %s within %g s (wrong --ip, peer not up, or use --peer-mac)",
-          IpAddress::V4(ip).ToString(), timeout_seconds));
-    }
-    if (tsc >= next_request) {
-      asker.RequestArp(ip);
-      next_request = tsc + hz / 10;
-    }
-    for (PortWorker* w : all) w->Poll(tsc);
-  }
 }
 
 // A port that cannot carry --mtu is used with the payload it can carry.

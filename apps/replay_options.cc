@@ -1,5 +1,6 @@
 #include "apps/replay_options.h"
 
+#include <algorithm>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -42,6 +43,14 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       o.quiet = true;
       continue;
     }
+    if (name == "merge") {  // --merge FILE... : every argument up to the next flag
+      if (has_value) o.merge_paths.emplace_back(value);
+      while (i + 1 < args.size() && !std::string_view(args[i + 1]).starts_with("--")) {
+        o.merge_paths.emplace_back(args[++i]);
+      }
+      if (o.merge_paths.empty()) return FlagError(name, "needs one or more rank files");
+      continue;
+    }
     if (!has_value) {
       if (i + 1 >= args.size()) return FlagError(name, "needs a value");
       value = args[++i];
@@ -54,8 +63,12 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     double d;
     if (name == "fabric") {
       o.fabric = std::string(value);
-      if (value == "dpdk" || value.starts_with("dpdk:")) {
-        return FlagError(name, "the DPDK dataplane is not wired to tern-replay yet; use sim");
+      if (value.starts_with("dpdk:")) {
+        return FlagError(name, "tern-replay takes no transmit faults on DPDK yet; use dpdk");
+      }
+      if (value == "dpdk") {
+        o.dpdk = true;
+        continue;
       }
       if (value != "sim" && !value.starts_with("sim:")) {
         return FlagError(name, absl::StrFormat("'%s': expected sim[:KEY=VALUE,...]", value));
@@ -121,6 +134,47 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
         return FlagError(name, "milliseconds of virtual time in (0, 1e6]");
       }
       o.config.time_limit = Duration::Picoseconds(static_cast<int64_t>(d * 1e9));
+      o.dpdk_options.time_limit_s = d / 1e3;
+    } else if (name == "rank") {
+      if (!ParseUint(value, &u) || u >= 4096) return FlagError(name, "a rank in [0, 4096)");
+      o.dpdk_options.rank = static_cast<uint32_t>(u);
+    } else if (name == "hosts") {
+      if (value.empty()) return FlagError(name, "empty");
+      o.dpdk_options.hosts_path = std::string(value);
+    } else if (name == "out") {
+      if (value.empty()) return FlagError(name, "empty");
+      o.dpdk_options.out_path = std::string(value);
+    } else if (name == "link-rate") {
+      if (!ParseDouble(value, &d) || !(d > 0 && d <= 100000)) {
+        return FlagError(name, "Gb/s in (0, 100000]");
+      }
+      o.dpdk_options.link_gbps = d;
+    } else if (name == "base-rtt") {
+      if (!ParseDouble(value, &d) || !(d > 0 && d <= 1e6)) {
+        return FlagError(name, "microseconds in (0, 1e6]");
+      }
+      o.dpdk_options.base_rtt_us = d;
+    } else if (name == "control-port") {
+      if (!ParseUint(value, &u) || u < 1 || u > 65535) return FlagError(name, "1..65535");
+      o.dpdk_options.control_port = static_cast<uint16_t>(u);
+    } else if (name == "dpdk-port") {
+      if (!ParseUint(value, &u) || u > 1023) return FlagError(name, "a DPDK port id, 0..1023");
+      o.dpdk_options.port_id = static_cast<uint16_t>(u);
+    } else if (name == "setup-timeout") {
+      if (!ParseDouble(value, &d) || !(d > 0 && d <= 3600)) {
+        return FlagError(name, "seconds in (0, 3600]");
+      }
+      o.dpdk_options.setup_timeout_s = d;
+    } else if (name == "start-delay") {
+      if (!ParseDouble(value, &d) || !(d >= 0 && d <= 60000)) {
+        return FlagError(name, "milliseconds in [0, 60000]");
+      }
+      o.dpdk_options.start_delay_ms = d;
+    } else if (name == "idle-sleep") {
+      if (!ParseDouble(value, &d) || !(d >= 0 && d <= 10000)) {
+        return FlagError(name, "microseconds in [0, 10000]");
+      }
+      o.dpdk_options.idle_sleep_us = d;
     } else if (name == "collective-algorithm") {
       o.chakra_algorithm = std::string(value);
     } else {
@@ -128,6 +182,39 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     }
   }
   o.config.cc = o.cc;
+  // Flags that belong to one mode only are refused in the other, so a typo
+  // never silently changes nothing.
+  const auto given = [&seen](std::string_view flag) {
+    return std::find(seen.begin(), seen.end(), flag) != seen.end();
+  };
+  if (!o.merge_paths.empty()) {
+    for (const char* flag :
+         {"fabric", "workload", "cc", "seed", "timeline", "rank", "hosts", "out"}) {
+      if (given(flag))
+        return FlagError("merge", absl::StrFormat("takes no --%s: the rank files say", flag));
+    }
+    if (o.json_path.empty() && o.csv_path.empty()) {
+      return FlagError("merge", "needs --json FILE and/or --csv FILE");
+    }
+    return o;
+  }
+  if (o.dpdk) {
+    if (o.dpdk_options.hosts_path.empty()) return FlagError("fabric", "dpdk needs --hosts FILE");
+    if (o.dpdk_options.out_path.empty())
+      return FlagError("fabric", "dpdk needs --out FILE (this rank's results)");
+    for (const char* flag : {"timeline", "timeline-interval", "timeline-flows", "json", "csv"}) {
+      if (given(flag)) {
+        return FlagError(
+            flag,
+            "not with --fabric=dpdk: each rank writes --out; merge the rank files with --merge");
+      }
+    }
+  } else {
+    for (const char* flag : {"rank", "hosts", "out", "link-rate", "base-rtt", "control-port",
+                             "dpdk-port", "setup-timeout", "start-delay", "idle-sleep"}) {
+      if (given(flag)) return FlagError(flag, "only with --fabric=dpdk");
+    }
+  }
   if (o.config.fabric.seed == 0) o.config.fabric.seed = o.config.seed;
   if (!o.timeline_dir.empty() && o.config.timeline_interval == Duration::Zero()) {
     o.config.timeline_interval = Duration::Microseconds(10);
@@ -141,6 +228,9 @@ std::string ReplayUsage() {
 
 usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] [--seed N]
                    [--json FILE] [--csv FILE] [--timeline DIR] [options]
+       tern-replay [EAL args] -- --fabric=dpdk --rank R --hosts FILE --out FILE
+                   [--workload=SPEC --cc=... --seed N] [dpdk options]     (one rank per host)
+       tern-replay --merge RANKFILE... --json FILE [--csv FILE]      (rank files -> one report)
 
   --workload=SPEC        what to replay (default incast); forms below
   --cc=SPEC              congestion control (default fixed); --cc=help lists them
@@ -159,6 +249,19 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
   --time-limit MS        virtual time after which unfinished flows are reported (default 1000)
   --collective-algorithm A   for chakra: traces (ring, recursive_doubling, direct)
   --quiet                no summary on stdout
+
+DPDK (--fabric=dpdk; docs/replay-dpdk.md):
+  --rank R               this process's rank (default: $OMPI_COMM_WORLD_RANK)
+  --hosts FILE           one line per rank: IPV4 [mac=MAC] [control-port=P]
+  --out FILE             this rank's result file, for --merge ("{rank}" is replaced by the rank)
+  --link-rate GBPS       rate of the ideal FCT (default: the port's reported speed)
+  --base-rtt US          base RTT of the ideal FCT (default: measured, min of 8 probes per peer)
+  --control-port P       TCP set-up port of hosts that name none (default 18515)
+  --dpdk-port N          DPDK port id (default 0)
+  --setup-timeout S      limit of each set-up step and barrier (default 60)
+  --start-delay MS       common start = rank 0's clock at the barrier + MS (default 200)
+  --idle-sleep US        sleep this long when the port is idle (default 0: busy poll)
+  --time-limit MS        wall-clock limit from the start (default 10000 on DPDK)
 
 )",
       sim::DescribeFabricSpec(), "\n\n", DescribeWorkloadSpecs(), "\n");

@@ -3,13 +3,31 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "apps/replay_runner.h"
 
 namespace tern::replay {
+
+// --fabric=dpdk: this process is one rank (host) of a multi-host run; see
+// apps/replay_dpdk.h and docs/replay-dpdk.md.
+struct DpdkReplayOptions {
+  std::optional<uint32_t> rank;   // --rank; absent: OMPI_COMM_WORLD_RANK
+  std::string hosts_path;         // --hosts: one line per rank
+  std::string out_path;           // --out: this rank's result file
+  double link_gbps = 0;           // --link-rate; 0: the port's reported speed
+  double base_rtt_us = 0;         // --base-rtt; 0: measured before the start
+  uint16_t control_port = 18515;  // --control-port, for hosts that do not name one
+  uint16_t port_id = 0;           // --dpdk-port
+  double setup_timeout_s = 60;    // --setup-timeout: each set-up step and barrier
+  double start_delay_ms = 200;    // --start-delay: start time = rank 0's clock + this
+  double idle_sleep_us = 0;       // --idle-sleep: sleep when the port has been idle
+  double time_limit_s = 10;       // --time-limit, wall clock from the start
+};
 
 struct ReplayOptions {
   bool help = false;
@@ -22,6 +40,9 @@ struct ReplayOptions {
   std::string chakra_algorithm;  // --collective-algorithm, for chakra: workloads
   bool quiet = false;            // no summary on stdout
   ReplayConfig config;           // fabric, verb, cc, paths, policy, mtu, seed, limits
+  bool dpdk = false;             // --fabric=dpdk
+  DpdkReplayOptions dpdk_options;
+  std::vector<std::string> merge_paths;  // --merge FILE...: merge rank files, run nothing
 };
 
 absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> args);

@@ -289,6 +289,16 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
         c.counters.retransmits_trim, c.counters.retransmits_rnr);
   }
   out += r.connections.empty() ? "],\n" : "\n  ],\n";
+  if (r.dataplane) {
+    const DataplaneResult& d = *r.dataplane;
+    absl::StrAppendFormat(
+        &out,
+        "  \"dataplane\": {\"name\": %s, \"ranks\": %d, \"verb\": %s, \"port\": %s, "
+        "\"link_gbps\": %.6g, \"bytes_expected\": %d, \"bytes_verified\": %d, "
+        "\"data_errors\": %d, \"frames_sent\": %d, \"frames_received\": %d},\n",
+        JsonString(d.name), d.ranks, JsonString(d.verb), JsonString(d.port), d.link_gbps,
+        d.bytes_expected, d.bytes_verified, d.data_errors, d.frames_sent, d.frames_received);
+  }
   absl::StrAppendFormat(
       &out, "  \"sim\": {\"virtual_us\": %.6f, \"sim_events\": %d, \"sim_packets\": %d},\n",
       s.virtual_us, r.sim_events, r.sim_packets);

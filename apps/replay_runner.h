@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,24 @@ struct CcSample {
   std::array<CcVariable, kMaxCcVariables> variables{};
 };
 
+// A run on a real dataplane (tern-replay --fabric=dpdk, merged from the
+// ranks' files); absent for simulated runs.
+struct DataplaneResult {
+  std::string name = "dpdk";
+  uint32_t ranks = 0;
+  std::string workload;  // the spec every rank built
+  std::string cc;
+  std::string verb;
+  uint64_t seed = 0;
+  std::string port;             // PMD of rank 0's port
+  double link_gbps = 0;         // rate of the ideal FCTs
+  uint64_t bytes_expected = 0;  // transfers' bytes, as their destinations counted them
+  uint64_t bytes_verified = 0;  // arrived and checked against the pattern
+  uint64_t data_errors = 0;     // bytes that differed from it
+  uint64_t frames_sent = 0;
+  uint64_t frames_received = 0;
+};
+
 struct ReplayResult {
   std::string topology;
   uint64_t buffer_bytes = 0;
@@ -106,6 +125,7 @@ struct ReplayResult {
   uint64_t sim_events = 0;
   uint64_t sim_packets = 0;  // frames the host NICs sent
   double wall_seconds = 0;
+  std::optional<DataplaneResult> dataplane;
 };
 
 // Called now and then during a run (about every 2^16 events).

@@ -1,17 +1,24 @@
 // tern-replay: replays a workload (synthetic, flow file or Chakra trace) over
 // the simulated fabric and reports flow completion times, collective times,
-// queues and retransmissions.
+// queues and retransmissions; or runs one rank of it on the DPDK dataplane
+// (`tern-replay [EAL args] -- --fabric=dpdk ...`), whose rank files
+// `tern-replay --merge` turns into the same report.
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "apps/replay_cli.h"
+#include "apps/replay_dpdk.h"
 #include "apps/replay_generators.h"
+#include "apps/replay_rank_file.h"
 #include "cc/registry.h"
+#include "dataplane/dpdk/eal.h"
 
 namespace tern::replay {
 namespace {
@@ -48,9 +55,72 @@ class ProgressLine {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// --merge: the ranks' files of a DPDK run into one JSON / CSV, as a simulated
+// run writes them. Exit 3 when a flow did not complete or a byte was not
+// verified.
+int Merge(const ReplayOptions& options, const std::string& command) {
+  absl::StatusOr<ReplayResult> merged = MergeRankResults(options.merge_paths);
+  if (!merged.ok()) {
+    std::fprintf(stderr, "tern-replay: --merge: %s\n",
+                 std::string(merged.status().message()).c_str());
+    return 2;
+  }
+  ReplayRun run;
+  run.description = DescribeMergedRun(*merged, command);
+  run.result = *std::move(merged);
+  run.summary = Summarize(run.result);
+  if (!options.quiet) {
+    std::fputs(FormatSummary(run.description, run.result, run.summary).c_str(), stdout);
+  }
+  if (absl::Status s = WriteReplayOutputs(options, run); !s.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  const DataplaneResult& d = *run.result.dataplane;
+  const bool data_ok = d.data_errors == 0 && d.bytes_verified == d.bytes_expected;
+  if (!data_ok) {
+    std::fprintf(stderr, "tern-replay: %llu of %llu bytes verified, %llu data errors\n",
+                 static_cast<unsigned long long>(d.bytes_verified),
+                 static_cast<unsigned long long>(d.bytes_expected),
+                 static_cast<unsigned long long>(d.data_errors));
+  }
+  return run.summary.completed == run.summary.flows && data_ok ? 0 : 3;
+}
+
+// --fabric=dpdk: one rank; EAL arguments before "--".
+int RunRank(const ReplayOptions& options, const std::vector<std::string>& all, bool has_eal_args) {
+  if (!has_eal_args) {
+    std::fprintf(stderr,
+                 "tern-replay: --fabric=dpdk needs EAL arguments first: tern-replay -l 0 "
+                 "--file-prefix NAME [--no-huge -m 512] [-a DEVICE | --vdev ...] -- "
+                 "--fabric=dpdk --rank R --hosts FILE --out FILE ... (see --help)\n");
+    return 2;
+  }
+  std::vector<std::string> unused;
+  absl::StatusOr<std::unique_ptr<dpdk::Eal>> eal = dpdk::Eal::Init(all, &unused);
+  if (!eal.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", std::string(eal.status().message()).c_str());
+    return 1;
+  }
+  bool all_done = false;
+  const absl::Status status = RunDpdkRank(options, &all_done);
+  if (!status.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", std::string(status.message()).c_str());
+    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return all_done ? 0 : 3;
+}
+
 int Main(int argc, char** argv) {
-  absl::StatusOr<ReplayOptions> options =
-      ParseReplayOptions(std::span<const char* const>(argv + 1, static_cast<size_t>(argc - 1)));
+  // DPDK's convention: EAL arguments, then "--", then the app's.
+  const std::vector<std::string> all(argv, argv + argc);
+  std::vector<std::string> eal_args, app_args;
+  dpdk::SplitEalArguments(all, &eal_args, &app_args);
+  const bool has_eal_args = eal_args.size() < all.size();
+  if (!has_eal_args) app_args.assign(all.begin() + 1, all.end());
+  std::vector<const char*> app_argv;
+  for (const std::string& a : app_args) app_argv.push_back(a.c_str());
+  absl::StatusOr<ReplayOptions> options = ParseReplayOptions(app_argv);
   if (!options.ok()) {
     std::fprintf(stderr, "tern-replay: %s\n", std::string(options.status().message()).c_str());
     return 2;
@@ -59,6 +129,12 @@ int Main(int argc, char** argv) {
     std::fputs(ReplayUsage().c_str(), stdout);
     std::fputs(DescribeAlgorithms().c_str(), stdout);
     return 0;
+  }
+  if (!options->merge_paths.empty()) return Merge(*options, absl::StrJoin(all, " "));
+  if (options->dpdk) return RunRank(*options, all, has_eal_args);
+  if (has_eal_args) {
+    std::fprintf(stderr, "tern-replay: EAL arguments before '--' only with --fabric=dpdk\n");
+    return 2;
   }
   ProgressLine progress(!options->quiet);
   std::vector<std::string> words(argv, argv + argc);

@@ -200,6 +200,15 @@ bool Port::WaitForLink(int timeout_ms) const {
   }
 }
 
+uint32_t Port::LinkSpeedMbps() const {
+  rte_eth_link link;
+  if (rte_eth_link_get_nowait(info_.port_id, &link) != 0 || link.link_status != RTE_ETH_LINK_UP ||
+      link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN) {
+    return 0;
+  }
+  return link.link_speed;
+}
+
 PortStats Port::stats() const {
   PortStats out;
   rte_eth_stats s;

@@ -74,6 +74,9 @@ class Port {
   // Waits up to `timeout_ms` for the link to come up (a memif peer to
   // connect, a cable to train). True when it is up.
   bool WaitForLink(int timeout_ms) const;
+  // The link speed the PMD reports in Mb/s; 0 when the link is down or the
+  // speed unknown.
+  uint32_t LinkSpeedMbps() const;
   PortStats stats() const;
 
  private:

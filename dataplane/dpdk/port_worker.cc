@@ -6,8 +6,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
+#include "absl/strings/str_format.h"
 #include "dataplane/dpdk/capture.h"
+#include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/port.h"
 
 namespace tern::dpdk {
@@ -265,6 +268,28 @@ void PortWorker::FlushTx(uint64_t tsc) {
     std::memmove(tx_pending_, tx_pending_ + sent, (tx_count_ - sent) * sizeof(rte_mbuf*));
   }
   tx_count_ = static_cast<uint16_t>(tx_count_ - sent);
+}
+
+absl::StatusOr<MacAddress> ResolveArp(PortWorker& asker, std::span<PortWorker* const> all,
+                                      uint32_t ip, double timeout_seconds) {
+  const uint64_t hz = TscHz();
+  const uint64_t deadline = ReadTsc() + static_cast<uint64_t>(timeout_seconds * hz);
+  uint64_t next_request = 0;
+  while (true) {
+    const uint64_t tsc = ReadTsc();
+    if (std::optional<MacAddress> mac = asker.neighbors().Lookup(ip)) return *mac;
+    if (tsc > deadline) {
+      return absl::UnavailableError(absl::StrFormat(
+          "no ARP reply for %s within %g s (wrong address or peer not up; or give the peer's MAC: "
+          "tern-perf --peer-mac, tern-replay hosts file mac=)",
+          IpAddress::V4(ip).ToString(), timeout_seconds));
+    }
+    if (tsc >= next_request) {
+      asker.RequestArp(ip);
+      next_request = tsc + hz / 10;
+    }
+    for (PortWorker* w : all) w->Poll(tsc);
+  }
 }
 
 }  // namespace tern::dpdk

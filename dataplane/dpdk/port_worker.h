@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "dataplane/dpdk/arp.h"
 #include "dataplane/dpdk/fault_injector.h"
 #include "dataplane/dpdk/tsc_clock.h"
@@ -109,5 +111,11 @@ class PortWorker {
   std::vector<HoldRing> held_;
   size_t held_total_ = 0;
 };
+
+// Asks for `ip` (host order) through `asker` until a reply is learned,
+// polling every worker in `all` meanwhile (a peer in this process must
+// answer); UnavailableError after `timeout_seconds`.
+absl::StatusOr<MacAddress> ResolveArp(PortWorker& asker, std::span<PortWorker* const> all,
+                                      uint32_t ip, double timeout_seconds);
 
 }  // namespace tern::dpdk

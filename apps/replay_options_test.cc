@@ -1,0 +1,76 @@
+// The DPDK and merge flags of tern-replay (the simulated run's flags are
+// covered end to end by tests/replay/replay_cli_test.py).
+#include "apps/replay_options.h"
+
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tern::replay {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::StatusOr<ReplayOptions> Parse(std::vector<const char*> args) {
+  return ParseReplayOptions(args);
+}
+
+TEST(ReplayOptionsTest, DpdkRankFlags) {
+  absl::StatusOr<ReplayOptions> o =
+      Parse({"--fabric=dpdk", "--rank", "3", "--hosts", "h.txt", "--out", "r3.txt", "--link-rate",
+             "25", "--base-rtt=12.5", "--time-limit", "500", "--idle-sleep", "50",
+             "--workload=alltoall:size=1MB", "--verb", "send"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->dpdk);
+  EXPECT_EQ(o->dpdk_options.rank, 3u);
+  EXPECT_EQ(o->dpdk_options.hosts_path, "h.txt");
+  EXPECT_EQ(o->dpdk_options.out_path, "r3.txt");
+  EXPECT_EQ(o->dpdk_options.link_gbps, 25);
+  EXPECT_EQ(o->dpdk_options.base_rtt_us, 12.5);
+  EXPECT_EQ(o->dpdk_options.time_limit_s, 0.5);
+  EXPECT_EQ(o->dpdk_options.idle_sleep_us, 50);
+  EXPECT_EQ(o->config.verb, TransferVerb::kSend);
+}
+
+TEST(ReplayOptionsTest, DpdkWithoutRankLeavesItToOpenMpi) {
+  absl::StatusOr<ReplayOptions> o = Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_FALSE(o->dpdk_options.rank.has_value());
+}
+
+TEST(ReplayOptionsTest, DpdkNeedsHostsAndOut) {
+  EXPECT_THAT(Parse({"--fabric=dpdk", "--out", "o"}).status().message(), HasSubstr("--hosts"));
+  EXPECT_THAT(Parse({"--fabric=dpdk", "--hosts", "h"}).status().message(), HasSubstr("--out"));
+}
+
+TEST(ReplayOptionsTest, DpdkRefusesSimOnlyOutputs) {
+  EXPECT_THAT(
+      Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--json", "j"}).status().message(),
+      HasSubstr("--json: not with --fabric=dpdk"));
+  EXPECT_THAT(Parse({"--fabric=dpdk:loss=0.1"}).status().message(),
+              HasSubstr("no transmit faults"));
+}
+
+TEST(ReplayOptionsTest, DpdkFlagsRefusedOnTheSimulator) {
+  EXPECT_THAT(Parse({"--rank", "1"}).status().message(),
+              HasSubstr("--rank: only with --fabric=dpdk"));
+}
+
+TEST(ReplayOptionsTest, MergeTakesEveryFileUpToTheNextFlag) {
+  absl::StatusOr<ReplayOptions> o = Parse({"--merge", "a", "b", "c", "--json", "out.json"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_THAT(o->merge_paths, ElementsAre("a", "b", "c"));
+  EXPECT_EQ(o->json_path, "out.json");
+}
+
+TEST(ReplayOptionsTest, MergeNeedsFilesAndAnOutput) {
+  EXPECT_THAT(Parse({"--merge", "--json", "j"}).status().message(), HasSubstr("rank files"));
+  EXPECT_THAT(Parse({"--merge", "a"}).status().message(), HasSubstr("--json FILE"));
+  EXPECT_THAT(Parse({"--merge", "a", "--json", "j", "--seed", "2"}).status().message(),
+              HasSubstr("takes no --seed"));
+}
+
+}  // namespace
+}  // namespace tern::replay

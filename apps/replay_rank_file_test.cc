@@ -1,0 +1,197 @@
+#include "apps/replay_rank_file.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_replace.h"
+#include "apps/replay_report.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tern::replay {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Two ranks of a 2-host workload: step 0 goes 0 -> 1, step 1 goes 1 -> 0,
+// both in collective 0.
+RankResult MakeRank(uint32_t rank) {
+  RankResult r;
+  r.rank = rank;
+  r.ranks = 2;
+  r.seed = 7;
+  r.workload = "alltoall:size=4KB";
+  r.fingerprint = "00112233aabbccdd";
+  r.cc = "fixed";
+  r.mtu = 4096;
+  r.link_gbps = 10;
+  r.port = "net_af_packet";
+  r.start_unix_ns = 1'700'000'000'000'000'000;
+  r.elapsed = Duration::Microseconds(500);
+  r.steps_run = 1;
+  r.steps_done = 1;
+  r.frames_sent = 10 + rank;
+  r.frames_received = 20 + rank;
+  r.collectives.push_back(Collective{"alltoall", "alltoall", "direct", 4096, 2});
+  FlowResult f;
+  f.step = rank;
+  f.src = rank;
+  f.dst = 1 - rank;
+  f.bytes = 4096;
+  f.start = Time::Zero() + Duration::Microseconds(1);
+  f.finish = Time::Zero() + Duration::Microseconds(31 + rank);
+  f.completed = true;
+  f.ideal = Duration::Microseconds(10);
+  f.collective = 0;
+  f.label = rank == 0 ? "alltoall\tfirst" : "alltoall";  // a tab must survive
+  r.flows.push_back(f);
+  r.receives.push_back(RankReceive{1 - rank, 1 - rank, 4096, 4096, rank});
+  RankQp qp;
+  qp.peer = 1 - rank;
+  qp.counters.data_packets_sent = 1;
+  qp.counters.retransmitted_packets = rank;
+  r.qps.push_back(qp);
+  return r;
+}
+
+TEST(RankFileTest, RoundTripKeepsEveryField) {
+  const RankResult r = MakeRank(0);
+  const std::string text = FormatRankFile(r);
+  absl::StatusOr<RankResult> back = ParseRankFile(text, "r0");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(FormatRankFile(*back), text);
+  EXPECT_EQ(back->flows[0].label, "alltoall\tfirst");
+  EXPECT_EQ(back->flows[0].finish, r.flows[0].finish);
+  EXPECT_EQ(back->start_unix_ns, r.start_unix_ns);
+}
+
+TEST(RankFileTest, UnfinishedFlowRoundTripsWithInfiniteFinish) {
+  RankResult r = MakeRank(0);
+  r.flows[0].completed = false;
+  r.flows[0].finish = Time::Infinite();
+  absl::StatusOr<RankResult> back = ParseRankFile(FormatRankFile(r), "r0");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->flows[0].completed);
+  EXPECT_TRUE(back->flows[0].finish.IsInfinite());
+}
+
+TEST(RankFileTest, TruncatedFileIsRefused) {
+  const std::string text = FormatRankFile(MakeRank(0));
+  const std::string cut = text.substr(0, text.rfind("qp\t"));
+  absl::StatusOr<RankResult> r = ParseRankFile(cut, "r0.txt");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("r0.txt: truncated"));
+}
+
+TEST(RankFileTest, WrongVersionIsRefused) {
+  std::string text = FormatRankFile(MakeRank(0));
+  text.replace(text.find("\t1\n"), 3, "\t9\n");
+  absl::StatusOr<RankResult> r = ParseRankFile(text, "r0.txt");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("r0.txt:1: rank file version 9"));
+}
+
+TEST(RankFileTest, NotARankFileIsRefused) {
+  absl::StatusOr<RankResult> r = ParseRankFile("{\"tool\": \"tern-replay\"}\n", "x.json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("not a tern-replay rank file"));
+  EXPECT_FALSE(ParseRankFile("", "empty").ok());
+}
+
+TEST(RankFileTest, BadNumberNamesTheLine) {
+  std::string text = FormatRankFile(MakeRank(0));
+  text = absl::StrReplaceAll(text, {{"seed\t7", "seed\tseven"}});
+  absl::StatusOr<RankResult> r = ParseRankFile(text, "r0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("r0:4: seed: 'seven' is not a number"));
+}
+
+TEST(MergeTest, MergesTwoRanksIntoOneResult) {
+  absl::StatusOr<ReplayResult> m =
+      MergeRankResults(std::vector<RankResult>{MakeRank(1), MakeRank(0)});
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->flows.size(), 2u);
+  EXPECT_EQ(m->flows[0].step, 0u);
+  EXPECT_EQ(m->flows[1].step, 1u);
+  ASSERT_EQ(m->connections.size(), 1u);
+  EXPECT_EQ(m->connections[0].counters.data_packets_sent, 2u);
+  EXPECT_EQ(m->connections[0].counters.retransmitted_packets, 1u);
+  ASSERT_EQ(m->collectives.size(), 1u);
+  EXPECT_TRUE(m->collectives[0].completed);
+  EXPECT_EQ(m->collectives[0].finish, Time::Zero() + Duration::Microseconds(32));
+  ASSERT_TRUE(m->dataplane.has_value());
+  EXPECT_EQ(m->dataplane->bytes_expected, 8192u);
+  EXPECT_EQ(m->dataplane->data_errors, 1u);
+  EXPECT_EQ(m->dataplane->frames_sent, 21u);
+  const ReplaySummary s = Summarize(*m);
+  EXPECT_EQ(s.completed, 2u);
+  const std::string json = FormatJson(DescribeMergedRun(*m, "tern-replay --merge"), *m, s, 0);
+  EXPECT_THAT(json, HasSubstr("\"fabric\": \"dpdk\""));
+  EXPECT_THAT(json, HasSubstr("\"data_errors\": 1"));
+  EXPECT_THAT(json, HasSubstr("\"completed\": 2"));
+}
+
+TEST(MergeTest, MissingRankIsNamed) {
+  RankResult r = MakeRank(0);
+  r.ranks = 3;
+  RankResult r1 = MakeRank(1);
+  r1.ranks = 3;
+  absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{r, r1});
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("rank 2 missing"));
+}
+
+TEST(MergeTest, RankGivenTwiceIsRefused) {
+  absl::StatusOr<ReplayResult> m =
+      MergeRankResults(std::vector<RankResult>{MakeRank(0), MakeRank(0), MakeRank(1)});
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("rank 0 given more than once"));
+}
+
+TEST(MergeTest, MismatchedSeedsAreRefused) {
+  RankResult r1 = MakeRank(1);
+  r1.seed = 8;
+  absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{MakeRank(0), r1});
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("rank 0 has seed 7, rank 1 has 8"));
+}
+
+TEST(MergeTest, MismatchedWorkloadsAreRefused) {
+  RankResult r1 = MakeRank(1);
+  r1.fingerprint = "ffffffffffffffff";
+  absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{MakeRank(0), r1});
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("workload fingerprint"));
+}
+
+TEST(MergeTest, ReadsFilesAndNamesAnUnreadableOne) {
+  const std::string dir = ::testing::TempDir();
+  for (uint32_t rank : {0u, 1u}) {
+    std::ofstream(dir + "/rank" + std::to_string(rank) + ".txt") << FormatRankFile(MakeRank(rank));
+  }
+  absl::StatusOr<ReplayResult> m =
+      MergeRankResults(std::vector<std::string>{dir + "/rank0.txt", dir + "/rank1.txt"});
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->flows.size(), 2u);
+  absl::StatusOr<ReplayResult> bad =
+      MergeRankResults(std::vector<std::string>{dir + "/rank0.txt", dir + "/nope.txt"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("nope.txt"));
+}
+
+TEST(WorkloadFingerprintTest, DiffersWhenAStepDiffers) {
+  Workload w;
+  w.hosts = 2;
+  w.steps.push_back(Step{});
+  w.steps[0].src = 0;
+  w.steps[0].dst = 1;
+  w.steps[0].bytes = 100;
+  const std::string a = WorkloadFingerprint(w);
+  EXPECT_EQ(a, WorkloadFingerprint(w));
+  w.steps[0].bytes = 101;
+  EXPECT_NE(a, WorkloadFingerprint(w));
+}
+
+}  // namespace
+}  // namespace tern::replay
