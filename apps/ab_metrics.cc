@@ -46,12 +46,20 @@ std::vector<MetricValue> ExtractMetrics(const replay::ReplaySummary& s) {
   auto add = [&](std::string_view name, double value, std::string bucket = "") {
     out.push_back({std::string(name), std::move(bucket), value});
   };
-  add("slowdown_p50", s.slowdown.p50);
-  add("slowdown_p99", s.slowdown.p99);
-  add("slowdown_max", s.slowdown.max);
-  add("fct_p99_us", s.fct_us.p99);
+  // Times exist only for what finished: a run where nothing completed has no
+  // slowdown (rather than a zero that would read as perfect), and the metric
+  // then drops out of the comparison; unfinished_flows carries the failure.
+  if (s.slowdown.count > 0) {
+    add("slowdown_p50", s.slowdown.p50);
+    add("slowdown_p99", s.slowdown.p99);
+    add("slowdown_max", s.slowdown.max);
+    add("fct_p99_us", s.fct_us.p99);
+  }
   add("unfinished_flows", static_cast<double>(s.unfinished + s.failed));
-  if (!s.collectives.empty()) {
+  const bool collectives_done =
+      std::all_of(s.collectives.begin(), s.collectives.end(),
+                  [](const replay::CollectiveSummary& c) { return c.completed; });
+  if (!s.collectives.empty() && collectives_done) {
     double total = 0, longest = 0, busbw = 0;
     for (const replay::CollectiveSummary& c : s.collectives) {
       total += c.time_us;
@@ -63,15 +71,21 @@ std::vector<MetricValue> ExtractMetrics(const replay::ReplaySummary& s) {
     add("collective_time_max_us", longest);
     add("busbw_gbps", busbw / n);
   }
-  add("queue_p99_bytes", static_cast<double>(s.queue_p99_bytes));
-  add("queue_max_bytes", static_cast<double>(s.queue_max_bytes));
+  // Switch figures exist only where tern-ab sees the switches (the simulator).
+  const bool switches = !s.ports.empty();
+  if (switches) {
+    add("queue_p99_bytes", static_cast<double>(s.queue_p99_bytes));
+    add("queue_max_bytes", static_cast<double>(s.queue_max_bytes));
+  }
   add("retransmits", static_cast<double>(s.transport.retransmitted_packets));
   add("timeout_retransmits", static_cast<double>(s.transport.retransmits_timeout));
-  add("drops", static_cast<double>(s.dropped));
-  add("trims", static_cast<double>(s.trimmed));
+  if (switches) {
+    add("drops", static_cast<double>(s.dropped));
+    add("trims", static_cast<double>(s.trimmed));
+  }
   add("fairness_jain", s.fairness_mean);
   for (const replay::SizeBucket& bucket : s.by_size) {
-    if (bucket.flows == 0) continue;
+    if (bucket.slowdown.count == 0) continue;
     add("slowdown_p50", bucket.slowdown.p50, bucket.name);
     add("slowdown_p99", bucket.slowdown.p99, bucket.name);
     add("slowdown_max", bucket.slowdown.max, bucket.name);

@@ -9,8 +9,8 @@
 #include "apps/replay_cli.h"
 #include "transport/text.h"
 
-#ifndef TERN_WORKLOADS_DIR
-#error "meson defines TERN_WORKLOADS_DIR: where apps/workloads is"
+#if !defined(TERN_WORKLOADS_DIR) || !defined(TERN_TOOLS_DIR)
+#error "meson defines TERN_WORKLOADS_DIR and TERN_TOOLS_DIR: where apps/workloads and tools are"
 #endif
 
 namespace tern::ab {
@@ -101,6 +101,8 @@ absl::StatusOr<std::vector<uint64_t>> ParseSeeds(std::string_view text) {
 
 }  // namespace
 
+std::string NetnsLauncher() { return absl::StrCat(TERN_TOOLS_DIR, "/replay-netns.sh"); }
+
 std::string DefaultWorkload() {
   return absl::StrCat("incast:senders=16,size=2MB,jitter=5us+load:cdf=", TERN_WORKLOADS_DIR,
                       "/websearch.cdf,load=0.4,duration=1ms");
@@ -148,6 +150,12 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
     } else if (name == "out") {
       if (value.empty()) return FlagError(name, "empty");
       o.out_dir = value;
+    } else if (name == "netns-hosts") {
+      const std::optional<uint64_t> hosts = ParseUnsigned(value);
+      if (!hosts || *hosts < 2 || *hosts > 8) return FlagError(name, "a count in 2..8");
+      o.netns_hosts = static_cast<unsigned>(*hosts);
+    } else if (name == "fabric" && value == "dpdk") {
+      o.dpdk = true;  // not a tern-replay flag here: the launcher sets it per rank
     } else if (name == "jobs") {
       const std::optional<uint64_t> jobs = ParseUnsigned(value);
       if (!jobs || *jobs < 1 || *jobs > 256) return FlagError(name, "a count in 1..256");
@@ -165,7 +173,12 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
     return std::find(seen.begin(), seen.end(), flag) != seen.end();
   };
   if (!has("fabric")) o.common.push_back(absl::StrCat("--fabric=", kDefaultFabric));
-  if (!has("workload")) o.common.push_back(absl::StrCat("--workload=", DefaultWorkload()));
+  if (!has("workload")) {
+    o.common.push_back(
+        absl::StrCat("--workload=", o.dpdk ? kDefaultDpdkWorkload : DefaultWorkload()));
+  }
+  if (has("netns-hosts") && !o.dpdk) return FlagError("netns-hosts", "only with --fabric=dpdk");
+  if (o.dpdk) o.jobs = 1;  // the ranks of one run take every core
   if (o.seeds.empty()) {
     for (uint64_t s = 1; s <= kDefaultSeeds; ++s) o.seeds.push_back(s);
   }
@@ -178,7 +191,17 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
   // Each side's runs go through tern-replay's parser now: a bad value or a
   // flag set both in common and in a side fails before anything runs.
   for (const AbSide* side : {&o.a, &o.b}) {
-    const std::vector<std::string> run = RunArguments(o, *side, o.seeds.front());
+    std::vector<std::string> run = RunArguments(o, *side, o.seeds.front());
+    if (o.dpdk) {
+      // The same flags on a star of as many simulated hosts: the transport
+      // settings and the workload are checked the same way.
+      for (const std::string& arg : side->args) {
+        if (arg.starts_with("--fabric=")) {
+          return FlagError(side == &o.a ? "a" : "b", "sides share the fabric over DPDK");
+        }
+      }
+      run.push_back(absl::StrFormat("--fabric=sim:topology=star,hosts=%d", o.netns_hosts));
+    }
     std::vector<const char*> argv;
     for (const std::string& s : run) argv.push_back(s.c_str());
     absl::StatusOr<replay::ReplayOptions> parsed = replay::ParseReplayOptions(argv);
@@ -227,6 +250,9 @@ DIR/runs are reused when tern-ab is run again with the same inputs.
   --seeds K            seeds 1..K (default %d), or a list: --seeds 3,7,9
   --out DIR            where the report goes (default tern-ab-out)
   --jobs N             runs at once (default: the number of cores)
+  --fabric=dpdk        run over DPDK on network-namespace hosts (tools/replay-netns.sh;
+                       root), one run at a time; default workload %s
+  --netns-hosts N      hosts for --fabric=dpdk, 2..8 (default 4)
   --no-plots           tables only
   tern-replay flags    shared by both sides: --fabric, --workload, --time-limit, ...
                        (not --seed, --json, --csv, --timeline: tern-ab sets them)
@@ -234,7 +260,8 @@ DIR/runs are reused when tern-ab is run again with the same inputs.
 Defaults: --fabric=%s
           --workload=%s
 )",
-      kDefaultA, kDefaultB, ReplayFlagList(), kDefaultSeeds, kDefaultFabric, DefaultWorkload());
+      kDefaultA, kDefaultB, ReplayFlagList(), kDefaultSeeds, kDefaultDpdkWorkload, kDefaultFabric,
+      DefaultWorkload());
 }
 
 }  // namespace tern::ab

@@ -27,6 +27,10 @@ struct AbOptions {
   std::string out_dir = "tern-ab-out";
   unsigned jobs = 0;  // runs at once; 0: the number of cores
   bool plots = true;
+  // --fabric=dpdk: every run goes over DPDK on this many network-namespace
+  // hosts (tools/replay-netns.sh), one run at a time.
+  bool dpdk = false;
+  unsigned netns_hosts = 4;
 };
 
 // The built-in scenario, used for whatever the command line leaves unset:
@@ -37,11 +41,17 @@ std::string DefaultWorkload();  // names the web-search CDF shipped in apps/work
 inline constexpr const char* kDefaultA = "cc=dcqcn";
 inline constexpr const char* kDefaultB = "cc=nscc";
 inline constexpr uint64_t kDefaultSeeds = 5;
+// Over DPDK on a few namespace hosts the built-in workload would not fit.
+inline constexpr const char* kDefaultDpdkWorkload = "alltoall:size=1MB";
+
+// Where tools/replay-netns.sh is (the checkout this binary was built from).
+std::string NetnsLauncher();
 
 absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args);
 
 // The tern-replay arguments of one run, without its output files: the
-// shared flags, then the side's, then --seed.
+// shared flags, then the side's, then --seed. Over DPDK, without --fabric
+// (the launcher sets it).
 std::vector<std::string> RunArguments(const AbOptions& options, const AbSide& side, uint64_t seed);
 
 std::string AbUsage();

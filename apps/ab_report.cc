@@ -105,10 +105,20 @@ std::string FormatNumber(double value) { return absl::StrFormat("%.4g", value); 
 
 std::string FormatReportMarkdown(const AbReport& r) {
   const AbOptions& o = *r.options;
-  std::string md = absl::StrCat("# tern-ab: B against A\n\n- **A**: `", o.a.spec, "`\n- **B**: `",
-                                o.b.spec, "`\n- **seeds**: ", r.runs.size() / 2,
-                                " (each seed replays the same workload on both sides)\n- **",
-                                Headline(r.metrics), "**\n\n");
+  std::string md =
+      absl::StrCat("# tern-ab: B against A\n\n- **A**: `", o.a.spec, "`\n- **B**: `", o.b.spec,
+                   "`\n- **seeds**: ", r.runs.size() / 2,
+                   " (each seed replays the same workload on both sides)\n- **fabric**: ", r.fabric,
+                   "\n- **", Headline(r.metrics), "**\n\n");
+  for (const MetricComparison& m : r.metrics) {
+    if (m.metric->name == "unfinished_flows" &&
+        (m.comparison.a.mean > 0 || m.comparison.b.mean > 0)) {
+      absl::StrAppend(&md, "**Warning:** some runs left flows unfinished (A ",
+                      FormatNumber(m.comparison.a.mean), ", B ", FormatNumber(m.comparison.b.mean),
+                      " per run on average). FCT and slowdown cover completed flows only, and a "
+                      "metric is left out where a run completed none.\n\n");
+    }
+  }
   md +=
       "B/A is the geometric mean over seeds of B's value over A's, with a 95% t interval on the "
       "log ratio (ratio of means, interval from paired differences, when a value is zero). "
@@ -161,14 +171,14 @@ std::string FormatSummaryJson(const AbReport& r) {
   std::string json = absl::StrFormat(
       "{\n  \"tool\": \"tern-ab\",\n  \"version\": 1,\n"
       "  \"reproduce\": {\"command\": %s, \"commit\": %s, \"machine\": %s, \"seeds\": %s, "
-      "\"common_args\": %s},\n"
+      "\"common_args\": %s, \"fabric\": %s},\n"
       "  \"sides\": {\"a\": {\"label\": %s, \"spec\": %s, \"args\": %s},\n"
       "            \"b\": {\"label\": %s, \"spec\": %s, \"args\": %s}},\n"
       "  \"bottleneck_port\": %s,\n  \"runs\": [",
       perf::JsonString(r.command), perf::JsonString(r.commit), perf::JsonString(r.machine), seeds,
-      strings(o.common), perf::JsonString(SideLabel(o.a)), perf::JsonString(o.a.spec),
-      strings(o.a.args), perf::JsonString(SideLabel(o.b)), perf::JsonString(o.b.spec),
-      strings(o.b.args), perf::JsonString(r.bottleneck));
+      strings(o.common), perf::JsonString(r.fabric), perf::JsonString(SideLabel(o.a)),
+      perf::JsonString(o.a.spec), strings(o.a.args), perf::JsonString(SideLabel(o.b)),
+      perf::JsonString(o.b.spec), strings(o.b.args), perf::JsonString(r.bottleneck));
   for (size_t i = 0; i < r.runs.size(); ++i) {
     const ReportRun& run = r.runs[i];
     absl::StrAppend(&json, i ? "," : "",
@@ -213,6 +223,12 @@ std::string FormatSideBySide(const AbReport& r) {
                                            Interval(c), VerdictName(c.verdict)));
   }
   absl::StrAppend(&text, "\n", Headline(r.metrics), "\n");
+  for (const MetricComparison& m : r.metrics) {
+    if (m.metric->name == "unfinished_flows" &&
+        (m.comparison.a.mean > 0 || m.comparison.b.mean > 0)) {
+      absl::StrAppend(&text, "warning: flows left unfinished; see report.md\n");
+    }
+  }
   return text;
 }
 

@@ -38,6 +38,7 @@ struct AbReport {
   std::string command;  // as invoked
   std::string commit;   // the build's git description
   std::string machine;  // host, cores, CPU, kernel
+  std::string fabric;   // "simulated", or the DPDK hosts
   std::vector<ReportRun> runs;
   std::string bottleneck;  // the switch port the timeline plots show
   std::vector<MetricComparison> metrics;

@@ -1,9 +1,11 @@
 #include "apps/ab_runner.h"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -18,6 +20,9 @@
 #include "absl/strings/str_format.h"
 #include "apps/replay_cli.h"
 #include "apps/replay_options.h"
+#include "apps/replay_rank_file.h"
+
+extern char** environ;
 
 namespace tern::ab {
 namespace {
@@ -36,6 +41,62 @@ std::string ReadAll(const std::string& path) {
   return text.str();
 }
 
+// A simulated run: tern-replay's own code, in this process.
+absl::StatusOr<replay::ReplayRun> ReplayInProcess(const PlannedRun& run) {
+  std::vector<std::string> args = run.args;
+  args.push_back("--json=" + run.dir + "/result.json");
+  args.push_back("--csv=" + run.dir + "/flows.csv");
+  args.push_back("--timeline=" + run.dir);
+  args.push_back("--quiet");
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  absl::StatusOr<replay::ReplayOptions> options = replay::ParseReplayOptions(argv);
+  if (!options.ok()) return options.status();
+  std::string command = "tern-replay";
+  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
+  absl::StatusOr<replay::ReplayRun> replay = replay::RunFromOptions(*options, command);
+  if (!replay.ok()) return replay.status();
+  if (absl::Status s = replay::WriteReplayOutputs(*options, *replay); !s.ok()) return s;
+  return replay;
+}
+
+// A run on real hosts: the launcher leaves one rank file per host in the run
+// directory (rank*.txt), merged here as `tern-replay --merge` would.
+absl::StatusOr<replay::ReplayRun> LaunchAndMerge(const PlannedRun& run) {
+  std::vector<char*> argv;
+  for (const std::string& a : run.launch) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  int status = 0;
+  if (posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0 ||
+      waitpid(pid, &status, 0) != pid) {
+    return absl::InternalError(absl::StrCat("cannot run ", run.launch[0]));
+  }
+  // 3: some flows did not finish, which the merged result reports.
+  if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) {
+    return absl::InternalError(absl::StrFormat("%s failed (status %d)", run.launch[0], status));
+  }
+  std::vector<std::string> rank_files;
+  for (const auto& entry : std::filesystem::directory_iterator(run.dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("rank") && name.ends_with(".txt")) rank_files.push_back(entry.path());
+  }
+  std::sort(rank_files.begin(), rank_files.end());
+  absl::StatusOr<replay::ReplayResult> merged = replay::MergeRankResults(rank_files);
+  if (!merged.ok()) return merged.status();
+  replay::ReplayRun out;
+  std::string command;
+  for (const std::string& a : run.launch) absl::StrAppend(&command, command.empty() ? "" : " ", a);
+  out.description = replay::DescribeMergedRun(*merged, command);
+  out.summary = replay::Summarize(*merged);
+  out.result = *std::move(merged);
+  replay::ReplayOptions files;
+  files.json_path = run.dir + "/result.json";
+  files.csv_path = run.dir + "/flows.csv";
+  if (absl::Status s = replay::WriteReplayOutputs(files, out); !s.ok()) return s;
+  return out;
+}
+
 // The child's whole life: run the replay, write its files, then the record
 // (written last, and renamed into place, so a killed run is never reused).
 [[noreturn]] void RunChild(const PlannedRun& run) {
@@ -45,26 +106,11 @@ std::string ReadAll(const std::string& path) {
     dup2(log, STDERR_FILENO);
     close(log);
   }
-  std::vector<std::string> args = run.args;
-  args.push_back("--json=" + run.dir + "/result.json");
-  args.push_back("--csv=" + run.dir + "/flows.csv");
-  args.push_back("--timeline=" + run.dir);
-  args.push_back("--quiet");
-  std::vector<const char*> argv;
-  for (const std::string& a : args) argv.push_back(a.c_str());
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<replay::ReplayOptions> options = replay::ParseReplayOptions(argv);
-  if (!options.ok()) {
-    std::fprintf(stderr, "tern-ab: %s\n", std::string(options.status().message()).c_str());
-    std::_Exit(2);
-  }
-  std::string command = "tern-replay";
-  for (const std::string& a : args) absl::StrAppend(&command, " '", a, "'");
-  absl::StatusOr<replay::ReplayRun> replay = replay::RunFromOptions(*options, command);
-  absl::Status written =
-      replay.ok() ? replay::WriteReplayOutputs(*options, *replay) : replay.status();
-  if (!written.ok()) {
-    std::fprintf(stderr, "tern-ab: %s\n", std::string(written.message()).c_str());
+  absl::StatusOr<replay::ReplayRun> replay =
+      run.launch.empty() ? ReplayInProcess(run) : LaunchAndMerge(run);
+  if (!replay.ok()) {
+    std::fprintf(stderr, "tern-ab: %s\n", std::string(replay.status().message()).c_str());
     std::_Exit(1);
   }
   RunRecord record;

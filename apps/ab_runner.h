@@ -18,6 +18,9 @@ struct PlannedRun {
   std::string dir;    // DIR/runs/a-seed3: result.json, flows.csv, *.csv, record.tsv, log.txt
   std::vector<std::string> args;  // tern-replay arguments, without outputs
   std::string key;                // args and build: a record with this key is reusable
+  // Empty: the run is simulated in-process. Otherwise a command (argv) that
+  // runs it on real hosts and leaves their rank files (rank*.txt) in `dir`.
+  std::vector<std::string> launch;
 };
 
 struct FinishedRun {

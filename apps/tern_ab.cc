@@ -132,6 +132,8 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const std::string build = BuildIdentity();
+  // The launcher runs the tern-replay built with this tern-ab.
+  if (options->dpdk) setenv("TERN_REPLAY", (SelfDirectory() + "/tern-replay").c_str(), 1);
   std::vector<PlannedRun> plan;
   std::vector<ReportRun> report_runs;
   for (uint64_t seed : options->seeds) {
@@ -141,7 +143,14 @@ int Main(int argc, char** argv) {
       run.label = absl::StrFormat("%s seed %d", side->name, seed);
       run.dir = absl::StrFormat("%s/runs/%s-seed%d", out, id, seed);
       run.args = RunArguments(*options, *side, seed);
-      for (const std::string& a : run.args) absl::StrAppend(&run.key, a, " ");
+      if (options->dpdk) {
+        run.launch = {"bash",  NetnsLauncher(), std::to_string(options->netns_hosts),
+                      "--dir", run.dir,         "--"};
+        run.launch.insert(run.launch.end(), run.args.begin(), run.args.end());
+      }
+      for (const std::string& a : run.launch.empty() ? run.args : run.launch) {
+        absl::StrAppend(&run.key, a, " ");
+      }
       absl::StrAppend(&run.key, "| ", build);
       plan.push_back(std::move(run));
       report_runs.push_back({id, seed, absl::StrFormat("runs/%s-seed%d", id, seed), 0, false});
@@ -149,8 +158,13 @@ int Main(int argc, char** argv) {
   }
   const unsigned jobs =
       options->jobs != 0 ? options->jobs : std::max(1u, std::thread::hardware_concurrency());
-  std::fprintf(stderr, "tern-ab: %zu runs (%zu seeds x 2 sides), %u at a time, into %s\n",
-               plan.size(), options->seeds.size(), jobs, out.c_str());
+  std::fprintf(
+      stderr, "tern-ab: %zu runs (%zu seeds x 2 sides), %u at a time, %s, into %s\n", plan.size(),
+      options->seeds.size(), jobs,
+      options->dpdk
+          ? absl::StrFormat("over DPDK on %d namespace hosts", options->netns_hosts).c_str()
+          : "simulated",
+      out.c_str());
   absl::StatusOr<std::vector<FinishedRun>> finished = ExecuteRuns(plan, jobs, stderr);
   if (!finished.ok()) {
     std::fprintf(stderr, "tern-ab: %s", std::string(finished.status().message()).c_str());
@@ -169,6 +183,10 @@ int Main(int argc, char** argv) {
   report.machine = Machine();
   report.runs = std::move(report_runs);
   report.bottleneck = a.front().bottleneck;
+  report.fabric = options->dpdk
+                      ? absl::StrFormat("DPDK, %d network-namespace hosts (net_af_packet)",
+                                        options->netns_hosts)
+                      : "simulated";
   report.metrics = CompareSides(a, b);
   // The plotting script reads summary.json (runs, bottleneck, metrics); it is
   // written again with the list of plots.
