@@ -329,7 +329,7 @@ class DpdkRank {
 
   std::vector<uint8_t> runs_here_;  // per step: this rank runs it
   std::vector<uint32_t> unfinished_deps_;
-  std::vector<uint32_t> dependents_begin_, dependents_;
+  DependentIndex dependents_;
   std::vector<uint32_t> chunks_left_;  // per step: send completions still to come
   std::vector<uint32_t> chunks_seen_;  // per step: chunks received
   std::vector<uint64_t> recv_errors_;  // per step: bytes that differed
@@ -621,8 +621,7 @@ void DpdkRank::Received(uint32_t step, Time now) {
 }
 
 void DpdkRank::Resolved(uint32_t step, Time now) {
-  for (uint32_t i = dependents_begin_[step]; i < dependents_begin_[step + 1]; ++i) {
-    const uint32_t dependent = dependents_[i];
+  for (const uint32_t dependent : dependents_.Of(step)) {
     if (runs_here_[dependent] && --unfinished_deps_[dependent] == 0) Ready(dependent, now);
   }
 }
@@ -699,17 +698,10 @@ void DpdkRank::RunWorkload() {
   const size_t n = workload_.steps.size();
   runs_here_.assign(n, 0);
   for (uint32_t i : plan_.runs) runs_here_[i] = 1;
-  dependents_begin_.assign(n + 1, 0);
+  dependents_ = DependentIndex(workload_);
   unfinished_deps_.assign(n, 0);
   for (uint32_t i = 0; i < n; ++i) {
-    for (uint32_t d : workload_.steps[i].deps) ++dependents_begin_[d + 1];
     unfinished_deps_[i] = static_cast<uint32_t>(workload_.steps[i].deps.size());
-  }
-  for (size_t i = 0; i < n; ++i) dependents_begin_[i + 1] += dependents_begin_[i];
-  dependents_.resize(dependents_begin_[n]);
-  std::vector<uint32_t> fill(dependents_begin_.begin(), dependents_begin_.end() - 1);
-  for (uint32_t i = 0; i < n; ++i) {
-    for (uint32_t d : workload_.steps[i].deps) dependents_[fill[d]++] = i;
   }
   for (uint32_t i : plan_.runs) {
     if (unfinished_deps_[i] == 0) Ready(i, Time::Zero());

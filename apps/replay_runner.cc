@@ -83,10 +83,7 @@ class Replayer {
   absl::flat_hash_map<uint64_t, uint32_t> connection_of_pair_;
   std::vector<uint32_t> transfer_connection_;  // per step; UINT32_MAX for delays
 
-  // The dependency graph, inverted: dependents of step s are
-  // dependents_[dependents_begin_[s] .. dependents_begin_[s + 1]).
-  std::vector<uint32_t> dependents_begin_;
-  std::vector<uint32_t> dependents_;
+  DependentIndex dependents_;
   std::vector<uint32_t> unfinished_deps_;
   std::vector<uint32_t> work_requests_left_;
   std::vector<FlowResult> flows_;  // per step; only transfers are reported
@@ -174,17 +171,10 @@ absl::Status Replayer::SetUp() {
     transfer_connection_[i] = *c;
   }
 
-  dependents_begin_.assign(n + 1, 0);
+  dependents_ = DependentIndex(workload_);
   unfinished_deps_.assign(n, 0);
   for (uint32_t i = 0; i < n; ++i) {
-    for (uint32_t d : workload_.steps[i].deps) ++dependents_begin_[d + 1];
     unfinished_deps_[i] = static_cast<uint32_t>(workload_.steps[i].deps.size());
-  }
-  for (size_t i = 0; i < n; ++i) dependents_begin_[i + 1] += dependents_begin_[i];
-  dependents_.resize(dependents_begin_[n]);
-  std::vector<uint32_t> fill(dependents_begin_.begin(), dependents_begin_.end() - 1);
-  for (uint32_t i = 0; i < n; ++i) {
-    for (uint32_t d : workload_.steps[i].deps) dependents_[fill[d]++] = i;
   }
   work_requests_left_.assign(n, 0);
   started_.assign(n, Time::Infinite());
@@ -374,8 +364,7 @@ void Replayer::Finish(uint32_t step) {
   FlowResult& f = flows_[step];
   f.finish = sim_.now();
   f.completed = !f.failed;
-  for (uint32_t i = dependents_begin_[step]; i < dependents_begin_[step + 1]; ++i) {
-    const uint32_t dependent = dependents_[i];
+  for (const uint32_t dependent : dependents_.Of(step)) {
     if (--unfinished_deps_[dependent] == 0) Ready(dependent);
   }
 }

@@ -137,6 +137,20 @@ absl::Status ValidateWorkload(const Workload& workload) {
   return absl::OkStatus();
 }
 
+DependentIndex::DependentIndex(const Workload& workload) {
+  const size_t n = workload.steps.size();
+  begin_.assign(n + 1, 0);
+  for (const Step& step : workload.steps) {
+    for (uint32_t d : step.deps) ++begin_[d + 1];
+  }
+  for (size_t i = 0; i < n; ++i) begin_[i + 1] += begin_[i];
+  dependents_.resize(begin_[n]);
+  std::vector<uint32_t> fill(begin_.begin(), begin_.end() - 1);
+  for (uint32_t i = 0; i < n; ++i) {
+    for (uint32_t d : workload.steps[i].deps) dependents_[fill[d]++] = i;
+  }
+}
+
 double BusBandwidthFactor(const std::string& operation, uint32_t ranks) {
   // Zero ranks count as one (no bus traffic) rather than dividing by zero.
   const double n = ranks == 0 ? 1.0 : ranks;

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,21 @@ absl::Status ValidateWorkload(const Workload& workload);
 // Every dependency index must be in range (ValidateWorkload checks that first).
 // For loaders that map the step back to their own input in the error message.
 std::optional<uint32_t> FindDependencyCycle(const Workload& workload);
+
+// Which steps wait on each step: the reverse of Step::deps, built once so a
+// runner finishing a step visits only its dependents.
+class DependentIndex {
+ public:
+  explicit DependentIndex(const Workload& workload);
+  DependentIndex() = default;
+  std::span<const uint32_t> Of(uint32_t step) const {
+    return {dependents_.data() + begin_[step], begin_[step + 1] - begin_[step]};
+  }
+
+ private:
+  std::vector<uint32_t> begin_;  // Of(s) is dependents_[begin_[s], begin_[s + 1])
+  std::vector<uint32_t> dependents_;
+};
 
 // nccl-tests' bus-bandwidth factor: busbw = algbw * factor, where
 // algbw = bytes / time. allreduce 2(n-1)/n; allgather, reducescatter and

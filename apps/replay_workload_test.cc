@@ -192,3 +192,23 @@ TEST(BusBandwidthFactorTest, FollowsNcclTests) {
 
 }  // namespace
 }  // namespace tern::replay
+
+namespace tern::replay {
+namespace {
+
+TEST(DependentIndexTest, ListsTheStepsWaitingOnEachStep) {
+  Workload w;
+  w.hosts = 2;
+  w.steps.resize(4);
+  w.steps[1].deps = {0};
+  w.steps[2].deps = {0, 1};
+  w.steps[3].deps = {1};
+  const DependentIndex index(w);
+  EXPECT_THAT(index.Of(0), ::testing::ElementsAre(1, 2));
+  EXPECT_THAT(index.Of(1), ::testing::ElementsAre(2, 3));
+  EXPECT_TRUE(index.Of(2).empty());
+  EXPECT_TRUE(index.Of(3).empty());
+}
+
+}  // namespace
+}  // namespace tern::replay
