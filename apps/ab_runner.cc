@@ -11,9 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +19,7 @@
 #include "apps/replay_cli.h"
 #include "apps/replay_options.h"
 #include "apps/replay_rank_file.h"
+#include "apps/replay_workload.h"
 
 extern char** environ;
 
@@ -34,11 +33,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+std::string ReadIfPresent(const std::string& path) {
+  return replay::ReadWholeFile(path).value_or("");
 }
 
 // A simulated run: tern-replay's own code, in this process.
@@ -119,11 +115,7 @@ absl::StatusOr<replay::ReplayRun> LaunchAndMerge(const PlannedRun& run) {
   record.metrics = ExtractMetrics(replay->summary);
   if (!replay->summary.ports.empty()) record.bottleneck = replay->summary.ports.front().name;
   const std::string temporary = run.dir + kRecordFile + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary);
-    out << FormatRunRecord(record);
-    if (!out.flush()) std::_Exit(1);
-  }
+  if (!replay::WriteWholeFile(temporary, FormatRunRecord(record)).ok()) std::_Exit(1);
   std::fflush(nullptr);
   std::_Exit(std::rename(temporary.c_str(), (run.dir + kRecordFile).c_str()) == 0 ? 0 : 1);
 }
@@ -132,13 +124,13 @@ absl::StatusOr<replay::ReplayRun> LaunchAndMerge(const PlannedRun& run) {
 std::optional<RunRecord> Reusable(const PlannedRun& run) {
   const std::string path = run.dir + kRecordFile;
   if (!std::filesystem::exists(path)) return std::nullopt;
-  absl::StatusOr<RunRecord> record = ParseRunRecord(ReadAll(path), path);
+  absl::StatusOr<RunRecord> record = ParseRunRecord(ReadIfPresent(path), path);
   if (!record.ok() || record->key != run.key) return std::nullopt;
   return *std::move(record);
 }
 
 std::string LastLines(const std::string& path, int count) {
-  const std::string text = ReadAll(path);
+  const std::string text = ReadIfPresent(path);
   size_t begin = text.size();
   for (int n = 0; n <= count && begin > 0;) {
     if (text[--begin] == '\n') ++n;
@@ -208,7 +200,7 @@ absl::StatusOr<std::vector<FinishedRun>> ExecuteRuns(const std::vector<PlannedRu
     running.erase(it);
     const std::string record_path = runs[i].dir + kRecordFile;
     absl::StatusOr<RunRecord> record = WIFEXITED(status) && WEXITSTATUS(status) == 0
-                                           ? ParseRunRecord(ReadAll(record_path), record_path)
+                                           ? ParseRunRecord(ReadIfPresent(record_path), record_path)
                                            : absl::InternalError("no record");
     if (record.ok()) {
       finished[i] = {*std::move(record), false};

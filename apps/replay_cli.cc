@@ -3,21 +3,12 @@
 #include <sys/resource.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "apps/replay_generators.h"
 
 namespace tern::replay {
 namespace {
-
-absl::Status WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
 
 uint64_t PeakRssBytes() {
   rusage usage{};
@@ -66,12 +57,13 @@ absl::StatusOr<ReplayRun> RunFromOptions(const ReplayOptions& options, const std
 
 absl::Status WriteReplayOutputs(const ReplayOptions& options, const ReplayRun& run) {
   if (!options.json_path.empty()) {
-    absl::Status s = WriteFile(
+    absl::Status s = WriteWholeFile(
         options.json_path, FormatJson(run.description, run.result, run.summary, PeakRssBytes()));
     if (!s.ok()) return s;
   }
   if (!options.csv_path.empty()) {
-    if (absl::Status s = WriteFile(options.csv_path, FormatFlowsCsv(run.result)); !s.ok()) return s;
+    if (absl::Status s = WriteWholeFile(options.csv_path, FormatFlowsCsv(run.result)); !s.ok())
+      return s;
   }
   if (!options.timeline_dir.empty()) {
     std::error_code ec;
@@ -82,7 +74,7 @@ absl::Status WriteReplayOutputs(const ReplayOptions& options, const ReplayRun& r
          {std::pair{"/queues.csv", FormatTimelineCsv(run.result, interval)},
           std::pair{"/cc.csv", FormatCcTimelineCsv(run.result, interval)},
           std::pair{"/fairness.csv", FormatFairnessCsv(run.result, interval)}}) {
-      if (absl::Status s = WriteFile(dir + name, text); !s.ok()) return s;
+      if (absl::Status s = WriteWholeFile(dir + name, text); !s.ok()) return s;
     }
   }
   return absl::OkStatus();

@@ -11,7 +11,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -22,6 +21,7 @@
 #include "apps/ab_report.h"
 #include "apps/ab_runner.h"
 #include "apps/build_version.h"
+#include "apps/replay_workload.h"
 
 extern char** environ;
 
@@ -30,19 +30,15 @@ namespace {
 
 constexpr const char* kPython = "/usr/bin/python3";  // Debian's, where matplotlib is
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+// The file's text, or "" when it cannot be read (optional inputs only).
+std::string ReadIfPresent(const std::string& path) {
+  return replay::ReadWholeFile(path).value_or("");
 }
 
 bool WriteAll(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary);
-  out << text;
-  out.close();
-  if (!out) std::fprintf(stderr, "tern-ab: cannot write %s\n", path.c_str());
-  return static_cast<bool>(out);
+  absl::Status written = replay::WriteWholeFile(path, text);
+  if (!written.ok()) std::fprintf(stderr, "tern-ab: %s\n", std::string(written.message()).c_str());
+  return written.ok();
 }
 
 std::string SelfDirectory() {
@@ -65,7 +61,7 @@ std::string Machine() {
   utsname uts{};
   uname(&uts);
   std::string cpu = "unknown CPU";
-  std::istringstream cpuinfo(ReadAll("/proc/cpuinfo"));
+  std::istringstream cpuinfo(ReadIfPresent("/proc/cpuinfo"));
   for (std::string line; std::getline(cpuinfo, line);) {
     if (line.starts_with("model name")) {
       cpu = line.substr(line.find(':') + 2);
@@ -100,14 +96,14 @@ void Plot(const std::string& out_dir, AbReport& report) {
     report.plots_note = absl::StrCat("could not run ", script);
     return;
   }
-  std::istringstream lines(ReadAll(listing));
+  std::istringstream lines(ReadIfPresent(listing));
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty()) report.plots.push_back(line);
   }
   std::error_code ec;
   std::filesystem::remove(listing, ec);
   if (report.plots.empty()) {
-    std::string why = ReadAll(log);
+    std::string why = ReadIfPresent(log);
     while (!why.empty() && why.back() == '\n') why.pop_back();
     report.plots_note = why.empty() ? "the plotting script wrote nothing" : why;
   }
