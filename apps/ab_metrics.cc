@@ -131,7 +131,7 @@ absl::StatusOr<RunRecord> ParseRunRecord(std::string_view text, std::string_view
       record.wall_seconds = value;
     } else if (f[0] == "metric" && f.size() == 4) {
       if (FindMetric(f[1]) == nullptr) return error(absl::StrFormat("unknown metric '%s'", f[1]));
-      if (!ParseDouble(f[3], &value) || !std::isfinite(value)) {
+      if (!ParseDouble(f[3], &value)) {
         return error(absl::StrFormat("'%s' is not a number", f[3]));
       }
       record.metrics.push_back({std::string(f[1]), f[2] == "-" ? "" : std::string(f[2]), value});

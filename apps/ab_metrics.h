@@ -1,9 +1,8 @@
 // The metrics tern-ab compares, taken from one run's ReplaySummary, and the
-// small per-run file they are kept in (DIR/runs/SIDE-seedN/metrics.tsv), so a
+// small per-run file they are kept in (DIR/runs/SIDE-seedN/record.tsv), so a
 // re-invocation reuses finished runs without re-reading their JSON.
 #pragma once
 
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,7 +19,7 @@ struct MetricDefinition {
   std::string_view title;  // "FCT slowdown p99"
   Better better;
 };
-// Every metric tern-ab knows, in report order; nullptr for an unknown name.
+// Every metric tern-ab knows; FindMetric gives nullptr for an unknown name.
 std::span<const MetricDefinition> MetricDefinitions();
 const MetricDefinition* FindMetric(std::string_view name);
 

@@ -209,16 +209,16 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
       return absl::InvalidArgumentError(
           absl::StrFormat("side %s (%s): %s", side->name, side->spec, parsed.status().message()));
     }
+    if (parsed->help) {
+      return FlagError(side == &o.a ? "a" : "b",
+                       "cc=help is not a side; run tern-replay --cc=help");
+    }
     // The topology and workload too (files read, hosts counted), so a bad
     // workload is one error now rather than one failed run per seed.
     if (absl::StatusOr<replay::ReplayInputs> inputs = replay::MakeReplayInputs(*parsed);
         !inputs.ok()) {
       return absl::InvalidArgumentError(
           absl::StrFormat("side %s (%s): %s", side->name, side->spec, inputs.status().message()));
-    }
-    if (parsed->help) {
-      return FlagError(side == &o.a ? "a" : "b",
-                       "cc=help is not a side; run tern-replay --cc=help");
     }
   }
   return o;

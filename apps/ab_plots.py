@@ -54,7 +54,7 @@ def warn(message):
 
 
 def fail(message):
-    """Bad usage or summary: exit 2, which tern-ab tells apart from exit 3."""
+    """Bad usage or summary: exit 2 (exit 3 is reserved for a missing matplotlib)."""
     print(f"ab_plots: {message}", file=sys.stderr)
     sys.exit(2)
 
@@ -99,10 +99,11 @@ class Side:
         self.runs = []  # (seed, directory), in summary order
 
     def first_run(self):
-        """(seed, directory) of the lowest seed."""
+        """(seed, directory) of the side's first run in summary order: the
+        run whose deepest queue tern-ab names as the bottleneck."""
         if not self.runs:
             raise Skip(f"no runs for {self.label}")
-        return min(self.runs, key=lambda run: run[0] if isinstance(run[0], int) else math.inf)
+        return self.runs[0]
 
 
 def sides_of(summary, root):

@@ -35,6 +35,17 @@ std::string JsonValues(const SideStats& s) {
 
 std::string SideLabel(const AbSide& side) { return absl::StrCat(side.name, ": ", side.spec); }
 
+// The mean unfinished flows per run of each side, when any run left some.
+const MetricComparison* Unfinished(const std::vector<MetricComparison>& metrics) {
+  for (const MetricComparison& m : metrics) {
+    if (m.metric->name == "unfinished_flows" &&
+        (m.comparison.a.mean > 0 || m.comparison.b.mean > 0)) {
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
 // Counts per verdict, for the headline.
 std::string Headline(const std::vector<MetricComparison>& metrics) {
   int better = 0, worse = 0, same = 0, one = 0;
@@ -107,17 +118,14 @@ std::string FormatReportMarkdown(const AbReport& r) {
   const AbOptions& o = *r.options;
   std::string md =
       absl::StrCat("# tern-ab: B against A\n\n- **A**: `", o.a.spec, "`\n- **B**: `", o.b.spec,
-                   "`\n- **seeds**: ", r.runs.size() / 2,
+                   "`\n- **seeds**: ", o.seeds.size(),
                    " (each seed replays the same workload on both sides)\n- **fabric**: ", r.fabric,
                    "\n- **", Headline(r.metrics), "**\n\n");
-  for (const MetricComparison& m : r.metrics) {
-    if (m.metric->name == "unfinished_flows" &&
-        (m.comparison.a.mean > 0 || m.comparison.b.mean > 0)) {
-      absl::StrAppend(&md, "**Warning:** some runs left flows unfinished (A ",
-                      FormatNumber(m.comparison.a.mean), ", B ", FormatNumber(m.comparison.b.mean),
-                      " per run on average). FCT and slowdown cover completed flows only, and a "
-                      "metric is left out where a run completed none.\n\n");
-    }
+  if (const MetricComparison* m = Unfinished(r.metrics)) {
+    absl::StrAppend(&md, "**Warning:** some runs left flows unfinished (A ",
+                    FormatNumber(m->comparison.a.mean), ", B ", FormatNumber(m->comparison.b.mean),
+                    " per run on average). FCT and slowdown cover completed flows only, and a "
+                    "metric is left out where a run completed none.\n\n");
   }
   md +=
       "B/A is the geometric mean over seeds of B's value over A's, with a 95% t interval on the "
@@ -223,12 +231,7 @@ std::string FormatSideBySide(const AbReport& r) {
                                            Interval(c), VerdictName(c.verdict)));
   }
   absl::StrAppend(&text, "\n", Headline(r.metrics), "\n");
-  for (const MetricComparison& m : r.metrics) {
-    if (m.metric->name == "unfinished_flows" &&
-        (m.comparison.a.mean > 0 || m.comparison.b.mean > 0)) {
-      absl::StrAppend(&text, "warning: flows left unfinished; see report.md\n");
-    }
-  }
+  if (Unfinished(r.metrics) != nullptr) text += "warning: flows left unfinished; see report.md\n";
   return text;
 }
 

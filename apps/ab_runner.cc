@@ -33,10 +33,6 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string ReadIfPresent(const std::string& path) {
-  return replay::ReadWholeFile(path).value_or("");
-}
-
 // A simulated run: tern-replay's own code, in this process.
 absl::StatusOr<replay::ReplayRun> ReplayInProcess(const PlannedRun& run) {
   std::vector<std::string> args = run.args;
@@ -73,7 +69,8 @@ absl::StatusOr<replay::ReplayRun> LaunchAndMerge(const PlannedRun& run) {
     return absl::InternalError(absl::StrFormat("%s failed (status %d)", run.launch[0], status));
   }
   std::vector<std::string> rank_files;
-  for (const auto& entry : std::filesystem::directory_iterator(run.dir)) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(run.dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.starts_with("rank") && name.ends_with(".txt")) rank_files.push_back(entry.path());
   }
@@ -123,14 +120,13 @@ absl::StatusOr<replay::ReplayRun> LaunchAndMerge(const PlannedRun& run) {
 // The record of an earlier run with the same key, if there is one.
 std::optional<RunRecord> Reusable(const PlannedRun& run) {
   const std::string path = run.dir + kRecordFile;
-  if (!std::filesystem::exists(path)) return std::nullopt;
-  absl::StatusOr<RunRecord> record = ParseRunRecord(ReadIfPresent(path), path);
+  absl::StatusOr<RunRecord> record = ParseRunRecord(replay::ReadWholeFile(path).value_or(""), path);
   if (!record.ok() || record->key != run.key) return std::nullopt;
   return *std::move(record);
 }
 
 std::string LastLines(const std::string& path, int count) {
-  const std::string text = ReadIfPresent(path);
+  const std::string text = replay::ReadWholeFile(path).value_or("");
   size_t begin = text.size();
   for (int n = 0; n <= count && begin > 0;) {
     if (text[--begin] == '\n') ++n;
@@ -199,9 +195,10 @@ absl::StatusOr<std::vector<FinishedRun>> ExecuteRuns(const std::vector<PlannedRu
     const size_t i = it->second;
     running.erase(it);
     const std::string record_path = runs[i].dir + kRecordFile;
-    absl::StatusOr<RunRecord> record = WIFEXITED(status) && WEXITSTATUS(status) == 0
-                                           ? ParseRunRecord(ReadIfPresent(record_path), record_path)
-                                           : absl::InternalError("no record");
+    absl::StatusOr<RunRecord> record =
+        WIFEXITED(status) && WEXITSTATUS(status) == 0
+            ? ParseRunRecord(replay::ReadWholeFile(record_path).value_or(""), record_path)
+            : absl::InternalError("no record");
     if (record.ok()) {
       finished[i] = {*std::move(record), false};
       report(i, absl::StrFormat("done in %.1f s", finished[i].record.wall_seconds));

@@ -63,9 +63,12 @@ double StudentT975(unsigned df) {
       2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
   if (df == 0) return INFINITY;
   if (df <= kSmall.size()) return kSmall[df - 1];
-  if (df <= 40) return 2.021;
-  if (df <= 60) return 2.000;
-  if (df <= 120) return 1.980;
+  // Between table rows, the value at the band's smallest df: the interval is
+  // never narrower than the exact one.
+  if (df <= 40) return 2.040;    // t(31)
+  if (df <= 60) return 2.020;    // t(41)
+  if (df <= 120) return 2.000;   // t(61)
+  if (df <= 1000) return 1.980;  // t(121)
   return 1.960;
 }
 

@@ -22,6 +22,7 @@
 #include "apps/ab_runner.h"
 #include "apps/build_version.h"
 #include "apps/replay_workload.h"
+#include "transport/text.h"
 
 extern char** environ;
 
@@ -29,11 +30,6 @@ namespace tern::ab {
 namespace {
 
 constexpr const char* kPython = "/usr/bin/python3";  // Debian's, where matplotlib is
-
-// The file's text, or "" when it cannot be read (optional inputs only).
-std::string ReadIfPresent(const std::string& path) {
-  return replay::ReadWholeFile(path).value_or("");
-}
 
 bool WriteAll(const std::string& path, const std::string& text) {
   absl::Status written = replay::WriteWholeFile(path, text);
@@ -46,13 +42,42 @@ std::string SelfDirectory() {
   return std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
 }
 
-// The build a run came from: the commit, and this binary's size and time, so
-// a rebuild (even of an uncommitted change) is never mistaken for the last one.
-std::string BuildIdentity() {
+// Size and modification time of `path` ("?" when it cannot be read): part
+// of a run's key, so a rebuilt binary or an edited input file is never
+// mistaken for the one an earlier run used.
+std::string FileStamp(const std::string& path) {
   struct stat st {};
-  const std::string self = SelfDirectory() + "/tern-ab";
-  stat(self.c_str(), &st);
-  return absl::StrFormat("%s size=%d mtime=%d", kBuildVersion, st.st_size, st.st_mtime);
+  if (stat(path.c_str(), &st) != 0) return path + "=?";
+  return absl::StrFormat("%s=%d@%d.%09d", path, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+}
+
+// What a run's result depends on besides its arguments: the binaries that
+// run it (tern-ab itself; over DPDK, also tern-replay and the launcher) and
+// every file its arguments name (flow-size CDFs, flow files, traces).
+std::string InputStamps(const std::vector<std::string>& args, bool dpdk) {
+  std::string stamps = absl::StrCat(kBuildVersion, " ", FileStamp("/proc/self/exe"));
+  if (dpdk) {
+    absl::StrAppend(&stamps, " ", FileStamp(SelfDirectory() + "/tern-replay"), " ",
+                    FileStamp(NetnsLauncher()));
+  }
+  for (const std::string& arg : args) {
+    // A path follows '=', ':' or '+' in a comma-separated piece of a spec.
+    for (std::string_view piece : SplitText(arg, ',')) {
+      for (char separator : {'=', ':', '+'}) {
+        const size_t at = piece.rfind(separator);
+        const std::string candidate(at == std::string_view::npos ? piece : piece.substr(at + 1));
+        std::error_code ec;
+        if (std::filesystem::is_regular_file(candidate, ec)) {
+          absl::StrAppend(&stamps, " ", FileStamp(candidate));
+        } else if (std::filesystem::is_directory(candidate, ec)) {  // a trace directory
+          for (const auto& entry : std::filesystem::directory_iterator(candidate, ec)) {
+            absl::StrAppend(&stamps, " ", FileStamp(entry.path().string()));
+          }
+        }
+      }
+    }
+  }
+  return stamps;
 }
 
 std::string Machine() {
@@ -61,7 +86,7 @@ std::string Machine() {
   utsname uts{};
   uname(&uts);
   std::string cpu = "unknown CPU";
-  std::istringstream cpuinfo(ReadIfPresent("/proc/cpuinfo"));
+  std::istringstream cpuinfo(replay::ReadWholeFile("/proc/cpuinfo").value_or(""));
   for (std::string line; std::getline(cpuinfo, line);) {
     if (line.starts_with("model name")) {
       cpu = line.substr(line.find(':') + 2);
@@ -96,14 +121,14 @@ void Plot(const std::string& out_dir, AbReport& report) {
     report.plots_note = absl::StrCat("could not run ", script);
     return;
   }
-  std::istringstream lines(ReadIfPresent(listing));
+  std::istringstream lines(replay::ReadWholeFile(listing).value_or(""));
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty()) report.plots.push_back(line);
   }
   std::error_code ec;
   std::filesystem::remove(listing, ec);
   if (report.plots.empty()) {
-    std::string why = ReadIfPresent(log);
+    std::string why = replay::ReadWholeFile(log).value_or("");
     while (!why.empty() && why.back() == '\n') why.pop_back();
     report.plots_note = why.empty() ? "the plotting script wrote nothing" : why;
   }
@@ -127,7 +152,6 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "tern-ab: cannot create %s/runs: %s\n", out.c_str(), ec.message().c_str());
     return 1;
   }
-  const std::string build = BuildIdentity();
   // The launcher runs the tern-replay built with this tern-ab.
   if (options->dpdk) setenv("TERN_REPLAY", (SelfDirectory() + "/tern-replay").c_str(), 1);
   std::vector<PlannedRun> plan;
@@ -137,7 +161,8 @@ int Main(int argc, char** argv) {
       const std::string id = side == &options->a ? "a" : "b";
       PlannedRun run;
       run.label = absl::StrFormat("%s seed %d", side->name, seed);
-      run.dir = absl::StrFormat("%s/runs/%s-seed%d", out, id, seed);
+      const std::string relative = absl::StrFormat("runs/%s-seed%d", id, seed);
+      run.dir = absl::StrCat(out, "/", relative);
       run.args = RunArguments(*options, *side, seed);
       if (options->dpdk) {
         run.launch = {"bash",  NetnsLauncher(), std::to_string(options->netns_hosts),
@@ -147,9 +172,9 @@ int Main(int argc, char** argv) {
       for (const std::string& a : run.launch.empty() ? run.args : run.launch) {
         absl::StrAppend(&run.key, a, " ");
       }
-      absl::StrAppend(&run.key, "| ", build);
+      absl::StrAppend(&run.key, "| ", InputStamps(run.args, options->dpdk));
       plan.push_back(std::move(run));
-      report_runs.push_back({id, seed, absl::StrFormat("runs/%s-seed%d", id, seed), 0, false});
+      report_runs.push_back({id, seed, relative, 0, false});
     }
   }
   const unsigned jobs =

@@ -14,10 +14,10 @@ tern_install_packages
 tern_reserve_hugepages
 tern_configure build --buildtype=release
 ninja -C "$TERN_ROOT/build" apps/tern-ab apps/tern-perf >/dev/null
-cd "$TERN_ROOT"
-if (($# > 0)); then
-  exec build/apps/tern-ab "$@"
+if (($# > 0)); then  # from the caller's directory, so a relative --out lands there
+  exec "$TERN_ROOT/build/apps/tern-ab" "$@"
 fi
+cd "$TERN_ROOT"
 echo "== 1/2 tern-ab: is NSCC better than DCQCN on an incast with web-search background?"
 build/apps/tern-ab --out tern-ab-out
 echo
