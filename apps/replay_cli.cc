@@ -41,8 +41,8 @@ absl::StatusOr<ReplayRun> RunFromOptions(const ReplayOptions& options, const std
                                          const ProgressFn& progress) {
   absl::StatusOr<ReplayInputs> inputs = MakeReplayInputs(options);
   if (!inputs.ok()) return inputs.status();
-  const Workload& workload = inputs->workload;
-  absl::StatusOr<ReplayResult> result = RunReplay(workload, options.config, progress);
+  absl::StatusOr<ReplayResult> result =
+      RunReplay(inputs->workload, std::move(inputs->topology), options.config, progress);
   if (!result.ok()) return result.status();
   ReplayRun run;
   run.description.command = command;

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <deque>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <queue>
@@ -928,10 +927,7 @@ absl::Status RunDpdkRank(const ReplayOptions& options, bool* all_done) {
   if (const size_t at = out_path.find("{rank}"); at != std::string::npos) {
     out_path.replace(at, 6, absl::StrCat(*rank));
   }
-  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return absl::UnavailableError(absl::StrFormat("cannot write %s", out_path));
+  if (absl::Status s = WriteWholeFile(out_path, text); !s.ok()) return s;
   *all_done = runner.all_done();
   return absl::OkStatus();
 }

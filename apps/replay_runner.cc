@@ -474,18 +474,23 @@ ReplayResult Replayer::Collect(double wall_seconds) {
 
 absl::StatusOr<ReplayResult> RunReplay(const Workload& workload, const ReplayConfig& config,
                                        const ProgressFn& progress) {
-  if (absl::Status s = ValidateWorkload(workload); !s.ok()) return s;
-  const auto wall_start = std::chrono::steady_clock::now();
   absl::StatusOr<sim::Topology> topology = sim::MakeTopology(config.fabric);
   if (!topology.ok()) return topology.status();
-  if (topology->hosts < workload.hosts) {
+  return RunReplay(workload, *std::move(topology), config, progress);
+}
+
+absl::StatusOr<ReplayResult> RunReplay(const Workload& workload, sim::Topology topology,
+                                       const ReplayConfig& config, const ProgressFn& progress) {
+  if (absl::Status s = ValidateWorkload(workload); !s.ok()) return s;
+  const auto wall_start = std::chrono::steady_clock::now();
+  if (topology.hosts < workload.hosts) {
     return absl::InvalidArgumentError(
         absl::StrFormat("the workload needs %d hosts; the fabric (%s) has %d", workload.hosts,
-                        topology->description, topology->hosts));
+                        topology.description, topology.hosts));
   }
   sim::Simulator sim;
   absl::StatusOr<std::unique_ptr<sim::Fabric>> fabric =
-      sim::Fabric::Create(sim, std::move(*topology), config.fabric);
+      sim::Fabric::Create(sim, std::move(topology), config.fabric);
   if (!fabric.ok()) return fabric.status();
   Replayer replayer(workload, config, sim, **fabric);
   if (absl::Status s = replayer.SetUp(); !s.ok()) return s;

@@ -143,5 +143,9 @@ using ProgressFn = std::function<void(const ReplayProgress&)>;
 // reported in the result, not as an error.
 absl::StatusOr<ReplayResult> RunReplay(const Workload& workload, const ReplayConfig& config,
                                        const ProgressFn& progress = nullptr);
+// The same on a topology already built from config.fabric (MakeTopology).
+absl::StatusOr<ReplayResult> RunReplay(const Workload& workload, sim::Topology topology,
+                                       const ReplayConfig& config,
+                                       const ProgressFn& progress = nullptr);
 
 }  // namespace tern::replay

@@ -72,22 +72,11 @@ std::optional<uint32_t> FindDependencyCycle(const Workload& workload) {
   const std::vector<Step>& steps = workload.steps;
   const size_t n = steps.size();
 
-  // Kahn's algorithm over a compact dependents list (CSR): workloads reach
-  // millions of steps, so no recursion and no per-step vectors.
-  std::vector<uint32_t> first_dependent(n + 1, 0);
+  // Kahn's algorithm over the dependents index: workloads reach millions of
+  // steps, so no recursion and no per-step vectors.
+  const DependentIndex dependents(workload);
   std::vector<uint32_t> pending(n, 0);  // unfinished dependencies per step
-  for (size_t i = 0; i < n; ++i) {
-    pending[i] = static_cast<uint32_t>(steps[i].deps.size());
-    for (uint32_t dep : steps[i].deps) ++first_dependent[dep + 1];
-  }
-  for (size_t i = 0; i < n; ++i) first_dependent[i + 1] += first_dependent[i];
-  std::vector<uint32_t> dependents(first_dependent[n]);
-  {
-    std::vector<uint32_t> fill(first_dependent.begin(), first_dependent.end() - 1);
-    for (size_t i = 0; i < n; ++i) {
-      for (uint32_t dep : steps[i].deps) dependents[fill[dep]++] = static_cast<uint32_t>(i);
-    }
-  }
+  for (size_t i = 0; i < n; ++i) pending[i] = static_cast<uint32_t>(steps[i].deps.size());
 
   std::vector<uint32_t> ready;
   for (size_t i = 0; i < n; ++i) {
@@ -98,8 +87,8 @@ std::optional<uint32_t> FindDependencyCycle(const Workload& workload) {
     const uint32_t step = ready.back();
     ready.pop_back();
     ++finished;
-    for (uint32_t k = first_dependent[step]; k < first_dependent[step + 1]; ++k) {
-      if (--pending[dependents[k]] == 0) ready.push_back(dependents[k]);
+    for (uint32_t dependent : dependents.Of(step)) {
+      if (--pending[dependent] == 0) ready.push_back(dependent);
     }
   }
   if (finished == n) return std::nullopt;

@@ -137,9 +137,8 @@ int Main(int argc, char** argv) {
     return 2;
   }
   ProgressLine progress(!options->quiet);
-  std::vector<std::string> words(argv, argv + argc);
   absl::StatusOr<ReplayRun> run = RunFromOptions(
-      *options, absl::StrJoin(words, " "), [&](const ReplayProgress& p) { progress.Update(p); });
+      *options, absl::StrJoin(all, " "), [&](const ReplayProgress& p) { progress.Update(p); });
   progress.Finish();
   if (!run.ok()) {
     std::fprintf(stderr, "tern-replay: %s\n", std::string(run.status().message()).c_str());
