@@ -76,36 +76,7 @@ void AppendQpCounters(std::span<const QueuePair* const> qps,
                       std::vector<std::pair<std::string, uint64_t>>* out) {
   QpCounters q;
   for (const QueuePair* qp : qps) q += qp->counters();
-  out->insert(out->end(), {
-                              {"data_packets_sent", q.data_packets_sent},
-                              {"data_bytes_sent", q.data_bytes_sent},
-                              {"retransmitted_packets", q.retransmitted_packets},
-                              {"retransmitted_bytes", q.retransmitted_bytes},
-                              {"retransmits_loss_detected", q.retransmits_loss_detected},
-                              {"retransmits_timeout", q.retransmits_timeout},
-                              {"retransmits_trim", q.retransmits_trim},
-                              {"retransmits_rnr", q.retransmits_rnr},
-                              {"tail_probes", q.tail_probes},
-                              {"local_ack_timeout_err", q.local_ack_timeout_err},
-                              {"spurious_retransmits", q.spurious_retransmits},
-                              {"entropy_changes", q.entropy_changes},
-                              {"acks_sent", q.acks_sent},
-                              {"acks_received", q.acks_received},
-                              {"nacks_sent", q.nacks_sent},
-                              {"nacks_received", q.nacks_received},
-                              {"data_packets_received", q.data_packets_received},
-                              {"duplicate_packets", q.duplicate_packets},
-                              {"out_of_sequence", q.out_of_sequence},
-                              {"packet_seq_err", q.packet_seq_err},
-                              {"trimmed_received", q.trimmed_received},
-                              {"rnr_nak_sent", q.rnr_nak_sent},
-                              {"rnr_nak_received", q.rnr_nak_received},
-                              {"ce_marked_received", q.ce_marked_received},
-                              {"window_limited", q.window_limited},
-                              {"np_cnp_sent", q.np_cnp_sent},
-                              {"rp_cnp_handled", q.rp_cnp_handled},
-                              {"cc_path_avoids", q.cc_path_avoids},
-                          });
+  for (const QpCounterField& f : QpCounterFields()) out->emplace_back(f.name, q.*f.member);
 }
 
 void AppendContextCounters(const Context& context,

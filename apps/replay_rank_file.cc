@@ -17,40 +17,6 @@
 namespace tern::replay {
 namespace {
 
-// Every QP counter a rank file carries, by name. Unknown names in a file are
-// refused: a file from a newer build must bump the version.
-struct CounterField {
-  const char* name;
-  uint64_t QpCounters::*field;
-};
-constexpr CounterField kCounterFields[] = {
-    {"data_packets_sent", &QpCounters::data_packets_sent},
-    {"data_bytes_sent", &QpCounters::data_bytes_sent},
-    {"retransmitted_packets", &QpCounters::retransmitted_packets},
-    {"retransmitted_bytes", &QpCounters::retransmitted_bytes},
-    {"retransmits_loss_detected", &QpCounters::retransmits_loss_detected},
-    {"retransmits_timeout", &QpCounters::retransmits_timeout},
-    {"retransmits_trim", &QpCounters::retransmits_trim},
-    {"retransmits_rnr", &QpCounters::retransmits_rnr},
-    {"tail_probes", &QpCounters::tail_probes},
-    {"local_ack_timeout_err", &QpCounters::local_ack_timeout_err},
-    {"acks_sent", &QpCounters::acks_sent},
-    {"acks_received", &QpCounters::acks_received},
-    {"nacks_sent", &QpCounters::nacks_sent},
-    {"nacks_received", &QpCounters::nacks_received},
-    {"data_packets_received", &QpCounters::data_packets_received},
-    {"duplicate_packets", &QpCounters::duplicate_packets},
-    {"out_of_sequence", &QpCounters::out_of_sequence},
-    {"packet_seq_err", &QpCounters::packet_seq_err},
-    {"trimmed_received", &QpCounters::trimmed_received},
-    {"rnr_nak_sent", &QpCounters::rnr_nak_sent},
-    {"rnr_nak_received", &QpCounters::rnr_nak_received},
-    {"ce_marked_received", &QpCounters::ce_marked_received},
-    {"spurious_retransmits", &QpCounters::spurious_retransmits},
-    {"entropy_changes", &QpCounters::entropy_changes},
-    {"window_limited", &QpCounters::window_limited},
-};
-
 absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 std::string Esc(std::string_view s) { return absl::CEscape(Absl(s)); }
 
@@ -217,12 +183,12 @@ absl::Status RankFileParser::ParseRecord(const std::vector<std::string_view>& f)
         return Error(absl::StrFormat("'%s': expected NAME=VALUE", f[i]));
       const std::pair<std::string_view, std::string_view> kv{f[i].substr(0, eq),
                                                              f[i].substr(eq + 1)};
-      const CounterField* field = nullptr;
-      for (const CounterField& c : kCounterFields) {
+      const QpCounterField* field = nullptr;
+      for (const QpCounterField& c : QpCounterFields()) {
         if (kv.first == c.name) field = &c;
       }
       if (field == nullptr) return Error(absl::StrFormat("unknown QP counter '%s'", kv.first));
-      if (absl::Status s = Number(kv.second, kv.first, &(qp.counters.*(field->field))); !s.ok()) {
+      if (absl::Status s = Number(kv.second, kv.first, &(qp.counters.*(field->member))); !s.ok()) {
         return s;
       }
     }
@@ -349,8 +315,8 @@ std::string FormatRankFile(const RankResult& r) {
   }
   for (const RankQp& qp : r.qps) {
     std::string line = absl::StrCat("qp\t", qp.peer);
-    for (const CounterField& c : kCounterFields) {
-      absl::StrAppend(&line, "\t", c.name, "=", qp.counters.*(c.field));
+    for (const QpCounterField& c : QpCounterFields()) {
+      absl::StrAppend(&line, "\t", c.name, "=", qp.counters.*(c.member));
     }
     lines.push_back(std::move(line));
   }

@@ -42,7 +42,7 @@
 namespace tern::replay {
 
 inline constexpr std::string_view kRankFileMagic = "tern-replay-rank";
-inline constexpr uint32_t kRankFileVersion = 1;
+inline constexpr uint32_t kRankFileVersion = 2;  // 2: every QpCounterFields() counter
 
 // One transfer as its destination saw it.
 struct RankReceive {

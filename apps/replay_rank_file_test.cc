@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_replace.h"
 #include "apps/replay_report.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -86,7 +87,8 @@ TEST(RankFileTest, TruncatedFileIsRefused) {
 
 TEST(RankFileTest, WrongVersionIsRefused) {
   std::string text = FormatRankFile(MakeRank(0));
-  text.replace(text.find("\t1\n"), 3, "\t9\n");
+  const std::string version = absl::StrCat("\t", kRankFileVersion, "\n");
+  text.replace(text.find(version), version.size(), "\t9\n");
   absl::StatusOr<RankResult> r = ParseRankFile(text, "r0.txt");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("r0.txt:1: rank file version 9"));

@@ -51,38 +51,50 @@ const char* WcOpcodeName(WcOpcode opcode) {
   return "UNKNOWN";
 }
 
+namespace {
+
+constexpr QpCounterField kQpCounterFields[] = {
+    {"data_packets_sent", &QpCounters::data_packets_sent},
+    {"data_bytes_sent", &QpCounters::data_bytes_sent},
+    {"retransmitted_packets", &QpCounters::retransmitted_packets},
+    {"retransmitted_bytes", &QpCounters::retransmitted_bytes},
+    {"retransmits_loss_detected", &QpCounters::retransmits_loss_detected},
+    {"retransmits_timeout", &QpCounters::retransmits_timeout},
+    {"retransmits_trim", &QpCounters::retransmits_trim},
+    {"retransmits_rnr", &QpCounters::retransmits_rnr},
+    {"tail_probes", &QpCounters::tail_probes},
+    {"local_ack_timeout_err", &QpCounters::local_ack_timeout_err},
+    {"spurious_retransmits", &QpCounters::spurious_retransmits},
+    {"entropy_changes", &QpCounters::entropy_changes},
+    {"acks_sent", &QpCounters::acks_sent},
+    {"acks_received", &QpCounters::acks_received},
+    {"nacks_sent", &QpCounters::nacks_sent},
+    {"nacks_received", &QpCounters::nacks_received},
+    {"data_packets_received", &QpCounters::data_packets_received},
+    {"duplicate_packets", &QpCounters::duplicate_packets},
+    {"out_of_sequence", &QpCounters::out_of_sequence},
+    {"packet_seq_err", &QpCounters::packet_seq_err},
+    {"trimmed_received", &QpCounters::trimmed_received},
+    {"rnr_nak_sent", &QpCounters::rnr_nak_sent},
+    {"rnr_nak_received", &QpCounters::rnr_nak_received},
+    {"ce_marked_received", &QpCounters::ce_marked_received},
+    {"window_limited", &QpCounters::window_limited},
+    {"np_cnp_sent", &QpCounters::np_cnp_sent},
+    {"rp_cnp_handled", &QpCounters::rp_cnp_handled},
+    {"cc_path_avoids", &QpCounters::cc_path_avoids},
+    {"nacks_dropped", &QpCounters::nacks_dropped},
+    {"ignored_in_state", &QpCounters::ignored_in_state},
+    {"stale_nacks", &QpCounters::stale_nacks},
+};
+// A field added to QpCounters and not listed above fails here.
+static_assert(sizeof(QpCounters) == std::size(kQpCounterFields) * sizeof(uint64_t));
+
+}  // namespace
+
+std::span<const QpCounterField> QpCounterFields() { return kQpCounterFields; }
+
 QpCounters& QpCounters::operator+=(const QpCounters& other) {
-  data_packets_sent += other.data_packets_sent;
-  data_bytes_sent += other.data_bytes_sent;
-  retransmitted_packets += other.retransmitted_packets;
-  retransmitted_bytes += other.retransmitted_bytes;
-  retransmits_loss_detected += other.retransmits_loss_detected;
-  retransmits_timeout += other.retransmits_timeout;
-  retransmits_trim += other.retransmits_trim;
-  retransmits_rnr += other.retransmits_rnr;
-  tail_probes += other.tail_probes;
-  local_ack_timeout_err += other.local_ack_timeout_err;
-  acks_sent += other.acks_sent;
-  acks_received += other.acks_received;
-  nacks_sent += other.nacks_sent;
-  nacks_dropped += other.nacks_dropped;
-  nacks_received += other.nacks_received;
-  data_packets_received += other.data_packets_received;
-  duplicate_packets += other.duplicate_packets;
-  out_of_sequence += other.out_of_sequence;
-  packet_seq_err += other.packet_seq_err;
-  ignored_in_state += other.ignored_in_state;
-  stale_nacks += other.stale_nacks;
-  trimmed_received += other.trimmed_received;
-  rnr_nak_sent += other.rnr_nak_sent;
-  rnr_nak_received += other.rnr_nak_received;
-  ce_marked_received += other.ce_marked_received;
-  spurious_retransmits += other.spurious_retransmits;
-  entropy_changes += other.entropy_changes;
-  window_limited += other.window_limited;
-  np_cnp_sent += other.np_cnp_sent;
-  rp_cnp_handled += other.rp_cnp_handled;
-  cc_path_avoids += other.cc_path_avoids;
+  for (const QpCounterField& f : kQpCounterFields) this->*f.member += other.*f.member;
   return *this;
 }
 

@@ -267,6 +267,14 @@ struct QpCounters {
   QpCounters& operator+=(const QpCounters& other);
 };
 
+// Every QpCounters field with the name reports and files give it: one list,
+// so a new counter cannot be summed, printed or saved in some places only.
+struct QpCounterField {
+  const char* name;
+  uint64_t QpCounters::*member;
+};
+std::span<const QpCounterField> QpCounterFields();
+
 class QueuePair {
  public:
   uint32_t qp_num() const;
