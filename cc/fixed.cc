@@ -15,10 +15,6 @@
 namespace tern {
 namespace {
 
-// GCC and Clang both provide 128-bit integers; __extension__ tells -Wpedantic
-// that we know.
-__extension__ using Uint128 = unsigned __int128;
-
 constexpr uint64_t kMaxPackets = uint64_t{1} << 24;
 
 }  // namespace

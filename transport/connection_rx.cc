@@ -378,6 +378,7 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
         now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(), ack.echo_entropy.get()};
     event.cnp = cnp;
     Telemetry telemetry;
+    static_assert(kTelemetryHops <= kMaxTelemetryHops, "the wire carries more hops than CC sees");
     if (packet.telemetry != nullptr) {
       telemetry.hops = packet.telemetry->hops;  // DecodeTern bounds it by kTelemetryHops
       for (int i = 0; i < telemetry.hops; ++i) {
