@@ -58,11 +58,6 @@ constexpr double kMaxTimerMicroseconds = 1e6;  // 1 s, so nanoseconds fit in u32
 constexpr double kMaxByteCounter = 4294967295.0;
 constexpr double kMaxFastRecoverySteps = 65535;
 
-uint32_t SaturatingAdd(uint32_t a, uint64_t b) {
-  const uint64_t sum = uint64_t{a} + std::min<uint64_t>(b, std::numeric_limits<uint32_t>::max());
-  return static_cast<uint32_t>(std::min<uint64_t>(sum, std::numeric_limits<uint32_t>::max()));
-}
-
 uint32_t ToNanoseconds(Duration d) { return static_cast<uint32_t>((d.picoseconds() + 500) / 1000); }
 
 // How many events of an increase run fit before RT would pass the line rate:

@@ -29,12 +29,6 @@ constexpr double kReferenceRttNs = 12000;
 constexpr int64_t kMaxBaseRttNs = 10'000'000;
 constexpr int64_t kMaxTargetNs = 1'000'000'000;
 
-uint32_t SaturatingAdd(uint32_t a, uint64_t b) {
-  return static_cast<uint32_t>(std::min<uint64_t>(uint64_t{a} + b, kU32Max));
-}
-
-uint32_t SaturatingSub(uint32_t a, uint64_t b) { return b >= a ? 0 : static_cast<uint32_t>(a - b); }
-
 // The event clock's low 32 bits in ns: the width a NIC's timestamps have.
 uint32_t NowNs(Time now) { return static_cast<uint32_t>(static_cast<uint64_t>(now.nanoseconds())); }
 

@@ -12,6 +12,17 @@
 
 namespace tern {
 
+// 32-bit counters and byte budgets that stop at their limits instead of
+// wrapping (congestion-control state is held in 32 bits, as a NIC would).
+constexpr uint32_t SaturatingAdd(uint32_t a, uint64_t b) {
+  constexpr uint64_t kMax = std::numeric_limits<uint32_t>::max();
+  const uint64_t sum = uint64_t{a} + (b < kMax ? b : kMax);
+  return static_cast<uint32_t>(sum < kMax ? sum : kMax);
+}
+constexpr uint32_t SaturatingSub(uint32_t a, uint64_t b) {
+  return b >= a ? 0 : static_cast<uint32_t>(a - b);
+}
+
 // 128-bit intermediates keep rate arithmetic exact; __extension__ silences
 // -Wpedantic for this GCC/Clang built-in.
 __extension__ using Int128 = __int128;
