@@ -405,6 +405,8 @@ absl::Status DpdkRank::SetUpPeers() {
   attr.cap.max_inline_data = 0;
   attr.transport.paths = options_.config.paths;
   attr.transport.path_policy = options_.config.path_policy;
+  attr.transport.ack_every = options_.config.ack_every;
+  attr.transport.ack_delay = options_.config.ack_delay;
   attr.transport.congestion_control = options_.cc;
   attr.transport.line_rate = Bandwidth::Gbps(link_gbps_);
   if (d_.base_rtt_us > 0) {

@@ -129,6 +129,14 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       if (!ParseUint(value, &u) || u < 256 || u > 9000)
         return FlagError(name, "payload bytes, 256..9000");
       o.config.mtu = static_cast<uint32_t>(u);
+    } else if (name == "ack-every") {
+      if (!ParseUint(value, &u) || u < 1 || u > 1024) return FlagError(name, "packets, 1..1024");
+      o.config.ack_every = static_cast<uint32_t>(u);
+    } else if (name == "ack-delay") {
+      if (!ParseDouble(value, &d) || !(d >= 0 && d <= 10000)) {
+        return FlagError(name, "microseconds in [0, 10000]");
+      }
+      o.config.ack_delay = Duration::Picoseconds(static_cast<int64_t>(d * 1e6));
     } else if (name == "time-limit") {
       if (!ParseDouble(value, &d) || !(d > 0 && d <= 1e6)) {
         return FlagError(name, "milliseconds of virtual time in (0, 1e6]");
@@ -246,6 +254,8 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
   --paths N              entropies each connection sprays over (default 8)
   --path-policy P        single|oblivious|weighted (default weighted)
   --mtu BYTES            payload bytes per packet (default 4096)
+  --ack-every N          the receiver ACKs every N data packets... (default 4)
+  --ack-delay US         ...or this long after the first unacknowledged one (default 2)
   --time-limit MS        virtual time after which unfinished flows are reported (default 1000)
   --collective-algorithm A   for chakra: traces (ring, recursive_doubling, direct)
   --quiet                no summary on stdout

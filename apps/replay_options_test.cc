@@ -1,5 +1,5 @@
-// The DPDK and merge flags of tern-replay (the simulated run's flags are
-// covered end to end by tests/replay/replay_cli_test.py).
+// The DPDK, merge and ACK-policy flags of tern-replay (the simulated run's
+// other flags are covered end to end by tests/replay/replay_cli_test.py).
 #include "apps/replay_options.h"
 
 #include <vector>
@@ -15,6 +15,20 @@ using ::testing::HasSubstr;
 
 absl::StatusOr<ReplayOptions> Parse(std::vector<const char*> args) {
   return ParseReplayOptions(args);
+}
+
+TEST(ReplayOptionsTest, AckPolicyFlags) {
+  absl::StatusOr<ReplayOptions> o = Parse({"--ack-every", "16", "--ack-delay=0.5"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->config.ack_every, 16u);
+  EXPECT_EQ(o->config.ack_delay, Duration::Nanoseconds(500));
+  const ReplayOptions defaults = *Parse({});
+  EXPECT_EQ(defaults.config.ack_every, TransportOptions{}.ack_every);
+  EXPECT_EQ(defaults.config.ack_delay, TransportOptions{}.ack_delay);
+  EXPECT_THAT(Parse({"--ack-every=0"}).status().message(), HasSubstr("--ack-every: packets"));
+  EXPECT_THAT(Parse({"--ack-every=2000"}).status().message(), HasSubstr("--ack-every"));
+  EXPECT_THAT(Parse({"--ack-delay=-1"}).status().message(), HasSubstr("--ack-delay"));
+  EXPECT_THAT(Parse({"--ack-delay=x"}).status().message(), HasSubstr("--ack-delay"));
 }
 
 TEST(ReplayOptionsTest, DpdkRankFlags) {

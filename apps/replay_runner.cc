@@ -231,6 +231,8 @@ absl::StatusOr<uint32_t> Replayer::ConnectionFor(uint32_t x, uint32_t y) {
   attr.cap.max_inline_data = 0;
   attr.transport.paths = config_.paths;
   attr.transport.path_policy = config_.path_policy;
+  attr.transport.ack_every = config_.ack_every;
+  attr.transport.ack_delay = config_.ack_delay;
   attr.transport.congestion_control = config_.cc;
   attr.transport.base_rtt = fabric_base_rtt_;
   Random psn_rng(sim::DeriveSeed(config_.seed, key));

@@ -28,6 +28,9 @@ struct ReplayConfig {
   uint16_t paths = 8;
   PathPolicy path_policy = PathPolicy::kWeighted;
   uint32_t mtu = 4096;  // payload bytes per packet
+  // The receiver's ACK policy (TransportOptions::ack_every / ack_delay).
+  uint32_t ack_every = TransportOptions{}.ack_every;
+  Duration ack_delay = TransportOptions{}.ack_delay;
   uint64_t seed = 1;
   // Virtual time after which the run stops and unfinished transfers are
   // reported as such.

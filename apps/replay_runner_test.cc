@@ -162,6 +162,36 @@ TEST(ReplayRunnerTest, UnfinishedFlowsAreReportedAtTheTimeLimit) {
   EXPECT_EQ(s.completed, 0u);
 }
 
+// The ACK policy reaches every queue pair: a receiver that ACKs each packet
+// sends about four times the ACKs of one that ACKs every fourth, and a long
+// ACK delay with a large count leaves the delay timer to send them.
+TEST(ReplayRunnerTest, AckPolicyReachesTheReceivers) {
+  Workload w;
+  w.hosts = 16;
+  w.steps.push_back(Transfer(0, 15, 1'000'000));
+  const auto acks_sent = [&w](uint32_t every, Duration delay) {
+    ReplayConfig c = FatTree16(1);
+    c.ack_every = every;
+    c.ack_delay = delay;
+    const ReplayResult r = MustRun(w, c);
+    EXPECT_TRUE(r.flows.at(0).completed);
+    uint64_t acks = 0;
+    for (const ConnectionResult& conn : r.connections) acks += conn.counters.acks_sent;
+    return acks;
+  };
+  const uint64_t data_packets = (1'000'000 + 4095) / 4096;
+  const uint64_t every1 = acks_sent(1, Duration::Microseconds(2));
+  const uint64_t every4 = acks_sent(4, Duration::Microseconds(2));
+  EXPECT_GE(every1, data_packets);
+  EXPECT_NEAR(static_cast<double>(every4), every1 / 4.0, every1 * 0.05 + 2);
+  // 1024 never fills before the 1 us delay runs out at 400G (about 12
+  // packets), so the timer sends them: more than one per 1024, fewer than
+  // one per packet.
+  const uint64_t timed = acks_sent(1024, Duration::Microseconds(1));
+  EXPECT_GT(timed, data_packets / 1024 + 1);
+  EXPECT_LT(timed, every4);
+}
+
 TEST(ReplayReportTest, PercentilesAreNearestRank) {
   std::vector<double> v;
   for (int i = 1; i <= 100; ++i) v.push_back(i);
