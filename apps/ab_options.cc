@@ -152,10 +152,13 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
     } else if (name == "out") {
       if (value.empty()) return FlagError(name, "empty");
       o.out_dir = value;
-    } else if (name == "netns-hosts") {
-      const std::optional<uint64_t> hosts = ParseUnsigned(value);
-      if (!hosts || *hosts < 2 || *hosts > 8) return FlagError(name, "a count in 2..8");
-      o.netns_hosts = static_cast<unsigned>(*hosts);
+    } else if (name == "ranks") {
+      const std::optional<uint64_t> ranks = ParseUnsigned(value);
+      if (!ranks || *ranks < 2 || *ranks > 4096) return FlagError(name, "a count in 2..4096");
+      o.ranks = static_cast<unsigned>(*ranks);
+    } else if (name == "launcher") {
+      if (value.find_first_not_of(" \t") == std::string::npos) return FlagError(name, "empty");
+      o.launcher = value;
     } else if (name == "fabric" && value == "dpdk") {
       o.dpdk = true;  // not a tern-replay flag here: the launcher sets it per rank
     } else if (name == "jobs") {
@@ -179,7 +182,12 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
     o.common.push_back(
         absl::StrCat("--workload=", o.dpdk ? kDefaultDpdkWorkload : DefaultWorkload()));
   }
-  if (has("netns-hosts") && !o.dpdk) return FlagError("netns-hosts", "only with --fabric=dpdk");
+  for (const char* flag : {"ranks", "launcher"}) {
+    if (has(flag) && !o.dpdk) return FlagError(flag, "only with --fabric=dpdk");
+  }
+  if (o.dpdk && o.launcher.empty() && o.ranks > 8) {
+    return FlagError("ranks", "the network-namespace lab takes 2..8; more need --launcher");
+  }
   if (o.dpdk) o.jobs = 1;  // the ranks of one run take every core
   if (o.seeds.empty()) {
     for (uint64_t s = 1; s <= kDefaultSeeds; ++s) o.seeds.push_back(s);
@@ -202,7 +210,7 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
           return FlagError(side == &o.a ? "a" : "b", "sides share the fabric over DPDK");
         }
       }
-      run.push_back(absl::StrFormat("--fabric=sim:topology=star,hosts=%d", o.netns_hosts));
+      run.push_back(absl::StrFormat("--fabric=sim:topology=star,hosts=%d", o.ranks));
     }
     std::vector<const char*> argv;
     for (const std::string& s : run) argv.push_back(s.c_str());
@@ -233,6 +241,22 @@ std::vector<std::string> RunArguments(const AbOptions& options, const AbSide& si
   return args;
 }
 
+std::vector<std::string> LaunchCommand(const AbOptions& options, const std::string& dir,
+                                       const std::vector<std::string>& args) {
+  std::vector<std::string> command;
+  if (options.launcher.empty()) {
+    command = {"bash", NetnsLauncher()};
+  } else {  // a shell command with options of its own; the run's words follow
+    command = {"bash", "-c", options.launcher + " \"$@\"", "tern-ab-launcher"};
+  }
+  for (std::string word :
+       {std::to_string(options.ranks), std::string("--dir"), dir, std::string("--")}) {
+    command.push_back(std::move(word));
+  }
+  command.insert(command.end(), args.begin(), args.end());
+  return command;
+}
+
 std::string AbUsage() {
   return absl::StrFormat(
       R"(tern-ab: is congestion control (or transport setting) B better than A on a workload?
@@ -252,9 +276,13 @@ DIR/runs are reused when tern-ab is run again with the same inputs.
   --seeds K            seeds 1..K (default %d), or a list: --seeds 3,7,9
   --out DIR            where the report goes (default tern-ab-out)
   --jobs N             runs at once (default: the number of cores)
-  --fabric=dpdk        run over DPDK on network-namespace hosts (tools/replay-netns.sh;
-                       root), one run at a time; default workload %s
-  --netns-hosts N      hosts for --fabric=dpdk, 2..8 (default 4)
+  --fabric=dpdk        run over DPDK, one rank per host, one run at a time: on
+                       network-namespace hosts (tools/replay-netns.sh; root) unless
+                       --launcher says otherwise; default workload %s
+  --ranks N            hosts of a --fabric=dpdk run (default 4; 2..8 on the netns lab)
+  --launcher CMD       shell command that starts the ranks, called as
+                       CMD N --dir DIR -- ARGS and leaving DIR/rank*.txt; for a
+                       cluster: "tools/replay-mpirun.sh --hostfile F --hosts H --eal '...'"
   --no-plots           tables only
   tern-replay flags    shared by both sides: --fabric, --workload, --time-limit, ...
                        (not --seed, --json, --csv, --timeline: tern-ab sets them)

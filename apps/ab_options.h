@@ -27,10 +27,13 @@ struct AbOptions {
   std::string out_dir = "tern-ab-out";
   unsigned jobs = 0;  // runs at once; 0: the number of cores
   bool plots = true;
-  // --fabric=dpdk: every run goes over DPDK on this many network-namespace
-  // hosts (tools/replay-netns.sh), one run at a time.
+  // --fabric=dpdk: every run goes over DPDK on this many hosts, one run at
+  // a time, started by the launcher: by default the network-namespace lab
+  // (tools/replay-netns.sh), or a shell command such as tools/replay-mpirun.sh
+  // with its options, called as `LAUNCHER N --dir DIR -- ARGS`.
   bool dpdk = false;
-  unsigned netns_hosts = 4;
+  unsigned ranks = 4;
+  std::string launcher;  // empty: the netns lab
 };
 
 // The built-in scenario, used for whatever the command line leaves unset:
@@ -46,6 +49,10 @@ inline constexpr const char* kDefaultDpdkWorkload = "alltoall:size=1MB";
 
 // Where tools/replay-netns.sh is (the checkout this binary was built from).
 std::string NetnsLauncher();
+// The command line that starts one DPDK run's ranks: `LAUNCHER N --dir DIR
+// -- ARGS`, which leaves DIR/rank*.txt.
+std::vector<std::string> LaunchCommand(const AbOptions& options, const std::string& dir,
+                                       const std::vector<std::string>& args);
 
 absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args);
 

@@ -80,6 +80,32 @@ TEST(AbOptionsTest, BadInputIsRefusedWithTheFlagNamed) {
               HasSubstr("/nonexistent.cdf"));
 }
 
+TEST(AbOptionsTest, DpdkRunsGoThroughTheLauncher) {
+  absl::StatusOr<AbOptions> lab = Parse({"--fabric=dpdk", "--ranks=3", "--a=cc=fixed"});
+  ASSERT_TRUE(lab.ok()) << lab.status();
+  EXPECT_THAT(
+      LaunchCommand(*lab, "out/runs/a-seed1", RunArguments(*lab, lab->a, 1)),
+      ElementsAre("bash", NetnsLauncher(), "3", "--dir", "out/runs/a-seed1", "--",
+                  "--workload=" + std::string(kDefaultDpdkWorkload), "--cc=fixed", "--seed=1"));
+  absl::StatusOr<AbOptions> cluster =
+      Parse({"--fabric=dpdk", "--ranks=16", "--launcher=tools/replay-mpirun.sh --hosts 'h s'",
+             "--a=cc=fixed"});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  // Through the shell, so the launcher's own quoting holds; the run's words
+  // follow as "$@".
+  EXPECT_THAT(LaunchCommand(*cluster, "d", {"--seed=2"}),
+              ElementsAre("bash", "-c", "tools/replay-mpirun.sh --hosts 'h s' \"$@\"",
+                          "tern-ab-launcher", "16", "--dir", "d", "--", "--seed=2"));
+  EXPECT_THAT(ErrorOf({"--fabric=dpdk", "--ranks=16"}), HasSubstr("more need --launcher"));
+  EXPECT_THAT(ErrorOf({"--fabric=dpdk", "--ranks=1"}), HasSubstr("--ranks"));
+  EXPECT_THAT(ErrorOf({"--ranks=4"}), HasSubstr("only with --fabric=dpdk"));
+  EXPECT_THAT(ErrorOf({"--launcher=x"}), HasSubstr("only with --fabric=dpdk"));
+  EXPECT_THAT(ErrorOf({"--fabric=dpdk", "--launcher= "}), HasSubstr("--launcher: empty"));
+  // The sides are checked on a star of as many hosts as ranks.
+  EXPECT_THAT(ErrorOf({"--fabric=dpdk", "--ranks=2", "--workload=incast:senders=4"}),
+              HasSubstr("--workload"));
+}
+
 TEST(RunRecordTest, RoundTripsExactly) {
   RunRecord r;
   r.key = "--cc=nscc --seed=3 | v1 size=1 mtime=2";

@@ -65,8 +65,13 @@ absl::StatusOr<replay::ReplayRun> LaunchAndMerge(const PlannedRun& run) {
     return absl::InternalError(absl::StrCat("cannot run ", run.launch[0]));
   }
   // 3: some flows did not finish, which the merged result reports.
-  if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) {
-    return absl::InternalError(absl::StrFormat("%s failed (status %d)", run.launch[0], status));
+  if (!WIFEXITED(status)) {
+    return absl::InternalError(
+        absl::StrFormat("the launcher was killed by signal %d", WTERMSIG(status)));
+  }
+  if (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3) {
+    return absl::InternalError(
+        absl::StrFormat("the launcher failed (exit %d); its output is above", WEXITSTATUS(status)));
   }
   std::vector<std::string> rank_files;
   std::error_code ec;

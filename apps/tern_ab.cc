@@ -52,13 +52,20 @@ std::string FileStamp(const std::string& path) {
 }
 
 // What a run's result depends on besides its arguments: the binaries that
-// run it (tern-ab itself; over DPDK, also tern-replay and the launcher) and
-// every file its arguments name (flow-size CDFs, flow files, traces).
-std::string InputStamps(const std::vector<std::string>& args, bool dpdk) {
+// run it (tern-ab itself; over DPDK, also tern-replay and the launcher, with
+// any file the launcher command names) and every file its arguments name
+// (flow-size CDFs, flow files, traces).
+std::string InputStamps(const std::vector<std::string>& args, const AbOptions& options) {
   std::string stamps = absl::StrCat(kBuildVersion, " ", FileStamp("/proc/self/exe"));
-  if (dpdk) {
-    absl::StrAppend(&stamps, " ", FileStamp(SelfDirectory() + "/tern-replay"), " ",
-                    FileStamp(NetnsLauncher()));
+  if (options.dpdk) {
+    absl::StrAppend(&stamps, " ", FileStamp(SelfDirectory() + "/tern-replay"));
+    if (options.launcher.empty()) absl::StrAppend(&stamps, " ", FileStamp(NetnsLauncher()));
+    for (std::string_view word : SplitText(options.launcher, ' ')) {
+      std::error_code ec;
+      const std::string path(word);
+      if (std::filesystem::is_regular_file(path, ec))
+        absl::StrAppend(&stamps, " ", FileStamp(path));
+    }
   }
   for (const std::string& arg : args) {
     // A path follows '=', ':' or '+' in a comma-separated piece of a spec.
@@ -165,27 +172,23 @@ int Main(int argc, char** argv) {
       run.dir = absl::StrCat(out, "/", relative);
       run.args = RunArguments(*options, *side, seed);
       if (options->dpdk) {
-        run.launch = {"bash",  NetnsLauncher(), std::to_string(options->netns_hosts),
-                      "--dir", run.dir,         "--"};
-        run.launch.insert(run.launch.end(), run.args.begin(), run.args.end());
+        run.launch = LaunchCommand(*options, run.dir, run.args);
       }
       for (const std::string& a : run.launch.empty() ? run.args : run.launch) {
         absl::StrAppend(&run.key, a, " ");
       }
-      absl::StrAppend(&run.key, "| ", InputStamps(run.args, options->dpdk));
+      absl::StrAppend(&run.key, "| ", InputStamps(run.args, *options));
       plan.push_back(std::move(run));
       report_runs.push_back({id, seed, relative, 0, false});
     }
   }
   const unsigned jobs =
       options->jobs != 0 ? options->jobs : std::max(1u, std::thread::hardware_concurrency());
-  std::fprintf(
-      stderr, "tern-ab: %zu runs (%zu seeds x 2 sides), %u at a time, %s, into %s\n", plan.size(),
-      options->seeds.size(), jobs,
-      options->dpdk
-          ? absl::StrFormat("over DPDK on %d namespace hosts", options->netns_hosts).c_str()
-          : "simulated",
-      out.c_str());
+  std::fprintf(stderr, "tern-ab: %zu runs (%zu seeds x 2 sides), %u at a time, %s, into %s\n",
+               plan.size(), options->seeds.size(), jobs,
+               options->dpdk ? absl::StrFormat("over DPDK on %d hosts", options->ranks).c_str()
+                             : "simulated",
+               out.c_str());
   absl::StatusOr<std::vector<FinishedRun>> finished = ExecuteRuns(plan, jobs, stderr);
   if (!finished.ok()) {
     std::fprintf(stderr, "tern-ab: %s", std::string(finished.status().message()).c_str());
@@ -204,10 +207,15 @@ int Main(int argc, char** argv) {
   report.machine = Machine();
   report.runs = std::move(report_runs);
   report.bottleneck = a.front().bottleneck;
-  report.fabric = options->dpdk
-                      ? absl::StrFormat("DPDK, %d network-namespace hosts (net_af_packet)",
-                                        options->netns_hosts)
-                      : "simulated";
+  if (!options->dpdk) {
+    report.fabric = "simulated";
+  } else if (options->launcher.empty()) {
+    report.fabric =
+        absl::StrFormat("DPDK, %d network-namespace hosts (net_af_packet)", options->ranks);
+  } else {
+    report.fabric =
+        absl::StrFormat("DPDK, %d hosts started by: %s", options->ranks, options->launcher);
+  }
   report.metrics = CompareSides(a, b);
   // The plotting script reads summary.json (runs, bottleneck, metrics); it is
   // written again with the list of plots.

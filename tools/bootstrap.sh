@@ -8,7 +8,7 @@ TERN_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libdpdk-dev dpdk-dev liburing-dev libabsl-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler
-  tshark iproute2 iputils-ping ethtool python3-matplotlib
+  tshark iproute2 iputils-ping ethtool python3-matplotlib openmpi-bin
 )
 
 tern_install_packages() {

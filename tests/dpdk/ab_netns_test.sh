@@ -13,7 +13,7 @@ if [[ $(id -u) -ne 0 ]] || ! ip netns list >/dev/null 2>&1; then
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$ab" --fabric=dpdk --netns-hosts 4 --workload=alltoall:size=128KB --a=cc=fixed \
+"$ab" --fabric=dpdk --ranks 4 --workload=alltoall:size=128KB --a=cc=fixed \
   --b=cc=fixed,paths=2 --seeds 2 --no-plots --out "$work/ab"
 python3 - "$work/ab" <<'PY'
 import json, os, sys
