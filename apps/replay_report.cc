@@ -150,8 +150,12 @@ std::string FormatSummary(const RunDescription& run, const ReplayResult& r,
   std::string out;
   absl::StrAppendFormat(&out, "tern-replay  workload %s  cc %s  seed %d\n", run.workload, run.cc,
                         run.seed);
-  absl::StrAppendFormat(&out, "fabric       %s, %d B buffer per port\n", r.topology,
-                        r.buffer_bytes);
+  if (r.dataplane) {  // real ports: no simulated switch buffer to name
+    absl::StrAppendFormat(&out, "fabric       %s\n", r.topology);
+  } else {
+    absl::StrAppendFormat(&out, "fabric       %s, %d B buffer per port\n", r.topology,
+                          r.buffer_bytes);
+  }
   absl::StrAppendFormat(&out, "flows        %d completed, %d failed, %d unfinished%s\n",
                         s.completed, s.failed, s.unfinished,
                         r.timed_out ? "  (stopped at the time limit)" : "");
@@ -180,10 +184,13 @@ std::string FormatSummary(const RunDescription& run, const ReplayResult& r,
       }
     }
   }
-  absl::StrAppendFormat(&out,
-                        "\nswitch ports  queue max %d B, largest p99 %d B; ECN marks %d, trims %d, "
-                        "drops %d\n",
-                        s.queue_max_bytes, s.queue_p99_bytes, s.ecn_marked, s.trimmed, s.dropped);
+  out += "\n";
+  if (!r.dataplane) {  // the switches of a real fabric are not seen
+    absl::StrAppendFormat(&out,
+                          "switch ports  queue max %d B, largest p99 %d B; ECN marks %d, trims %d, "
+                          "drops %d\n",
+                          s.queue_max_bytes, s.queue_p99_bytes, s.ecn_marked, s.trimmed, s.dropped);
+  }
   for (size_t i = 0; i < std::min<size_t>(3, s.ports.size()); ++i) {
     const PortSummary& p = s.ports[i];
     absl::StrAppendFormat(
@@ -201,12 +208,21 @@ std::string FormatSummary(const RunDescription& run, const ReplayResult& r,
     absl::StrAppendFormat(&out, "fairness     Jain %.4f mean, %.4f min over %d shared receivers\n",
                           s.fairness_mean, s.fairness_min, s.fairness_groups);
   }
-  absl::StrAppendFormat(
-      &out,
-      "run          %.3f us virtual, %d events, %d packets, %.2f s wall "
-      "(%.2f M events/s)\n",
-      s.virtual_us, r.sim_events, r.sim_packets, r.wall_seconds,
-      r.wall_seconds > 0 ? static_cast<double>(r.sim_events) / r.wall_seconds / 1e6 : 0.0);
+  if (r.dataplane) {
+    const DataplaneResult& d = *r.dataplane;
+    absl::StrAppendFormat(&out,
+                          "run          %.3f us from the common start, %d frames sent; %d of %d "
+                          "bytes verified, %d data errors\n",
+                          s.virtual_us, d.frames_sent, d.bytes_verified, d.bytes_expected,
+                          d.data_errors);
+  } else {
+    absl::StrAppendFormat(
+        &out,
+        "run          %.3f us virtual, %d events, %d packets, %.2f s wall "
+        "(%.2f M events/s)\n",
+        s.virtual_us, r.sim_events, r.sim_packets, r.wall_seconds,
+        r.wall_seconds > 0 ? static_cast<double>(r.sim_events) / r.wall_seconds / 1e6 : 0.0);
+  }
   return out;
 }
 
