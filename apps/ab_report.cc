@@ -1,6 +1,7 @@
 #include "apps/ab_report.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -21,8 +22,9 @@ std::string Interval(const Comparison& c) {
   return absl::StrCat("[", FormatNumber(*c.ci_low), ", ", FormatNumber(*c.ci_high), "]");
 }
 
+// All 17 digits, so a table's figures can be checked against the JSON exactly.
 std::string JsonNumber(std::optional<double> v) {
-  return v ? absl::StrFormat("%.17g", *v) : "null";
+  return v && std::isfinite(*v) ? absl::StrFormat("%.17g", *v) : "null";
 }
 
 std::string JsonValues(const SideStats& s) {

@@ -23,12 +23,6 @@ constexpr std::string_view kPeakDefinition =
     "before the window to the last completion in it. BW average is payload bytes over (last "
     "completion - first post). Gb/s are 10^9 bit/s; all times are virtual.";
 
-// A JSON number: finite doubles with enough digits, null otherwise.
-std::string JsonNumber(double value) {
-  if (!std::isfinite(value)) return "null";
-  return absl::StrFormat("%.10g", value);
-}
-
 // Builds one JSON object, a key at a time, with two-space indentation.
 class JsonObject {
  public:
@@ -89,6 +83,11 @@ std::vector<std::pair<std::string, uint64_t>> SumCounters(const std::vector<Perf
 }
 
 }  // namespace
+
+std::string JsonNumber(double value) {
+  if (!std::isfinite(value)) return "null";
+  return absl::StrFormat("%.10g", value);
+}
 
 std::string JsonString(std::string_view text) {
   std::string out = "\"";

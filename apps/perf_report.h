@@ -29,5 +29,8 @@ std::string FormatProgress(const PerfProgress& progress);
 std::string FormatJson(const PerfOptions& options, const std::vector<PerfResult>& results);
 // `text` as a JSON string literal, quotes included.
 std::string JsonString(std::string_view text);
+// A JSON number: a finite double with ten significant digits, null otherwise
+// (printf would write inf or nan, which no JSON parser reads).
+std::string JsonNumber(double value);
 
 }  // namespace tern::perf

@@ -1,5 +1,6 @@
 #include "apps/perf_report.h"
 
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,14 @@ PerfResult BwResult() {
   r.msg_rate_mpps = 0.742;
   r.counters = {{"retransmitted_packets", 3}, {"drop_bad_checksum", 2}, {"wire_dropped_loss", 4}};
   return r;
+}
+
+TEST(JsonNumberTest, NonFiniteValuesAreNull) {
+  EXPECT_EQ(JsonNumber(1.5), "1.5");
+  EXPECT_EQ(JsonNumber(-2e-7), "-2e-07");
+  EXPECT_EQ(JsonNumber(std::numeric_limits<double>::infinity()), "null");
+  EXPECT_EQ(JsonNumber(-std::numeric_limits<double>::infinity()), "null");
+  EXPECT_EQ(JsonNumber(std::numeric_limits<double>::quiet_NaN()), "null");
 }
 
 TEST(JsonStringTest, EscapesQuotesBackslashesAndControlCharacters) {

@@ -13,6 +13,7 @@
 namespace tern::replay {
 namespace {
 
+using perf::JsonNumber;
 using perf::JsonString;
 
 struct BucketBound {
@@ -25,9 +26,9 @@ constexpr BucketBound kBuckets[] = {
 };
 
 std::string JsonPercentiles(const Percentiles& p) {
-  return absl::StrFormat(
-      R"({"count": %d, "p50": %.6g, "p95": %.6g, "p99": %.6g, "max": %.6g, "mean": %.6g})", p.count,
-      p.p50, p.p95, p.p99, p.max, p.mean);
+  return absl::StrFormat(R"({"count": %d, "p50": %s, "p95": %s, "p99": %s, "max": %s, "mean": %s})",
+                         p.count, JsonNumber(p.p50), JsonNumber(p.p95), JsonNumber(p.p99),
+                         JsonNumber(p.max), JsonNumber(p.mean));
 }
 
 }  // namespace
@@ -259,10 +260,11 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
     absl::StrAppendFormat(
         &out,
         "%s\n    {\"name\": %s, \"operation\": %s, \"algorithm\": %s, \"ranks\": %d, "
-        "\"bytes\": %d, \"completed\": %s, \"time_us\": %.6g, \"algbw_gbps\": %.6g, "
-        "\"busbw_gbps\": %.6g}",
+        "\"bytes\": %d, \"completed\": %s, \"time_us\": %s, \"algbw_gbps\": %s, "
+        "\"busbw_gbps\": %s}",
         i ? "," : "", JsonString(c.name), JsonString(c.operation), JsonString(c.algorithm), c.ranks,
-        c.bytes, c.completed ? "true" : "false", c.time_us, c.algbw_gbps, c.busbw_gbps);
+        c.bytes, c.completed ? "true" : "false", JsonNumber(c.time_us), JsonNumber(c.algbw_gbps),
+        JsonNumber(c.busbw_gbps));
   }
   out += s.collectives.empty() ? "],\n" : "\n  ],\n";
   const QpCounters& t = s.transport;
@@ -273,9 +275,9 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
       t.retransmitted_packets, t.retransmits_loss_detected, t.retransmits_timeout,
       t.retransmits_trim, t.retransmits_rnr, t.tail_probes, t.local_ack_timeout_err);
   absl::StrAppendFormat(&out,
-                        "  \"fairness\": {\"shared_receivers\": %d, \"jain_mean\": %.6g, "
-                        "\"jain_min\": %.6g},\n",
-                        s.fairness_groups, s.fairness_mean, s.fairness_min);
+                        "  \"fairness\": {\"shared_receivers\": %d, \"jain_mean\": %s, "
+                        "\"jain_min\": %s},\n",
+                        s.fairness_groups, JsonNumber(s.fairness_mean), JsonNumber(s.fairness_min));
   absl::StrAppendFormat(
       &out,
       "  \"switch\": {\"queue_max_bytes\": %d, \"queue_p99_bytes\": %d, "
@@ -288,9 +290,9 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
     absl::StrAppendFormat(
         &out,
         "%s\n    {\"port\": %s, \"queue_max_bytes\": %d, \"queue_p99_bytes\": %d, "
-        "\"ecn_marked\": %d, \"trimmed\": %d, \"dropped\": %d, \"utilisation\": %.6g}",
+        "\"ecn_marked\": %d, \"trimmed\": %d, \"dropped\": %d, \"utilisation\": %s}",
         i ? "," : "", JsonString(p.name), p.queue_max_bytes, p.queue_p99_bytes, p.ecn_marked,
-        p.trimmed, p.dropped, p.utilisation);
+        p.trimmed, p.dropped, JsonNumber(p.utilisation));
   }
   out += s.ports.empty() ? "],\n" : "\n  ],\n";
   out += "  \"connections\": [";
@@ -310,19 +312,21 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
     absl::StrAppendFormat(
         &out,
         "  \"dataplane\": {\"name\": %s, \"ranks\": %d, \"verb\": %s, \"port\": %s, "
-        "\"link_gbps\": %.6g, \"bytes_expected\": %d, \"bytes_verified\": %d, "
+        "\"link_gbps\": %s, \"bytes_expected\": %d, \"bytes_verified\": %d, "
         "\"data_errors\": %d, \"frames_sent\": %d, \"frames_received\": %d},\n",
-        JsonString(d.name), d.ranks, JsonString(d.verb), JsonString(d.port), d.link_gbps,
-        d.bytes_expected, d.bytes_verified, d.data_errors, d.frames_sent, d.frames_received);
+        JsonString(d.name), d.ranks, JsonString(d.verb), JsonString(d.port),
+        JsonNumber(d.link_gbps), d.bytes_expected, d.bytes_verified, d.data_errors, d.frames_sent,
+        d.frames_received);
   }
   absl::StrAppendFormat(
-      &out, "  \"sim\": {\"virtual_us\": %.6f, \"sim_events\": %d, \"sim_packets\": %d},\n",
-      s.virtual_us, r.sim_events, r.sim_packets);
+      &out, "  \"sim\": {\"virtual_us\": %s, \"sim_events\": %d, \"sim_packets\": %d},\n",
+      JsonNumber(s.virtual_us), r.sim_events, r.sim_packets);
   absl::StrAppendFormat(
       &out,
-      "  \"run\": {\"wall_seconds\": %.6f, \"events_per_second\": %.6g, "
+      "  \"run\": {\"wall_seconds\": %s, \"events_per_second\": %s, "
       "\"peak_rss_bytes\": %d}\n}\n",
-      r.wall_seconds, r.wall_seconds > 0 ? static_cast<double>(r.sim_events) / r.wall_seconds : 0.0,
+      JsonNumber(r.wall_seconds),
+      JsonNumber(r.wall_seconds > 0 ? static_cast<double>(r.sim_events) / r.wall_seconds : 0.0),
       peak_rss_bytes);
   return out;
 }

@@ -1,5 +1,6 @@
 #include "apps/replay_runner.h"
 
+#include <limits>
 #include <string>
 
 #include "apps/replay_report.h"
@@ -10,6 +11,7 @@ namespace tern::replay {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 Step Transfer(uint32_t src, uint32_t dst, uint64_t bytes) {
   Step s;
@@ -122,6 +124,20 @@ std::string JsonWithoutRunCost(ReplayResult r) {
   r.wall_seconds = 0;
   RunDescription run;
   return FormatJson(run, r, Summarize(r), 0);
+}
+
+// A value printf would write as inf or nan (a collective that took no time,
+// a fairness mean of nothing) is null in the JSON, which stays parseable.
+TEST(ReplayReportTest, NonFiniteNumbersAreNullInTheJson) {
+  ReplayResult r;
+  ReplaySummary s = Summarize(r);
+  s.fairness_mean = std::numeric_limits<double>::quiet_NaN();
+  s.slowdown.p99 = std::numeric_limits<double>::infinity();
+  const std::string json = FormatJson(RunDescription{}, r, s, 0);
+  EXPECT_THAT(json, HasSubstr("\"jain_mean\": null"));
+  EXPECT_THAT(json, HasSubstr("\"p99\": null"));
+  EXPECT_THAT(json, Not(HasSubstr("inf")));
+  EXPECT_THAT(json, Not(HasSubstr("nan")));
 }
 
 TEST(ReplayRunnerTest, SameSeedSameResultsDifferentSeedDifferentResults) {
