@@ -199,7 +199,8 @@ TEST(FairnessTimelineTest, JainOverFlowsRunningThroughTheInterval) {
   r.cc_timeline = {sample(10, 1, 100), sample(10, 2, 300), sample(20, 1, 100), sample(20, 2, 100),
                    sample(20, 3, 50),  sample(30, 1, 100), sample(30, 2, 100), sample(30, 3, 0),
                    sample(40, 1, 0),   sample(40, 2, 0),   sample(40, 3, 0)};
-  const std::vector<FairnessPoint> points = FairnessTimeline(r, Duration::Microseconds(10));
+  const std::vector<FairnessPoint> points =
+      FairnessTimeline(r, Duration::Microseconds(10), Duration::Microseconds(10));
   ASSERT_EQ(points.size(), 4u);
   EXPECT_FALSE(points[2].stalled);
   EXPECT_TRUE(points[3].stalled);
@@ -210,6 +211,56 @@ TEST(FairnessTimelineTest, JainOverFlowsRunningThroughTheInterval) {
   EXPECT_DOUBLE_EQ(points[1].jain, 1.0);
   EXPECT_EQ(points[2].active, 3u);
   EXPECT_DOUBLE_EQ(points[2].jain, 2.0 / 3.0);
+}
+
+// A window of several intervals sums each flow's bytes over them, so bursts
+// that alternate between flows from one interval to the next even out.
+TEST(FairnessTimelineTest, WindowSumsTheIntervalsItSpans) {
+  ReplayResult r;
+  for (const uint32_t src : {1u, 2u}) {
+    FlowResult f;
+    f.src = src;
+    f.start = Time::Zero();
+    f.finish = Time::Zero() + Duration::Microseconds(100);
+    f.completed = true;
+    r.flows.push_back(f);
+  }
+  // Flow 1 sends in odd intervals, flow 2 in even ones.
+  for (int i = 1; i <= 6; ++i) {
+    for (const uint32_t src : {1u, 2u}) {
+      CcSample s;
+      s.at = Time::Zero() + Duration::Microseconds(5 * i);
+      s.src = src;
+      s.bytes_sent = (i % 2 == 1) == (src == 1) ? 1000 : 0;
+      r.cc_timeline.push_back(s);
+    }
+  }
+  const Duration interval = Duration::Microseconds(5);
+  const std::vector<FairnessPoint> per_interval = FairnessTimeline(r, interval, interval);
+  ASSERT_EQ(per_interval.size(), 6u);
+  EXPECT_DOUBLE_EQ(per_interval[3].jain, 0.5);  // (0, 1000): one flow had it all
+  // 12 us rounds up to 3 intervals; the first two samples' windows reach
+  // before the flows started. From 15 us on each window holds (2000, 1000) or
+  // (1000, 2000): 3000^2 / (2 x 5e6) = 0.9.
+  const std::vector<FairnessPoint> windowed =
+      FairnessTimeline(r, interval, Duration::Microseconds(12));
+  ASSERT_EQ(windowed.size(), 6u);
+  EXPECT_EQ(windowed[1].active, 0u);
+  for (size_t i = 2; i < 6; ++i) {
+    EXPECT_EQ(windowed[i].active, 2u) << i;
+    EXPECT_DOUBLE_EQ(windowed[i].jain, 0.9) << i;
+  }
+  // Four intervals: (2000, 2000), perfectly fair.
+  const std::vector<FairnessPoint> even = FairnessTimeline(r, interval, Duration::Microseconds(20));
+  EXPECT_DOUBLE_EQ(even[3].jain, 1.0);
+  EXPECT_DOUBLE_EQ(even[5].jain, 1.0);
+}
+
+TEST(FairnessTimelineTest, DefaultWindowIsTwoBaseRtts) {
+  ReplayResult r;
+  EXPECT_EQ(DefaultFairnessWindow(r, Duration::Microseconds(5)), Duration::Microseconds(5));
+  r.base_rtt = Duration::Nanoseconds(12510);
+  EXPECT_EQ(DefaultFairnessWindow(r, Duration::Microseconds(5)), Duration::Nanoseconds(25020));
 }
 
 }  // namespace
