@@ -4,6 +4,7 @@
 // DCQCN, per-hop telemetry for HPCC), and spraying around a degraded core
 // link. The full scenarios, with their tables, are tools/cc-scenarios.sh.
 #include <algorithm>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -170,6 +171,53 @@ TEST(CcScenarioTest, SprayingRoutesAroundADegradedCoreLink) {
     };
     EXPECT_LT(max_fct(many), max_fct(one));
   }
+}
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The Jain index of every sample with two or more flows running.
+std::vector<double> SharedJain(const std::vector<FairnessPoint>& points) {
+  std::vector<double> out;
+  for (const FairnessPoint& p : points) {
+    if (p.active >= 2) out.push_back(p.jain);
+  }
+  return out;
+}
+
+// Equal fixed windows (40 packets each, 120 in flight: under one BDP, so no
+// queue and no drops) from three senders with equal RTTs, joining 20 us apart:
+// their long-run shares are equal. Over two base RTTs the index says so; over
+// single 5 us intervals (under half an RTT) it sees the ACK-clocked bursts
+// and reports a median far below 0.95. This is why fairness.csv's window
+// defaults to two base RTTs (docs/cc.md, Fairness).
+TEST(CcScenarioTest, EqualWindowsMeasureFairOnlyOverAnRttScaleWindow) {
+  SCOPED_TRACE("seed " + std::to_string(kSeed));
+  const std::string path = ::testing::TempDir() + "/equal_windows.flows";
+  {
+    std::ofstream f(path);
+    // One sender in each of three other pods of the k=8 tree (16 hosts a pod).
+    f << "16->0 id 1 start 0 size 3000000\n"
+         "32->0 id 2 start 20000000 size 3000000\n"
+         "48->0 id 3 start 40000000 size 3000000\n";
+  }
+  ReplayConfig c = ConfigFor("", "fixed:packets=40", 8);
+  const Duration interval = Duration::Microseconds(5);
+  c.timeline_interval = interval;
+  const ReplayResult r = MustRun("flows:" + path, c);
+  ASSERT_EQ(r.flows.size(), 3u);
+  for (const FlowResult& f : r.flows) EXPECT_TRUE(f.completed);
+  EXPECT_EQ(r.base_rtt, Duration::Nanoseconds(12510));
+  const std::vector<double> rtt_scale =
+      SharedJain(FairnessTimeline(r, interval, DefaultFairnessWindow(r, interval)));
+  const std::vector<double> short_scale = SharedJain(FairnessTimeline(r, interval, interval));
+  ASSERT_GE(rtt_scale.size(), 20u);
+  EXPECT_GE(*std::min_element(rtt_scale.begin(), rtt_scale.end()), 0.95);
+  EXPECT_GE(Median(rtt_scale), 0.98);
+  EXPECT_LT(Median(short_scale), 0.8);
 }
 
 TEST(FairnessTimelineTest, JainOverFlowsRunningThroughTheInterval) {
