@@ -95,8 +95,8 @@ def incast_row(summary, flows):
     }
 
 
-def fairness(flows, points_csv):
-    """Summarises tern-replay's fairness.csv (Jain's index per sample)."""
+def fairness(flows, points_csv, window_us):
+    """Summarises tern-replay's fairness.csv (Jain's index per sample over window_us)."""
     stalled = sum(1 for p in points_csv if p["stalled"] == "1")
     points = [(float(p["time_us"]), int(p["active"]), float(p["jain"]))
               for p in points_csv if p["stalled"] == "0"]
@@ -105,13 +105,15 @@ def fairness(flows, points_csv):
     # Per join after the first, the time from the join until Jain is >= target
     # at every sample up to the next join or leave: the index has settled, not
     # merely touched the target once (a newcomer's first window, sent at line
-    # rate, often does that by chance). None when it never settles.
+    # rate, often does that by chance). Only samples whose window starts at or
+    # after the join count (the newcomer is in them). None when it never
+    # settles, or the next event comes within a window of the join.
     events = sorted({s for s, _ in spans} | {e for _, e in spans if e != float("inf")})
     joins = sorted(s for s, _ in spans)
     converge = []
     for j in joins[1:]:
         nxt = min([e for e in events if e > j] + [float("inf")])
-        seg = [(t, v) for t, n, v in points if j < t <= nxt and n >= 2]
+        seg = [(t, v) for t, n, v in points if j + window_us <= t <= nxt and n >= 2]
         below = [i for i, (_, v) in enumerate(seg) if v < JAIN_TARGET]
         start = below[-1] + 1 if below else 0
         converge.append(round(seg[start][0] - j, 1) if start < len(seg) else None)
@@ -178,8 +180,8 @@ def main():
             rtt = s["config"]["base_rtt_us"]
             window = math.ceil(round(2 * rtt / TIMELINE_US, 6)) * TIMELINE_US
             results[name][cc] = {"base_rtt_us": round(rtt, 3), "window_us": window,
-                                 **fairness(fl, samples),
-                                 "per_interval": fairness(fl, short)}
+                                 **fairness(fl, samples, window),
+                                 "per_interval": fairness(fl, short, TIMELINE_US)}
             results["commands"][f"{name}/{cc}"] = cmd
             results["commands"][f"{name}/{cc}/per-interval"] = cmd_short
         spray = {}
