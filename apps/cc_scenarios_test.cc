@@ -4,6 +4,7 @@
 // DCQCN, per-hop telemetry for HPCC), and spraying around a degraded core
 // link. The full scenarios, with their tables, are tools/cc-scenarios.sh.
 #include <algorithm>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -172,6 +173,53 @@ TEST(CcScenarioTest, SprayingRoutesAroundADegradedCoreLink) {
   }
 }
 
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// The Jain index of every sample with two or more flows running.
+std::vector<double> SharedJain(const std::vector<FairnessPoint>& points) {
+  std::vector<double> out;
+  for (const FairnessPoint& p : points) {
+    if (p.active >= 2) out.push_back(p.jain);
+  }
+  return out;
+}
+
+// Equal fixed windows (40 packets each, 120 in flight: under one BDP, so no
+// queue and no drops) from three senders with equal RTTs, joining 20 us apart:
+// their long-run shares are equal. Over two base RTTs the index says so; over
+// single 5 us intervals (under half an RTT) it sees the ACK-clocked bursts
+// and reports a median far below 0.95. This is why fairness.csv's window
+// defaults to two base RTTs (docs/cc.md, Fairness).
+TEST(CcScenarioTest, EqualWindowsMeasureFairOnlyOverAnRttScaleWindow) {
+  SCOPED_TRACE("seed " + std::to_string(kSeed));
+  const std::string path = ::testing::TempDir() + "/equal_windows.flows";
+  {
+    std::ofstream f(path);
+    // One sender in each of three other pods of the k=8 tree (16 hosts a pod).
+    f << "16->0 id 1 start 0 size 3000000\n"
+         "32->0 id 2 start 20000000 size 3000000\n"
+         "48->0 id 3 start 40000000 size 3000000\n";
+  }
+  ReplayConfig c = ConfigFor("", "fixed:packets=40", 8);
+  const Duration interval = Duration::Microseconds(5);
+  c.timeline_interval = interval;
+  const ReplayResult r = MustRun("flows:" + path, c);
+  ASSERT_EQ(r.flows.size(), 3u);
+  for (const FlowResult& f : r.flows) EXPECT_TRUE(f.completed);
+  EXPECT_EQ(r.base_rtt, Duration::Nanoseconds(12510));
+  const std::vector<double> rtt_scale =
+      SharedJain(FairnessTimeline(r, interval, DefaultFairnessWindow(r, interval)));
+  const std::vector<double> short_scale = SharedJain(FairnessTimeline(r, interval, interval));
+  ASSERT_GE(rtt_scale.size(), 20u);
+  EXPECT_GE(*std::min_element(rtt_scale.begin(), rtt_scale.end()), 0.95);
+  EXPECT_GE(Median(rtt_scale), 0.98);
+  EXPECT_LT(Median(short_scale), 0.8);
+}
+
 TEST(FairnessTimelineTest, JainOverFlowsRunningThroughTheInterval) {
   ReplayResult r;
   auto flow = [](uint32_t src, double start_us, double finish_us) {
@@ -199,7 +247,8 @@ TEST(FairnessTimelineTest, JainOverFlowsRunningThroughTheInterval) {
   r.cc_timeline = {sample(10, 1, 100), sample(10, 2, 300), sample(20, 1, 100), sample(20, 2, 100),
                    sample(20, 3, 50),  sample(30, 1, 100), sample(30, 2, 100), sample(30, 3, 0),
                    sample(40, 1, 0),   sample(40, 2, 0),   sample(40, 3, 0)};
-  const std::vector<FairnessPoint> points = FairnessTimeline(r, Duration::Microseconds(10));
+  const std::vector<FairnessPoint> points =
+      FairnessTimeline(r, Duration::Microseconds(10), Duration::Microseconds(10));
   ASSERT_EQ(points.size(), 4u);
   EXPECT_FALSE(points[2].stalled);
   EXPECT_TRUE(points[3].stalled);
@@ -210,6 +259,56 @@ TEST(FairnessTimelineTest, JainOverFlowsRunningThroughTheInterval) {
   EXPECT_DOUBLE_EQ(points[1].jain, 1.0);
   EXPECT_EQ(points[2].active, 3u);
   EXPECT_DOUBLE_EQ(points[2].jain, 2.0 / 3.0);
+}
+
+// A window of several intervals sums each flow's bytes over them, so bursts
+// that alternate between flows from one interval to the next even out.
+TEST(FairnessTimelineTest, WindowSumsTheIntervalsItSpans) {
+  ReplayResult r;
+  for (const uint32_t src : {1u, 2u}) {
+    FlowResult f;
+    f.src = src;
+    f.start = Time::Zero();
+    f.finish = Time::Zero() + Duration::Microseconds(100);
+    f.completed = true;
+    r.flows.push_back(f);
+  }
+  // Flow 1 sends in odd intervals, flow 2 in even ones.
+  for (int i = 1; i <= 6; ++i) {
+    for (const uint32_t src : {1u, 2u}) {
+      CcSample s;
+      s.at = Time::Zero() + Duration::Microseconds(5 * i);
+      s.src = src;
+      s.bytes_sent = (i % 2 == 1) == (src == 1) ? 1000 : 0;
+      r.cc_timeline.push_back(s);
+    }
+  }
+  const Duration interval = Duration::Microseconds(5);
+  const std::vector<FairnessPoint> per_interval = FairnessTimeline(r, interval, interval);
+  ASSERT_EQ(per_interval.size(), 6u);
+  EXPECT_DOUBLE_EQ(per_interval[3].jain, 0.5);  // (0, 1000): one flow had it all
+  // 12 us rounds up to 3 intervals; the first two samples' windows reach
+  // before the flows started. From 15 us on each window holds (2000, 1000) or
+  // (1000, 2000): 3000^2 / (2 x 5e6) = 0.9.
+  const std::vector<FairnessPoint> windowed =
+      FairnessTimeline(r, interval, Duration::Microseconds(12));
+  ASSERT_EQ(windowed.size(), 6u);
+  EXPECT_EQ(windowed[1].active, 0u);
+  for (size_t i = 2; i < 6; ++i) {
+    EXPECT_EQ(windowed[i].active, 2u) << i;
+    EXPECT_DOUBLE_EQ(windowed[i].jain, 0.9) << i;
+  }
+  // Four intervals: (2000, 2000), perfectly fair.
+  const std::vector<FairnessPoint> even = FairnessTimeline(r, interval, Duration::Microseconds(20));
+  EXPECT_DOUBLE_EQ(even[3].jain, 1.0);
+  EXPECT_DOUBLE_EQ(even[5].jain, 1.0);
+}
+
+TEST(FairnessTimelineTest, DefaultWindowIsTwoBaseRtts) {
+  ReplayResult r;
+  EXPECT_EQ(DefaultFairnessWindow(r, Duration::Microseconds(5)), Duration::Microseconds(5));
+  r.base_rtt = Duration::Nanoseconds(12510);
+  EXPECT_EQ(DefaultFairnessWindow(r, Duration::Microseconds(5)), Duration::Nanoseconds(25020));
 }
 
 }  // namespace

@@ -69,11 +69,14 @@ absl::Status WriteReplayOutputs(const ReplayOptions& options, const ReplayRun& r
     std::error_code ec;
     std::filesystem::create_directories(options.timeline_dir, ec);
     const Duration interval = options.config.timeline_interval;
+    const Duration window = options.fairness_window > Duration::Zero()
+                                ? options.fairness_window
+                                : DefaultFairnessWindow(run.result, interval);
     const std::string& dir = options.timeline_dir;
     for (const auto& [name, text] :
          {std::pair{"/queues.csv", FormatTimelineCsv(run.result, interval)},
           std::pair{"/cc.csv", FormatCcTimelineCsv(run.result, interval)},
-          std::pair{"/fairness.csv", FormatFairnessCsv(run.result, interval)}}) {
+          std::pair{"/fairness.csv", FormatFairnessCsv(run.result, interval, window)}}) {
       if (absl::Status s = WriteWholeFile(dir + name, text); !s.ok()) return s;
     }
   }

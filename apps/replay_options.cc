@@ -103,6 +103,11 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
         return FlagError(name, "microseconds in [0.01, 1e6]");
       }
       o.config.timeline_interval = Duration::Picoseconds(static_cast<int64_t>(d * 1e6));
+    } else if (name == "fairness-window") {
+      if (!ParseDouble(value, &d) || !(d >= 0 && d <= 1e6)) {
+        return FlagError(name, "microseconds in [0, 1e6]");
+      }
+      o.fairness_window = Duration::Picoseconds(static_cast<int64_t>(d * 1e6));
     } else if (name == "timeline-flows") {
       if (!ParseUint(value, &u) || u > 100000) return FlagError(name, "a count in [0, 100000]");
       o.config.timeline_connections = static_cast<uint32_t>(u);
@@ -210,7 +215,8 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     if (o.dpdk_options.hosts_path.empty()) return FlagError("fabric", "dpdk needs --hosts FILE");
     if (o.dpdk_options.out_path.empty())
       return FlagError("fabric", "dpdk needs --out FILE (this rank's results)");
-    for (const char* flag : {"timeline", "timeline-interval", "timeline-flows", "json", "csv"}) {
+    for (const char* flag :
+         {"timeline", "timeline-interval", "timeline-flows", "fairness-window", "json", "csv"}) {
       if (given(flag)) {
         return FlagError(
             flag,
@@ -250,6 +256,8 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
                          DIR/fairness.csv: Jain's index of the sampled flows
   --timeline-interval US sampling period (default 10)
   --timeline-flows N     host pairs whose queue pairs cc.csv samples (default 8)
+  --fairness-window US   fairness.csv's Jain window, rounded up to whole intervals
+                         (default 0: two of the fabric's longest base RTTs)
   --verb write|send      RDMA WRITE (default) or SEND with a RECV posted at the receiver
   --paths N              entropies each connection sprays over (default 8)
   --path-policy P        single|oblivious|weighted (default weighted)

@@ -37,6 +37,9 @@ struct ReplayOptions {
   std::string json_path;
   std::string csv_path;
   std::string timeline_dir;
+  // --fairness-window: the window of DIR/fairness.csv; zero means
+  // DefaultFairnessWindow (two base RTTs).
+  Duration fairness_window = Duration::Zero();
   std::string chakra_algorithm;  // --collective-algorithm, for chakra: workloads
   bool quiet = false;            // no summary on stdout
   ReplayConfig config;           // fabric, verb, cc, paths, policy, mtu, seed, limits

@@ -31,6 +31,18 @@ TEST(ReplayOptionsTest, AckPolicyFlags) {
   EXPECT_THAT(Parse({"--ack-delay=x"}).status().message(), HasSubstr("--ack-delay"));
 }
 
+TEST(ReplayOptionsTest, FairnessWindowFlag) {
+  absl::StatusOr<ReplayOptions> o = Parse({"--fairness-window", "25"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->fairness_window, Duration::Microseconds(25));
+  EXPECT_EQ(Parse({})->fairness_window, Duration::Zero());
+  EXPECT_THAT(Parse({"--fairness-window=-1"}).status().message(), HasSubstr("--fairness-window"));
+  EXPECT_THAT(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--fairness-window=5"})
+                  .status()
+                  .message(),
+              HasSubstr("--fairness-window"));
+}
+
 TEST(ReplayOptionsTest, DpdkRankFlags) {
   absl::StatusOr<ReplayOptions> o =
       Parse({"--fabric=dpdk", "--rank", "3", "--hosts", "h.txt", "--out", "r3.txt", "--link-rate",

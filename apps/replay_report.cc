@@ -235,9 +235,9 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
   absl::StrAppendFormat(
       &out,
       "  \"config\": {\"workload\": %s, \"fabric\": %s, \"cc\": %s, \"seed\": %d, "
-      "\"topology\": %s, \"buffer_bytes\": %d},\n",
+      "\"topology\": %s, \"buffer_bytes\": %d, \"base_rtt_us\": %.6f},\n",
       JsonString(run.workload), JsonString(run.fabric), JsonString(run.cc), run.seed,
-      JsonString(r.topology), r.buffer_bytes);
+      JsonString(r.topology), r.buffer_bytes, r.base_rtt.microseconds());
   absl::StrAppendFormat(&out,
                         "  \"flows\": {\"total\": %d, \"completed\": %d, \"failed\": %d, "
                         "\"unfinished\": %d, \"timed_out\": %s},\n",
@@ -357,29 +357,48 @@ std::string FormatTimelineCsv(const ReplayResult& r, Duration interval) {
   return out;
 }
 
-std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& r, Duration interval) {
+std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& r, Duration interval,
+                                            Duration window) {
+  // The distinct sample times, and per sampled queue pair its bytes at each.
+  std::vector<Time> ticks;
+  for (const CcSample& s : r.cc_timeline) {
+    if (ticks.empty() || ticks.back() != s.at) ticks.push_back(s.at);
+  }
+  std::map<std::pair<uint32_t, uint32_t>, std::vector<uint64_t>> bytes_of;
+  size_t tick = 0;
+  for (const CcSample& s : r.cc_timeline) {
+    while (ticks[tick] != s.at) ++tick;
+    std::vector<uint64_t>& bytes = bytes_of[{s.src, s.dst}];
+    bytes.resize(ticks.size(), 0);
+    bytes[tick] += s.bytes_sent;
+  }
   // The flows of each sampled queue pair, found once rather than per sample.
   std::map<std::pair<uint32_t, uint32_t>, std::vector<const FlowResult*>> flows_of;
-  for (const CcSample& s : r.cc_timeline) flows_of[{s.src, s.dst}];
   for (const FlowResult& f : r.flows) {
-    if (auto it = flows_of.find({f.src, f.dst}); it != flows_of.end()) it->second.push_back(&f);
+    if (bytes_of.contains({f.src, f.dst})) flows_of[{f.src, f.dst}].push_back(&f);
   }
+  int64_t span = 1;  // the window in sampling intervals
+  if (interval > Duration::Zero() && window > interval) {
+    span = (window.picoseconds() + interval.picoseconds() - 1) / interval.picoseconds();
+  }
+  const Duration covered = interval * span;
   std::vector<FairnessPoint> out;
-  size_t i = 0;
-  while (i < r.cc_timeline.size()) {
-    const Time at = r.cc_timeline[i].at;
-    const Time from = at - interval;
+  out.reserve(ticks.size());
+  for (size_t i = 0; i < ticks.size(); ++i) {
+    const Time at = ticks[i];
+    const Time from = at - covered;
+    const size_t first = i + 1 >= static_cast<size_t>(span) ? i + 1 - span : 0;
     double sum = 0, sum_sq = 0;
     uint32_t active = 0;
-    for (; i < r.cc_timeline.size() && r.cc_timeline[i].at == at; ++i) {
-      const CcSample& s = r.cc_timeline[i];
-      // The sample counts when a flow of this queue pair covers the interval.
-      const std::vector<const FlowResult*>& flows = flows_of[{s.src, s.dst}];
+    for (const auto& [pair, bytes] : bytes_of) {
+      const std::vector<const FlowResult*>& flows = flows_of[pair];
       const bool running = std::any_of(flows.begin(), flows.end(), [&](const FlowResult* f) {
         return f->start <= from && (!f->completed || f->finish >= at);
       });
       if (!running) continue;
-      const double rate = static_cast<double>(s.bytes_sent);
+      uint64_t sent = 0;
+      for (size_t j = first; j <= i; ++j) sent += bytes[j];
+      const double rate = static_cast<double>(sent);
       sum += rate;
       sum_sq += rate * rate;
       ++active;
@@ -391,9 +410,13 @@ std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& r, Duration inte
   return out;
 }
 
-std::string FormatFairnessCsv(const ReplayResult& r, Duration interval) {
+Duration DefaultFairnessWindow(const ReplayResult& r, Duration interval) {
+  return r.base_rtt > Duration::Zero() ? r.base_rtt * 2 : interval;
+}
+
+std::string FormatFairnessCsv(const ReplayResult& r, Duration interval, Duration window) {
   std::string out = "time_us,active,stalled,jain\n";
-  for (const FairnessPoint& p : FairnessTimeline(r, interval)) {
+  for (const FairnessPoint& p : FairnessTimeline(r, interval, window)) {
     absl::StrAppendFormat(&out, "%.3f,%d,%d,%.6f\n", (p.at - Time::Zero()).microseconds(), p.active,
                           p.stalled ? 1 : 0, p.jain);
   }

@@ -90,24 +90,40 @@ std::string FormatFlowsCsv(const ReplayResult& result);
 // One line per timeline sample: time_us,port,queued_bytes,gbps.
 std::string FormatTimelineCsv(const ReplayResult& result, Duration interval);
 
-// Jain's fairness index of the flows sending at one timeline sample.
+// Jain's fairness index of the flows sending over the window that ends at one
+// timeline sample.
 struct FairnessPoint {
   Time at;
-  uint32_t active = 0;   // flows running throughout the sample's interval
+  uint32_t active = 0;   // flows running throughout the window
   bool stalled = false;  // two or more ran and none sent a byte (all in timeouts)
   double jain = 1;       // over their rates; 1 when fewer than two ran or stalled
 };
 
-// Jain's index at every congestion-control timeline sample, over the rates of
-// the flows that ran for the whole interval before it (started before its
-// start, finished after its end), so a flow that stalls counts as a zero
-// rather than dropping out. Needs one flow per sampled queue pair (a
-// connection carrying several flows at once cannot be split) and samples of
-// every flow (--timeline-flows at least the number of host pairs).
-std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& result, Duration interval);
+// Jain's index at every congestion-control timeline sample, over the new
+// payload bytes each flow sent in the `window` that ends at the sample (the
+// window is rounded up to whole sampling intervals, at least one; consecutive
+// windows overlap when it spans several). Only flows that ran for the whole
+// window count (started at or before its start, finished at or after its
+// end), so a flow that stalls counts as a zero rather than dropping out.
+//
+// The window should span at least a base RTT: a window-based sender's rate is
+// only defined over an RTT (it sends its window once per round trip, in ACK-
+// clocked bursts), so shorter windows see the phase of the bursts, not the
+// shares. docs/cc.md measures how far apart the two are.
+//
+// Needs one flow per sampled queue pair (a connection carrying several flows
+// at once cannot be split) and samples of every flow (--timeline-flows at
+// least the number of host pairs).
+std::vector<FairnessPoint> FairnessTimeline(const ReplayResult& result, Duration interval,
+                                            Duration window);
+
+// The window tern-replay uses when --fairness-window is not given: two of the
+// fabric's longest base RTTs, or one sampling interval when the run has no
+// base RTT.
+Duration DefaultFairnessWindow(const ReplayResult& result, Duration interval);
 
 // FairnessTimeline as CSV: time_us,active,stalled (0|1),jain.
-std::string FormatFairnessCsv(const ReplayResult& result, Duration interval);
+std::string FormatFairnessCsv(const ReplayResult& result, Duration interval, Duration window);
 
 // One line per congestion-control sample of a queue pair:
 // time_us,src,dst,gbps, then the algorithm's variables by name (window first).

@@ -427,6 +427,7 @@ ReplayResult Replayer::Collect(double wall_seconds) {
   ReplayResult r;
   r.topology = fabric_.topology().description;
   r.buffer_bytes = fabric_.buffer_bytes();
+  r.base_rtt = fabric_base_rtt_;
   r.end = sim_.now();
   r.steps_done = steps_done_;
   r.timed_out = steps_done_ < workload_.steps.size();

@@ -114,6 +114,9 @@ struct DataplaneResult {
 struct ReplayResult {
   std::string topology;
   uint64_t buffer_bytes = 0;
+  // The fabric's longest base RTT (the CC context's base_rtt); zero when the
+  // run had no simulated fabric.
+  Duration base_rtt;
   std::vector<FlowResult> flows;
   std::vector<CollectiveResult> collectives;
   std::vector<sim::PortReport> ports;

@@ -9,9 +9,14 @@ one BDP of buffer per port, ECN between 20% and 80% of it):
   incast      8 senders x 2 MB to one host, 1-BDP buffer
   incast-deep the same with a 16 MB buffer per port (room for the whole burst)
   incast-trim the same with payload trimming on overflow
-  fairness    4 flows of 12 MB into one host, joining 150 us apart; Jain's
-              index of their rates every 5 us, and the time after each join
-              until it reaches 0.95
+  fairness    4 flows of 12 MB into one host, joining 150 us apart (three
+              senders in the receiver's pod, one in another); Jain's index of
+              the bytes each sent over a sliding window of two base RTTs
+              (tern-replay's default --fairness-window), sampled every 5 us,
+              and after each join the time until it holds >= 0.95 up to the
+              next join or leave; for comparison, Jain over single 5 us
+              intervals, as this script reported before
+  fairness-sym  the same with the 4 senders in 4 other pods (equal RTTs)
   spraying    the incast on a 16-host tree whose core link s8-s16 runs at a
               tenth of its rate, with 1 path and with 8
 
@@ -22,6 +27,7 @@ its per-hop records are per path (see docs/cc.md).
 import argparse
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,6 +36,7 @@ import tempfile
 ALGORITHMS = ["fixed", "dcqcn", "timely", "swift", "hpcc", "nscc"]
 INCAST = "incast:senders=8,size=2000000"
 FAIR_FLOWS = [(4, 0), (8, 150), (12, 300), (16, 450)]  # (sender, start us) into host 0
+FAIR_FLOWS_SYM = [(16, 0), (32, 150), (48, 300), (64, 450)]  # one sender in each of 4 other pods
 FAIR_BYTES = 12_000_000
 JAIN_TARGET = 0.95
 TIMELINE_US = 5
@@ -44,7 +51,7 @@ class Runner:
         self.replay, self.seed, self.work = replay, seed, work
         self.count = 0
 
-    def run(self, name, fabric, workload, cc, paths, timeline=False):
+    def run(self, name, fabric, workload, cc, paths, timeline=False, extra=()):
         """Runs tern-replay; returns (summary JSON, flow rows, fairness rows, command)."""
         self.count += 1
         tag = f"{self.count:03d}-{name}-{cc}"
@@ -53,7 +60,7 @@ class Runner:
                "--paths", paths, "--seed", str(self.seed), "--quiet",
                "--json", out + ".json", "--csv", out + ".csv"]
         if timeline:
-            cmd += ["--timeline", out, "--timeline-interval", str(TIMELINE_US)]
+            cmd += ["--timeline", out, "--timeline-interval", str(TIMELINE_US), *extra]
         print(f"  [{self.count}] {name} cc={cc} paths={paths}", file=sys.stderr, flush=True)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode not in (0, 3):  # 3: some flow unfinished, still a result
@@ -88,22 +95,28 @@ def incast_row(summary, flows):
     }
 
 
-def fairness(flows, points_csv):
-    """Summarises tern-replay's fairness.csv (Jain's index per sample)."""
+def fairness(flows, points_csv, window_us):
+    """Summarises tern-replay's fairness.csv (Jain's index per sample over window_us)."""
     stalled = sum(1 for p in points_csv if p["stalled"] == "1")
     points = [(float(p["time_us"]), int(p["active"]), float(p["jain"]))
               for p in points_csv if p["stalled"] == "0"]
     spans = [(float(f["start_us"]),
               float(f["finish_us"]) if f["status"] == "ok" else float("inf")) for f in flows]
-    # Per join after the first, the time until Jain >= target, before the next
-    # join or leave.
+    # Per join after the first, the time from the join until Jain is >= target
+    # at every sample up to the next join or leave: the index has settled, not
+    # merely touched the target once (a newcomer's first window, sent at line
+    # rate, often does that by chance). Only samples whose window starts at or
+    # after the join count (the newcomer is in them). None when it never
+    # settles, or the next event comes within a window of the join.
     events = sorted({s for s, _ in spans} | {e for _, e in spans if e != float("inf")})
     joins = sorted(s for s, _ in spans)
     converge = []
     for j in joins[1:]:
         nxt = min([e for e in events if e > j] + [float("inf")])
-        hit = next((t for t, n, v in points if j < t <= nxt and n >= 2 and v >= JAIN_TARGET), None)
-        converge.append(None if hit is None else round(hit - j, 1))
+        seg = [(t, v) for t, n, v in points if j + window_us <= t <= nxt and n >= 2]
+        below = [i for i, (_, v) in enumerate(seg) if v < JAIN_TARGET]
+        start = below[-1] + 1 if below else 0
+        converge.append(round(seg[start][0] - j, 1) if start < len(seg) else None)
     multi = sorted(v for _, n, v in points if n >= 2)
     return {
         "jain_median": round(multi[len(multi) // 2], 3) if multi else None,
@@ -140,11 +153,14 @@ def main():
     work = tempfile.mkdtemp(prefix="cc-scenarios-")
     r = Runner(a.replay, a.seed, work)
     results = {"seed": a.seed, "commands": {}, "incast": {}, "incast-deep": {}, "incast-trim": {},
-               "fairness": {}, "spraying": {}}
-    fair_file = os.path.join(work, "fairness.flows")
-    with open(fair_file, "w") as f:
-        for i, (src, start_us) in enumerate(FAIR_FLOWS):
-            f.write(f"{src}->0 id {i + 1} start {start_us * 1_000_000} size {FAIR_BYTES}\n")
+               "spraying": {}}
+    fair_files = {}
+    for name, senders in [("fairness", FAIR_FLOWS), ("fairness-sym", FAIR_FLOWS_SYM)]:
+        fair_files[name] = os.path.join(work, name + ".flows")
+        with open(fair_files[name], "w") as f:
+            for i, (src, start_us) in enumerate(senders):
+                f.write(f"{src}->0 id {i + 1} start {start_us * 1_000_000} size {FAIR_BYTES}\n")
+        results[name] = {}
 
     for cc in algos:
         p = paths_for(cc)
@@ -153,9 +169,21 @@ def main():
             s, fl, _, cmd = r.run(name, fabric, INCAST, cc, p)
             results[name][cc] = incast_row(s, fl)
             results["commands"][f"{name}/{cc}"] = cmd
-        s, fl, samples, cmd = r.run("fairness", "sim", f"flows:{fair_file}", cc, p, timeline=True)
-        results["fairness"][cc] = fairness(fl, samples)
-        results["commands"][f"fairness/{cc}"] = cmd
+        for name, path in fair_files.items():
+            # Jain over two base RTTs (tern-replay's default window), then over
+            # single 5 us intervals for comparison.
+            s, fl, samples, cmd = r.run(name, "sim", f"flows:{path}", cc, p, timeline=True)
+            _, _, short, cmd_short = r.run(name, "sim", f"flows:{path}", cc, p, timeline=True,
+                                           extra=["--fairness-window", str(TIMELINE_US)])
+            # tern-replay's window: two of the fabric's longest base RTTs, rounded
+            # up to whole sampling intervals.
+            rtt = s["config"]["base_rtt_us"]
+            window = math.ceil(round(2 * rtt / TIMELINE_US, 6)) * TIMELINE_US
+            results[name][cc] = {"base_rtt_us": round(rtt, 3), "window_us": window,
+                                 **fairness(fl, samples, window),
+                                 "per_interval": fairness(fl, short, TIMELINE_US)}
+            results["commands"][f"{name}/{cc}"] = cmd
+            results["commands"][f"{name}/{cc}/per-interval"] = cmd_short
         spray = {}
         for paths in (["1"] if cc == "hpcc" else ["1", "8"]):
             s, fl, _, cmd = r.run("spraying", "sim:hosts=16,fail=s8-s16@0:slow=0.1", INCAST, cc, paths)
@@ -177,17 +205,31 @@ def main():
         md += [f"## {title}", "", md_table(
             ["cc", "done", "max FCT us", "ideal us", "max/ideal", "queue max B", "queue p99 B",
              "drops", "trims", "RTO retx"], rows), ""]
-    rows = [[cc, v["jain_median"], v["jain_min"], v["share_at_or_above_target"],
-             " / ".join("-" if c is None else str(c) for c in v["convergence_us_after_join"]),
-             v["stalled_samples"]]
-            for cc, v in results["fairness"].items()]
-    md += ["## Fairness: 4 x 12 MB into one host, joining 150 us apart", "",
-           f"Jain's index every {TIMELINE_US} us over the flows running through the interval; "
-           f"convergence: us after the 2nd, 3rd and 4th join until Jain >= {JAIN_TARGET} "
-           "('-': never before the next join or leave); stalled: samples in which every "
-           "running flow sent nothing (left out of the statistics).", "",
-           md_table(["cc", "Jain median", "Jain min", f"share >= {JAIN_TARGET}",
-                     "convergence us", "stalled"], rows), ""]
+    conv = lambda v: " / ".join(
+        "-" if c is None else f"{c:g} ({c / v['base_rtt_us']:.1f})"
+        for c in v["convergence_us_after_join"])
+    for name, title in [("fairness", "4 x 12 MB into one host, joining 150 us apart"),
+                        ("fairness-sym", "the same, the 4 senders in 4 other pods")]:
+        rows = [[cc, v["jain_median"], v["jain_min"], v["share_at_or_above_target"], conv(v),
+                 v["per_interval"]["jain_median"], v["per_interval"]["share_at_or_above_target"],
+                 conv({**v["per_interval"], "base_rtt_us": v["base_rtt_us"]}),
+                 v["stalled_samples"]]
+                for cc, v in results[name].items()]
+        first = next(iter(results[name].values()), {"window_us": 0, "base_rtt_us": 0})
+        window, rtt = first["window_us"], first["base_rtt_us"]
+        md += [f"## Fairness: {title}", "",
+               f"Jain's index every {TIMELINE_US} us over the bytes each running flow sent in "
+               f"the last {window:g} us (two of the fabric's longest base RTT, {rtt:g} us, "
+               f"rounded up to whole intervals) and, "
+               f"for comparison, in the last {TIMELINE_US} us alone. Convergence: us (base "
+               f"RTTs) from the 2nd, 3rd and 4th join until Jain stays >= {JAIN_TARGET} up to "
+               "the next join or leave ('-': it does not); a new flow enters the index one "
+               "window after it joins. Stalled: samples in which every running flow sent "
+               "nothing (left out of the statistics).", "",
+               md_table(["cc", "Jain median", "Jain min", f"share >= {JAIN_TARGET}",
+                         "convergence us (RTTs)", f"{TIMELINE_US} us: median",
+                         f"{TIMELINE_US} us: share", f"{TIMELINE_US} us: convergence",
+                         "stalled"], rows), ""]
     rows = [[cc, v["1"]["max_fct_us"], v.get("8", {}).get("max_fct_us", "-")]
             for cc, v in results["spraying"].items()]
     md += ["## Spraying: incast on a 16-host tree, core link s8-s16 at 10% rate", "",
