@@ -2,7 +2,7 @@
 // for the test suite: the 8:1 incast of 2 MB flows for every registered
 // algorithm, the signals each algorithm needs arriving end to end (CNPs for
 // DCQCN, per-hop telemetry for HPCC), and spraying around a degraded core
-// link. The full scenarios, with their tables, are tools/cc-scenarios.sh.
+// link. The full scenarios, with their tables, are tools/cc-scenarios.py.
 #include <algorithm>
 #include <fstream>
 #include <string>

@@ -235,9 +235,9 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
   absl::StrAppendFormat(
       &out,
       "  \"config\": {\"workload\": %s, \"fabric\": %s, \"cc\": %s, \"seed\": %d, "
-      "\"topology\": %s, \"buffer_bytes\": %d, \"base_rtt_us\": %.6f},\n",
+      "\"topology\": %s, \"buffer_bytes\": %d, \"base_rtt_us\": %s},\n",
       JsonString(run.workload), JsonString(run.fabric), JsonString(run.cc), run.seed,
-      JsonString(r.topology), r.buffer_bytes, r.base_rtt.microseconds());
+      JsonString(r.topology), r.buffer_bytes, JsonNumber(r.base_rtt.microseconds()));
   absl::StrAppendFormat(&out,
                         "  \"flows\": {\"total\": %d, \"completed\": %d, \"failed\": %d, "
                         "\"unfinished\": %d, \"timed_out\": %s},\n",
