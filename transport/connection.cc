@@ -65,6 +65,11 @@ std::span<Sge> Connection::sq_sges(uint32_t ssn) {
   return {sq_sge_pool_.data() + (ssn & sq_mask_) * per, per};
 }
 
+std::span<const Sge> Connection::sq_sges(uint32_t ssn) const {
+  const size_t per = std::max<uint32_t>(caps_.max_send_sge, 1);
+  return {sq_sge_pool_.data() + (ssn & sq_mask_) * per, per};
+}
+
 std::span<Sge> Connection::rq_sges(uint32_t rsn) {
   const size_t per = std::max<uint32_t>(caps_.max_recv_sge, 1);
   return {rq_sge_pool_.data() + (rsn & rq_mask_) * per, per};

@@ -69,7 +69,11 @@ class Connection {
   // Writes the next packet ready at `now` into `out`; false when none is
   // (connection_tx.cc).
   bool BuildNext(Time now, TxPacket* out);
-  // Earliest time BuildNext or RunTimers has work; Infinite when idle.
+  // Earliest time BuildNext or RunTimers has work; Infinite when idle. A pure
+  // function of the connection's state: it changes only in the calls above
+  // (posting, state changes, OnPacket, RunTimers, BuildNext), after which the
+  // owner must ask again. Earlier than the truth costs a wasted visit; later
+  // delays a packet.
   Time NextWakeup() const;
 
  private:
@@ -138,6 +142,7 @@ class Connection {
   SendWqe& sq(uint32_t ssn) { return sq_[ssn & sq_mask_]; }
   RecvWqe& rq(uint32_t rsn) { return rq_[rsn & rq_mask_]; }
   std::span<Sge> sq_sges(uint32_t ssn);
+  std::span<const Sge> sq_sges(uint32_t ssn) const;
   std::span<Sge> rq_sges(uint32_t rsn);
   WcStatus ValidateLocal(std::span<const Sge> sges, uint32_t required_access) const;
   void CompleteSends();
@@ -151,6 +156,10 @@ class Connection {
   bool BuildRetransmission(Time now, TxPacket* out);
   bool BuildNewData(Time now, TxPacket* out);
   bool NextSqMessage(uint32_t* ssn);
+  // Payload bytes of the next packet of SQ message `ssn`, being segmented.
+  uint32_t NextSegmentLength(uint32_t ssn) const;
+  bool RetransmissionFits() const;
+  bool NewDataFits() const;
   bool MayStart(const SendWqe& w) const;
   bool ReadResponseReady() const;
   bool WindowAllows(uint32_t bytes) const;

@@ -243,6 +243,12 @@ bool Connection::MayStart(const SendWqe& w) const {
   return !fenced && !read_limited;
 }
 
+uint32_t Connection::NextSegmentLength(uint32_t ssn) const {
+  const SendWqe& w = sq_[ssn & sq_mask_];
+  if (w.opcode == WrOpcode::kRdmaRead || w.num_sge == 0) return 0;
+  return std::min(mtu_, sq_sges(ssn)[seg_sge_].length - seg_sge_offset_);
+}
+
 bool Connection::NextSqMessage(uint32_t* ssn) {
   while (sq_next_ != sq_tail_) {
     SendWqe& w = sq(sq_next_);
@@ -290,12 +296,8 @@ bool Connection::BuildNewData(Time now, TxPacket* out) {
   uint32_t ssn;
   if (!NextSqMessage(&ssn)) return false;
   SendWqe& w = sq(ssn);
-  uint32_t length = 0;
-  if (w.opcode != WrOpcode::kRdmaRead && w.num_sge > 0) {
-    const Sge& sge = sq_sges(ssn)[seg_sge_];
-    length = std::min(mtu_, sge.length - seg_sge_offset_);
-    slot.payload_addr = sge.addr + seg_sge_offset_;
-  }
+  const uint32_t length = NextSegmentLength(ssn);
+  if (length > 0) slot.payload_addr = sq_sges(ssn)[seg_sge_].addr + seg_sge_offset_;
   if (!WindowAllows(length)) {
     ++counters_.window_limited;
     return false;
@@ -394,23 +396,40 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
   if (probe_deadline_.IsInfinite()) ArmProbe(now);
 }
 
-Time Connection::DataReadyAt() const {
-  bool has_data = scoreboard_.MayHaveLost();
-  if (!has_data && scoreboard_.HasRoom() && PsnBefore(scoreboard_.snd_nxt(), peer_window_end_)) {
-    has_data = ReadResponseReady();
-    if (!has_data && sq_next_ != sq_tail_) {
-      const SendWqe& w = sq_[sq_next_ & sq_mask_];
-      has_data = w.done || MayStart(w);
-    }
+bool Connection::RetransmissionFits() const {
+  Psn psn;
+  // A stale record (acknowledged since) is dropped by the next BuildNext.
+  if (!scoreboard_.OldestLost(&psn)) return scoreboard_.MayHaveLost();
+  return WindowAllows(scoreboard_.slot(psn).length);
+}
+
+bool Connection::NewDataFits() const {
+  if (!scoreboard_.HasRoom() || !PsnBefore(scoreboard_.snd_nxt(), peer_window_end_)) return false;
+  if (ReadResponseReady()) {
+    const ReadResponse& r = rd_[rd_next_ & rd_mask_];
+    return WindowAllows(std::min(mtu_, r.length - r.offset));
   }
-  if (!has_data || !WindowAllows(mtu_)) return Time::Infinite();
+  if (sq_next_ == sq_tail_) return false;
+  const SendWqe& w = sq_[sq_next_ & sq_mask_];
+  // A request completed in error is skipped by the next BuildNext.
+  if (w.done) return true;
+  return MayStart(w) && WindowAllows(NextSegmentLength(sq_next_));
+}
+
+Time Connection::DataReadyAt() const {
+  // BuildRetransmission and BuildNewData ask the window about the packet they
+  // would send, which may be shorter than an MTU; so does this. Asking about
+  // a full MTU would hide a short last segment that fits until something
+  // else woke the QP.
+  if (!RetransmissionFits() && !NewDataFits()) return Time::Infinite();
   return std::max(next_send_at_, rnr_hold_until_);
 }
 
 Time Connection::NextWakeup() const {
   if (nack_count_ > 0) return Time::Zero();
   Time wakeup = Time::Infinite();
-  if (state_ == QpState::kRtr || state_ == QpState::kRts) wakeup = ack_policy_.Deadline();
+  // The states in which BuildControl sends an ACK.
+  if (state_ != QpState::kReset && state_ != QpState::kInit) wakeup = ack_policy_.Deadline();
   if (state_ != QpState::kRts) return wakeup;
   wakeup = std::min({wakeup, rto_deadline_, probe_deadline_, DataReadyAt()});
   return wakeup;

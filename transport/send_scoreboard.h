@@ -103,6 +103,13 @@ class SendScoreboard {
     lost_head_ = (lost_head_ + 1) & mask_;
     --lost_count_;
   }
+  // PeekLost without dropping stale records: false when the oldest record
+  // is stale (or there is none), though a later one may be live.
+  bool OldestLost(Psn* psn) const {
+    if (lost_count_ == 0) return false;
+    *psn = lost_[lost_head_];
+    return Contains(*psn) && slot(*psn).state == SlotState::kLost;
+  }
   // Cheap and possibly stale: true when something may await retransmission.
   bool MayHaveLost() const { return lost_count_ > 0; }
 

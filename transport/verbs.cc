@@ -199,22 +199,49 @@ size_t CompletionQueue::Poll(std::span<WorkCompletion> out) {
 
 // --- queue pairs ----------------------------------------------------------------
 
-QueuePair::QueuePair(std::unique_ptr<Connection> connection) : connection_(std::move(connection)) {}
+QueuePair::QueuePair(Context* context, std::unique_ptr<Connection> connection,
+                     TransmitSchedule::Slot schedule_slot)
+    : context_(context), connection_(std::move(connection)), schedule_slot_(schedule_slot) {}
 QueuePair::~QueuePair() = default;
 uint32_t QueuePair::qp_num() const { return connection_->qp_num(); }
 QpState QueuePair::state() const { return connection_->state(); }
 const QpCounters& QueuePair::counters() const { return connection_->counters(); }
 const std::string& QueuePair::error_reason() const { return connection_->error_reason(); }
-absl::Status QueuePair::ToInit(const QpInitStateAttr& attr) { return connection_->ToInit(attr); }
-absl::Status QueuePair::ToRtr(const QpRtrAttr& attr) { return connection_->ToRtr(attr); }
-absl::Status QueuePair::ToRts(const QpRtsAttr& attr) { return connection_->ToRts(attr); }
-absl::Status QueuePair::ToError() { return connection_->ToError(); }
+void QueuePair::Reschedule() { context_->Reschedule(*this); }
+
+absl::Status QueuePair::ToInit(const QpInitStateAttr& attr) {
+  absl::Status status = connection_->ToInit(attr);
+  Reschedule();
+  return status;
+}
+absl::Status QueuePair::ToRtr(const QpRtrAttr& attr) {
+  absl::Status status = connection_->ToRtr(attr);
+  Reschedule();
+  return status;
+}
+absl::Status QueuePair::ToRts(const QpRtsAttr& attr) {
+  absl::Status status = connection_->ToRts(attr);
+  Reschedule();
+  return status;
+}
+absl::Status QueuePair::ToError() {
+  absl::Status status = connection_->ToError();
+  Reschedule();
+  return status;
+}
 absl::Status QueuePair::PostSend(std::span<const SendWr> wrs, size_t* posted) {
-  return connection_->PostSend(wrs, posted);
+  absl::Status status = connection_->PostSend(wrs, posted);
+  Reschedule();
+  return status;
 }
 absl::Status QueuePair::PostRecv(std::span<const RecvWr> wrs, size_t* posted) {
-  return connection_->PostRecv(wrs, posted);
+  // A receive can end an RNR wait at the peer only, but posting may also
+  // complete or flush work here: the wakeup is recomputed either way.
+  absl::Status status = connection_->PostRecv(wrs, posted);
+  Reschedule();
+  return status;
 }
+Time QueuePair::NextWakeup() const { return connection_->NextWakeup(); }
 std::string QueuePair::DebugState() const { return connection_->DebugState(); }
 std::string_view QueuePair::cc_name() const { return connection_->cc_name(); }
 int QueuePair::CcVariables(std::span<CcVariable, kMaxCcVariables> out) const {
@@ -294,7 +321,12 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   const uint32_t span = 0x10000 - kEntropyPortBase - t.paths;
   const auto base = static_cast<uint16_t>(kEntropyPortBase + rng.Uniform(span));
   auto connection = std::make_unique<Connection>(this, pd, qp_num, attr, std::move(*cc), base);
-  qps_.push_back(std::unique_ptr<QueuePair>(new QueuePair(std::move(connection))));
+  const TransmitSchedule::Slot slot = schedule_.Add();
+  if (slot >= qp_of_slot_.size()) qp_of_slot_.resize(slot + 1);
+  qps_.push_back(std::unique_ptr<QueuePair>(new QueuePair(this, std::move(connection), slot)));
+  qp_of_slot_[slot] = qps_.back().get();
+  idle_due_.reserve(qps_.size());
+  Reschedule(*qps_.back());
   return qps_.back().get();
 }
 
@@ -302,12 +334,13 @@ absl::Status Context::DestroyQp(QueuePair* qp) {
   auto it = std::find_if(qps_.begin(), qps_.end(),
                          [&](const std::unique_ptr<QueuePair>& q) { return q.get() == qp; });
   if (it == qps_.end()) return absl::NotFoundError("queue pair not in this context");
+  schedule_.Remove(qp->schedule_slot_);
+  qp_of_slot_[qp->schedule_slot_] = nullptr;
   qps_.erase(it);
-  tx_cursor_ = 0;
   return absl::OkStatus();
 }
 
-Connection* Context::FindConnection(uint32_t qp_num) const {
+QueuePair* Context::FindQp(uint32_t qp_num) const {
   // QP numbers grow with creation and destroyed QPs leave the vector in
   // order, so qps_ is sorted by number: a binary search per packet.
   const auto it = std::lower_bound(qps_.begin(), qps_.end(), qp_num,
@@ -315,7 +348,11 @@ Connection* Context::FindConnection(uint32_t qp_num) const {
                                      return qp->connection_->qp_num() < n;
                                    });
   if (it == qps_.end() || (*it)->connection_->qp_num() != qp_num) return nullptr;
-  return (*it)->connection_.get();
+  return it->get();
+}
+
+void Context::Reschedule(QueuePair& qp) {
+  schedule_.Set(qp.schedule_slot_, qp.connection_->NextWakeup());
 }
 
 void Context::OnFrame(std::span<const uint8_t> frame, Time now) {
@@ -333,7 +370,8 @@ void Context::OnPacket(const FrameView& frame, Time now) {
   const TernDecodeResult inner = DecodeTern(frame.tern, !config_.checksum_offload);
   if (!inner.ok()) return count_drop(inner.error);
   const TernView& packet = inner.view;
-  Connection* connection = FindConnection(packet.tern->dst_qpn.get());
+  QueuePair* qp = FindQp(packet.tern->dst_qpn.get());
+  Connection* connection = qp != nullptr ? qp->connection_.get() : nullptr;
   if (connection == nullptr || connection->peer_qp_num() != packet.tern->src_qpn.get() ||
       connection->state() == QpState::kReset || !(connection->remote().ip == frame.src.ip)) {
     return count_drop(DropReason::kUnknownConnection);
@@ -342,42 +380,48 @@ void Context::OnPacket(const FrameView& frame, Time now) {
   rx.entropy = frame.entropy;
   rx.ce = frame.ecn == Ecn::kCe;
   connection->OnPacket(packet, rx, now);
+  Reschedule(*qp);
 }
 
 size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
-  const size_t n_qps = qps_.size();
-  for (size_t i = 0; i < n_qps; ++i) qps_[i]->connection_->RunTimers(now);
   size_t produced = 0;
-  // Round-robin: each pass offers every QP one packet, starting where the
-  // previous call stopped.
-  while (produced < out.size()) {
-    bool any = false;
-    for (size_t i = 0; i < n_qps && produced < out.size(); ++i) {
-      const size_t index = (tx_cursor_ + i) % n_qps;
-      Connection& c = *qps_[index]->connection_;
-      TxPacket& packet = out[produced];
-      if (!c.BuildNext(now, &packet)) continue;
-      packet.src = &config_.local;
-      packet.dst = &c.remote();
-      if (!config_.checksum_offload) {
-        auto* header = reinterpret_cast<TernHeader*>(packet.header);
-        header->checksum.set(TernChecksum({packet.header, packet.header_len}, packet.payload));
-      }
+  TransmitSchedule::Slot slot;
+  while (produced < out.size() && schedule_.PopDue(now, &slot)) {
+    QueuePair& qp = *qp_of_slot_[slot];
+    Connection& c = *qp.connection_;
+    c.RunTimers(now);
+    TxPacket& packet = out[produced];
+    if (c.BuildNext(now, &packet)) {
+      Finish(qp, packet);
       ++produced;
-      any = true;
-      tx_cursor_ = (index + 1) % n_qps;
+      schedule_.Served(slot, now, c.NextWakeup());
+      continue;
     }
-    if (!any) break;
+    const Time wakeup = c.NextWakeup();
+    if (wakeup <= now) {
+      // Due yet nothing to send (a stale loss record, a request completed in
+      // error): the visit settled it, or the next call tries again.
+      idle_due_.push_back(&qp);
+    } else {
+      schedule_.Set(slot, wakeup);
+    }
   }
+  for (QueuePair* qp : idle_due_) Reschedule(*qp);
+  idle_due_.clear();
   counters_.packets_sent += produced;
   return produced;
 }
 
-Time Context::NextWakeup() const {
-  Time wakeup = Time::Infinite();
-  for (const auto& qp : qps_) wakeup = std::min(wakeup, qp->connection_->NextWakeup());
-  return wakeup;
+void Context::Finish(const QueuePair& qp, TxPacket& packet) const {
+  packet.src = &config_.local;
+  packet.dst = &qp.connection_->remote();
+  if (!config_.checksum_offload) {
+    auto* header = reinterpret_cast<TernHeader*>(packet.header);
+    header->checksum.set(TernChecksum({packet.header, packet.header_len}, packet.payload));
+  }
 }
+
+Time Context::NextWakeup() const { return schedule_.NextWakeup(); }
 
 size_t TxPacket::frame_len() const { return OuterHeaderBytes(dst->ip.is_v6) + tern_len(); }
 

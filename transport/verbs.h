@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "cc/congestion_control.h"
 #include "transport/sequence.h"
+#include "transport/transmit_schedule.h"
 #include "transport/units.h"
 #include "transport/wire.h"
 
@@ -302,11 +303,22 @@ class QueuePair {
   // timelines; returns how many were written. Cheap: no allocation.
   std::string_view cc_name() const;
   int CcVariables(std::span<CcVariable, kMaxCcVariables> out) const;
+  // When the QP next has work for the dataplane (a packet or a timer): at or
+  // before now when it has some, Infinite when idle. For tests and diagnostics.
+  Time NextWakeup() const;
 
  private:
   friend class Context;
-  explicit QueuePair(std::unique_ptr<Connection> connection);
+  QueuePair(Context* context, std::unique_ptr<Connection> connection,
+            TransmitSchedule::Slot schedule_slot);
+  // Every call that can move the connection's wakeup ends here. The verbs
+  // layer does it rather than the connection, so the protocol engine stays
+  // unaware of how its context schedules transmission.
+  void Reschedule();
+
+  Context* context_;
   std::unique_ptr<Connection> connection_;
+  TransmitSchedule::Slot schedule_slot_;
 
  public:
   ~QueuePair();
@@ -371,9 +383,10 @@ class Context {
   // (frame.tern is the UDP payload; src.ip, entropy and ecn must be set).
   void OnPacket(const FrameView& frame, Time now);
 
-  // Runs expired timers, then fills `out` with up to out.size() packets ready
-  // at `now` (control packets first, then data, round-robin across QPs).
-  // Returns how many were written.
+  // Fills `out` with up to out.size() packets ready at `now` and returns how
+  // many were written. Only QPs with work due are visited: each has its
+  // expired timers run, then gives one packet (control first, then data) and
+  // goes behind the other due QPs, so a burst is shared round-robin.
   size_t PollTransmit(Time now, std::span<TxPacket> out);
 
   // When PollTransmit must next be called even if no frame arrives: `now` or
@@ -386,20 +399,30 @@ class Context {
 
  private:
   explicit Context(const ContextConfig& config);
-  Connection* FindConnection(uint32_t qp_num) const;
+  QueuePair* FindQp(uint32_t qp_num) const;
+  // Re-keys `qp` after its connection's wakeup may have changed.
+  void Reschedule(QueuePair& qp);
+  // Sets the checksum and addresses of a packet `qp` built.
+  void Finish(const QueuePair& qp, TxPacket& packet) const;
 
   ContextConfig config_;
   ContextCounters counters_;
   std::vector<std::unique_ptr<ProtectionDomain>> pds_;
   std::vector<std::unique_ptr<MemoryRegion>> regions_;
   std::vector<std::unique_ptr<CompletionQueue>> cqs_;
-  std::vector<std::unique_ptr<QueuePair>> qps_;
+  std::vector<std::unique_ptr<QueuePair>> qps_;  // sorted by QP number
+  // The QPs by when they next have work, and the QP of each schedule slot.
+  TransmitSchedule schedule_;
+  std::vector<QueuePair*> qp_of_slot_;
+  // QPs due in a PollTransmit that sent nothing: rescheduled once it ends, so
+  // one call visits each of them once.
+  std::vector<QueuePair*> idle_due_;
   uint32_t next_qp_num_;
   uint32_t next_key_ = 1;
-  size_t tx_cursor_ = 0;  // round-robin position over qps_
   uint64_t rng_seed_;
 
   friend class ProtectionDomain;
+  friend class QueuePair;
 };
 
 }  // namespace tern

@@ -1,0 +1,75 @@
+// Which queue pairs a transmit poll visits, and in what order: a min-heap of
+// members keyed by when each next has work, so a poll costs in proportion to
+// the members that are due rather than to all of them.
+//
+// Members are slots (small integers) the owner maps to its objects; the
+// schedule knows nothing of connections. Ordering never depends on addresses:
+// ties go to the member inserted first, so a simulation replays exactly.
+//
+// Fairness: a member served at `now` is ordered no earlier than `now`, so it
+// goes behind every member that was due before it was served (round-robin
+// among the due, FIFO by the time each became due). Its own wakeup may be
+// older than that (an unpaced connection's is a past pacing time) and must
+// not let it jump the queue.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "transport/units.h"
+
+namespace tern {
+
+class TransmitSchedule {
+ public:
+  using Slot = uint32_t;
+
+  // Adds a member with nothing to do (wakeup Infinite). Slots of removed
+  // members are reused. The only call that allocates: the others run on the
+  // data path.
+  Slot Add();
+  // Forgets the member; `slot` may be handed out again by Add.
+  void Remove(Slot slot);
+
+  // The member's work is due at `wakeup` (Infinite: none). Cheap when that
+  // leaves its place unchanged.
+  void Set(Slot slot, Time wakeup);
+  // The member sent a packet at `now` and next has work at `wakeup`: it goes
+  // behind every member due at or before `now`.
+  void Served(Slot slot, Time now, Time wakeup);
+  // Takes out the first member due at `now` (whose wakeup is at or before
+  // it); false when none is. The caller gives it back with Set or Served.
+  bool PopDue(Time now, Slot* slot);
+
+  // When the first member is due. Equal to the earliest wakeup when that lies
+  // after every `now` passed to Served; otherwise at or before the latest such
+  // `now`, so "due at t" reads the same for every t from then on. Infinite
+  // when every member is idle.
+  Time NextWakeup() const;
+  // Members waiting for a wakeup (not idle, not popped).
+  size_t scheduled() const { return heap_.size(); }
+
+ private:
+  static constexpr uint32_t kNotQueued = UINT32_MAX;
+  struct Member {
+    Time key;            // max(wakeup, served_at): the heap's order
+    uint64_t order = 0;  // tie-break: insertion order
+    Time served_at;      // last time the member sent
+    uint32_t heap_index = kNotQueued;
+    bool in_use = false;
+  };
+
+  bool Before(Slot a, Slot b) const;
+  void Insert(Slot slot, Time key);
+  void Erase(Slot slot);
+  void SiftUp(uint32_t index);
+  void SiftDown(uint32_t index);
+  void Place(uint32_t index, Slot slot);
+
+  std::vector<Member> members_;
+  std::vector<Slot> free_;
+  std::vector<Slot> heap_;  // binary min-heap of slots by (key, order)
+  uint64_t next_order_ = 0;
+};
+
+}  // namespace tern
