@@ -4,16 +4,21 @@
 // frame it refuses.
 #include "transport/verbs.h"
 
+#include <algorithm>
+#include <deque>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "transport/random.h"
 #include "transport/testing/connected_pair.h"
 
 namespace tern {
 namespace {
 
 using testing::ConnectedPair;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
 ContextConfig DefaultConfig() {
@@ -293,6 +298,234 @@ TEST(ContextFrameTest, PacketsAQpCannotTakeInItsStateAreCounted) {
   pair.side(1).context->OnFrame(frame, pair.now());
   pair.Run();
   EXPECT_GT(a->counters().ignored_in_state, before);
+}
+
+// --- transmit scheduling ------------------------------------------------------
+
+uint32_t SourceQp(const TxPacket& packet) {
+  return reinterpret_cast<const TernHeader*>(packet.header)->src_qpn.get();
+}
+
+bool IsRetransmission(const TxPacket& packet) {
+  return (reinterpret_cast<const TernHeader*>(packet.header)->flags.get() & kFlagRetransmit) != 0;
+}
+
+// QPs of side 0 of a pair, connected and in RTS; nothing is delivered unless
+// a test does it, so side 0 sends into silence.
+class TransmitSchedulingTest : public ::testing::Test {
+ protected:
+  std::vector<QueuePair*> ConnectQps(int n) {
+    std::vector<QueuePair*> qps;
+    for (int i = 0; i < n; ++i) qps.push_back(pair_.ConnectQps().first);
+    return qps;
+  }
+  // One single-packet inline SEND on `qp`.
+  void PostOne(QueuePair* qp, uint64_t wr_id = 1) {
+    SendWr wr;
+    wr.wr_id = wr_id;
+    wr.send_flags = kSendInline;
+    wr.sg_list = {&inline_sge_, 1};
+    ASSERT_TRUE(qp->PostSend(wr).ok());
+  }
+  // Polls side 0 at `now` in bursts of `burst` until nothing comes out;
+  // returns the sending QP of each packet in order.
+  std::vector<uint32_t> Drain(Time now, size_t burst) {
+    std::vector<uint32_t> sources;
+    std::vector<TxPacket> packets(burst);
+    while (size_t n = context().PollTransmit(now, packets)) {
+      for (size_t i = 0; i < n; ++i) sources.push_back(SourceQp(packets[i]));
+    }
+    return sources;
+  }
+  Context& context() { return *pair_.side(0).context; }
+
+  ConnectedPair pair_;
+  uint8_t payload_[16] = {};
+  Sge inline_sge_{reinterpret_cast<uint64_t>(payload_), sizeof payload_, 0};
+};
+
+// Each QP posts three one-packet messages; the packets must come out one per
+// QP per round, in posting order, whatever the burst size.
+void ExpectRoundRobin(const std::vector<QueuePair*>& qps, const std::vector<uint32_t>& sources) {
+  std::vector<uint32_t> expected;
+  for (int round = 0; round < 3; ++round) {
+    for (QueuePair* qp : qps) expected.push_back(qp->qp_num());
+  }
+  EXPECT_THAT(sources, ElementsAreArray(expected));
+}
+
+TEST_F(TransmitSchedulingTest, ReadyQpsTakeTurnsOnePacketPerPoll) {
+  std::vector<QueuePair*> qps = ConnectQps(7);
+  for (int m = 0; m < 3; ++m) {
+    for (QueuePair* qp : qps) PostOne(qp, m);
+  }
+  ExpectRoundRobin(qps, Drain(pair_.now(), 1));
+}
+
+TEST_F(TransmitSchedulingTest, ReadyQpsTakeTurnsWithinAndAcrossBursts) {
+  std::vector<QueuePair*> qps = ConnectQps(7);
+  // A QP with all its messages posted first must not take the burst.
+  for (QueuePair* qp : qps) {
+    for (int m = 0; m < 3; ++m) PostOne(qp, m);
+  }
+  // 5 does not divide 7: rounds straddle bursts.
+  ExpectRoundRobin(qps, Drain(pair_.now(), 5));
+}
+
+TEST_F(TransmitSchedulingTest, QpThatJustSentGoesBehindTheOthersReady) {
+  std::vector<QueuePair*> qps = ConnectQps(3);
+  for (int m = 0; m < 3; ++m) PostOne(qps[0], m);
+  TxPacket packet;
+  ASSERT_EQ(context().PollTransmit(pair_.now(), {&packet, 1}), 1u);
+  EXPECT_EQ(SourceQp(packet), qps[0]->qp_num());
+  // Two QPs become ready after the first sent: they go before its next packet.
+  PostOne(qps[1]);
+  PostOne(qps[2]);
+  EXPECT_THAT(Drain(pair_.now(), 1), ElementsAreArray({qps[1]->qp_num(), qps[2]->qp_num(),
+                                                       qps[0]->qp_num(), qps[0]->qp_num()}));
+}
+
+TEST_F(TransmitSchedulingTest, TimersFireAtTheirDeadlineAndNotBefore) {
+  QueuePair* qp = ConnectQps(1)[0];
+  PostOne(qp);
+  TxPacket packet;
+  ASSERT_EQ(context().PollTransmit(pair_.now(), {&packet, 1}), 1u);
+  const Duration ns = Duration::Nanoseconds(1);
+
+  // First the tail-loss probe, then (no ACK ever comes) the RTO.
+  const Time probe = context().NextWakeup();
+  ASSERT_GT(probe, pair_.now());
+  ASSERT_FALSE(probe.IsInfinite());
+  EXPECT_EQ(context().PollTransmit(probe - ns, {&packet, 1}), 0u);
+  EXPECT_EQ(qp->counters().tail_probes, 0u);
+  ASSERT_EQ(context().PollTransmit(probe, {&packet, 1}), 1u);
+  EXPECT_TRUE(IsRetransmission(packet));
+  EXPECT_EQ(qp->counters().tail_probes, 1u);
+
+  const Time rto = context().NextWakeup();
+  ASSERT_GT(rto, probe);
+  ASSERT_FALSE(rto.IsInfinite());
+  EXPECT_EQ(context().PollTransmit(rto - ns, {&packet, 1}), 0u);
+  EXPECT_EQ(qp->counters().local_ack_timeout_err, 0u);
+  ASSERT_EQ(context().PollTransmit(rto, {&packet, 1}), 1u);
+  EXPECT_TRUE(IsRetransmission(packet));
+  EXPECT_EQ(qp->counters().local_ack_timeout_err, 1u);
+}
+
+TEST_F(TransmitSchedulingTest, PostingToAnIdleQpWakesIt) {
+  std::vector<QueuePair*> qps = ConnectQps(3);
+  TxPacket packet;
+  EXPECT_EQ(context().NextWakeup(), Time::Infinite());
+  EXPECT_EQ(context().PollTransmit(pair_.now(), {&packet, 1}), 0u);
+  PostOne(qps[1]);
+  EXPECT_LE(context().NextWakeup(), pair_.now());
+  ASSERT_EQ(context().PollTransmit(pair_.now(), {&packet, 1}), 1u);
+  EXPECT_EQ(SourceQp(packet), qps[1]->qp_num());
+}
+
+TEST_F(TransmitSchedulingTest, DestroyedQpIsNeverPolled) {
+  std::vector<QueuePair*> qps = ConnectQps(3);
+  for (QueuePair* qp : qps) PostOne(qp);
+  const uint32_t destroyed = qps[1]->qp_num();
+  ASSERT_TRUE(context().DestroyQp(qps[1]).ok());
+  EXPECT_THAT(Drain(pair_.now(), 4), ElementsAreArray({qps[0]->qp_num(), qps[2]->qp_num()}));
+  // Its slot is reused by the next QP, which starts idle.
+  QueuePair* fresh = ConnectQps(1)[0];
+  EXPECT_NE(fresh->qp_num(), destroyed);
+  // Only the timers of the two QPs that sent are left.
+  const Time wakeup = context().NextWakeup();
+  EXPECT_EQ(wakeup, std::min(qps[0]->NextWakeup(), qps[2]->NextWakeup()));
+  EXPECT_EQ(Drain(wakeup, 4).size(), 2u);
+}
+
+// Context::NextWakeup against a scan of every QP's, through random posting,
+// delivery, loss, time steps and bursts. When some QP is due the context must
+// say so (at or before now); otherwise it must name the exact deadline.
+TEST(TransmitSchedulingRandomTest, NextWakeupIsTheEarliestOverQps) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(absl::StrFormat("seed %d", seed));
+    Random rng(seed);
+    ConnectedPair pair(seed);
+    std::vector<QueuePair*> qps[2];
+    for (int i = 0; i < 8; ++i) {
+      auto [a, b] = pair.ConnectQps();
+      qps[0].push_back(a);
+      qps[1].push_back(b);
+    }
+    std::vector<uint8_t> memory[2];
+    MemoryRegion* mr[2];
+    for (int s = 0; s < 2; ++s) {
+      memory[s].resize(1 << 16);
+      mr[s] = *pair.side(s).pd->RegisterMemory(memory[s].data(), memory[s].size(),
+                                               kAccessLocalWrite | kAccessRemoteWrite);
+    }
+    struct Flight {
+      Time arrival;
+      int to;
+      std::vector<uint8_t> frame;
+    };
+    std::deque<Flight> wire;
+    Time now = pair.now();
+    auto check = [&](const char* after) {
+      for (int s = 0; s < 2; ++s) {
+        Time earliest = Time::Infinite();
+        for (QueuePair* qp : qps[s]) earliest = std::min(earliest, qp->NextWakeup());
+        const Time wakeup = pair.side(s).context->NextWakeup();
+        if (earliest > now) {
+          ASSERT_EQ(wakeup, earliest) << "side " << s << " after " << after;
+        } else {
+          ASSERT_LE(wakeup, now) << "side " << s << " after " << after;
+        }
+      }
+    };
+    TxPacket packets[8];
+    for (int step = 0; step < 3000; ++step) {
+      SCOPED_TRACE(absl::StrFormat("step %d", step));
+      const uint64_t action = rng.Uniform(10);
+      const int s = static_cast<int>(rng.Uniform(2));
+      if (action < 2) {
+        QueuePair* qp = qps[s][rng.Uniform(qps[s].size())];
+        if (rng.Bernoulli(0.01)) {
+          ASSERT_TRUE(qp->ToError().ok());
+          check("ToError");
+          continue;
+        }
+        Sge sge{reinterpret_cast<uint64_t>(memory[s].data()),
+                static_cast<uint32_t>(1 + rng.Uniform(20000)), mr[s]->lkey()};
+        SendWr wr;
+        wr.opcode = WrOpcode::kRdmaWrite;
+        wr.sg_list = {&sge, 1};
+        wr.remote_addr = reinterpret_cast<uint64_t>(memory[1 - s].data());
+        wr.rkey = mr[1 - s]->rkey();
+        (void)qp->PostSend(wr);  // a full send queue is fine
+        check("PostSend");
+      } else if (action < 5) {
+        const size_t burst = 1 + rng.Uniform(8);
+        const size_t n = pair.side(s).context->PollTransmit(now, {packets, burst});
+        for (size_t k = 0; k < n; ++k) {
+          if (rng.Bernoulli(0.05)) continue;  // lost
+          std::vector<uint8_t> frame(packets[k].frame_len());
+          packets[k].WriteFrame(frame.data());
+          const Duration delay = Duration::Nanoseconds(500 + rng.Uniform(3000));
+          wire.push_back({now + delay, 1 - s, std::move(frame)});
+        }
+        check("PollTransmit");
+      } else if (action < 8) {
+        // Deliver what has arrived, in arrival order.
+        std::stable_sort(wire.begin(), wire.end(),
+                         [](const Flight& a, const Flight& b) { return a.arrival < b.arrival; });
+        while (!wire.empty() && wire.front().arrival <= now) {
+          pair.side(wire.front().to).context->OnFrame(wire.front().frame, now);
+          wire.pop_front();
+          check("OnFrame");
+        }
+      } else {
+        now = now + Duration::Nanoseconds(1 + rng.Uniform(action == 8 ? 2000 : 200000));
+        check("time step");
+      }
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
 }
 
 }  // namespace
