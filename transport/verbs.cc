@@ -147,6 +147,10 @@ absl::StatusOr<MemoryRegion*> ProtectionDomain::RegisterMemory(void* addr, uint6
   mr->pd_ = this;
   // Keys are not guessable from each other: the low byte is a per-registration
   // tag, as NICs do, so a stale key does not alias a new region.
+  // The index is the key's top 24 bits; past them keys would alias.
+  if (context_->next_key_ >= (1u << 24)) {
+    return absl::ResourceExhaustedError("memory-region keys exhausted (2^24 registrations)");
+  }
   const uint32_t index = context_->next_key_++;
   mr->lkey_ = (index << 8) | (static_cast<uint32_t>(context_->rng_seed_ + index * 0x9Eu) & 0xFF);
   mr->rkey_ = mr->lkey_ ^ 0x80u;
@@ -167,12 +171,15 @@ absl::Status ProtectionDomain::DeregisterMemory(MemoryRegion* mr) {
 }
 
 const MemoryRegion* Context::FindRegion(uint32_t key, bool remote_key) const {
-  // Linear: a context holds a handful of regions. A NIC would index a table
-  // by key; so would this once region counts grow.
-  for (const auto& mr : regions_) {
-    if ((remote_key ? mr->rkey_ : mr->lkey_) == key) return mr.get();
-  }
-  return nullptr;
+  // Regions are appended in key-index order and leave in order, so regions_ is
+  // sorted by index (the key's top 24 bits): a binary search per lookup, as a
+  // NIC would index a table by key.
+  const uint32_t index = key >> 8;
+  const auto it = std::lower_bound(
+      regions_.begin(), regions_.end(), index,
+      [](const std::unique_ptr<MemoryRegion>& mr, uint32_t i) { return (mr->lkey_ >> 8) < i; });
+  if (it == regions_.end() || ((remote_key ? (*it)->rkey_ : (*it)->lkey_) != key)) return nullptr;
+  return it->get();
 }
 
 // --- completion queues ----------------------------------------------------------

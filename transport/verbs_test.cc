@@ -90,6 +90,34 @@ TEST(ContextTest, RegisterMemoryRefusesBadArguments) {
   EXPECT_FALSE(pd->DeregisterMemory(*mr).ok());
 }
 
+// Lookups by key find each of many regions, and nothing after it leaves,
+// whichever regions were deregistered in between; a key with the right index
+// but another tag byte (a stale or forged key) finds nothing.
+TEST(ContextTest, FindRegionByKeyAmongManyWithGaps) {
+  auto context = *Context::Create(DefaultConfig());
+  ProtectionDomain* pd = context->AllocPd();
+  std::vector<uint8_t> buffer(64);
+  std::vector<MemoryRegion*> regions;
+  for (int i = 0; i < 300; ++i) {
+    regions.push_back(*pd->RegisterMemory(buffer.data(), 64, kAccessLocalWrite));
+  }
+  std::vector<uint32_t> gone;
+  for (int i = 0; i < 300; i += 3) {
+    gone.push_back(regions[i]->lkey());
+    ASSERT_TRUE(pd->DeregisterMemory(regions[i]).ok());
+    regions[i] = nullptr;
+  }
+  for (MemoryRegion* mr : regions) {
+    if (mr == nullptr) continue;
+    EXPECT_EQ(context->FindRegion(mr->lkey(), false), mr);
+    EXPECT_EQ(context->FindRegion(mr->rkey(), true), mr);
+    EXPECT_EQ(context->FindRegion(mr->lkey() ^ 0x01, false), nullptr) << "tag byte differs";
+  }
+  for (uint32_t key : gone) EXPECT_EQ(context->FindRegion(key, false), nullptr);
+  EXPECT_EQ(context->FindRegion(0, false), nullptr);
+  EXPECT_EQ(context->FindRegion(0xFFFFFFFF, true), nullptr);
+}
+
 class QueuePairTest : public ::testing::Test {
  protected:
   QueuePairTest() {
