@@ -1,6 +1,7 @@
 #include "dataplane/sim/simulator.h"
 
 #include <algorithm>
+#include <bit>
 #include <utility>
 
 namespace tern::sim {
@@ -14,7 +15,7 @@ uint64_t Mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// Below this size a heap full of stale entries is cheap enough to keep.
+// Below this size an overflow heap full of stale entries is cheap enough to keep.
 constexpr size_t kMinCompactSize = 1024;
 
 }  // namespace
@@ -41,10 +42,26 @@ EventId Simulator::Schedule(Time at, Callback callback) {
   Slot& s = slots_[slot];
   s.callback = std::move(callback);
   s.pending = true;
-  heap_.push_back(Entry{at, next_order_++, slot, s.generation});
-  std::push_heap(heap_.begin(), heap_.end(), RunsLater);
+  Enqueue(Entry{at, next_order_++, slot, s.generation});
   ++pending_;
   return MakeId(slot, s.generation);
+}
+
+void Simulator::Enqueue(const Entry& e) {
+  const uint64_t bucket = BucketOf(e.at);
+  if (bucket <= base_) {
+    // Due in the current bucket, or earlier: the window moved ahead of now()
+    // over empty buckets only, so this still runs before anything in them.
+    current_.push_back(e);
+    std::push_heap(current_.begin(), current_.end(), RunsLater);
+  } else if (bucket - base_ < kBucketCount) {
+    buckets_[bucket & kBucketMask].push_back(e);
+    occupied_[(bucket & kBucketMask) / 64] |= uint64_t{1} << (bucket % 64);
+  } else {
+    slots_[e.slot].in_overflow = true;
+    overflow_.push_back(e);
+    std::push_heap(overflow_.begin(), overflow_.end(), RunsLater);
+  }
 }
 
 bool Simulator::IsPending(EventId id) const {
@@ -57,10 +74,16 @@ bool Simulator::IsPending(EventId id) const {
 
 bool Simulator::Cancel(EventId id) {
   if (!IsPending(id)) return false;
-  ReleaseSlot(static_cast<uint32_t>(id));
+  const uint32_t slot = static_cast<uint32_t>(id);
+  const bool in_overflow = slots_[slot].in_overflow;
+  ReleaseSlot(slot);
   --pending_;
-  ++stale_;
-  MaybeCompact();
+  // A cancelled entry stays where it is and is skipped when reached; a wheel
+  // bucket is reached within one window, overflow_ may hold it for seconds.
+  if (in_overflow) {
+    ++overflow_stale_;
+    MaybeCompactOverflow();
+  }
   return true;
 }
 
@@ -68,38 +91,99 @@ void Simulator::ReleaseSlot(uint32_t slot) {
   Slot& s = slots_[slot];
   s.callback = nullptr;
   s.pending = false;
-  // A new generation invalidates the old id and any heap entry still naming it.
-  // Generation 0 is skipped so that no id equals kNoEvent.
+  s.in_overflow = false;
+  // A new generation invalidates the old id and any queued entry still naming
+  // it. Generation 0 is skipped so that no id equals kNoEvent.
   if (++s.generation == 0) s.generation = 1;
   free_slots_.push_back(slot);
 }
 
-void Simulator::SkipStale() {
-  while (!heap_.empty() && !IsLive(heap_.front())) {
-    std::pop_heap(heap_.begin(), heap_.end(), RunsLater);
-    heap_.pop_back();
-    --stale_;
+bool Simulator::SkipToNextLive(Time limit) {
+  while (true) {
+    while (!current_.empty()) {
+      if (IsLive(current_.front())) return true;
+      std::pop_heap(current_.begin(), current_.end(), RunsLater);
+      current_.pop_back();
+    }
+    if (!AdvanceWindow(limit)) return false;
   }
 }
 
-void Simulator::MaybeCompact() {
-  if (heap_.size() < kMinCompactSize || stale_ * 2 < heap_.size()) return;
-  std::erase_if(heap_, [this](const Entry& e) { return !IsLive(e); });
-  std::make_heap(heap_.begin(), heap_.end(), RunsLater);
-  stale_ = 0;
+bool Simulator::AdvanceWindow(Time limit) {
+  while (!overflow_.empty() && !IsLive(overflow_.front())) {
+    std::pop_heap(overflow_.begin(), overflow_.end(), RunsLater);
+    overflow_.pop_back();
+    --overflow_stale_;
+  }
+  uint64_t next = NextOccupiedBucket();
+  const bool from_wheel = next != kNoBucket;
+  if (!from_wheel) {
+    // The wheel is empty: jump straight to the first overflow event rather
+    // than walk empty buckets.
+    if (overflow_.empty()) return false;
+    next = BucketOf(overflow_.front().at);
+  }
+  // Stay put when even the bucket's start is past `limit`, so a run that stops
+  // there leaves the window no further ahead than its clock.
+  if (next > BucketOf(limit)) return false;
+  if (from_wheel) {
+    // Swapping keeps both vectors' capacity: no allocation once warm.
+    std::swap(current_, buckets_[next & kBucketMask]);
+    occupied_[(next & kBucketMask) / 64] &= ~(uint64_t{1} << (next % 64));
+  }
+  base_ = next;
+  std::make_heap(current_.begin(), current_.end(), RunsLater);
+  DrainOverflow();
+  return true;
+}
+
+uint64_t Simulator::NextOccupiedBucket() const {
+  // Scans the bitmap from the bucket after base_, wrapping once around.
+  constexpr uint64_t kWords = kBucketCount / 64;
+  const uint64_t first = (base_ + 1) & kBucketMask;
+  uint64_t word = first / 64;
+  uint64_t bits = occupied_[word] & (~uint64_t{0} << (first % 64));
+  for (uint64_t scanned = 0; scanned <= kWords; ++scanned) {
+    if (bits != 0) {
+      const uint64_t index = word * 64 + static_cast<uint64_t>(std::countr_zero(bits));
+      return base_ + ((index - base_) & kBucketMask);
+    }
+    word = (word + 1) % kWords;
+    bits = occupied_[word];
+  }
+  return kNoBucket;
+}
+
+void Simulator::DrainOverflow() {
+  while (!overflow_.empty() && BucketOf(overflow_.front().at) - base_ < kBucketCount) {
+    const Entry e = overflow_.front();
+    std::pop_heap(overflow_.begin(), overflow_.end(), RunsLater);
+    overflow_.pop_back();
+    if (!IsLive(e)) {
+      --overflow_stale_;
+      continue;
+    }
+    slots_[e.slot].in_overflow = false;
+    Enqueue(e);
+  }
+}
+
+void Simulator::MaybeCompactOverflow() {
+  if (overflow_.size() < kMinCompactSize || overflow_stale_ * 2 < overflow_.size()) return;
+  std::erase_if(overflow_, [this](const Entry& e) { return !IsLive(e); });
+  std::make_heap(overflow_.begin(), overflow_.end(), RunsLater);
+  overflow_stale_ = 0;
 }
 
 Time Simulator::NextEventTime() {
-  SkipStale();
-  return heap_.empty() ? Time::Infinite() : heap_.front().at;
+  return SkipToNextLive(Time::Infinite()) ? current_.front().at : Time::Infinite();
 }
 
 bool Simulator::Step() {
-  SkipStale();
-  if (heap_.empty()) return false;
-  const Entry entry = heap_.front();
-  std::pop_heap(heap_.begin(), heap_.end(), RunsLater);
-  heap_.pop_back();
+  if (!SkipToNextLive(Time::Infinite())) return false;
+  const Entry entry = current_.front();
+  std::pop_heap(current_.begin(), current_.end(), RunsLater);
+  current_.pop_back();
   // Move the callback out and free the slot first: the callback may schedule
   // (reusing the slot) or cancel its own, already spent, id.
   Callback callback = std::move(slots_[entry.slot].callback);
@@ -120,8 +204,7 @@ void Simulator::Run() {
 void Simulator::RunUntil(Time end) {
   stop_requested_ = false;
   while (!stop_requested_) {
-    SkipStale();
-    if (heap_.empty() || heap_.front().at > end) break;
+    if (!SkipToNextLive(end) || current_.front().at > end) break;
     Step();
   }
   if (!stop_requested_ && !end.IsInfinite() && end > now_) now_ = end;
@@ -131,8 +214,7 @@ bool Simulator::RunWhile(absl::FunctionRef<bool()> condition, Time deadline) {
   stop_requested_ = false;
   while (!stop_requested_) {
     if (!condition()) return true;
-    SkipStale();
-    if (heap_.empty() || heap_.front().at > deadline) return false;
+    if (!SkipToNextLive(deadline) || current_.front().at > deadline) return false;
     Step();
   }
   return false;
