@@ -134,6 +134,7 @@ bool Simulator::AdvanceWindow(Time limit) {
   base_ = next;
   std::make_heap(current_.begin(), current_.end(), RunsLater);
   DrainOverflow();
+  if (!current_.empty()) __builtin_prefetch(&slots_[current_.front().slot]);
   return true;
 }
 
@@ -181,9 +182,17 @@ Time Simulator::NextEventTime() {
 
 bool Simulator::Step() {
   if (!SkipToNextLive(Time::Infinite())) return false;
+  PopAndRun();
+  return true;
+}
+
+void Simulator::PopAndRun() {
   const Entry entry = current_.front();
   std::pop_heap(current_.begin(), current_.end(), RunsLater);
   current_.pop_back();
+  // The next event's slot is a cache miss in a large run; fetch it while this
+  // callback runs.
+  if (!current_.empty()) __builtin_prefetch(&slots_[current_.front().slot]);
   // Move the callback out and free the slot first: the callback may schedule
   // (reusing the slot) or cancel its own, already spent, id.
   Callback callback = std::move(slots_[entry.slot].callback);
@@ -192,7 +201,6 @@ bool Simulator::Step() {
   now_ = entry.at;
   ++events_processed_;
   callback();
-  return true;
 }
 
 void Simulator::Run() {
@@ -205,7 +213,7 @@ void Simulator::RunUntil(Time end) {
   stop_requested_ = false;
   while (!stop_requested_) {
     if (!SkipToNextLive(end) || current_.front().at > end) break;
-    Step();
+    PopAndRun();
   }
   if (!stop_requested_ && !end.IsInfinite() && end > now_) now_ = end;
 }
@@ -215,7 +223,7 @@ bool Simulator::RunWhile(absl::FunctionRef<bool()> condition, Time deadline) {
   while (!stop_requested_) {
     if (!condition()) return true;
     if (!SkipToNextLive(deadline) || current_.front().at > deadline) return false;
-    Step();
+    PopAndRun();
   }
   return false;
 }

@@ -135,6 +135,8 @@ class Simulator {
   // the overflow heap's minimum) and makes it current_, unless that bucket
   // starts after `limit`. Returns whether it moved.
   bool AdvanceWindow(Time limit);
+  // Runs the event on top of current_, which SkipToNextLive() found live.
+  void PopAndRun();
   // Absolute number of the first occupied bucket after base_, or kNoBucket.
   uint64_t NextOccupiedBucket() const;
   // Moves overflow entries that the window now covers into their buckets.
