@@ -52,16 +52,26 @@ void Simulator::Enqueue(const Entry& e) {
   if (bucket <= base_) {
     // Due in the current bucket, or earlier: the window moved ahead of now()
     // over empty buckets only, so this still runs before anything in them.
-    current_.push_back(e);
-    std::push_heap(current_.begin(), current_.end(), RunsLater);
+    PushEntry(current_, e);
   } else if (bucket - base_ < kBucketCount) {
     buckets_[bucket & kBucketMask].push_back(e);
     occupied_[(bucket & kBucketMask) / 64] |= uint64_t{1} << (bucket % 64);
   } else {
     slots_[e.slot].in_overflow = true;
-    overflow_.push_back(e);
-    std::push_heap(overflow_.begin(), overflow_.end(), RunsLater);
+    PushEntry(overflow_, e);
   }
+}
+
+void Simulator::PushEntry(std::vector<Entry>& heap, const Entry& e) {
+  heap.push_back(e);
+  std::push_heap(heap.begin(), heap.end(), RunsLater());
+}
+
+Simulator::Entry Simulator::PopFirst(std::vector<Entry>& heap) {
+  const Entry first = heap.front();
+  std::pop_heap(heap.begin(), heap.end(), RunsLater());
+  heap.pop_back();
+  return first;
 }
 
 bool Simulator::IsPending(EventId id) const {
@@ -102,8 +112,7 @@ bool Simulator::SkipToNextLive(Time limit) {
   while (true) {
     while (!current_.empty()) {
       if (IsLive(current_.front())) return true;
-      std::pop_heap(current_.begin(), current_.end(), RunsLater);
-      current_.pop_back();
+      PopFirst(current_);
     }
     if (!AdvanceWindow(limit)) return false;
   }
@@ -111,8 +120,7 @@ bool Simulator::SkipToNextLive(Time limit) {
 
 bool Simulator::AdvanceWindow(Time limit) {
   while (!overflow_.empty() && !IsLive(overflow_.front())) {
-    std::pop_heap(overflow_.begin(), overflow_.end(), RunsLater);
-    overflow_.pop_back();
+    PopFirst(overflow_);
     --overflow_stale_;
   }
   uint64_t next = NextOccupiedBucket();
@@ -132,7 +140,7 @@ bool Simulator::AdvanceWindow(Time limit) {
     occupied_[(next & kBucketMask) / 64] &= ~(uint64_t{1} << (next % 64));
   }
   base_ = next;
-  std::make_heap(current_.begin(), current_.end(), RunsLater);
+  std::make_heap(current_.begin(), current_.end(), RunsLater());
   DrainOverflow();
   if (!current_.empty()) __builtin_prefetch(&slots_[current_.front().slot]);
   return true;
@@ -157,9 +165,7 @@ uint64_t Simulator::NextOccupiedBucket() const {
 
 void Simulator::DrainOverflow() {
   while (!overflow_.empty() && BucketOf(overflow_.front().at) - base_ < kBucketCount) {
-    const Entry e = overflow_.front();
-    std::pop_heap(overflow_.begin(), overflow_.end(), RunsLater);
-    overflow_.pop_back();
+    const Entry e = PopFirst(overflow_);
     if (!IsLive(e)) {
       --overflow_stale_;
       continue;
@@ -172,7 +178,7 @@ void Simulator::DrainOverflow() {
 void Simulator::MaybeCompactOverflow() {
   if (overflow_.size() < kMinCompactSize || overflow_stale_ * 2 < overflow_.size()) return;
   std::erase_if(overflow_, [this](const Entry& e) { return !IsLive(e); });
-  std::make_heap(overflow_.begin(), overflow_.end(), RunsLater);
+  std::make_heap(overflow_.begin(), overflow_.end(), RunsLater());
   overflow_stale_ = 0;
 }
 
@@ -187,9 +193,7 @@ bool Simulator::Step() {
 }
 
 void Simulator::PopAndRun() {
-  const Entry entry = current_.front();
-  std::pop_heap(current_.begin(), current_.end(), RunsLater);
-  current_.pop_back();
+  const Entry entry = PopFirst(current_);
   // The next event's slot is a cache miss in a large run; fetch it while this
   // callback runs.
   if (!current_.empty()) __builtin_prefetch(&slots_[current_.front().slot]);

@@ -109,11 +109,17 @@ class Simulator {
     bool pending = false;
     bool in_overflow = false;  // its entry waits in overflow_
   };
-  // std::push_heap builds a max-heap: "less" means "runs later".
-  static bool RunsLater(const Entry& a, const Entry& b) {
-    if (a.at != b.at) return a.at > b.at;
-    return a.order > b.order;
-  }
+  // std::push_heap builds a max-heap: "less" means "runs later". A function
+  // object rather than a function, so the heap algorithms inline it.
+  struct RunsLater {
+    bool operator()(const Entry& a, const Entry& b) const {
+      if (a.at != b.at) return a.at > b.at;
+      return a.order > b.order;
+    }
+  };
+  // current_ and overflow_ are heaps in (time, insertion) order.
+  static void PushEntry(std::vector<Entry>& heap, const Entry& e);
+  static Entry PopFirst(std::vector<Entry>& heap);
   static EventId MakeId(uint32_t slot, uint32_t generation) {
     return static_cast<EventId>(generation) << 32 | slot;
   }
