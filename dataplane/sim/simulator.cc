@@ -54,8 +54,7 @@ void Simulator::Enqueue(const Entry& e) {
     // over empty buckets only, so this still runs before anything in them.
     PushEntry(current_, e);
   } else if (bucket - base_ < kBucketCount) {
-    buckets_[bucket & kBucketMask].push_back(e);
-    occupied_[(bucket & kBucketMask) / 64] |= uint64_t{1} << (bucket % 64);
+    AppendToBucket(bucket & kBucketMask, e);
   } else {
     slots_[e.slot].in_overflow = true;
     PushEntry(overflow_, e);
@@ -135,9 +134,7 @@ bool Simulator::AdvanceWindow(Time limit) {
   // there leaves the window no further ahead than its clock.
   if (next > BucketOf(limit)) return false;
   if (from_wheel) {
-    // Swapping keeps both vectors' capacity: no allocation once warm.
-    std::swap(current_, buckets_[next & kBucketMask]);
-    occupied_[(next & kBucketMask) / 64] &= ~(uint64_t{1} << (next % 64));
+    TakeBucket(next & kBucketMask);
   }
   base_ = next;
   std::make_heap(current_.begin(), current_.end(), RunsLater());
@@ -161,6 +158,45 @@ uint64_t Simulator::NextOccupiedBucket() const {
     bits = occupied_[word];
   }
   return kNoBucket;
+}
+
+void Simulator::AppendToBucket(uint64_t index, const Entry& e) {
+  Bucket& bucket = buckets_[index];
+  if (bucket.tail == kNoChunk || chunks_[bucket.tail].count == kChunkEntries) {
+    uint32_t chunk = free_chunk_;
+    if (chunk != kNoChunk) {
+      free_chunk_ = chunks_[chunk].next;
+      chunks_[chunk].count = 0;
+      chunks_[chunk].next = kNoChunk;
+    } else {
+      chunk = static_cast<uint32_t>(chunks_.size());
+      chunks_.emplace_back();
+    }
+    if (bucket.tail == kNoChunk) {
+      bucket.head = chunk;
+      occupied_[index / 64] |= uint64_t{1} << (index % 64);
+    } else {
+      chunks_[bucket.tail].next = chunk;
+    }
+    bucket.tail = chunk;
+  }
+  Chunk& tail = chunks_[bucket.tail];
+  tail.entries[tail.count++] = e;
+}
+
+void Simulator::TakeBucket(uint64_t index) {
+  Bucket& bucket = buckets_[index];
+  uint32_t chunk = bucket.head;
+  while (chunk != kNoChunk) {
+    Chunk& c = chunks_[chunk];
+    current_.insert(current_.end(), c.entries, c.entries + c.count);
+    const uint32_t next = c.next;
+    c.next = free_chunk_;
+    free_chunk_ = chunk;
+    chunk = next;
+  }
+  bucket = Bucket();
+  occupied_[index / 64] &= ~(uint64_t{1} << (index % 64));
 }
 
 void Simulator::DrainOverflow() {

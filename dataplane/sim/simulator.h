@@ -103,6 +103,21 @@ class Simulator {
     uint32_t generation;
   };
   static_assert(sizeof(Entry) == 24, "entries are copied on every bucket move");
+  // Buckets are lists of fixed-size chunks from one shared pool, so memory
+  // follows the pending events rather than each bucket's busiest moment, and
+  // an emptied bucket's chunks, still in cache, take the next appends.
+  static constexpr uint32_t kChunkEntries = 5;
+  static constexpr uint32_t kNoChunk = ~uint32_t{0};
+  struct Chunk {
+    uint32_t count = 0;  // first, beside the first entries: one line for a lone event
+    uint32_t next = kNoChunk;
+    Entry entries[kChunkEntries];
+  };
+  static_assert(sizeof(Chunk) == 128, "a chunk is two cache lines");
+  struct Bucket {
+    uint32_t head = kNoChunk;
+    uint32_t tail = kNoChunk;
+  };
   struct Slot {
     Callback callback;
     uint32_t generation = 1;
@@ -145,6 +160,10 @@ class Simulator {
   void PopAndRun();
   // Absolute number of the first occupied bucket after base_, or kNoBucket.
   uint64_t NextOccupiedBucket() const;
+  // Appends `e` to bucket `index` (b & kBucketMask).
+  void AppendToBucket(uint64_t index, const Entry& e);
+  // Moves bucket `index`'s entries to the end of current_ and frees its chunks.
+  void TakeBucket(uint64_t index);
   // Moves overflow entries that the window now covers into their buckets.
   void DrainOverflow();
   // Rebuilds overflow_ without stale entries once they are the majority.
@@ -156,13 +175,15 @@ class Simulator {
   // The window covers absolute buckets [base_, base_ + kBucketCount). current_
   // is a heap of bucket base_, plus anything scheduled before it after
   // NextEventTime() moved the window past now() (the skipped buckets were
-  // empty, so such events still run first). buckets_[b & kBucketMask] holds
+  // empty, so such events still run first). buckets_[b & kBucketMask] lists
   // bucket b in (base_, base_ + kBucketCount), unordered. overflow_ is a heap
   // of everything later.
   uint64_t base_ = 0;
   std::vector<Entry> current_;
-  std::vector<std::vector<Entry>> buckets_ = std::vector<std::vector<Entry>>(kBucketCount);
+  std::vector<Bucket> buckets_ = std::vector<Bucket>(kBucketCount);
   std::array<uint64_t, kBucketCount / 64> occupied_{};  // bit set: bucket non-empty
+  std::vector<Chunk> chunks_;
+  uint32_t free_chunk_ = kNoChunk;  // head of the free chunks, linked by `next`
   std::vector<Entry> overflow_;
   size_t overflow_stale_ = 0;  // cancelled entries still in overflow_
 
