@@ -50,8 +50,9 @@ EventId Simulator::Schedule(Time at, Callback callback) {
 void Simulator::Enqueue(const Entry& e) {
   const uint64_t bucket = BucketOf(e.at);
   if (bucket <= base_) {
-    // Due in the current bucket, or earlier: the window moved ahead of now()
-    // over empty buckets only, so this still runs before anything in them.
+    // Due in the current bucket, or before it when NextEventTime() moved the
+    // window ahead of now(); it moved over empty buckets only, so the event
+    // still runs before everything in the wheel.
     PushEntry(current_, e);
   } else if (bucket - base_ < kBucketCount) {
     AppendToBucket(bucket & kBucketMask, e);
