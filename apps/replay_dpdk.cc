@@ -403,11 +403,7 @@ absl::Status DpdkRank::SetUpPeers() {
   attr.cap.max_send_sge = 1;
   attr.cap.max_recv_sge = 1;
   attr.cap.max_inline_data = 0;
-  attr.transport.paths = options_.config.paths;
-  attr.transport.path_policy = options_.config.path_policy;
-  attr.transport.ack_every = options_.config.ack_every;
-  attr.transport.ack_delay = options_.config.ack_delay;
-  attr.transport.congestion_control = options_.cc;
+  attr.transport = ReplayTransportOptions(options_.config);
   attr.transport.line_rate = Bandwidth::Gbps(link_gbps_);
   if (d_.base_rtt_us > 0) {
     attr.transport.base_rtt = Duration::Picoseconds(static_cast<int64_t>(d_.base_rtt_us * 1e6));

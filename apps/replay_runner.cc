@@ -229,11 +229,7 @@ absl::StatusOr<uint32_t> Replayer::ConnectionFor(uint32_t x, uint32_t y) {
   attr.cap.max_send_sge = 1;
   attr.cap.max_recv_sge = 1;
   attr.cap.max_inline_data = 0;
-  attr.transport.paths = config_.paths;
-  attr.transport.path_policy = config_.path_policy;
-  attr.transport.ack_every = config_.ack_every;
-  attr.transport.ack_delay = config_.ack_delay;
-  attr.transport.congestion_control = config_.cc;
+  attr.transport = ReplayTransportOptions(config_);
   attr.transport.base_rtt = fabric_base_rtt_;
   Random psn_rng(sim::DeriveSeed(config_.seed, key));
   Psn psn[2];
@@ -474,6 +470,16 @@ ReplayResult Replayer::Collect(double wall_seconds) {
 }
 
 }  // namespace
+
+TransportOptions ReplayTransportOptions(const ReplayConfig& config) {
+  TransportOptions t;
+  t.paths = config.paths;
+  t.path_policy = config.path_policy;
+  t.ack_every = config.ack_every;
+  t.ack_delay = config.ack_delay;
+  t.congestion_control = config.cc;
+  return t;
+}
 
 absl::StatusOr<ReplayResult> RunReplay(const Workload& workload, const ReplayConfig& config,
                                        const ProgressFn& progress) {

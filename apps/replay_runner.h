@@ -143,6 +143,11 @@ struct ReplayProgress {
 };
 using ProgressFn = std::function<void(const ReplayProgress&)>;
 
+// The transport settings every queue pair of a replay takes from `config`,
+// on the simulator and over DPDK alike; each fabric adds its line rate and
+// base RTT.
+TransportOptions ReplayTransportOptions(const ReplayConfig& config);
+
 // Runs `workload` on the fabric described by `config` (a topology with at
 // least workload.hosts hosts). Errors are set-up failures (bad topology, too
 // few hosts, a transport refusing a QP); transfers that never finish are
