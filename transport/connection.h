@@ -255,6 +255,7 @@ class Connection {
   Duration srtt_;
   Duration rttvar_;
   Duration rtt_max_;
+  Duration rtt_min_;
   bool have_rtt_ = false;
 
   // --- what the next ACK reports ---

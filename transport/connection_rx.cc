@@ -297,17 +297,20 @@ Connection::Verdict Connection::AcceptReadResponse(const TernView& packet, bool*
 // --- acknowledgements -----------------------------------------------------------
 
 void Connection::UpdateRtt(Duration sample) {
-  // RFC 6298 smoothing, plus a slowly decaying maximum for the loss rule.
+  // RFC 6298 smoothing, plus a slowly decaying maximum for the loss rule and
+  // the minimum that dates retransmissions' deliveries.
   if (!have_rtt_) {
     srtt_ = sample;
     rttvar_ = sample / 2;
     rtt_max_ = sample;
+    rtt_min_ = sample;
     have_rtt_ = true;
   } else {
     const Duration error = sample > srtt_ ? sample - srtt_ : srtt_ - sample;
     rttvar_ = rttvar_ - rttvar_ / 4 + error / 4;
     srtt_ = srtt_ - srtt_ / 8 + sample / 8;
     rtt_max_ = std::max(sample, rtt_max_ - rtt_max_ / 256);
+    rtt_min_ = std::min(sample, rtt_min_);
   }
   rto_ = std::clamp(srtt_ + rttvar_ * 4, options_.min_rto, options_.max_rto);
 }
@@ -356,6 +359,7 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   uint16_t lost_entropy = 0;
   const SendScoreboard::AckResult result = scoreboard_.ApplyAck(
       packet.tern->psn.get(), ack.sack_base.get(), sack, now, LossThreshold(),
+      have_rtt_ ? rtt_min_ : Duration::Infinite(),
       [&](Psn, const TxSlot& s) {
         acked_bytes += s.length;
         if (s.state == SlotState::kLost) ++counters_.spurious_retransmits;

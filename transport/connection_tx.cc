@@ -116,11 +116,17 @@ void Connection::OnTimeout(Time now) {
                          rto_.ToString()));
     return;
   }
-  // The last resort: everything still out is presumed lost.
+  // The last resort: the oldest packet in flight, and everything out longer
+  // than any recent RTT, is presumed lost. What went out since cannot have
+  // been acknowledged yet; condemning it too would resend a window that is
+  // still on its way.
+  const Duration threshold = LossThreshold();
   uint32_t lost_packets = 0;
   uint32_t lost_bytes = 0;
   for (Psn psn = scoreboard_.snd_una(); psn != scoreboard_.snd_nxt(); ++psn) {
-    const uint32_t length = scoreboard_.slot(psn).length;
+    const TxSlot& slot = scoreboard_.slot(psn);
+    if (lost_packets > 0 && now - slot.sent_at < threshold) continue;
+    const uint32_t length = slot.length;
     if (scoreboard_.MarkLost(psn)) {
       ++lost_packets;
       lost_bytes += length;
@@ -203,7 +209,10 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   out->entropy = ack_entropy_ != 0 ? ack_entropy_ : paths_.Next(now);
   ack_policy_.OnAckSent();
   ack_ce_count_ = 0;
-  ack_focus_set_ = false;
+  // An ACK whose bitmap (at the cumulative point, far below) misses the
+  // arrivals since the previous one leaves them to the next ACK; otherwise no
+  // ACK would ever report them, and the sender would take them for lost.
+  if (PsnDistance(base, ack_focus_) < static_cast<int32_t>(kSackBitmapBits)) ack_focus_set_ = false;
   ++counters_.acks_sent;
   return true;
 }

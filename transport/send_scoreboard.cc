@@ -14,6 +14,7 @@ SendScoreboard::SendScoreboard(uint32_t window_packets, uint16_t paths)
 
 void SendScoreboard::Reset(Psn first) {
   snd_una_ = snd_nxt_ = first;
+  delivered_sent_at_ = Time();
   bytes_in_flight_ = 0;
   packets_in_flight_ = 0;
   lost_head_ = lost_count_ = 0;
@@ -51,8 +52,7 @@ void SendScoreboard::Acknowledge(TxSlot& s) {
   s.state = SlotState::kAcked;
 }
 
-void SendScoreboard::NoteReported(const TxSlot& s) {
-  if (s.transmissions == 0) return;
+void SendScoreboard::NoteReportedOnPath(const TxSlot& s) {
   uint32_t& seq = reported_path_seq_[s.path];
   if (reported_epoch_[s.path] != epoch_ || static_cast<int32_t>(s.path_seq + 1 - seq) > 0) {
     seq = s.path_seq + 1;

@@ -4,16 +4,21 @@
 // point plus a 128-PSN SACK bitmap) and decides from each ACK which packets it
 // proves lost, tolerating the reordering that spraying creates.
 //
-// An ACK is evidence only about the PSNs it covers: below its cumulative point
-// and inside its bitmap. A packet in flight is declared lost only when the ACK
-// covers it, reports it missing, and either
+// A packet in flight is declared lost when an ACK covers it (below its
+// cumulative point or inside its bitmap), reports it missing, and either
 //  * path order: the same ACK reports a packet sent after it on the same path
 //    (paths are FIFO, so it would have arrived first), or
 //  * time: it has been out longer than `threshold` (the slowest recent RTT plus
 //    a reordering allowance), so it would have arrived by the time the ACK was
 //    generated. This catches a path that lost everything.
-// Judging each ACK on its own keeps the rules sound when ACKs themselves are
-// reordered on their way back. There is no duplicate-ACK counting: under
+// It is also declared lost, covered or not, by
+//  * send order (RACK, RFC 8985): some transmission sent after it has been
+//    delivered, and it has been out longer than `threshold`. The bitmap spans
+//    128 PSNs, so a run of losses longer than that, or one behind a long
+//    SACKed stretch, is reported missing by no ACK; without this rule each
+//    such packet waited for a tail-loss probe of its own.
+// Delivery is positive evidence, so the rules stay sound when ACKs themselves
+// are reordered on their way back. There is no duplicate-ACK counting: under
 // spraying nearly every ACK is a "duplicate". Timeouts are the connection's.
 //
 // Slots live in a power-of-two ring indexed by PSN, so nothing is allocated
@@ -88,9 +93,11 @@ class SendScoreboard {
   // callback sees whether it was in flight or already declared lost), then
   // on_lost(psn, slot) for every packet it proves lost (the slot is then
   // kLost and queued for retransmission), then advances snd_una.
+  // `min_rtt` tells a retransmission's delivery from its original's (see
+  // VouchesForLastTransmission).
   template <typename OnAcked, typename OnLost>
   AckResult ApplyAck(Psn cumulative, Psn sack_base, const uint64_t (&sack)[2], Time now,
-                     Duration threshold, OnAcked&& on_acked, OnLost&& on_lost);
+                     Duration threshold, Duration min_rtt, OnAcked&& on_acked, OnLost&& on_lost);
 
   // Marks `psn` lost for a reason found elsewhere (trim NACK, timeout).
   // Returns false when it was not in flight.
@@ -115,7 +122,24 @@ class SendScoreboard {
 
  private:
   void Acknowledge(TxSlot& s);
-  void NoteReported(const TxSlot& s);
+  // Whether an ACK arriving at `now` that reports `s` received speaks of its
+  // last transmission, whose path, order and time the slot holds. A
+  // retransmission reported sooner than `min_rtt` after it went out was
+  // delivered by an earlier copy, whose path and time are forgotten: it
+  // vouches for nothing, or it would condemn packets the earlier copy
+  // overtook on no path.
+  static bool VouchesForLastTransmission(const TxSlot& s, Time now, Duration min_rtt) {
+    return s.transmissions == 1 || now - s.sent_at >= min_rtt;
+  }
+  // Records that the last transmission of `s` arrived (both loss rules' evidence).
+  void NoteReported(const TxSlot& s, Time now, Duration min_rtt) {
+    if (s.transmissions == 0 || !VouchesForLastTransmission(s, now, min_rtt)) return;
+    NoteReportedOnPath(s);
+    if (s.sent_at > delivered_sent_at_) delivered_sent_at_ = s.sent_at;
+  }
+  void NoteReportedOnPath(const TxSlot& s);
+  template <typename OnLost>
+  void MarkLostBySendOrder(Time now, Duration threshold, OnLost&& on_lost, AckResult* result);
   bool ReportedLaterOnPath(const TxSlot& s) const {
     return reported_epoch_[s.path] == epoch_ &&
            static_cast<int32_t>(reported_path_seq_[s.path] - s.path_seq) > 0;
@@ -134,7 +158,8 @@ class SendScoreboard {
   std::vector<uint32_t> reported_path_seq_;
   std::vector<uint32_t> reported_epoch_;
   uint32_t epoch_ = 0;
-  std::vector<Psn> lost_;  // ring of PSNs awaiting retransmission
+  Time delivered_sent_at_;  // latest send time of a transmission known delivered
+  std::vector<Psn> lost_;   // ring of PSNs awaiting retransmission
   uint32_t lost_head_ = 0;
   uint32_t lost_count_ = 0;
 };
@@ -144,15 +169,15 @@ class SendScoreboard {
 template <typename OnAcked, typename OnLost>
 SendScoreboard::AckResult SendScoreboard::ApplyAck(Psn cumulative, Psn sack_base,
                                                    const uint64_t (&sack)[2], Time now,
-                                                   Duration threshold, OnAcked&& on_acked,
-                                                   OnLost&& on_lost) {
+                                                   Duration threshold, Duration min_rtt,
+                                                   OnAcked&& on_acked, OnLost&& on_lost) {
   AckResult result;
   ++epoch_;
   // A cumulative point beyond what was sent is a broken peer: clamp.
   if (PsnBefore(snd_nxt_, cumulative)) cumulative = snd_nxt_;
   for (Psn psn = snd_una_; PsnBefore(psn, cumulative); ++psn) {
     TxSlot& s = slot(psn);
-    NoteReported(s);
+    NoteReported(s, now, min_rtt);
     if (s.state == SlotState::kAcked) continue;
     on_acked(psn, s);
     Acknowledge(s);
@@ -168,7 +193,7 @@ SendScoreboard::AckResult SendScoreboard::ApplyAck(Psn cumulative, Psn sack_base
       const Psn psn = sack_base + static_cast<Psn>(word * 64 + bit);
       if (!Contains(psn) || PsnBefore(psn, cumulative)) continue;
       TxSlot& s = slot(psn);
-      NoteReported(s);
+      NoteReported(s, now, min_rtt);
       report_end = PsnMax(report_end, psn + 1);
       if (s.state == SlotState::kAcked) continue;
       on_acked(psn, s);
@@ -193,7 +218,28 @@ SendScoreboard::AckResult SendScoreboard::ApplyAck(Psn cumulative, Psn sack_base
     slot(snd_una_).state = SlotState::kFree;
     ++snd_una_;
   }
+  MarkLostBySendOrder(now, threshold, on_lost, &result);
   return result;
+}
+
+template <typename OnLost>
+void SendScoreboard::MarkLostBySendOrder(Time now, Duration threshold, OnLost&& on_lost,
+                                         AckResult* result) {
+  // Original transmissions go out in PSN order and a retransmission follows
+  // its original, so past the first in-flight original that is too young (or
+  // not older than the latest delivery) every packet is younger still: stop
+  // there. Without loss that is snd_una itself.
+  for (Psn psn = snd_una_; psn != snd_nxt_; ++psn) {
+    TxSlot& s = slot(psn);
+    if (s.state != SlotState::kInFlight) continue;
+    if (s.sent_at < delivered_sent_at_ && s.sent_at + threshold <= now) {
+      MarkLost(psn);
+      on_lost(psn, s);
+      ++result->lost;
+    } else if (s.transmissions == 1) {
+      return;
+    }
+  }
 }
 
 }  // namespace tern

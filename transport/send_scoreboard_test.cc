@@ -22,15 +22,22 @@ void SendPackets(SendScoreboard& board, int count, uint16_t paths, int64_t start
 }
 
 const Duration kLongThreshold = Duration::Microseconds(1000);
+const Duration kMinRtt = Duration::Microseconds(10);
 
 // Applies an ACK; returns the PSNs it declared lost.
 std::vector<Psn> Ack(SendScoreboard& board, Psn cumulative, Psn base, const uint64_t (&sack)[2],
                      Time now = At(0), Duration threshold = kLongThreshold) {
   std::vector<Psn> lost;
   board.ApplyAck(
-      cumulative, base, sack, now, threshold, [](Psn, const TxSlot&) {},
+      cumulative, base, sack, now, threshold, kMinRtt, [](Psn, const TxSlot&) {},
       [&](Psn psn, const TxSlot&) { lost.push_back(psn); });
   return lost;
+}
+
+std::vector<Psn> PsnRange(Psn first, Psn end) {
+  std::vector<Psn> psns;
+  for (Psn psn = first; psn != end; ++psn) psns.push_back(psn);
+  return psns;
 }
 
 TEST(SendScoreboardTest, CumulativeAckFreesSlotsAndBytes) {
@@ -40,8 +47,8 @@ TEST(SendScoreboardTest, CumulativeAckFreesSlotsAndBytes) {
   EXPECT_EQ(board.bytes_in_flight(), 500u);
   std::vector<Psn> acked;
   const auto result = board.ApplyAck(
-      103, 0, kNoSack, At(0), kLongThreshold, [&](Psn p, const TxSlot&) { acked.push_back(p); },
-      [](Psn, const TxSlot&) {});
+      103, 0, kNoSack, At(0), kLongThreshold, kMinRtt,
+      [&](Psn p, const TxSlot&) { acked.push_back(p); }, [](Psn, const TxSlot&) {});
   EXPECT_EQ(result.acked, 3u);
   EXPECT_EQ(acked, (std::vector<Psn>{100, 101, 102}));
   EXPECT_EQ(board.snd_una(), 103u);
@@ -67,7 +74,8 @@ TEST(SendScoreboardTest, RepeatedAckCountsNothingTwice) {
   const uint64_t sack[2] = {0b1000, 0};
   Ack(board, 2, 0, sack);
   const auto again = board.ApplyAck(
-      2, 0, sack, At(0), kLongThreshold, [](Psn, const TxSlot&) {}, [](Psn, const TxSlot&) {});
+      2, 0, sack, At(0), kLongThreshold, kMinRtt, [](Psn, const TxSlot&) {},
+      [](Psn, const TxSlot&) {});
   EXPECT_EQ(again.acked, 0u);
 }
 
@@ -125,15 +133,68 @@ TEST(SendScoreboardTest, PathEvidenceFromAnEarlierAckDoesNotCondemn) {
   EXPECT_EQ(board.slot(0).state, SlotState::kInFlight);
 }
 
-TEST(SendScoreboardTest, PacketOutsideTheBitmapIsNeverCondemned) {
+TEST(SendScoreboardTest, OutsideTheBitmapOnlySendOrderCondemns) {
   SendScoreboard board(1024, 1);
   board.Reset(0);
-  SendPackets(board, 300, 1);
-  // The bitmap starts at 200: PSNs 0..199 are unknown, not missing.
+  SendPackets(board, 300, 1);  // PSN i at i us
+  // The bitmap starts at 200: no ACK reports PSNs 0..199 missing, but PSN 200,
+  // sent after them, arrived. Those sent more than the threshold before the
+  // ACK are lost; the rest, and everything sent after PSN 200, wait.
   const uint64_t sack[2] = {0b1, 0};
-  const auto lost = Ack(board, 0, 200, sack, At(10000), Duration::Microseconds(1));
-  EXPECT_TRUE(lost.empty());
-  EXPECT_EQ(board.slot(5).state, SlotState::kInFlight);
+  EXPECT_EQ(Ack(board, 0, 200, sack, At(250), Duration::Microseconds(100)), PsnRange(0, 151));
+  EXPECT_EQ(board.slot(151).state, SlotState::kInFlight);
+  EXPECT_EQ(board.slot(250).state, SlotState::kInFlight);
+  EXPECT_EQ(Ack(board, 0, 200, sack, At(10000), Duration::Microseconds(100)), PsnRange(151, 200));
+  EXPECT_EQ(board.slot(201).state, SlotState::kInFlight) << "sent after the latest delivery";
+}
+
+TEST(SendScoreboardTest, LossRunLongerThanTheBitmapIsFoundAtOnce) {
+  // One path; PSNs 0..299 dropped in a burst, 300..309 arrived. An ACK with
+  // its bitmap at the cumulative point shows 128 zeros and proves nothing by
+  // itself; the one anchored at the arrivals condemns the whole run.
+  SendScoreboard board(1024, 1);
+  board.Reset(0);
+  SendPackets(board, 310, 1);
+  EXPECT_TRUE(Ack(board, 0, 0, kNoSack, At(400), Duration::Microseconds(50)).empty());
+  const uint64_t arrivals[2] = {0x3ff, 0};
+  EXPECT_EQ(Ack(board, 0, 300, arrivals, At(400), Duration::Microseconds(50)), PsnRange(0, 300));
+  EXPECT_EQ(board.packets_in_flight(), 0u);
+}
+
+TEST(SendScoreboardTest, RetransmissionDeliveredTooSoonDatesNothing) {
+  SendScoreboard board(16, 1);
+  board.Reset(0);
+  SendPackets(board, 2, 1);  // PSN 0 at 0 us, PSN 1 at 1 us
+  board.MarkLost(0);
+  board.OnTransmit(0, 0, At(100));
+  // Acknowledged 5 us after the resend, under the 10 us minimum RTT: the
+  // original arrived, so PSN 1 has not been overtaken by a 100 us send.
+  EXPECT_TRUE(Ack(board, 1, 0, kNoSack, At(105), Duration::Microseconds(20)).empty());
+  EXPECT_EQ(board.slot(1).state, SlotState::kInFlight);
+}
+
+TEST(SendScoreboardTest, RetransmissionReportedTooSoonIsNoPathEvidence) {
+  SendScoreboard board(16, 2);
+  board.Reset(0);
+  SendPackets(board, 2, 2);  // PSN 0 on path 0 at 0 us, PSN 1 on path 1 at 1 us
+  board.MarkLost(1);
+  board.OnTransmit(1, 0, At(100));  // resent on path 0, behind PSN 0
+  // 2 us later PSN 1 is reported: its original arrived, on path 1. Taking the
+  // report for the resend on path 0 would condemn PSN 0, which nothing overtook.
+  const uint64_t sack[2] = {0b10, 0};
+  EXPECT_TRUE(Ack(board, 0, 0, sack, At(102)).empty());
+  EXPECT_EQ(board.slot(0).state, SlotState::kInFlight);
+}
+
+TEST(SendScoreboardTest, RetransmissionDeliveredAfterMinRttDatesLaterLosses) {
+  SendScoreboard board(16, 1);
+  board.Reset(0);
+  SendPackets(board, 2, 1);
+  board.MarkLost(0);
+  board.OnTransmit(0, 0, At(100));
+  // 30 us after the resend: that copy arrived, and PSN 1, sent before it and
+  // out for 149 us, is lost.
+  EXPECT_EQ(Ack(board, 1, 0, kNoSack, At(130), Duration::Microseconds(20)), (std::vector<Psn>{1}));
 }
 
 TEST(SendScoreboardTest, NothingReportedMeansNothingLost) {
