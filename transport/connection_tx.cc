@@ -226,12 +226,11 @@ bool Connection::WindowAllows(uint32_t bytes) const {
 
 bool Connection::BuildRetransmission(Time now, TxPacket* out) {
   Psn psn;
-  if (!scoreboard_.PeekLost(&psn)) return false;
+  if (!scoreboard_.NextLost(&psn)) return false;
   if (!WindowAllows(scoreboard_.slot(psn).length)) {
     ++counters_.window_limited;
     return false;
   }
-  scoreboard_.PopLost();
   EmitData(psn, now, /*retransmit=*/true, out);
   return true;
 }
@@ -407,9 +406,7 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
 
 bool Connection::RetransmissionFits() const {
   Psn psn;
-  // A stale record (acknowledged since) is dropped by the next BuildNext.
-  if (!scoreboard_.OldestLost(&psn)) return scoreboard_.MayHaveLost();
-  return WindowAllows(scoreboard_.slot(psn).length);
+  return scoreboard_.NextLost(&psn) && WindowAllows(scoreboard_.slot(psn).length);
 }
 
 bool Connection::NewDataFits() const {

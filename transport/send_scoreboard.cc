@@ -9,15 +9,15 @@ SendScoreboard::SendScoreboard(uint32_t window_packets, uint16_t paths)
       mask_(static_cast<uint32_t>(slots_.size()) - 1),
       next_path_seq_(std::max<uint16_t>(paths, 1), 0),
       reported_path_seq_(std::max<uint16_t>(paths, 1), 0),
-      reported_epoch_(std::max<uint16_t>(paths, 1), 0),
-      lost_(slots_.size()) {}
+      reported_epoch_(std::max<uint16_t>(paths, 1), 0) {}
 
 void SendScoreboard::Reset(Psn first) {
   snd_una_ = snd_nxt_ = first;
   delivered_sent_at_ = Time();
   bytes_in_flight_ = 0;
   packets_in_flight_ = 0;
-  lost_head_ = lost_count_ = 0;
+  packets_lost_ = 0;
+  lost_hint_ = first;
   for (TxSlot& s : slots_) s.state = SlotState::kFree;
 }
 
@@ -37,6 +37,7 @@ void SendScoreboard::OnTransmit(Psn psn, uint16_t path, Time now) {
   s.path = path;
   s.path_seq = next_path_seq_[path]++;
   if (s.transmissions < 255) ++s.transmissions;
+  if (s.state == SlotState::kLost) --packets_lost_;
   if (s.state != SlotState::kInFlight) {
     s.state = SlotState::kInFlight;
     bytes_in_flight_ += s.length;
@@ -48,6 +49,8 @@ void SendScoreboard::Acknowledge(TxSlot& s) {
   if (s.state == SlotState::kInFlight) {
     bytes_in_flight_ -= s.length;
     --packets_in_flight_;
+  } else if (s.state == SlotState::kLost) {
+    --packets_lost_;
   }
   s.state = SlotState::kAcked;
 }
@@ -67,23 +70,21 @@ bool SendScoreboard::MarkLost(Psn psn) {
   s.state = SlotState::kLost;
   bytes_in_flight_ -= s.length;
   --packets_in_flight_;
-  // The ring cannot overflow: a PSN is queued at most once per loss and every
-  // queued PSN is within the window.
-  lost_[(lost_head_ + lost_count_) & mask_] = psn;
-  ++lost_count_;
+  ++packets_lost_;
+  if (PsnBefore(psn, lost_hint_)) lost_hint_ = psn;
   return true;
 }
 
-bool SendScoreboard::PeekLost(Psn* psn) {
-  while (lost_count_ > 0) {
-    const Psn candidate = lost_[lost_head_];
-    if (Contains(candidate) && slot(candidate).state == SlotState::kLost) {
-      *psn = candidate;
+bool SendScoreboard::NextLost(Psn* psn) const {
+  if (packets_lost_ == 0) return false;
+  for (Psn p = PsnMax(lost_hint_, snd_una_); p != snd_nxt_; ++p) {
+    if (slot(p).state == SlotState::kLost) {
+      lost_hint_ = p;
+      *psn = p;
       return true;
     }
-    PopLost();
   }
-  return false;
+  return false;  // unreachable while packets_lost_ counts the kLost slots
 }
 
 }  // namespace tern

@@ -92,7 +92,7 @@ class SendScoreboard {
   // every packet it newly acknowledges (before the slot's state changes, so the
   // callback sees whether it was in flight or already declared lost), then
   // on_lost(psn, slot) for every packet it proves lost (the slot is then
-  // kLost and queued for retransmission), then advances snd_una.
+  // kLost, awaiting retransmission), then advances snd_una.
   // `min_rtt` tells a retransmission's delivery from its original's (see
   // VouchesForLastTransmission).
   template <typename OnAcked, typename OnLost>
@@ -103,22 +103,13 @@ class SendScoreboard {
   // Returns false when it was not in flight.
   bool MarkLost(Psn psn);
 
-  // The next PSN waiting for retransmission, skipping (and forgetting) any
-  // acknowledged since it was queued. Returns false when none.
-  bool PeekLost(Psn* psn);
-  void PopLost() {
-    lost_head_ = (lost_head_ + 1) & mask_;
-    --lost_count_;
-  }
-  // PeekLost without dropping stale records: false when the oldest record
-  // is stale (or there is none), though a later one may be live.
-  bool OldestLost(Psn* psn) const {
-    if (lost_count_ == 0) return false;
-    *psn = lost_[lost_head_];
-    return Contains(*psn) && slot(*psn).state == SlotState::kLost;
-  }
-  // Cheap and possibly stale: true when something may await retransmission.
-  bool MayHaveLost() const { return lost_count_ > 0; }
+  // The lowest PSN waiting for retransmission; false when none. Resending
+  // lowest first unblocks the receiver's cumulative point (and its window)
+  // soonest: the bitmap can always report around that point, while a run
+  // resent in the order its losses were found may sit behind PSNs no ACK
+  // covers.
+  bool NextLost(Psn* psn) const;
+  uint32_t packets_lost() const { return packets_lost_; }
 
  private:
   void Acknowledge(TxSlot& s);
@@ -158,10 +149,11 @@ class SendScoreboard {
   std::vector<uint32_t> reported_path_seq_;
   std::vector<uint32_t> reported_epoch_;
   uint32_t epoch_ = 0;
-  Time delivered_sent_at_;  // latest send time of a transmission known delivered
-  std::vector<Psn> lost_;   // ring of PSNs awaiting retransmission
-  uint32_t lost_head_ = 0;
-  uint32_t lost_count_ = 0;
+  Time delivered_sent_at_;     // latest send time of a transmission known delivered
+  uint32_t packets_lost_ = 0;  // slots in kLost, awaiting retransmission
+  // No slot below it is kLost: where NextLost starts looking. A cache, moved
+  // on by the const NextLost, so it is mutable.
+  mutable Psn lost_hint_ = 0;
 };
 
 // ---------------------------------------------------------------------------

@@ -204,7 +204,7 @@ TEST(SendScoreboardTest, NothingReportedMeansNothingLost) {
   EXPECT_TRUE(Ack(board, 0, 0, kNoSack, At(1000), Duration::Microseconds(1)).empty());
 }
 
-TEST(SendScoreboardTest, LostQueueYieldsEachLostPacketOnceAndSkipsLateAcks) {
+TEST(SendScoreboardTest, LostSetYieldsEachLostPacketOnceAndSkipsLateAcks) {
   SendScoreboard board(16, 1);
   board.Reset(0);
   SendPackets(board, 3, 1);
@@ -212,12 +212,34 @@ TEST(SendScoreboardTest, LostQueueYieldsEachLostPacketOnceAndSkipsLateAcks) {
   EXPECT_TRUE(board.MarkLost(1));
   EXPECT_FALSE(board.MarkLost(1)) << "already lost";
   EXPECT_EQ(board.bytes_in_flight(), 100u);
+  EXPECT_EQ(board.packets_lost(), 2u);
   Ack(board, 1, 0, kNoSack);  // PSN 0 arrived after all
+  EXPECT_EQ(board.packets_lost(), 1u);
   Psn psn;
-  ASSERT_TRUE(board.PeekLost(&psn));
+  ASSERT_TRUE(board.NextLost(&psn));
   EXPECT_EQ(psn, 1u);
-  board.PopLost();
-  EXPECT_FALSE(board.PeekLost(&psn));
+  board.OnTransmit(1, 0, At(10));
+  EXPECT_EQ(board.packets_lost(), 0u);
+  EXPECT_FALSE(board.NextLost(&psn));
+}
+
+TEST(SendScoreboardTest, LostPacketsAreResentLowestPsnFirst) {
+  // Found in the order 7, 3, 5 (a probe, then an ACK): the resend order is
+  // 3, 5, 7, so the hole at the receiver's cumulative point closes first.
+  SendScoreboard board(16, 1);
+  board.Reset(100);
+  SendPackets(board, 10, 1);
+  for (Psn psn : {107u, 103u, 105u}) board.MarkLost(psn);
+  std::vector<Psn> order;
+  Psn psn;
+  for (int t = 20; board.NextLost(&psn); ++t) {
+    order.push_back(psn);
+    board.OnTransmit(psn, 0, At(t));
+  }
+  EXPECT_EQ(order, (std::vector<Psn>{103, 105, 107}));
+  board.MarkLost(101);  // below where the last search ended
+  ASSERT_TRUE(board.NextLost(&psn));
+  EXPECT_EQ(psn, 101u);
 }
 
 TEST(SendScoreboardTest, RetransmissionReentersFlightOnItsNewPath) {
