@@ -124,6 +124,7 @@ ReplaySummary Summarize(const ReplayResult& r) {
     PortSummary ps;
     ps.name = p.name;
     ps.queue_max_bytes = p.counters.max_queue_bytes;
+    ps.queue_p50_bytes = p.queue_p50_bytes;
     ps.queue_p99_bytes = p.queue_p99_bytes;
     ps.ecn_marked = p.counters.ecn_marked;
     ps.trimmed = p.counters.trimmed;
@@ -133,6 +134,7 @@ ReplaySummary Summarize(const ReplayResult& r) {
                        (static_cast<double>(p.rate.bits_per_second()) * run_seconds);
     }
     s.queue_max_bytes = std::max(s.queue_max_bytes, ps.queue_max_bytes);
+    s.queue_p50_bytes = std::max(s.queue_p50_bytes, ps.queue_p50_bytes);
     s.queue_p99_bytes = std::max(s.queue_p99_bytes, ps.queue_p99_bytes);
     s.ecn_marked += ps.ecn_marked;
     s.trimmed += ps.trimmed;
@@ -188,15 +190,17 @@ std::string FormatSummary(const RunDescription& run, const ReplayResult& r,
   out += "\n";
   if (!r.dataplane) {  // the switches of a real fabric are not seen
     absl::StrAppendFormat(&out,
-                          "switch ports  queue max %d B, largest p99 %d B; ECN marks %d, trims %d, "
-                          "drops %d\n",
-                          s.queue_max_bytes, s.queue_p99_bytes, s.ecn_marked, s.trimmed, s.dropped);
+                          "switch ports  queue max %d B, largest p50 %d B, largest p99 %d B; ECN "
+                          "marks %d, trims %d, drops %d\n",
+                          s.queue_max_bytes, s.queue_p50_bytes, s.queue_p99_bytes, s.ecn_marked,
+                          s.trimmed, s.dropped);
   }
   for (size_t i = 0; i < std::min<size_t>(3, s.ports.size()); ++i) {
     const PortSummary& p = s.ports[i];
     absl::StrAppendFormat(
-        &out, "  %-16s queue max %9d B  p99 %9d B  util %5.1f%%  ecn %d  drops %d\n", p.name,
-        p.queue_max_bytes, p.queue_p99_bytes, 100 * p.utilisation, p.ecn_marked, p.dropped);
+        &out, "  %-16s queue max %9d B  p50 %9d B  p99 %9d B  util %5.1f%%  ecn %d  drops %d\n",
+        p.name, p.queue_max_bytes, p.queue_p50_bytes, p.queue_p99_bytes, 100 * p.utilisation,
+        p.ecn_marked, p.dropped);
   }
   const QpCounters& t = s.transport;
   absl::StrAppendFormat(
@@ -280,19 +284,20 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
                         s.fairness_groups, JsonNumber(s.fairness_mean), JsonNumber(s.fairness_min));
   absl::StrAppendFormat(
       &out,
-      "  \"switch\": {\"queue_max_bytes\": %d, \"queue_p99_bytes\": %d, "
+      "  \"switch\": {\"queue_max_bytes\": %d, \"queue_p50_bytes\": %d, \"queue_p99_bytes\": %d, "
       "\"ecn_marked\": %d, \"trimmed\": %d, \"dropped\": %d, \"no_route_drops\": %d},\n",
-      s.queue_max_bytes, s.queue_p99_bytes, s.ecn_marked, s.trimmed, s.dropped,
+      s.queue_max_bytes, s.queue_p50_bytes, s.queue_p99_bytes, s.ecn_marked, s.trimmed, s.dropped,
       r.fabric_counters.no_route_drops);
   out += "  \"ports\": [";
   for (size_t i = 0; i < s.ports.size(); ++i) {
     const PortSummary& p = s.ports[i];
     absl::StrAppendFormat(
         &out,
-        "%s\n    {\"port\": %s, \"queue_max_bytes\": %d, \"queue_p99_bytes\": %d, "
-        "\"ecn_marked\": %d, \"trimmed\": %d, \"dropped\": %d, \"utilisation\": %s}",
-        i ? "," : "", JsonString(p.name), p.queue_max_bytes, p.queue_p99_bytes, p.ecn_marked,
-        p.trimmed, p.dropped, JsonNumber(p.utilisation));
+        "%s\n    {\"port\": %s, \"queue_max_bytes\": %d, \"queue_p50_bytes\": %d, "
+        "\"queue_p99_bytes\": %d, \"ecn_marked\": %d, \"trimmed\": %d, \"dropped\": %d, "
+        "\"utilisation\": %s}",
+        i ? "," : "", JsonString(p.name), p.queue_max_bytes, p.queue_p50_bytes, p.queue_p99_bytes,
+        p.ecn_marked, p.trimmed, p.dropped, JsonNumber(p.utilisation));
   }
   out += s.ports.empty() ? "],\n" : "\n  ],\n";
   out += "  \"connections\": [";

@@ -41,6 +41,7 @@ struct CollectiveSummary {
 struct PortSummary {
   std::string name;
   uint64_t queue_max_bytes = 0;
+  uint64_t queue_p50_bytes = 0;
   uint64_t queue_p99_bytes = 0;
   uint64_t ecn_marked = 0;
   uint64_t trimmed = 0;
@@ -57,6 +58,7 @@ struct ReplaySummary {
   // Switch output ports that carried traffic, busiest queue first.
   std::vector<PortSummary> ports;
   uint64_t queue_max_bytes = 0;  // over all switch ports
+  uint64_t queue_p50_bytes = 0;  // the largest per-port median
   uint64_t queue_p99_bytes = 0;  // the largest per-port p99
   uint64_t ecn_marked = 0, trimmed = 0, dropped = 0;
   QpCounters transport;  // over every connection

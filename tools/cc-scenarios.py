@@ -89,7 +89,8 @@ def incast_row(summary, flows):
         "completed": summary["flows"]["completed"], "flows": summary["flows"]["total"],
         "max_fct_us": summary["fct_us"]["max"], "p50_fct_us": summary["fct_us"]["p50"],
         "ideal_us": round(ideal_us, 1),
-        "queue_max_bytes": sw["queue_max_bytes"], "queue_p99_bytes": sw["queue_p99_bytes"],
+        "queue_max_bytes": sw["queue_max_bytes"], "queue_p50_bytes": sw["queue_p50_bytes"],
+        "queue_p99_bytes": sw["queue_p99_bytes"],
         "dropped": sw["dropped"], "trimmed": sw["trimmed"], "ecn_marked": sw["ecn_marked"],
         "retransmits": rt["packets"], "timeouts": rt["timeout"],
     }
@@ -200,11 +201,12 @@ def main():
                         ("incast-trim", "8:1 incast of 2 MB, 1-BDP buffer, trimming")]:
         rows = [[cc, f"{v['completed']}/{v['flows']}", v["max_fct_us"], v["ideal_us"],
                  round(v["max_fct_us"] / v["ideal_us"], 2), v["queue_max_bytes"],
-                 v["queue_p99_bytes"], v["dropped"], v["trimmed"], v["timeouts"]]
+                 v["queue_p50_bytes"], v["queue_p99_bytes"], v["dropped"], v["trimmed"],
+                 v["timeouts"]]
                 for cc, v in results[name].items()]
         md += [f"## {title}", "", md_table(
-            ["cc", "done", "max FCT us", "ideal us", "max/ideal", "queue max B", "queue p99 B",
-             "drops", "trims", "RTO retx"], rows), ""]
+            ["cc", "done", "max FCT us", "ideal us", "max/ideal", "queue max B", "queue p50 B",
+             "queue p99 B", "drops", "trims", "RTO retx"], rows), ""]
     conv = lambda v: " / ".join(
         "-" if c is None else f"{c:g} ({c / v['base_rtt_us']:.1f})"
         for c in v["convergence_us_after_join"])

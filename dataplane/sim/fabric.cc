@@ -422,6 +422,8 @@ std::vector<PortReport> Fabric::Ports() const {
       r.rate = cable.rate;
       r.counters = link.counters();
       // The histogram resolves to bucket edges; the exact maximum bounds it.
+      r.queue_p50_bytes =
+          std::min(link.queue_histogram().Percentile(0.5), link.counters().max_queue_bytes);
       r.queue_p99_bytes =
           std::min(link.queue_histogram().Percentile(0.99), link.counters().max_queue_bytes);
       r.queue_samples = link.queue_histogram().samples();

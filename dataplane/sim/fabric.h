@@ -82,6 +82,7 @@ struct PortReport {
   bool host_uplink = false;
   Bandwidth rate;
   LinkCounters counters;
+  uint64_t queue_p50_bytes = 0;  // the occupancy arriving frames found
   uint64_t queue_p99_bytes = 0;
   uint64_t queue_samples = 0;
 };

@@ -655,6 +655,11 @@ TEST(FabricIncastTest, PeakQueueIsWhatTheSendersOutranTheReceiverPortBy) {
   EXPECT_NEAR(static_cast<double>(port.counters.max_queue_bytes), static_cast<double>(expected),
               kFrameBytes);
   EXPECT_EQ(port.counters.frames_dropped(), 0u);
+  // Arrivals find every occupancy from empty to the peak equally often, so
+  // the median is half the peak (to two 64 KB histogram buckets).
+  EXPECT_NEAR(static_cast<double>(port.queue_p50_bytes), static_cast<double>(expected) / 2,
+              2.0 * (16 << 20) / 256);
+  EXPECT_LE(port.queue_p50_bytes, port.queue_p99_bytes);
   ASSERT_EQ(rig.arrivals(0).size(), size_t{kSenders} * kFramesEach);
   // The port never idles once the first frame arrives (after one delay):
   // the last frame is delivered a second delay after N·F serializations.
