@@ -5,6 +5,7 @@
 #pragma once
 
 #include <compare>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -50,6 +51,31 @@ class Duration {
   constexpr Duration operator-(Duration o) const { return Duration(ps_ - o.ps_); }
   constexpr Duration operator*(int64_t k) const { return Duration(ps_ * k); }
   constexpr Duration operator/(int64_t k) const { return Duration(ps_ / k); }
+  // A floating-point factor would silently convert to int64_t (d * 0.5 == d * 0),
+  // so it does not compile: use Scaled() to scale by a fraction.
+  template <std::floating_point F>
+  Duration operator*(F) const = delete;
+  template <std::floating_point F>
+  Duration operator/(F) const = delete;
+  // This duration times `factor`, rounded to the nearest picosecond (halves
+  // away from zero): the one way to scale a duration by a non-integer. An
+  // infinite duration scaled by a positive factor stays infinite; a result
+  // beyond the int64 range saturates (at Infinite() above, at the most
+  // negative duration below), and a NaN result is Infinite().
+  constexpr Duration Scaled(double factor) const {
+    if (IsInfinite() && factor > 0) return Infinite();
+    const double ps = static_cast<double>(ps_) * factor;
+    constexpr double kTwoTo63 = 9223372036854775808.0;
+    if (ps != ps || ps >= kTwoTo63) return Infinite();
+    if (ps <= -kTwoTo63) return Duration(std::numeric_limits<int64_t>::min());
+    // Truncate, then round on the fraction, which is exact for |ps| < 2^63
+    // (above 2^52 every double is a whole number and the fraction is 0).
+    int64_t whole = static_cast<int64_t>(ps);
+    const double fraction = ps - static_cast<double>(whole);
+    if (fraction >= 0.5) ++whole;
+    if (fraction <= -0.5) --whole;
+    return Duration(whole);
+  }
   constexpr Duration& operator+=(Duration o) {
     ps_ += o.ps_;
     return *this;
