@@ -26,6 +26,14 @@ TEST(DurationTest, FactoriesScaleToPicoseconds) {
   EXPECT_EQ(Duration::Microseconds(4).nanoseconds(), 4'000);
 }
 
+TEST(DurationTest, SecondsRoundsToNearestPicosecond) {
+  // 4.1 * 1e12 is 4099999999999.9995 in doubles: truncation lost a picosecond.
+  EXPECT_EQ(Duration::Seconds(4.1).picoseconds(), 4'100'000'000'000);
+  EXPECT_EQ(Duration::Seconds(2.4e-12).picoseconds(), 2);
+  EXPECT_EQ(Duration::Seconds(2.6e-12).picoseconds(), 3);
+  EXPECT_EQ(Duration::Seconds(-1.5).picoseconds(), -1'500'000'000'000);
+}
+
 TEST(DurationTest, ArithmeticAndComparison) {
   const Duration a = Duration::Nanoseconds(10);
   const Duration b = Duration::Nanoseconds(4);
@@ -153,6 +161,10 @@ TEST(BandwidthTest, UnlimitedTransfersInZeroTime) {
 
 TEST(BandwidthTest, GbpsRoundTrips) {
   EXPECT_EQ(Bandwidth::Gbps(100).bits_per_second(), 100'000'000'000);
+  // 2.01 * 1e9 is 2009999999.9999998 in doubles: truncation lost a bit/s.
+  EXPECT_EQ(Bandwidth::Gbps(2.01).bits_per_second(), 2'010'000'000);
+  EXPECT_EQ(Bandwidth::Gbps(0.4e-9).bits_per_second(), 0);
+  EXPECT_EQ(Bandwidth::Gbps(0.6e-9).bits_per_second(), 1);
   EXPECT_DOUBLE_EQ(Bandwidth::BitsPerSecond(25'000'000'000).gbps(), 25.0);
 }
 
