@@ -31,6 +31,19 @@ TEST(ReplayOptionsTest, AckPolicyFlags) {
   EXPECT_THAT(Parse({"--ack-delay=x"}).status().message(), HasSubstr("--ack-delay"));
 }
 
+// Fractional microseconds and milliseconds round to the nearest picosecond:
+// 2.01 * 1e6 and 4.1 * 1e9 are just under whole numbers in doubles, which
+// truncation used to turn into 2'009'999 ps and 4'099'999'999 ps.
+TEST(ReplayOptionsTest, FractionalDurationsRoundToThePicosecond) {
+  absl::StatusOr<ReplayOptions> o = Parse({"--ack-delay=2.01", "--fairness-window=2.01",
+                                           "--timeline-interval=2.01", "--time-limit=4.1"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->config.ack_delay, Duration::Picoseconds(2'010'000));
+  EXPECT_EQ(o->fairness_window, Duration::Picoseconds(2'010'000));
+  EXPECT_EQ(o->config.timeline_interval, Duration::Picoseconds(2'010'000));
+  EXPECT_EQ(o->config.time_limit, Duration::Picoseconds(4'100'000'000));
+}
+
 TEST(ReplayOptionsTest, FairnessWindowFlag) {
   absl::StatusOr<ReplayOptions> o = Parse({"--fairness-window", "25"});
   ASSERT_TRUE(o.ok()) << o.status();

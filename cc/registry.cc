@@ -188,7 +188,7 @@ std::optional<CcParams::Value> ParseValue(const CcParamInfo& param, std::string_
       const std::optional<double> v = ParseFiniteDouble(text);
       if (!v || !InBounds(*v, b)) return std::nullopt;
       const Bandwidth bw = Bandwidth::Gbps(param.kind == CcParamKind::kGbps ? *v : *v / 1e3);
-      // A positive rate that truncates to 0 bit/s would silently mean
+      // A positive rate that rounds to 0 bit/s would silently mean
       // "unlimited": refuse it instead.
       if (*v > 0 && bw.IsUnlimited()) return std::nullopt;
       return CcParams::Value(bw);
@@ -196,7 +196,7 @@ std::optional<CcParams::Value> ParseValue(const CcParamInfo& param, std::string_
     case CcParamKind::kMicroseconds: {
       const std::optional<double> v = ParseFiniteDouble(text);
       if (!v || !InBounds(*v, b)) return std::nullopt;
-      return CcParams::Value(Duration::Picoseconds(std::llround(*v * 1e6)));
+      return CcParams::Value(Duration::Microseconds(1).Scaled(*v));
     }
     case CcParamKind::kBool:
       if (text == "true" || text == "1") return CcParams::Value(true);

@@ -232,8 +232,8 @@ TEST(RegistryTest, BandwidthAboveIntrinsicMaxIsRefused) {
   EXPECT_THAT(ParseError("fixed:rate=2e6"), HasSubstr("in [0, 1000000]"));
 }
 
-TEST(RegistryTest, NonzeroBandwidthBelowOneBitPerSecondIsRefused) {
-  // It would truncate to 0, which means unlimited.
+TEST(RegistryTest, NonzeroBandwidthThatRoundsToZeroIsRefused) {
+  // 0.001 bit/s would round to 0, which means unlimited.
   EXPECT_THAT(ParseError("fixed:rate=1e-12"), HasSubstr("\"rate\""));
 }
 

@@ -100,7 +100,7 @@ TEST_P(ReliabilityTest, EveryMessageArrivesExactlyOnceWithItsBytes) {
   sim::MultipathWireConfig wire;
   wire.paths = c.paths;
   wire.loss = c.loss;
-  wire.reorder = Duration::Nanoseconds(static_cast<int64_t>(c.reorder_us * 1000));
+  wire.reorder = Duration::Microseconds(1).Scaled(c.reorder_us);
   wire.seed = c.seed;
   SimTestbed bed(wire, c.seed);
   QpInitAttr attr;

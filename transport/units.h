@@ -5,6 +5,7 @@
 #pragma once
 
 #include <compare>
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -28,6 +29,23 @@ constexpr uint32_t SaturatingSub(uint32_t a, uint64_t b) {
 __extension__ using Int128 = __int128;
 __extension__ using Uint128 = unsigned __int128;
 
+namespace units_internal {
+// x rounded to the nearest integer (halves away from zero), saturating at the
+// int64 limits; NaN gives the maximum. Truncates first and rounds on the
+// fraction, which is exact for every |x| < 2^63 (above 2^52 every double is a
+// whole number), and stays constexpr unlike std::llround.
+constexpr int64_t RoundToInt64(double x) {
+  constexpr double kTwoTo63 = 9223372036854775808.0;
+  if (x != x || x >= kTwoTo63) return std::numeric_limits<int64_t>::max();
+  if (x <= -kTwoTo63) return std::numeric_limits<int64_t>::min();
+  int64_t whole = static_cast<int64_t>(x);
+  const double fraction = x - static_cast<double>(whole);
+  if (fraction >= 0.5) ++whole;
+  if (fraction <= -0.5) --whole;
+  return whole;
+}
+}  // namespace units_internal
+
 class Duration {
  public:
   constexpr Duration() = default;
@@ -35,7 +53,10 @@ class Duration {
   static constexpr Duration Nanoseconds(int64_t ns) { return Duration(ns * 1000); }
   static constexpr Duration Microseconds(int64_t us) { return Duration(us * 1000'000); }
   static constexpr Duration Milliseconds(int64_t ms) { return Duration(ms * 1000'000'000); }
-  static constexpr Duration Seconds(double s) { return Duration(static_cast<int64_t>(s * 1e12)); }
+  // Rounded to the nearest picosecond, as Scaled() rounds.
+  static constexpr Duration Seconds(double s) {
+    return Duration(units_internal::RoundToInt64(s * 1e12));
+  }
   static constexpr Duration Zero() { return Duration(0); }
   static constexpr Duration Infinite() { return Duration(std::numeric_limits<int64_t>::max()); }
 
@@ -50,6 +71,21 @@ class Duration {
   constexpr Duration operator-(Duration o) const { return Duration(ps_ - o.ps_); }
   constexpr Duration operator*(int64_t k) const { return Duration(ps_ * k); }
   constexpr Duration operator/(int64_t k) const { return Duration(ps_ / k); }
+  // A floating-point factor would silently convert to int64_t (d * 0.5 == d * 0),
+  // so it does not compile: use Scaled() to scale by a fraction.
+  template <std::floating_point F>
+  Duration operator*(F) const = delete;
+  template <std::floating_point F>
+  Duration operator/(F) const = delete;
+  // This duration times `factor`, rounded to the nearest picosecond (halves
+  // away from zero): the one way to scale a duration by a non-integer. An
+  // infinite duration scaled by a positive factor stays infinite; a result
+  // beyond the int64 range saturates (at Infinite() above, at the most
+  // negative duration below), and a NaN result is Infinite().
+  constexpr Duration Scaled(double factor) const {
+    if (IsInfinite() && factor > 0) return Infinite();
+    return Duration(units_internal::RoundToInt64(static_cast<double>(ps_) * factor));
+  }
   constexpr Duration& operator+=(Duration o) {
     ps_ += o.ps_;
     return *this;
@@ -118,7 +154,10 @@ class Bandwidth {
  public:
   constexpr Bandwidth() = default;
   static constexpr Bandwidth BitsPerSecond(int64_t bps) { return Bandwidth(bps); }
-  static constexpr Bandwidth Gbps(double g) { return Bandwidth(static_cast<int64_t>(g * 1e9)); }
+  // Rounded to the nearest bit per second.
+  static constexpr Bandwidth Gbps(double g) {
+    return Bandwidth(units_internal::RoundToInt64(g * 1e9));
+  }
   static constexpr Bandwidth Unlimited() { return Bandwidth(0); }
 
   constexpr int64_t bits_per_second() const { return bps_; }

@@ -1,6 +1,7 @@
 // Tests of the header-only base types: units.h, sequence.h and random.h.
 
 #include <cstdint>
+#include <limits>
 #include <set>
 
 #include "gtest/gtest.h"
@@ -25,6 +26,14 @@ TEST(DurationTest, FactoriesScaleToPicoseconds) {
   EXPECT_EQ(Duration::Microseconds(4).nanoseconds(), 4'000);
 }
 
+TEST(DurationTest, SecondsRoundsToNearestPicosecond) {
+  // 4.1 * 1e12 is 4099999999999.9995 in doubles: truncation lost a picosecond.
+  EXPECT_EQ(Duration::Seconds(4.1).picoseconds(), 4'100'000'000'000);
+  EXPECT_EQ(Duration::Seconds(2.4e-12).picoseconds(), 2);
+  EXPECT_EQ(Duration::Seconds(2.6e-12).picoseconds(), 3);
+  EXPECT_EQ(Duration::Seconds(-1.5).picoseconds(), -1'500'000'000'000);
+}
+
 TEST(DurationTest, ArithmeticAndComparison) {
   const Duration a = Duration::Nanoseconds(10);
   const Duration b = Duration::Nanoseconds(4);
@@ -42,6 +51,58 @@ TEST(DurationTest, ArithmeticAndComparison) {
   EXPECT_GT(Duration::Infinite(), a);
   EXPECT_TRUE(Duration::Zero().IsZero());
   EXPECT_TRUE(Duration::Infinite().IsInfinite());
+}
+
+// A floating-point factor used to convert silently to int64_t, so d * 0.5 was
+// d * 0. It no longer compiles, for * and / alike; integer factors still do.
+// (A requires-expression has to be in a template to test an invalid
+// expression without being a hard error itself.)
+template <typename Factor>
+constexpr bool kDurationTimes = requires(Duration d, Factor k) {
+  d* k;
+};
+template <typename Factor>
+constexpr bool kDurationOver = requires(Duration d, Factor k) {
+  d / k;
+};
+static_assert(kDurationTimes<int64_t>);
+static_assert(kDurationTimes<int>);
+static_assert(kDurationTimes<uint32_t>);
+static_assert(!kDurationTimes<double>);
+static_assert(!kDurationTimes<float>);
+static_assert(!kDurationTimes<long double>);
+static_assert(kDurationOver<int64_t>);
+static_assert(!kDurationOver<double>);
+static_assert(!kDurationOver<float>);
+static_assert(Duration::Nanoseconds(2).Scaled(0.25) == Duration::Picoseconds(500));
+
+TEST(DurationTest, ScaledRoundsToNearestPicosecond) {
+  EXPECT_EQ(Duration::Nanoseconds(10).Scaled(1.5), Duration::Nanoseconds(15));
+  EXPECT_EQ(Duration::Nanoseconds(10).Scaled(0.5), Duration::Nanoseconds(5));
+  EXPECT_EQ(Duration::Picoseconds(10).Scaled(0.33), Duration::Picoseconds(3));  // 3.3
+  EXPECT_EQ(Duration::Picoseconds(10).Scaled(0.37), Duration::Picoseconds(4));  // 3.7
+  // Halves round away from zero, on both sides.
+  EXPECT_EQ(Duration::Picoseconds(5).Scaled(0.5), Duration::Picoseconds(3));
+  EXPECT_EQ(Duration::Picoseconds(3).Scaled(0.5), Duration::Picoseconds(2));
+  EXPECT_EQ(Duration::Picoseconds(-5).Scaled(0.5), Duration::Picoseconds(-3));
+  EXPECT_EQ(Duration::Picoseconds(-10).Scaled(0.33), Duration::Picoseconds(-3));
+  // Just under a half rounds down (adding 0.5 and truncating would round up).
+  EXPECT_EQ(Duration::Picoseconds(1).Scaled(0.49999999999999994), Duration::Zero());
+  // 2.01 * 1e6 is 2009999.9999999998 in doubles: truncation lost a picosecond.
+  EXPECT_EQ(Duration::Microseconds(1).Scaled(2.01), Duration::Picoseconds(2'010'000));
+  EXPECT_EQ(Duration::Nanoseconds(7).Scaled(1.0), Duration::Nanoseconds(7));
+  EXPECT_EQ(Duration::Nanoseconds(7).Scaled(0.0), Duration::Zero());
+  EXPECT_EQ(Duration::Nanoseconds(7).Scaled(-2.0), Duration::Nanoseconds(-14));
+}
+
+TEST(DurationTest, ScaledSaturatesAndKeepsInfinite) {
+  EXPECT_TRUE(Duration::Infinite().Scaled(0.5).IsInfinite());
+  EXPECT_TRUE(Duration::Infinite().Scaled(3.0).IsInfinite());
+  const Duration big = Duration::Picoseconds(std::numeric_limits<int64_t>::max() / 2);
+  EXPECT_TRUE(big.Scaled(4.0).IsInfinite());
+  EXPECT_EQ(big.Scaled(-4.0).picoseconds(), std::numeric_limits<int64_t>::min());
+  EXPECT_TRUE(
+      Duration::Nanoseconds(1).Scaled(std::numeric_limits<double>::quiet_NaN()).IsInfinite());
 }
 
 TEST(DurationTest, ToStringPicksUnitByMagnitude) {
@@ -100,6 +161,10 @@ TEST(BandwidthTest, UnlimitedTransfersInZeroTime) {
 
 TEST(BandwidthTest, GbpsRoundTrips) {
   EXPECT_EQ(Bandwidth::Gbps(100).bits_per_second(), 100'000'000'000);
+  // 2.01 * 1e9 is 2009999999.9999998 in doubles: truncation lost a bit/s.
+  EXPECT_EQ(Bandwidth::Gbps(2.01).bits_per_second(), 2'010'000'000);
+  EXPECT_EQ(Bandwidth::Gbps(0.4e-9).bits_per_second(), 0);
+  EXPECT_EQ(Bandwidth::Gbps(0.6e-9).bits_per_second(), 1);
   EXPECT_DOUBLE_EQ(Bandwidth::BitsPerSecond(25'000'000'000).gbps(), 25.0);
 }
 

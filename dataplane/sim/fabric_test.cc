@@ -279,6 +279,13 @@ TEST(FabricSpecTest, EmptySpecGivesTheDefaults) {
   EXPECT_EQ(commas->topology.hosts, 4u);
 }
 
+TEST(FabricSpecTest, FractionalDelayRoundsToThePicosecond) {
+  // 2.01 * 1e6 is 2009999.9999999998 in doubles; truncation gave 2'009'999 ps.
+  absl::StatusOr<FabricConfig> c = ParseFabricSpec("delay=2.01");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->topology.link_delay, Duration::Picoseconds(2'010'000));
+}
+
 TEST(FabricSpecTest, AcceptsEveryKey) {
   absl::StatusOr<FabricConfig> c = ParseFabricSpec(
       "topology=leafspine,hosts=64,k=8,leaves=4,oversub=2,rate=100,delay=2.5,mtu=9000,"

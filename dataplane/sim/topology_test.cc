@@ -115,6 +115,17 @@ fail s0 s2 12.5 slow=0.5
   EXPECT_EQ(MustRoute(*t).SwitchHops(0, 3), 2u);
 }
 
+TEST(TopologyTest, FractionalMicrosecondsRoundToThePicosecond) {
+  // 2.01 * 1e6 is 2009999.9999999998 in doubles; truncation gave 2'009'999 ps.
+  absl::StatusOr<Topology> t =
+      ParseTopology("hosts 2\nswitches 1\nlink h0 s0 400 2.01\nlink h1 s0\nfail h1 s0 2.01 down\n",
+                    "t.topo", Bandwidth::Gbps(400), Duration::Microseconds(1));
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->cables[0].delay, Duration::Picoseconds(2'010'000));
+  ASSERT_EQ(t->failures.size(), 1u);
+  EXPECT_EQ(t->failures[0].at, Time::Zero() + Duration::Picoseconds(2'010'000));
+}
+
 TEST(TopologyTest, TextFormatErrorsNameTheLine) {
   EXPECT_THAT(ParseError("hosts 2\nswitches 1\nlink h0 s0\nlink h1 s5\n").message(),
               HasSubstr("t.topo:4:"));
