@@ -126,10 +126,9 @@ void Connection::OnTimeout(Time now) {
   for (Psn psn = scoreboard_.snd_una(); psn != scoreboard_.snd_nxt(); ++psn) {
     const TxSlot& slot = scoreboard_.slot(psn);
     if (lost_packets > 0 && now - slot.sent_at < threshold) continue;
-    const uint32_t length = slot.length;
     if (scoreboard_.MarkLost(psn)) {
       ++lost_packets;
-      lost_bytes += length;
+      lost_bytes += slot.length;
     }
   }
   counters_.retransmits_timeout += lost_packets;

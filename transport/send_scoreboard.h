@@ -222,7 +222,7 @@ void SendScoreboard::MarkLostBySendOrder(Time now, Duration threshold, OnLost&& 
   // not older than the latest delivery) every packet is younger still: stop
   // there. Without loss that is snd_una itself.
   for (Psn psn = snd_una_; psn != snd_nxt_; ++psn) {
-    TxSlot& s = slot(psn);
+    const TxSlot& s = slot(psn);
     if (s.state != SlotState::kInFlight) continue;
     if (s.sent_at < delivered_sent_at_ && s.sent_at + threshold <= now) {
       MarkLost(psn);
