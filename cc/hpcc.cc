@@ -38,38 +38,33 @@ HpccCc::HpccCc(const Config& config)
       wc_(w_init_) {}
 
 PathAdvice HpccCc::OnAck(const AckEvent& event) {
-  acked_bytes_ += event.acked_bytes;
   if (event.telemetry == nullptr) return PathAdvice::kKeep;
   const Telemetry& telemetry = *event.telemetry;
   const int hops = std::min<int>(telemetry.hops, kMaxTelemetryHops);
 
-  if (wc_update_sent_ == kNoRecordYet || !SamePath(telemetry, hops, event.entropy)) {
+  if (!have_records_ || !SamePath(telemetry, hops, event.entropy)) {
     // Nothing to difference against: keep this record for the next ACK. The
     // very first one also starts the RTT clock, as the simulator does.
-    if (wc_update_sent_ == kNoRecordYet) wc_update_sent_ = sent_bytes_;
+    if (!have_records_) wc_updated_at_ = event.now;
+    have_records_ = true;
     StoreRecords(telemetry, hops, event.entropy);
     return PathAdvice::kKeep;
   }
 
-  // Algorithm 1 NewACK: ack.seq > lastUpdateSeq, in bytes.
-  const bool update_wc = acked_bytes_ > wc_update_sent_;
+  // Algorithm 1 NewACK: ack.seq > lastUpdateSeq, i.e. the acknowledged packet
+  // left after the last update. Its send time is the timestamp it echoes.
+  const bool update_wc = !event.rtt.IsZero() && event.now - event.rtt > wc_updated_at_;
   // Without fast reaction the simulator ignores ACKs between updates, so each
   // measurement spans a whole RTT.
   if (!update_wc && !fast_react_) return PathAdvice::kKeep;
 
   if (!MeasureInflight(telemetry, hops)) return PathAdvice::kKeep;  // a due update waits
   ComputeWind(update_wc);
-  if (update_wc) wc_update_sent_ = sent_bytes_;  // lastUpdateSeq = snd_nxt
+  if (update_wc) wc_updated_at_ = event.now;  // lastUpdateSeq = snd_nxt
   return PathAdvice::kKeep;
 }
 
 PathAdvice HpccCc::OnLoss(const LossEvent& /*event*/) { return PathAdvice::kKeep; }
-
-void HpccCc::OnSend(const SendEvent& event) {
-  // Retransmitted bytes are not new: counting them would push the boundary
-  // past bytes that are acknowledged only once.
-  if (!event.retransmit) sent_bytes_ += event.bytes;
-}
 
 bool HpccCc::SamePath(const Telemetry& telemetry, int hops, uint16_t entropy) const {
   if (hops != hops_ || entropy != entropy_) return false;
@@ -208,9 +203,9 @@ CcAlgorithmInfo HpccCcInfo() {
                .max = 1},
               {.name = "max_stage",
                .kind = CcParamKind::kUnsigned,
-               .default_value = "5",
+               .default_value = "0",
                .description = "additive-increase updates before a multiplicative one (paper "
-                              "maxStage; 0 = always multiplicative, as the paper's simulations)",
+                              "maxStage; 0 as the paper's simulations, 5 as its testbed)",
                .min = 0,
                .max = 1000},
               {.name = "ai_flows",

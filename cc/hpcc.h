@@ -11,9 +11,9 @@
 // Spec: hpcc[:eta=X,max_stage=N,ai_flows=N|w_ai=BYTES,base_rtt=US,fast_react=B]
 //   eta         target utilisation, (0, 1]; default 0.95 (paper's setting; simulator
 //               TargetUtil)
-//   max_stage   additive-increase updates before a multiplicative one; default 5 (paper's
-//               setting; simulator MiThresh default). The paper's simulations ran 0 (HPCC
-//               repository issue #24).
+//   max_stage   additive-increase updates before a multiplicative one; default 0, what the
+//               paper's simulations ran (HPCC repository issue #24: the text's 5 is a typo
+//               for them; 5 is the testbed's setting and the simulator's MiThresh default)
 //   ai_flows    N in W_AI = W_init x (1 - eta) / N (the paper's rule for N flows); default 125
 //   w_ai        W_AI in bytes; 0 (default) = from ai_flows. Excludes ai_flows.
 //   base_rtt    T in microseconds; 0 (default) = CcContext::base_rtt
@@ -24,19 +24,16 @@
 // W_init x 0.05 / 125 / T = line_rate / 2500, 160 Mb/s at 400 Gb/s.
 //
 // The RTT boundary. The paper updates the reference window Wc when an ACK's
-// sequence number passes lastUpdateSeq, the snd_nxt of the last update. The
-// interface has no sequence numbers, so this counts bytes instead: new
-// payload bytes sent (retransmissions excluded) and bytes acknowledged (each
-// byte once, cumulative or selective). At each Wc update the sent count is
-// remembered; the next update is due once the acknowledged count exceeds it.
-// Since no byte is acknowledged twice, acknowledging more bytes than had been
-// sent at the update means at least one byte sent after it was acknowledged:
-// the paper's condition, delayed only while bytes sent before it are lost.
+// sequence number passes lastUpdateSeq, the snd_nxt of the last update: when
+// the packet acknowledged left after the update. The interface has no
+// sequence numbers, so this compares times: the packet's send time is the ACK's
+// time minus its RTT sample (the timestamp the ACK echoes). Unlike a count of
+// acknowledged bytes, packets lost before the update do not hold the next
+// one back. An ACK without an RTT sample is no boundary.
 //
 // What it ignores. Losses, trims and timeouts do not change the window: HPCC
 // keeps queues near empty and leaves loss recovery to the transport (the paper
-// runs it over a lossless fabric). ACKs without telemetry only count acked
-// bytes for the RTT boundary.
+// runs it over a lossless fabric). ACKs without telemetry change nothing.
 //
 // Paths. HPCC assumes one path per flow: the records of hop i must come from
 // the same switch port. The stored records are reset (and the next record only
@@ -68,7 +65,7 @@ class HpccCc final : public CongestionControl {
     Bandwidth line_rate;  // B_NIC; W_init = line_rate x T; > 0
     uint32_t mtu_bytes = 4096;
     double eta = 0.95;       // target utilisation, (0, 1]
-    uint32_t max_stage = 5;  // additive rounds before a multiplicative one
+    uint32_t max_stage = 0;  // additive rounds before a multiplicative one
     double w_ai_bytes = 1;   // additive step W_AI, >= 1 byte
     bool fast_react = true;  // per-ACK reaction between Wc updates
   };
@@ -78,8 +75,6 @@ class HpccCc final : public CongestionControl {
   PathAdvice OnAck(const AckEvent& event) override;
   // HPCC does not react to losses; the transport retransmits.
   PathAdvice OnLoss(const LossEvent& event) override;
-  // Counts new payload bytes for the RTT boundary.
-  void OnSend(const SendEvent& event) override;
   bool wants_telemetry() const override { return true; }
 
   // max(W, mtu_bytes), W rounded to whole bytes: below one packet the pacing
@@ -118,6 +113,7 @@ class HpccCc final : public CongestionControl {
   uint32_t max_stage_;
   uint32_t mtu_bytes_;
   bool fast_react_;
+  bool have_records_ = false;  // a telemetry record has arrived
 
   // L, the last record of each hop (Algorithm 1), and the path they belong to.
   uint8_t hops_ = 0;
@@ -130,21 +126,17 @@ class HpccCc final : public CongestionControl {
   double w_;      // W, the window in use
   double wc_;     // Wc, the reference window, updated once per RTT
 
-  // The RTT boundary (see the file comment).
-  uint64_t sent_bytes_ = 0;   // new payload bytes sent
-  uint64_t acked_bytes_ = 0;  // payload bytes acknowledged
-  // sent_bytes_ at the last Wc update; kNoRecordYet until the first telemetry
-  // record, which also marks that records are stored from then on.
-  static constexpr uint64_t kNoRecordYet = UINT64_MAX;
-  uint64_t wc_update_sent_ = kNoRecordYet;
+  // The RTT boundary (see the file comment): when Wc was last updated, or the
+  // first telemetry record arrived.
+  Time wc_updated_at_;
 };
 
-// 184 bytes on LP64, no padding: vtable pointer 8, seven doubles (T, W_init,
-// W_AI, eta, U, W, Wc) 56, three u32 12, a flag, the hop count and the entropy
-// 4, the hop records 80, three u64 byte counters 24. More than the 128 of the
-// simpler algorithms because Algorithm 1 keeps the previous INT record of
-// every hop (5 x 16 bytes), which txRate and the min(qlen) filter need; a NIC
-// keeps the same per flow.
+// 176 bytes on LP64: vtable pointer 8, seven doubles (T, W_init, W_AI, eta,
+// U, W, Wc) 56, three u32 12, two flags, the hop count and the entropy 5, the
+// hop records 80, the time of the last Wc update 8, padding 7.
+// More than the 128 of the simpler algorithms because Algorithm 1 keeps the
+// previous INT record of every hop (5 x 16 bytes), which txRate and the
+// min(qlen) filter need; a NIC keeps the same per flow.
 static_assert(sizeof(HpccCc) <= 192, "HpccCc state must fit in three 64-byte cache lines");
 
 // Builds an HpccCc from checked parameters and the context. Refuses w_ai and
