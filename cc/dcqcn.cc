@@ -293,8 +293,7 @@ absl::StatusOr<std::unique_ptr<CongestionControl>> CreateDcqcnCc(const CcParams&
   // line rate's BDP over the configured base RTT, at least four packets,
   // rounded up to whole packets.
   const double mtu = static_cast<double>(std::max<uint32_t>(context.mtu_bytes, 1));
-  const double bdp = static_cast<double>(line.bits_per_second()) / 8 *
-                     std::max(context.base_rtt.seconds(), 0.0) * params.GetDouble("window_rtts");
+  const double bdp = line.BytesIn(context.base_rtt) * params.GetDouble("window_rtts");
   const double window =
       std::min(std::max(std::ceil(bdp / mtu), 4.0) * mtu, static_cast<double>(kMaxWindowBytes));
   return std::make_unique<DcqcnCc>(c, line, static_cast<uint64_t>(window));

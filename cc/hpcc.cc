@@ -27,8 +27,7 @@ constexpr double kMbpsToBytesPerNs = 1e6 / 8 / 1e9;
 
 HpccCc::HpccCc(const Config& config)
     : t_ns_(std::max(static_cast<double>(config.base_rtt.picoseconds()) / 1e3, 1e-3)),
-      w_init_(
-          std::max(static_cast<double>(config.line_rate.bits_per_second()) / 8 * t_ns_ / 1e9, 1.0)),
+      w_init_(std::max(config.line_rate.BytesIn(config.base_rtt), 1.0)),
       w_ai_(std::max(config.w_ai_bytes, 1.0)),
       eta_(config.eta),
       max_stage_(config.max_stage),
@@ -182,8 +181,7 @@ absl::StatusOr<std::unique_ptr<CongestionControl>> CreateHpccCc(const CcParams& 
   } else {
     // The paper's rule: N flows' additive steps together take at most the
     // (1 - eta) headroom of a link.
-    const double w_init =
-        static_cast<double>(config.line_rate.bits_per_second()) / 8 * config.base_rtt.seconds();
+    const double w_init = config.line_rate.BytesIn(config.base_rtt);
     config.w_ai_bytes = w_init * (1 - config.eta) / static_cast<double>(ai_flows);
   }
   return std::make_unique<HpccCc>(config);

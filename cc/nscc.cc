@@ -310,8 +310,7 @@ absl::StatusOr<std::unique_ptr<CongestionControl>> CreateNsccCc(const CcParams& 
                      "and gains from the BDP line_rate x base_rtt"));
   }
   const double mtu = context.mtu_bytes;
-  const double bps = static_cast<double>(context.line_rate.bits_per_second());
-  const double bdp_bytes = bps * static_cast<double>(context.base_rtt.picoseconds()) / 8e12;
+  const double bdp_bytes = context.line_rate.BytesIn(context.base_rtt);
 
   NsccConfig c;
   c.base_rtt_ns = static_cast<uint32_t>(base_rtt_ns);
@@ -353,7 +352,8 @@ absl::StatusOr<std::unique_ptr<CongestionControl>> CreateNsccCc(const CcParams& 
                                                      "lower max_bdps or give max_window"));
     }
     max_window = std::max(static_cast<uint64_t>(derived), min_window);
-    c.max_window_per_ns = params.GetDouble("max_bdps") * bps / 8e9;
+    c.max_window_per_ns =
+        params.GetDouble("max_bdps") * context.line_rate.BytesIn(Duration::Nanoseconds(1));
   }
   c.min_window = static_cast<uint32_t>(min_window);
   c.max_window = static_cast<uint32_t>(max_window);

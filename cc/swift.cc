@@ -31,9 +31,7 @@ double FlowScalingAlphaNs(const SwiftConfig& c) {
 // Packets of `mtu_bytes` that `rate` delivers in `time`; 0 when either is
 // unknown (zero or negative).
 double PacketsIn(Bandwidth rate, Duration time, uint32_t mtu_bytes) {
-  const double bits_per_second = static_cast<double>(std::max<int64_t>(rate.bits_per_second(), 0));
-  const double seconds = std::max(time.seconds(), 0.0);
-  return bits_per_second * seconds / 8 / mtu_bytes;
+  return rate.BytesIn(time) / mtu_bytes;
 }
 
 std::string Error(const std::string& what) {

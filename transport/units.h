@@ -171,6 +171,12 @@ class Bandwidth {
     const Int128 ps = static_cast<Int128>(bytes) * 8 * 1'000'000'000'000LL / bps_;
     return Duration::Picoseconds(static_cast<int64_t>(ps));
   }
+  // Bytes this rate delivers in `time` (the bandwidth-delay product when
+  // `time` is a round trip); 0 for an unlimited rate or a negative time.
+  constexpr double BytesIn(Duration time) const {
+    if (bps_ <= 0 || time.picoseconds() <= 0) return 0;
+    return static_cast<double>(bps_) * static_cast<double>(time.picoseconds()) / 8e12;
+  }
   constexpr auto operator<=>(const Bandwidth&) const = default;
 
  private:

@@ -154,6 +154,15 @@ TEST(BandwidthTest, TransferTimeOfLargeSizeDoesNotOverflow) {
   EXPECT_EQ(d.picoseconds(), 8'796'093'022'208'000);
 }
 
+TEST(BandwidthTest, BytesInIsTheBandwidthDelayProduct) {
+  // 400 Gb/s x 12.51 us = 625500 bytes: the simulator's default port buffer.
+  EXPECT_EQ(Bandwidth::Gbps(400).BytesIn(Duration::Nanoseconds(12'510)), 625'500.0);
+  EXPECT_EQ(Bandwidth::Gbps(100).BytesIn(Duration::Nanoseconds(1)), 12.5);
+  EXPECT_EQ(Bandwidth::Gbps(400).BytesIn(Duration::Zero()), 0.0);
+  EXPECT_EQ(Bandwidth::Gbps(400).BytesIn(Duration::Nanoseconds(-5)), 0.0);
+  EXPECT_EQ(Bandwidth::Unlimited().BytesIn(Duration::Microseconds(10)), 0.0);
+}
+
 TEST(BandwidthTest, UnlimitedTransfersInZeroTime) {
   EXPECT_TRUE(Bandwidth::Unlimited().IsUnlimited());
   EXPECT_EQ(Bandwidth::Unlimited().TransferTime(1 << 20), Duration::Zero());

@@ -247,9 +247,7 @@ void Fabric::Build() {
                       rate.TransferTime(kAckFrameBytes) * longest;
   const Duration rtt = longest_base_rtt_;
   buffer_bytes_ =
-      config_.buffer_bytes > 0
-          ? config_.buffer_bytes
-          : static_cast<uint64_t>(rtt.seconds() * static_cast<double>(rate.bits_per_second()) / 8);
+      config_.buffer_bytes > 0 ? config_.buffer_bytes : static_cast<uint64_t>(rate.BytesIn(rtt));
   buffer_bytes_ = std::max<uint64_t>(buffer_bytes_, 2 * config_.mtu_frame_bytes);
 
   port_config_.queue_bytes = config_.shared_buffer ? 0 : buffer_bytes_;
