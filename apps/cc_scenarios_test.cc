@@ -270,7 +270,7 @@ TEST(CcScenarioTest, EqualWindowsMeasureFairOnlyOverAnRttScaleWindow) {
 
 TEST(FairnessTimelineTest, JainOverFlowsRunningThroughTheInterval) {
   ReplayResult r;
-  auto flow = [](uint32_t src, double start_us, double finish_us) {
+  auto flow = [](uint32_t src, int64_t start_us, int64_t finish_us) {
     FlowResult f;
     f.src = src;
     f.dst = 0;
@@ -280,7 +280,7 @@ TEST(FairnessTimelineTest, JainOverFlowsRunningThroughTheInterval) {
     return f;
   };
   r.flows = {flow(1, 0, 100), flow(2, 0, 100), flow(3, 15, 100)};
-  auto sample = [](double at_us, uint32_t src, uint64_t bytes) {
+  auto sample = [](int64_t at_us, uint32_t src, uint64_t bytes) {
     CcSample s;
     s.at = Time::Zero() + Duration::Microseconds(at_us);
     s.src = src;

@@ -53,6 +53,16 @@ class Duration {
   static constexpr Duration Nanoseconds(int64_t ns) { return Duration(ns * 1000); }
   static constexpr Duration Microseconds(int64_t us) { return Duration(us * 1000'000); }
   static constexpr Duration Milliseconds(int64_t ms) { return Duration(ms * 1000'000'000); }
+  // A fractional count would silently truncate (Microseconds(2.5) == 2 us), so
+  // it does not compile: scale a unit with Scaled(), or use Seconds(double).
+  template <std::floating_point F>
+  static Duration Picoseconds(F) = delete;
+  template <std::floating_point F>
+  static Duration Nanoseconds(F) = delete;
+  template <std::floating_point F>
+  static Duration Microseconds(F) = delete;
+  template <std::floating_point F>
+  static Duration Milliseconds(F) = delete;
   // Rounded to the nearest picosecond, as Scaled() rounds.
   static constexpr Duration Seconds(double s) {
     return Duration(units_internal::RoundToInt64(s * 1e12));

@@ -74,6 +74,22 @@ static_assert(!kDurationTimes<long double>);
 static_assert(kDurationOver<int64_t>);
 static_assert(!kDurationOver<double>);
 static_assert(!kDurationOver<float>);
+// Likewise a fractional count of a unit: Microseconds(2.5) was 2 us.
+template <typename Count>
+constexpr bool kCountsMicroseconds = requires(Count n) {
+  Duration::Microseconds(n);
+};
+template <typename Count>
+constexpr bool kCountsNanoseconds = requires(Count n) {
+  Duration::Nanoseconds(n);
+};
+static_assert(kCountsMicroseconds<int>);
+static_assert(kCountsMicroseconds<int64_t>);
+static_assert(kCountsMicroseconds<uint32_t>);
+static_assert(!kCountsMicroseconds<double>);
+static_assert(!kCountsMicroseconds<float>);
+static_assert(kCountsNanoseconds<int64_t>);
+static_assert(!kCountsNanoseconds<double>);
 static_assert(Duration::Nanoseconds(2).Scaled(0.25) == Duration::Picoseconds(500));
 
 TEST(DurationTest, ScaledRoundsToNearestPicosecond) {
