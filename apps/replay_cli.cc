@@ -48,7 +48,7 @@ absl::StatusOr<ReplayRun> RunFromOptions(const ReplayOptions& options, const std
   run.description.command = command;
   run.description.workload = options.workload;
   run.description.fabric = options.fabric;
-  run.description.cc = options.cc;
+  run.description.cc = options.config.cc;
   run.description.seed = options.config.seed;
   run.summary = Summarize(*result);
   run.result = *std::move(result);

@@ -780,7 +780,7 @@ absl::Status DpdkRank::Run() {
     h.endpoint = context_->local();
     h.mtu = mtu_;
     h.paths = options_.config.paths;
-    h.congestion_control = options_.cc;
+    h.congestion_control = options_.config.cc;
     h.workload = SetupFingerprint();
     if (Peer* p = PeerOf(plan_.control_peers[c])) h.qps.push_back(p->local);
   }
@@ -840,7 +840,7 @@ RankResult DpdkRank::Collect() const {
   r.workload = options_.workload;
   r.fingerprint = WorkloadFingerprint(workload_);
   r.verb = options_.config.verb == TransferVerb::kSend ? "send" : "write";
-  r.cc = options_.cc;
+  r.cc = options_.config.cc;
   r.mtu = mtu_;
   r.link_gbps = link_gbps_;
   r.port = port_ ? port_->info().driver : "";

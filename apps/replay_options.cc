@@ -88,7 +88,7 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       if (absl::StatusOr<ParsedCcSpec> cc = ParseCcSpec(value); !cc.ok()) {
         return FlagError(name, std::string(cc.status().message()));
       }
-      o.cc = std::string(value);
+      o.config.cc = std::string(value);
     } else if (name == "seed") {
       if (!ParseUint(value, &u)) return FlagError(name, "expected a whole number");
       o.config.seed = u;
@@ -194,7 +194,6 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       return absl::InvalidArgumentError(absl::StrFormat("unknown flag --%s (see --help)", name));
     }
   }
-  o.config.cc = o.cc;
   // Flags that belong to one mode only are refused in the other, so a typo
   // never silently changes nothing.
   const auto given = [&seen](std::string_view flag) {

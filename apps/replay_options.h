@@ -33,7 +33,6 @@ struct ReplayOptions {
   bool help = false;
   std::string fabric = "sim";  // as given
   std::string workload = "incast";
-  std::string cc = "fixed";
   std::string json_path;
   std::string csv_path;
   std::string timeline_dir;
