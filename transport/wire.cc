@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -657,6 +658,31 @@ FrameDecodeResult DecodeFrame(std::span<const uint8_t> bytes, uint16_t tern_port
   frame.src.udp_port = frame.dst.udp_port;
   frame.tern = bytes.subspan(udp_offset + sizeof(UdpHeader), udp_length - sizeof(UdpHeader));
   return result;
+}
+
+std::optional<uint16_t> PeekUdpDestinationPort(std::span<const uint8_t> frame) {
+  if (frame.size() < sizeof(EthernetHeader)) return std::nullopt;
+  size_t udp_offset;
+  switch (Overlay<EthernetHeader>(frame, 0)->ether_type.get()) {
+    case kEtherTypeIpv4: {
+      if (frame.size() < kIpOffset + sizeof(Ipv4Header)) return std::nullopt;
+      const auto* ip = Overlay<Ipv4Header>(frame, kIpOffset);
+      if (ip->protocol != kIpProtoUdp || (ip->version_ihl >> 4) != 4) return std::nullopt;
+      if ((ip->version_ihl & 0x0F) < 5) return std::nullopt;
+      udp_offset = kIpOffset + 4 * size_t{ip->version_ihl & 0x0Fu};
+      break;
+    }
+    case kEtherTypeIpv6: {
+      if (frame.size() < kIpOffset + sizeof(Ipv6Header)) return std::nullopt;
+      if (Overlay<Ipv6Header>(frame, kIpOffset)->next_header != kIpProtoUdp) return std::nullopt;
+      udp_offset = kIpOffset + sizeof(Ipv6Header);
+      break;
+    }
+    default:
+      return std::nullopt;
+  }
+  if (frame.size() < udp_offset + sizeof(UdpHeader)) return std::nullopt;
+  return Overlay<UdpHeader>(frame, udp_offset)->dst_port.get();
 }
 
 // Returns 0 (writes nothing) when the two addresses are of different families

@@ -365,6 +365,11 @@ struct FrameDecodeResult {
 // local Tern UDP port; other UDP traffic is kNotTern.
 FrameDecodeResult DecodeFrame(std::span<const uint8_t> bytes, uint16_t tern_port);
 
+// The UDP destination port of an IPv4 or IPv6 UDP frame, without validating
+// anything else: enough to tell which worker's context a frame is for, whose
+// DecodeFrame then checks it whole. nullopt for anything that is not UDP.
+std::optional<uint16_t> PeekUdpDestinationPort(std::span<const uint8_t> frame);
+
 // Writes Ethernet / IP / UDP headers for a Tern packet of `tern_len` bytes into
 // `out` (at least kMaxOuterHeaderBytes) and returns the bytes written.
 // src.ip and dst.ip must be the same family. The packet is sent ECN-capable

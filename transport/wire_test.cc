@@ -865,6 +865,37 @@ TEST(DecodeFrameTest, OtherUdpPortIsNotTern) {
   EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort + 1).error, DropReason::kNotTern);
 }
 
+TEST(PeekUdpDestinationPortTest, ReadsThePortOfIpv4AndIpv6Frames) {
+  Endpoint v4 = V4Endpoint(2);
+  v4.udp_port = 7001;
+  Endpoint v6 = V6Endpoint(2);
+  v6.udp_port = 7002;
+  EXPECT_EQ(PeekUdpDestinationPort(MakeFrame(V4Endpoint(1), v4, Sealed(MakeAck()))), 7001);
+  EXPECT_EQ(PeekUdpDestinationPort(MakeFrame(V6Endpoint(1), v6, Sealed(MakeAck()))), 7002);
+}
+
+TEST(PeekUdpDestinationPortTest, NothingForFramesThatAreNotUdp) {
+  const Bytes good = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  Bytes arp = good;
+  At<EthernetHeader>(arp, 0).ether_type.set(kEtherTypeArp);
+  EXPECT_EQ(PeekUdpDestinationPort(arp), std::nullopt);
+  Bytes tcp = good;
+  At<Ipv4Header>(tcp, kIpv4).protocol = 6;
+  EXPECT_EQ(PeekUdpDestinationPort(tcp), std::nullopt);
+  Bytes short_ihl = good;
+  At<Ipv4Header>(short_ihl, kIpv4).version_ihl = 0x44;
+  EXPECT_EQ(PeekUdpDestinationPort(short_ihl), std::nullopt);
+  Bytes v6_extension = MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()));
+  At<Ipv6Header>(v6_extension, kIpv4).next_header = 0;
+  EXPECT_EQ(PeekUdpDestinationPort(v6_extension), std::nullopt);
+  // Every truncation short of a whole UDP header.
+  for (size_t len = 0; len < kIpv4Udp + sizeof(UdpHeader); ++len) {
+    EXPECT_EQ(PeekUdpDestinationPort(std::span(good).first(len)), std::nullopt) << "len=" << len;
+  }
+  EXPECT_EQ(PeekUdpDestinationPort(std::span(good).first(kIpv4Udp + sizeof(UdpHeader))),
+            kDefaultUdpPort);
+}
+
 TEST(DecodeFrameTest, Ipv4OptionsRejected) {
   Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
   At<Ipv4Header>(frame, kIpv4).version_ihl = 0x46;

@@ -2,6 +2,7 @@
 
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <rte_flow.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -181,11 +182,50 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
 }
 
 Port::~Port() {
+  if (has_flow_rules_) {
+    rte_flow_error error;
+    rte_flow_flush(info_.port_id, &error);
+  }
   if (started_) {
     rte_eth_dev_stop(info_.port_id);
     rte_eth_dev_close(info_.port_id);
   }
   for (rte_mempool* pool : pools_) rte_mempool_free(pool);
+}
+
+absl::Status Port::SteerUdpPort(uint16_t udp_port, uint16_t queue) {
+  if (queue >= info_.queues) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("port %d has no RX queue %d", info_.port_id, queue));
+  }
+  rte_flow_attr attr = {};
+  attr.ingress = 1;
+  rte_flow_item_udp udp_spec = {};
+  rte_flow_item_udp udp_mask = {};
+  udp_spec.hdr.dst_port = rte_cpu_to_be_16(udp_port);
+  udp_mask.hdr.dst_port = 0xFFFF;
+  rte_flow_action_queue to_queue = {};
+  to_queue.index = queue;
+  const rte_flow_action actions[] = {{RTE_FLOW_ACTION_TYPE_QUEUE, &to_queue},
+                                     {RTE_FLOW_ACTION_TYPE_END, nullptr}};
+  for (rte_flow_item_type ip : {RTE_FLOW_ITEM_TYPE_IPV4, RTE_FLOW_ITEM_TYPE_IPV6}) {
+    rte_flow_item pattern[4] = {};
+    pattern[0].type = RTE_FLOW_ITEM_TYPE_ETH;
+    pattern[1].type = ip;
+    pattern[2].type = RTE_FLOW_ITEM_TYPE_UDP;
+    pattern[2].spec = &udp_spec;
+    pattern[2].mask = &udp_mask;
+    pattern[3].type = RTE_FLOW_ITEM_TYPE_END;
+    rte_flow_error error = {};
+    if (rte_flow_create(info_.port_id, &attr, pattern, actions, &error) == nullptr) {
+      return absl::UnimplementedError(absl::StrFormat(
+          "port %d (%s): no flow rule UDP port %d -> queue %d over %s: %s", info_.port_id,
+          info_.driver, udp_port, queue, ip == RTE_FLOW_ITEM_TYPE_IPV4 ? "IPv4" : "IPv6",
+          error.message != nullptr ? error.message : DpdkError(rte_errno)));
+    }
+    has_flow_rules_ = true;
+  }
+  return absl::OkStatus();
 }
 
 bool Port::WaitForLink(int timeout_ms) const {

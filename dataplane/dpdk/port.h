@@ -79,12 +79,19 @@ class Port {
   uint32_t LinkSpeedMbps() const;
   PortStats stats() const;
 
+  // Asks the NIC to deliver frames for UDP destination port `udp_port` (over
+  // IPv4 and IPv6) to RX queue `queue`, with rte_flow rules. The error says
+  // why it cannot (most virtual PMDs have no flow rules); software steering
+  // between the workers (steering.h) does the job then.
+  absl::Status SteerUdpPort(uint16_t udp_port, uint16_t queue);
+
  private:
   Port() = default;
   PortInfo info_;
   std::vector<rte_mempool*> pools_;
   uint32_t max_frame_bytes_ = 0;
   bool started_ = false;
+  bool has_flow_rules_ = false;
 };
 
 // Two net_ring ports joined back to back in this process: what one sends the

@@ -12,6 +12,7 @@
 #include "dataplane/dpdk/capture.h"
 #include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/port.h"
+#include "dataplane/dpdk/steering.h"
 
 namespace tern::dpdk {
 namespace {
@@ -95,16 +96,31 @@ size_t PortWorker::Poll(uint64_t tsc) {
   return counters_.rx_frames + counters_.tx_frames - before;
 }
 
+void PortWorker::JoinSteering(SoftwareSteering* steering, int index) {
+  steering_ = steering;
+  steering_index_ = index;
+}
+
 void PortWorker::Receive(uint64_t tsc, Time now) {
   rte_mbuf* rx[kBurst];
+  if (steering_ != nullptr) {
+    const size_t handed = steering_->Take(steering_index_, rx);
+    counters_.steered_in += handed;
+    Process({rx, handed}, /*may_steer=*/false, now);
+  }
   const uint16_t n = rte_eth_rx_burst(port_id_, queue_, rx, kBurst);
   if (n == 0) return;
   counters_.rx_frames += n;
   if (capture_ != nullptr)
     capture_->Record(port_id_, queue_, rx, n, PacketCapture::Direction::kIn, tsc);
-  for (uint16_t i = 0; i < n; ++i) {
-    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void*));
-    rte_mbuf* m = rx[i];
+  Process({rx, n}, /*may_steer=*/steering_ != nullptr, now);
+}
+
+void PortWorker::Process(std::span<rte_mbuf*> frames, bool may_steer, Time now) {
+  const size_t n = frames.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(frames[i + 1], void*));
+    rte_mbuf* m = frames[i];
     if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD) {
       ++counters_.rx_ip_checksum_bad;
       continue;
@@ -126,9 +142,23 @@ void PortWorker::Receive(uint64_t tsc, Time now) {
       if (std::optional<ArpMessage> arp = DecodeArp(frame)) HandleArp(*arp);
       continue;
     }
+    if (may_steer) {
+      // Frames for no worker's port stay here: this context counts the drop.
+      const std::optional<uint16_t> udp_port = PeekUdpDestinationPort(frame);
+      const int owner = udp_port ? steering_->OwnerOf(*udp_port) : -1;
+      if (owner >= 0 && owner != steering_index_) {
+        if (steering_->HandOver(owner, m)) {
+          ++counters_.steered_out;
+          frames[i] = nullptr;  // the owner frees it
+        } else {
+          ++counters_.steer_ring_full;
+        }
+        continue;
+      }
+    }
     context_.OnFrame(frame, now);
   }
-  rte_pktmbuf_free_bulk(rx, n);
+  rte_pktmbuf_free_bulk(frames.data(), static_cast<unsigned>(n));
 }
 
 void PortWorker::HandleArp(const ArpMessage& message) {

@@ -21,6 +21,7 @@ namespace tern::dpdk {
 
 class Port;
 class PacketCapture;
+class SoftwareSteering;
 
 inline constexpr uint16_t kBurst = 32;
 
@@ -36,7 +37,10 @@ struct WorkerCounters {
   uint64_t arp_requests_answered = 0;
   uint64_t arp_requests_sent = 0;
   uint64_t arp_learned = 0;
-  uint64_t hold_overflow = 0;  // reorder hold queue full: sent without its delay
+  uint64_t hold_overflow = 0;    // reorder hold queue full: sent without its delay
+  uint64_t steered_out = 0;      // received here, handed to the worker owning their UDP port
+  uint64_t steered_in = 0;       // handed here by another worker
+  uint64_t steer_ring_full = 0;  // dropped: the owner's steering ring was full
 };
 
 class PortWorker {
@@ -49,6 +53,12 @@ class PortWorker {
 
   // One iteration at TSC `tsc`. Returns frames received plus frames sent.
   size_t Poll(uint64_t tsc);
+
+  // Shares the port with other workers: a received frame for another
+  // worker's UDP port is handed to it through `steering`, and frames handed
+  // here are processed as if received. `index` is this worker's place in it.
+  // Before the first Poll.
+  void JoinSteering(SoftwareSteering* steering, int index);
 
   // Broadcasts an ARP request for `ip` (sent on the next Poll).
   void RequestArp(uint32_t ip);
@@ -66,6 +76,9 @@ class PortWorker {
 
  private:
   void Receive(uint64_t tsc, Time now);
+  // ARP or protocol for each frame; frames handed to another worker are
+  // nulled in `frames`, the rest freed.
+  void Process(std::span<rte_mbuf*> frames, bool may_steer, Time now);
   void HandleArp(const ArpMessage& message);
   // Moves what the context has ready into tx_pending_ (through the faults).
   void BuildFrames(uint64_t tsc, Time now);
@@ -80,6 +93,8 @@ class PortWorker {
   Context& context_;
   const TscClock& clock_;
   PacketCapture* capture_;
+  SoftwareSteering* steering_ = nullptr;
+  int steering_index_ = -1;
   rte_mempool* pool_;
   const bool tx_ipv4_checksum_;
   const uint32_t max_frame_;

@@ -21,28 +21,11 @@
 #include "absl/strings/str_format.h"
 #include "dataplane/dpdk/capture.h"
 #include "dataplane/dpdk/eal.h"
+#include "dataplane/dpdk/eal_test_environment.h"
 #include "dataplane/dpdk/port.h"
 
 namespace tern::dpdk {
 namespace {
-
-class EalEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    std::vector<std::string> app;
-    absl::StatusOr<std::unique_ptr<Eal>> eal = Eal::Init(
-        {"port_worker_test", "-l", "0", "--no-huge", "-m", "256", "--no-pci", "--file-prefix",
-         absl::StrFormat("tern-ut-%d", getpid()), "--log-level", "lib.*:error"},
-        &app);
-    ASSERT_TRUE(eal.ok()) << eal.status();
-    eal_ = *std::move(eal);
-  }
-  void TearDown() override { eal_.reset(); }
-
- private:
-  std::unique_ptr<Eal> eal_;
-};
-const auto* const kEal = ::testing::AddGlobalTestEnvironment(new EalEnvironment);
 
 // Two ports back to back; B's worker drives a context with one QP connected
 // to A's context, so that real frames can be produced on A and mangled.
