@@ -1,9 +1,9 @@
 #include "apps/perf_dpdk.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,6 +15,7 @@
 #include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/port_worker.h"
+#include "dataplane/dpdk/steering.h"
 #include "dataplane/dpdk/telemetry.h"
 #include "dataplane/dpdk/tsc_clock.h"
 #include "dataplane/sim/multipath_wire.h"
@@ -47,23 +48,46 @@ absl::StatusOr<FaultConfig> ParseFaultSpec(std::string_view spec) {
   return FaultsFromWire(*wire);
 }
 
-// One side: its context, the worker that drives it over a port queue, and
-// the test logic. Lives on one lcore once the run starts.
+// Worker `w`'s share of the test, the same on both hosts: every Nth QP, and
+// a pattern seed of its own (worker 0 keeps the run's).
+PerfOptions WorkerShare(const PerfOptions& options, int w) {
+  PerfOptions share = options;
+  const auto worker = static_cast<uint32_t>(w);
+  share.qps = options.qps / options.workers + (worker < options.qps % options.workers ? 1 : 0);
+  if (w > 0) share.seed = sim::DeriveSeed(options.seed, 0x2000 + worker);
+  return share;
+}
+
+// One worker of a host: its context, the PortWorker that drives it over its
+// own port queue, and its share of the test. One lcore steps it once the run
+// starts; other threads only read and write the atomics.
 struct Side {
+  PerfOptions options;  // this worker's share (the endpoint keeps a reference)
   std::unique_ptr<Context> context;
   std::unique_ptr<PortWorker> worker;
   std::unique_ptr<PerfEndpoint> endpoint;
   int index = 0;
   const dpdk::Port* port = nullptr;
+  std::atomic<bool> start_requested{false};  // the endpoint starts on its lcore
+  std::atomic<bool> started{false};
   std::atomic<bool> done{false};
+  std::atomic<uint64_t> messages_completed{0};  // for progress lines
   uint64_t fault_generation = 0;
   uint64_t next_publish_tsc = 0;
 
   // One loop iteration: the worker, then the application, on one TSC reading.
   void Step(uint64_t tsc) {
     worker->Poll(tsc);
-    endpoint->Poll(worker->clock().ToTime(tsc));
-    if (!done.load(std::memory_order_relaxed) && endpoint->done()) {
+    const Time now = worker->clock().ToTime(tsc);
+    if (!started.load(std::memory_order_relaxed) &&
+        start_requested.load(std::memory_order_acquire)) {
+      endpoint->Start(now);
+      started.store(true, std::memory_order_release);
+    }
+    endpoint->Poll(now);
+    messages_completed.store(endpoint->messages_completed(), std::memory_order_relaxed);
+    if (!done.load(std::memory_order_relaxed) && started.load(std::memory_order_relaxed) &&
+        endpoint->done()) {
       done.store(true, std::memory_order_release);
     }
     if (tsc >= next_publish_tsc) {
@@ -81,6 +105,172 @@ struct Side {
   }
 };
 
+// One host's workers on one port: side w drives queue w and listens on UDP
+// port kDefaultUdpPort + w; frames that land on another worker's queue are
+// handed over through `steering`.
+struct Host {
+  std::vector<std::unique_ptr<Side>> sides;
+  std::unique_ptr<dpdk::SoftwareSteering> steering;
+
+  std::vector<Side*> all() const {
+    std::vector<Side*> out;
+    for (const auto& side : sides) out.push_back(side.get());
+    return out;
+  }
+  bool AllStarted() const {
+    return std::all_of(sides.begin(), sides.end(),
+                       [](const auto& s) { return s->started.load(std::memory_order_acquire); });
+  }
+  bool AllDone() const {
+    return std::all_of(sides.begin(), sides.end(),
+                       [](const auto& s) { return s->done.load(std::memory_order_acquire); });
+  }
+  uint64_t MessagesCompleted() const {
+    uint64_t sum = 0;
+    for (const auto& s : sides) sum += s->messages_completed.load(std::memory_order_relaxed);
+    return sum;
+  }
+  uint64_t TotalMessages() const {
+    uint64_t sum = 0;
+    for (const auto& s : sides) sum += s->endpoint->total_messages();
+    return sum;
+  }
+  void RequestStart() {
+    for (const auto& s : sides) s->start_requested.store(true, std::memory_order_release);
+  }
+  // Where the run stands, for a stall report; only once no lcore steps it.
+  std::string DescribeProgress() const {
+    for (const auto& s : sides) {
+      if (!s->done.load(std::memory_order_acquire)) {
+        return absl::StrFormat("worker %d: %s", s->index, s->endpoint->DescribeProgress());
+      }
+    }
+    return "every worker done";
+  }
+};
+
+// Builds a host's workers on `port`; `first_index` numbers them in telemetry.
+absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Port& port,
+                      const IpAddress& ip, bool requester, const dpdk::TscClock& clock,
+                      dpdk::PacketCapture* capture, int first_index, Host* host) {
+  const int workers = options.workers;
+  if (port.info().queues < workers) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("port %d has %d queue(s): --workers %d needs one per worker", port.id(),
+                        port.info().queues, workers));
+  }
+  std::vector<uint16_t> udp_ports;
+  for (int w = 0; w < workers; ++w) udp_ports.push_back(static_cast<uint16_t>(kDefaultUdpPort + w));
+  if (workers > 1) {
+    absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
+        dpdk::SoftwareSteering::Create(udp_ports);
+    if (!steering.ok()) return steering.status();
+    host->steering = *std::move(steering);
+  }
+  for (int w = 0; w < workers; ++w) {
+    auto side = std::make_unique<Side>();
+    side->options = WorkerShare(options, w);
+    side->index = first_index + w;
+    side->port = &port;
+    ContextConfig config;
+    config.local.mac = port.info().mac;
+    config.local.ip = ip;
+    config.local.udp_port = udp_ports[static_cast<size_t>(w)];
+    config.seed = sim::DeriveSeed(options.seed, (requester ? 0x1000u : 0x1001u) + 2u * w);
+    absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
+    if (!ctx.ok()) return ctx.status();
+    side->context = *std::move(ctx);
+    side->worker = std::make_unique<PortWorker>(port, static_cast<uint16_t>(w), *side->context,
+                                                clock, capture);
+    if (host->steering) side->worker->JoinSteering(host->steering.get(), w);
+    side->worker->SetFaults(FaultsFromWire(options.wire));
+    side->endpoint =
+        std::make_unique<PerfEndpoint>(side->options, size, requester, *side->context);
+    if (absl::Status st = side->endpoint->SetUp(); !st.ok()) return st;
+    host->sides.push_back(std::move(side));
+  }
+  return absl::OkStatus();
+}
+
+// Asks the NIC to put each worker's frames on its queue; software steering
+// covers a port that cannot.
+void SteerWorkersByNic(dpdk::Port& port, int workers) {
+  for (int w = 0; w < workers && workers > 1; ++w) {
+    const absl::Status st =
+        port.SteerUdpPort(static_cast<uint16_t>(kDefaultUdpPort + w), static_cast<uint16_t>(w));
+    if (!st.ok()) {
+      spdlog::info("{}; frames that land on another worker's queue are handed over in software",
+                   std::string(st.message()));
+      return;
+    }
+  }
+}
+
+// The sides spread over this lcore and the EAL's worker lcores: side i runs
+// on lcore i mod L, this (main) lcore first. With fewer lcores than sides an
+// lcore steps several in turn.
+class SideLoops {
+ public:
+  explicit SideLoops(const std::vector<Side*>& sides) {
+    const std::vector<unsigned> lcores = dpdk::WorkerLcores();
+    loops_.resize(1 + std::min(lcores.size(), sides.size() > 0 ? sides.size() - 1 : 0));
+    for (size_t i = 0; i < sides.size(); ++i) loops_[i % loops_.size()].sides.push_back(sides[i]);
+    for (size_t l = 1; l < loops_.size(); ++l) {
+      loops_[l].lcore = lcores[l - 1];
+      loops_[l].stop = &stop_;
+    }
+  }
+  ~SideLoops() { Stop(); }
+  SideLoops(const SideLoops&) = delete;
+  SideLoops& operator=(const SideLoops&) = delete;
+
+  size_t lcores() const { return loops_.size(); }
+
+  // Starts the other lcores' loops.
+  absl::Status Launch() {
+    for (size_t l = 1; l < loops_.size(); ++l) {
+      if (!dpdk::LaunchOnLcore(loops_[l].lcore, Run, &loops_[l])) {
+        Stop();
+        return absl::InternalError(absl::StrFormat("cannot launch a worker on lcore %d",
+                                                   loops_[l].lcore));
+      }
+      loops_[l].launched = true;
+    }
+    return absl::OkStatus();
+  }
+  // One iteration of this lcore's sides.
+  void StepMain(uint64_t tsc) {
+    for (Side* side : loops_[0].sides) side->Step(tsc);
+  }
+  // Stops the other lcores and waits for them.
+  void Stop() {
+    stop_.store(true, std::memory_order_release);
+    for (Loop& loop : loops_) {
+      if (loop.launched) dpdk::WaitForLcore(loop.lcore);
+      loop.launched = false;
+    }
+  }
+
+ private:
+  struct Loop {
+    std::vector<Side*> sides;
+    unsigned lcore = 0;
+    std::atomic<bool>* stop = nullptr;
+    bool launched = false;
+  };
+  static int Run(void* arg) {
+    auto* loop = static_cast<Loop*>(arg);
+    while (!loop->stop->load(std::memory_order_acquire)) {
+      const uint64_t tsc = dpdk::ReadTsc();
+      for (Side* side : loop->sides) side->Step(tsc);
+    }
+    return 0;
+  }
+
+  std::vector<Loop> loops_;
+  std::atomic<bool> stop_{false};
+};
+
 // What the server knows that the client's result needs.
 struct ServerReport {
   std::string failure;
@@ -88,12 +278,20 @@ struct ServerReport {
   uint64_t data_errors = 0;
 };
 
-ServerReport ServerSummary(const PerfEndpoint& server) {
-  return {server.failed() ? server.failure() : "", server.bytes_verified(), server.data_errors()};
+ServerReport ServerSummary(const Host& server) {
+  ServerReport report;
+  for (const auto& side : server.sides) {
+    const PerfEndpoint& e = *side->endpoint;
+    if (e.failed() && report.failure.empty()) report.failure = e.failure();
+    report.bytes_verified += e.bytes_verified();
+    report.data_errors += e.data_errors();
+  }
+  return report;
 }
 
-// The client's view of the run, completed by the server's report.
-PerfResult Summarize(const PerfOptions& options, uint64_t size, PerfEndpoint& client,
+// The client's view of the run, completed by the server's report. With
+// several workers the peak is the sum of each worker's peak.
+PerfResult Summarize(const PerfOptions& options, uint64_t size, const Host& client,
                      const ServerReport& server, const std::string& failure) {
   PerfResult result;
   result.test = options.test;
@@ -101,24 +299,33 @@ PerfResult Summarize(const PerfOptions& options, uint64_t size, PerfEndpoint& cl
   result.iterations = options.iters;
   result.qps = IsLatencyTest(options.test) ? 1 : options.qps;
   std::string why = failure;
-  if (client.failed()) why = client.failure();
+  Time first_post = Time::Infinite();
+  Time last_completion;
+  for (const auto& side : client.sides) {
+    PerfEndpoint& e = *side->endpoint;
+    if (why.empty() && e.failed()) why = e.failure();
+    first_post = std::min(first_post, e.first_post());
+    last_completion = std::max(last_completion, e.last_completion());
+    result.messages_posted += e.total_messages();
+    result.messages_completed += e.messages_completed();
+    result.bytes_verified += e.bytes_verified();
+    result.data_errors += e.data_errors();
+    result.bw_peak_gbps += e.peak_gbps();
+    result.peak_window += e.peak_window();
+  }
   if (why.empty()) why = server.failure;
-  const double elapsed = (client.last_completion() - client.first_post()).seconds();
+  const double elapsed = (last_completion - first_post).seconds();
   if (elapsed > 0) {
-    const double completed = static_cast<double>(client.messages_completed());
+    const double completed = static_cast<double>(result.messages_completed);
     result.bw_avg_gbps = completed * static_cast<double>(size) * 8 / elapsed / 1e9;
     result.msg_rate_mpps = completed / elapsed / 1e6;
   }
-  result.bw_peak_gbps = client.peak_gbps();
-  result.peak_window = client.peak_window();
-  if (IsLatencyTest(options.test)) {
+  if (IsLatencyTest(options.test)) {  // one worker
     result.has_latency = true;
-    result.latency = ComputeLatencyStats(std::move(client.latency_samples()));
+    result.latency = ComputeLatencyStats(std::move(client.sides[0]->endpoint->latency_samples()));
   }
-  result.messages_posted = client.total_messages();
-  result.messages_completed = client.messages_completed();
-  result.bytes_verified = client.bytes_verified() + server.bytes_verified;
-  result.data_errors = client.data_errors() + server.data_errors;
+  result.bytes_verified += server.bytes_verified;
+  result.data_errors += server.data_errors;
   if (why.empty() && result.messages_completed < result.messages_posted) {
     why = "run ended before every message completed";
   }
@@ -128,26 +335,34 @@ PerfResult Summarize(const PerfOptions& options, uint64_t size, PerfEndpoint& cl
   return result;
 }
 
-// A side's context, port and fault counters.
-std::vector<std::pair<std::string, uint64_t>> SideCounters(const Side& side) {
+// A host's context, worker and fault counters, summed over its workers, and
+// its port's own counters once.
+std::vector<std::pair<std::string, uint64_t>> HostCounters(const Host& host) {
   std::vector<std::pair<std::string, uint64_t>> out;
-  AppendContextCounters(*side.context, &out);
-  const dpdk::WorkerCounters& w = side.worker->counters();
-  const dpdk::PortStats port_stats = side.port->stats();  // the PMD's own counters
-  const dpdk::FaultCounters& f = side.worker->faults().counters();
-  out.insert(out.end(), {{"port_rx_frames", w.rx_frames},
-                         {"port_tx_frames", w.tx_frames},
-                         {"port_tx_ring_full", w.tx_ring_full},
-                         {"port_rx_missed", port_stats.rx_missed},
-                         {"port_rx_no_mbuf", port_stats.rx_no_mbuf},
-                         {"port_tx_errors", port_stats.tx_errors},
-                         {"port_tx_no_mbuf", w.tx_no_mbuf},
-                         {"port_rx_ip_checksum_bad", w.rx_ip_checksum_bad},
-                         {"arp_requests_answered", w.arp_requests_answered},
-                         {"fault_dropped", f.dropped + f.blackholed},
-                         {"fault_duplicated", f.duplicated},
-                         {"fault_corrupted", f.corrupted},
-                         {"fault_delayed", f.delayed}});
+  for (const auto& side : host.sides) {
+    std::vector<std::pair<std::string, uint64_t>> one;
+    AppendContextCounters(*side->context, &one);
+    const dpdk::WorkerCounters& w = side->worker->counters();
+    const dpdk::FaultCounters& f = side->worker->faults().counters();
+    one.insert(one.end(), {{"port_rx_frames", w.rx_frames},
+                           {"port_tx_frames", w.tx_frames},
+                           {"port_tx_ring_full", w.tx_ring_full},
+                           {"port_tx_no_mbuf", w.tx_no_mbuf},
+                           {"port_rx_ip_checksum_bad", w.rx_ip_checksum_bad},
+                           {"port_steered_out", w.steered_out},
+                           {"port_steer_ring_full", w.steer_ring_full},
+                           {"arp_requests_answered", w.arp_requests_answered},
+                           {"fault_dropped", f.dropped + f.blackholed},
+                           {"fault_duplicated", f.duplicated},
+                           {"fault_corrupted", f.corrupted},
+                           {"fault_delayed", f.delayed}});
+    SumCounters(one, &out);
+  }
+  const dpdk::PortStats port_stats = host.sides[0]->port->stats();  // the PMD's own counters
+  SumCounters({{{"port_rx_missed", port_stats.rx_missed},
+                {"port_rx_no_mbuf", port_stats.rx_no_mbuf},
+                {"port_tx_errors", port_stats.tx_errors}}},
+              &out);
   return out;
 }
 
@@ -160,24 +375,6 @@ void AppendCaptureCounters(const dpdk::PacketCapture* capture, PerfResult* resul
     if (name == "retransmitted_packets") result->retransmitted_packets = value;
     if (name == "local_ack_timeout_err") result->timeouts = value;
   }
-}
-
-// Builds a side's context, worker and endpoint on `port`.
-absl::Status MakeSide(const PerfOptions& options, uint64_t size, const dpdk::Port& port,
-                      const IpAddress& ip, bool requester, const dpdk::TscClock& clock,
-                      dpdk::PacketCapture* capture, Side* side) {
-  side->port = &port;
-  ContextConfig config;
-  config.local.mac = port.info().mac;
-  config.local.ip = ip;
-  config.seed = sim::DeriveSeed(options.seed, requester ? 0x1000 : 0x1001);
-  absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
-  if (!ctx.ok()) return ctx.status();
-  side->context = *std::move(ctx);
-  side->worker = std::make_unique<PortWorker>(port, 0, *side->context, clock, capture);
-  side->worker->SetFaults(FaultsFromWire(options.wire));
-  side->endpoint = std::make_unique<PerfEndpoint>(options, size, requester, *side->context);
-  return side->endpoint->SetUp();
 }
 
 // A port that cannot carry --mtu is used with the payload it can carry.
@@ -193,122 +390,121 @@ absl::StatusOr<std::unique_ptr<dpdk::PacketCapture>> MaybeCapture(const PerfOpti
   return dpdk::PacketCapture::Open(options.pcap_path);
 }
 
-struct LoopArgs {
-  Side* side;
-  std::atomic<bool>* stop;
-};
-
-int ServeLoop(void* arg) {
-  auto* args = static_cast<LoopArgs*>(arg);
-  while (!args->stop->load(std::memory_order_acquire)) args->side->Step(dpdk::ReadTsc());
-  return 0;
-}
-
 class LoopbackFabric : public DpdkPerfFabric {
  public:
   explicit LoopbackFabric(const PerfOptions& options)
       : options_(options), clock_(dpdk::TscHz(), dpdk::ReadTsc()) {}
 
   absl::Status Open() {
-    absl::StatusOr<std::pair<uint16_t, uint16_t>> pair =
-        dpdk::CreateRingPortPair(absl::StrFormat("tern_loop%d", getpid()), 1);
+    absl::StatusOr<std::pair<uint16_t, uint16_t>> pair = dpdk::CreateRingPortPair(
+        absl::StrFormat("tern_loop%d", getpid()), options_.workers);
     if (!pair.ok()) return pair.status();
     for (uint16_t id : {pair->first, pair->second}) {
       dpdk::PortOptions port_options;
       port_options.port_id = id;
+      port_options.queues = options_.workers;
       port_options.payload_mtu = options_.mtu;
       absl::StatusOr<std::unique_ptr<dpdk::Port>> port = dpdk::Port::Open(port_options);
       if (!port.ok()) return port.status();
       ClampMtu((*port)->info(), &options_);
+      SteerWorkersByNic(**port, options_.workers);
       ports_.push_back(*std::move(port));
     }
     absl::StatusOr<std::unique_ptr<dpdk::PacketCapture>> capture = MaybeCapture(options_);
     if (!capture.ok()) return capture.status();
     capture_ = *std::move(capture);
     dpdk::TelemetryBoard::Instance().Register(ParseFaultSpec);
-    // The responder's lcore: the first worker lcore, if the EAL has one.
-    server_lcore_ = dpdk::NextWorkerLcore();
-    if (!server_lcore_) {
-      spdlog::info("one lcore only (-l): client and server share it, latency will suffer");
+    const size_t lcores = 1 + dpdk::WorkerLcores().size();
+    if (lcores < 2u * options_.workers) {
+      spdlog::info("{} lcore(s) (-l) for {} workers on the two hosts: some lcores step several",
+                   lcores, 2 * options_.workers);
     }
     return absl::OkStatus();
   }
 
   absl::StatusOr<PerfResult> Run(uint64_t size, const ProgressFn& progress) override {
     const auto wall_start = std::chrono::steady_clock::now();
-    Side sides[2];
+    Host hosts[2];  // client, server
     for (int i : {0, 1}) {
-      sides[i].index = i;
       const IpAddress ip = IpAddress::V4(0x0A000001u + static_cast<uint32_t>(i));
-      if (absl::Status st =
-              MakeSide(options_, size, *ports_[i], ip, i == 0, clock_, capture_.get(), &sides[i]);
+      if (absl::Status st = MakeHost(options_, size, *ports_[i], ip, i == 0, clock_,
+                                     capture_.get(), i * options_.workers, &hosts[i]);
           !st.ok()) {
         return st;
       }
     }
-    // Each side finds the other's MAC with ARP, as on a routed fabric.
-    PortWorker* workers[2] = {sides[0].worker.get(), sides[1].worker.get()};
-    Endpoint remote[2];
+    // Each host finds the other's MAC with ARP, as on a routed fabric; its
+    // workers share port, MAC and address.
+    std::vector<PortWorker*> workers;
+    for (const Host& host : hosts) {
+      for (const auto& side : host.sides) workers.push_back(side->worker.get());
+    }
+    MacAddress peer_mac[2];
     for (int i : {0, 1}) {
-      absl::StatusOr<MacAddress> mac =
-          ResolveArp(*workers[i], workers, sides[1 - i].context->local().ip.v4(), 2);
+      absl::StatusOr<MacAddress> mac = ResolveArp(
+          *hosts[i].sides[0]->worker, workers, hosts[1 - i].sides[0]->context->local().ip.v4(), 2);
       if (!mac.ok()) return mac.status();
-      remote[i] = sides[1 - i].context->local();
-      remote[i].mac = *mac;
+      peer_mac[i] = *mac;
     }
     for (int i : {0, 1}) {
-      const std::vector<control::QpSetup> peer = sides[1 - i].endpoint->LocalQps();
-      if (absl::Status st = sides[i].endpoint->Connect(peer, remote[i]); !st.ok()) return st;
+      for (size_t w = 0; w < hosts[i].sides.size(); ++w) {
+        const Side& peer = *hosts[1 - i].sides[w];
+        Endpoint remote = peer.context->local();
+        remote.mac = peer_mac[i];
+        if (absl::Status st = hosts[i].sides[w]->endpoint->Connect(peer.endpoint->LocalQps(), remote);
+            !st.ok()) {
+          return st;
+        }
+      }
     }
 
-    std::atomic<bool> stop{false};
-    LoopArgs server_args{&sides[1], &stop};
-    const uint64_t start_tsc = dpdk::ReadTsc();
-    sides[1].endpoint->Start(clock_.ToTime(start_tsc));
-    sides[0].endpoint->Start(clock_.ToTime(start_tsc));
-    const bool two_lcores = server_lcore_.has_value();
-    if (two_lcores && !dpdk::LaunchOnLcore(*server_lcore_, ServeLoop, &server_args)) {
-      return absl::InternalError(
-          absl::StrFormat("cannot launch the server on lcore %d", *server_lcore_));
-    }
+    // Clients first: with two lcores the client steps on this one.
+    std::vector<Side*> order = hosts[0].all();
+    for (Side* side : hosts[1].all()) order.push_back(side);
+    SideLoops loops(order);
+    if (absl::Status st = loops.Launch(); !st.ok()) return st;
     const uint64_t hz = dpdk::TscHz();
+    const uint64_t start_tsc = dpdk::ReadTsc();
     const uint64_t deadline = start_tsc + static_cast<uint64_t>(options_.timeout_seconds * hz);
+    // The server posts its receives before the client may send.
+    hosts[1].RequestStart();
+    while (!hosts[1].AllStarted() && dpdk::ReadTsc() < deadline) loops.StepMain(dpdk::ReadTsc());
+    hosts[0].RequestStart();
     uint64_t next_progress = start_tsc + hz;
-    std::string failure;
-    while (true) {
+    bool stalled = false;
+    while (!(hosts[0].AllDone() && hosts[1].AllDone())) {
       const uint64_t tsc = dpdk::ReadTsc();
-      sides[0].Step(tsc);
-      if (!two_lcores) sides[1].Step(tsc);
-      if (sides[0].done.load(std::memory_order_acquire) &&
-          sides[1].done.load(std::memory_order_acquire)) {
-        break;
-      }
+      loops.StepMain(tsc);
       if (tsc > deadline) {
-        failure = absl::StrFormat(
-            "stalled: --timeout of %g s exceeded with %d/%d messages "
-            "completed; %s",
-            options_.timeout_seconds, sides[0].endpoint->messages_completed(),
-            sides[0].endpoint->total_messages(), sides[0].endpoint->DescribeProgress());
+        stalled = true;
         break;
       }
       if (progress && tsc > next_progress) {
         next_progress = tsc + hz;
         const double elapsed = static_cast<double>(tsc - start_tsc) / static_cast<double>(hz);
-        progress(PerfProgress{size, sides[0].endpoint->messages_completed(),
-                              sides[0].endpoint->total_messages(), elapsed, elapsed});
+        progress(PerfProgress{size, hosts[0].MessagesCompleted(), hosts[0].TotalMessages(),
+                              elapsed, elapsed});
       }
     }
-    stop.store(true, std::memory_order_release);
-    if (two_lcores) dpdk::WaitForLcore(*server_lcore_);
-    sides[1].endpoint->FinalCheck();
+    loops.Stop();
+    std::string failure;
+    if (stalled) {
+      failure = absl::StrFormat(
+          "stalled: --timeout of %g s exceeded with %d/%d messages completed; %s",
+          options_.timeout_seconds, hosts[0].MessagesCompleted(), hosts[0].TotalMessages(),
+          hosts[0].DescribeProgress());
+    }
+    for (const auto& side : hosts[1].sides) side->endpoint->FinalCheck();
     PerfResult result =
-        Summarize(options_, size, *sides[0].endpoint, ServerSummary(*sides[1].endpoint), failure);
+        Summarize(options_, size, hosts[0], ServerSummary(hosts[1]), failure);
     std::vector<const QueuePair*> qps;
-    for (Side& side : sides) {
-      for (QueuePair* qp : side.endpoint->qps()) qps.push_back(qp);
+    for (const Host& host : hosts) {
+      for (const auto& side : host.sides) {
+        for (QueuePair* qp : side->endpoint->qps()) qps.push_back(qp);
+      }
     }
     AppendQpCounters(qps, &result.counters);
-    for (Side& side : sides) SumCounters(SideCounters(side), &result.counters);
+    for (const Host& host : hosts) SumCounters(HostCounters(host), &result.counters);
     AppendCaptureCounters(capture_.get(), &result);
     result.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -320,7 +516,6 @@ class LoopbackFabric : public DpdkPerfFabric {
   dpdk::TscClock clock_;
   std::vector<std::unique_ptr<dpdk::Port>> ports_;
   std::unique_ptr<dpdk::PacketCapture> capture_;
-  std::optional<unsigned> server_lcore_;  // none: both sides on this lcore
 };
 
 // One side of a two-process run: one port, a TCP control channel to the
@@ -336,11 +531,13 @@ class PeerFabric : public DpdkPerfFabric {
   absl::Status Open() {
     dpdk::PortOptions port_options;
     port_options.port_id = options_.dpdk_port;
+    port_options.queues = options_.workers;
     port_options.payload_mtu = options_.mtu;
     absl::StatusOr<std::unique_ptr<dpdk::Port>> port = dpdk::Port::Open(port_options);
     if (!port.ok()) return port.status();
     port_ = *std::move(port);
     ClampMtu(port_->info(), &options_);
+    SteerWorkersByNic(*port_, options_.workers);
     absl::StatusOr<std::unique_ptr<dpdk::PacketCapture>> capture = MaybeCapture(options_);
     if (!capture.ok()) return capture.status();
     capture_ = *std::move(capture);
@@ -366,74 +563,102 @@ class PeerFabric : public DpdkPerfFabric {
 
   absl::StatusOr<PerfResult> Run(uint64_t size, const ProgressFn& progress) override {
     const auto wall_start = std::chrono::steady_clock::now();
-    Side side;
+    Host host;
     const IpAddress ip = options_.local_ip.empty()
                              ? IpAddress::V4(client_ ? 0x0A000001u : 0x0A000002u)
                              : *IpAddress::Parse(options_.local_ip);
     if (absl::Status st =
-            MakeSide(options_, size, *port_, ip, client_, clock_, capture_.get(), &side);
+            MakeHost(options_, size, *port_, ip, client_, clock_, capture_.get(), 0, &host);
         !st.ok()) {
       return st;
     }
 
-    // Out of band: QPs, addresses and what both sides must agree on.
-    control::HostSetup local;
-    local.endpoint = side.context->local();
-    local.mtu = options_.mtu;
-    local.paths = options_.paths;
-    local.congestion_control = options_.cc;
-    local.workload = absl::StrFormat("%s size=%d iters=%d qps=%d tx_depth=%d verify=%d",
-                                     PerfTestName(options_.test), size, options_.iters,
-                                     options_.qps, options_.tx_depth, options_.verify);
-    local.qps = side.endpoint->LocalQps();
-    absl::StatusOr<control::HostSetup> peer = channel_->Exchange(local);
-    if (!peer.ok()) return peer.status();
-    Endpoint remote = peer->endpoint;
+    // Out of band, once per worker: QPs, addresses and what both sides must
+    // agree on (the workload names the worker count).
+    std::vector<control::HostSetup> peers;
+    for (size_t w = 0; w < host.sides.size(); ++w) {
+      const Side& side = *host.sides[w];
+      control::HostSetup local;
+      local.endpoint = side.context->local();
+      local.mtu = options_.mtu;
+      local.paths = options_.paths;
+      local.congestion_control = options_.cc;
+      local.workload = absl::StrFormat(
+          "%s size=%d iters=%d qps=%d tx_depth=%d verify=%d workers=%d worker=%d",
+          PerfTestName(options_.test), size, options_.iters, options_.qps, options_.tx_depth,
+          options_.verify, options_.workers, w);
+      local.qps = side.endpoint->LocalQps();
+      absl::StatusOr<control::HostSetup> peer = channel_->Exchange(local);
+      if (!peer.ok()) return peer.status();
+      peers.push_back(*std::move(peer));
+    }
+    MacAddress peer_mac;
     if (!options_.peer_mac.empty()) {
-      remote.mac = *MacAddress::Parse(options_.peer_mac);
+      peer_mac = *MacAddress::Parse(options_.peer_mac);
     } else {
-      PortWorker* workers[1] = {side.worker.get()};
-      absl::StatusOr<MacAddress> mac = ResolveArp(*side.worker, workers, remote.ip.v4(), 5);
+      // The peer's workers share its MAC and address: worker 0 asks.
+      std::vector<PortWorker*> workers;
+      for (Side* side : host.all()) workers.push_back(side->worker.get());
+      absl::StatusOr<MacAddress> mac =
+          ResolveArp(*workers[0], workers, peers[0].endpoint.ip.v4(), 5);
       if (!mac.ok()) return mac.status();
-      remote.mac = *mac;
+      peer_mac = *mac;
       // The peer may still be asking: answer until it is ready too.
     }
-    if (absl::Status st = side.endpoint->Connect(peer->qps, remote); !st.ok()) return st;
+    for (size_t w = 0; w < host.sides.size(); ++w) {
+      Endpoint remote = peers[w].endpoint;
+      remote.mac = peer_mac;
+      if (absl::Status st = host.sides[w]->endpoint->Connect(peers[w].qps, remote); !st.ok()) {
+        return st;
+      }
+    }
+    SideLoops loops(host.all());
+    if (absl::Status st = loops.Launch(); !st.ok()) return st;
     // The server posts its receives and fills its READ sources before the
     // client may send anything.
-    if (!client_) side.endpoint->Start(clock_.ToTime(dpdk::ReadTsc()));
-    if (absl::Status st = BarrierWhilePolling(side, absl::StrFormat("ready %d", size)); !st.ok()) {
+    if (!client_) {
+      host.RequestStart();
+      while (!host.AllStarted()) loops.StepMain(dpdk::ReadTsc());
+    }
+    if (absl::Status st = BarrierWhilePolling(loops, absl::StrFormat("ready %d", size));
+        !st.ok()) {
       return st;
     }
 
     const uint64_t start_tsc = dpdk::ReadTsc();
-    if (client_) side.endpoint->Start(clock_.ToTime(start_tsc));
+    if (client_) host.RequestStart();
     const uint64_t hz = dpdk::TscHz();
     const uint64_t deadline = start_tsc + static_cast<uint64_t>(options_.timeout_seconds * hz);
     uint64_t next_progress = start_tsc + hz;
-    std::string failure;
-    while (!side.done.load(std::memory_order_acquire)) {
+    bool stalled = false;
+    while (!host.AllDone()) {
       const uint64_t tsc = dpdk::ReadTsc();
-      side.Step(tsc);
+      loops.StepMain(tsc);
       if (tsc > deadline) {
-        failure =
-            absl::StrFormat("stalled: --timeout of %g s exceeded with %d/%d messages; %s",
-                            options_.timeout_seconds, side.endpoint->messages_completed(),
-                            side.endpoint->total_messages(), side.endpoint->DescribeProgress());
+        stalled = true;
         break;
       }
       if (client_ && progress && tsc > next_progress) {
         next_progress = tsc + hz;
         const double elapsed = static_cast<double>(tsc - start_tsc) / static_cast<double>(hz);
-        progress(PerfProgress{size, side.endpoint->messages_completed(),
-                              side.endpoint->total_messages(), elapsed, elapsed});
+        progress(PerfProgress{size, host.MessagesCompleted(), host.TotalMessages(), elapsed,
+                              elapsed});
       }
     }
+    std::string failure;
+    if (stalled) {
+      failure = absl::StrFormat("stalled: --timeout of %g s exceeded with %d/%d messages",
+                                options_.timeout_seconds, host.MessagesCompleted(),
+                                host.TotalMessages());
+    }
     // Keep serving until the peer is done too (its last ACKs come from us).
-    if (absl::Status st = BarrierWhilePolling(side, absl::StrFormat("done %d", size)); !st.ok()) {
+    if (absl::Status st = BarrierWhilePolling(loops, absl::StrFormat("done %d", size));
+        !st.ok()) {
       if (failure.empty()) failure = std::string(st.message());
     }
-    side.endpoint->FinalCheck();
+    loops.Stop();
+    if (stalled) absl::StrAppend(&failure, "; ", host.DescribeProgress());
+    for (const auto& side : host.sides) side->endpoint->FinalCheck();
 
     PerfResult result;
     if (client_) {
@@ -443,10 +668,10 @@ class PeerFabric : public DpdkPerfFabric {
       if (!DecodeServerReport(*report, &server)) {
         return absl::DataLossError("control: malformed result report from the server");
       }
-      result = Summarize(options_, size, *side.endpoint, server, failure);
+      result = Summarize(options_, size, host, server, failure);
       if (absl::Status st = channel_->Send(EncodeResult(result)); !st.ok()) return st;
     } else {
-      ServerReport mine = ServerSummary(*side.endpoint);
+      ServerReport mine = ServerSummary(host);
       if (mine.failure.empty()) mine.failure = failure;
       if (absl::Status st = channel_->Send(EncodeServerReport(mine)); !st.ok()) return st;
       absl::StatusOr<std::vector<uint8_t>> final_result = channel_->Receive();
@@ -456,10 +681,12 @@ class PeerFabric : public DpdkPerfFabric {
       }
     }
     std::vector<const QueuePair*> qps;
-    for (QueuePair* qp : side.endpoint->qps()) qps.push_back(qp);
+    for (Side* side : host.all()) {
+      for (QueuePair* qp : side->endpoint->qps()) qps.push_back(qp);
+    }
     result.counters.clear();
     AppendQpCounters(qps, &result.counters);
-    SumCounters(SideCounters(side), &result.counters);
+    SumCounters(HostCounters(host), &result.counters);
     AppendCaptureCounters(capture_.get(), &result);
     result.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -467,15 +694,15 @@ class PeerFabric : public DpdkPerfFabric {
   }
 
  private:
-  // A barrier on the control thread while this lcore keeps the port served.
-  absl::Status BarrierWhilePolling(Side& side, const std::string& name) {
+  // A barrier on the control thread while this lcore keeps its sides served.
+  absl::Status BarrierWhilePolling(SideLoops& loops, const std::string& name) {
     std::atomic<bool> passed{false};
     absl::Status status;
     std::thread control([&] {
       status = channel_->Barrier(name);
       passed.store(true, std::memory_order_release);
     });
-    while (!passed.load(std::memory_order_acquire)) side.Step(dpdk::ReadTsc());
+    while (!passed.load(std::memory_order_acquire)) loops.StepMain(dpdk::ReadTsc());
     control.join();
     return status;
   }

@@ -36,6 +36,7 @@ constexpr FlagInfo kFlags[] = {
     {"loopback", 0, false},    {"server", 0, false},   {"connect", 0, true},
     {"control-port", 0, true}, {"dpdk-port", 0, true}, {"ip", 0, true},
     {"peer-mac", 0, true},     {"pcap", 0, true},      {"timeout", 0, true},
+    {"workers", 0, true},
 };
 constexpr size_t kFlagCount = std::size(kFlags);
 
@@ -191,7 +192,7 @@ absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions
 absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   const bool dpdk = options.fabric_kind == FabricKind::kDpdk;
   for (std::string_view flag : {"loopback", "server", "connect", "control-port", "dpdk-port", "ip",
-                                "peer-mac", "pcap", "timeout"}) {
+                                "peer-mac", "pcap", "timeout", "workers"}) {
     if (raw.Has(flag) && !dpdk) {
       return FlagError(flag, "needs --fabric=dpdk");
     }
@@ -241,6 +242,14 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   if (raw.Has("pcap")) {
     if (raw.Get("pcap").empty()) return FlagError("pcap", "needs a file name");
     options.pcap_path = std::string(raw.Get("pcap"));
+  }
+  if (raw.Has("workers")) {
+    const std::optional<uint64_t> n = ParseUnsigned(raw.Get("workers"));
+    if (!n || *n < 1 || *n > kMaxWorkers) {
+      return FlagError("workers", absl::StrFormat("'%s' is not a worker count; valid: 1..%d",
+                                                  raw.Get("workers"), kMaxWorkers));
+    }
+    options.workers = static_cast<uint16_t>(*n);
   }
   if (raw.Has("timeout")) {
     const std::optional<double> t = ParseDouble(raw.Get("timeout"));
@@ -493,6 +502,14 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
   }
 
   // Combinations.
+  if (options.workers > 1) {
+    if (latency) return FlagError("workers", "latency tests use one QP and one worker");
+    if (options.qps < options.workers) {
+      return FlagError("workers", absl::StrFormat("%u workers need at least as many QPs (-q %u)",
+                                                  options.workers, options.qps));
+    }
+    if (!options.pcap_path.empty()) return FlagError("pcap", "captures one worker; use --workers 1");
+  }
   if (static_cast<uint64_t>(options.qps) * options.SlotsPerQp() > kMaxOutstanding) {
     return FlagError("tx-depth",
                      absl::StrFormat("%u QPs x %u outstanding messages exceeds %d; lower "
@@ -557,6 +574,9 @@ Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
       --peer-mac=MAC     next hop's MAC; without it the peer is found with ARP
       --pcap=FILE        write what the port sends and receives as pcapng
       --timeout=SEC      wall-clock budget per message size (default 60)
+      --workers=N        worker lcores per host, 1..%d (default 1): each drives its
+                         own port queue and UDP port with every Nth QP; give
+                         the EAL enough lcores (--loopback: 2N) or they share
 
 Both --flag=value and --flag value work; short flags take -s 4096 or -s4096.
 
@@ -582,7 +602,7 @@ Exit status: 0 when every message completed successfully with no data error,
 
 Fabric:
 )",
-      kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu);
+      kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu, kMaxWorkers);
   absl::StrAppend(&text, sim::DescribeWireSpec(), "\nCongestion control (--cc):\n",
                   DescribeAlgorithms());
   return text;

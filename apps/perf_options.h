@@ -29,6 +29,7 @@ bool IsLatencyTest(PerfTest test);
 inline constexpr uint64_t kMaxMessageSize = uint64_t{1} << 30;  // 1 GiB
 inline constexpr uint64_t kDefaultMaxAllSize = uint64_t{1} << 23;
 inline constexpr uint32_t kMaxQps = 1024;
+inline constexpr uint16_t kMaxWorkers = 16;
 inline constexpr uint32_t kMaxTxDepth = 8192;
 // qps x tx-depth: bounds the per-QP rings and completion queues.
 inline constexpr uint64_t kMaxOutstanding = uint64_t{1} << 20;
@@ -74,6 +75,9 @@ struct PerfOptions {
   std::string local_ip;         // --ip: this host's data address ("" = a default)
   std::string peer_mac;         // --peer-mac: static next hop instead of ARP
   std::string pcap_path;        // --pcap: capture the port's frames
+  // --workers: lcores per host, each with its own context, UDP port, port
+  // queue and a round-robin share of the QPs.
+  uint16_t workers = 1;
   double timeout_seconds = 60;  // --timeout: wall-clock budget per size
   bool verify = false;
   bool quiet = false;

@@ -248,6 +248,27 @@ TEST(PerfOptionsTest, DpdkFlagsAreCheckedAndNeedTheDpdkFabric) {
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=ib"}), HasSubstr("unknown fabric"));
 }
 
+TEST(PerfOptionsTest, WorkersNeedTheDpdkFabricAndAQpEach) {
+  const absl::StatusOr<PerfOptions> two =
+      Parse({"--test=write_bw", "--fabric=dpdk", "--workers=2", "-q", "4"});
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_EQ(two->workers, 2);
+  EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk"})->workers, 1);
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--workers=2", "-q", "2"}),
+              AllOf(StartsWith("--workers"), HasSubstr("--fabric=dpdk")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--workers=0"}),
+              AllOf(StartsWith("--workers"), HasSubstr("1..16")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--workers=17", "-q", "32"}),
+              StartsWith("--workers"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--workers=3", "-q", "2"}),
+              AllOf(StartsWith("--workers"), HasSubstr("-q 2")));
+  EXPECT_THAT(ErrorOf({"--test=send_lat", "--fabric=dpdk", "--workers=2"}),
+              AllOf(StartsWith("--workers"), HasSubstr("latency")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--workers=2", "-q", "2",
+                       "--pcap=x.pcapng"}),
+              StartsWith("--pcap"));
+}
+
 TEST(PerfOptionsTest, BadWireSpecIsRefusedWithTheWireError) {
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=sim:loss=2"}),
               AllOf(StartsWith("--fabric"), HasSubstr("loss")));

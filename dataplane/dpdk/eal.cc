@@ -48,10 +48,11 @@ Eal::~Eal() { rte_eal_cleanup(); }
 uint64_t ReadTsc() { return rte_rdtsc(); }
 uint64_t TscHz() { return rte_get_tsc_hz(); }
 
-std::optional<unsigned> NextWorkerLcore() {
-  const unsigned lcore = rte_get_next_lcore(rte_lcore_id(), 1, 0);
-  if (lcore >= RTE_MAX_LCORE) return std::nullopt;
-  return lcore;
+std::vector<unsigned> WorkerLcores() {
+  std::vector<unsigned> lcores;
+  unsigned lcore;
+  RTE_LCORE_FOREACH_WORKER(lcore) { lcores.push_back(lcore); }
+  return lcores;
 }
 
 bool LaunchOnLcore(unsigned lcore, int (*fn)(void*), void* arg) {

@@ -3,7 +3,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,8 +28,8 @@ class Eal {
 // The lcore services the apps need, without DPDK's headers.
 uint64_t ReadTsc();  // rte_rdtsc
 uint64_t TscHz();    // rte_get_tsc_hz
-// The next enabled worker lcore after the calling one, or nullopt.
-std::optional<unsigned> NextWorkerLcore();
+// The enabled worker lcores (every -l lcore but the main one), in order.
+std::vector<unsigned> WorkerLcores();
 // Runs fn(arg) on `lcore` (rte_eal_remote_launch); false when it cannot.
 bool LaunchOnLcore(unsigned lcore, int (*fn)(void*), void* arg);
 // Waits for what LaunchOnLcore started there to return.

@@ -45,4 +45,6 @@ done
 for t in send_lat write_lat read_lat; do
   run "faults_$t" --test=$t -s 64 -n 200
 done
+# Two workers per host (four sides on the two lcores), three QPs between them.
+run faults_send_bw_workers --test=send_bw -s 16384 -n 200 -q 3 --workers 2
 exit $fail

@@ -22,15 +22,31 @@ cleanup() {
 }
 trap cleanup EXIT
 
-server_cmd=()
-client_cmd=()
+# The server and client commands for a port of $1 queue pairs (--workers).
+commands() {
+  local queues="$1"
+  case "$link" in
+    memif)
+      # memif takes its queue count from the application.
+      server_cmd=("$perf" -l 0 --file-prefix "tern-srv-$tag" "${mem[@]}" --no-pci
+        "--vdev=net_memif0,role=server,socket=$sock" --)
+      client_cmd=("$perf" -l 1 --file-prefix "tern-cli-$tag" "${mem[@]}" --no-pci
+        "--vdev=net_memif0,role=client,socket=$sock" --)
+      ;;
+    af_packet)
+      # One socket per queue in a fanout group: the kernel spreads frames over
+      # them by flow hash, so a worker receives frames for the other.
+      server_cmd=(ip netns exec "tp$tag-h1" "$perf" -l 0 --file-prefix "tern-srv-$tag" "${mem[@]}"
+        --no-pci "--vdev=net_af_packet0,iface=eth0,qpairs=$queues" -- --ip 10.77.0.1)
+      client_cmd=(ip netns exec "tp$tag-h2" "$perf" -l 1 --file-prefix "tern-cli-$tag" "${mem[@]}"
+        --no-pci "--vdev=net_af_packet0,iface=eth0,qpairs=$queues" -- --ip 10.77.0.2)
+      ;;
+  esac
+}
+
 case "$link" in
   memif)
     sock="$work/memif.sock"
-    server_cmd=("$perf" -l 0 --file-prefix "tern-srv-$tag" "${mem[@]}" --no-pci
-      "--vdev=net_memif0,role=server,socket=$sock" --)
-    client_cmd=("$perf" -l 1 --file-prefix "tern-cli-$tag" "${mem[@]}" --no-pci
-      "--vdev=net_memif0,role=client,socket=$sock" --)
     server_host=127.0.0.1
     ;;
   af_packet)
@@ -39,10 +55,6 @@ case "$link" in
       exit 77
     fi
     "$root/tools/netns-lab.sh" up 2 --name "tp$tag" --switch pairs >/dev/null
-    server_cmd=(ip netns exec "tp$tag-h1" "$perf" -l 0 --file-prefix "tern-srv-$tag" "${mem[@]}"
-      --no-pci --vdev=net_af_packet0,iface=eth0 -- --ip 10.77.0.1)
-    client_cmd=(ip netns exec "tp$tag-h2" "$perf" -l 1 --file-prefix "tern-cli-$tag" "${mem[@]}"
-      --no-pci --vdev=net_af_packet0,iface=eth0 -- --ip 10.77.0.2)
     server_host=10.77.0.1
     ;;
   *)
@@ -50,6 +62,7 @@ case "$link" in
     exit 2
     ;;
 esac
+commands 1
 
 fail=0
 run() {
@@ -77,13 +90,20 @@ run() {
     fail=1
   fi
   [[ -f "$work/$name.json" ]] || return 0
-  python3 - "$work/$name.json" "$link $name" <<'PY' || fail=1
+  # Over af_packet with two queues the software steering must have been used.
+  local must_steer=0
+  [[ "$link" == af_packet && "$*" == *--workers* ]] && must_steer=1
+  python3 - "$work/$name.json" "$link $name" "$must_steer" <<'PY' || fail=1
 import json, sys
 for run in json.load(open(sys.argv[1]))["runs"]:
     ok = run["ok"] and run["data_errors"] == 0 and run["messages_completed"] == run["messages_posted"]
+    if sys.argv[3] == "1" and run["counters"].get("port_steered_out", 0) == 0:
+        print("FAIL", sys.argv[2], "no frame was steered to another worker")
+        ok = False
     print(("ok  " if ok else "FAIL"), sys.argv[2], run["bytes"], "B:", run["messages_completed"],
           "/", run["messages_posted"], "messages,", run["bytes_verified"], "bytes verified,",
-          run["data_errors"], "wrong,", run["retransmitted_packets"], "retransmitted")
+          run["data_errors"], "wrong,", run["retransmitted_packets"], "retransmitted,",
+          run["counters"].get("port_steered_out", 0), "steered to another worker")
     sys.exit(0 if ok else 1)
 PY
 }
@@ -91,4 +111,7 @@ run write_bw --test=write_bw -s 65536 -n 300
 run send_bw --test=send_bw -s 8192 -n 300 -q 2
 run read_bw --test=read_bw -s 16384 -n 200
 run send_lat --test=send_lat -s 64 -n 200
+# Two workers per host on two port queues, each with two of the four QPs.
+commands 2
+run write_bw_workers --test=write_bw -s 16384 -n 200 -q 4 --workers 2
 exit $fail
