@@ -184,8 +184,7 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
                                                 clock, capture);
     if (host->steering) side->worker->JoinSteering(host->steering.get(), w);
     side->worker->SetFaults(FaultsFromWire(options.wire));
-    side->endpoint =
-        std::make_unique<PerfEndpoint>(side->options, size, requester, *side->context);
+    side->endpoint = std::make_unique<PerfEndpoint>(side->options, size, requester, *side->context);
     if (absl::Status st = side->endpoint->SetUp(); !st.ok()) return st;
     host->sides.push_back(std::move(side));
   }
@@ -231,8 +230,8 @@ class SideLoops {
     for (size_t l = 1; l < loops_.size(); ++l) {
       if (!dpdk::LaunchOnLcore(loops_[l].lcore, Run, &loops_[l])) {
         Stop();
-        return absl::InternalError(absl::StrFormat("cannot launch a worker on lcore %d",
-                                                   loops_[l].lcore));
+        return absl::InternalError(
+            absl::StrFormat("cannot launch a worker on lcore %d", loops_[l].lcore));
       }
       loops_[l].launched = true;
     }
@@ -396,8 +395,8 @@ class LoopbackFabric : public DpdkPerfFabric {
       : options_(options), clock_(dpdk::TscHz(), dpdk::ReadTsc()) {}
 
   absl::Status Open() {
-    absl::StatusOr<std::pair<uint16_t, uint16_t>> pair = dpdk::CreateRingPortPair(
-        absl::StrFormat("tern_loop%d", getpid()), options_.workers);
+    absl::StatusOr<std::pair<uint16_t, uint16_t>> pair =
+        dpdk::CreateRingPortPair(absl::StrFormat("tern_loop%d", getpid()), options_.workers);
     if (!pair.ok()) return pair.status();
     for (uint16_t id : {pair->first, pair->second}) {
       dpdk::PortOptions port_options;
@@ -427,8 +426,8 @@ class LoopbackFabric : public DpdkPerfFabric {
     Host hosts[2];  // client, server
     for (int i : {0, 1}) {
       const IpAddress ip = IpAddress::V4(0x0A000001u + static_cast<uint32_t>(i));
-      if (absl::Status st = MakeHost(options_, size, *ports_[i], ip, i == 0, clock_,
-                                     capture_.get(), i * options_.workers, &hosts[i]);
+      if (absl::Status st = MakeHost(options_, size, *ports_[i], ip, i == 0, clock_, capture_.get(),
+                                     i * options_.workers, &hosts[i]);
           !st.ok()) {
         return st;
       }
@@ -451,7 +450,8 @@ class LoopbackFabric : public DpdkPerfFabric {
         const Side& peer = *hosts[1 - i].sides[w];
         Endpoint remote = peer.context->local();
         remote.mac = peer_mac[i];
-        if (absl::Status st = hosts[i].sides[w]->endpoint->Connect(peer.endpoint->LocalQps(), remote);
+        if (absl::Status st =
+                hosts[i].sides[w]->endpoint->Connect(peer.endpoint->LocalQps(), remote);
             !st.ok()) {
           return st;
         }
@@ -482,21 +482,20 @@ class LoopbackFabric : public DpdkPerfFabric {
       if (progress && tsc > next_progress) {
         next_progress = tsc + hz;
         const double elapsed = static_cast<double>(tsc - start_tsc) / static_cast<double>(hz);
-        progress(PerfProgress{size, hosts[0].MessagesCompleted(), hosts[0].TotalMessages(),
-                              elapsed, elapsed});
+        progress(PerfProgress{size, hosts[0].MessagesCompleted(), hosts[0].TotalMessages(), elapsed,
+                              elapsed});
       }
     }
     loops.Stop();
     std::string failure;
     if (stalled) {
-      failure = absl::StrFormat(
-          "stalled: --timeout of %g s exceeded with %d/%d messages completed; %s",
-          options_.timeout_seconds, hosts[0].MessagesCompleted(), hosts[0].TotalMessages(),
-          hosts[0].DescribeProgress());
+      failure =
+          absl::StrFormat("stalled: --timeout of %g s exceeded with %d/%d messages completed; %s",
+                          options_.timeout_seconds, hosts[0].MessagesCompleted(),
+                          hosts[0].TotalMessages(), hosts[0].DescribeProgress());
     }
     for (const auto& side : hosts[1].sides) side->endpoint->FinalCheck();
-    PerfResult result =
-        Summarize(options_, size, hosts[0], ServerSummary(hosts[1]), failure);
+    PerfResult result = Summarize(options_, size, hosts[0], ServerSummary(hosts[1]), failure);
     std::vector<const QueuePair*> qps;
     for (const Host& host : hosts) {
       for (const auto& side : host.sides) {
@@ -583,10 +582,10 @@ class PeerFabric : public DpdkPerfFabric {
       local.mtu = options_.mtu;
       local.paths = options_.paths;
       local.congestion_control = options_.cc;
-      local.workload = absl::StrFormat(
-          "%s size=%d iters=%d qps=%d tx_depth=%d verify=%d workers=%d worker=%d",
-          PerfTestName(options_.test), size, options_.iters, options_.qps, options_.tx_depth,
-          options_.verify, options_.workers, w);
+      local.workload =
+          absl::StrFormat("%s size=%d iters=%d qps=%d tx_depth=%d verify=%d workers=%d worker=%d",
+                          PerfTestName(options_.test), size, options_.iters, options_.qps,
+                          options_.tx_depth, options_.verify, options_.workers, w);
       local.qps = side.endpoint->LocalQps();
       absl::StatusOr<control::HostSetup> peer = channel_->Exchange(local);
       if (!peer.ok()) return peer.status();
@@ -620,8 +619,7 @@ class PeerFabric : public DpdkPerfFabric {
       host.RequestStart();
       while (!host.AllStarted()) loops.StepMain(dpdk::ReadTsc());
     }
-    if (absl::Status st = BarrierWhilePolling(loops, absl::StrFormat("ready %d", size));
-        !st.ok()) {
+    if (absl::Status st = BarrierWhilePolling(loops, absl::StrFormat("ready %d", size)); !st.ok()) {
       return st;
     }
 
@@ -641,19 +639,18 @@ class PeerFabric : public DpdkPerfFabric {
       if (client_ && progress && tsc > next_progress) {
         next_progress = tsc + hz;
         const double elapsed = static_cast<double>(tsc - start_tsc) / static_cast<double>(hz);
-        progress(PerfProgress{size, host.MessagesCompleted(), host.TotalMessages(), elapsed,
-                              elapsed});
+        progress(
+            PerfProgress{size, host.MessagesCompleted(), host.TotalMessages(), elapsed, elapsed});
       }
     }
     std::string failure;
     if (stalled) {
-      failure = absl::StrFormat("stalled: --timeout of %g s exceeded with %d/%d messages",
-                                options_.timeout_seconds, host.MessagesCompleted(),
-                                host.TotalMessages());
+      failure =
+          absl::StrFormat("stalled: --timeout of %g s exceeded with %d/%d messages",
+                          options_.timeout_seconds, host.MessagesCompleted(), host.TotalMessages());
     }
     // Keep serving until the peer is done too (its last ACKs come from us).
-    if (absl::Status st = BarrierWhilePolling(loops, absl::StrFormat("done %d", size));
-        !st.ok()) {
+    if (absl::Status st = BarrierWhilePolling(loops, absl::StrFormat("done %d", size)); !st.ok()) {
       if (failure.empty()) failure = std::string(st.message());
     }
     loops.Stop();

@@ -264,9 +264,9 @@ TEST(PerfOptionsTest, WorkersNeedTheDpdkFabricAndAQpEach) {
               AllOf(StartsWith("--workers"), HasSubstr("-q 2")));
   EXPECT_THAT(ErrorOf({"--test=send_lat", "--fabric=dpdk", "--workers=2"}),
               AllOf(StartsWith("--workers"), HasSubstr("latency")));
-  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--workers=2", "-q", "2",
-                       "--pcap=x.pcapng"}),
-              StartsWith("--pcap"));
+  EXPECT_THAT(
+      ErrorOf({"--test=write_bw", "--fabric=dpdk", "--workers=2", "-q", "2", "--pcap=x.pcapng"}),
+      StartsWith("--pcap"));
 }
 
 TEST(PerfOptionsTest, BadWireSpecIsRefusedWithTheWireError) {

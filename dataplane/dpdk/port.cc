@@ -101,6 +101,15 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   } else {
     info.missing.push_back("multi-segment TX: every frame is built in one mbuf");
   }
+  // Several queues: RSS over addresses and UDP ports spreads what flow rules
+  // (SteerUdpPort) do not place; the workers hand misplaced frames over.
+  const uint64_t rss = dev_info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
+  if (info.queues > 1 && rss != 0) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = rss;
+  } else if (info.queues > 1) {
+    info.missing.push_back("RSS: queues past 0 receive only what the PMD itself spreads");
+  }
   // The Tern checksum (CRC32C over the UDP payload) has no NIC offload; the
   // context computes it.
 
