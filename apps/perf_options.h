@@ -71,10 +71,10 @@ struct PerfOptions {
   DpdkRole role = DpdkRole::kLoopback;
   std::string connect_host;  // --connect: the server's control address
   uint16_t control_port = kDefaultControlPort;
-  uint16_t dpdk_port = 0;       // --dpdk-port: the ethdev port id
-  std::string local_ip;         // --ip: this host's data address ("" = a default)
-  std::string peer_mac;         // --peer-mac: static next hop instead of ARP
-  std::string pcap_path;        // --pcap: capture the port's frames
+  uint16_t dpdk_port = 0;  // --dpdk-port: the ethdev port id
+  std::string local_ip;    // --ip: this host's data address ("" = a default)
+  std::string peer_mac;    // --peer-mac: static next hop instead of ARP
+  std::string pcap_path;   // --pcap: capture the port's frames
   // --workers: lcores per host, each with its own context, UDP port, port
   // queue and a round-robin share of the QPs.
   uint16_t workers = 1;
