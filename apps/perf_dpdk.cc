@@ -58,6 +58,9 @@ PerfOptions WorkerShare(const PerfOptions& options, int w) {
   return share;
 }
 
+// Worker `w`'s Tern UDP port: what its context listens on and the NIC steers.
+uint16_t WorkerUdpPort(int w) { return static_cast<uint16_t>(kDefaultUdpPort + w); }
+
 // One worker of a host: its context, the PortWorker that drives it over its
 // own port queue, and its share of the test. One lcore steps it once the run
 // starts; other threads only read and write the atomics.
@@ -160,7 +163,7 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
                         port.info().queues, workers));
   }
   std::vector<uint16_t> udp_ports;
-  for (int w = 0; w < workers; ++w) udp_ports.push_back(static_cast<uint16_t>(kDefaultUdpPort + w));
+  for (int w = 0; w < workers; ++w) udp_ports.push_back(WorkerUdpPort(w));
   if (workers > 1) {
     absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
         dpdk::SoftwareSteering::Create(udp_ports);
@@ -195,8 +198,7 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
 // covers a port that cannot.
 void SteerWorkersByNic(dpdk::Port& port, int workers) {
   for (int w = 0; w < workers && workers > 1; ++w) {
-    const absl::Status st =
-        port.SteerUdpPort(static_cast<uint16_t>(kDefaultUdpPort + w), static_cast<uint16_t>(w));
+    const absl::Status st = port.SteerUdpPort(WorkerUdpPort(w), static_cast<uint16_t>(w));
     if (!st.ok()) {
       spdlog::info("{}; frames that land on another worker's queue are handed over in software",
                    std::string(st.message()));
