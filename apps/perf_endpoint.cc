@@ -55,10 +55,7 @@ absl::Status PerfEndpoint::SetUp() {
   attr.cap.max_send_sge = 1;
   attr.cap.max_recv_sge = 1;
   attr.cap.max_inline_data = 0;
-  attr.transport.paths = options_.paths;
-  attr.transport.path_policy = options_.path_policy;
-  attr.transport.congestion_control = options_.cc;
-  attr.transport.line_rate = Bandwidth::Gbps(options_.line_rate_gbps);
+  attr.transport = PerfTransportOptions(options_, Bandwidth::Gbps(options_.line_rate_gbps));
   flows_.resize(qps);
   for (Flow& f : flows_) {
     absl::StatusOr<QueuePair*> qp = context_.CreateQp(pd_, attr);
@@ -122,6 +119,7 @@ absl::Status PerfEndpoint::Connect(std::span<const control::QpSetup> peer,
     if (absl::Status s = f.qp->ToRtr(rtr); !s.ok()) return s;
     QpRtsAttr rts;
     rts.sq_psn = local[i].psn;
+    rts.retry_cnt = options_.retry_cnt;
     if (absl::Status s = f.qp->ToRts(rts); !s.ok()) return s;
   }
   return absl::OkStatus();

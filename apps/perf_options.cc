@@ -36,7 +36,7 @@ constexpr FlagInfo kFlags[] = {
     {"loopback", 0, false},    {"server", 0, false},   {"connect", 0, true},
     {"control-port", 0, true}, {"dpdk-port", 0, true}, {"ip", 0, true},
     {"peer-mac", 0, true},     {"pcap", 0, true},      {"timeout", 0, true},
-    {"workers", 0, true},
+    {"workers", 0, true},      {"min-rto", 0, true},   {"retry-cnt", 0, true},
 };
 constexpr size_t kFlagCount = std::size(kFlags);
 
@@ -494,6 +494,23 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
     }
     options.line_rate_gbps = *rate;
   }
+  if (raw.Has("min-rto")) {
+    const double max_us = static_cast<double>(TransportOptions{}.max_rto.picoseconds()) / 1e6;
+    const std::optional<double> us = ParseDouble(raw.Get("min-rto"));
+    if (!us || *us < 1 || *us > max_us) {
+      return FlagError("min-rto", absl::StrFormat("'%s' is not a timeout; valid: 1..%g us",
+                                                  raw.Get("min-rto"), max_us));
+    }
+    options.min_rto = Duration::FractionalMicroseconds(*us);
+  }
+  if (raw.Has("retry-cnt")) {
+    const std::optional<uint64_t> count = ParseUnsigned(raw.Get("retry-cnt"));
+    if (!count || *count > 255) {
+      return FlagError("retry-cnt", absl::StrFormat("'%s' is not a retry count; valid: 0..255",
+                                                    raw.Get("retry-cnt")));
+    }
+    options.retry_cnt = static_cast<uint8_t>(*count);
+  }
   options.verify = raw.Has("verify");
   options.quiet = raw.Has("quiet");
   if (raw.Has("json")) {
@@ -530,6 +547,16 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
   return options;
 }
 
+TransportOptions PerfTransportOptions(const PerfOptions& options, Bandwidth line_rate) {
+  TransportOptions t;
+  t.paths = options.paths;
+  t.path_policy = options.path_policy;
+  t.congestion_control = options.cc;
+  t.line_rate = line_rate;
+  t.min_rto = options.min_rto;
+  return t;
+}
+
 std::string PerfUsage() {
   std::string text = absl::StrFormat(
       R"(usage: tern-perf --test=TEST [flags]
@@ -558,6 +585,10 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
                          with the faults loss, dup, corrupt, reorder, paths,
                          blackhole, seed applied on transmit
       --line-rate=GBPS   host NIC rate in Gb/s (default 400)
+      --min-rto=US       floor of the retransmission timeout, 1..%g us (default
+                         %g); raise it where a host can stall for longer
+      --retry-cnt=N      timeouts without progress before a QP fails with
+                         RETRY_EXC_ERR, 0..255 (default %u)
       --verify           fill every message with a pattern derived from (seed, QP,
                          message) and check every byte that arrives
       --json=FILE        also write the results as JSON
@@ -603,7 +634,10 @@ Exit status: 0 when every message completed successfully with no data error,
 
 Fabric:
 )",
-      kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu, kMaxWorkers);
+      kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu,
+      static_cast<double>(TransportOptions{}.max_rto.picoseconds()) / 1e6,
+      static_cast<double>(TransportOptions{}.min_rto.picoseconds()) / 1e6, QpRtsAttr{}.retry_cnt,
+      kMaxWorkers);
   absl::StrAppend(&text, sim::DescribeWireSpec(), "\nCongestion control (--cc):\n",
                   DescribeAlgorithms());
   return text;

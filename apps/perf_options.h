@@ -64,6 +64,11 @@ struct PerfOptions {
   // `seed` from --seed unless the spec sets them.
   sim::MultipathWireConfig wire;
   double line_rate_gbps = 400;
+  // The retry budget: the floor of the retransmission timeout, and the
+  // expiries without progress before a QP fails (ibverbs retry_cnt). A shared
+  // or oversubscribed host needs more than a NIC does.
+  Duration min_rto = TransportOptions{}.min_rto;
+  uint8_t retry_cnt = QpRtsAttr{}.retry_cnt;
 
   // --fabric=dpdk[:KEY=VALUE,...]: the spec's impairments (loss, dup, corrupt,
   // reorder, paths, blackhole, seed) are applied on transmit.
@@ -90,6 +95,9 @@ struct PerfOptions {
   // more than iters), 1 for latency tests.
   uint64_t SlotsPerQp() const;
 };
+
+// The transport options every QP of a run gets, on either fabric.
+TransportOptions PerfTransportOptions(const PerfOptions& options, Bandwidth line_rate);
 
 // Strict number parsers for flag values, shared by the apps: the whole text,
 // no sign, no spaces (ParseUnsigned is in transport/text.h). ParseBytes takes

@@ -12,6 +12,7 @@
 namespace tern::perf {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -54,6 +55,8 @@ TEST(PerfOptionsTest, OnlyTestGivesPerftestDefaults) {
   EXPECT_EQ(o.fabric, "sim");
   EXPECT_EQ(o.wire.paths, 8u);
   EXPECT_EQ(o.line_rate_gbps, 400);
+  EXPECT_EQ(o.min_rto, Duration::Microseconds(100));
+  EXPECT_EQ(o.retry_cnt, 7u);
   EXPECT_FALSE(o.verify);
   EXPECT_FALSE(o.quiet);
   EXPECT_TRUE(o.json_path.empty());
@@ -65,7 +68,7 @@ TEST(PerfOptionsTest, EveryFlagParsedInEqualsForm) {
       MustParse({"--test=read_bw", "--size=4K", "--iters=50", "--qps=4", "--tx-depth=16",
                  "--paths=16", "--path-policy=oblivious", "--mtu=1500", "--cc=fixed:window=262144",
                  "--seed=7", "--fabric=sim:loss=0.01,delay=3", "--line-rate=100", "--verify",
-                 "--json=/tmp/x.json", "--quiet"});
+                 "--json=/tmp/x.json", "--quiet", "--min-rto=250.5", "--retry-cnt=12"});
   EXPECT_EQ(o.test, PerfTest::kReadBw);
   EXPECT_EQ(o.size, 4096u);
   EXPECT_EQ(o.iters, 50u);
@@ -83,6 +86,8 @@ TEST(PerfOptionsTest, EveryFlagParsedInEqualsForm) {
   EXPECT_TRUE(o.verify);
   EXPECT_EQ(o.json_path, "/tmp/x.json");
   EXPECT_TRUE(o.quiet);
+  EXPECT_EQ(o.min_rto, Duration::Nanoseconds(250'500));
+  EXPECT_EQ(o.retry_cnt, 12u);
 }
 
 TEST(PerfOptionsTest, EveryValueFlagParsedInSeparateForm) {
@@ -189,6 +194,16 @@ TEST(PerfOptionsTest, AllWithSizeIsRefused) {
 TEST(PerfOptionsTest, MaxSizeWithoutAllIsRefused) {
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--max-size=1M"}),
               AllOf(StartsWith("--max-size"), HasSubstr("-a/--all")));
+}
+
+TEST(PerfOptionsTest, RetryFlagsOutOfRangeAreRefused) {
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--min-rto=0.5"}),
+              AllOf(StartsWith("--min-rto"), HasSubstr("valid: 1..100000 us")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--min-rto=100001"}), StartsWith("--min-rto"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--min-rto=1ms"}), StartsWith("--min-rto"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--retry-cnt=256"}),
+              AllOf(StartsWith("--retry-cnt"), HasSubstr("valid: 0..255")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--retry-cnt=-1"}), StartsWith("--retry-cnt"));
 }
 
 TEST(PerfOptionsTest, LatencyTestsRefuseSeveralQps) {

@@ -265,10 +265,7 @@ absl::Status PerfSession::SetUp() {
   attr.cap.max_send_sge = 1;
   attr.cap.max_recv_sge = 1;
   attr.cap.max_inline_data = 0;
-  attr.transport.paths = options_.paths;
-  attr.transport.path_policy = options_.path_policy;
-  attr.transport.congestion_control = options_.cc;
-  attr.transport.line_rate = line_rate;
+  attr.transport = PerfTransportOptions(options_, line_rate);
   Random psn_rng(sim::DeriveSeed(options_.seed, 0x2000));
   const uint64_t buffer_bytes = slots_ * size_;
   flows_.resize(options_.qps);
@@ -307,6 +304,7 @@ absl::Status PerfSession::SetUp() {
       if (absl::Status s = f.qp[side]->ToRtr(rtr); !s.ok()) return s;
       QpRtsAttr rts;
       rts.sq_psn = psn[side];
+      rts.retry_cnt = options_.retry_cnt;
       if (absl::Status s = f.qp[side]->ToRts(rts); !s.ok()) return s;
     }
   }

@@ -201,6 +201,20 @@ TEST(PerfRunnerTest, SameSeedSameRun) {
   EXPECT_EQ(a.counters, b.counters);
 }
 
+TEST(PerfRunnerTest, RetryFlagsSetTheTimeoutFloorAndTheBudget) {
+  // Nothing ever arrives: the QP fails at expiry retry-cnt + 1, after
+  // 1 + 2 + 4 ms of doubling timeouts (the default budget takes 25.5 ms).
+  const PerfResult r =
+      MustRun(Options({"--test=write_bw", "-n", "10", "--paths=1", "--path-policy=single",
+                       "--fabric=sim:blackhole=0", "--retry-cnt=2", "--min-rto=1000"}),
+              4096);
+  EXPECT_FALSE(r.ok);
+  EXPECT_THAT(r.failure, HasSubstr("retry count (2) exceeded"));
+  EXPECT_EQ(r.timeouts, 3u);
+  EXPECT_GE(r.virtual_seconds, 0.007);
+  EXPECT_LT(r.virtual_seconds, 0.008);
+}
+
 TEST(PerfRunnerTest, BlackholedWireFailsWithTheCompletionError) {
   // One path, and it drops everything: the retry budget runs out.
   const PerfResult r = MustRun(Options({"--test=write_bw", "-n", "10", "--paths=1",

@@ -406,7 +406,7 @@ absl::Status DpdkRank::SetUpPeers() {
   attr.transport = ReplayTransportOptions(options_.config);
   attr.transport.line_rate = Bandwidth::Gbps(link_gbps_);
   if (d_.base_rtt_us > 0) {
-    attr.transport.base_rtt = Duration::Microseconds(1).Scaled(d_.base_rtt_us);
+    attr.transport.base_rtt = Duration::FractionalMicroseconds(d_.base_rtt_us);
   }
   const uint64_t region = kSlots * chunk_;
   peers_.resize(plan_.data_peers.size());
@@ -798,7 +798,7 @@ absl::Status DpdkRank::Run() {
     if (absl::Status s = ProbeRtts(); !s.ok()) return s;
   } else {
     for (Peer& p : peers_) {
-      p.base_rtt = Duration::Microseconds(1).Scaled(d_.base_rtt_us);
+      p.base_rtt = Duration::FractionalMicroseconds(d_.base_rtt_us);
     }
   }
   // The common start: rank 0's wall clock plus --start-delay, handed out

@@ -102,12 +102,12 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       if (!ParseDouble(value, &d) || !(d >= 0.01 && d <= 1e6)) {
         return FlagError(name, "microseconds in [0.01, 1e6]");
       }
-      o.config.timeline_interval = Duration::Microseconds(1).Scaled(d);
+      o.config.timeline_interval = Duration::FractionalMicroseconds(d);
     } else if (name == "fairness-window") {
       if (!ParseDouble(value, &d) || !(d >= 0 && d <= 1e6)) {
         return FlagError(name, "microseconds in [0, 1e6]");
       }
-      o.fairness_window = Duration::Microseconds(1).Scaled(d);
+      o.fairness_window = Duration::FractionalMicroseconds(d);
     } else if (name == "timeline-flows") {
       if (!ParseUint(value, &u) || u > 100000) return FlagError(name, "a count in [0, 100000]");
       o.config.timeline_connections = static_cast<uint32_t>(u);
@@ -141,7 +141,7 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       if (!ParseDouble(value, &d) || !(d >= 0 && d <= 10000)) {
         return FlagError(name, "microseconds in [0, 10000]");
       }
-      o.config.ack_delay = Duration::Microseconds(1).Scaled(d);
+      o.config.ack_delay = Duration::FractionalMicroseconds(d);
     } else if (name == "time-limit") {
       if (!ParseDouble(value, &d) || !(d > 0 && d <= 1e6)) {
         return FlagError(name, "milliseconds of virtual time in (0, 1e6]");

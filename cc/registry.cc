@@ -196,7 +196,7 @@ std::optional<CcParams::Value> ParseValue(const CcParamInfo& param, std::string_
     case CcParamKind::kMicroseconds: {
       const std::optional<double> v = ParseFiniteDouble(text);
       if (!v || !InBounds(*v, b)) return std::nullopt;
-      return CcParams::Value(Duration::Microseconds(1).Scaled(*v));
+      return CcParams::Value(Duration::FractionalMicroseconds(*v));
     }
     case CcParamKind::kBool:
       if (text == "true" || text == "1") return CcParams::Value(true);

@@ -100,7 +100,7 @@ TEST_P(ReliabilityTest, EveryMessageArrivesExactlyOnceWithItsBytes) {
   sim::MultipathWireConfig wire;
   wire.paths = c.paths;
   wire.loss = c.loss;
-  wire.reorder = Duration::Microseconds(1).Scaled(c.reorder_us);
+  wire.reorder = Duration::FractionalMicroseconds(c.reorder_us);
   wire.seed = c.seed;
   SimTestbed bed(wire, c.seed);
   QpInitAttr attr;

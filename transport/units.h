@@ -54,7 +54,7 @@ class Duration {
   static constexpr Duration Microseconds(int64_t us) { return Duration(us * 1000'000); }
   static constexpr Duration Milliseconds(int64_t ms) { return Duration(ms * 1000'000'000); }
   // A fractional count would silently truncate (Microseconds(2.5) == 2 us), so
-  // it does not compile: scale a unit with Scaled(), or use Seconds(double).
+  // it does not compile: use FractionalMicroseconds() or Seconds(double).
   template <std::floating_point F>
   static Duration Picoseconds(F) = delete;
   template <std::floating_point F>
@@ -66,6 +66,10 @@ class Duration {
   // Rounded to the nearest picosecond, as Scaled() rounds.
   static constexpr Duration Seconds(double s) {
     return Duration(units_internal::RoundToInt64(s * 1e12));
+  }
+  // Flags and files give times in microseconds, often fractional (2.5 us).
+  static constexpr Duration FractionalMicroseconds(double us) {
+    return Duration(units_internal::RoundToInt64(us * 1e6));
   }
   static constexpr Duration Zero() { return Duration(0); }
   static constexpr Duration Infinite() { return Duration(std::numeric_limits<int64_t>::max()); }

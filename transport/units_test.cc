@@ -111,6 +111,14 @@ TEST(DurationTest, ScaledRoundsToNearestPicosecond) {
   EXPECT_EQ(Duration::Nanoseconds(7).Scaled(-2.0), Duration::Nanoseconds(-14));
 }
 
+TEST(DurationTest, FractionalMicrosecondsRoundToThePicosecond) {
+  EXPECT_EQ(Duration::FractionalMicroseconds(2.5), Duration::Nanoseconds(2500));
+  EXPECT_EQ(Duration::FractionalMicroseconds(2.01), Duration::Picoseconds(2'010'000));
+  EXPECT_EQ(Duration::FractionalMicroseconds(1e-6), Duration::Picoseconds(1));
+  EXPECT_EQ(Duration::FractionalMicroseconds(4e-7), Duration::Zero());
+  EXPECT_EQ(Duration::FractionalMicroseconds(-3), Duration::Microseconds(-3));
+}
+
 TEST(DurationTest, ScaledSaturatesAndKeepsInfinite) {
   EXPECT_TRUE(Duration::Infinite().Scaled(0.5).IsInfinite());
   EXPECT_TRUE(Duration::Infinite().Scaled(3.0).IsInfinite());

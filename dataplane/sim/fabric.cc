@@ -124,7 +124,7 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
       if (!ParseDouble(value, &d) || !(d >= 0 && d <= 1e6)) {
         return BadValue(key, value, "microseconds in [0, 1e6]");
       }
-      c.topology.link_delay = Duration::Microseconds(1).Scaled(d);
+      c.topology.link_delay = Duration::FractionalMicroseconds(d);
     } else if (key == "mtu") {
       if (!ParseUint(value, &u) || u < 128 || u > 10000) {
         return BadValue(key, value, "frame bytes in [128, 10000]");

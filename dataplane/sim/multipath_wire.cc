@@ -147,7 +147,7 @@ absl::Status ParseMicroseconds(std::string_view key, std::string_view value, Dur
   if (!ParseDouble(value, &us) || us < 0 || us > kMaxMicroseconds) {
     return BadValue(key, value, "microseconds, a number in [0, 1e9]");
   }
-  *out = Duration::Microseconds(1).Scaled(us);
+  *out = Duration::FractionalMicroseconds(us);
   return absl::OkStatus();
 }
 

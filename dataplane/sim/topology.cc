@@ -162,7 +162,7 @@ absl::Status ParseFailureTiming(std::string_view at_us, std::string_view what, C
     return absl::InvalidArgumentError(
         absl::StrFormat("bad time '%s' (microseconds in [0, 1e9])", at_us));
   }
-  f->at = Time::Zero() + Duration::Microseconds(1).Scaled(us);
+  f->at = Time::Zero() + Duration::FractionalMicroseconds(us);
   if (what == "down") {
     f->kind = CableFailure::Kind::kDown;
   } else if (what.starts_with("slow=")) {
@@ -248,7 +248,7 @@ absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view s
         if (!ParseDouble(words[4], &value) || !(value >= 0) || value > 1e6) {
           return LineError(source, line_number, absl::StrFormat("bad delay (us): %s", words[4]));
         }
-        cable.delay = Duration::Microseconds(1).Scaled(value);
+        cable.delay = Duration::FractionalMicroseconds(value);
       }
       t.cables.push_back(cable);
     } else if (keyword == "fail") {

@@ -19,7 +19,11 @@ prefix = f"tern-tel-{os.getpid()}"
 mem = subprocess.run([eal_args_script, "512"], check=True, capture_output=True, text=True).stdout.split()
 cmd = [perf, "-l", "0-1", "--file-prefix", prefix, *mem, "--no-pci", "--",
        "--fabric=dpdk", "--loopback", "--test=write_bw", "-s", "65536", "-n", "300000",
-       "--verify", "--quiet", "--timeout", "120"]
+       "--verify", "--quiet", "--timeout", "120",
+       # The telemetry client shares the two cores with both lcores: a longer
+       # retry budget rides out their descheduling (the default gives up after
+       # 25.5 ms of silence).
+       "--min-rto", "1000", "--retry-cnt", "12"]
 run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
