@@ -64,18 +64,16 @@ std::string_view FlagName(std::string_view flag) {  // "--cc=x" -> "cc"
 absl::StatusOr<AbSide> ParseSide(std::string_view flag, std::string name, std::string_view spec) {
   AbSide side{std::move(name), std::string(spec), {}};
   if (spec.empty()) return FlagError(flag, "empty; expected KEY=VALUE[,KEY=VALUE...]");
-  for (std::string_view piece : SplitText(spec, ',')) {
-    const size_t eq = piece.find('=');
-    const std::string_view key = piece.substr(0, eq);
-    if (eq != std::string_view::npos && IsReplayFlag(key)) {
-      side.args.push_back(absl::StrCat("--", std::string(piece)));
-    } else if (eq != std::string_view::npos && IsManaged(key)) {
-      return FlagError(flag, absl::StrFormat("'%s' is set by tern-ab, not per side", key));
-    } else if (!side.args.empty() && !piece.empty()) {
-      absl::StrAppend(&side.args.back(), ",", std::string(piece));
+  for (const KeyValue& piece : SplitKeyValues(spec)) {
+    if (piece.has_equals && IsReplayFlag(piece.key)) {
+      side.args.push_back(absl::StrCat("--", std::string(piece.item)));
+    } else if (piece.has_equals && IsManaged(piece.key)) {
+      return FlagError(flag, absl::StrFormat("'%s' is set by tern-ab, not per side", piece.key));
+    } else if (!side.args.empty() && !piece.item.empty()) {
+      absl::StrAppend(&side.args.back(), ",", std::string(piece.item));
     } else {
-      return FlagError(flag, absl::StrFormat("'%s': expected KEY=VALUE with KEY one of %s", piece,
-                                             ReplayFlagList()));
+      return FlagError(flag, absl::StrFormat("'%s': expected KEY=VALUE with KEY one of %s",
+                                             piece.item, ReplayFlagList()));
     }
   }
   return side;

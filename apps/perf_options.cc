@@ -72,13 +72,8 @@ absl::Status FlagError(std::string_view flag_name, std::string_view message) {
 // Whether a wire spec (KEY=VALUE,...) sets `key`; ParseWireSpec has already
 // accepted it, so the syntax is known to be good.
 bool SpecSetsKey(std::string_view spec, std::string_view key) {
-  while (!spec.empty()) {
-    const size_t comma = spec.find(',');
-    const std::string_view item = spec.substr(0, comma);
-    spec.remove_prefix(comma == std::string_view::npos ? spec.size() : comma + 1);
-    if (item.substr(0, item.find('=')) == key) return true;
-  }
-  return false;
+  return std::ranges::any_of(SplitKeyValues(spec),
+                             [key](const KeyValue& item) { return item.key == key; });
 }
 
 constexpr std::string_view kTestNames = "send_bw|write_bw|read_bw|send_lat|write_lat|read_lat";

@@ -422,23 +422,21 @@ std::string ValidKeys(const Generator& generator) {
 
 absl::StatusOr<SpecArgs> ParseArgs(const Generator& generator, std::string_view text) {
   std::map<std::string_view, std::string_view> values;
-  while (!text.empty()) {
-    const size_t comma = text.find(',');
-    const std::string_view item = text.substr(0, comma);
-    text.remove_prefix(comma == std::string_view::npos ? text.size() : comma + 1);
-    const size_t equals = item.find('=');
-    if (equals == std::string_view::npos || equals == 0 || equals + 1 == item.size()) {
+  std::vector<KeyValue> items = SplitKeyValues(text);
+  // A trailing comma, or no arguments at all, is accepted.
+  if (items.back().item.empty()) items.pop_back();
+  for (const auto& [item, key, value, has_equals] : items) {
+    if (!has_equals || key.empty() || value.empty()) {
       return absl::InvalidArgumentError(
           absl::StrFormat("%s: '%s' is not key=value", generator.name, item));
     }
-    const std::string_view key = item.substr(0, equals);
     const bool known = std::any_of(generator.keys.begin(), generator.keys.end(),
                                    [&](const KeyHelp& k) { return k.key == key; });
     if (!known) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: unknown key '%s' (valid: %s)",
                                                         generator.name, key, ValidKeys(generator)));
     }
-    if (!values.emplace(key, item.substr(equals + 1)).second) {
+    if (!values.emplace(key, value).second) {
       return absl::InvalidArgumentError(
           absl::StrFormat("%s: key '%s' given twice", generator.name, key));
     }

@@ -25,6 +25,7 @@
 #include "cc/nscc.h"
 #include "cc/swift.h"
 #include "cc/timely.h"
+#include "transport/text.h"
 
 namespace tern {
 namespace {
@@ -451,25 +452,21 @@ absl::StatusOr<ParsedCcSpec> ParseCcSpec(std::string_view spec,
           "congestion-control spec ", Quote(spec), " ends with ':'; give key=value pairs after ",
           "it, or write just ", Quote(name), " for the defaults"));
     }
-    size_t start = 0;
-    for (int index = 1;; ++index) {
-      const size_t comma = list.find(',', start);
-      const std::string_view item = list.substr(
-          start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    int index = 0;
+    for (const auto& [item, key, value, has_equals] : SplitKeyValues(list)) {
+      ++index;
       if (item.empty()) {
         return absl::InvalidArgumentError(
             absl::StrCat("congestion-control spec ", Quote(spec), ": parameter #", index,
                          " is empty; separate key=value pairs with single commas"));
       }
-      const size_t eq = item.find('=');
-      if (eq == std::string_view::npos) {
+      if (!has_equals) {
         return absl::InvalidArgumentError(
             absl::StrCat("congestion-control spec ", Quote(spec), ": parameter ", Quote(item),
                          " has no '='; write key=value (valid parameters of ",
                          Quote(algorithm.name), ": ", ListParams(algorithm), ")"));
       }
-      const std::string_view key = item.substr(0, eq);
-      const std::string_view value = item.substr(eq + 1);
+      // An empty key or value is refused below, as an unknown key or a bad value.
       const auto pit = std::find_if(algorithm.params.begin(), algorithm.params.end(),
                                     [key](const CcParamInfo& p) { return p.name == key; });
       if (pit == algorithm.params.end()) {
@@ -492,8 +489,6 @@ absl::StatusOr<ParsedCcSpec> ParseCcSpec(std::string_view spec,
             ", expected ", Expectation(*pit), " (", Av(pit->description), ")"));
       }
       given[slot].emplace(*std::move(parsed), std::string(value));
-      if (comma == std::string_view::npos) break;
-      start = comma + 1;
     }
   }
 

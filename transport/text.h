@@ -51,6 +51,31 @@ inline std::vector<std::string_view> SplitText(std::string_view text, char separ
   }
 }
 
+// One item of a "key=value,key=value" spec, split at its first '='.
+struct KeyValue {
+  std::string_view item;   // as written, for error messages
+  std::string_view key;    // before the first '='; the whole item if it has none
+  std::string_view value;  // after the first '='; empty if it has none
+  bool has_equals = false;
+};
+
+// The items of a "key=value,key=value" spec, empty ones kept (as SplitText).
+// Nothing is refused here: specs differ in which of an empty item, a missing
+// '=', an empty key or an empty value they refuse, and a caller that checks
+// the items in order reports the leftmost fault, whatever its kind.
+inline std::vector<KeyValue> SplitKeyValues(std::string_view spec) {
+  std::vector<KeyValue> items;
+  for (std::string_view item : SplitText(spec, ',')) {
+    const size_t equals = item.find('=');
+    if (equals == std::string_view::npos) {
+      items.push_back({item, item, {}, false});
+    } else {
+      items.push_back({item, item.substr(0, equals), item.substr(equals + 1), true});
+    }
+  }
+  return items;
+}
+
 // Words separated by spaces, tabs or carriage returns.
 inline std::vector<std::string_view> SplitWords(std::string_view line) {
   std::vector<std::string_view> words;

@@ -74,15 +74,12 @@ absl::StatusOr<CableFailure> ParseFailure(std::string_view text, const Topology&
 absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
   FabricConfig c;
   std::vector<std::string> seen;
-  for (std::string_view item : SplitText(spec, ',')) {
+  for (const auto& [item, key, value, has_equals] : SplitKeyValues(spec)) {
     if (item.empty()) continue;
-    const size_t eq = item.find('=');
-    if (eq == std::string_view::npos) {
+    if (!has_equals) {
       return absl::InvalidArgumentError(
           absl::StrFormat("--fabric=sim: expected KEY=VALUE, got '%s'", item));
     }
-    const std::string_view key = item.substr(0, eq);
-    const std::string_view value = item.substr(eq + 1);
     if (key != "fail") {
       if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
         return absl::InvalidArgumentError(absl::StrFormat("--fabric=sim: %s given twice", key));

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "transport/text.h"
 
 namespace tern::sim {
 
@@ -165,18 +166,12 @@ absl::StatusOr<MultipathWireConfig> ParseWireSpec(std::string_view spec) {
   std::vector<std::string_view> seen;
   uint64_t blackhole = 0;
   std::string_view blackhole_text;
-  while (!spec.empty()) {
-    const size_t comma = spec.find(',');
-    const std::string_view item = spec.substr(0, comma);
-    spec.remove_prefix(comma == std::string_view::npos ? spec.size() : comma + 1);
+  for (const auto& [item, key, value, has_equals] : SplitKeyValues(spec)) {
     if (item.empty()) continue;
-    const size_t eq = item.find('=');
-    if (eq == std::string_view::npos) {
+    if (!has_equals) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "wire spec: expected KEY=VALUE, got '%s' (valid keys: %s)", item, kValidKeys));
     }
-    const std::string_view key = item.substr(0, eq);
-    const std::string_view value = item.substr(eq + 1);
     for (std::string_view k : seen) {
       if (k == key) {
         return absl::InvalidArgumentError(
