@@ -490,7 +490,7 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
     options.line_rate_gbps = *rate;
   }
   if (raw.Has("min-rto")) {
-    const double max_us = static_cast<double>(TransportOptions{}.max_rto.picoseconds()) / 1e6;
+    const double max_us = TransportOptions{}.max_rto.microseconds();
     const std::optional<double> us = ParseDouble(raw.Get("min-rto"));
     if (!us || *us < 1 || *us > max_us) {
       return FlagError("min-rto", absl::StrFormat("'%s' is not a timeout; valid: 1..%g us",
@@ -629,10 +629,8 @@ Exit status: 0 when every message completed successfully with no data error,
 
 Fabric:
 )",
-      kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu,
-      static_cast<double>(TransportOptions{}.max_rto.picoseconds()) / 1e6,
-      static_cast<double>(TransportOptions{}.min_rto.picoseconds()) / 1e6, QpRtsAttr{}.retry_cnt,
-      kMaxWorkers);
+      kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu, TransportOptions{}.max_rto.microseconds(),
+      TransportOptions{}.min_rto.microseconds(), QpRtsAttr{}.retry_cnt, kMaxWorkers);
   absl::StrAppend(&text, sim::DescribeWireSpec(), "\nCongestion control (--cc):\n",
                   DescribeAlgorithms());
   return text;

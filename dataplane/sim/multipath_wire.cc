@@ -1,7 +1,5 @@
 #include "dataplane/sim/multipath_wire.h"
 
-#include <charconv>
-#include <cmath>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -119,19 +117,6 @@ constexpr const char* kValidKeys =
 absl::Status BadValue(std::string_view key, std::string_view value, std::string_view expected) {
   return absl::InvalidArgumentError(
       absl::StrFormat("wire spec: bad value '%s' for key '%s': expected %s", value, key, expected));
-}
-
-// Strict parsers: the whole value, no sign for unsigned, no spaces.
-bool ParseDouble(std::string_view s, double* out) {
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data(), end, *out);
-  return ec == std::errc() && ptr == end && std::isfinite(*out);
-}
-
-bool ParseUint(std::string_view s, uint64_t* out) {
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data(), end, *out);
-  return ec == std::errc() && ptr == end;
 }
 
 absl::Status ParseProbability(std::string_view key, std::string_view value, double* out) {
