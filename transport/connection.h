@@ -266,8 +266,6 @@ class Connection {
   Time next_cnp_allowed_;           // CNP rate limit (TransportOptions::cnp_interval)
   bool ack_has_telemetry_ = false;  // the next ACK echoes ack_telemetry_
   TelemetryStack ack_telemetry_{};
-  Psn ack_focus_ = 0;  // lowest PSN arrived since the previous ACK
-  bool ack_focus_set_ = false;
   bool sack_at_cumulative_ = false;  // alternates when the bitmap cannot cover everything
 
   // --- NACKs waiting to be sent (a small ring; overflow drops, counted) ---

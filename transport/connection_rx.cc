@@ -86,12 +86,11 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
     ack_entropy_ = rx.entropy;
     ack_has_telemetry_ = packet.telemetry != nullptr;
     if (ack_has_telemetry_) ack_telemetry_ = *packet.telemetry;
-    if (!ack_focus_set_ || PsnBefore(psn, ack_focus_)) ack_focus_ = psn;
-    ack_focus_set_ = true;
   };
   switch (tracker_.Classify(psn)) {
     case ReceiveTracker::Arrival::kDuplicate:
       ++counters_.duplicate_packets;
+      tracker_.Rereport(psn);
       note_for_ack();
       ack_policy_.RequestImmediate();
       return;

@@ -3,6 +3,7 @@
 // flushing and PSN wraparound. Two contexts run back to back on a fake clock.
 #include "transport/connection.h"
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -216,6 +217,36 @@ TEST_F(ConnectionTest, LostPacketIsTheOnlyOneResent) {
   EXPECT_EQ(src.bytes, dst.bytes);
   EXPECT_EQ(a->counters().retransmitted_packets, 1u);
   EXPECT_EQ(a->counters().local_ack_timeout_err, 0u) << "detected without a timeout";
+}
+
+TEST_F(ConnectionTest, RetransmissionFarAboveTheCumulativePointIsResentOnce) {
+  // PSN 10 is lost twice, so the cumulative point stays there while the
+  // retransmission of PSN 200 arrives far below the newest data: too far from
+  // both for one SACK bitmap. Unreported, it would be condemned and resent.
+  QpInitAttr attr;
+  attr.transport.congestion_control = "fixed:packets=1024";
+  auto [a, b] = pair_.ConnectQps(attr);
+  constexpr size_t kBytes = 4096 * 4096;
+  Buffer src(pair_.side(0).pd, kBytes, 1), dst(pair_.side(1).pd, kBytes, 0);
+  int copies_of_10 = 0, copies_of_200 = 0;
+  pair_.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    if (from != 0 || !IsData(frame)) return true;
+    const Psn psn = PsnOf(frame);
+    if (psn == 10) return ++copies_of_10 > 2;
+    if (psn == 200) return ++copies_of_200 > 1;
+    return true;
+  });
+  Sge ssge = src.sge(0, kBytes);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair_.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_EQ(copies_of_10, 3);
+  EXPECT_EQ(copies_of_200, 2);
+  EXPECT_EQ(a->counters().retransmitted_packets, 3u);
+  EXPECT_EQ(b->counters().duplicate_packets, 0u);
 }
 
 TEST_F(ConnectionTest, LostTailIsRecoveredByProbeBeforeTheTimeout) {

@@ -184,8 +184,7 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   Psn base;
   uint64_t bitmap[2];
   sack_at_cumulative_ = !sack_at_cumulative_;
-  tracker_.BuildSack(ack_focus_set_ ? ack_focus_ : tracker_.cumulative(), sack_at_cumulative_,
-                     &base, bitmap);
+  tracker_.BuildSack(sack_at_cumulative_, &base, bitmap);
   ack->sack_base.set(base);
   ack->sack_bitmap[0].set(bitmap[0]);
   ack->sack_bitmap[1].set(bitmap[1]);
@@ -207,11 +206,10 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   out->payload = {};
   out->entropy = ack_entropy_ != 0 ? ack_entropy_ : paths_.Next(now);
   ack_policy_.OnAckSent();
+  // Arrivals too far apart for one bitmap go in the ACKs that follow at once:
+  // left for the next arrival, the last of a burst would never be reported.
+  if (tracker_.HasUnreported()) ack_policy_.RequestImmediate();
   ack_ce_count_ = 0;
-  // An ACK whose bitmap (at the cumulative point, far below) misses the
-  // arrivals since the previous one leaves them to the next ACK; otherwise no
-  // ACK would ever report them, and the sender would take them for lost.
-  if (PsnDistance(base, ack_focus_) < static_cast<int32_t>(kSackBitmapBits)) ack_focus_set_ = false;
   ++counters_.acks_sent;
   return true;
 }

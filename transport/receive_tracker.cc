@@ -7,10 +7,12 @@ namespace tern {
 
 ReceiveTracker::ReceiveTracker(uint32_t window_packets)
     : bits_(std::max<uint32_t>(std::bit_ceil(std::max<uint32_t>(window_packets, 128)) / 64, 2)),
+      unreported_(bits_.size(), 0),
       mask_(static_cast<uint32_t>(bits_.size() * 64 - 1)) {}
 
 void ReceiveTracker::Reset(Psn first_expected) {
   std::fill(bits_.begin(), bits_.end(), 0);
+  std::fill(unreported_.begin(), unreported_.end(), 0);
   rcv_nxt_ = first_expected;
   any_ = false;
 }
@@ -33,50 +35,73 @@ bool ReceiveTracker::Record(Psn psn) {
   if (psn != rcv_nxt_) {
     const uint32_t index = psn & mask_;
     bits_[index >> 6] |= uint64_t{1} << (index & 63);
+    unreported_[index >> 6] |= uint64_t{1} << (index & 63);
     return opens_hole;
   }
   // Advance over the contiguous run that follows, clearing bits as we go so
-  // the ring slots are clean when the window moves over them.
+  // the ring slots are clean when the window moves over them. The cumulative
+  // point reports what it passes.
   ++rcv_nxt_;
   while (Test(rcv_nxt_)) {
-    const uint32_t index = rcv_nxt_ & mask_;
-    bits_[index >> 6] &= ~(uint64_t{1} << (index & 63));
+    Clear(bits_, rcv_nxt_);
+    Clear(unreported_, rcv_nxt_);
     ++rcv_nxt_;
   }
   return opens_hole;
 }
 
-uint64_t ReceiveTracker::Extract64(Psn from) const {
+void ReceiveTracker::Rereport(Psn psn) {
+  if (PsnBefore(psn, rcv_nxt_) || !Test(psn)) return;  // the cumulative point reports it
+  const uint32_t index = psn & mask_;
+  unreported_[index >> 6] |= uint64_t{1} << (index & 63);
+}
+
+void ReceiveTracker::Clear(std::vector<uint64_t>& ring, Psn psn) {
+  const uint32_t index = psn & mask_;
+  ring[index >> 6] &= ~(uint64_t{1} << (index & 63));
+}
+
+uint64_t ReceiveTracker::Extract64(const std::vector<uint64_t>& ring, Psn from) const {
   // 64 bits starting at ring index `from & mask`, wrapping around the ring.
   const uint32_t index = from & mask_;
   const uint32_t word = index >> 6;
   const uint32_t shift = index & 63;
-  const uint64_t low = bits_[word] >> shift;
+  const uint64_t low = ring[word] >> shift;
   if (shift == 0) return low;
-  const uint64_t high = bits_[(word + 1) % bits_.size()] << (64 - shift);
+  const uint64_t high = ring[(word + 1) % ring.size()] << (64 - shift);
   return low | high;
 }
 
-void ReceiveTracker::BuildSack(Psn focus, bool at_cumulative, Psn* base,
-                               uint64_t (&bitmap)[2]) const {
+std::optional<Psn> ReceiveTracker::LowestUnreported() const {
+  // Bits above the cumulative point only: Record clears them as it passes.
+  for (uint32_t offset = 0; offset < capacity(); offset += 64) {
+    const uint64_t bits = Extract64(unreported_, rcv_nxt_ + offset);
+    if (bits != 0) return rcv_nxt_ + offset + static_cast<Psn>(std::countr_zero(bits));
+  }
+  return std::nullopt;
+}
+
+void ReceiveTracker::BuildSack(bool at_cumulative, Psn* base, uint64_t (&bitmap)[2]) {
   Psn start = rcv_nxt_;
   if (any_ && !at_cumulative && PsnDistance(rcv_nxt_, highest_) >= 128) {
-    // Not everything fits: show from the focus up, but never start so high
-    // that the highest arrival falls off the end.
-    start = PsnBefore(focus, rcv_nxt_) ? rcv_nxt_ : focus;
-    if (PsnDistance(start, highest_) >= 128) start = highest_ - 127;
+    // Not everything fits: show from the lowest arrival not yet shown.
+    if (const std::optional<Psn> lowest = LowestUnreported()) start = *lowest;
   }
   *base = start;
   // Bits at or above window_end() are stale ring contents: mask them off.
   const int32_t valid = PsnDistance(start, window_end());
   for (int w = 0; w < 2; ++w) {
-    uint64_t bits = Extract64(start + static_cast<Psn>(64 * w));
+    const Psn from = start + static_cast<Psn>(64 * w);
+    uint64_t bits = Extract64(bits_, from);
     const int32_t left = valid - 64 * w;
     if (left <= 0)
       bits = 0;
     else if (left < 64)
       bits &= (uint64_t{1} << left) - 1;
     bitmap[w] = bits;
+    for (uint64_t shown = bits; shown != 0; shown &= shown - 1) {
+      Clear(unreported_, from + static_cast<Psn>(std::countr_zero(shown)));
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "transport/sequence.h"
@@ -31,6 +32,9 @@ class ReceiveTracker {
   // contiguous. Returns true when `psn` opened a new hole (it is above the
   // highest PSN seen plus one).
   bool Record(Psn psn);
+  // A duplicate of `psn` arrived: the sender has not heard of it, so the next
+  // bitmap reports it again.
+  void Rereport(Psn psn);
 
   Psn cumulative() const { return rcv_nxt_; }
   Psn highest() const { return highest_; }  // valid when !Empty()
@@ -39,19 +43,27 @@ class ReceiveTracker {
   Psn window_end() const { return rcv_nxt_ + capacity(); }
   uint32_t capacity() const { return static_cast<uint32_t>(bits_.size() * 64); }
 
-  // SACK bitmap of 128 PSNs from `*base`. When everything above the
-  // cumulative point fits, it starts there. Otherwise it starts at the
-  // cumulative point when `at_cumulative` (so the oldest hole keeps being
-  // reported missing, which is what recovers it), else at `focus` (the
-  // lowest PSN arrived since the previous ACK, so new arrivals are reported);
-  // the caller alternates between the two.
-  void BuildSack(Psn focus, bool at_cumulative, Psn* base, uint64_t (&bitmap)[2]) const;
+  // SACK bitmap of 128 PSNs from `*base`, for an ACK about to be sent. When
+  // everything above the cumulative point fits, it starts there. Otherwise it
+  // starts at the cumulative point when `at_cumulative` (so the oldest hole
+  // keeps being reported missing, which is what recovers it), else at the
+  // lowest arrival no bitmap has reported yet; the caller alternates. Every
+  // arrival is reported at least once: a sender not told of one takes it for
+  // lost once the loss threshold passes, and resends it for nothing.
+  void BuildSack(bool at_cumulative, Psn* base, uint64_t (&bitmap)[2]);
+  // True while some arrival has not been shown by a bitmap yet.
+  bool HasUnreported() const { return LowestUnreported().has_value(); }
 
  private:
   bool Test(Psn psn) const;
-  uint64_t Extract64(Psn from) const;
+  uint64_t Extract64(const std::vector<uint64_t>& ring, Psn from) const;
+  void Clear(std::vector<uint64_t>& ring, Psn psn);
+  // The lowest PSN above the cumulative point with its bit set in `unreported_`.
+  std::optional<Psn> LowestUnreported() const;
 
   std::vector<uint64_t> bits_;  // bit (psn & mask) set: psn arrived, for psn >= rcv_nxt
+  // Set: arrived above the cumulative point, and no bitmap has shown it since.
+  std::vector<uint64_t> unreported_;
   uint32_t mask_;
   Psn rcv_nxt_ = 0;
   Psn highest_ = 0;

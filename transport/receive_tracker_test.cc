@@ -65,34 +65,93 @@ TEST(ReceiveTrackerTest, SackReportsArrivalsAboveTheCumulativePoint) {
   tracker.Record(170);
   Psn base;
   uint64_t bits[2];
-  tracker.BuildSack(101, false, &base, bits);
+  tracker.BuildSack(false, &base, bits);
   EXPECT_EQ(base, 100u);
   EXPECT_EQ(bits[0], (uint64_t{1} << 1) | (uint64_t{1} << 3));
   EXPECT_EQ(bits[1], uint64_t{1} << (70 - 64));
 }
 
-TEST(ReceiveTrackerTest, SackStartsAtTheFocusWhenEverythingCannotFit) {
+TEST(ReceiveTrackerTest, SackStartsAtTheLowestArrivalNotYetReported) {
   ReceiveTracker tracker(1024);
   tracker.Reset(0);
   tracker.Record(500);
   tracker.Record(600);
   Psn base;
   uint64_t bits[2];
-  tracker.BuildSack(600, false, &base, bits);
-  EXPECT_EQ(base, 600u);
+  tracker.BuildSack(false, &base, bits);
+  EXPECT_EQ(base, 500u);
+  EXPECT_EQ(bits[0], 1u);
+  EXPECT_EQ(bits[1], uint64_t{1} << (100 - 64));
+  tracker.Record(900);
+  tracker.BuildSack(false, &base, bits);
+  EXPECT_EQ(base, 900u) << "500 and 600 were reported";
   EXPECT_EQ(bits[0], 1u);
 }
 
-TEST(ReceiveTrackerTest, SackKeepsTheHighestArrivalInViewWhenTheFocusIsFarBelow) {
+TEST(ReceiveTrackerTest, ArrivalsTooFarApartForOneBitmapAreReportedInTurn) {
+  // A retransmission (300) arriving far below new data (600): each is shown
+  // by one bitmap. Left out, either would be taken for lost and resent.
   ReceiveTracker tracker(1024);
   tracker.Reset(0);
   tracker.Record(300);
   tracker.Record(600);
   Psn base;
   uint64_t bits[2];
-  tracker.BuildSack(300, false, &base, bits);
-  EXPECT_EQ(base, 600u - 127u);
-  EXPECT_EQ(bits[1] >> 63, 1u);
+  tracker.BuildSack(false, &base, bits);
+  EXPECT_EQ(base, 300u);
+  EXPECT_EQ(bits[0], 1u);
+  EXPECT_EQ(bits[1], 0u);
+  tracker.BuildSack(false, &base, bits);
+  EXPECT_EQ(base, 600u);
+  EXPECT_EQ(bits[0], 1u);
+}
+
+TEST(ReceiveTrackerTest, HasUnreportedUntilEveryArrivalWasShown) {
+  ReceiveTracker tracker(1024);
+  tracker.Reset(0);
+  EXPECT_FALSE(tracker.HasUnreported());
+  tracker.Record(300);
+  tracker.Record(600);
+  EXPECT_TRUE(tracker.HasUnreported());
+  Psn base;
+  uint64_t bits[2];
+  tracker.BuildSack(true, &base, bits);
+  EXPECT_TRUE(tracker.HasUnreported()) << "a bitmap at the cumulative point shows neither";
+  tracker.BuildSack(false, &base, bits);
+  EXPECT_TRUE(tracker.HasUnreported()) << "600 is too far above 300 for the same bitmap";
+  tracker.BuildSack(false, &base, bits);
+  EXPECT_FALSE(tracker.HasUnreported());
+}
+
+TEST(ReceiveTrackerTest, DuplicateIsReportedAgain) {
+  ReceiveTracker tracker(1024);
+  tracker.Reset(0);
+  tracker.Record(300);
+  tracker.Record(600);
+  Psn base;
+  uint64_t bits[2];
+  tracker.BuildSack(false, &base, bits);
+  tracker.BuildSack(false, &base, bits);
+  ASSERT_EQ(base, 600u);
+  tracker.Rereport(300);
+  tracker.BuildSack(false, &base, bits);
+  EXPECT_EQ(base, 300u);
+  tracker.Rereport(7);  // never arrived: nothing to report
+  tracker.BuildSack(false, &base, bits);
+  EXPECT_EQ(base, 0u) << "nothing unreported: the bitmap stays at the cumulative point";
+}
+
+TEST(ReceiveTrackerTest, CumulativePointReportsWhatItPasses) {
+  ReceiveTracker tracker(1024);
+  tracker.Reset(0);
+  for (Psn p = 1; p < 200; ++p) tracker.Record(p);
+  tracker.Record(700);
+  tracker.Record(0);  // the cumulative point jumps to 200
+  ASSERT_EQ(tracker.cumulative(), 200u);
+  Psn base;
+  uint64_t bits[2];
+  tracker.BuildSack(false, &base, bits);
+  EXPECT_EQ(base, 700u) << "1..199 need no bitmap";
 }
 
 TEST(ReceiveTrackerTest, SackAtTheCumulativePointKeepsTheOldestHoleInView) {
@@ -102,7 +161,7 @@ TEST(ReceiveTrackerTest, SackAtTheCumulativePointKeepsTheOldestHoleInView) {
   tracker.Record(600);
   Psn base;
   uint64_t bits[2];
-  tracker.BuildSack(600, true, &base, bits);
+  tracker.BuildSack(true, &base, bits);
   EXPECT_EQ(base, 0u);
   EXPECT_EQ(bits[0], 0b10u) << "PSN 0 missing, PSN 1 arrived";
 }
@@ -113,7 +172,7 @@ TEST(ReceiveTrackerTest, SackNeverReportsStaleRingBits) {
   for (Psn p = 0; p < 300; ++p) tracker.Record(p);
   Psn base;
   uint64_t bits[2];
-  tracker.BuildSack(300, false, &base, bits);
+  tracker.BuildSack(false, &base, bits);
   EXPECT_EQ(base, 300u);
   EXPECT_EQ(bits[0], 0u);
   EXPECT_EQ(bits[1], 0u);

@@ -122,10 +122,14 @@ class SendScoreboard {
   static bool VouchesForLastTransmission(const TxSlot& s, Time now, Duration min_rtt) {
     return s.transmissions == 1 || now - s.sent_at >= min_rtt;
   }
-  // Records that the last transmission of `s` arrived (both loss rules' evidence).
+  // Records that the last transmission of `s` arrived: evidence for both loss
+  // rules. A retransmission reported a round trip after it went out may still
+  // have been delivered by a delayed earlier copy, so it only moves the time
+  // rule, which waits out the loss threshold; the path-order rule condemns at
+  // once, and on a wrong guess would resend everything ahead of it on its path.
   void NoteReported(const TxSlot& s, Time now, Duration min_rtt) {
     if (s.transmissions == 0 || !VouchesForLastTransmission(s, now, min_rtt)) return;
-    NoteReportedOnPath(s);
+    if (s.transmissions == 1) NoteReportedOnPath(s);
     if (s.sent_at > delivered_sent_at_) delivered_sent_at_ = s.sent_at;
   }
   void NoteReportedOnPath(const TxSlot& s);
