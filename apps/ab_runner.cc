@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "apps/file_io.h"
 #include "apps/replay_cli.h"
 #include "apps/replay_options.h"
 #include "apps/replay_rank_file.h"
@@ -117,7 +118,7 @@ absl::StatusOr<replay::ReplayRun> LaunchAndMerge(const PlannedRun& run) {
   record.metrics = ExtractMetrics(replay->summary);
   if (!replay->summary.ports.empty()) record.bottleneck = replay->summary.ports.front().name;
   const std::string temporary = run.dir + kRecordFile + ".tmp";
-  if (!replay::WriteWholeFile(temporary, FormatRunRecord(record)).ok()) std::_Exit(1);
+  if (!WriteWholeFile(temporary, FormatRunRecord(record)).ok()) std::_Exit(1);
   std::fflush(nullptr);
   std::_Exit(std::rename(temporary.c_str(), (run.dir + kRecordFile).c_str()) == 0 ? 0 : 1);
 }
@@ -125,13 +126,13 @@ absl::StatusOr<replay::ReplayRun> LaunchAndMerge(const PlannedRun& run) {
 // The record of an earlier run with the same key, if there is one.
 std::optional<RunRecord> Reusable(const PlannedRun& run) {
   const std::string path = run.dir + kRecordFile;
-  absl::StatusOr<RunRecord> record = ParseRunRecord(replay::ReadWholeFile(path).value_or(""), path);
+  absl::StatusOr<RunRecord> record = ParseRunRecord(ReadWholeFile(path).value_or(""), path);
   if (!record.ok() || record->key != run.key) return std::nullopt;
   return *std::move(record);
 }
 
 std::string LastLines(const std::string& path, int count) {
-  const std::string text = replay::ReadWholeFile(path).value_or("");
+  const std::string text = ReadWholeFile(path).value_or("");
   size_t begin = text.size();
   for (int n = 0; n <= count && begin > 0;) {
     if (text[--begin] == '\n') ++n;
@@ -202,7 +203,7 @@ absl::StatusOr<std::vector<FinishedRun>> ExecuteRuns(const std::vector<PlannedRu
     const std::string record_path = runs[i].dir + kRecordFile;
     absl::StatusOr<RunRecord> record =
         WIFEXITED(status) && WEXITSTATUS(status) == 0
-            ? ParseRunRecord(replay::ReadWholeFile(record_path).value_or(""), record_path)
+            ? ParseRunRecord(ReadWholeFile(record_path).value_or(""), record_path)
             : absl::InternalError("no record");
     if (record.ok()) {
       finished[i] = {*std::move(record), false};

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "apps/file_io.h"
 #include "apps/replay_generators.h"
 
 namespace tern::replay {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "apps/file_io.h"
 #include "apps/perf_pattern.h"
 #include "apps/replay_dpdk_plan.h"
 #include "apps/replay_generators.h"

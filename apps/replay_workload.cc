@@ -1,16 +1,12 @@
 #include "apps/replay_workload.h"
 
-#include <cerrno>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace tern::replay {
 namespace {
@@ -148,34 +144,6 @@ double BusBandwidthFactor(const std::string& operation, uint32_t ranks) {
     return (n - 1) / n;
   }
   return 1.0;
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: cannot open: %s", path, std::strerror(errno)));
-  }
-  std::string text;
-  char buffer[1 << 16];
-  size_t got = 0;
-  while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, got);
-  const bool failed = std::ferror(file) != 0;
-  const int error = errno;
-  std::fclose(file);
-  if (failed) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: cannot read: %s", path, std::strerror(error)));
-  }
-  return text;
-}
-
-absl::Status WriteWholeFile(const std::string& path, const std::string& text) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  bool ok = file != nullptr && std::fwrite(text.data(), 1, text.size(), file) == text.size();
-  if (file != nullptr) ok &= std::fclose(file) == 0;
-  if (!ok) return absl::UnavailableError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
 }
 
 }  // namespace tern::replay

@@ -92,10 +92,4 @@ class DependentIndex {
 // alltoall (n-1)/n; broadcast, reduce and anything else 1.
 double BusBandwidthFactor(const std::string& operation, uint32_t ranks);
 
-// The whole of a workload input file (flow list, CDF, trace), or
-// InvalidArgument "PATH: cannot open|read: REASON".
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
-// Replaces `path` with `text`; Unavailable "cannot write PATH" on failure.
-absl::Status WriteWholeFile(const std::string& path, const std::string& text);
-
 }  // namespace tern::replay

@@ -21,6 +21,7 @@
 #include "apps/ab_report.h"
 #include "apps/ab_runner.h"
 #include "apps/build_version.h"
+#include "apps/file_io.h"
 #include "apps/replay_workload.h"
 #include "transport/text.h"
 
@@ -32,7 +33,7 @@ namespace {
 constexpr const char* kPython = "/usr/bin/python3";  // Debian's, where matplotlib is
 
 bool WriteAll(const std::string& path, const std::string& text) {
-  absl::Status written = replay::WriteWholeFile(path, text);
+  absl::Status written = WriteWholeFile(path, text);
   if (!written.ok()) std::fprintf(stderr, "tern-ab: %s\n", std::string(written.message()).c_str());
   return written.ok();
 }
@@ -93,7 +94,7 @@ std::string Machine() {
   utsname uts{};
   uname(&uts);
   std::string cpu = "unknown CPU";
-  std::istringstream cpuinfo(replay::ReadWholeFile("/proc/cpuinfo").value_or(""));
+  std::istringstream cpuinfo(ReadWholeFile("/proc/cpuinfo").value_or(""));
   for (std::string line; std::getline(cpuinfo, line);) {
     if (line.starts_with("model name")) {
       cpu = line.substr(line.find(':') + 2);
@@ -128,14 +129,14 @@ void Plot(const std::string& out_dir, AbReport& report) {
     report.plots_note = absl::StrCat("could not run ", script);
     return;
   }
-  std::istringstream lines(replay::ReadWholeFile(listing).value_or(""));
+  std::istringstream lines(ReadWholeFile(listing).value_or(""));
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty()) report.plots.push_back(line);
   }
   std::error_code ec;
   std::filesystem::remove(listing, ec);
   if (report.plots.empty()) {
-    std::string why = replay::ReadWholeFile(log).value_or("");
+    std::string why = ReadWholeFile(log).value_or("");
     while (!why.empty() && why.back() == '\n') why.pop_back();
     report.plots_note = why.empty() ? "the plotting script wrote nothing" : why;
   }

@@ -4,13 +4,14 @@
 // JSON. Exit status: 0 all messages completed with no data error, 1
 // otherwise, 2 usage error.
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "apps/file_io.h"
 #include "apps/perf_dpdk.h"
 #include "apps/perf_options.h"
 #include "apps/perf_report.h"
@@ -23,13 +24,6 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
-
-bool WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  return !out.fail();
-}
 
 int Main(int argc, char** argv) {
   // DPDK's convention: EAL arguments, then "--", then the app's.
@@ -117,9 +111,13 @@ int Main(int argc, char** argv) {
   }
   std::fputs(FormatRule().c_str(), stdout);
   if (!results.empty()) std::fputs(FormatCounters(options, results).c_str(), stdout);
-  if (!options.json_path.empty() && !WriteFile(options.json_path, FormatJson(options, results))) {
-    std::fprintf(stderr, "tern-perf: cannot write %s\n", options.json_path.c_str());
-    status = kExitFailed;
+  if (!options.json_path.empty()) {
+    if (const absl::Status written =
+            WriteWholeFile(options.json_path, FormatJson(options, results));
+        !written.ok()) {
+      std::fprintf(stderr, "tern-perf: %s\n", std::string(written.message()).c_str());
+      status = kExitFailed;
+    }
   }
   return status;
 }

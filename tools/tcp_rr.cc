@@ -29,7 +29,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +43,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apps/file_io.h"
 #include "tools/tcp_rr_options.h"
 #include "tools/tcp_rr_report.h"
 
@@ -594,20 +594,17 @@ absl::StatusOr<RrResult> Measure(RrSocket& socket, const TcpRrOptions& options) 
   return result;
 }
 
-bool WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  return !out.fail();
-}
-
 // Prints the table, writes the JSON. Returns the exit status.
 int Report(const TcpRrOptions& options, const RrResult& result) {
   std::fputs(FormatRrTable(result).c_str(), stdout);
   std::fflush(stdout);
-  if (!options.json_path.empty() && !WriteFile(options.json_path, FormatRrJson(options, result))) {
-    std::fprintf(stderr, "tern-tcp-rr: cannot write %s\n", options.json_path.c_str());
-    return kExitFailed;
+  if (!options.json_path.empty()) {
+    if (const absl::Status written =
+            WriteWholeFile(options.json_path, FormatRrJson(options, result));
+        !written.ok()) {
+      std::fprintf(stderr, "tern-tcp-rr: %s\n", std::string(written.message()).c_str());
+      return kExitFailed;
+    }
   }
   return kExitOk;
 }
