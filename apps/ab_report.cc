@@ -67,7 +67,10 @@ std::string Headline(const std::vector<MetricComparison>& metrics) {
         break;
     }
   }
-  if (one > 0) return absl::StrFormat("one seed: no intervals, no verdicts (%d metrics)", one);
+  if (one > 0) {
+    return absl::StrFormat("one seed: no intervals, no verdicts (%d metric%s)", one,
+                           one == 1 ? "" : "s");
+  }
   return absl::StrFormat(
       "B is better on %d, worse on %d, and not significantly different on %d of %d metrics", better,
       worse, same, metrics.size());

@@ -1,7 +1,7 @@
 // tern-ab's results: the per-metric comparison of B against A over the seeds,
 // and its renderings (report.md, summary.json, the terminal table). Pure: run
-// records in, text out. Every number is printed once, by FormatNumber, so the
-// tables and the JSON agree.
+// records in, text out. The JSON holds every number at full precision
+// (%.17g); the tables show FormatNumber of that same value, so they agree.
 #pragma once
 
 #include <span>

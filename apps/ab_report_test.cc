@@ -321,7 +321,7 @@ TEST_F(AbReportTest, OneSeedHasNoIntervalsAndNoVerdicts) {
   const std::string md = FormatReportMarkdown(report_);
   // One value: no "± sd"; no interval.
   EXPECT_THAT(md, HasSubstr("| FCT slowdown p99 | 2 | 1 | 0.5 | — | one seed: no interval |\n"));
-  EXPECT_THAT(md, HasSubstr("one seed: no intervals, no verdicts (1 metrics)"));
+  EXPECT_THAT(md, HasSubstr("one seed: no intervals, no verdicts (1 metric)"));
   const std::string json = FormatSummaryJson(report_);
   EXPECT_TRUE(IsJson(json)) << json;
   EXPECT_THAT(json, HasSubstr("\"ratio\": 0.5, \"ci95\": [null, null]"));
