@@ -13,6 +13,7 @@ ReceiveTracker::ReceiveTracker(uint32_t window_packets)
 void ReceiveTracker::Reset(Psn first_expected) {
   std::fill(bits_.begin(), bits_.end(), 0);
   std::fill(unreported_.begin(), unreported_.end(), 0);
+  unreported_count_ = 0;
   rcv_nxt_ = first_expected;
   any_ = false;
 }
@@ -35,7 +36,7 @@ bool ReceiveTracker::Record(Psn psn) {
   if (psn != rcv_nxt_) {
     const uint32_t index = psn & mask_;
     bits_[index >> 6] |= uint64_t{1} << (index & 63);
-    unreported_[index >> 6] |= uint64_t{1} << (index & 63);
+    MarkUnreported(psn);
     return opens_hole;
   }
   // Advance over the contiguous run that follows, clearing bits as we go so
@@ -44,7 +45,7 @@ bool ReceiveTracker::Record(Psn psn) {
   ++rcv_nxt_;
   while (Test(rcv_nxt_)) {
     Clear(bits_, rcv_nxt_);
-    Clear(unreported_, rcv_nxt_);
+    MarkReported(rcv_nxt_);
     ++rcv_nxt_;
   }
   return opens_hole;
@@ -52,8 +53,23 @@ bool ReceiveTracker::Record(Psn psn) {
 
 void ReceiveTracker::Rereport(Psn psn) {
   if (PsnBefore(psn, rcv_nxt_) || !Test(psn)) return;  // the cumulative point reports it
+  MarkUnreported(psn);
+}
+
+void ReceiveTracker::MarkUnreported(Psn psn) {
   const uint32_t index = psn & mask_;
-  unreported_[index >> 6] |= uint64_t{1} << (index & 63);
+  uint64_t& word = unreported_[index >> 6];
+  const uint64_t bit = uint64_t{1} << (index & 63);
+  if ((word & bit) == 0) ++unreported_count_;
+  word |= bit;
+}
+
+void ReceiveTracker::MarkReported(Psn psn) {
+  const uint32_t index = psn & mask_;
+  uint64_t& word = unreported_[index >> 6];
+  const uint64_t bit = uint64_t{1} << (index & 63);
+  if ((word & bit) != 0) --unreported_count_;
+  word &= ~bit;
 }
 
 void ReceiveTracker::Clear(std::vector<uint64_t>& ring, Psn psn) {
@@ -73,8 +89,11 @@ uint64_t ReceiveTracker::Extract64(const std::vector<uint64_t>& ring, Psn from) 
 }
 
 std::optional<Psn> ReceiveTracker::LowestUnreported() const {
-  // Bits above the cumulative point only: Record clears them as it passes.
-  for (uint32_t offset = 0; offset < capacity(); offset += 64) {
+  // Bits from the cumulative point to the highest arrival only: Record clears
+  // them as it passes, and nothing above the highest has arrived.
+  if (unreported_count_ == 0) return std::nullopt;
+  const uint32_t span = static_cast<uint32_t>(PsnDistance(rcv_nxt_, highest_)) + 1;
+  for (uint32_t offset = 0; offset < span; offset += 64) {
     const uint64_t bits = Extract64(unreported_, rcv_nxt_ + offset);
     if (bits != 0) return rcv_nxt_ + offset + static_cast<Psn>(std::countr_zero(bits));
   }
@@ -100,7 +119,7 @@ void ReceiveTracker::BuildSack(bool at_cumulative, Psn* base, uint64_t (&bitmap)
       bits &= (uint64_t{1} << left) - 1;
     bitmap[w] = bits;
     for (uint64_t shown = bits; shown != 0; shown &= shown - 1) {
-      Clear(unreported_, from + static_cast<Psn>(std::countr_zero(shown)));
+      MarkReported(from + static_cast<Psn>(std::countr_zero(shown)));
     }
   }
 }

@@ -52,18 +52,21 @@ class ReceiveTracker {
   // lost once the loss threshold passes, and resends it for nothing.
   void BuildSack(bool at_cumulative, Psn* base, uint64_t (&bitmap)[2]);
   // True while some arrival has not been shown by a bitmap yet.
-  bool HasUnreported() const { return LowestUnreported().has_value(); }
+  bool HasUnreported() const { return unreported_count_ > 0; }
 
  private:
   bool Test(Psn psn) const;
   uint64_t Extract64(const std::vector<uint64_t>& ring, Psn from) const;
   void Clear(std::vector<uint64_t>& ring, Psn psn);
+  void MarkUnreported(Psn psn);
+  void MarkReported(Psn psn);
   // The lowest PSN above the cumulative point with its bit set in `unreported_`.
   std::optional<Psn> LowestUnreported() const;
 
   std::vector<uint64_t> bits_;  // bit (psn & mask) set: psn arrived, for psn >= rcv_nxt
   // Set: arrived above the cumulative point, and no bitmap has shown it since.
   std::vector<uint64_t> unreported_;
+  uint32_t unreported_count_ = 0;  // bits set in unreported_: ACKs test it every time
   uint32_t mask_;
   Psn rcv_nxt_ = 0;
   Psn highest_ = 0;
