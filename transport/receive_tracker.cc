@@ -44,7 +44,8 @@ bool ReceiveTracker::Record(Psn psn) {
   // point reports what it passes.
   ++rcv_nxt_;
   while (Test(rcv_nxt_)) {
-    Clear(bits_, rcv_nxt_);
+    const uint32_t index = rcv_nxt_ & mask_;
+    bits_[index >> 6] &= ~(uint64_t{1} << (index & 63));
     MarkReported(rcv_nxt_);
     ++rcv_nxt_;
   }
@@ -70,11 +71,6 @@ void ReceiveTracker::MarkReported(Psn psn) {
   const uint64_t bit = uint64_t{1} << (index & 63);
   if ((word & bit) != 0) --unreported_count_;
   word &= ~bit;
-}
-
-void ReceiveTracker::Clear(std::vector<uint64_t>& ring, Psn psn) {
-  const uint32_t index = psn & mask_;
-  ring[index >> 6] &= ~(uint64_t{1} << (index & 63));
 }
 
 uint64_t ReceiveTracker::Extract64(const std::vector<uint64_t>& ring, Psn from) const {
@@ -118,8 +114,10 @@ void ReceiveTracker::BuildSack(bool at_cumulative, Psn* base, uint64_t (&bitmap)
     else if (left < 64)
       bits &= (uint64_t{1} << left) - 1;
     bitmap[w] = bits;
-    for (uint64_t shown = bits; shown != 0; shown &= shown - 1) {
-      MarkReported(from + static_cast<Psn>(std::countr_zero(shown)));
+    if (unreported_count_ == 0) continue;
+    // Only the shown bits still unreported need clearing (usually few).
+    for (uint64_t newly = bits & Extract64(unreported_, from); newly != 0; newly &= newly - 1) {
+      MarkReported(from + static_cast<Psn>(std::countr_zero(newly)));
     }
   }
 }

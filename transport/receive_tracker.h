@@ -57,7 +57,6 @@ class ReceiveTracker {
  private:
   bool Test(Psn psn) const;
   uint64_t Extract64(const std::vector<uint64_t>& ring, Psn from) const;
-  void Clear(std::vector<uint64_t>& ring, Psn psn);
   void MarkUnreported(Psn psn);
   void MarkReported(Psn psn);
   // The lowest PSN above the cumulative point with its bit set in `unreported_`.
