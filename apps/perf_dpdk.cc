@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "apps/perf_endpoint.h"
 #include "dataplane/dpdk/capture.h"
+#include "dataplane/dpdk/dma_memory.h"
 #include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/port_worker.h"
@@ -24,6 +25,10 @@
 
 namespace tern::perf {
 namespace {
+
+// Message buffers in DPDK's heap (calloc when it is full), so that the ports
+// send payload from them by reference.
+constexpr BufferAllocator kDmaBuffers{dpdk::AllocateDmaMemory, dpdk::FreeDmaMemory};
 
 using dpdk::FaultConfig;
 using dpdk::PortWorker;
@@ -187,7 +192,9 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
                                                 clock, capture);
     if (host->steering) side->worker->JoinSteering(host->steering.get(), w);
     side->worker->SetFaults(FaultsFromWire(options.wire));
-    side->endpoint = std::make_unique<PerfEndpoint>(side->options, size, requester, *side->context);
+    side->worker->SetZeroCopy(!options.tx_copy);
+    side->endpoint =
+        std::make_unique<PerfEndpoint>(side->options, size, requester, *side->context, kDmaBuffers);
     if (absl::Status st = side->endpoint->SetUp(); !st.ok()) return st;
     host->sides.push_back(std::move(side));
   }
@@ -352,6 +359,9 @@ std::vector<std::pair<std::string, uint64_t>> HostCounters(const Host& host) {
                            {"port_rx_ip_checksum_bad", w.rx_ip_checksum_bad},
                            {"port_steered_out", w.steered_out},
                            {"port_steer_ring_full", w.steer_ring_full},
+                           {"port_tx_zero_copy", w.tx_zero_copy},
+                           {"port_tx_payload_copied", w.tx_payload_copied},
+                           {"port_rx_multi_segment", w.rx_multi_segment},
                            {"arp_requests_answered", w.arp_requests_answered},
                            {"fault_dropped", f.dropped + f.blackholed},
                            {"fault_duplicated", f.duplicated},

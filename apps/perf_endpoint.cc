@@ -28,12 +28,13 @@ uint64_t WrMessage(uint64_t wr_id) { return wr_id & 0xFFFFFFFFu; }
 }  // namespace
 
 PerfEndpoint::PerfEndpoint(const PerfOptions& options, uint64_t size, bool requester,
-                           Context& context)
+                           Context& context, BufferAllocator allocator)
     : options_(options),
       size_(size),
       requester_(requester),
       latency_test_(IsLatencyTest(options.test)),
-      context_(context) {}
+      context_(context),
+      allocator_(allocator) {}
 
 absl::Status PerfEndpoint::SetUp() {
   const uint32_t qps = latency_test_ ? 1 : options_.qps;
@@ -72,7 +73,7 @@ absl::Status PerfEndpoint::SetUp() {
       if (!options_.verify) f.slots = slots;
     }
     const uint64_t bytes = f.slots * size_;
-    f.buffer.reset(static_cast<uint8_t*>(std::calloc(bytes, 1)));
+    f.buffer = AllocateBuffer(bytes, allocator_);
     if (f.buffer == nullptr) {
       return absl::ResourceExhaustedError(
           absl::StrFormat("cannot allocate %d bytes of message buffers", bytes));

@@ -23,7 +23,8 @@ namespace tern::perf {
 
 class PerfEndpoint {
  public:
-  PerfEndpoint(const PerfOptions& options, uint64_t size, bool requester, Context& context);
+  PerfEndpoint(const PerfOptions& options, uint64_t size, bool requester, Context& context,
+               BufferAllocator allocator = {});
 
   // Creates the QPs (to INIT), buffers and memory regions.
   absl::Status SetUp();
@@ -98,6 +99,7 @@ class PerfEndpoint {
   const bool requester_;
   const bool latency_test_;
   Context& context_;
+  const BufferAllocator allocator_;
   ProtectionDomain* pd_ = nullptr;
   CompletionQueue* send_cq_ = nullptr;
   CompletionQueue* recv_cq_ = nullptr;

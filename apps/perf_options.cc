@@ -37,6 +37,7 @@ constexpr FlagInfo kFlags[] = {
     {"control-port", 0, true}, {"dpdk-port", 0, true}, {"ip", 0, true},
     {"peer-mac", 0, true},     {"pcap", 0, true},      {"timeout", 0, true},
     {"workers", 0, true},      {"min-rto", 0, true},   {"retry-cnt", 0, true},
+    {"tx-copy", 0, false},
 };
 constexpr size_t kFlagCount = std::size(kFlags);
 
@@ -187,7 +188,7 @@ absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions
 absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   const bool dpdk = options.fabric_kind == FabricKind::kDpdk;
   for (std::string_view flag : {"loopback", "server", "connect", "control-port", "dpdk-port", "ip",
-                                "peer-mac", "pcap", "timeout", "workers"}) {
+                                "peer-mac", "pcap", "timeout", "workers", "tx-copy"}) {
     if (raw.Has(flag) && !dpdk) {
       return FlagError(flag, "needs --fabric=dpdk");
     }
@@ -238,6 +239,7 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
     if (raw.Get("pcap").empty()) return FlagError("pcap", "needs a file name");
     options.pcap_path = std::string(raw.Get("pcap"));
   }
+  options.tx_copy = raw.Has("tx-copy");
   if (raw.Has("workers")) {
     const std::optional<uint64_t> n = ParseUnsigned(raw.Get("workers"));
     if (!n || *n < 1 || *n > kMaxWorkers) {
@@ -604,6 +606,9 @@ Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
       --workers=N        worker lcores per host, 1..%d (default 1): each drives its
                          own port queue and UDP port with every Nth QP; give
                          the EAL enough lcores (--loopback: 2N) or they share
+      --tx-copy          copy every payload into the mbuf; by default a payload of
+                         512 B or more is sent by reference from the message
+                         buffer (zero-copy) where the port has multi-segment TX
 
 Both --flag=value and --flag value work; short flags take -s 4096 or -s4096.
 

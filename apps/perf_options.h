@@ -83,6 +83,7 @@ struct PerfOptions {
   // --workers: lcores per host, each with its own context, UDP port, port
   // queue and a round-robin share of the QPs.
   uint16_t workers = 1;
+  bool tx_copy = false;         // --tx-copy: no zero-copy transmit (for A/B runs)
   double timeout_seconds = 60;  // --timeout: wall-clock budget per size
   bool verify = false;
   bool quiet = false;

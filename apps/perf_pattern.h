@@ -71,11 +71,30 @@ inline uint64_t CountPatternErrors(const uint8_t* p, uint64_t len, uint64_t base
   return errors;
 }
 
-// Message buffers come from calloc: large ones are mapped lazily and zeroed by
-// the OS, so slots a run never touches cost no memory.
-struct FreeDeleter {
-  void operator()(uint8_t* p) const { std::free(p); }
+// Message buffers come from calloc unless a dataplane asks otherwise: large
+// ones are mapped lazily and zeroed by the OS, so slots a run never touches
+// cost no memory.
+struct BufferDeleter {
+  void (*release)(void*) = std::free;
+  void operator()(uint8_t* p) const { release(p); }
 };
-using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
+using Buffer = std::unique_ptr<uint8_t, BufferDeleter>;
+
+// Where a dataplane wants message buffers: zeroed memory, or null when it has
+// none left (calloc is used then). DPDK's heap, so that the port can send
+// payload by reference.
+struct BufferAllocator {
+  void* (*allocate)(size_t bytes) = nullptr;  // null: calloc only
+  void (*release)(void*) = std::free;
+};
+
+inline Buffer AllocateBuffer(uint64_t bytes, const BufferAllocator& allocator = {}) {
+  if (allocator.allocate != nullptr) {
+    if (void* p = allocator.allocate(bytes)) {
+      return Buffer(static_cast<uint8_t*>(p), BufferDeleter{allocator.release});
+    }
+  }
+  return Buffer(static_cast<uint8_t*>(std::calloc(bytes, 1)));
+}
 
 }  // namespace tern::perf

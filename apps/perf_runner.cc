@@ -282,7 +282,7 @@ absl::Status PerfSession::SetUp() {
       init.access = kAccessRemoteWrite | kAccessRemoteRead;
       if (absl::Status s = f.qp[side]->ToInit(init); !s.ok()) return s;
       psn[side] = static_cast<Psn>(psn_rng.Next());
-      f.buffer[side].reset(static_cast<uint8_t*>(std::calloc(buffer_bytes, 1)));
+      f.buffer[side] = AllocateBuffer(buffer_bytes);
       if (f.buffer[side] == nullptr) {
         return absl::ResourceExhaustedError(
             absl::StrFormat("cannot allocate %d bytes of message buffers", buffer_bytes));

@@ -21,6 +21,7 @@
 #include "apps/replay_generators.h"
 #include "apps/replay_rank_file.h"
 #include "dataplane/control/control_channel.h"
+#include "dataplane/dpdk/dma_memory.h"
 #include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/port_worker.h"
@@ -421,8 +422,8 @@ absl::Status DpdkRank::SetUpPeers() {
     QpInitStateAttr init;
     init.access = kAccessRemoteWrite;
     if (absl::Status s = p.qp->ToInit(init); !s.ok()) return s;
-    p.source_buffer.reset(static_cast<uint8_t*>(std::calloc(region, 1)));
-    p.sink_buffer.reset(static_cast<uint8_t*>(std::calloc(region, 1)));
+    p.source_buffer = perf::AllocateBuffer(region, {dpdk::AllocateDmaMemory, dpdk::FreeDmaMemory});
+    p.sink_buffer = perf::AllocateBuffer(region);
     if (!p.source_buffer || !p.sink_buffer) {
       return absl::ResourceExhaustedError(
           absl::StrFormat("cannot allocate 2 x %d bytes of slots for rank %d", region, p.rank));

@@ -432,10 +432,14 @@ Time Context::NextWakeup() const { return schedule_.NextWakeup(); }
 
 size_t TxPacket::frame_len() const { return OuterHeaderBytes(dst->ip.is_v6) + tern_len(); }
 
-size_t TxPacket::WriteFrame(uint8_t* out) const {
-  size_t n = EncodeFrameHeaders(out, *src, *dst, entropy, tern_len());
+size_t TxPacket::WriteHeaders(uint8_t* out) const {
+  const size_t n = EncodeFrameHeaders(out, *src, *dst, entropy, tern_len());
   std::memcpy(out + n, header, header_len);
-  n += header_len;
+  return n + header_len;
+}
+
+size_t TxPacket::WriteFrame(uint8_t* out) const {
+  const size_t n = WriteHeaders(out);
   if (!payload.empty()) std::memcpy(out + n, payload.data(), payload.size());
   return n + payload.size();
 }

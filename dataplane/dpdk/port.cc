@@ -99,7 +99,7 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
     info.tx_multi_segment = true;
   } else {
-    info.missing.push_back("multi-segment TX: every frame is built in one mbuf");
+    info.missing.push_back("multi-segment TX: payload is copied into the mbuf (no zero-copy)");
   }
   // Several queues: RSS over addresses and UDP ports spreads what flow rules
   // (SteerUdpPort) do not place; the workers hand misplaced frames over.
@@ -151,6 +151,19 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
           port_id, mbufs, data_room, q, DpdkError(rte_errno)));
     }
     port->pools_.push_back(pool);
+    if (info.tx_multi_segment) {
+      const std::string attach_name = absl::StrFormat("tern_p%d_a%d", port_id, q);
+      rte_mempool* attach =
+          rte_pktmbuf_pool_create(attach_name.c_str(), mbufs, 256, 0, 0,
+                                  socket < 0 ? static_cast<int>(rte_socket_id()) : socket);
+      if (attach == nullptr) {
+        return absl::ResourceExhaustedError(
+            absl::StrFormat("port %d: cannot create %d attach mbufs for queue %d: %s (more memory: "
+                            "hugepages, or -m MB with --no-huge)",
+                            port_id, mbufs, q, DpdkError(rte_errno)));
+      }
+      port->attach_pools_.push_back(attach);
+    }
     if (int rc = rte_eth_rx_queue_setup(port_id, q, rx_desc, static_cast<unsigned>(socket), nullptr,
                                         pool);
         rc != 0) {
@@ -200,6 +213,7 @@ Port::~Port() {
     rte_eth_dev_close(info_.port_id);
   }
   for (rte_mempool* pool : pools_) rte_mempool_free(pool);
+  for (rte_mempool* pool : attach_pools_) rte_mempool_free(pool);
 }
 
 absl::Status Port::SteerUdpPort(uint16_t udp_port, uint16_t queue) {

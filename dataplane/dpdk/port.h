@@ -68,6 +68,11 @@ class Port {
   const PortInfo& info() const { return info_; }
   uint16_t id() const { return info_.port_id; }
   rte_mempool* pool(uint16_t queue) const { return pools_[queue]; }
+  // mbufs without data room, to attach registered memory to (zero-copy
+  // transmit); null when the port has no multi-segment TX.
+  rte_mempool* attach_pool(uint16_t queue) const {
+    return attach_pools_.empty() ? nullptr : attach_pools_[queue];
+  }
   // Largest frame an mbuf of this port's pools holds in one segment.
   uint32_t max_frame_bytes() const { return max_frame_bytes_; }
 
@@ -89,6 +94,7 @@ class Port {
   Port() = default;
   PortInfo info_;
   std::vector<rte_mempool*> pools_;
+  std::vector<rte_mempool*> attach_pools_;
   uint32_t max_frame_bytes_ = 0;
   bool started_ = false;
   bool has_flow_rules_ = false;

@@ -1,6 +1,7 @@
 #include "dataplane/dpdk/port_worker.h"
 
 #include <rte_ethdev.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
 
@@ -18,6 +19,20 @@ namespace tern::dpdk {
 namespace {
 constexpr size_t kHoldCapacityTotal = 8192;
 constexpr size_t kIpv4ChecksumOffset = sizeof(EthernetHeader) + 10;
+
+// Called when the last attached payload segment is freed after the worker
+// let go of its reference.
+void FreeSharedInfo(void* /*payload*/, void* shared_info) { rte_free(shared_info); }
+
+rte_mbuf_ext_shared_info* NewSharedInfo() {
+  auto* info = static_cast<rte_mbuf_ext_shared_info*>(
+      rte_zmalloc("tern_shinfo", sizeof(rte_mbuf_ext_shared_info), RTE_CACHE_LINE_SIZE));
+  if (info == nullptr) return nullptr;
+  info->free_cb = FreeSharedInfo;
+  info->fcb_opaque = info;
+  rte_mbuf_ext_refcnt_set(info, 1);
+  return info;
+}
 }  // namespace
 
 PortWorker::PortWorker(const Port& port, uint16_t queue, Context& context, const TscClock& clock,
@@ -31,7 +46,10 @@ PortWorker::PortWorker(const Port& port, uint16_t queue, Context& context, const
       pool_(port.pool(queue)),
       tx_ipv4_checksum_(port.info().tx_ipv4_checksum),
       max_frame_(port.max_frame_bytes()),
+      attach_pool_(port.attach_pool(queue)),
+      shared_info_(attach_pool_ != nullptr ? NewSharedInfo() : nullptr),
       rx_scratch_(port.max_frame_bytes()) {
+  SetZeroCopy(true);
   arp_to_send_.reserve(16);
 }
 
@@ -42,6 +60,9 @@ PortWorker::~PortWorker() {
     for (size_t i = 0; i < ring.count; ++i) {
       rte_pktmbuf_free(ring.slots[(ring.head + i) % ring.slots.size()].frame);
     }
+  }
+  if (shared_info_ != nullptr && rte_mbuf_ext_refcnt_update(shared_info_, -1) == 0) {
+    rte_free(shared_info_);
   }
 }
 
@@ -216,9 +237,14 @@ void PortWorker::BuildFrames(uint64_t tsc, Time now) {
       continue;
     }
     uint8_t* data = rte_pktmbuf_mtod(m, uint8_t*);
-    p.WriteFrame(data);
-    m->data_len = static_cast<uint16_t>(len);
-    m->pkt_len = static_cast<uint32_t>(len);
+    if (AttachPayload(m, p)) {
+      ++counters_.tx_zero_copy;
+    } else {
+      p.WriteFrame(data);
+      m->data_len = static_cast<uint16_t>(len);
+      m->pkt_len = static_cast<uint32_t>(len);
+      if (!p.payload.empty()) ++counters_.tx_payload_copied;
+    }
     if (tx_ipv4_checksum_ && !p.dst->ip.is_v6) {
       // The port fills in the IPv4 header checksum.
       data[kIpv4ChecksumOffset] = 0;
@@ -229,6 +255,29 @@ void PortWorker::BuildFrames(uint64_t tsc, Time now) {
     }
     Stage(m, p.entropy, len, tsc);
   }
+}
+
+bool PortWorker::AttachPayload(rte_mbuf* head, const TxPacket& packet) {
+  const std::span<const uint8_t> payload = packet.payload;
+  if (!zero_copy_ || payload.size() < kZeroCopyMinPayload || payload.size() > UINT16_MAX) {
+    return false;
+  }
+  const std::optional<uint64_t> iova = dma_addresses_.Lookup(payload.data(), payload.size());
+  // The reference count has 16 bits: far into them, copy rather than wrap.
+  if (!iova || rte_mbuf_ext_refcnt_read(shared_info_) > UINT16_MAX / 2) return false;
+  rte_mbuf* tail = rte_pktmbuf_alloc(attach_pool_);
+  if (tail == nullptr) return false;
+  rte_mbuf_ext_refcnt_update(shared_info_, 1);
+  // The PMD only reads the payload; DPDK's API takes the buffer non-const.
+  rte_pktmbuf_attach_extbuf(tail, const_cast<uint8_t*>(payload.data()), *iova,
+                            static_cast<uint16_t>(payload.size()), shared_info_);
+  tail->data_len = static_cast<uint16_t>(payload.size());
+  tail->pkt_len = static_cast<uint32_t>(payload.size());
+  const size_t headers = packet.WriteHeaders(rte_pktmbuf_mtod(head, uint8_t*));
+  head->data_len = static_cast<uint16_t>(headers);
+  head->pkt_len = static_cast<uint32_t>(headers);
+  rte_pktmbuf_chain(head, tail);  // two segments: never over the limit
+  return true;
 }
 
 void PortWorker::Stage(rte_mbuf* m, uint16_t entropy, size_t len, uint64_t tsc) {
@@ -245,7 +294,19 @@ void PortWorker::Stage(rte_mbuf* m, uint16_t entropy, size_t len, uint64_t tsc) 
     rte_pktmbuf_free(m);
     return;
   }
-  if (v.corrupt_offset < len) rte_pktmbuf_mtod(m, uint8_t*)[v.corrupt_offset] ^= v.corrupt_mask;
+  if (v.corrupt_offset < len) {
+    if (m->nb_segs > 1) {
+      // Never flip a bit in registered memory: corrupt a private linear copy.
+      rte_mbuf* linear = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
+      rte_pktmbuf_free(m);
+      if (linear == nullptr) {
+        ++counters_.tx_no_mbuf;
+        return;
+      }
+      m = linear;
+    }
+    rte_pktmbuf_mtod(m, uint8_t*)[v.corrupt_offset] ^= v.corrupt_mask;
+  }
   rte_mbuf* copy = v.duplicate ? rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX) : nullptr;
   for (rte_mbuf* frame : {m, copy}) {
     if (frame == nullptr) continue;

@@ -10,11 +10,13 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/dpdk/arp.h"
+#include "dataplane/dpdk/dma_memory.h"
 #include "dataplane/dpdk/fault_injector.h"
 #include "dataplane/dpdk/tsc_clock.h"
 #include "transport/verbs.h"
 
 struct rte_mbuf;
+struct rte_mbuf_ext_shared_info;
 struct rte_mempool;
 
 namespace tern::dpdk {
@@ -24,6 +26,9 @@ class PacketCapture;
 class SoftwareSteering;
 
 inline constexpr uint16_t kBurst = 32;
+// Payloads shorter than this are copied even from DPDK memory: a second
+// segment costs the PMD more than copying a few cache lines.
+inline constexpr size_t kZeroCopyMinPayload = 512;
 
 struct WorkerCounters {
   uint64_t loops = 0;
@@ -37,10 +42,12 @@ struct WorkerCounters {
   uint64_t arp_requests_answered = 0;
   uint64_t arp_requests_sent = 0;
   uint64_t arp_learned = 0;
-  uint64_t hold_overflow = 0;    // reorder hold queue full: sent without its delay
-  uint64_t steered_out = 0;      // received here, handed to the worker owning their UDP port
-  uint64_t steered_in = 0;       // handed here by another worker
-  uint64_t steer_ring_full = 0;  // dropped: the owner's steering ring was full
+  uint64_t hold_overflow = 0;      // reorder hold queue full: sent without its delay
+  uint64_t steered_out = 0;        // received here, handed to the worker owning their UDP port
+  uint64_t steered_in = 0;         // handed here by another worker
+  uint64_t steer_ring_full = 0;    // dropped: the owner's steering ring was full
+  uint64_t tx_zero_copy = 0;       // payload sent from registered memory, by reference
+  uint64_t tx_payload_copied = 0;  // payload copied into the mbuf
 };
 
 class PortWorker {
@@ -69,6 +76,13 @@ class PortWorker {
   void SetFaults(const FaultConfig& config);
   const FaultInjector& faults() const { return faults_; }
 
+  // Zero-copy transmit (on by default where the port has multi-segment TX):
+  // a payload of kZeroCopyMinPayload bytes or more that lies in DPDK memory
+  // (AllocateDmaMemory) goes out as a second mbuf attached to the registered
+  // memory itself. Off: every payload is copied, for A/B runs.
+  void SetZeroCopy(bool on) { zero_copy_ = on && shared_info_ != nullptr; }
+  bool zero_copy() const { return zero_copy_; }
+
   const WorkerCounters& counters() const { return counters_; }
   Context& context() { return context_; }
   const Context& context() const { return context_; }
@@ -82,6 +96,9 @@ class PortWorker {
   void HandleArp(const ArpMessage& message);
   // Moves what the context has ready into tx_pending_ (through the faults).
   void BuildFrames(uint64_t tsc, Time now);
+  // Points the packet's payload segment at registered memory; false (and
+  // nothing changed) when it must be copied instead.
+  bool AttachPayload(rte_mbuf* head, const TxPacket& packet);
   void Stage(rte_mbuf* m, uint16_t entropy, size_t len, uint64_t tsc);
   void ReleaseHeld(uint64_t tsc);
   void FlushTx(uint64_t tsc);
@@ -98,6 +115,12 @@ class PortWorker {
   rte_mempool* pool_;
   const bool tx_ipv4_checksum_;
   const uint32_t max_frame_;
+  rte_mempool* attach_pool_;  // null: the port cannot send chained mbufs
+  bool zero_copy_ = false;
+  // Shared by every attached payload segment; the worker holds one reference
+  // and each segment in flight one, so it outlives the worker if need be.
+  rte_mbuf_ext_shared_info* shared_info_ = nullptr;
+  DmaAddressMap dma_addresses_;
 
   NeighborTable neighbors_;
   FaultInjector faults_;

@@ -53,6 +53,9 @@ int HandleWorkers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(w, "steered_out", s.counters.steered_out);
     rte_tel_data_add_dict_u64(w, "steered_in", s.counters.steered_in);
     rte_tel_data_add_dict_u64(w, "steer_ring_full", s.counters.steer_ring_full);
+    rte_tel_data_add_dict_u64(w, "tx_zero_copy", s.counters.tx_zero_copy);
+    rte_tel_data_add_dict_u64(w, "tx_payload_copied", s.counters.tx_payload_copied);
+    rte_tel_data_add_dict_u64(w, "rx_multi_segment", s.counters.rx_multi_segment);
     rte_tel_data_add_dict_u64(w, "frames_received", s.context.frames_received);
     rte_tel_data_add_dict_u64(w, "packets_sent", s.context.packets_sent);
     for (size_t r = 1; r < static_cast<size_t>(DropReason::kCount); ++r) {
