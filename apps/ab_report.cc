@@ -22,6 +22,17 @@ std::string Interval(const Comparison& c) {
   return absl::StrCat("[", FormatNumber(*c.ci_low), ", ", FormatNumber(*c.ci_high), "]");
 }
 
+// Pads `text` to `width` terminal columns, on the left (right-aligned) or
+// the right: printf counts bytes, and "∞", "—", "±" or "µ" take two or three
+// bytes for one column.
+std::string PadColumns(const std::string& text, size_t width, bool align_right = true) {
+  size_t columns = 0;
+  for (const char c : text) columns += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  if (columns >= width) return text;
+  const std::string fill(width - columns, ' ');
+  return align_right ? fill + text : text + fill;
+}
+
 // All 17 digits, so a table's figures can be checked against the JSON exactly.
 std::string JsonNumber(std::optional<double> v) {
   return v && std::isfinite(*v) ? absl::StrFormat("%.17g", *v) : "null";
@@ -225,15 +236,23 @@ std::string FormatSummaryJson(const AbReport& r) {
 
 std::string FormatSideBySide(const AbReport& r) {
   const AbOptions& o = *r.options;
+  const auto row = [](const std::string& title, const std::string& a, const std::string& b,
+                      const std::string& ratio, const std::string& interval,
+                      std::string_view verdict) {
+    // This Abseil's StrCat takes no std::string_view.
+    return absl::StrCat(PadColumns(title, 30, /*align_right=*/false), " ", PadColumns(a, 18), " ",
+                        PadColumns(b, 18), " ", PadColumns(ratio, 8), " ", PadColumns(interval, 18),
+                        "  ", std::string(verdict), "\n");
+  };
   std::string text =
-      absl::StrFormat("A = %s\nB = %s\n\n%-30s %18s %18s %8s %18s  %s\n", o.a.spec, o.b.spec,
-                      "metric (mean over seeds)", "A", "B", "B/A", "95% CI", "verdict");
+      absl::StrCat("A = ", o.a.spec, "\nB = ", o.b.spec, "\n\n",
+                   row("metric (mean over seeds)", "A", "B", "B/A", "95% CI", "verdict"));
   for (const MetricComparison& m : r.metrics) {
     if (!m.bucket.empty()) continue;
     const Comparison& c = m.comparison;
-    absl::StrAppend(&text, absl::StrFormat("%-30s %18s %18s %8s %18s  %s\n", m.metric->title,
-                                           FormatNumber(c.a.mean), FormatNumber(c.b.mean), Ratio(c),
-                                           Interval(c), VerdictName(c.verdict)));
+    absl::StrAppend(
+        &text, row(std::string(m.metric->title), FormatNumber(c.a.mean), FormatNumber(c.b.mean),
+                   Ratio(c), Interval(c), VerdictName(c.verdict)));
   }
   absl::StrAppend(&text, "\n", Headline(r.metrics), "\n");
   if (Unfinished(r.metrics) != nullptr) text += "warning: flows left unfinished; see report.md\n";

@@ -345,6 +345,26 @@ TEST_F(AbReportTest, UnfinishedFlowsWarnAndAZeroAHasNoRatio) {
   EXPECT_THAT(json, HasSubstr("\"ratio\": null, \"ci95\": [null, null], \"verdict\": \"worse\""));
 }
 
+// "∞" and "—" are three bytes each but one column: the verdicts still line up.
+TEST_F(AbReportTest, SideBySideColumnsLineUpAroundSymbols) {
+  Add("unfinished_flows", "", {0, 0, 0}, {2, 3, 2});
+  const std::vector<std::string_view> lines = SplitText(FormatSideBySide(report_), '\n');
+  std::vector<size_t> verdict_columns;
+  for (std::string_view line : lines) {
+    for (std::string_view verdict : {"worse", "better", "same", "verdict"}) {
+      const size_t at = line.rfind("  " + std::string(verdict));
+      if (at == std::string_view::npos || at + 2 + verdict.size() != line.size()) continue;
+      size_t columns = 0;
+      for (const char c : line.substr(0, at)) {
+        columns += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+      }
+      verdict_columns.push_back(columns);
+    }
+  }
+  ASSERT_EQ(verdict_columns.size(), 4u) << "header, two metrics and unfinished flows";
+  for (size_t c : verdict_columns) EXPECT_EQ(c, verdict_columns[0]);
+}
+
 TEST_F(AbReportTest, SummaryIsJsonWithEveryMetricAndRun) {
   const std::string json = FormatSummaryJson(report_);
   EXPECT_TRUE(IsJson(json)) << json;
