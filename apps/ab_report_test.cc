@@ -348,7 +348,8 @@ TEST_F(AbReportTest, UnfinishedFlowsWarnAndAZeroAHasNoRatio) {
 // "∞" and "—" are three bytes each but one column: the verdicts still line up.
 TEST_F(AbReportTest, SideBySideColumnsLineUpAroundSymbols) {
   Add("unfinished_flows", "", {0, 0, 0}, {2, 3, 2});
-  const std::vector<std::string_view> lines = SplitText(FormatSideBySide(report_), '\n');
+  const std::string text = FormatSideBySide(report_);
+  const std::vector<std::string_view> lines = SplitText(text, '\n');
   std::vector<size_t> verdict_columns;
   for (std::string_view line : lines) {
     for (std::string_view verdict : {"worse", "better", "same", "verdict"}) {
