@@ -359,10 +359,9 @@ struct TxPacket {
   // which must hold frame_len() bytes; returns the bytes written.
   size_t WriteFrame(uint8_t* out) const;
   size_t frame_len() const;
-  // Writes the outer and Tern headers alone (headers_len() bytes), for a
-  // dataplane that sends the payload from where it lies.
+  // Writes the outer and Tern headers alone, for a dataplane that sends the
+  // payload from where it lies; returns the bytes written.
   size_t WriteHeaders(uint8_t* out) const;
-  size_t headers_len() const { return frame_len() - payload.size(); }
 };
 
 class Context {
