@@ -522,8 +522,6 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
       return FlagError("workers", absl::StrFormat("%u workers need at least as many QPs (-q %u)",
                                                   options.workers, options.qps));
     }
-    if (!options.pcap_path.empty())
-      return FlagError("pcap", "captures one worker; use --workers 1");
   }
   if (static_cast<uint64_t>(options.qps) * options.SlotsPerQp() > kMaxOutstanding) {
     return FlagError("tx-depth",

@@ -14,6 +14,7 @@
 #include "dataplane/sim/multipath_wire.h"
 #include "transport/text.h"
 #include "transport/verbs.h"
+#include "transport/wire.h"
 
 namespace tern::perf {
 
@@ -29,7 +30,7 @@ bool IsLatencyTest(PerfTest test);
 inline constexpr uint64_t kMaxMessageSize = uint64_t{1} << 30;  // 1 GiB
 inline constexpr uint64_t kDefaultMaxAllSize = uint64_t{1} << 23;
 inline constexpr uint32_t kMaxQps = 1024;
-inline constexpr uint16_t kMaxWorkers = 16;
+inline constexpr uint16_t kMaxWorkers = kTernUdpPortCount;  // one UDP port each
 inline constexpr uint32_t kMaxTxDepth = 8192;
 // qps x tx-depth: bounds the per-QP rings and completion queues.
 inline constexpr uint64_t kMaxOutstanding = uint64_t{1} << 20;

@@ -72,6 +72,9 @@ inline constexpr uint8_t kIpProtoUdp = 17;
 // Default UDP destination port. Not 4791 (RoCEv2) nor 4793 (UET), so their
 // dissectors and ECMP rules leave Tern alone; from the IANA dynamic range.
 inline constexpr uint16_t kDefaultUdpPort = 49478;
+// A host with several workers gives worker w port kDefaultUdpPort + w, so
+// captures and the Wireshark dissector take this many ports from it as Tern.
+inline constexpr uint16_t kTernUdpPortCount = 16;
 // Entropy values are carried in the UDP source port. Ports below this base are
 // avoided so a Tern flow never looks like a well-known service.
 inline constexpr uint16_t kEntropyPortBase = 0xC000;

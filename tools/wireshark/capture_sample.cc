@@ -279,7 +279,11 @@ std::string DescribeFrame(const CapturedFrame& captured, Coverage& coverage) {
   if (captured.original_length.has_value()) {
     json.Add("original_length", *captured.original_length);
   }
-  const FrameDecodeResult outer = DecodeFrame(frame, kDefaultUdpPort);
+  // Any worker's port: worker w of a host listens on kDefaultUdpPort + w.
+  const std::optional<uint16_t> udp_port = PeekUdpDestinationPort(frame);
+  const bool worker_port =
+      udp_port && *udp_port >= kDefaultUdpPort && *udp_port - kDefaultUdpPort < kTernUdpPortCount;
+  const FrameDecodeResult outer = DecodeFrame(frame, worker_port ? *udp_port : kDefaultUdpPort);
   if (!outer.ok()) {
     json.AddString("frame_error", DropReasonName(outer.error));
     return json.Finish();
@@ -287,6 +291,7 @@ std::string DescribeFrame(const CapturedFrame& captured, Coverage& coverage) {
   const std::span<const uint8_t> tern = outer.frame.tern;
   json.Add("ip", outer.frame.dst.ip.is_v6 ? 6 : 4);
   json.Add("entropy", outer.frame.entropy);
+  json.Add("udp_port", outer.frame.dst.udp_port);
   json.Add("length", tern.size());
   // The verdict of a receiver that verifies the checksum in software.
   const TernDecodeResult strict = DecodeTern(tern, /*verify_checksum=*/true);

@@ -15,7 +15,7 @@ capture_sample wrote it.
 
 With --tern-perf, the capture is of a real DPDK run instead: tern-perf over
 its net_ring loopback pair with 5% loss and reordering over 8 entropies,
---verify and --pcap (rte_pcapng, every frame once as sent and once as
+two workers per host, --verify and --pcap (rte_pcapng, every frame once as sent and once as
 received). tern-perf must pass with 0 data errors; capture_sample --read
 writes the expected file; every Tern frame must match it, must be accepted,
 and the capture must hold DATA, ACK and retransmitted frames in both
@@ -52,7 +52,7 @@ MAX_REPORTED = 25
 META_KEYS = {
     "frame", "time_ns", "comment", "ip", "length", "frame_error", "type_name",
     "data.opcode_name", "nack.reason_name", "payload_bytes", "checksum_ok",
-    "drop_reason_unverified", "interface", "direction", "original_length",
+    "drop_reason_unverified", "interface", "direction", "original_length", "udp_port",
 }
 # Keys only capture_sample --read writes (pcapng block fields).
 READ_ONLY_KEYS = {"interface", "direction", "original_length"}
@@ -60,8 +60,11 @@ READ_ONLY_KEYS = {"interface", "direction", "original_length"}
 DIRECTIONS = {"in": 1, "out": 2}
 
 # The DPDK run: tern-perf over its net_ring loopback pair on two lcores.
+# Two workers per host, each with two of the four QPs, capture into one file.
+TERN_PERF_QPS = 4
 TERN_PERF_ARGS = ["--fabric=dpdk:loss=0.05,reorder=4,paths=8,seed=3", "--test=write_bw",
-                  "-s", "16384", "-n", "200", "--verify", "--quiet", "--timeout", "60"]
+                  "-s", "16384", "-n", "200", "--verify", "--quiet", "--timeout", "60",
+                  "--workers", "2", "-q", str(TERN_PERF_QPS)]
 TERN_PERF_TIMEOUT_S = 120
 EAL_MEMORY_MB = "512"
 # Keys whose value is a list: one dissector field occurrence per element.
@@ -114,7 +117,7 @@ OPCODES = ["SEND", "SEND_WITH_IMM", "WRITE", "WRITE_WITH_IMM", "READ_REQUEST", "
 class Packet:
     """The fields tshark showed for one frame (frame, Tern and tshark's own)."""
 
-    KEPT = ("frame.", "tern", "_ws.")
+    KEPT = ("frame.", "tern", "_ws.", "udp.dstport")
 
     def __init__(self, element):
         self.fields = {}  # name -> list of (show, showname, size)
@@ -224,6 +227,9 @@ def compare_frame(exp, pkt, check):
 
     # Timestamp (pcapng nanoseconds), comment, interface and direction.
     compare_capture_fields(exp, pkt, check, label)
+    if pkt.one("udp.dstport") != str(exp.get("udp_port")):
+        check.fail(label, f"UDP port: expected {exp.get('udp_port')}, "
+                   f"tshark {pkt.one('udp.dstport')}")
     want_v6 = exp.get("ip") == 6
     if ("ipv6" in pkt.protocols) != want_v6:
         check.fail(label, f"IP version: expected {exp.get('ip')}")
@@ -409,6 +415,11 @@ def check_dpdk_capture(expected, check):
         "frames as sent (direction out)": any(e.get("direction") == "out" for e in tern),
         "frames as received (direction in)": any(e.get("direction") == "in" for e in tern),
         "two interfaces": len({e.get("interface") for e in tern}) >= 2,
+        # Each worker's context numbers its QPs from the same base: a QP is
+        # its worker's UDP port and its number.
+        f"DATA frames of all {TERN_PERF_QPS} QPs (both workers)": len(
+            {(e.get("udp_port"), e.get("dst_qpn")) for e in tern
+             if e.get("type") == 1}) >= TERN_PERF_QPS,
     }
     for what, present in needs.items():
         if not present:
@@ -647,7 +658,7 @@ def main():
                                      "-e", "frame.number", "-e", "tern.checksum.status",
                                      "-e", "tern.drop_reason"])
             other_port = run_tshark(tshark, args.dissector, capture, env,
-                                    ["-o", "tern.udp_port:4000", "-Y", "tern",
+                                    ["-o", "tern.udp_ports:4000", "-Y", "tern",
                                      "-T", "fields", "-e", "frame.number"])
             packets = read_pdml(pdml_path)
         except (RuntimeError, subprocess.TimeoutExpired, ET.ParseError) as e:
@@ -688,7 +699,7 @@ def main():
                            f"{want}, tshark {row[1:]}")
         # Preference: on another port, nothing is Tern.
         if other_port.strip():
-            check.fail("-", "with tern.udp_port 4000, frames still decode as Tern: "
+            check.fail("-", "with tern.udp_ports 4000, frames still decode as Tern: "
                        f"{other_port.split()[:5]}")
 
         frames = len(expected)

@@ -1,7 +1,7 @@
 -- Wireshark dissector for Tern wire protocol v1 (docs/protocol.md,
 -- transport/wire.h). Tern runs over Ethernet / IPv4|IPv6 / UDP; this
--- dissector takes the UDP payload on the Tern port (default 49478, the
--- "UDP port" preference) and decodes every header: the common TernHeader,
+-- dissector takes the UDP payload on the Tern ports (default 49478-49493,
+-- one per worker of a host; the "UDP ports" preference) and decodes every header: the common TernHeader,
 -- the DATA header with its RDMA extension, the ACK header with its 128-bit
 -- SACK bitmap, the NACK header, and the in-band telemetry stack (flag
 -- TELEMETRY) that follows the DATA headers or the ACK header. The checksum
@@ -91,14 +91,16 @@
 --   tern.expert.nack            warning a NACK and its reason
 --   tern.expert.cnp             note    ACK with CNP (the receiver saw CE)
 --
--- Preferences: tern.udp_port (49478), tern.verify_checksum (on).
+-- Preferences: tern.udp_ports (49478-49493), tern.verify_checksum (on).
 --
 -- Tested by tools/wireshark/dissector_test.py against the C++ decoder
 -- (meson test -C BUILD dissector). Keep in step with transport/wire.h.
 
 local tern = Proto("tern", "Tern Transport Protocol")
 
-local DEFAULT_PORT = 49478 -- kDefaultUdpPort
+-- kDefaultUdpPort and the kTernUdpPortCount - 1 ports after it (tern-perf
+-- --workers gives worker w port kDefaultUdpPort + w).
+local DEFAULT_PORTS = "49478-49493"
 local VERSION = 1 -- kTernVersion
 
 local COMMON_LEN = 20 -- sizeof(TernHeader)
@@ -353,24 +355,27 @@ tern.experts = {
 -- ---------------------------------------------------------------------------
 -- Preferences.
 
-tern.prefs.udp_port = Pref.uint("UDP port", DEFAULT_PORT,
-  "UDP destination port of Tern packets (kDefaultUdpPort = 49478)")
+tern.prefs.udp_ports = Pref.range("UDP ports", DEFAULT_PORTS,
+  "UDP destination ports of Tern packets (kDefaultUdpPort = 49478, plus one per extra worker)",
+  65535)
 tern.prefs.verify_checksum = Pref.bool("Verify checksum", true,
   "Compute the CRC32C of every packet and flag mismatches")
 
 local udp_table = DissectorTable.get("udp.port")
-local registered_port = nil
+local registered_ports = nil
 
-local function register_port()
-  local port = tern.prefs.udp_port
-  if registered_port == port then return end
-  if registered_port ~= nil then udp_table:remove(registered_port, tern) end
-  if port ~= 0 then udp_table:add(port, tern) end
-  registered_port = port
+local function register_ports()
+  local ports = tern.prefs.udp_ports
+  if registered_ports == ports then return end
+  if registered_ports ~= nil and registered_ports ~= "" then
+    udp_table:remove(registered_ports, tern)
+  end
+  if ports ~= "" then udp_table:add(ports, tern) end
+  registered_ports = ports
 end
 
 function tern.prefs_changed()
-  register_port()
+  register_ports()
 end
 
 -- ---------------------------------------------------------------------------
@@ -771,5 +776,5 @@ function tern.dissector(tvb, pinfo, tree)
   return finish(info)
 end
 
-register_port()
+register_ports()
 udp_table:add_for_decode_as(tern)
