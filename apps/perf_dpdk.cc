@@ -607,11 +607,14 @@ class PeerFabric : public DpdkPerfFabric {
     if (!options_.peer_mac.empty()) {
       peer_mac = *MacAddress::Parse(options_.peer_mac);
     } else {
-      // The peer's workers share its MAC and address: worker 0 asks.
+      // The peer's workers share its MAC and address: worker 0 asks, for
+      // the gateway's when the peer is behind one.
       std::vector<PortWorker*> workers;
       for (Side* side : host.all()) workers.push_back(side->worker.get());
-      absl::StatusOr<MacAddress> mac =
-          ResolveArp(*workers[0], workers, peers[0].endpoint.ip.v4(), 5);
+      const uint32_t next_hop = options_.gateway_ip.empty()
+                                    ? peers[0].endpoint.ip.v4()
+                                    : IpAddress::Parse(options_.gateway_ip)->v4();
+      absl::StatusOr<MacAddress> mac = ResolveArp(*workers[0], workers, next_hop, 5);
       if (!mac.ok()) return mac.status();
       peer_mac = *mac;
       // The peer may still be asking: answer until it is ready too.

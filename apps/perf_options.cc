@@ -37,7 +37,7 @@ constexpr FlagInfo kFlags[] = {
     {"control-port", 0, true}, {"dpdk-port", 0, true}, {"ip", 0, true},
     {"peer-mac", 0, true},     {"pcap", 0, true},      {"timeout", 0, true},
     {"workers", 0, true},      {"min-rto", 0, true},   {"retry-cnt", 0, true},
-    {"tx-copy", 0, false},
+    {"tx-copy", 0, false},     {"gateway", 0, true},
 };
 constexpr size_t kFlagCount = std::size(kFlags);
 
@@ -188,7 +188,7 @@ absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions
 absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   const bool dpdk = options.fabric_kind == FabricKind::kDpdk;
   for (std::string_view flag : {"loopback", "server", "connect", "control-port", "dpdk-port", "ip",
-                                "peer-mac", "pcap", "timeout", "workers", "tx-copy"}) {
+                                "peer-mac", "gateway", "pcap", "timeout", "workers", "tx-copy"}) {
     if (raw.Has(flag) && !dpdk) {
       return FlagError(flag, "needs --fabric=dpdk");
     }
@@ -234,6 +234,20 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
                                                    raw.Get("peer-mac")));
     }
     options.peer_mac = std::string(raw.Get("peer-mac"));
+  }
+  if (raw.Has("gateway")) {
+    const std::optional<IpAddress> gateway = IpAddress::Parse(raw.Get("gateway"));
+    if (!gateway || gateway->is_v6) {
+      return FlagError("gateway",
+                       absl::StrFormat("'%s' is not an IPv4 address", raw.Get("gateway")));
+    }
+    // Loopback has no routed fabric between its two ports; a static next
+    // hop leaves nothing to ask ARP for.
+    if (options.role == DpdkRole::kLoopback) {
+      return FlagError("gateway", "is for --server and --connect runs");
+    }
+    if (raw.Has("peer-mac")) return FlagError("gateway", "excludes --peer-mac (a static next hop)");
+    options.gateway_ip = std::string(raw.Get("gateway"));
   }
   if (raw.Has("pcap")) {
     if (raw.Get("pcap").empty()) return FlagError("pcap", "needs a file name");
@@ -599,6 +613,8 @@ Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
       --ip=ADDR          this host's IPv4 data address (default 10.0.0.1 client,
                          10.0.0.2 server)
       --peer-mac=MAC     next hop's MAC; without it the peer is found with ARP
+      --gateway=ADDR     IPv4 router toward the peer: ARP asks for its MAC
+                         instead of the peer's (peer on another subnet)
       --pcap=FILE        write what the port sends and receives as pcapng
       --timeout=SEC      wall-clock budget per message size (default 60)
       --workers=N        worker lcores per host, 1..%d (default 1): each drives its

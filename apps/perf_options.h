@@ -80,6 +80,7 @@ struct PerfOptions {
   uint16_t dpdk_port = 0;  // --dpdk-port: the ethdev port id
   std::string local_ip;    // --ip: this host's data address ("" = a default)
   std::string peer_mac;    // --peer-mac: static next hop instead of ARP
+  std::string gateway_ip;  // --gateway: next hop ARP resolves ("" = the peer)
   std::string pcap_path;   // --pcap: capture the port's frames
   // --workers: lcores per host, each with its own context, UDP port, port
   // queue and a round-robin share of the QPs.

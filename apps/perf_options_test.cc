@@ -256,6 +256,18 @@ TEST(PerfOptionsTest, DpdkFlagsAreCheckedAndNeedTheDpdkFabric) {
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--ip=fd00::1"}), StartsWith("--ip"));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--peer-mac=02:00"}),
               StartsWith("--peer-mac"));
+  EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk", "--connect=h", "--gateway=10.1.0.254"})
+                ->gateway_ip,
+            "10.1.0.254");
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--server", "--gateway=fe80::1"}),
+              AllOf(StartsWith("--gateway"), HasSubstr("IPv4")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--gateway=10.1.0.254"}),
+              AllOf(StartsWith("--gateway"), HasSubstr("--server")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--server", "--gateway=10.1.0.254",
+                       "--peer-mac=02:00:00:00:00:02"}),
+              AllOf(StartsWith("--gateway"), HasSubstr("--peer-mac")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--gateway=10.1.0.254"}),
+              AllOf(StartsWith("--gateway"), HasSubstr("--fabric=dpdk")));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--control-port=0"}),
               StartsWith("--control-port"));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--timeout=-1"}),

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # netns-lab: N hosts on one machine, each in its own network namespace, joined
-# by veth links: through a Linux bridge (default) or as one direct veth pair.
+# by veth links: through a Linux bridge (default), as one direct veth pair, or
+# through a Linux router (each host on a subnet of its own, as on a routed
+# fabric: the peer's MAC is not the next hop's).
 # What DPDK's net_af_packet / net_af_xdp tests and the TCP baseline run over.
 #
 #   tools/netns-lab.sh up N [--name PREFIX] [--subnet A.B.C.D/LEN] [--mtu M]
-#                           [--switch bridge|pairs]
+#                           [--switch bridge|pairs|router]
 #   tools/netns-lab.sh down [--name PREFIX]
 #   tools/netns-lab.sh status [--name PREFIX]
 #   tools/netns-lab.sh exec [--name PREFIX] I CMD [ARGS...]
@@ -25,18 +27,21 @@ readonly BRIDGE_IF="br0"
 usage() {
   cat <<EOF
 usage: tools/netns-lab.sh COMMAND [ARGS]
-  up N [--name PREFIX] [--subnet A.B.C.D/LEN] [--mtu M] [--switch bridge|pairs]
+  up N [--name PREFIX] [--subnet A.B.C.D/LEN] [--mtu M] [--switch bridge|pairs|router]
         create namespaces PREFIX-h1..PREFIX-hN (N in 2..$MAX_HOSTS); host I gets
         interface $HOST_IF, the I-th address of the subnet and MAC 02:77:00:00:00:II (hex).
         bridge: a Linux bridge in namespace PREFIX-sw with one veth per host.
         pairs:  N=2 only, one direct veth pair between h1 and h2.
+        router: a Linux router in namespace PREFIX-sw (IPv4 forwarding); host I
+                is alone on the I-th /30 of the subnet with address 4(I-1)+2,
+                and the router, 4(I-1)+1, is its default gateway (gw=).
   down [--name PREFIX]          delete the lab (no error if there is none)
   status [--name PREFIX]        print the lab's hosts
   exec [--name PREFIX] I CMD..  run CMD in host I's namespace (I = 3 or h3; or sw)
 defaults: --name $DEFAULT_NAME --subnet $DEFAULT_SUBNET --mtu $DEFAULT_MTU --switch bridge
 PREFIX: a letter, then letters, digits, '_' or '-'; at most 32 characters.
 Output: a table, then one line per host for scripts:
-  host h1 ns=PREFIX-h1 if=$HOST_IF ip=10.77.0.1 plen=24 mac=02:77:00:00:00:01 mtu=9000
+  host h1 ns=PREFIX-h1 if=$HOST_IF ip=10.77.0.1 plen=24 mac=02:77:00:00:00:01 mtu=9000 gw=-
 EOF
 }
 
@@ -82,10 +87,11 @@ int_to_ip() {
   echo "$(((v >> 24) & 255)).$(((v >> 16) & 255)).$(((v >> 8) & 255)).$((v & 255))"
 }
 
-# check_subnet CIDR N: sets NET_BASE (the network address as an integer) and
-# PLEN, or fails when CIDR is malformed or has no room for N hosts.
+# check_subnet CIDR N SWITCH: sets NET_BASE (the network address as an
+# integer) and PLEN, or fails when CIDR is malformed or has no room for N hosts
+# (a router takes four addresses per host).
 check_subnet() {
-  local cidr=$1 hosts=$2
+  local cidr=$1 hosts=$2 switch=$3
   local octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
   [[ $cidr =~ ^$octet\.$octet\.$octet\.$octet/([0-9]{1,2})$ ]] ||
     usage_error "--subnet '$cidr': want A.B.C.D/LEN, e.g. $DEFAULT_SUBNET"
@@ -94,8 +100,11 @@ check_subnet() {
   local mask=$(((0xffffffff << (32 - PLEN)) & 0xffffffff))
   NET_BASE=$(($(ip_to_int "${cidr%/*}") & mask))
   # Host addresses are base+1..base+N; base+2^(32-LEN)-1 is the broadcast.
-  (((1 << (32 - PLEN)) - 2 >= hosts)) ||
-    usage_error "--subnet '$cidr': a /$PLEN has no room for $hosts hosts"
+  # Routed, host I's /30 is base+4(I-1)..base+4I-1.
+  local needed=$hosts
+  [[ $switch == router ]] && needed=$((4 * hosts - 2))
+  (((1 << (32 - PLEN)) - 2 >= needed)) ||
+    usage_error "--subnet '$cidr': a /$PLEN has no room for $hosts hosts ($switch)"
 }
 
 # --- namespaces --------------------------------------------------------------------
@@ -142,14 +151,22 @@ make_ns() {
   done
 }
 
-# configure_host I: address, MAC, MTU and offloads of host I's interface, up.
+# configure_host I: address, MAC, MTU and offloads of host I's interface, up;
+# routed, also its default route through the router's end of its link.
 configure_host() {
   local i=$1 ns
   ns=$(host_ns "$i")
   ip -n "$ns" link set "$HOST_IF" address "$(host_mac "$i")" mtu "$MTU"
-  ip -n "$ns" addr add "$(int_to_ip $((NET_BASE + i)))/$PLEN" dev "$HOST_IF"
+  if [[ $SWITCH == router ]]; then
+    ip -n "$ns" addr add "$(int_to_ip $((NET_BASE + 4 * (i - 1) + 2)))/30" dev "$HOST_IF"
+  else
+    ip -n "$ns" addr add "$(int_to_ip $((NET_BASE + i)))/$PLEN" dev "$HOST_IF"
+  fi
   ns_offloads_off "$ns" "$HOST_IF"
   ip -n "$ns" link set "$HOST_IF" up
+  if [[ $SWITCH == router ]]; then
+    ip -n "$ns" route add default via "$(int_to_ip $((NET_BASE + 4 * (i - 1) + 1)))"
+  fi
 }
 
 # On a failure (or a signal) during `up`, deletes the namespaces created so far.
@@ -176,6 +193,19 @@ cmd_up() {
     make_ns "$(host_ns 1)"
     make_ns "$(host_ns 2)"
     ip link add "$HOST_IF" netns "$(host_ns 1)" type veth peer name "$HOST_IF" netns "$(host_ns 2)"
+  elif [[ $SWITCH == router ]]; then
+    local sw
+    sw=$(switch_ns)
+    make_ns "$sw"
+    ns_sysctl "$sw" net/ipv4/ip_forward 1
+    for ((i = 1; i <= N; i++)); do
+      make_ns "$(host_ns "$i")"
+      ip link add "$HOST_IF" netns "$(host_ns "$i")" type veth peer name "p$i" netns "$sw"
+      ip -n "$sw" link set "p$i" address "$(port_mac "$i")" mtu "$MTU"
+      ip -n "$sw" addr add "$(int_to_ip $((NET_BASE + 4 * (i - 1) + 1)))/30" dev "p$i"
+      ns_offloads_off "$sw" "p$i"
+      ip -n "$sw" link set "p$i" up
+    done
   else
     local sw
     sw=$(switch_ns)
@@ -218,7 +248,7 @@ cmd_down() {
 print_hosts() {
   local hosts
   hosts=$(lab_hosts)
-  local ns host link mac mtu addr ip plen lines=()
+  local ns host link mac mtu addr ip plen gw lines=()
   printf '%-6s %-20s %-6s %-18s %-18s %s\n' HOST NAMESPACE IF ADDRESS MAC MTU
   for ns in $hosts; do
     host=${ns##*-}
@@ -228,9 +258,10 @@ print_hosts() {
     addr=$(ip -n "$ns" -o -4 addr show dev "$HOST_IF" 2>/dev/null | awk '{print $4; exit}') || addr=""
     ip=${addr%/*}
     plen=${addr#*/}
+    gw=$(ip -n "$ns" -4 route show default 2>/dev/null | awk '{print $3; exit}') || gw=""
     printf '%-6s %-20s %-6s %-18s %-18s %s\n' "$host" "$ns" "$HOST_IF" "${addr:--}" "${mac:--}" \
       "${mtu:--}"
-    lines+=("host $host ns=$ns if=$HOST_IF ip=${ip:--} plen=${plen:--} mac=${mac:--} mtu=${mtu:--}")
+    lines+=("host $host ns=$ns if=$HOST_IF ip=${ip:--} plen=${plen:--} mac=${mac:--} mtu=${mtu:--} gw=${gw:--}")
   done
   printf '%s\n' "${lines[@]}"
 }
@@ -291,13 +322,13 @@ main() {
       { is_uint "$N" && ((N >= 2 && N <= MAX_HOSTS)); } ||
         usage_error "host count '$N': want a number in 2..$MAX_HOSTS"
       check_name "$NAME"
-      check_subnet "$SUBNET" "$N"
+      check_subnet "$SUBNET" "$N" "$SWITCH"
       { is_uint "$MTU" && ((MTU >= 68 && MTU <= 65535)); } ||
         usage_error "--mtu '$MTU': want a number in 68..65535"
       case "$SWITCH" in
-        bridge) ;;
+        bridge | router) ;;
         pairs) ((N == 2)) || usage_error "--switch pairs joins exactly 2 hosts (got $N)" ;;
-        *) usage_error "--switch '$SWITCH': want bridge or pairs" ;;
+        *) usage_error "--switch '$SWITCH': want bridge, pairs or router" ;;
       esac
       need_root
       cmd_up

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tests tools/netns-lab.sh: a 3-host bridged lab (every pair pings, MTU set,
-# jumbo frames pass, down leaves nothing), a 2-host direct pair, and usage
+# jumbo frames pass, down leaves nothing), a 2-host direct pair, a 3-host
+# routed lab (own subnets, gateways, pings cross the router), and usage
 # errors. Exit 77 (meson: skipped) without root, `ip netns` or ping.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ LAB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/netns-lab.sh"
 # Unique per run: other labs and other runs of this test may be up at the same time.
 BRIDGED="nlt$$b"
 PAIRED="nlt$$p"
+ROUTED="nlt$$r"
 
 skip() {
   echo "SKIP: $*"
@@ -41,6 +43,7 @@ expect_usage_error up 3 --mtu 0
 expect_usage_error up 3 --mtu 70000
 expect_usage_error up 3 --switch pairs
 expect_usage_error up 3 --switch hub
+expect_usage_error up 3 --switch router --subnet 10.77.0.0/29
 expect_usage_error up 3 --name
 expect_usage_error down extra
 expect_usage_error status --mtu 1500
@@ -58,6 +61,7 @@ ip netns del "$probe"
 cleanup() {
   "$LAB" down --name "$BRIDGED" >/dev/null 2>&1 || true
   "$LAB" down --name "$PAIRED" >/dev/null 2>&1 || true
+  "$LAB" down --name "$ROUTED" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -118,4 +122,21 @@ ping_ok "$PAIRED-h2" 10.77.0.1 || fail "pairs: h2 cannot ping h1"
 "$LAB" down --name "$PAIRED"
 [[ -z $(lab_left "$PAIRED") ]] || fail "left after down: $(lab_left "$PAIRED")"
 echo "ok: a direct pair pings and comes down"
+
+# --- three hosts behind a router ---------------------------------------------------
+out=$("$LAB" up 3 --name "$ROUTED" --switch router --subnet 10.78.0.0/24)
+echo "$out"
+for i in 1 2 3; do
+  line=$(grep "^host h$i " <<<"$out") || fail "routed: no 'host h$i' line"
+  [[ $line == *" ip=10.78.0.$((4 * i - 2)) plen=30 "* ]] || fail "routed h$i: wrong address in '$line'"
+  [[ $line == *" gw=10.78.0.$((4 * i - 3))" ]] || fail "routed h$i: wrong gateway in '$line'"
+done
+ping_ok "$ROUTED-h1" 10.78.0.10 || fail "routed: h1 cannot ping h3"
+ping_ok "$ROUTED-h3" 10.78.0.6 || fail "routed: h3 cannot ping h2"
+# The reply comes from another subnet, one hop away: TTL 64 arrives as 63.
+"$LAB" exec --name "$ROUTED" h1 ping -c1 -W1 10.78.0.6 | grep -q "ttl=63" ||
+  fail "routed: h1 -> h2 did not cross one router"
+"$LAB" down --name "$ROUTED"
+[[ -z $(lab_left "$ROUTED") ]] || fail "left after down: $(lab_left "$ROUTED")"
+echo "ok: routed hosts reach each other through the router and come down"
 echo "PASS"

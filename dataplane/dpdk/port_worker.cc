@@ -371,8 +371,9 @@ absl::StatusOr<MacAddress> ResolveArp(PortWorker& asker, std::span<PortWorker* c
     if (std::optional<MacAddress> mac = asker.neighbors().Lookup(ip)) return *mac;
     if (tsc > deadline) {
       return absl::UnavailableError(absl::StrFormat(
-          "no ARP reply for %s within %g s (wrong address or peer not up; or give the peer's MAC: "
-          "tern-perf --peer-mac, tern-replay hosts file mac=)",
+          "no ARP reply for %s within %g s (wrong address, peer not up, or peer behind a "
+          "router: tern-perf --gateway; or give the next hop's MAC: tern-perf --peer-mac, "
+          "tern-replay hosts file mac=)",
           IpAddress::V4(ip).ToString(), timeout_seconds));
     }
     if (tsc >= next_request) {
