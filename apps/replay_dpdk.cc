@@ -465,8 +465,9 @@ absl::Status DpdkRank::ConnectQps(const std::vector<control::HostSetup>& remote)
       p->remote_endpoint.mac = *hosts_[p->rank].mac;
     } else {
       dpdk::PortWorker* workers[1] = {worker_.get()};
-      absl::StatusOr<MacAddress> mac =
-          dpdk::ResolveArp(*worker_, workers, setup.endpoint.ip.v4(), d_.setup_timeout_s);
+      const std::optional<IpAddress>& gateway = hosts_[rank_].gateway;
+      absl::StatusOr<MacAddress> mac = dpdk::ResolveArp(
+          *worker_, workers, gateway ? gateway->v4() : setup.endpoint.ip.v4(), d_.setup_timeout_s);
       if (!mac.ok()) return mac.status();
       p->remote_endpoint.mac = *mac;
     }

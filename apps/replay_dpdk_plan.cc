@@ -1,6 +1,5 @@
 #include "apps/replay_dpdk_plan.h"
 
-#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_format.h"
@@ -13,6 +12,8 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
   std::vector<RankHost> hosts;
   std::set<uint32_t> seen;
   int line_no = 0;
+  bool any_mac = false;
+  bool any_gateway = false;
   for (std::string_view line : SplitText(text, '\n')) {
     ++line_no;
     auto error = [&](std::string_view why) {
@@ -42,6 +43,12 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
         std::optional<MacAddress> mac = MacAddress::Parse(kv.second);
         if (!mac) return error(absl::StrFormat("mac=%s: expected 02:00:00:00:00:01", kv.second));
         h.mac = *mac;
+      } else if (kv.first == "gw") {
+        std::optional<IpAddress> gateway = IpAddress::Parse(kv.second);
+        if (!gateway || gateway->is_v6) {
+          return error(absl::StrFormat("gw=%s: expected an IPv4 address", kv.second));
+        }
+        h.gateway = *gateway;
       } else if (kv.first == "control-port") {
         uint32_t port;
         if (!ParseUint(kv.second, &port) || port < 1 || port > 65535) {
@@ -49,10 +56,18 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
         }
         h.control_port = static_cast<uint16_t>(port);
       } else {
-        return error(absl::StrFormat("'%s': expected mac=MAC or control-port=PORT", words[i]));
+        return error(
+            absl::StrFormat("'%s': expected mac=MAC, gw=IPV4 or control-port=PORT", words[i]));
       }
     }
     hosts.push_back(h);
+    any_mac |= h.mac.has_value();
+    any_gateway |= h.gateway.has_value();
+    if (any_mac && any_gateway) {
+      return error(
+          "gw= and mac= do not mix: behind a router the next hop is the gateway, "
+          "found with ARP, not a peer's MAC");
+    }
   }
   if (hosts.size() < 2) {
     return absl::InvalidArgumentError(absl::StrFormat(

@@ -15,17 +15,21 @@
 
 namespace tern::replay {
 
-// One line of the hosts file: `IPV4 [mac=MAC] [control-port=PORT]`; `#`
-// starts a comment, blank lines are skipped. Line i (counting hosts only,
+// One line of the hosts file: `IPV4 [mac=MAC] [gw=IPV4] [control-port=PORT]`;
+// `#` starts a comment, blank lines are skipped. Line i (counting hosts only,
 // from 0) is rank i.
 struct RankHost {
   IpAddress ip;
   std::optional<MacAddress> mac;  // absent: found with ARP
+  // This rank's router on a routed fabric: it asks ARP for the gateway's MAC,
+  // not each peer's, and sends every frame there.
+  std::optional<IpAddress> gateway;
   uint16_t control_port = 0;
 };
 
 // Errors name the file and line. IPv4 only (the DPDK path has no NDP), no
-// address twice, at least two hosts.
+// address twice, at least two hosts; gw= and mac= do not mix (behind a router
+// a peer's own MAC is not the next hop).
 absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std::string_view name,
                                                      uint16_t default_control_port);
 

@@ -24,6 +24,16 @@ TEST(HostsFileTest, ParsesAddressesMacsAndPorts) {
   EXPECT_EQ((*h)[1].control_port, 20000);
 }
 
+TEST(HostsFileTest, ParsesGateways) {
+  absl::StatusOr<std::vector<RankHost>> h =
+      ParseHostsFile("10.77.0.2 gw=10.77.0.1\n10.77.0.6 gw=10.77.0.5\n10.77.0.10\n", "hosts", 1);
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_EQ(h->size(), 3u);
+  ASSERT_TRUE((*h)[1].gateway.has_value());
+  EXPECT_EQ((*h)[1].gateway->ToString(), "10.77.0.5");
+  EXPECT_FALSE((*h)[2].gateway.has_value());
+}
+
 TEST(HostsFileTest, RefusesBadLinesNamingThem) {
   EXPECT_THAT(ParseHostsFile("10.0.0.1\nfoo\n", "h", 1).status().message(),
               HasSubstr("h:2: 'foo': expected an IPv4 address"));
@@ -32,7 +42,13 @@ TEST(HostsFileTest, RefusesBadLinesNamingThem) {
   EXPECT_THAT(ParseHostsFile("10.0.0.1 mac=zz\n10.0.0.2\n", "h", 1).status().message(),
               HasSubstr("h:1: mac=zz"));
   EXPECT_THAT(ParseHostsFile("10.0.0.1 port=3\n10.0.0.2\n", "h", 1).status().message(),
-              HasSubstr("expected mac=MAC or control-port=PORT"));
+              HasSubstr("expected mac=MAC, gw=IPV4 or control-port=PORT"));
+  EXPECT_THAT(ParseHostsFile("10.0.0.1 gw=fe80::1\n10.0.0.2\n", "h", 1).status().message(),
+              HasSubstr("h:1: gw=fe80::1: expected an IPv4 address"));
+  EXPECT_THAT(ParseHostsFile("10.0.0.1 gw=10.0.0.254\n10.0.1.2 mac=02:00:00:00:00:02\n", "h", 1)
+                  .status()
+                  .message(),
+              HasSubstr("h:2: gw= and mac= do not mix"));
   EXPECT_THAT(ParseHostsFile("10.0.0.1\n", "h", 1).status().message(), HasSubstr("at least 2"));
 }
 

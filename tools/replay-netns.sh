@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # replay-netns: tern-replay over DPDK on one machine. Brings up an N-host
-# network-namespace lab (tools/netns-lab.sh, a bridge, a name of its own),
+# network-namespace lab (tools/netns-lab.sh, a bridge or a router, a name of
+# its own),
 # runs one tern-replay rank per namespace on net_af_packet (or net_af_xdp),
 # each with its own --file-prefix, waits for all of them within a time
 # limit, merges their rank files into one JSON (the same as a simulated
 # run's) and tears the lab down, whatever happened.
 #
 #   tools/replay-netns.sh N [--dir DIR] [--timeout S] [--pmd af_packet|af_xdp]
+#                           [--switch bridge|router]
 #                           [--] [tern-replay args: --workload=... --cc=... --seed N ...]
 #
 # The ranks' logs and rank files, the hosts file, the merged replay.json and
@@ -21,7 +23,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 replay="${TERN_REPLAY:-$root/build/apps/tern-replay}"
 
 usage() {
-  sed -n '9,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '10,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 die() {
@@ -39,11 +41,13 @@ fi
 dir=""
 timeout_s=120
 pmd="af_packet"
+switch="bridge"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
     --pmd) pmd="$2"; shift 2 ;;
+    --switch) switch="$2"; shift 2 ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -54,6 +58,7 @@ case "$pmd" in
   af_xdp) vdev="net_af_xdp0,iface=eth0" ;;
   *) echo "$PROG: --pmd: af_packet or af_xdp" >&2; usage ;;
 esac
+[[ "$switch" == bridge || "$switch" == router ]] || { echo "$PROG: --switch: bridge or router" >&2; usage; }
 [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces)"
 ip netns list >/dev/null 2>&1 || die "'ip netns' does not work here"
 [[ -x "$replay" ]] || die "$replay not found (build first: ninja -C build apps/tern-replay)"
@@ -69,11 +74,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$root/tools/netns-lab.sh" up "$n" --name "$name" >"$dir/lab.txt" ||
+"$root/tools/netns-lab.sh" up "$n" --name "$name" --switch "$switch" >"$dir/lab.txt" ||
   die "netns-lab up failed: $(cat "$dir/lab.txt")"
-# Hosts file, rank i = host h(i+1): its address and MAC (no ARP needed).
-sed -n 's/^host h\([0-9]*\) .* ip=\([0-9.]*\) .* mac=\([0-9a-f:]*\) .*/\2 mac=\3/p' \
-  "$dir/lab.txt" >"$dir/hosts"
+# Hosts file, rank i = host h(i+1): its address and MAC (no ARP needed);
+# behind a router, its address and gateway (ARP asks for the router).
+if [[ "$switch" == router ]]; then
+  sed -n 's/^host h\([0-9]*\) .* ip=\([0-9.]*\) .* gw=\([0-9.]*\)$/\2 gw=\3/p' \
+    "$dir/lab.txt" >"$dir/hosts"
+else
+  sed -n 's/^host h\([0-9]*\) .* ip=\([0-9.]*\) .* mac=\([0-9a-f:]*\) .*/\2 mac=\3/p' \
+    "$dir/lab.txt" >"$dir/hosts"
+fi
 [[ $(wc -l <"$dir/hosts") -eq $n ]] || die "could not read the lab's hosts from $dir/lab.txt"
 
 # More DPDK processes than cores: idle ranks sleep briefly so busy ones run,
