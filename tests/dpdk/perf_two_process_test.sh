@@ -65,21 +65,18 @@ case "$link" in
     sock="$work/memif.sock"
     server_host=127.0.0.1
     ;;
-  af_packet)
+  af_packet | af_packet_routed)
     if [[ $(id -u) -ne 0 ]] || ! ip netns list >/dev/null 2>&1; then
       echo "SKIP: needs root and ip netns"
       exit 77
     fi
-    "$root/tools/netns-lab.sh" up 2 --name "tp$tag" --switch pairs >/dev/null
-    server_host=10.77.0.1
-    ;;
-  af_packet_routed)
-    if [[ $(id -u) -ne 0 ]] || ! ip netns list >/dev/null 2>&1; then
-      echo "SKIP: needs root and ip netns"
-      exit 77
+    if [[ "$link" == af_packet ]]; then
+      "$root/tools/netns-lab.sh" up 2 --name "tp$tag" --switch pairs >/dev/null
+      server_host=10.77.0.1
+    else
+      "$root/tools/netns-lab.sh" up 2 --name "tp$tag" --switch router >/dev/null
+      server_host=10.77.0.2
     fi
-    "$root/tools/netns-lab.sh" up 2 --name "tp$tag" --switch router >/dev/null
-    server_host=10.77.0.2
     ;;
   *)
     echo "usage: perf_two_process_test.sh TERN_PERF memif|af_packet|af_packet_routed" >&2
