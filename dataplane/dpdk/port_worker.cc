@@ -225,11 +225,10 @@ void PortWorker::BuildFrames(uint64_t tsc, Time now) {
     }
   }
   room = std::min<uint16_t>(room, spare_count_);
-  TxPacket packets[kBurst];
-  const size_t n = context_.PollTransmit(now, {packets, room});
+  const size_t n = context_.PollTransmit(now, {tx_built_, room});
   for (size_t i = 0; i < n; ++i) {
     rte_mbuf* m = spare_[--spare_count_];
-    const TxPacket& p = packets[i];
+    const TxPacket& p = tx_built_[i];
     const size_t len = p.frame_len();
     if (len > max_frame_) {
       ++counters_.tx_oversized;
