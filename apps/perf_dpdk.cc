@@ -64,7 +64,6 @@ PerfOptions WorkerShare(const PerfOptions& options, int w) {
 }
 
 // Worker `w`'s Tern UDP port: what its context listens on and the NIC steers.
-uint16_t WorkerUdpPort(int w) { return static_cast<uint16_t>(kDefaultUdpPort + w); }
 
 // One worker of a host: its context, the PortWorker that drives it over its
 // own port queue, and its share of the test. One lcore steps it once the run

@@ -75,6 +75,12 @@ inline constexpr uint16_t kDefaultUdpPort = 49478;
 // A host with several workers gives worker w port kDefaultUdpPort + w, so
 // captures and the Wireshark dissector take this many ports from it as Tern.
 inline constexpr uint16_t kTernUdpPortCount = 16;
+inline constexpr uint16_t WorkerUdpPort(int worker) {
+  return static_cast<uint16_t>(kDefaultUdpPort + worker);
+}
+inline constexpr bool IsWorkerUdpPort(uint16_t port) {
+  return port >= kDefaultUdpPort && port - kDefaultUdpPort < kTernUdpPortCount;
+}
 // Entropy values are carried in the UDP source port. Ports below this base are
 // avoided so a Tern flow never looks like a well-known service.
 inline constexpr uint16_t kEntropyPortBase = 0xC000;

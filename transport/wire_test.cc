@@ -865,6 +865,16 @@ TEST(DecodeFrameTest, OtherUdpPortIsNotTern) {
   EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort + 1).error, DropReason::kNotTern);
 }
 
+TEST(WorkerUdpPortTest, WorkersTakeTheRangeAboveTheDefaultPort) {
+  EXPECT_EQ(WorkerUdpPort(0), kDefaultUdpPort);
+  EXPECT_EQ(WorkerUdpPort(3), kDefaultUdpPort + 3);
+  EXPECT_TRUE(IsWorkerUdpPort(kDefaultUdpPort));
+  EXPECT_TRUE(IsWorkerUdpPort(WorkerUdpPort(kTernUdpPortCount - 1)));
+  EXPECT_FALSE(IsWorkerUdpPort(WorkerUdpPort(kTernUdpPortCount)));
+  EXPECT_FALSE(IsWorkerUdpPort(kDefaultUdpPort - 1));
+  EXPECT_FALSE(IsWorkerUdpPort(4791));
+}
+
 TEST(PeekUdpDestinationPortTest, ReadsThePortOfIpv4AndIpv6Frames) {
   Endpoint v4 = V4Endpoint(2);
   v4.udp_port = 7001;

@@ -131,10 +131,10 @@ class PortWorker {
   uint16_t tx_count_ = 0;
   uint16_t tx_captured_ = 0;  // leading tx_pending_ frames already captured
   rte_mbuf* spare_[kBurst];   // allocated, not yet used for a frame
+  uint16_t spare_count_ = 0;
   // What PollTransmit fills, kept here rather than on the stack: building 32
   // of them per loop iteration cost an idle loop more than polling did.
   TxPacket tx_built_[kBurst];
-  uint16_t spare_count_ = 0;
   std::vector<uint8_t> rx_scratch_;  // a chained frame, linearized
   std::vector<uint32_t> arp_to_send_;
 

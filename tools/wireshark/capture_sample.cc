@@ -279,10 +279,9 @@ std::string DescribeFrame(const CapturedFrame& captured, Coverage& coverage) {
   if (captured.original_length.has_value()) {
     json.Add("original_length", *captured.original_length);
   }
-  // Any worker's port: worker w of a host listens on kDefaultUdpPort + w.
+  // Any worker's port, not only worker 0's.
   const std::optional<uint16_t> udp_port = PeekUdpDestinationPort(frame);
-  const bool worker_port =
-      udp_port && *udp_port >= kDefaultUdpPort && *udp_port - kDefaultUdpPort < kTernUdpPortCount;
+  const bool worker_port = udp_port && IsWorkerUdpPort(*udp_port);
   const FrameDecodeResult outer = DecodeFrame(frame, worker_port ? *udp_port : kDefaultUdpPort);
   if (!outer.ok()) {
     json.AddString("frame_error", DropReasonName(outer.error));

@@ -1,12 +1,12 @@
 -- Wireshark dissector for Tern wire protocol v1 (docs/protocol.md,
 -- transport/wire.h). Tern runs over Ethernet / IPv4|IPv6 / UDP; this
 -- dissector takes the UDP payload on the Tern ports (default 49478-49493,
--- one per worker of a host; the "UDP ports" preference) and decodes every header: the common TernHeader,
--- the DATA header with its RDMA extension, the ACK header with its 128-bit
--- SACK bitmap, the NACK header, and the in-band telemetry stack (flag
--- TELEMETRY) that follows the DATA headers or the ACK header. The checksum
--- counts a DATA packet's stack as zero (switches write it in flight); an
--- ACK's echoed stack is covered.
+-- one per worker of a host; the "UDP ports" preference) and decodes every
+-- header: the common TernHeader, the DATA header with its RDMA extension,
+-- the ACK header with its 128-bit SACK bitmap, the NACK header, and the
+-- in-band telemetry stack (flag TELEMETRY) that follows the DATA headers or
+-- the ACK header. The checksum counts a DATA packet's stack as zero
+-- (switches write it in flight); an ACK's echoed stack is covered.
 --
 -- Use:
 --   tshark -X lua_script:tools/wireshark/tern.lua -r capture.pcapng
