@@ -32,7 +32,7 @@ constexpr BufferAllocator kDmaBuffers{dpdk::AllocateDmaMemory, dpdk::FreeDmaMemo
 
 using dpdk::FaultConfig;
 using dpdk::PortWorker;
-using dpdk::ResolveArp;
+using dpdk::ResolveNeighbor;
 
 FaultConfig FaultsFromWire(const sim::MultipathWireConfig& w) {
   FaultConfig f;
@@ -362,6 +362,7 @@ std::vector<std::pair<std::string, uint64_t>> HostCounters(const Host& host) {
                            {"port_tx_payload_copied", w.tx_payload_copied},
                            {"port_rx_multi_segment", w.rx_multi_segment},
                            {"arp_requests_answered", w.arp_requests_answered},
+                           {"nd_solicitations_answered", w.nd_solicitations_answered},
                            {"fault_dropped", f.dropped + f.blackholed},
                            {"fault_duplicated", f.duplicated},
                            {"fault_corrupted", f.corrupted},
@@ -451,8 +452,8 @@ class LoopbackFabric : public DpdkPerfFabric {
     }
     MacAddress peer_mac[2];
     for (int i : {0, 1}) {
-      absl::StatusOr<MacAddress> mac = ResolveArp(
-          *hosts[i].sides[0]->worker, workers, hosts[1 - i].sides[0]->context->local().ip.v4(), 2);
+      absl::StatusOr<MacAddress> mac = ResolveNeighbor(
+          *hosts[i].sides[0]->worker, workers, hosts[1 - i].sides[0]->context->local().ip, 2);
       if (!mac.ok()) return mac.status();
       peer_mac[i] = *mac;
     }
@@ -602,6 +603,12 @@ class PeerFabric : public DpdkPerfFabric {
       if (!peer.ok()) return peer.status();
       peers.push_back(*std::move(peer));
     }
+    if (peers[0].endpoint.ip.is_v6 != ip.is_v6) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "the peer's data address %s and this host's %s are not of one IP family (give --ip "
+          "on both sides)",
+          peers[0].endpoint.ip.ToString(), ip.ToString()));
+    }
     MacAddress peer_mac;
     if (!options_.peer_mac.empty()) {
       peer_mac = *MacAddress::Parse(options_.peer_mac);
@@ -610,10 +617,10 @@ class PeerFabric : public DpdkPerfFabric {
       // the gateway's when the peer is behind one.
       std::vector<PortWorker*> workers;
       for (Side* side : host.all()) workers.push_back(side->worker.get());
-      const uint32_t next_hop = options_.gateway_ip.empty()
-                                    ? peers[0].endpoint.ip.v4()
-                                    : IpAddress::Parse(options_.gateway_ip)->v4();
-      absl::StatusOr<MacAddress> mac = ResolveArp(*workers[0], workers, next_hop, 5);
+      const IpAddress next_hop = options_.gateway_ip.empty()
+                                     ? peers[0].endpoint.ip
+                                     : *IpAddress::Parse(options_.gateway_ip);
+      absl::StatusOr<MacAddress> mac = ResolveNeighbor(*workers[0], workers, next_hop, 5);
       if (!mac.ok()) return mac.status();
       peer_mac = *mac;
       // The peer may still be asking: answer until it is ready too.

@@ -223,8 +223,8 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   }
   if (raw.Has("ip")) {
     const std::optional<IpAddress> ip = IpAddress::Parse(raw.Get("ip"));
-    if (!ip || ip->is_v6) {
-      return FlagError("ip", absl::StrFormat("'%s' is not an IPv4 address", raw.Get("ip")));
+    if (!ip) {
+      return FlagError("ip", absl::StrFormat("'%s' is not an IPv4 or IPv6 address", raw.Get("ip")));
     }
     options.local_ip = std::string(raw.Get("ip"));
   }
@@ -237,9 +237,17 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   }
   if (raw.Has("gateway")) {
     const std::optional<IpAddress> gateway = IpAddress::Parse(raw.Get("gateway"));
-    if (!gateway || gateway->is_v6) {
+    if (!gateway) {
       return FlagError("gateway",
-                       absl::StrFormat("'%s' is not an IPv4 address", raw.Get("gateway")));
+                       absl::StrFormat("'%s' is not an IPv4 or IPv6 address", raw.Get("gateway")));
+    }
+    // The local address is IPv4 unless --ip says otherwise.
+    const bool local_v6 = raw.Has("ip") && IpAddress::Parse(raw.Get("ip"))->is_v6;
+    if (gateway->is_v6 != local_v6) {
+      return FlagError(
+          "gateway", absl::StrFormat("'%s' is IPv%d and this host's address (--ip) "
+                                     "is IPv%d: a next hop is of the host's family",
+                                     raw.Get("gateway"), gateway->is_v6 ? 6 : 4, local_v6 ? 6 : 4));
     }
     // Loopback has no routed fabric between its two ports; a static next
     // hop leaves nothing to ask ARP for.
@@ -610,11 +618,12 @@ Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
       --connect=HOST     run the test against the server at HOST
       --control-port=N   TCP port of the out-of-band set-up (default 18515)
       --dpdk-port=N      ethdev port id to use (default 0)
-      --ip=ADDR          this host's IPv4 data address (default 10.0.0.1 client,
-                         10.0.0.2 server)
+      --ip=ADDR          this host's data address, IPv4 or IPv6 (default 10.0.0.1
+                         client, 10.0.0.2 server); both sides of one family
       --peer-mac=MAC     next hop's MAC; without it the peer is found with ARP
-      --gateway=ADDR     IPv4 router toward the peer: ARP asks for its MAC
-                         instead of the peer's (peer on another subnet)
+                         (IPv4) or neighbor discovery (IPv6)
+      --gateway=ADDR     router toward the peer, of --ip's family: its MAC is
+                         asked for instead of the peer's (peer on another subnet)
       --pcap=FILE        write what the port sends and receives as pcapng
       --timeout=SEC      wall-clock budget per message size (default 60)
       --workers=N        worker lcores per host, 1..%d (default 1): each drives its

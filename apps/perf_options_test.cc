@@ -253,14 +253,25 @@ TEST(PerfOptionsTest, DpdkFlagsAreCheckedAndNeedTheDpdkFabric) {
               AllOf(StartsWith("--fabric"), HasSubstr("simulator-only")));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--server", "--connect=h"}),
               HasSubstr("choose one"));
-  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--ip=fd00::1"}), StartsWith("--ip"));
+  EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk", "--ip=fd00::1"})->local_ip, "fd00::1");
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--ip=10.0.0"}),
+              AllOf(StartsWith("--ip"), HasSubstr("IPv4 or IPv6")));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--peer-mac=02:00"}),
               StartsWith("--peer-mac"));
   EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk", "--connect=h", "--gateway=10.1.0.254"})
                 ->gateway_ip,
             "10.1.0.254");
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--server", "--gateway=fe80::1"}),
-              AllOf(StartsWith("--gateway"), HasSubstr("IPv4")));
+              AllOf(StartsWith("--gateway"), HasSubstr("is IPv6 and this host's address")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--server", "--ip=fd00::2",
+                       "--gateway=10.1.0.254"}),
+              AllOf(StartsWith("--gateway"), HasSubstr("is IPv4 and this host's address")));
+  EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk", "--server", "--ip=fd00:1::2",
+                   "--gateway=fd00:1::1"})
+                ->gateway_ip,
+            "fd00:1::1");
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--server", "--gateway=10.1.0"}),
+              AllOf(StartsWith("--gateway"), HasSubstr("not an IPv4 or IPv6 address")));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--gateway=10.1.0.254"}),
               AllOf(StartsWith("--gateway"), HasSubstr("--server")));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--server", "--gateway=10.1.0.254",

@@ -466,8 +466,8 @@ absl::Status DpdkRank::ConnectQps(const std::vector<control::HostSetup>& remote)
     } else {
       dpdk::PortWorker* workers[1] = {worker_.get()};
       const std::optional<IpAddress>& gateway = hosts_[rank_].gateway;
-      absl::StatusOr<MacAddress> mac = dpdk::ResolveArp(
-          *worker_, workers, gateway ? gateway->v4() : setup.endpoint.ip.v4(), d_.setup_timeout_s);
+      absl::StatusOr<MacAddress> mac = dpdk::ResolveNeighbor(
+          *worker_, workers, gateway ? *gateway : setup.endpoint.ip, d_.setup_timeout_s);
       if (!mac.ok()) return mac.status();
       p->remote_endpoint.mac = *mac;
     }

@@ -248,18 +248,6 @@ FrameDecodeResult RejectFrame(DropReason reason) {
   return result;
 }
 
-// ---------------------------------------------------------------------------
-// Internet checksum (RFC 1071) for the IPv4 header.
-
-// Ones'-complement sum of `len` bytes taken as big-endian 16-bit words, folded
-// to 16 bits. `len` is even for every caller (IPv4 headers are whole words).
-uint16_t OnesComplementSum(const uint8_t* data, size_t len) {
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < len; i += 2) sum += static_cast<uint32_t>(data[i] << 8 | data[i + 1]);
-  while (sum > 0xFFFF) sum = (sum & 0xFFFF) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
-
 constexpr size_t kIpOffset = sizeof(EthernetHeader);
 constexpr uint16_t kIpv4FlagDontFragment = 0x4000;
 // More-fragments flag and the 13-bit fragment offset.
@@ -314,6 +302,18 @@ std::string NameOrNumber(const char* name, uint8_t value) {
 }
 
 }  // namespace
+
+uint32_t OnesComplementAdd(std::span<const uint8_t> bytes, uint32_t sum) {
+  size_t i = 0;
+  for (; i + 1 < bytes.size(); i += 2) sum += static_cast<uint32_t>(bytes[i] << 8 | bytes[i + 1]);
+  if (i < bytes.size()) sum += static_cast<uint32_t>(bytes[i]) << 8;
+  return sum;
+}
+
+uint16_t FoldChecksum(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
 
 // ---------------------------------------------------------------------------
 // Checksum.
@@ -599,7 +599,7 @@ FrameDecodeResult DecodeFrame(std::span<const uint8_t> bytes, uint16_t tern_port
     if (bytes.size() < kIpOffset + sizeof(Ipv4Header)) return RejectFrame(DropReason::kTruncated);
     const auto* ip = Overlay<Ipv4Header>(bytes, kIpOffset);
     if (ip->version_ihl != 0x45) return RejectFrame(DropReason::kBadIpHeader);
-    if (OnesComplementSum(bytes.data() + kIpOffset, sizeof(Ipv4Header)) != 0xFFFF) {
+    if (FoldChecksum(OnesComplementAdd(bytes.subspan(kIpOffset, sizeof(Ipv4Header)))) != 0) {
       return RejectFrame(DropReason::kBadChecksum);
     }
     const size_t total_length = ip->total_length.get();
@@ -733,7 +733,7 @@ size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst
     ip->src.set(src.ip.v4());
     ip->dst.set(dst.ip.v4());
     ip->header_checksum.set(
-        static_cast<uint16_t>(~OnesComplementSum(frame.data() + kIpOffset, sizeof(Ipv4Header))));
+        FoldChecksum(OnesComplementAdd(frame.subspan(kIpOffset, sizeof(Ipv4Header)))));
   }
 
   auto* udp = OverlayMutable<UdpHeader>(frame, kIpOffset + ip_header);

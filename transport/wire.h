@@ -323,6 +323,16 @@ uint32_t TernChecksum(std::span<const uint8_t> headers, std::span<const uint8_t>
 void SealTernChecksum(std::span<uint8_t> tern_packet);
 
 // ---------------------------------------------------------------------------
+// Internet checksum (RFC 1071): IPv4 headers, UDP and ICMPv6 pseudo-headers.
+
+// Adds `bytes`, taken as big-endian 16-bit words (an odd last byte padded
+// with zero), to the one's-complement running sum `sum`; not yet folded.
+uint32_t OnesComplementAdd(std::span<const uint8_t> bytes, uint32_t sum = 0);
+// Folds a running sum to 16 bits and inverts it: the value a checksum field
+// holds. Over data that includes a correct checksum field it gives 0.
+uint16_t FoldChecksum(uint32_t sum);
+
+// ---------------------------------------------------------------------------
 // Outer frame: Ethernet / IPv4|IPv6 / UDP.
 
 struct IpAddress {

@@ -214,6 +214,28 @@ TEST(TernChecksumTest, ShorterThanHeaderReadsOnlyTheSpan) {
   }
 }
 
+// RFC 1071 section 3's example: the words 0001 f203 f4f5 f6f7 sum to 2ddf0,
+// which folds to ddf2; the checksum field takes its complement.
+TEST(InternetChecksumTest, MatchesRfc1071Example) {
+  const uint8_t words[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
+  EXPECT_EQ(OnesComplementAdd(words), 0x2ddf0u);
+  EXPECT_EQ(FoldChecksum(OnesComplementAdd(words)), 0x220d);
+  // Split anywhere on a word boundary, the running sum gives the same.
+  EXPECT_EQ(
+      OnesComplementAdd(std::span(words).subspan(4), OnesComplementAdd(std::span(words).first(4))),
+      0x2ddf0u);
+  // Data followed by its own checksum sums to all ones: folds to 0.
+  const uint8_t sealed[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7, 0x22, 0x0d};
+  EXPECT_EQ(FoldChecksum(OnesComplementAdd(sealed)), 0);
+}
+
+TEST(InternetChecksumTest, AnOddLastByteIsPaddedWithZero) {
+  const uint8_t odd[] = {0x12, 0x34, 0x56};
+  const uint8_t padded[] = {0x12, 0x34, 0x56, 0x00};
+  EXPECT_EQ(OnesComplementAdd(odd), OnesComplementAdd(padded));
+  EXPECT_EQ(OnesComplementAdd(std::span<const uint8_t>()), 0u);
+}
+
 TEST(SealTernChecksumTest, WritesChecksumThatDecodeVerifies) {
   Bytes packet = MakeData(DataOpcode::kSend, 0, 8);
   SealTernChecksum(packet);

@@ -84,21 +84,4 @@ std::optional<ArpMessage> AnswerArp(const ArpMessage& request, const Endpoint& l
   return reply;
 }
 
-void NeighborTable::Learn(uint32_t ip, const MacAddress& mac) {
-  for (Entry& e : entries_) {
-    if (e.ip == ip) {
-      e.mac = mac;
-      return;
-    }
-  }
-  entries_.push_back({ip, mac});
-}
-
-std::optional<MacAddress> NeighborTable::Lookup(uint32_t ip) const {
-  for (const Entry& e : entries_) {
-    if (e.ip == ip) return e.mac;
-  }
-  return std::nullopt;
-}
-
 }  // namespace tern::dpdk

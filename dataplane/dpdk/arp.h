@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <optional>
 #include <span>
-#include <vector>
 
 #include "transport/wire.h"
 
@@ -37,21 +36,5 @@ std::optional<ArpMessage> DecodeArp(std::span<const uint8_t> frame);
 // The reply a host owning `local` sends to `request`, or nullopt when the
 // request is not for `local`'s IPv4 address.
 std::optional<ArpMessage> AnswerArp(const ArpMessage& request, const Endpoint& local);
-
-// IPv4 -> MAC, learned from ARP traffic or set statically. Small and linear:
-// a host talks to a handful of next hops.
-class NeighborTable {
- public:
-  void Learn(uint32_t ip, const MacAddress& mac);
-  std::optional<MacAddress> Lookup(uint32_t ip) const;
-  size_t size() const { return entries_.size(); }
-
- private:
-  struct Entry {
-    uint32_t ip;
-    MacAddress mac;
-  };
-  std::vector<Entry> entries_;
-};
 
 }  // namespace tern::dpdk

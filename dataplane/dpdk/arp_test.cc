@@ -63,16 +63,5 @@ TEST(ArpTest, MalformedFramesAreRefused) {
   EXPECT_EQ(EncodeArp(request, std::span<uint8_t>(good, 59)), 0u) << "no room";
 }
 
-TEST(NeighborTableTest, LearnsAndUpdates) {
-  NeighborTable table;
-  EXPECT_FALSE(table.Lookup(1).has_value());
-  table.Learn(1, kMacA);
-  table.Learn(2, kMacB);
-  EXPECT_EQ(*table.Lookup(1), kMacA);
-  table.Learn(1, kMacB);
-  EXPECT_EQ(*table.Lookup(1), kMacB);
-  EXPECT_EQ(table.size(), 2u);
-}
-
 }  // namespace
 }  // namespace tern::dpdk

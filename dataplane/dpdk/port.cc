@@ -182,6 +182,12 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
         absl::StrFormat("port %d (%s): start failed: %s", port_id, info.driver, DpdkError(rc)));
   }
   port->started_ = true;
+  // IPv6 neighbor solicitations go to a solicited-node multicast group, which
+  // a NIC's address filter drops unless told otherwise.
+  if (rte_eth_allmulticast_enable(port_id) != 0) {
+    info.missing.push_back(
+        "all-multicast receive: IPv6 neighbor solicitations arrive only if it passes multicast");
+  }
   rte_ether_addr mac;
   if (rte_eth_macaddr_get(port_id, &mac) == 0) {
     std::memcpy(info.mac.bytes.data(), mac.addr_bytes, 6);

@@ -50,7 +50,7 @@ PortWorker::PortWorker(const Port& port, uint16_t queue, Context& context, const
       shared_info_(attach_pool_ != nullptr ? NewSharedInfo() : nullptr),
       rx_scratch_(port.max_frame_bytes()) {
   SetZeroCopy(true);
-  arp_to_send_.reserve(16);
+  neighbor_requests_.reserve(16);
 }
 
 PortWorker::~PortWorker() {
@@ -88,8 +88,8 @@ void PortWorker::SetFaults(const FaultConfig& config) {
   }
 }
 
-void PortWorker::RequestArp(uint32_t ip) {
-  if (arp_to_send_.size() < arp_to_send_.capacity()) arp_to_send_.push_back(ip);
+void PortWorker::RequestNeighbor(const IpAddress& ip) {
+  if (neighbor_requests_.size() < neighbor_requests_.capacity()) neighbor_requests_.push_back(ip);
 }
 
 size_t PortWorker::Poll(uint64_t tsc) {
@@ -97,18 +97,25 @@ size_t PortWorker::Poll(uint64_t tsc) {
   const Time now = clock_.ToTime(tsc);
   const uint64_t before = counters_.rx_frames + counters_.tx_frames;
   Receive(tsc, now);
-  for (uint32_t ip : arp_to_send_) {
-    if (context_.local().ip.is_v6) break;
+  const Endpoint& local = context_.local();
+  for (const IpAddress& ip : neighbor_requests_) {
+    if (ip.is_v6 != local.ip.is_v6) continue;
+    if (ip.is_v6) {
+      uint8_t frame[kNdpFrameBytes];
+      const size_t len = EncodeNdp(SolicitNeighbor(local, ip), frame);
+      if (StageControlFrame(frame, len)) ++counters_.nd_solicitations_sent;
+      continue;
+    }
     ArpMessage request;
     request.op = ArpOp::kRequest;
-    request.sender_mac = context_.local().mac;
-    request.sender_ip = context_.local().ip.v4();
-    request.target_ip = ip;
+    request.sender_mac = local.mac;
+    request.sender_ip = local.ip.v4();
+    request.target_ip = ip.v4();
     uint8_t frame[kArpFrameBytes];
     const size_t len = EncodeArp(request, frame);
     if (StageControlFrame(frame, len)) ++counters_.arp_requests_sent;
   }
-  arp_to_send_.clear();
+  neighbor_requests_.clear();
   ReleaseHeld(tsc);
   // New frames only when the TX queue took the last ones: a full queue pushes
   // back on the protocol instead of dropping what it built.
@@ -163,6 +170,14 @@ void PortWorker::Process(std::span<rte_mbuf*> frames, bool may_steer, Time now) 
       if (std::optional<ArpMessage> arp = DecodeArp(frame)) HandleArp(*arp);
       continue;
     }
+    // Other ICMPv6 (router advertisements, listener reports) goes on to the
+    // context, which counts it as not Tern.
+    if (IsIcmpv6(frame)) {
+      if (std::optional<NdpMessage> nd = DecodeNdp(frame)) {
+        HandleNdp(*nd);
+        continue;
+      }
+    }
     if (may_steer) {
       // Frames for no worker's port stay here: this context counts the drop.
       const std::optional<uint16_t> udp_port = PeekUdpDestinationPort(frame);
@@ -186,13 +201,28 @@ void PortWorker::HandleArp(const ArpMessage& message) {
   const Endpoint& local = context_.local();
   // Whoever asks or answers tells us its address (RFC 826's merge step).
   if (message.sender_ip != 0 && !message.sender_mac.IsZero()) {
-    neighbors_.Learn(message.sender_ip, message.sender_mac);
+    neighbors_.Learn(IpAddress::V4(message.sender_ip), message.sender_mac);
     ++counters_.arp_learned;
   }
   if (std::optional<ArpMessage> reply = AnswerArp(message, local)) {
     uint8_t frame[kArpFrameBytes];
     const size_t len = EncodeArp(*reply, frame);
     if (StageControlFrame(frame, len)) ++counters_.arp_requests_answered;
+  }
+}
+
+void PortWorker::HandleNdp(const NdpMessage& message) {
+  // An advertisement names the target's MAC; a solicitation the asker's.
+  const IpAddress& ip =
+      message.type == NdpType::kAdvertisement ? message.target : message.source_ip;
+  if (!message.link_layer.IsZero()) {
+    neighbors_.Learn(ip, message.link_layer);
+    ++counters_.nd_learned;
+  }
+  if (std::optional<NdpMessage> reply = AnswerNdp(message, context_.local())) {
+    uint8_t frame[kNdpFrameBytes];
+    const size_t len = EncodeNdp(*reply, frame);
+    if (StageControlFrame(frame, len)) ++counters_.nd_solicitations_answered;
   }
 }
 
@@ -279,6 +309,13 @@ bool PortWorker::AttachPayload(rte_mbuf* head, const TxPacket& packet) {
   return true;
 }
 
+bool PortWorker::AttachesRegisteredMemory(const rte_mbuf* m) {
+  for (; m != nullptr; m = m->next) {
+    if (RTE_MBUF_HAS_EXTBUF(m)) return true;
+  }
+  return false;
+}
+
 void PortWorker::Stage(rte_mbuf* m, uint16_t entropy, size_t len, uint64_t tsc) {
   if (!faults_.active()) {
     tx_pending_[tx_count_++] = m;
@@ -293,23 +330,23 @@ void PortWorker::Stage(rte_mbuf* m, uint16_t entropy, size_t len, uint64_t tsc) 
     rte_pktmbuf_free(m);
     return;
   }
-  if (v.corrupt_offset < len) {
-    if (m->nb_segs > 1) {
-      // Never flip a bit in registered memory: corrupt a private linear copy.
-      rte_mbuf* linear = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
-      rte_pktmbuf_free(m);
-      if (linear == nullptr) {
-        ++counters_.tx_no_mbuf;
-        return;
-      }
-      m = linear;
+  const bool delayed = v.delay > Duration::Zero() && v.path < held_.size();
+  // Never flip a bit in registered memory, and never let a frame that is
+  // still "on the wire" read it later: once sent, the bytes belong to the wire.
+  if ((v.corrupt_offset < len || delayed) && AttachesRegisteredMemory(m)) {
+    rte_mbuf* linear = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
+    rte_pktmbuf_free(m);
+    if (linear == nullptr) {
+      ++counters_.tx_no_mbuf;
+      return;
     }
-    rte_pktmbuf_mtod(m, uint8_t*)[v.corrupt_offset] ^= v.corrupt_mask;
+    m = linear;
   }
+  if (v.corrupt_offset < len) rte_pktmbuf_mtod(m, uint8_t*)[v.corrupt_offset] ^= v.corrupt_mask;
   rte_mbuf* copy = v.duplicate ? rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX) : nullptr;
   for (rte_mbuf* frame : {m, copy}) {
     if (frame == nullptr) continue;
-    if (v.delay > Duration::Zero() && v.path < held_.size()) {
+    if (delayed) {
       HoldRing& ring = held_[v.path];
       if (ring.count < ring.slots.size()) {
         const uint64_t release = clock_.ToTsc(clock_.ToTime(tsc) + v.delay);
@@ -360,8 +397,14 @@ void PortWorker::FlushTx(uint64_t tsc) {
   tx_count_ = static_cast<uint16_t>(tx_count_ - sent);
 }
 
-absl::StatusOr<MacAddress> ResolveArp(PortWorker& asker, std::span<PortWorker* const> all,
-                                      uint32_t ip, double timeout_seconds) {
+absl::StatusOr<MacAddress> ResolveNeighbor(PortWorker& asker, std::span<PortWorker* const> all,
+                                           const IpAddress& ip, double timeout_seconds) {
+  const IpAddress& local = asker.context().local().ip;
+  if (ip.is_v6 != local.is_v6) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("next hop %s and this host's address %s are not of one IP family",
+                        ip.ToString(), local.ToString()));
+  }
   const uint64_t hz = TscHz();
   const uint64_t deadline = ReadTsc() + static_cast<uint64_t>(timeout_seconds * hz);
   uint64_t next_request = 0;
@@ -370,13 +413,13 @@ absl::StatusOr<MacAddress> ResolveArp(PortWorker& asker, std::span<PortWorker* c
     if (std::optional<MacAddress> mac = asker.neighbors().Lookup(ip)) return *mac;
     if (tsc > deadline) {
       return absl::UnavailableError(absl::StrFormat(
-          "no ARP reply for %s within %g s (wrong address, peer not up, or peer behind a "
+          "no %s for %s within %g s (wrong address, peer not up, or peer behind a "
           "router: tern-perf --gateway; or give the next hop's MAC: tern-perf --peer-mac, "
           "tern-replay hosts file mac=)",
-          IpAddress::V4(ip).ToString(), timeout_seconds));
+          ip.is_v6 ? "neighbor advertisement" : "ARP reply", ip.ToString(), timeout_seconds));
     }
     if (tsc >= next_request) {
-      asker.RequestArp(ip);
+      asker.RequestNeighbor(ip);
       next_request = tsc + hz / 10;
     }
     for (PortWorker* w : all) w->Poll(tsc);

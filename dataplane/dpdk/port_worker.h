@@ -12,6 +12,8 @@
 #include "dataplane/dpdk/arp.h"
 #include "dataplane/dpdk/dma_memory.h"
 #include "dataplane/dpdk/fault_injector.h"
+#include "dataplane/dpdk/ndp.h"
+#include "dataplane/dpdk/neighbors.h"
 #include "dataplane/dpdk/tsc_clock.h"
 #include "transport/verbs.h"
 
@@ -42,6 +44,9 @@ struct WorkerCounters {
   uint64_t arp_requests_answered = 0;
   uint64_t arp_requests_sent = 0;
   uint64_t arp_learned = 0;
+  uint64_t nd_solicitations_answered = 0;  // IPv6 neighbor discovery, as ARP above
+  uint64_t nd_solicitations_sent = 0;
+  uint64_t nd_learned = 0;
   uint64_t hold_overflow = 0;      // reorder hold queue full: sent without its delay
   uint64_t steered_out = 0;        // received here, handed to the worker owning their UDP port
   uint64_t steered_in = 0;         // handed here by another worker
@@ -67,8 +72,9 @@ class PortWorker {
   // Before the first Poll.
   void JoinSteering(SoftwareSteering* steering, int index);
 
-  // Broadcasts an ARP request for `ip` (sent on the next Poll).
-  void RequestArp(uint32_t ip);
+  // Asks for the MAC of `ip` on the next Poll: an ARP request for IPv4, a
+  // neighbor solicitation for IPv6 (`ip` and the local address share a family).
+  void RequestNeighbor(const IpAddress& ip);
   NeighborTable& neighbors() { return neighbors_; }
 
   // Transmit impairments; only from the thread that calls Poll(). Frames held
@@ -90,15 +96,18 @@ class PortWorker {
 
  private:
   void Receive(uint64_t tsc, Time now);
-  // ARP or protocol for each frame; frames handed to another worker are
+  // ARP, neighbor discovery or protocol for each frame; frames handed to another worker are
   // nulled in `frames`, the rest freed.
   void Process(std::span<rte_mbuf*> frames, bool may_steer, Time now);
   void HandleArp(const ArpMessage& message);
+  void HandleNdp(const NdpMessage& message);
   // Moves what the context has ready into tx_pending_ (through the faults).
   void BuildFrames(uint64_t tsc, Time now);
   // Points the packet's payload segment at registered memory; false (and
   // nothing changed) when it must be copied instead.
   bool AttachPayload(rte_mbuf* head, const TxPacket& packet);
+  // Whether a segment of `m` is a payload attached from a memory region.
+  static bool AttachesRegisteredMemory(const rte_mbuf* m);
   void Stage(rte_mbuf* m, uint16_t entropy, size_t len, uint64_t tsc);
   void ReleaseHeld(uint64_t tsc);
   void FlushTx(uint64_t tsc);
@@ -136,7 +145,7 @@ class PortWorker {
   // of them per loop iteration cost an idle loop more than polling did.
   TxPacket tx_built_[kBurst];
   std::vector<uint8_t> rx_scratch_;  // a chained frame, linearized
-  std::vector<uint32_t> arp_to_send_;
+  std::vector<IpAddress> neighbor_requests_;
 
   // Frames delayed by the reorder impairment: one FIFO per path (the delay is
   // constant per path, so each FIFO is in release order).
@@ -153,10 +162,11 @@ class PortWorker {
   size_t held_total_ = 0;
 };
 
-// Asks for `ip` (host order) through `asker` until a reply is learned,
-// polling every worker in `all` meanwhile (a peer in this process must
-// answer); UnavailableError after `timeout_seconds`.
-absl::StatusOr<MacAddress> ResolveArp(PortWorker& asker, std::span<PortWorker* const> all,
-                                      uint32_t ip, double timeout_seconds);
+// Asks for `ip`'s MAC through `asker` (ARP or neighbor discovery) until an
+// answer is learned, polling every worker in `all` meanwhile (a peer in this
+// process must answer); UnavailableError after `timeout_seconds`,
+// InvalidArgumentError when `ip` is not of the local address's family.
+absl::StatusOr<MacAddress> ResolveNeighbor(PortWorker& asker, std::span<PortWorker* const> all,
+                                           const IpAddress& ip, double timeout_seconds);
 
 }  // namespace tern::dpdk

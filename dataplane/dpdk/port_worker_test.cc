@@ -239,7 +239,7 @@ TEST_F(PortWorkerTest, AnswersArpForItsAddressOnly) {
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->op, ArpOp::kReply);
   EXPECT_EQ(reply->sender_mac, ports_[1]->info().mac);
-  EXPECT_EQ(*worker_b_->neighbors().Lookup(0x0A000001), ports_[0]->info().mac);
+  EXPECT_EQ(*worker_b_->neighbors().Lookup(IpAddress::V4(0x0A000001)), ports_[0]->info().mac);
 
   request.target_ip = 0x0A000063;  // someone else
   EncodeArp(request, frame);
@@ -247,6 +247,37 @@ TEST_F(PortWorkerTest, AnswersArpForItsAddressOnly) {
   for (int i = 0; i < 10; ++i) worker_b_->Poll(rte_rdtsc());
   EXPECT_TRUE(ReceiveAtA().empty());
   EXPECT_EQ(worker_b_->counters().arp_requests_answered, 1u);
+}
+
+// Two IPv6 hosts on the ring pair find each other's MAC with neighbor
+// discovery, each answering the other's solicitation.
+TEST_F(PortWorkerTest, ResolvesAndAnswersIpv6NeighborDiscovery) {
+  std::unique_ptr<Context> v6[2];
+  std::unique_ptr<PortWorker> workers[2];
+  for (int i : {0, 1}) {
+    ContextConfig config;
+    config.local.mac = ports_[i]->info().mac;
+    config.local.ip = *IpAddress::Parse(i == 0 ? "fd00::a" : "fd00::b");
+    v6[i] = *Context::Create(config);
+  }
+  worker_b_.reset();  // the fixture's IPv4 worker would take B's frames
+  for (int i : {0, 1}) workers[i] = std::make_unique<PortWorker>(*ports_[i], 0, *v6[i], clock_);
+  PortWorker* all[2] = {workers[0].get(), workers[1].get()};
+  absl::StatusOr<MacAddress> b_mac = ResolveNeighbor(*all[0], all, v6[1]->local().ip, 2);
+  ASSERT_TRUE(b_mac.ok()) << b_mac.status();
+  EXPECT_EQ(*b_mac, ports_[1]->info().mac);
+  EXPECT_GE(workers[0]->counters().nd_solicitations_sent, 1u);
+  EXPECT_GE(workers[1]->counters().nd_solicitations_answered, 1u);
+  // B learned A from the solicitation itself: no question needed back.
+  EXPECT_EQ(*workers[1]->neighbors().Lookup(v6[0]->local().ip), ports_[0]->info().mac);
+
+  const IpAddress absent = *IpAddress::Parse("fd00::c");
+  absl::StatusOr<MacAddress> none = ResolveNeighbor(*all[0], all, absent, 0.3);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(none.status().message()),
+              ::testing::HasSubstr("no neighbor advertisement for fd00::c"));
+  absl::StatusOr<MacAddress> v4 = ResolveNeighbor(*all[0], all, IpAddress::V4(0x0A000002), 1);
+  EXPECT_EQ(v4.status().code(), absl::StatusCode::kInvalidArgument) << v4.status();
 }
 
 TEST_F(PortWorkerTest, TransmitFaultsApplyOnTheRealPath) {
@@ -386,6 +417,37 @@ TEST_F(PortWorkerTest, CorruptionOfAZeroCopyFrameLeavesRegisteredMemoryAlone) {
   worker_a.SetFaults(FaultConfig{});
   ASSERT_EQ(PollUntilCompleted(worker_a, 1), 1u) << qp_[0]->DebugState();
   EXPECT_EQ(std::memcmp(buffer_[1].data(), source, 8192), 0);
+}
+
+// A frame the reorder fault holds back has left the sender: it carries the
+// payload as it was when sent, not what the application wrote there after.
+// (Attached by reference, a held frame read the region at release; its
+// checksum, computed at send time, then failed at the receiver.)
+TEST_F(PortWorkerTest, FramesHeldByTheReorderFaultCarryThePayloadAsSent) {
+  constexpr size_t kBytes = 16384;
+  MemoryRegion* mr = RegisterDmaOnA(kBytes, 0xC3);
+  ASSERT_NE(mr, nullptr);
+  auto* source = reinterpret_cast<uint8_t*>(mr->addr());
+  PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
+  FaultConfig reorder;
+  reorder.reorder = Duration::Milliseconds(20);  // path 1 of 2 waits 20 ms
+  reorder.paths = 2;
+  worker_a.SetFaults(reorder);
+  PostWriteFromA(*mr, source, kBytes);
+  for (int i = 0; i < 10; ++i) worker_a.Poll(rte_rdtsc());
+  const uint64_t sent = worker_a.faults().counters().judged;
+  ASSERT_GE(worker_a.faults().counters().delayed, 1u) << "no frame took the delayed path";
+  // net_ring hands B the very mbufs A sent: B takes the undelayed ones now,
+  // as a NIC would have read them by now.
+  for (int i = 0; i < 100; ++i) worker_b_->Poll(rte_rdtsc());
+  std::memset(source, 0, kBytes);  // what an application may do once the WRITE completes
+  const uint64_t release = rte_rdtsc() + rte_get_tsc_hz() / 40;  // 25 ms
+  while (rte_rdtsc() < release) {
+  }
+  worker_a.Poll(rte_rdtsc());
+  for (int i = 0; i < 100; ++i) worker_b_->Poll(rte_rdtsc());
+  EXPECT_GE(worker_b_->counters().rx_frames, sent);
+  EXPECT_EQ(Drops(DropReason::kBadChecksum), 0u);
 }
 
 // Frames still in flight when their worker goes keep the shared info alive:

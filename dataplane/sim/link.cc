@@ -18,24 +18,10 @@ void WriteBe16(std::span<uint8_t> bytes, size_t offset, uint16_t value) {
   bytes[offset + 1] = static_cast<uint8_t>(value);
 }
 
-// RFC 1071 one's-complement sum of 16-bit words, not yet folded or inverted.
-uint32_t OnesComplementSum(std::span<const uint8_t> bytes, uint32_t sum) {
-  size_t i = 0;
-  for (; i + 1 < bytes.size(); i += 2) sum += ReadBe16(bytes, i);
-  if (i < bytes.size()) sum += static_cast<uint32_t>(bytes[i]) << 8;
-  return sum;
-}
-
-uint16_t FoldChecksum(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
-  return static_cast<uint16_t>(~sum);
-}
-
 void FixIpv4HeaderChecksum(std::span<uint8_t> frame, size_t ip_offset) {
   auto header = frame.subspan(ip_offset, sizeof(Ipv4Header));
   WriteBe16(header, offsetof(Ipv4Header, header_checksum), 0);
-  WriteBe16(header, offsetof(Ipv4Header, header_checksum),
-            FoldChecksum(OnesComplementSum(header, 0)));
+  WriteBe16(header, offsetof(Ipv4Header, header_checksum), FoldChecksum(OnesComplementAdd(header)));
 }
 
 // Recomputes the UDP checksum over the pseudo-header (RFC 768 / RFC 8200 §8.1)
@@ -43,15 +29,15 @@ void FixIpv4HeaderChecksum(std::span<uint8_t> frame, size_t ip_offset) {
 void FixUdpChecksum(std::span<uint8_t> frame, const FrameLayout& layout, size_t udp_len) {
   uint32_t sum = 0;
   if (layout.ipv6) {
-    sum = OnesComplementSum(frame.subspan(layout.ip_offset + offsetof(Ipv6Header, src), 32), sum);
+    sum = OnesComplementAdd(frame.subspan(layout.ip_offset + offsetof(Ipv6Header, src), 32), sum);
   } else {
-    sum = OnesComplementSum(frame.subspan(layout.ip_offset + offsetof(Ipv4Header, src), 8), sum);
+    sum = OnesComplementAdd(frame.subspan(layout.ip_offset + offsetof(Ipv4Header, src), 8), sum);
   }
   sum += kIpProtoUdp;
   sum += static_cast<uint32_t>(udp_len >> 16) + static_cast<uint32_t>(udp_len & 0xFFFF);
   auto udp = frame.subspan(layout.udp_offset, udp_len);
   WriteBe16(udp, offsetof(UdpHeader, checksum), 0);
-  uint16_t checksum = FoldChecksum(OnesComplementSum(udp, sum));
+  uint16_t checksum = FoldChecksum(OnesComplementAdd(udp, sum));
   if (checksum == 0) checksum = 0xFFFF;  // zero means "no checksum"
   WriteBe16(udp, offsetof(UdpHeader, checksum), checksum);
 }

@@ -61,14 +61,12 @@ DIRECTIONS = {"in": 1, "out": 2}
 
 # The DPDK run: tern-perf over its net_ring loopback pair on two lcores.
 # Two workers per host, each with two of the four QPs, capture into one file.
-# --tx-copy: a zero-copy frame reads the message buffer when it is captured or
-# received, so an original held by the reorder fault past the ACK of its
-# retransmission shows the buffer's next message and fails its checksum (the
-# receiver drops it, counted); copied frames keep what was sent.
+# Zero-copy (the default): frames the reorder fault holds are private copies,
+# so a late original keeps what was sent even after its buffer is reused.
 TERN_PERF_QPS = 4
 TERN_PERF_ARGS = ["--fabric=dpdk:loss=0.05,reorder=4,paths=8,seed=3", "--test=write_bw",
                   "-s", "16384", "-n", "200", "--verify", "--quiet", "--timeout", "60",
-                  "--workers", "2", "-q", str(TERN_PERF_QPS), "--tx-copy"]
+                  "--workers", "2", "-q", str(TERN_PERF_QPS)]
 TERN_PERF_TIMEOUT_S = 120
 EAL_MEMORY_MB = "512"
 # Keys whose value is a list: one dissector field occurrence per element.
