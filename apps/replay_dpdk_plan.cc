@@ -1,6 +1,7 @@
 #include "apps/replay_dpdk_plan.h"
 
 #include <set>
+#include <string>
 
 #include "absl/strings/str_format.h"
 #include "transport/text.h"
@@ -10,7 +11,7 @@ namespace tern::replay {
 absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std::string_view name,
                                                      uint16_t default_control_port) {
   std::vector<RankHost> hosts;
-  std::set<uint32_t> seen;
+  std::set<std::string> seen;
   int line_no = 0;
   bool any_mac = false;
   bool any_gateway = false;
@@ -27,12 +28,16 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
     RankHost h;
     h.control_port = default_control_port;
     std::optional<IpAddress> ip = IpAddress::Parse(words[0]);
-    if (!ip || ip->is_v6) {
-      return error(
-          absl::StrFormat("'%s': expected an IPv4 address (rank %d)", words[0], hosts.size()));
+    if (!ip) {
+      return error(absl::StrFormat("'%s': expected an IPv4 or IPv6 address (rank %d)", words[0],
+                                   hosts.size()));
+    }
+    if (!hosts.empty() && ip->is_v6 != hosts[0].ip.is_v6) {
+      return error(absl::StrFormat("%s is not of rank 0's IP family (%s): ranks talk one family",
+                                   words[0], hosts[0].ip.ToString()));
     }
     h.ip = *ip;
-    if (!seen.insert(ip->v4()).second) {
+    if (!seen.insert(ip->ToString()).second) {
       return error(absl::StrFormat("%s is listed twice", words[0]));
     }
     for (size_t i = 1; i < words.size(); ++i) {
@@ -45,8 +50,9 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
         h.mac = *mac;
       } else if (kv.first == "gw") {
         std::optional<IpAddress> gateway = IpAddress::Parse(kv.second);
-        if (!gateway || gateway->is_v6) {
-          return error(absl::StrFormat("gw=%s: expected an IPv4 address", kv.second));
+        if (!gateway || gateway->is_v6 != ip->is_v6) {
+          return error(absl::StrFormat("gw=%s: expected an IPv%d address, as the rank's",
+                                       kv.second, ip->is_v6 ? 6 : 4));
         }
         h.gateway = *gateway;
       } else if (kv.first == "control-port") {
@@ -57,7 +63,7 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
         h.control_port = static_cast<uint16_t>(port);
       } else {
         return error(
-            absl::StrFormat("'%s': expected mac=MAC, gw=IPV4 or control-port=PORT", words[i]));
+            absl::StrFormat("'%s': expected mac=MAC, gw=IP or control-port=PORT", words[i]));
       }
     }
     hosts.push_back(h);
@@ -66,7 +72,7 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
     if (any_mac && any_gateway) {
       return error(
           "gw= and mac= do not mix: behind a router the next hop is the gateway, "
-          "found with ARP, not a peer's MAC");
+          "found with ARP or neighbor discovery, not a peer's MAC");
     }
   }
   if (hosts.size() < 2) {

@@ -34,17 +34,32 @@ TEST(HostsFileTest, ParsesGateways) {
   EXPECT_FALSE((*h)[2].gateway.has_value());
 }
 
+TEST(HostsFileTest, ParsesIpv6RanksAndGateways) {
+  absl::StatusOr<std::vector<RankHost>> h =
+      ParseHostsFile("fd77:1::3 gw=fd77:1::1\nfd77:2::3 gw=fd77:2::1\n", "hosts", 1);
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_EQ(h->size(), 2u);
+  EXPECT_TRUE((*h)[0].ip.is_v6);
+  EXPECT_EQ((*h)[1].gateway->ToString(), "fd77:2::1");
+}
+
 TEST(HostsFileTest, RefusesBadLinesNamingThem) {
   EXPECT_THAT(ParseHostsFile("10.0.0.1\nfoo\n", "h", 1).status().message(),
-              HasSubstr("h:2: 'foo': expected an IPv4 address"));
+              HasSubstr("h:2: 'foo': expected an IPv4 or IPv6 address"));
   EXPECT_THAT(ParseHostsFile("10.0.0.1\n10.0.0.1\n", "h", 1).status().message(),
               HasSubstr("h:2: 10.0.0.1 is listed twice"));
   EXPECT_THAT(ParseHostsFile("10.0.0.1 mac=zz\n10.0.0.2\n", "h", 1).status().message(),
               HasSubstr("h:1: mac=zz"));
   EXPECT_THAT(ParseHostsFile("10.0.0.1 port=3\n10.0.0.2\n", "h", 1).status().message(),
-              HasSubstr("expected mac=MAC, gw=IPV4 or control-port=PORT"));
+              HasSubstr("expected mac=MAC, gw=IP or control-port=PORT"));
   EXPECT_THAT(ParseHostsFile("10.0.0.1 gw=fe80::1\n10.0.0.2\n", "h", 1).status().message(),
-              HasSubstr("h:1: gw=fe80::1: expected an IPv4 address"));
+              HasSubstr("h:1: gw=fe80::1: expected an IPv4 address, as the rank's"));
+  EXPECT_THAT(ParseHostsFile("fd77::1 gw=10.0.0.1\nfd77::2\n", "h", 1).status().message(),
+              HasSubstr("h:1: gw=10.0.0.1: expected an IPv6 address"));
+  EXPECT_THAT(ParseHostsFile("10.0.0.1\nfd77::2\n", "h", 1).status().message(),
+              HasSubstr("h:2: fd77::2 is not of rank 0's IP family"));
+  EXPECT_THAT(ParseHostsFile("fd77::1\nfd77:0::1\n", "h", 1).status().message(),
+              HasSubstr("h:2: fd77:0::1 is listed twice"));
   EXPECT_THAT(ParseHostsFile("10.0.0.1 gw=10.0.0.254\n10.0.1.2 mac=02:00:00:00:00:02\n", "h", 1)
                   .status()
                   .message(),

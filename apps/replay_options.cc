@@ -269,7 +269,7 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
 
 DPDK (--fabric=dpdk; docs/replay-dpdk.md):
   --rank R               this process's rank (default: $OMPI_COMM_WORLD_RANK)
-  --hosts FILE           one line per rank: IPV4 [mac=MAC] [gw=IPV4] [control-port=P]
+  --hosts FILE           one line per rank: IP [mac=MAC] [gw=IP] [control-port=P]
   --out FILE             this rank's result file, for --merge ("{rank}" is replaced by the rank)
   --link-rate GBPS       rate of the ideal FCT (default: the port's reported speed)
   --base-rtt US          base RTT of the ideal FCT (default: measured, min of 8 probes per peer)

@@ -2,7 +2,8 @@
 # netns-lab: N hosts on one machine, each in its own network namespace, joined
 # by veth links: through a Linux bridge (default), as one direct veth pair, or
 # through a Linux router (each host on a subnet of its own, as on a routed
-# fabric: the peer's MAC is not the next hop's).
+# fabric: the peer's MAC is not the next hop's). Hosts are dual-stack: an
+# IPv4 address from --subnet and an IPv6 address under fd77::/16.
 # What DPDK's net_af_packet / net_af_xdp tests and the TCP baseline run over.
 #
 #   tools/netns-lab.sh up N [--name PREFIX] [--subnet A.B.C.D/LEN] [--mtu M]
@@ -23,6 +24,7 @@ readonly DEFAULT_MTU=9000
 readonly MAX_HOSTS=64
 readonly HOST_IF="eth0"
 readonly BRIDGE_IF="br0"
+readonly V6_PREFIX="fd77"
 
 usage() {
   cat <<EOF
@@ -32,16 +34,18 @@ usage: tools/netns-lab.sh COMMAND [ARGS]
         interface $HOST_IF, the I-th address of the subnet and MAC 02:77:00:00:00:II (hex).
         bridge: a Linux bridge in namespace PREFIX-sw with one veth per host.
         pairs:  N=2 only, one direct veth pair between h1 and h2.
-        router: a Linux router in namespace PREFIX-sw (IPv4 forwarding); host I
-                is alone on the I-th /30 of the subnet with address 4(I-1)+2,
-                and the router, 4(I-1)+1, is its default gateway (gw=).
+        router: a Linux router in namespace PREFIX-sw (IPv4 and IPv6 forwarding);
+                host I is alone on the I-th /30 of the subnet with address
+                4(I-1)+2, and the router, 4(I-1)+1, is its default gateway (gw=).
+        IPv6: host I has $V6_PREFIX::I/64 (I in hex) on a bridge or pair; behind
+        the router $V6_PREFIX:I::2/64, gateway $V6_PREFIX:I::1 (gw6=).
   down [--name PREFIX]          delete the lab (no error if there is none)
   status [--name PREFIX]        print the lab's hosts
   exec [--name PREFIX] I CMD..  run CMD in host I's namespace (I = 3 or h3; or sw)
 defaults: --name $DEFAULT_NAME --subnet $DEFAULT_SUBNET --mtu $DEFAULT_MTU --switch bridge
 PREFIX: a letter, then letters, digits, '_' or '-'; at most 32 characters.
 Output: a table, then one line per host for scripts:
-  host h1 ns=PREFIX-h1 if=$HOST_IF ip=10.77.0.1 plen=24 mac=02:77:00:00:00:01 mtu=9000 gw=-
+  host h1 ns=PREFIX-h1 if=$HOST_IF ip=10.77.0.1 plen=24 mac=02:77:00:00:00:01 mtu=9000 ip6=$V6_PREFIX::1 plen6=64 gw6=- gw=-
 EOF
 }
 
@@ -112,6 +116,11 @@ check_subnet() {
 host_ns() { echo "$NAME-h$1"; }
 switch_ns() { echo "$NAME-sw"; }
 host_mac() { printf '02:77:00:00:00:%02x' "$1"; }
+# Host I's IPv6 address, and the router's end of its link.
+host_ip6() {
+  if [[ $SWITCH == router ]]; then printf '%s:%x::2' "$V6_PREFIX" "$1"; else printf '%s::%x' "$V6_PREFIX" "$1"; fi
+}
+router_ip6() { printf '%s:%x::1' "$V6_PREFIX" "$1"; }
 # The switch side of host I's link (I = 0: the bridge itself): deterministic
 # too, so captures are readable.
 port_mac() { printf '02:77:00:00:01:%02x' "$1"; }
@@ -162,10 +171,12 @@ configure_host() {
   else
     ip -n "$ns" addr add "$(int_to_ip $((NET_BASE + i)))/$PLEN" dev "$HOST_IF"
   fi
+  ip -n "$ns" addr add "$(host_ip6 "$i")/64" dev "$HOST_IF"
   ns_offloads_off "$ns" "$HOST_IF"
   ip -n "$ns" link set "$HOST_IF" up
   if [[ $SWITCH == router ]]; then
     ip -n "$ns" route add default via "$(int_to_ip $((NET_BASE + 4 * (i - 1) + 1)))"
+    ip -n "$ns" -6 route add default via "$(router_ip6 "$i")"
   fi
 }
 
@@ -198,11 +209,13 @@ cmd_up() {
     sw=$(switch_ns)
     make_ns "$sw"
     ns_sysctl "$sw" net/ipv4/ip_forward 1
+    ns_sysctl "$sw" net/ipv6/conf/all/forwarding 1
     for ((i = 1; i <= N; i++)); do
       make_ns "$(host_ns "$i")"
       ip link add "$HOST_IF" netns "$(host_ns "$i")" type veth peer name "p$i" netns "$sw"
       ip -n "$sw" link set "p$i" address "$(port_mac "$i")" mtu "$MTU"
       ip -n "$sw" addr add "$(int_to_ip $((NET_BASE + 4 * (i - 1) + 1)))/30" dev "p$i"
+      ip -n "$sw" addr add "$(router_ip6 "$i")/64" dev "p$i"
       ns_offloads_off "$sw" "p$i"
       ip -n "$sw" link set "p$i" up
     done
@@ -248,7 +261,7 @@ cmd_down() {
 print_hosts() {
   local hosts
   hosts=$(lab_hosts)
-  local ns host link mac mtu addr ip plen gw lines=()
+  local ns host link mac mtu addr ip plen gw addr6 ip6 plen6 gw6 lines=()
   printf '%-6s %-20s %-6s %-18s %-18s %s\n' HOST NAMESPACE IF ADDRESS MAC MTU
   for ns in $hosts; do
     host=${ns##*-}
@@ -259,9 +272,14 @@ print_hosts() {
     ip=${addr%/*}
     plen=${addr#*/}
     gw=$(ip -n "$ns" -4 route show default 2>/dev/null | awk '{print $3; exit}') || gw=""
+    addr6=$(ip -n "$ns" -o -6 addr show dev "$HOST_IF" scope global 2>/dev/null |
+      awk '{print $4; exit}') || addr6=""
+    gw6=$(ip -n "$ns" -6 route show default 2>/dev/null | awk '{print $3; exit}') || gw6=""
+    ip6=${addr6%/*}
+    plen6=${addr6#*/}
     printf '%-6s %-20s %-6s %-18s %-18s %s\n' "$host" "$ns" "$HOST_IF" "${addr:--}" "${mac:--}" \
       "${mtu:--}"
-    lines+=("host $host ns=$ns if=$HOST_IF ip=${ip:--} plen=${plen:--} mac=${mac:--} mtu=${mtu:--} gw=${gw:--}")
+    lines+=("host $host ns=$ns if=$HOST_IF ip=${ip:--} plen=${plen:--} mac=${mac:--} mtu=${mtu:--} ip6=${ip6:--} plen6=${plen6:--} gw6=${gw6:--} gw=${gw:--}")
   done
   printf '%s\n' "${lines[@]}"
 }

@@ -83,6 +83,7 @@ for i in 1 2 3; do
   [[ $line == *" ns=$BRIDGED-h$i "* ]] || fail "h$i: wrong namespace in '$line'"
   [[ $line == *" ip=10.77.0.$i "* ]] || fail "h$i: wrong address in '$line'"
   [[ $line == *" mac=02:77:00:00:00:0$i "* ]] || fail "h$i: wrong MAC in '$line'"
+  [[ $line == *" ip6=fd77::$i plen6=64 gw6=- "* ]] || fail "h$i: wrong IPv6 address in '$line'"
   link=$(ip -n "$BRIDGED-h$i" -o link show dev eth0)
   [[ $link == *" mtu 9000 "* ]] || fail "h$i: eth0 MTU is not 9000: $link"
   [[ $link == *"state UP"* ]] || fail "h$i: eth0 is not up: $link"
@@ -93,7 +94,8 @@ for i in 1 2 3; do
     ping_ok "$BRIDGED-h$i" "10.77.0.$j" || fail "h$i cannot ping h$j"
   done
 done
-echo "ok: every pair of 3 bridged hosts pings"
+ping_ok "$BRIDGED-h1" fd77::3 -6 || fail "h1 cannot ping h3 over IPv6"
+echo "ok: every pair of 3 bridged hosts pings (h1 -> h3 over IPv6 too)"
 # 8972 bytes of ICMP payload + 28 of headers = 9000: only a 9000 MTU path carries it.
 ping_ok "$BRIDGED-h1" 10.77.0.3 -M "do" -s 8972 || fail "a 9000-byte unfragmented ping h1 -> h3 failed"
 echo "ok: 9000-byte frames cross the bridge"
@@ -130,6 +132,8 @@ for i in 1 2 3; do
   line=$(grep "^host h$i " <<<"$out") || fail "routed: no 'host h$i' line"
   [[ $line == *" ip=10.78.0.$((4 * i - 2)) plen=30 "* ]] || fail "routed h$i: wrong address in '$line'"
   [[ $line == *" gw=10.78.0.$((4 * i - 3))" ]] || fail "routed h$i: wrong gateway in '$line'"
+  [[ $line == *" ip6=fd77:$i::2 plen6=64 gw6=fd77:$i::1 "* ]] ||
+    fail "routed h$i: wrong IPv6 address or gateway in '$line'"
 done
 ping_ok "$ROUTED-h1" 10.78.0.10 || fail "routed: h1 cannot ping h3"
 ping_ok "$ROUTED-h3" 10.78.0.6 || fail "routed: h3 cannot ping h2"
@@ -137,6 +141,8 @@ ping_ok "$ROUTED-h3" 10.78.0.6 || fail "routed: h3 cannot ping h2"
 # (Output kept whole: grep -q closing the pipe early would fail ping under pipefail.)
 reply=$("$LAB" exec --name "$ROUTED" h1 ping -c1 -W2 10.78.0.6) || fail "routed: h1 cannot ping h2"
 [[ $reply == *"ttl=63"* ]] || fail "routed: h1 -> h2 did not cross one router: $reply"
+reply=$("$LAB" exec --name "$ROUTED" h1 ping -6 -c1 -W2 fd77:3::2) || fail "routed: no IPv6 h1 -> h3"
+[[ $reply == *"ttl=63"* ]] || fail "routed: IPv6 h1 -> h3 did not cross one router: $reply"
 "$LAB" down --name "$ROUTED"
 [[ -z $(lab_left "$ROUTED") ]] || fail "left after down: $(lab_left "$ROUTED")"
 echo "ok: routed hosts reach each other through the router and come down"

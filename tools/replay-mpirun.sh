@@ -11,7 +11,7 @@
 #
 #   N               ranks (hosts)
 #   --hosts FILE    tern-replay's hosts file: one line per rank, the data-plane
-#                   address of its port: IPV4 [mac=MAC] [gw=IPV4] [control-port=P]
+#                   address of its port: IP [mac=MAC] [gw=IP] [control-port=P]
 #   --hostfile FILE Open MPI's hostfile (the machines, one slot each); without
 #                   it every rank runs on this machine
 #   --eal "ARGS"    EAL arguments of every rank (e.g. "-l 2-3 -a 0000:3b:00.0");

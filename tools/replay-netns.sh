@@ -8,8 +8,11 @@
 # run's) and tears the lab down, whatever happened.
 #
 #   tools/replay-netns.sh N [--dir DIR] [--timeout S] [--pmd af_packet|af_xdp]
-#                           [--switch bridge|router]
+#                           [--switch bridge|router] [--ipv6]
 #                           [--] [tern-replay args: --workload=... --cc=... --seed N ...]
+#
+# --ipv6: the ranks talk over the lab's IPv6 addresses (neighbor discovery
+# instead of ARP behind a router).
 #
 # The ranks' logs and rank files, the hosts file, the merged replay.json and
 # flows.csv stay in DIR (default: a new directory under /tmp), printed at the
@@ -23,7 +26,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 replay="${TERN_REPLAY:-$root/build/apps/tern-replay}"
 
 usage() {
-  sed -n '10,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '10,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 die() {
@@ -42,12 +45,14 @@ dir=""
 timeout_s=120
 pmd="af_packet"
 switch="bridge"
+family=4
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) dir="$2"; shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
     --pmd) pmd="$2"; shift 2 ;;
     --switch) switch="$2"; shift 2 ;;
+    --ipv6) family=6; shift ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -77,14 +82,16 @@ trap cleanup EXIT
 "$root/tools/netns-lab.sh" up "$n" --name "$name" --switch "$switch" >"$dir/lab.txt" ||
   die "netns-lab up failed: $(cat "$dir/lab.txt")"
 # Hosts file, rank i = host h(i+1): its address and MAC (no ARP needed);
-# behind a router, its address and gateway (ARP asks for the router).
-if [[ "$switch" == router ]]; then
-  sed -n 's/^host h\([0-9]*\) .* ip=\([0-9.]*\) .* gw=\([0-9.]*\)$/\2 gw=\3/p' \
-    "$dir/lab.txt" >"$dir/hosts"
-else
-  sed -n 's/^host h\([0-9]*\) .* ip=\([0-9.]*\) .* mac=\([0-9a-f:]*\) .*/\2 mac=\3/p' \
-    "$dir/lab.txt" >"$dir/hosts"
-fi
+# behind a router, its address and gateway (ARP or neighbor discovery asks
+# for the router).
+ip_key=ip
+gw_key=gw
+((family == 6)) && ip_key=ip6 && gw_key=gw6
+awk -v ip="$ip_key" -v gw="$gw_key" -v routed="$([[ $switch == router ]] && echo 1 || echo 0)" '
+  /^host h[0-9]+ / {
+    for (i = 3; i <= NF; i++) { eq = index($i, "="); f[substr($i, 1, eq - 1)] = substr($i, eq + 1) }
+    print f[ip], (routed ? "gw=" f[gw] : "mac=" f["mac"])
+  }' "$dir/lab.txt" >"$dir/hosts"
 [[ $(wc -l <"$dir/hosts") -eq $n ]] || die "could not read the lab's hosts from $dir/lab.txt"
 
 # More DPDK processes than cores: idle ranks sleep briefly so busy ones run,

@@ -4,8 +4,9 @@
 # (Poisson arrivals, sizes from a small web-search-like CDF written here) and
 # a ring all-reduce posted as SEND (each step waits for the one received from
 # the previous rank), plus the all-to-all with every host on its own subnet
-# behind a Linux router (hosts file gw=, ARP for the router). Every flow must
-# complete and every byte arrive verified.
+# behind a Linux router (hosts file gw=, ARP for the router), and that again
+# over IPv6 (neighbor discovery for the router). Every flow must complete and
+# every byte arrive verified.
 #   replay_netns_test.sh TERN_REPLAY
 # Needs root and ip netns (exit 77, skipped, otherwise).
 set -euo pipefail
@@ -30,18 +31,22 @@ cat >"$work/websearch-small.cdf" <<'CDF'
 CDF
 
 fail=0
-# run NAME [--switch router] TERN-REPLAY-ARGS...
+# run NAME [--switch router] [--ipv6] TERN-REPLAY-ARGS...
 run() {
   local name="$1"
   shift
-  local switch=bridge
+  local lab=(--switch bridge)
   if [[ "${1:-}" == --switch ]]; then
-    switch="$2"
+    lab=(--switch "$2")
     shift 2
+  fi
+  if [[ "${1:-}" == --ipv6 ]]; then
+    lab+=(--ipv6)
+    shift
   fi
   local status=0
   TERN_REPLAY="$replay" timeout 200 "$root/tools/replay-netns.sh" 4 --dir "$work/$name" \
-    --switch "$switch" --timeout 150 -- --time-limit 60000 "$@" >"$work/$name.out" 2>&1 || status=$?
+    "${lab[@]}" --timeout 150 -- --time-limit 60000 "$@" >"$work/$name.out" 2>&1 || status=$?
   if ((status != 0)) || [[ ! -f "$work/$name/replay.json" ]]; then
     echo "FAIL $name: replay-netns exit $status ($*)"
     tail -n 20 "$work/$name.out"
@@ -65,4 +70,5 @@ run alltoall --workload=alltoall:size=64KB
 run load "--workload=load:cdf=$work/websearch-small.cdf,load=0.2,duration=2000us" --seed 3
 run allreduce_send --workload=allreduce:size=256KB --verb send
 run alltoall_routed --switch router --workload=alltoall:size=64KB
+run alltoall_routed6 --switch router --ipv6 --workload=alltoall:size=64KB
 exit $fail
