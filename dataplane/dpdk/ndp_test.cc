@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace tern::dpdk {
@@ -93,7 +94,8 @@ TEST(NdpTest, IsIcmpv6LooksOnlyAtTheHeaders) {
 // is the one that refuses the frame.
 std::vector<uint8_t> Resealed(std::vector<uint8_t> f) {
   const size_t icmp = 54;
-  const size_t len = static_cast<size_t>(f[18] << 8 | f[19]);
+  // The IPv6 payload length, but never past the frame (a test may overstate it).
+  const size_t len = std::min(static_cast<size_t>(f[18] << 8 | f[19]), f.size() - icmp);
   f[icmp + 2] = f[icmp + 3] = 0;
   uint32_t sum = OnesComplementAdd(std::span(f).subspan(22, 32));
   sum += static_cast<uint32_t>(len) + kIpProtoIcmpv6;
