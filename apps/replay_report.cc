@@ -285,9 +285,10 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
   absl::StrAppendFormat(
       &out,
       "  \"switch\": {\"queue_max_bytes\": %d, \"queue_p50_bytes\": %d, \"queue_p99_bytes\": %d, "
-      "\"ecn_marked\": %d, \"trimmed\": %d, \"dropped\": %d, \"no_route_drops\": %d},\n",
+      "\"ecn_marked\": %d, \"trimmed\": %d, \"dropped\": %d, \"no_route_drops\": %d, "
+      "\"ttl_expired_drops\": %d},\n",
       s.queue_max_bytes, s.queue_p50_bytes, s.queue_p99_bytes, s.ecn_marked, s.trimmed, s.dropped,
-      r.fabric_counters.no_route_drops);
+      r.fabric_counters.no_route_drops, r.fabric_counters.ttl_expired_drops);
   out += "  \"ports\": [";
   for (size_t i = 0; i < s.ports.size(); ++i) {
     const PortSummary& p = s.ports[i];

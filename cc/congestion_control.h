@@ -51,6 +51,10 @@ struct AckEvent {
   // packet arrived and the receiver had sent no CNP on this connection for
   // TransportOptions::cnp_interval.
   bool cnp = false;
+  // Switches (IP routers) between the peer and here, from the TTL this ACK
+  // arrived with: the reverse path, as long as the forward one in a Clos
+  // fabric. -1 when unknown.
+  int path_hops = -1;
   // The telemetry the acknowledged packet collected; null unless the algorithm
   // asked for it (wants_telemetry) and the fabric stamps it. Valid during the call.
   const Telemetry* telemetry = nullptr;

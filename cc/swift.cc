@@ -90,7 +90,12 @@ PathAdvice SwiftCc::OnAck(const AckEvent& event) {
   retransmit_count_ = 0;  // Alg. 1: an ACK ends a run of timeouts
   if (event.rtt <= Duration::Zero()) return PathAdvice::kKeep;
 
-  const uint32_t hops = event.telemetry != nullptr ? event.telemetry->hops : default_hops_;
+  // Telemetry when the connection asked for it; else the ACK's TTL; else the
+  // parameter (a fabric whose switches do not decrement the TTL reads as 0
+  // hops, so the TTL is only trusted when it moved or telemetry is absent).
+  const uint32_t hops = event.telemetry != nullptr ? event.telemetry->hops
+                        : event.path_hops > 0      ? static_cast<uint32_t>(event.path_hops)
+                                                   : default_hops_;
   last_hops_ = static_cast<uint8_t>(std::min<uint32_t>(hops, UINT8_MAX));
   last_rtt_ = event.rtt;
   // The whole RTT sample is the delay: Tern cannot split off the endpoint part.
@@ -246,14 +251,15 @@ CcAlgorithmInfo SwiftCcInfo() {
               {.name = "hops",
                .kind = CcParamKind::kUnsigned,
                .default_value = "5",
-               .description = "switch hops assumed while no telemetry reports them (5: a "
-                              "3-tier fat tree's longest path)",
+               .description = "switch hops assumed when neither telemetry nor the ACK's IP "
+                              "TTL reports any (5: a 3-tier fat tree's longest path)",
                .min = 0,
                .max = 255},
               {.name = "telemetry_hops",
                .kind = CcParamKind::kBool,
                .default_value = "false",
-               .description = "ask the fabric for telemetry to read each path's hop count",
+               .description = "ask the fabric for telemetry to read each path's hop count "
+                              "(otherwise the ACK's IP TTL gives it)",
                .min = std::nullopt,
                .max = std::nullopt},
               {.name = "ai",

@@ -13,7 +13,9 @@
 //   - one window on the whole RTT sample: the paper separates fabric from
 //     endpoint delay (fcwnd/ecwnd); Tern's AckEvent carries only the total;
 //   - the hop count comes from telemetry when the connection receives it,
-//     otherwise from the `hops` parameter (the paper reads it from the TTL);
+//     otherwise from the IP TTL of the ACK (the reverse path: as long as the
+//     forward one in a Clos fabric), and from the `hops` parameter when the
+//     TTL shows no router (a direct link, or switches that leave the TTL);
 //   - defaults scale with CcContext (base target = base_rtt + 2 us) since the
 //     paper's targets were tuned for Google's fabric.
 //
@@ -40,7 +42,7 @@ namespace tern {
 struct SwiftConfig {
   Duration base_target;         // target delay of a zero-hop path at a large window (§3.5)
   Duration per_hop;             // h: target added per switch hop (§3.5, topology scaling)
-  uint8_t hops = 0;             // hop count used while no telemetry arrives
+  uint8_t hops = 0;             // hop count used when neither telemetry nor the TTL gives one
   bool telemetry_hops = false;  // ask the fabric for telemetry, to read the hop count
   double ai = 1;                // additive increment, packets per RTT (Alg. 1)
   double beta = 0.8;            // multiplicative-decrease gain (Alg. 1)
@@ -81,7 +83,7 @@ class SwiftCc final : public CongestionControl {
   PathAdvice OnLoss(const LossEvent& event) override;
 
   // Only the hop count is read from telemetry, so it is asked for only when
-  // telemetry_hops is set (the paper reads hops from the IP TTL, for free).
+  // telemetry_hops is set (the IP TTL gives it for free, as in the paper).
   bool wants_telemetry() const override { return wants_telemetry_; }
 
   // cwnd x mtu_bytes rounded down, but never below one packet: a window

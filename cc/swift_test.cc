@@ -224,6 +224,44 @@ TEST(SwiftCcTest, TelemetryHopCountOverridesTheParameter) {
   EXPECT_NEAR(without->cwnd_packets(), 10 + 1.0 / 10, 1e-12);
 }
 
+// Without telemetry the ACK's TTL gives the hop count; a TTL that shows no
+// router (0 hops: a direct link, or switches that leave the TTL alone) and an
+// unknown one fall back to the parameter.
+TEST(SwiftCcTest, TheTtlHopCountReplacesTheParameterWhenItShowsRouters) {
+  // 15 us: below the 20 us target of 5 hops, above the 12 us of one hop.
+  auto cc = MustCreate("swift:base_target=10,flow_scaling=false,per_hop=2,hops=5,init_cwnd=10");
+  ASSERT_NE(cc, nullptr);
+  EXPECT_FALSE(cc->wants_telemetry());
+  AckEvent ack = Ack(100, 15);
+  ack.path_hops = 1;
+  cc->OnAck(ack);
+  EXPECT_EQ(DebugVariable(*cc, "hops"), 1);
+  EXPECT_NEAR(cc->cwnd_packets(), 10 * PaperMdFactor(15, 12, 0.8, 0.5), 1e-12);
+
+  for (int unknown : {0, -1}) {
+    auto fallback =
+        MustCreate("swift:base_target=10,flow_scaling=false,per_hop=2,hops=5,init_cwnd=10");
+    ASSERT_NE(fallback, nullptr);
+    AckEvent a = Ack(100, 15);
+    a.path_hops = unknown;
+    fallback->OnAck(a);
+    EXPECT_EQ(DebugVariable(*fallback, "hops"), 5) << "path_hops " << unknown;
+    EXPECT_NEAR(fallback->cwnd_packets(), 10 + 1.0 / 10, 1e-12) << "path_hops " << unknown;
+  }
+
+  // Telemetry, when asked for, outranks the TTL.
+  auto both = MustCreate(
+      "swift:base_target=10,flow_scaling=false,per_hop=2,hops=5,telemetry_hops=true,init_cwnd=10");
+  ASSERT_NE(both, nullptr);
+  Telemetry three;
+  three.hops = 3;
+  AckEvent t = Ack(100, 15);
+  t.path_hops = 1;
+  t.telemetry = &three;
+  both->OnAck(t);
+  EXPECT_EQ(DebugVariable(*both, "hops"), 3);
+}
+
 // --- Additive increase -------------------------------------------------------
 
 TEST(SwiftCcTest, AdditiveIncreaseIsAiTimesAckedOverCwndPerAck) {

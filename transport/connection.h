@@ -26,6 +26,7 @@ namespace tern {
 struct RxInfo {
   uint16_t entropy = 0;  // UDP source port
   bool ce = false;       // IP ECN field was CE
+  uint8_t ttl = 0;       // IPv4 TTL or IPv6 hop limit as received
 };
 
 // Largest message: byte offsets are 32-bit on the wire.

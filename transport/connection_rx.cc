@@ -380,6 +380,7 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
     AckEvent event{
         now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(), ack.echo_entropy.get()};
     event.cnp = cnp;
+    event.path_hops = HopsFromTtl(rx.ttl);
     Telemetry telemetry;
     static_assert(kTelemetryHops <= kMaxTelemetryHops, "the wire carries more hops than CC sees");
     if (packet.telemetry != nullptr) {

@@ -386,6 +386,7 @@ void Context::OnPacket(const FrameView& frame, Time now) {
   RxInfo rx;
   rx.entropy = frame.entropy;
   rx.ce = frame.ecn == Ecn::kCe;
+  rx.ttl = frame.ttl;
   connection->OnPacket(packet, rx, now);
   Reschedule(*qp);
 }

@@ -252,7 +252,6 @@ constexpr size_t kIpOffset = sizeof(EthernetHeader);
 constexpr uint16_t kIpv4FlagDontFragment = 0x4000;
 // More-fragments flag and the 13-bit fragment offset.
 constexpr uint16_t kIpv4FragmentMask = 0x3FFF;
-constexpr uint8_t kDefaultTtl = 64;
 constexpr uint8_t kEcnMask = 0x03;
 
 // The IPv6 ECN bits: the traffic class straddles bytes 0 and 1 of the header
@@ -614,6 +613,7 @@ FrameDecodeResult DecodeFrame(std::span<const uint8_t> bytes, uint16_t tern_port
     frame.src.ip = IpAddress::V4(ip->src.get());
     frame.dst.ip = IpAddress::V4(ip->dst.get());
     frame.ecn = static_cast<Ecn>(ip->tos & kEcnMask);
+    frame.ttl = ip->ttl;
     frame.ecn_offset = kIpOffset + offsetof(Ipv4Header, tos);
     ip_end = kIpOffset + total_length;
     udp_offset = kIpOffset + sizeof(Ipv4Header);
@@ -635,6 +635,7 @@ FrameDecodeResult DecodeFrame(std::span<const uint8_t> bytes, uint16_t tern_port
     std::copy_n(ip->dst, 16, address.begin());
     frame.dst.ip = IpAddress::V6(address);
     frame.ecn = static_cast<Ecn>((version_class_flow >> 20) & kEcnMask);
+    frame.ttl = ip->hop_limit;
     frame.ecn_offset = kIpOffset + 1;  // see kIpv6EcnShiftInByte1
     ip_end = kIpOffset + sizeof(Ipv6Header) + payload_length;
     udp_offset = kIpOffset + sizeof(Ipv6Header);
@@ -718,7 +719,7 @@ size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst
     ip->version_class_flow.set(uint32_t{6} << 28 | uint32_t{ect0} << 20);
     ip->payload_length.set(static_cast<uint16_t>(ip_length));
     ip->next_header = kIpProtoUdp;
-    ip->hop_limit = kDefaultTtl;
+    ip->hop_limit = kInitialTtl;
     std::copy_n(src.ip.bytes.begin(), 16, ip->src);
     std::copy_n(dst.ip.bytes.begin(), 16, ip->dst);
   } else {
@@ -728,7 +729,7 @@ size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst
     ip->total_length.set(static_cast<uint16_t>(ip_length));
     ip->identification.set(0);  // DF is set, so the ID is unused (RFC 6864)
     ip->flags_fragment.set(kIpv4FlagDontFragment);
-    ip->ttl = kDefaultTtl;
+    ip->ttl = kInitialTtl;
     ip->protocol = kIpProtoUdp;
     ip->src.set(src.ip.v4());
     ip->dst.set(dst.ip.v4());
@@ -765,12 +766,36 @@ void MarkCongestionExperienced(std::span<uint8_t> frame, size_t ecn_offset) {
     uint32_t sum = static_cast<uint16_t>(~ip->header_checksum.get());
     sum += static_cast<uint16_t>(~old_word);
     sum += new_word;
-    while (sum > 0xFFFF) sum = (sum & 0xFFFF) + (sum >> 16);
-    ip->header_checksum.set(static_cast<uint16_t>(~sum));
+    ip->header_checksum.set(FoldChecksum(sum));
   } else if (ether_type == kEtherTypeIpv6) {
     if (ecn_offset >= std::min(frame.size(), kIpOffset + sizeof(Ipv6Header))) return;
     frame[ecn_offset] = static_cast<uint8_t>(frame[ecn_offset] | ce << kIpv6EcnShiftInByte1);
   }
+}
+
+bool DecrementTtl(std::span<uint8_t> frame) {
+  if (frame.size() < kIpOffset) return false;
+  const uint16_t ether_type = static_cast<uint16_t>(frame[12] << 8 | frame[13]);
+  if (ether_type == kEtherTypeIpv6) {
+    if (frame.size() < kIpOffset + sizeof(Ipv6Header)) return false;
+    uint8_t& hop_limit = frame[kIpOffset + offsetof(Ipv6Header, hop_limit)];
+    if (hop_limit <= 1) return false;
+    --hop_limit;  // IPv6 has no header checksum
+    return true;
+  }
+  if (ether_type != kEtherTypeIpv4 || frame.size() < kIpOffset + sizeof(Ipv4Header)) return false;
+  auto* ip = OverlayMutable<Ipv4Header>(frame, kIpOffset);
+  if (ip->ttl <= 1) return false;
+  // RFC 1624 eqn. 3 over the TTL/protocol word, as MarkCongestionExperienced
+  // does over the TOS word.
+  const uint16_t old_word = static_cast<uint16_t>(ip->ttl << 8 | ip->protocol);
+  --ip->ttl;
+  const uint16_t new_word = static_cast<uint16_t>(ip->ttl << 8 | ip->protocol);
+  uint32_t sum = static_cast<uint16_t>(~ip->header_checksum.get());
+  sum += static_cast<uint16_t>(~old_word);
+  sum += new_word;
+  ip->header_checksum.set(FoldChecksum(sum));
+  return true;
 }
 
 // ---------------------------------------------------------------------------

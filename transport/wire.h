@@ -69,6 +69,14 @@ inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 inline constexpr uint16_t kEtherTypeIpv6 = 0x86DD;
 inline constexpr uint16_t kEtherTypeArp = 0x0806;
 inline constexpr uint8_t kIpProtoUdp = 17;
+// IPv4 TTL and IPv6 hop limit of every frame Tern sends; each router on the
+// path takes one off.
+inline constexpr uint8_t kInitialTtl = 64;
+// Routers between the sender of a Tern frame and here, from the TTL (or hop
+// limit) it arrived with; -1 when that cannot be Tern's (0, or above 64).
+constexpr int HopsFromTtl(uint8_t ttl) {
+  return ttl > 0 && ttl <= kInitialTtl ? kInitialTtl - ttl : -1;
+}
 // Default UDP destination port. Not 4791 (RoCEv2) nor 4793 (UET), so their
 // dissectors and ECMP rules leave Tern alone; from the IANA dynamic range.
 inline constexpr uint16_t kDefaultUdpPort = 49478;
@@ -371,6 +379,7 @@ struct FrameView {
   uint16_t entropy = 0;  // UDP source port
   Ecn ecn = Ecn::kNotEct;
   size_t ecn_offset = 0;          // byte offset of the IP byte holding the ECN bits
+  uint8_t ttl = 0;                // IPv4 TTL or IPv6 hop limit, as received
   std::span<const uint8_t> tern;  // UDP payload
 };
 
@@ -398,6 +407,11 @@ size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst
 
 // Sets the ECN bits of an encoded frame to CE, fixing the IPv4 header checksum.
 void MarkCongestionExperienced(std::span<uint8_t> frame, size_t ecn_offset);
+
+// Takes one off the IPv4 TTL (fixing the header checksum) or the IPv6 hop
+// limit, as a router forwarding the frame does. False, changing nothing, when
+// the frame is not IP or the value is 0 or 1: a router drops it instead.
+bool DecrementTtl(std::span<uint8_t> frame);
 
 // ---------------------------------------------------------------------------
 // Printable forms, for tests and logs: one line, stable field order.

@@ -1061,6 +1061,71 @@ TEST(MarkCongestionExperiencedTest, Ipv6MarksCeInTrafficClassOnly) {
   EXPECT_EQ(result.frame.ecn, Ecn::kCe);
 }
 
+// ---------------------------------------------------------------------------
+// TTL: what a router takes off, and what the receiver reads as a hop count.
+
+TEST(DecrementTtlTest, EachHopTakesOneOffAndKeepsTheIpv4ChecksumValid) {
+  for (bool v6 : {false, true}) {
+    Bytes frame = v6 ? MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()))
+                     : MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+    EXPECT_EQ(DecodeFrame(frame, kDefaultUdpPort).frame.ttl, kInitialTtl) << "v6=" << v6;
+    for (int hop = 1; hop <= 5; ++hop) {
+      ASSERT_TRUE(DecrementTtl(frame)) << "v6=" << v6 << " hop " << hop;
+      const FrameDecodeResult result = DecodeFrame(frame, kDefaultUdpPort);
+      ASSERT_TRUE(result.ok()) << DropReasonName(result.error) << " v6=" << v6;
+      EXPECT_EQ(HopsFromTtl(result.frame.ttl), hop) << "v6=" << v6;
+    }
+  }
+}
+
+TEST(DecrementTtlTest, Ipv4ChecksumStaysValidForEveryTtlAndProtocol) {
+  for (int ttl = 2; ttl < 256; ++ttl) {
+    for (int protocol : {0, 17, 255}) {
+      Bytes frame = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+      At<Ipv4Header>(frame, kIpv4).ttl = static_cast<uint8_t>(ttl);
+      At<Ipv4Header>(frame, kIpv4).protocol = static_cast<uint8_t>(protocol);
+      ResealIpv4(frame);
+      ASSERT_TRUE(DecrementTtl(frame));
+      EXPECT_TRUE(Ipv4ChecksumValid(frame)) << "ttl=" << ttl << " protocol=" << protocol;
+      EXPECT_EQ(At<Ipv4Header>(frame, kIpv4).ttl, ttl - 1);
+    }
+  }
+}
+
+TEST(DecrementTtlTest, ExpiredOrNonIpFramesAreLeftForTheRouterToDrop) {
+  for (bool v6 : {false, true}) {
+    for (uint8_t ttl : {0, 1}) {
+      Bytes frame = v6 ? MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()))
+                       : MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+      if (v6) {
+        At<Ipv6Header>(frame, kIpv4).hop_limit = ttl;
+      } else {
+        At<Ipv4Header>(frame, kIpv4).ttl = ttl;
+        ResealIpv4(frame);
+      }
+      const Bytes before = frame;
+      EXPECT_FALSE(DecrementTtl(frame)) << "v6=" << v6 << " ttl=" << int{ttl};
+      EXPECT_EQ(frame, before);
+    }
+  }
+  Bytes arp(60, 0);
+  arp[12] = 0x08;
+  arp[13] = 0x06;
+  EXPECT_FALSE(DecrementTtl(arp));
+  Bytes runt = MakeFrame(V4Endpoint(1), V4Endpoint(2), Sealed(MakeAck()));
+  runt.resize(kIpv4 + 8);
+  EXPECT_FALSE(DecrementTtl(runt));
+}
+
+TEST(HopsFromTtlTest, CountsFromTernsInitialTtl) {
+  EXPECT_EQ(HopsFromTtl(64), 0);
+  EXPECT_EQ(HopsFromTtl(59), 5);
+  EXPECT_EQ(HopsFromTtl(1), 63);
+  EXPECT_EQ(HopsFromTtl(0), -1) << "expired: not a frame a router passed on";
+  EXPECT_EQ(HopsFromTtl(65), -1) << "not sent by Tern";
+  EXPECT_EQ(HopsFromTtl(255), -1);
+}
+
 TEST(MarkCongestionExperiencedTest, OffsetOutsideIpHeaderChangesNothing) {
   for (bool v6 : {false, true}) {
     const Bytes original = v6 ? MakeFrame(V6Endpoint(1), V6Endpoint(2), Sealed(MakeAck()))

@@ -353,6 +353,12 @@ void Fabric::Forward(uint32_t sw, Frame frame) {
     ++counters_.no_route_drops;
     return;
   }
+  // An L3 switch: the TTL goes down by one per hop, which is how a receiver
+  // (Swift's hop count) knows the path length without telemetry.
+  if (!DecrementTtl(frame)) {
+    ++counters_.ttl_expired_drops;
+    return;
+  }
   ++counters_.switched_frames;
   uint32_t port;
   if (routing_.host_switch(dst) == sw) {

@@ -89,7 +89,8 @@ struct PortReport {
 
 struct FabricCounters {
   uint64_t switched_frames = 0;
-  uint64_t no_route_drops = 0;  // not IPv4, or to an address no host has
+  uint64_t no_route_drops = 0;     // not IPv4, or to an address no host has
+  uint64_t ttl_expired_drops = 0;  // arrived with a TTL of 0 or 1: a routing loop
   uint64_t host_unattached_drops = 0;
 };
 

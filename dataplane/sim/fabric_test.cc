@@ -71,6 +71,13 @@ Frame FrameBetween(const Endpoint& src, const Endpoint& dst, uint16_t entropy, s
   return frame;
 }
 
+// `frame` as it arrives after `switches` switches: each takes one off the
+// TTL (and fixes the IPv4 checksum).
+Frame AfterSwitches(Frame frame, uint32_t switches) {
+  for (uint32_t i = 0; i < switches; ++i) EXPECT_TRUE(DecrementTtl(frame));
+  return frame;
+}
+
 Frame HostFrame(uint32_t src, uint32_t dst, uint16_t entropy, size_t frame_bytes = kFrameBytes,
                 uint32_t tag = 0) {
   return FrameBetween(Fabric::HostEndpoint(src, kDefaultUdpPort),
@@ -512,7 +519,12 @@ TEST(FabricRoutingTest, EveryHostReachesEveryOtherOverTheTopologysHops) {
 
       ASSERT_EQ(rig.total_arrivals(), arrived_before + 1);
       ASSERT_EQ(rig.arrivals(dst).size(), dst_before + 1);
-      EXPECT_EQ(rig.arrivals(dst).back().frame, frame);
+      // Unchanged but for the TTL, which each of the hops + 1 switches takes
+      // one off (and the IPv4 checksum that covers it).
+      EXPECT_EQ(rig.arrivals(dst).back().frame, AfterSwitches(frame, hops + 1));
+      const uint8_t ttl =
+          rig.arrivals(dst).back().frame[sizeof(EthernetHeader) + offsetof(Ipv4Header, ttl)];
+      EXPECT_EQ(HopsFromTtl(ttl), static_cast<int>(hops + 1));
       // One switch output port per switch on the path: hops + 1 switches.
       EXPECT_EQ(fabric.SwitchPortTotals().frames_sent - switch_sent_before, hops + 1);
       EXPECT_EQ(fabric.counters().switched_frames - switched_before, hops + 1);
@@ -526,6 +538,7 @@ TEST(FabricRoutingTest, EveryHostReachesEveryOtherOverTheTopologysHops) {
     }
   }
   EXPECT_EQ(fabric.counters().no_route_drops, 0u);
+  EXPECT_EQ(fabric.counters().ttl_expired_drops, 0u);
   EXPECT_EQ(fabric.counters().host_unattached_drops, 0u);
 }
 
@@ -629,7 +642,9 @@ TEST(FabricEcmpTest, OneEntropyAlwaysTakesOnePath) {
     rig.sim.Run();
     ASSERT_EQ(rig.arrivals(13).size(), 100u);
     for (uint32_t i = 0; i < 100; ++i) {
-      EXPECT_EQ(rig.arrivals(13)[i].frame, HostFrame(2, 13, entropy, 1000, i)) << "in order";
+      // Edge, aggregation, core, aggregation, edge: 5 switches.
+      EXPECT_EQ(rig.arrivals(13)[i].frame, AfterSwitches(HostFrame(2, 13, entropy, 1000, i), 5))
+          << "in order";
     }
     int cores_used = 0;
     for (uint32_t c = 0; c < 4; ++c) {
@@ -962,7 +977,8 @@ TEST(FabricSharedBufferTest, PortsShareBufferTimesPortsAndRefusalsAreCounted) {
       EXPECT_EQ(other.counters.dropped_shared_buffer, 1u);
       EXPECT_EQ(other.counters.dropped_queue_full, 0u);
       ASSERT_EQ(rig.arrivals(4).size(), 1u);
-      EXPECT_EQ(rig.arrivals(4)[0].frame, HostFrame(3, 4, kEntropy, kFrameBytes, 1));
+      EXPECT_EQ(rig.arrivals(4)[0].frame,
+                AfterSwitches(HostFrame(3, 4, kEntropy, kFrameBytes, 1), 1));
     } else {
       EXPECT_EQ(incast.counters.max_queue_bytes, kPortBuffer);
       EXPECT_NEAR(static_cast<double>(incast.counters.dropped_queue_full),
