@@ -436,8 +436,11 @@ class LoopbackFabric : public DpdkPerfFabric {
   absl::StatusOr<PerfResult> Run(uint64_t size, const ProgressFn& progress) override {
     const auto wall_start = std::chrono::steady_clock::now();
     Host hosts[2];  // client, server
+    // The client at --ip (default 10.0.0.1), the server at the next address.
+    IpAddress ip = options_.local_ip.empty() ? IpAddress::V4(0x0A000001u)
+                                             : *IpAddress::Parse(options_.local_ip);
     for (int i : {0, 1}) {
-      const IpAddress ip = IpAddress::V4(0x0A000001u + static_cast<uint32_t>(i));
+      if (i == 1) ++ip.bytes[ip.is_v6 ? 15 : 3];  // --ip leaves room (perf_options.cc)
       if (absl::Status st = MakeHost(options_, size, *ports_[i], ip, i == 0, clock_, capture_.get(),
                                      i * options_.workers, &hosts[i]);
           !st.ok()) {

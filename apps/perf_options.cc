@@ -226,6 +226,12 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
     if (!ip) {
       return FlagError("ip", absl::StrFormat("'%s' is not an IPv4 or IPv6 address", raw.Get("ip")));
     }
+    // --loopback puts the server at the next address.
+    if (!raw.Has("server") && !raw.Has("connect") && ip->bytes[ip->is_v6 ? 15 : 3] == 0xFF) {
+      return FlagError("ip", absl::StrFormat("'%s' leaves no next address for the --loopback "
+                                             "server; end it below 255 (0xff)",
+                                             raw.Get("ip")));
+    }
     options.local_ip = std::string(raw.Get("ip"));
   }
   if (raw.Has("peer-mac")) {
@@ -619,7 +625,8 @@ Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
       --control-port=N   TCP port of the out-of-band set-up (default 18515)
       --dpdk-port=N      ethdev port id to use (default 0)
       --ip=ADDR          this host's data address, IPv4 or IPv6 (default 10.0.0.1
-                         client, 10.0.0.2 server); both sides of one family
+                         client, 10.0.0.2 server); both sides of one family;
+                         --loopback: the client's, the server at the next one
       --peer-mac=MAC     next hop's MAC; without it the peer is found with ARP
                          (IPv4) or neighbor discovery (IPv6)
       --gateway=ADDR     router toward the peer, of --ip's family: its MAC is

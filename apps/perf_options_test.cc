@@ -256,6 +256,13 @@ TEST(PerfOptionsTest, DpdkFlagsAreCheckedAndNeedTheDpdkFabric) {
   EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk", "--ip=fd00::1"})->local_ip, "fd00::1");
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--ip=10.0.0"}),
               AllOf(StartsWith("--ip"), HasSubstr("IPv4 or IPv6")));
+  // --loopback's server takes the next address; a server or client has no such need.
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--ip=fd00::ff"}),
+              AllOf(StartsWith("--ip"), HasSubstr("no next address")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--loopback", "--ip=10.0.0.255"}),
+              StartsWith("--ip"));
+  EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk", "--server", "--ip=10.0.0.255"})->local_ip,
+            "10.0.0.255");
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--peer-mac=02:00"}),
               StartsWith("--peer-mac"));
   EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk", "--connect=h", "--gateway=10.1.0.254"})

@@ -28,6 +28,9 @@ import json, sys
 doc = json.load(open(sys.argv[1]))
 for run in doc["runs"]:
     ok = run["ok"] and run["data_errors"] == 0 and run["messages_completed"] == run["messages_posted"]
+    if sys.argv[2].endswith("_ipv6") and run["counters"].get("nd_solicitations_answered", 0) == 0:
+        print("FAIL", sys.argv[2], "no neighbor solicitation was answered")
+        ok = False
     print(("ok  " if ok else "FAIL"), sys.argv[2], run["bytes"], "B:",
           run["messages_completed"], "/", run["messages_posted"], "messages,",
           run["bytes_verified"], "bytes verified,", run["data_errors"], "wrong,",
@@ -47,4 +50,6 @@ for t in send_lat write_lat read_lat; do
 done
 # Two workers per host (four sides on the two lcores), three QPs between them.
 run faults_send_bw_workers --test=send_bw -s 16384 -n 200 -q 3 --workers 2
+# IPv6: the two hosts find each other with neighbor discovery.
+run faults_write_bw_ipv6 --test=write_bw -s 16384 -n 200 --ip fd00::1
 exit $fail

@@ -397,9 +397,12 @@ def check_coverage(expected, check):
             check.fail("-", f"capture lacks {what}")
 
 
-def check_dpdk_capture(expected, check):
+def check_dpdk_capture(expected, check, ip_version):
     """What a capture of tern-perf's DPDK run must show."""
     tern = [e for e in expected if "frame_error" not in e]
+    for e in tern:
+        if e.get("ip") != ip_version:
+            check.fail(e["frame"], f"IPv{e.get('ip')} where tern-perf was given IPv{ip_version}")
     for e in expected:
         if e.get("frame_error", "not_tern") != "not_tern":
             check.fail(e["frame"], f"the C++ decoder refuses the outer headers: {e['frame_error']}")
@@ -538,7 +541,8 @@ def make_dpdk_capture(args, out_dir):
     # Each DPDK process needs its own file prefix; the machine may be shared.
     prefix = f"tern-dissector-{os.getpid()}"
     cmd = ([args.tern_perf, "-l", "0-1", "--file-prefix", prefix] + memory.stdout.split() +
-           ["--no-pci", "--"] + TERN_PERF_ARGS + ["--pcap", capture, "--json", json_path])
+           ["--no-pci", "--"] + TERN_PERF_ARGS + ["--pcap", capture, "--json", json_path] +
+           (["--ip", args.ip] if args.ip else []))
     print("dissector_test: " + " ".join(cmd))
     try:
         with open(log_path, "w") as log:
@@ -589,6 +593,8 @@ def main():
     parser.add_argument("--keep", default=None, help="write the capture and outputs here")
     parser.add_argument("--tern-perf", default=None,
                         help="capture a tern-perf run over DPDK and check that")
+    parser.add_argument("--ip", default=None,
+                        help="with --tern-perf: its --ip (the client's address; fd00::1 for IPv6)")
     parser.add_argument("--eal-args", default=None,
                         help="tools/dpdk-eal-args.sh (default: beside this directory)")
     parser.add_argument("--capture", default=None, help="check this pcapng file")
@@ -606,6 +612,8 @@ def main():
         usage_error = "--expected needs --capture"
     elif args.eal_args and not args.tern_perf:
         usage_error = "--eal-args needs --tern-perf"
+    elif args.ip and not args.tern_perf:
+        usage_error = "--ip needs --tern-perf"
     elif args.seed is not None and mode != "sim":
         usage_error = "--seed is for the simulated capture only"
     elif not args.capture_sample and not (mode == "file" and args.expected):
@@ -680,7 +688,7 @@ def main():
         if mode == "sim":
             check_coverage(expected, check)
         elif mode == "dpdk":
-            counts = check_dpdk_capture(expected, check)
+            counts = check_dpdk_capture(expected, check, 6 if args.ip and ":" in args.ip else 4)
             if report["pcap_frames_written"] != len(expected):
                 check.fail("-", f"tern-perf wrote {report['pcap_frames_written']} frames, "
                            f"the capture holds {len(expected)}")
