@@ -63,8 +63,6 @@ PerfOptions WorkerShare(const PerfOptions& options, int w) {
   return share;
 }
 
-// Worker `w`'s Tern UDP port: what its context listens on and the NIC steers.
-
 // One worker of a host: its context, the PortWorker that drives it over its
 // own port queue, and its share of the test. One lcore steps it once the run
 // starts; other threads only read and write the atomics.
@@ -608,12 +606,6 @@ class PeerFabric : public DpdkPerfFabric {
       absl::StatusOr<control::HostSetup> peer = channel_->Exchange(local);
       if (!peer.ok()) return peer.status();
       peers.push_back(*std::move(peer));
-    }
-    if (peers[0].endpoint.ip.is_v6 != ip.is_v6) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "the peer's data address %s and this host's %s are not of one IP family (give --ip "
-          "on both sides)",
-          peers[0].endpoint.ip.ToString(), ip.ToString()));
     }
     MacAddress peer_mac;
     if (!options_.peer_mac.empty()) {

@@ -51,8 +51,8 @@ absl::StatusOr<std::vector<RankHost>> ParseHostsFile(std::string_view text, std:
       } else if (kv.first == "gw") {
         std::optional<IpAddress> gateway = IpAddress::Parse(kv.second);
         if (!gateway || gateway->is_v6 != ip->is_v6) {
-          return error(absl::StrFormat("gw=%s: expected an IPv%d address, as the rank's",
-                                       kv.second, ip->is_v6 ? 6 : 4));
+          return error(absl::StrFormat("gw=%s: expected an IPv%d address, as the rank's", kv.second,
+                                       ip->is_v6 ? 6 : 4));
         }
         h.gateway = *gateway;
       } else if (kv.first == "control-port") {

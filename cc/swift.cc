@@ -90,9 +90,9 @@ PathAdvice SwiftCc::OnAck(const AckEvent& event) {
   retransmit_count_ = 0;  // Alg. 1: an ACK ends a run of timeouts
   if (event.rtt <= Duration::Zero()) return PathAdvice::kKeep;
 
-  // Telemetry when the connection asked for it; else the ACK's TTL; else the
-  // parameter (a fabric whose switches do not decrement the TTL reads as 0
-  // hops, so the TTL is only trusted when it moved or telemetry is absent).
+  // Telemetry when the connection asked for it; else the ACK's TTL when it
+  // shows a router; else the parameter (0 routers: a direct link, or L2
+  // switches that leave the TTL alone).
   const uint32_t hops = event.telemetry != nullptr ? event.telemetry->hops
                         : event.path_hops > 0      ? static_cast<uint32_t>(event.path_hops)
                                                    : default_hops_;

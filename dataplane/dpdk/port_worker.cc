@@ -172,11 +172,9 @@ void PortWorker::Process(std::span<rte_mbuf*> frames, bool may_steer, Time now) 
     }
     // Other ICMPv6 (router advertisements, listener reports) goes on to the
     // context, which counts it as not Tern.
-    if (IsIcmpv6(frame)) {
-      if (std::optional<NdpMessage> nd = DecodeNdp(frame)) {
-        HandleNdp(*nd);
-        continue;
-      }
+    if (std::optional<NdpMessage> nd = DecodeNdp(frame)) {
+      HandleNdp(*nd);
+      continue;
     }
     if (may_steer) {
       // Frames for no worker's port stay here: this context counts the drop.
