@@ -165,21 +165,18 @@ void PortWorker::Process(std::span<rte_mbuf*> frames, bool may_steer, Time now) 
       const void* p = rte_pktmbuf_read(m, 0, len, rx_scratch_.data());
       frame = {static_cast<const uint8_t*>(p), len};
     }
-    if (frame.size() >= sizeof(EthernetHeader) && frame[12] == (kEtherTypeArp >> 8) &&
-        frame[13] == (kEtherTypeArp & 0xFF)) {
-      if (std::optional<ArpMessage> arp = DecodeArp(frame)) HandleArp(*arp);
-      continue;
-    }
-    // Other ICMPv6 (router advertisements, listener reports) goes on to the
-    // context, which counts it as not Tern.
-    if (std::optional<NdpMessage> nd = DecodeNdp(frame)) {
-      HandleNdp(*nd);
-      continue;
-    }
+    const bool is_arp = frame.size() >= sizeof(EthernetHeader) &&
+                        frame[12] == (kEtherTypeArp >> 8) && frame[13] == (kEtherTypeArp & 0xFF);
     if (may_steer) {
-      // Frames for no worker's port stay here: this context counts the drop.
-      const std::optional<uint16_t> udp_port = PeekUdpDestinationPort(frame);
-      const int owner = udp_port ? steering_->OwnerOf(*udp_port) : -1;
+      // Address resolution belongs to the port, not to a queue: worker 0 keeps
+      // the neighbor table ResolveNeighbor reads, so ARP and ICMPv6 spread
+      // onto another queue go to it. Frames for no worker's UDP port stay
+      // here, where this context counts the drop.
+      int owner = 0;
+      if (!is_arp && !IsIcmpv6(frame)) {
+        const std::optional<uint16_t> udp_port = PeekUdpDestinationPort(frame);
+        owner = udp_port ? steering_->OwnerOf(*udp_port) : -1;
+      }
       if (owner >= 0 && owner != steering_index_) {
         if (steering_->HandOver(owner, m)) {
           ++counters_.steered_out;
@@ -189,6 +186,16 @@ void PortWorker::Process(std::span<rte_mbuf*> frames, bool may_steer, Time now) 
         }
         continue;
       }
+    }
+    if (is_arp) {
+      if (std::optional<ArpMessage> arp = DecodeArp(frame)) HandleArp(*arp);
+      continue;
+    }
+    // Other ICMPv6 (router advertisements, listener reports) goes on to the
+    // context, which counts it as not Tern.
+    if (std::optional<NdpMessage> nd = DecodeNdp(frame)) {
+      HandleNdp(*nd);
+      continue;
     }
     context_.OnFrame(frame, now);
   }

@@ -69,7 +69,8 @@ class PortWorker {
   // Shares the port with other workers: a received frame for another
   // worker's UDP port is handed to it through `steering`, and frames handed
   // here are processed as if received. `index` is this worker's place in it.
-  // Before the first Poll.
+  // ARP and ICMPv6 go to worker 0, which resolves neighbors for the port: it
+  // is the asker to pass to ResolveNeighbor. Before the first Poll.
   void JoinSteering(SoftwareSteering* steering, int index);
 
   // Asks for the MAC of `ip` on the next Poll: an ARP request for IPv4, a

@@ -175,6 +175,34 @@ TEST_F(SteeringTest, FrameForNoWorkerIsDroppedWhereItArrived) {
   EXPECT_EQ(ctx_b_[0]->counters().drops[static_cast<size_t>(DropReason::kNotTern)], 1u);
 }
 
+// A NIC spreads ARP over queues by its own hash; worker 0 must still see it,
+// since it keeps the table the port's neighbor resolution reads.
+TEST_F(SteeringTest, ArpOnAnotherQueueIsAnsweredAndLearnedByWorkerZero) {
+  const MacAddress a_mac = ports_[0]->info().mac;
+  const ArpMessage request{ArpOp::kRequest, a_mac, 0x0A000001, {}, 0x0A000002};
+  std::vector<uint8_t> frame(kArpFrameBytes);
+  EncodeArp(request, frame);
+  SendOnQueue(frame, 1);
+  PollB(1);
+  EXPECT_EQ(CountersB(1).steered_out, 1u);
+  EXPECT_EQ(CountersB(1).arp_requests_answered, 0u);
+  PollB(0);
+  EXPECT_EQ(CountersB(0).steered_in, 1u);
+  EXPECT_EQ(CountersB(0).arp_requests_answered, 1u);
+  EXPECT_EQ(workers_b_[0]->neighbors().Lookup(IpAddress::V4(0x0A000001)), a_mac);
+  EXPECT_FALSE(workers_b_[1]->neighbors().Lookup(IpAddress::V4(0x0A000001)).has_value());
+
+  rte_mbuf* rx[4];
+  const uint16_t n = rte_eth_rx_burst(ports_[0]->id(), 0, rx, 4);
+  ASSERT_EQ(n, 1);
+  const std::optional<ArpMessage> reply =
+      DecodeArp({rte_pktmbuf_mtod(rx[0], const uint8_t*), rx[0]->data_len});
+  rte_pktmbuf_free_bulk(rx, n);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->op, ArpOp::kReply);
+  EXPECT_EQ(reply->sender_ip, 0x0A000002u);
+}
+
 TEST_F(SteeringTest, FullRingDropsCountsAndLeaksNothing) {
   // Rebuild with a one-frame ring.
   for (auto& w : workers_b_) w.reset();
