@@ -23,10 +23,6 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-uint32_t ReadBigEndian32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-
 absl::Status BadValue(std::string_view key, std::string_view value, std::string_view accepted) {
   return absl::InvalidArgumentError(
       absl::StrFormat("--fabric=sim: %s=%s is invalid: %s", key, value, accepted));
@@ -284,13 +280,7 @@ void Fabric::Build() {
       lc.delay = cable.delay;
       FrameSink sink;
       if (t.IsHost(to)) {
-        sink = [this, to](Frame frame) {
-          if (host_receivers_[to]) {
-            host_receivers_[to](std::move(frame));
-          } else {
-            ++counters_.host_unattached_drops;
-          }
-        };
+        sink = [this, to](Frame frame) { DeliverToHost(to, std::move(frame)); };
       } else {
         sink = [this, to](Frame frame) { Forward(to, std::move(frame)); };
       }
@@ -299,6 +289,14 @@ void Fabric::Build() {
       if (config_.shared_buffer && !t.IsHost(from)) {
         links_.back()->SetSharedBuffer(shared_buffers_[from - t.hosts].get());
       }
+    }
+  }
+  const uint32_t nodes = t.hosts + t.switches;
+  port_link_offset_.resize(nodes);
+  for (uint32_t node = 0; node < nodes; ++node) {
+    port_link_offset_[node] = static_cast<uint32_t>(port_links_.size());
+    for (uint32_t port = 0; port < routing_.ports(node).size(); ++port) {
+      port_links_.push_back(links_[LinkFrom(node, port)].get());
     }
   }
   for (const CableFailure& f : t.failures) ScheduleFailure(f);
@@ -336,29 +334,34 @@ void Fabric::AttachHost(uint32_t host, FrameSink receiver) {
 }
 
 void Fabric::SendFromHost(uint32_t host, Frame frame) {
-  links_[LinkFrom(host, 0)]->Send(std::move(frame));
+  port_links_[port_link_offset_[host]]->Send(std::move(frame));
+}
+
+void Fabric::DeliverToHost(uint32_t host, Frame frame) {
+  // The hops come off the TTL now, as each switch would have done.
+  for (; frame.route.hops > 0; --frame.route.hops) DecrementTtl(frame);
+  if (host_receivers_[host]) {
+    host_receivers_[host](std::move(frame));
+  } else {
+    ++counters_.host_unattached_drops;
+  }
 }
 
 void Fabric::Forward(uint32_t sw, Frame frame) {
-  const FrameLayout layout = ParseFrameLayout(frame);
-  if (!layout.ip || layout.ipv6) {
-    ++counters_.no_route_drops;
-    return;
-  }
-  const uint8_t* ip = frame.data() + layout.ip_offset;
-  const uint32_t src_ip = ReadBigEndian32(ip + 12);
-  const uint32_t dst_ip = ReadBigEndian32(ip + 16);
-  const uint32_t dst = dst_ip - kHostIpBase;
-  if (dst_ip < kHostIpBase || dst >= topology_.hosts) {
+  FabricRoute& route = frame.route;
+  if (!route.parsed) route = ReadFabricRoute(frame);  // not sent by a SimHost
+  const uint32_t dst = route.dst_ip - kHostIpBase;
+  if (!route.routable || route.dst_ip < kHostIpBase || dst >= topology_.hosts) {
     ++counters_.no_route_drops;
     return;
   }
   // An L3 switch: the TTL goes down by one per hop, which is how a receiver
   // (Swift's hop count) knows the path length without telemetry.
-  if (!DecrementTtl(frame)) {
+  if (route.ttl <= route.hops + 1) {
     ++counters_.ttl_expired_drops;
     return;
   }
+  ++route.hops;
   ++counters_.switched_frames;
   uint32_t port;
   if (routing_.host_switch(dst) == sw) {
@@ -371,12 +374,12 @@ void Fabric::Forward(uint32_t sw, Frame frame) {
       // ECMP on the 5-tuple (protocol is always UDP here), salted per switch
       // so consecutive tiers do not all pick the same index.
       const uint64_t h =
-          Mix(switch_salt_[sw - topology_.hosts] ^ (uint64_t{src_ip} << 32 | dst_ip)) ^
-          (uint64_t{layout.src_port} << 16 | layout.dst_port);
+          Mix(switch_salt_[sw - topology_.hosts] ^ (uint64_t{route.src_ip} << 32 | route.dst_ip)) ^
+          (uint64_t{route.src_port} << 16 | route.dst_port);
       port = hops[Mix(h) % hops.size()];
     }
   }
-  links_[LinkFrom(sw, port)]->Send(std::move(frame));
+  port_links_[port_link_offset_[sw] + port]->Send(std::move(frame));
 }
 
 PathInfo Fabric::Path(uint32_t src_host, uint32_t dst_host) const {

@@ -142,6 +142,7 @@ class Fabric {
   void ScheduleFailure(const CableFailure& failure);
   // A frame arrived at switch node `sw`.
   void Forward(uint32_t sw, Frame frame);
+  void DeliverToHost(uint32_t host, Frame frame);
   // Index into links_ of the link leaving `node` through its port `port`.
   size_t LinkFrom(uint32_t node, uint32_t port) const;
 
@@ -152,7 +153,11 @@ class Fabric {
   uint64_t buffer_bytes_ = 0;
   Duration longest_base_rtt_;
   LinkConfig port_config_;
-  std::vector<std::unique_ptr<Link>> links_;                   // 2 per cable: a->b, b->a
+  std::vector<std::unique_ptr<Link>> links_;  // 2 per cable: a->b, b->a
+  // The link leaving node n through port p: port_links_[port_link_offset_[n] + p]
+  // (LinkFrom flattened, one load per hop instead of four).
+  std::vector<Link*> port_links_;
+  std::vector<uint32_t> port_link_offset_;
   std::vector<std::unique_ptr<SharedBuffer>> shared_buffers_;  // per switch, when shared
   std::vector<uint64_t> switch_salt_;
   std::vector<FrameSink> host_receivers_;

@@ -542,6 +542,28 @@ TEST(FabricRoutingTest, EveryHostReachesEveryOtherOverTheTopologysHops) {
   EXPECT_EQ(fabric.counters().host_unattached_drops, 0u);
 }
 
+// h0 -> h15 crosses 5 switches: a frame must arrive with TTL >= 1 after them,
+// so one sent with TTL 6 arrives and one sent with 5 is dropped at the fifth.
+// Frames from a SimHost carry their route note; the others are read on entry.
+TEST(FabricRoutingTest, FramesWhoseTtlRunsOutOnThePathAreDropped) {
+  for (const bool noted : {false, true}) {
+    SCOPED_TRACE(noted ? "route note from the host" : "headers read by the first switch");
+    FabricRig rig(FatTree4());
+    ASSERT_TRUE(rig.ok()) << rig.status();
+    ASSERT_EQ(rig.fabric().routing().SwitchHops(0, 15), 4u);
+    for (const uint8_t ttl : {uint8_t{6}, uint8_t{5}}) {
+      Frame frame = AfterSwitches(HostFrame(0, 15, kEntropy, 500), kInitialTtl - ttl);
+      if (noted) frame.route = ReadFabricRoute(frame);
+      rig.fabric().SendFromHost(0, frame);
+      rig.sim.Run();
+    }
+    ASSERT_EQ(rig.arrivals(15).size(), 1u);
+    EXPECT_EQ(rig.arrivals(15)[0].frame[sizeof(EthernetHeader) + offsetof(Ipv4Header, ttl)], 1);
+    EXPECT_EQ(rig.arrivals(15)[0].frame, AfterSwitches(HostFrame(0, 15, kEntropy, 500), 63));
+    EXPECT_EQ(rig.fabric().counters().ttl_expired_drops, 1u);
+  }
+}
+
 TEST(FabricRoutingTest, FramesToUnknownAddressesAndNonIpv4FramesAreDropped) {
   FabricRig rig(FatTree4());
   ASSERT_TRUE(rig.ok()) << rig.status();

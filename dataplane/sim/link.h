@@ -33,8 +33,31 @@
 
 namespace tern::sim {
 
-// A whole Ethernet frame (no preamble, no FCS).
-using Frame = std::vector<uint8_t>;
+// What a fabric's switches route a frame by, read from its headers once, as
+// the sending host writes them (SimHost): then no hop touches the frame's
+// bytes, each touch being a cache miss once a large fabric's frames outgrow
+// the caches. The hops are taken off the IP TTL where the frame leaves.
+struct FabricRoute {
+  bool parsed = false;
+  bool routable = false;   // IPv4 (the fabric routes nothing else)
+  uint8_t ttl = 0;         // as the frame entered
+  uint8_t hops = 0;        // switches passed, not yet taken off the TTL
+  bool telemetry = false;  // a Tern DATA frame with a TelemetryStack to stamp
+  uint16_t src_port = 0;   // UDP ports; 0 when not UDP
+  uint16_t dst_port = 0;
+  uint32_t src_ip = 0;
+  uint32_t dst_ip = 0;
+};
+
+// A whole Ethernet frame (no preamble, no FCS), as bytes, with the fabric's
+// route note, which switches and links read instead of the headers.
+struct Frame : std::vector<uint8_t> {
+  using std::vector<uint8_t>::vector;
+  Frame() = default;
+  Frame(std::vector<uint8_t> bytes) : std::vector<uint8_t>(std::move(bytes)) {}  // NOLINT
+
+  FabricRoute route;
+};
 // Where a link (or a host, or a switch) hands the frames it emits.
 using FrameSink = absl::AnyInvocable<void(Frame frame)>;
 
@@ -56,6 +79,8 @@ struct FrameLayout {
   uint16_t dst_port = 0;
 };
 FrameLayout ParseFrameLayout(std::span<const uint8_t> frame);
+// The route note of `frame` (parsed, and routable when it is IPv4).
+FabricRoute ReadFabricRoute(std::span<const uint8_t> frame);
 
 // Cuts the payload of a Tern DATA frame, as a trimming switch does: keeps the
 // outer headers and the Tern headers up to the end of the DATA header (and its

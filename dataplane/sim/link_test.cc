@@ -606,6 +606,41 @@ TEST(LinkTest, FramesThatDoNotAskAreNotStamped) {
   EXPECT_FALSE(StampTelemetry(ack, Time::Zero(), 1, 1, Bandwidth::Gbps(100)));
 }
 
+TEST(LinkTest, RouteNoteHoldsWhatSwitchesRouteBy) {
+  const FabricRoute data = ReadFabricRoute(MakeDataFrame({.entropy = 0xC123, .telemetry = true}));
+  EXPECT_TRUE(data.parsed);
+  EXPECT_TRUE(data.routable);
+  EXPECT_EQ(data.src_ip, HostEndpoint(1, false).ip.v4());
+  EXPECT_EQ(data.dst_ip, HostEndpoint(2, false).ip.v4());
+  EXPECT_EQ(data.src_port, 0xC123);
+  EXPECT_EQ(data.dst_port, kDefaultUdpPort);
+  EXPECT_EQ(data.ttl, kInitialTtl);
+  EXPECT_EQ(data.hops, 0);
+  EXPECT_TRUE(data.telemetry);
+  EXPECT_FALSE(ReadFabricRoute(MakeDataFrame({})).telemetry);
+  EXPECT_FALSE(ReadFabricRoute(MakeAckFrame(kEntropyPortBase)).telemetry);
+  EXPECT_FALSE(ReadFabricRoute(MakeDataFrame({.ipv6 = true})).routable);
+}
+
+// The note lets a port skip frames without a stack; with no note (a frame
+// not from a SimHost) the port reads the frame itself.
+TEST(LinkTest, StampsByTheRouteNoteWhenThereIsOne) {
+  LinkConfig c = Config400G(Duration::Microseconds(1));
+  c.stamp_telemetry = true;
+  LinkHarness h(c);
+  Frame noted = MakeDataFrame({.payload = 100, .telemetry = true});
+  noted.route = ReadFabricRoute(noted);
+  Frame unnoted = MakeDataFrame({.payload = 100, .telemetry = true});
+  Frame told_none = MakeDataFrame({.payload = 100, .telemetry = true});
+  told_none.route.parsed = true;  // a note claiming no stack: the port believes it
+  for (const Frame& f : {noted, unnoted, told_none}) h.link().Send(f);
+  h.sim().Run();
+  ASSERT_EQ(h.delivered().size(), 3u);
+  EXPECT_EQ(StackOf(h.delivered()[0].frame).hops, 1);
+  EXPECT_EQ(StackOf(h.delivered()[1].frame).hops, 1);
+  EXPECT_EQ(StackOf(h.delivered()[2].frame).hops, 0);
+}
+
 TEST(LinkTest, TrimKeepsTheTelemetryStack) {
   Frame frame = MakeDataFrame({.payload = 512, .telemetry = true});
   ASSERT_TRUE(StampTelemetry(frame, Time::Zero(), 7, 9, Bandwidth::Gbps(400)));

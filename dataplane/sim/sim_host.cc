@@ -30,6 +30,8 @@ void SimHost::Kick() {
     CancelWakeup();
     tx_frame_.resize(packet.frame_len());
     tx_frame_.resize(packet.WriteFrame(tx_frame_.data()));
+    // Now, while the headers are in the cache: a fabric routes by it.
+    tx_frame_.route = ReadFabricRoute(tx_frame_);
     transmitting_ = true;
     tx_event_ = sim_.ScheduleAfter(line_rate_.TransferTime(tx_frame_.size()),
                                    [this] { FinishTransmission(); });
