@@ -38,24 +38,22 @@ namespace tern::sim {
 // bytes, each touch being a cache miss once a large fabric's frames outgrow
 // the caches. The hops are taken off the IP TTL where the frame leaves.
 struct FabricRoute {
-  bool parsed = false;
-  bool routable = false;   // IPv4 (the fabric routes nothing else)
-  uint8_t ttl = 0;         // as the frame entered
-  uint8_t hops = 0;        // switches passed, not yet taken off the TTL
-  bool telemetry = false;  // a Tern DATA frame with a TelemetryStack to stamp
-  uint16_t src_port = 0;   // UDP ports; 0 when not UDP
-  uint16_t dst_port = 0;
   uint32_t src_ip = 0;
   uint32_t dst_ip = 0;
+  uint16_t src_port = 0;  // UDP ports; 0 when not UDP
+  uint16_t dst_port = 0;
+  uint8_t ttl = 0;   // as the frame entered
+  uint8_t hops = 0;  // switches passed, not yet taken off the TTL
+  bool parsed : 1 = false;
+  bool routable : 1 = false;   // IPv4 (the fabric routes nothing else)
+  bool telemetry : 1 = false;  // a Tern DATA frame with a TelemetryStack to stamp
 };
+static_assert(sizeof(FabricRoute) == 16, "one per frame in flight");
 
 // A whole Ethernet frame (no preamble, no FCS), as bytes, with the fabric's
 // route note, which switches and links read instead of the headers.
 struct Frame : std::vector<uint8_t> {
   using std::vector<uint8_t>::vector;
-  Frame() = default;
-  Frame(std::vector<uint8_t> bytes) : std::vector<uint8_t>(std::move(bytes)) {}  // NOLINT
-
   FabricRoute route;
 };
 // Where a link (or a host, or a switch) hands the frames it emits.
