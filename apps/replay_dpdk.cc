@@ -760,15 +760,8 @@ absl::Status DpdkRank::Run() {
   flows_.resize(n);
   done_.assign(n, 0);
   for (uint32_t i = 0; i < n; ++i) {
-    const Step& s = workload_.steps[i];
-    FlowResult& f = flows_[i];
-    f.step = i;
-    f.src = s.src;
-    f.dst = s.dst;
-    f.bytes = s.bytes;
-    f.collective = s.collective;
-    f.label = s.label;
-    f.finish = Time::Infinite();
+    flows_[i] = FlowResult::Of(i, workload_.steps[i]);
+    flows_[i].finish = Time::Infinite();
   }
 
   control::ChannelOptions channel_options;

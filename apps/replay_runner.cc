@@ -189,12 +189,7 @@ absl::Status Replayer::SetUp() {
   for (uint32_t i = 0; i < n; ++i) {
     const Step& s = workload_.steps[i];
     FlowResult& f = flows_[i];
-    f.step = i;
-    f.src = s.src;
-    f.dst = s.dst;
-    f.bytes = s.bytes;
-    f.collective = s.collective;
-    f.label = s.label;
+    f = FlowResult::Of(i, s);
     if (s.kind != StepKind::kTransfer) continue;
     const uint64_t packets = (s.bytes + config_.mtu - 1) / config_.mtu;
     const uint64_t wire_bytes = s.bytes + packets * data_overhead;
@@ -470,6 +465,17 @@ ReplayResult Replayer::Collect(double wall_seconds) {
 }
 
 }  // namespace
+
+FlowResult FlowResult::Of(uint32_t index, const Step& s) {
+  FlowResult f;
+  f.step = index;
+  f.src = s.src;
+  f.dst = s.dst;
+  f.bytes = s.bytes;
+  f.collective = s.collective;
+  f.label = s.label;
+  return f;
+}
 
 TransportOptions ReplayTransportOptions(const ReplayConfig& config) {
   TransportOptions t;

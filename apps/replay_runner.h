@@ -45,6 +45,9 @@ struct ReplayConfig {
 
 // One transfer step as it ran.
 struct FlowResult {
+  // Step `index` of a workload, before it runs: what it is, none of how it went.
+  static FlowResult Of(uint32_t index, const Step& s);
+
   uint32_t step = 0;
   uint32_t src = 0;
   uint32_t dst = 0;
