@@ -100,10 +100,6 @@ size_t TrimmedTernLength(std::span<const uint8_t> frame, const FrameLayout& layo
   return layout.payload_len > header_len ? header_len : 0;
 }
 
-}  // namespace
-
-namespace {
-
 // Where the TelemetryStack of a Tern DATA frame that carries one starts in
 // `frame`; 0 for any other frame.
 size_t TelemetryStackOffset(std::span<const uint8_t> frame, const FrameLayout& layout) {
