@@ -357,8 +357,9 @@ void Link::Transmit(Frame frame) {
   }
   transmitting_ = true;
   tx_frame_ = std::move(frame);
-  tx_event_ = sim_.ScheduleAfter(config_.rate.TransferTime(tx_frame_.size()),
-                                 [this] { FinishTransmission(); });
+  tx_event_ = sim_.Schedule(
+      sim_.now() + config_.rate.TransferTime(tx_frame_.size()), [this] { FinishTransmission(); },
+      &tx_frame_);
 }
 
 void Link::FinishTransmission() {
@@ -423,7 +424,8 @@ void Link::PutOnWire(Frame frame) {
   }
   wire_.push_back(InFlight{arrival, std::move(frame)});
   if (arrival_event_ == kNoEvent) {
-    arrival_event_ = sim_.Schedule(wire_.front().arrival, [this] { DeliverHead(); });
+    arrival_event_ = sim_.Schedule(
+        wire_.front().arrival, [this] { DeliverHead(); }, &wire_.front());
   }
 }
 
@@ -433,7 +435,8 @@ void Link::DeliverHead() {
   wire_.pop_front();
   // Arm the next arrival before calling out: the sink may send on this link.
   if (!wire_.empty()) {
-    arrival_event_ = sim_.Schedule(wire_.front().arrival, [this] { DeliverHead(); });
+    arrival_event_ = sim_.Schedule(
+        wire_.front().arrival, [this] { DeliverHead(); }, &wire_.front());
   }
   ++counters_.frames_delivered;
   counters_.bytes_delivered += frame.size();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -63,6 +64,26 @@ TEST(SimulatorTest, EqualTimesRunInInsertionOrder) {
   sim.Run();
   ASSERT_EQ(order.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(order[i], i);
+}
+
+// A prefetch hint is only a hint: events run in the same order with or
+// without one, and a hint whose memory is gone by then does no harm.
+TEST(SimulatorTest, PrefetchHintsChangeNothingButTheCache) {
+  Simulator sim;
+  std::vector<int> order;
+  int data[3] = {};
+  auto gone = std::make_unique<int>(7);
+  sim.Schedule(
+      Ns(20), [&] { order.push_back(2); }, &data[2]);
+  sim.Schedule(
+      Ns(10), [&] { order.push_back(1); }, gone.get());
+  sim.Schedule(Ns(10), [&] { order.push_back(11); });
+  sim.Schedule(
+      Ns(5), [&] { order.push_back(0); }, &data[0]);
+  gone.reset();
+  sim.Run();
+  EXPECT_THAT(order, ElementsAre(0, 1, 11, 2));
+  EXPECT_EQ(sim.events_processed(), 4u);
 }
 
 TEST(SimulatorTest, NowIsTheEventTimeInsideTheCallback) {
