@@ -357,9 +357,8 @@ void Link::Transmit(Frame frame) {
   }
   transmitting_ = true;
   tx_frame_ = std::move(frame);
-  tx_event_ = sim_.Schedule(
-      sim_.now() + config_.rate.TransferTime(tx_frame_.size()), [this] { FinishTransmission(); },
-      &tx_frame_);
+  tx_event_ = sim_.ScheduleAfter(
+      config_.rate.TransferTime(tx_frame_.size()), [this] { FinishTransmission(); }, &tx_frame_);
 }
 
 void Link::FinishTransmission() {

@@ -26,10 +26,6 @@ uint64_t DeriveSeed(uint64_t seed, uint64_t stream) {
   return Mix64(seed + 0x9E3779B97F4A7C15ull * (Mix64(stream + 0x632BE59BD9B4E019ull) | 1));
 }
 
-EventId Simulator::Schedule(Time at, Callback callback) {
-  return Schedule(at, std::move(callback), nullptr);
-}
-
 EventId Simulator::Schedule(Time at, Callback callback, const void* touches) {
   if (at < now_) {
     ++late_schedules_;

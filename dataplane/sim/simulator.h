@@ -45,13 +45,12 @@ class Simulator {
 
   // Runs `callback` at `at`. A time before now() is a caller bug; it is counted
   // in late_schedules() and the event runs at now(), after those already due.
-  EventId Schedule(Time at, Callback callback);
-  // The same, naming memory the callback will read first: the simulator
-  // prefetches it while the event before this one runs (a hint; it may be
-  // stale by then, which costs nothing but the hint).
-  EventId Schedule(Time at, Callback callback, const void* touches);
-  EventId ScheduleAfter(Duration delay, Callback callback) {
-    return Schedule(now_ + delay, std::move(callback));
+  // `touches` optionally names the memory the callback reads first: the
+  // simulator prefetches it while the event before this one runs (a hint; it
+  // may be stale by then, which costs nothing but the hint).
+  EventId Schedule(Time at, Callback callback, const void* touches = nullptr);
+  EventId ScheduleAfter(Duration delay, Callback callback, const void* touches = nullptr) {
+    return Schedule(now_ + delay, std::move(callback), touches);
   }
 
   // Removes a pending event. Returns false when `id` already ran, was already
