@@ -89,6 +89,12 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   } else {
     info.missing.push_back("TX IPv4 checksum offload: computed in software");
   }
+  if (dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    info.tx_udp_checksum = true;
+  } else {
+    info.missing.push_back("TX UDP checksum offload: IPv6 UDP checksums computed in software");
+  }
   if (dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
     info.rx_ipv4_checksum = true;
@@ -329,11 +335,11 @@ absl::StatusOr<std::pair<uint16_t, uint16_t>> CreateRingPortPair(const std::stri
 std::string DescribePort(const PortInfo& info) {
   return absl::StrFormat(
       "port %d: %s (%s) mac %s, %d queue(s), %d/%d descriptors, MTU %d (payload %d), "
-      "offloads:%s%s%s",
+      "offloads:%s%s%s%s",
       info.port_id, info.name, info.driver, info.mac.ToString(), info.queues, info.rx_descriptors,
       info.tx_descriptors, info.mtu, info.payload_mtu,
-      info.tx_ipv4_checksum ? " tx-ipv4-cksum" : "", info.rx_ipv4_checksum ? " rx-ipv4-cksum" : "",
-      info.tx_multi_segment ? " multi-seg" : "");
+      info.tx_ipv4_checksum ? " tx-ipv4-cksum" : "", info.tx_udp_checksum ? " tx-udp-cksum" : "",
+      info.rx_ipv4_checksum ? " rx-ipv4-cksum" : "", info.tx_multi_segment ? " multi-seg" : "");
 }
 
 }  // namespace tern::dpdk

@@ -40,6 +40,7 @@ struct PortInfo {
   uint32_t mtu = 0;          // IP MTU set on the port
   uint32_t payload_mtu = 0;  // Tern payload per packet that fits it (IPv6 outer headers)
   bool tx_ipv4_checksum = false;
+  bool tx_udp_checksum = false;  // used for IPv6 only: IPv4 frames carry none
   bool rx_ipv4_checksum = false;
   bool tx_multi_segment = false;
   std::vector<std::string> missing;

@@ -1,9 +1,11 @@
 #include "dataplane/dpdk/port_worker.h"
 
 #include <rte_ethdev.h>
+#include <rte_ip.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+#include <rte_udp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -45,6 +47,7 @@ PortWorker::PortWorker(const Port& port, uint16_t queue, Context& context, const
       capture_(capture),
       pool_(port.pool(queue)),
       tx_ipv4_checksum_(port.info().tx_ipv4_checksum),
+      tx_udp_checksum_(port.info().tx_udp_checksum),
       max_frame_(port.max_frame_bytes()),
       attach_pool_(port.attach_pool(queue)),
       shared_info_(attach_pool_ != nullptr ? NewSharedInfo() : nullptr),
@@ -279,7 +282,9 @@ void PortWorker::BuildFrames(uint64_t tsc, Time now) {
       m->pkt_len = static_cast<uint32_t>(len);
       if (!p.payload.empty()) ++counters_.tx_payload_copied;
     }
-    if (tx_ipv4_checksum_ && !p.dst->ip.is_v6) {
+    if (p.dst->ip.is_v6) {
+      FillIpv6UdpChecksum(m);
+    } else if (tx_ipv4_checksum_) {
       // The port fills in the IPv4 header checksum.
       data[kIpv4ChecksumOffset] = 0;
       data[kIpv4ChecksumOffset + 1] = 0;
@@ -288,6 +293,28 @@ void PortWorker::BuildFrames(uint64_t tsc, Time now) {
       m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
     }
     Stage(m, p.entropy, len, tsc);
+  }
+}
+
+// IPv6 makes the UDP checksum mandatory (RFC 8200, 8.1); transport/ leaves it
+// zero because it covers the payload, which a zero-copy frame carries in an
+// attached segment. IPv4 frames go without one (RFC 768 allows it; the Tern
+// CRC32C protects the packet).
+void PortWorker::FillIpv6UdpChecksum(rte_mbuf* m) const {
+  constexpr uint16_t kUdpOffset = sizeof(EthernetHeader) + sizeof(Ipv6Header);
+  if (m->data_len < kUdpOffset + sizeof(UdpHeader)) return;  // not a frame transport/ built
+  const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(EthernetHeader));
+  auto* udp = rte_pktmbuf_mtod_offset(m, rte_udp_hdr*, kUdpOffset);
+  if (tx_udp_checksum_) {
+    // The DPDK offload contract: lengths, flags, and the pseudo-header sum in
+    // the checksum field; the port adds the rest.
+    m->l2_len = sizeof(EthernetHeader);
+    m->l3_len = sizeof(Ipv6Header);
+    m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+    udp->dgram_cksum = rte_ipv6_phdr_cksum(ip, m->ol_flags);
+  } else {
+    udp->dgram_cksum = 0;
+    udp->dgram_cksum = rte_ipv6_udptcp_cksum_mbuf(m, ip, kUdpOffset);
   }
 }
 

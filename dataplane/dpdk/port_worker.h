@@ -113,6 +113,7 @@ class PortWorker {
   void ReleaseHeld(uint64_t tsc);
   void FlushTx(uint64_t tsc);
   bool StageControlFrame(const uint8_t* bytes, size_t len);
+  void FillIpv6UdpChecksum(rte_mbuf* m) const;
 
   const Port& port_;
   const uint16_t port_id_;
@@ -124,6 +125,7 @@ class PortWorker {
   int steering_index_ = -1;
   rte_mempool* pool_;
   const bool tx_ipv4_checksum_;
+  const bool tx_udp_checksum_;
   const uint32_t max_frame_;
   rte_mempool* attach_pool_;  // null: the port cannot send chained mbufs
   bool zero_copy_ = false;

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_udp.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -47,7 +49,7 @@ class PortWorkerTest : public ::testing::Test {
     for (int i : {0, 1}) {
       ContextConfig config;
       config.local.mac = ports_[i]->info().mac;
-      config.local.ip = IpAddress::V4(0x0A000001u + static_cast<uint32_t>(i));
+      config.local.ip = LocalIp(i);
       config.seed = 5 + static_cast<uint64_t>(i);
       ctx_[i] = *Context::Create(config);
       pd_[i] = ctx_[i]->AllocPd();
@@ -69,6 +71,10 @@ class PortWorkerTest : public ::testing::Test {
       ASSERT_TRUE(qp_[i]->ToRts({}).ok());
     }
     worker_b_ = std::make_unique<PortWorker>(*ports_[1], 0, *ctx_[1], clock_);
+  }
+
+  virtual IpAddress LocalIp(int i) const {
+    return IpAddress::V4(0x0A000001u + static_cast<uint32_t>(i));
   }
 
   // A WRITE's first frame as A's context builds it.
@@ -463,6 +469,56 @@ TEST_F(PortWorkerTest, AttachedPayloadsOutliveTheirWorker) {
   }
   for (int i = 0; i < 10; ++i) worker_b_->Poll(rte_rdtsc());
   EXPECT_GE(worker_b_->counters().rx_multi_segment, 2u);
+}
+
+// The same two ports with IPv6 addresses.
+class PortWorkerIpv6Test : public PortWorkerTest {
+ protected:
+  IpAddress LocalIp(int i) const override {
+    return *IpAddress::Parse(i == 0 ? "fd00::a" : "fd00::b");
+  }
+};
+
+// IPv6 requires a UDP checksum; net_ring offers no offload, so the worker
+// computes it, over the attached payload segment too when it sends zero-copy.
+TEST_F(PortWorkerIpv6Test, FramesLeaveWithAUdpChecksumOverTheWholeDatagram) {
+  ASSERT_FALSE(ports_[0]->info().tx_udp_checksum) << "this test covers the software path";
+  MemoryRegion* dma = RegisterDmaOnA(16384, 0x6C);
+  ASSERT_NE(dma, nullptr);
+  constexpr uint16_t kUdpOffset = sizeof(EthernetHeader) + sizeof(Ipv6Header);
+  for (const bool zero_copy : {true, false}) {
+    SCOPED_TRACE(zero_copy ? "zero-copy" : "copied");
+    PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
+    if (zero_copy) {
+      PostWriteFromA(*dma, reinterpret_cast<const uint8_t*>(dma->addr()), 8192);
+    } else {
+      PostWriteFromA(*mr_[0], buffer_[0].data(), 8192);
+    }
+    for (int i = 0; i < 10; ++i) worker_a.Poll(rte_rdtsc());
+    EXPECT_EQ(worker_a.counters().tx_zero_copy > 0, zero_copy);
+
+    rte_mbuf* rx[32];
+    const uint16_t n = rte_eth_rx_burst(ports_[1]->id(), 0, rx, 32);  // B's worker stays idle
+    ASSERT_GE(n, 2);
+    for (uint16_t i = 0; i < n; ++i) {
+      rte_mbuf* m = rx[i];
+      const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(EthernetHeader));
+      const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, kUdpOffset);
+      ASSERT_EQ(ip->proto, IPPROTO_UDP);
+      EXPECT_EQ(m->nb_segs > 1, zero_copy);
+      EXPECT_NE(udp->dgram_cksum, 0) << "frame " << i;
+      EXPECT_EQ(rte_ipv6_udptcp_cksum_mbuf_verify(m, ip, kUdpOffset), 0) << "frame " << i;
+    }
+    // The checksum covers the payload: one flipped bit in the last segment fails it.
+    rte_mbuf* last = rte_pktmbuf_lastseg(rx[0]);
+    rte_pktmbuf_mtod(last, uint8_t*)[last->data_len - 1] ^= 1;
+    EXPECT_NE(
+        rte_ipv6_udptcp_cksum_mbuf_verify(
+            rx[0], rte_pktmbuf_mtod_offset(rx[0], const rte_ipv6_hdr*, sizeof(EthernetHeader)),
+            kUdpOffset),
+        0);
+    rte_pktmbuf_free_bulk(rx, n);
+  }
 }
 
 }  // namespace

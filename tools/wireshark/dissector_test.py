@@ -670,6 +670,10 @@ def main():
             other_port = run_tshark(tshark, args.dissector, capture, env,
                                     ["-o", "tern.udp_ports:4000", "-Y", "tern",
                                      "-T", "fields", "-e", "frame.number"])
+            # Wireshark's own UDP checksum check: 1 good, 0 bad, 2 none (IPv4).
+            udp_checksums = run_tshark(tshark, args.dissector, capture, env,
+                                       ["-o", "udp.check_checksum:TRUE", "-T", "fields",
+                                        "-e", "frame.number", "-e", "udp.checksum.status"])
             packets = read_pdml(pdml_path)
         except (RuntimeError, subprocess.TimeoutExpired, ET.ParseError) as e:
             print(f"dissector_test: FAIL: {label}: {e}")
@@ -707,6 +711,15 @@ def main():
             if row[2] != want or (exp.get("length", 0) >= 20 and row[1] != "2"):
                 check.fail(exp["frame"], f"verify_checksum off: expected status 2 and verdict "
                            f"{want}, tshark {row[1:]}")
+        # IPv6 makes the UDP checksum mandatory, and the DPDK dataplane fills
+        # it (the simulator's frames never leave it and carry 0).
+        udp_status = dict(line.split("\t")[:2] for line in udp_checksums.splitlines()
+                          if "\t" in line)
+        for exp in expected:
+            if mode == "dpdk" and exp.get("ip") == 6 and exp.get("drop_reason") == "none":
+                got = udp_status.get(str(exp["frame"]))
+                if got != "1":
+                    check.fail(exp["frame"], f"UDP checksum status {got!r}, expected 1 (good)")
         # Preference: on another port, nothing is Tern.
         if other_port.strip():
             check.fail("-", "with tern.udp_ports 4000, frames still decode as Tern: "
