@@ -330,7 +330,8 @@ PerfResult Summarize(const PerfOptions& options, uint64_t size, const Host& clie
   }
   if (IsLatencyTest(options.test)) {  // one worker
     result.has_latency = true;
-    result.latency = ComputeLatencyStats(std::move(client.sides[0]->endpoint->latency_samples()));
+    result.latency = ComputeLatencyStats(std::move(client.sides[0]->endpoint->latency_samples()),
+                                         options.warmup);
   }
   result.bytes_verified += server.bytes_verified;
   result.data_errors += server.data_errors;
@@ -598,10 +599,11 @@ class PeerFabric : public DpdkPerfFabric {
       local.mtu = options_.mtu;
       local.paths = options_.paths;
       local.congestion_control = options_.cc;
-      local.workload =
-          absl::StrFormat("%s size=%d iters=%d qps=%d tx_depth=%d verify=%d workers=%d worker=%d",
-                          PerfTestName(options_.test), size, options_.iters, options_.qps,
-                          options_.tx_depth, options_.verify, options_.workers, w);
+      local.workload = absl::StrFormat(
+          "%s size=%d iters=%d warmup=%d qps=%d tx_depth=%d verify=%d workers=%d "
+          "worker=%d",
+          PerfTestName(options_.test), size, options_.iters, options_.warmup, options_.qps,
+          options_.tx_depth, options_.verify, options_.workers, w);
       local.qps = side.endpoint->LocalQps();
       absl::StatusOr<control::HostSetup> peer = channel_->Exchange(local);
       if (!peer.ok()) return peer.status();

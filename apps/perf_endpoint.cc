@@ -29,7 +29,7 @@ uint64_t WrMessage(uint64_t wr_id) { return wr_id & 0xFFFFFFFFu; }
 
 PerfEndpoint::PerfEndpoint(const PerfOptions& options, uint64_t size, bool requester,
                            Context& context, BufferAllocator allocator)
-    : options_(options),
+    : options_(WithWarmupIterations(options)),
       size_(size),
       requester_(requester),
       latency_test_(IsLatencyTest(options.test)),

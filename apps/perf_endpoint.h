@@ -94,7 +94,7 @@ class PerfEndpoint {
   void PostLatMessage(uint64_t i, Time now);
   void OnLatCompletion(bool recv, const WorkCompletion& wc, Time now);
 
-  const PerfOptions& options_;
+  const PerfOptions options_;  // with the warm-up round trips as iterations
   const uint64_t size_;
   const bool requester_;
   const bool latency_test_;

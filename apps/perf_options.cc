@@ -27,17 +27,17 @@ struct FlagInfo {
 };
 
 constexpr FlagInfo kFlags[] = {
-    {"test", 0, true},         {"size", 's', true},    {"all", 'a', false},
-    {"max-size", 0, true},     {"iters", 'n', true},   {"qps", 'q', true},
-    {"tx-depth", 't', true},   {"paths", 0, true},     {"path-policy", 0, true},
-    {"mtu", 0, true},          {"cc", 0, true},        {"seed", 0, true},
-    {"fabric", 0, true},       {"line-rate", 0, true}, {"verify", 0, false},
-    {"json", 0, true},         {"quiet", 0, false},    {"help", 'h', false},
-    {"loopback", 0, false},    {"server", 0, false},   {"connect", 0, true},
-    {"control-port", 0, true}, {"dpdk-port", 0, true}, {"ip", 0, true},
-    {"peer-mac", 0, true},     {"pcap", 0, true},      {"timeout", 0, true},
-    {"workers", 0, true},      {"min-rto", 0, true},   {"retry-cnt", 0, true},
-    {"tx-copy", 0, false},     {"gateway", 0, true},
+    {"test", 0, true},        {"size", 's', true},       {"all", 'a', false},
+    {"max-size", 0, true},    {"iters", 'n', true},      {"warmup", 0, true},
+    {"qps", 'q', true},       {"tx-depth", 't', true},   {"paths", 0, true},
+    {"path-policy", 0, true}, {"mtu", 0, true},          {"cc", 0, true},
+    {"seed", 0, true},        {"fabric", 0, true},       {"line-rate", 0, true},
+    {"verify", 0, false},     {"json", 0, true},         {"quiet", 0, false},
+    {"help", 'h', false},     {"loopback", 0, false},    {"server", 0, false},
+    {"connect", 0, true},     {"control-port", 0, true}, {"dpdk-port", 0, true},
+    {"ip", 0, true},          {"peer-mac", 0, true},     {"pcap", 0, true},
+    {"timeout", 0, true},     {"workers", 0, true},      {"min-rto", 0, true},
+    {"retry-cnt", 0, true},   {"tx-copy", 0, false},     {"gateway", 0, true},
 };
 constexpr size_t kFlagCount = std::size(kFlags);
 
@@ -377,6 +377,12 @@ std::vector<uint64_t> PerfOptions::Sizes() const {
   return sizes;
 }
 
+PerfOptions WithWarmupIterations(const PerfOptions& options) {
+  PerfOptions run = options;
+  run.iters += options.warmup;
+  return run;
+}
+
 uint64_t PerfOptions::SlotsPerQp() const {
   if (IsLatencyTest(test)) return 1;
   return std::min<uint64_t>(tx_depth, iters);
@@ -436,6 +442,14 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
                                                 raw.Get("iters"), kMaxIters));
     }
     options.iters = *iters;
+  }
+  if (raw.Has("warmup")) {
+    const std::optional<uint64_t> warmup = ParseUnsigned(raw.Get("warmup"));
+    if (!warmup || *warmup > kMaxIters) {
+      return FlagError("warmup", absl::StrFormat("'%s' is not a round-trip count; valid: 0..%d",
+                                                 raw.Get("warmup"), kMaxIters));
+    }
+    options.warmup = *warmup;
   }
   if (raw.Has("qps")) {
     const std::optional<uint64_t> qps = ParseUnsigned(raw.Get("qps"));
@@ -544,6 +558,12 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
   }
 
   // Combinations.
+  if (options.warmup > 0 && !latency) {
+    return FlagError("warmup", "is for latency tests (send_lat, write_lat, read_lat)");
+  }
+  if (options.iters + options.warmup > kMaxIters) {
+    return FlagError("warmup", absl::StrFormat("--iters plus --warmup exceeds %d", kMaxIters));
+  }
   if (options.workers > 1) {
     if (latency) return FlagError("workers", "latency tests use one QP and one worker");
     if (options.qps < options.workers) {
@@ -594,6 +614,8 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
       --max-size=BYTES   largest size for -a, 2..1G (default 8M)
   -n, --iters=N          messages per QP (bandwidth) or round trips (latency),
                          1..10^8 (default 1000)
+      --warmup=N         latency tests: round trips run first and left out of
+                         every statistic, 0..10^8 (default 0)
   -q, --qps=N            QP pairs, 1..%u (default 1; latency tests use 1)
   -t, --tx-depth=N       outstanding messages per QP in bandwidth tests, 1..%u
                          (default 128)

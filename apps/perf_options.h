@@ -53,6 +53,9 @@ struct PerfOptions {
   bool all_sizes = false;                  // -a
   uint64_t max_size = kDefaultMaxAllSize;  // --max-size, with -a
   uint64_t iters = 1000;
+  // --warmup: round trips a latency test runs before its --iters, left out of
+  // every statistic (a PMD's cold rings are not the transport's latency).
+  uint64_t warmup = 0;
   uint32_t qps = 1;
   uint32_t tx_depth = 128;
   uint16_t paths = 8;  // entropies per QP
@@ -98,6 +101,10 @@ struct PerfOptions {
   // more than iters), 1 for latency tests.
   uint64_t SlotsPerQp() const;
 };
+
+// The options a run's endpoints execute: a latency test's warm-up round trips
+// are its first iterations (`warmup` stays set, for the report to skip them).
+PerfOptions WithWarmupIterations(const PerfOptions& options);
 
 // The transport options every QP of a run gets, on either fabric.
 TransportOptions PerfTransportOptions(const PerfOptions& options, Bandwidth line_rate);

@@ -216,6 +216,20 @@ TEST(PerfOptionsTest, LatencyTestsRefuseTxDepth) {
               AllOf(StartsWith("-t/--tx-depth"), HasSubstr("bandwidth tests only")));
 }
 
+TEST(PerfOptionsTest, WarmupIsForLatencyTestsAndAddsToTheRunsIterations) {
+  const PerfOptions o = MustParse({"--test=send_lat", "-n", "100", "--warmup=30"});
+  EXPECT_EQ(o.iters, 100u);
+  EXPECT_EQ(o.warmup, 30u);
+  EXPECT_EQ(WithWarmupIterations(o).iters, 130u);
+  EXPECT_EQ(WithWarmupIterations(o).warmup, 30u);
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--warmup=10"}),
+              AllOf(StartsWith("--warmup"), HasSubstr("latency tests")));
+  EXPECT_THAT(ErrorOf({"--test=send_lat", "--warmup=ten"}),
+              AllOf(StartsWith("--warmup"), HasSubstr("0..100000000")));
+  EXPECT_THAT(ErrorOf({"--test=read_lat", "-n", "100000000", "--warmup=1"}),
+              AllOf(StartsWith("--warmup"), HasSubstr("exceeds 100000000")));
+}
+
 TEST(PerfOptionsTest, BuffersAboveTheLimitAreRefused) {
   EXPECT_THAT(ErrorOf({"--test=write_bw", "-s", "1G"}),
               AllOf(StartsWith("-t/--tx-depth"), HasSubstr("GiB")));

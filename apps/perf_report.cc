@@ -154,6 +154,10 @@ std::string FormatBanner(const PerfOptions& options) {
   } else {
     absl::StrAppendFormat(&out, " %-15s : %s\n", "Wire", sim::ToString(options.wire));
   }
+  if (latency && options.warmup > 0) {
+    absl::StrAppendFormat(&out, " %-15s : %d round trips first, not counted\n", "Warm-up",
+                          options.warmup);
+  }
   if (!latency) {
     absl::StrAppendFormat(&out, " %-15s : best rate over max(N/20, 4 x outstanding) completions\n",
                           "BW peak");
@@ -289,6 +293,7 @@ std::string FormatJson(const PerfOptions& options, const std::vector<PerfResult>
       .Raw("max_size", options.all_sizes ? absl::StrCat(options.max_size) : "null")
       .Raw("sizes", absl::StrCat("[", absl::StrJoin(sizes, ", "), "]"))
       .Uint("iters", options.iters)
+      .Uint("warmup", options.warmup)
       .Uint("qps", options.qps)
       .Uint("tx_depth", IsLatencyTest(options.test) ? 1 : options.tx_depth)
       .Uint("paths", options.paths)

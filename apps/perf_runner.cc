@@ -25,7 +25,9 @@ namespace tern::perf {
 
 // --- statistics -------------------------------------------------------------------
 
-LatencyStats ComputeLatencyStats(std::vector<double> samples) {
+LatencyStats ComputeLatencyStats(std::vector<double> samples, uint64_t warmup) {
+  samples.erase(samples.begin(),
+                samples.begin() + static_cast<ptrdiff_t>(std::min<size_t>(warmup, samples.size())));
   LatencyStats stats;
   if (samples.empty()) return stats;
   std::sort(samples.begin(), samples.end());
@@ -131,7 +133,7 @@ constexpr uint64_t kLatSlots = 3;
 class PerfSession {
  public:
   PerfSession(const PerfOptions& options, uint64_t size, const ProgressFn& progress)
-      : options_(options),
+      : options_(WithWarmupIterations(options)),
         size_(size),
         progress_(progress),
         latency_test_(IsLatencyTest(options.test)),
@@ -190,7 +192,7 @@ class PerfSession {
   Duration VirtualBudget() const;
   void FillCounters(PerfResult& result) const;
 
-  const PerfOptions& options_;
+  const PerfOptions options_;  // with the warm-up round trips as iterations
   const uint64_t size_;
   const ProgressFn& progress_;
   const bool latency_test_;
@@ -750,7 +752,7 @@ PerfResult PerfSession::Run() {
   PerfResult result;
   result.test = options_.test;
   result.bytes = size_;
-  result.iterations = options_.iters;
+  result.iterations = options_.iters - options_.warmup;  // the measured ones
   result.qps = flows_.size();
   result.ok = !failed_;
   result.failure = failure_;
@@ -764,7 +766,7 @@ PerfResult PerfSession::Run() {
   result.peak_window = peak_->window();
   if (latency_test_) {
     result.has_latency = true;
-    result.latency = ComputeLatencyStats(std::move(samples_usec_));
+    result.latency = ComputeLatencyStats(std::move(samples_usec_), options_.warmup);
   }
   result.messages_posted = messages_posted_;
   result.messages_completed = messages_completed_;

@@ -30,7 +30,8 @@ struct LatencyStats {
   double p99 = 0;
   double p99_9 = 0;
 };
-LatencyStats ComputeLatencyStats(std::vector<double> samples_usec);
+// Over the samples after the first `warmup` (the run's warm-up round trips).
+LatencyStats ComputeLatencyStats(std::vector<double> samples_usec, uint64_t warmup = 0);
 
 // BW peak: the highest rate over any window of `window` consecutive
 // completions. With t_0 the first post and t_k the k-th completion, the window

@@ -64,6 +64,14 @@ TEST(LatencyStatsTest, NoSamplesGiveZeros) {
   EXPECT_EQ(s.t_max, 0);
 }
 
+TEST(LatencyStatsTest, WarmupSamplesAreLeftOut) {
+  const LatencyStats s = ComputeLatencyStats({50, 40, 3, 1, 2}, 2);
+  EXPECT_EQ(s.t_min, 1);
+  EXPECT_EQ(s.t_max, 3);
+  EXPECT_EQ(s.t_typical, 2);
+  EXPECT_EQ(ComputeLatencyStats({50, 40}, 5).t_max, 0);
+}
+
 TEST(PeakRateTrackerTest, SteadyCompletionsPeakAtTheirRate) {
   // 1000 bytes every microsecond: 8 Gb/s whatever the window.
   PeakRateTracker peak(Time::Zero(), 5, 1000);
@@ -151,6 +159,17 @@ INSTANTIATE_TEST_SUITE_P(SixTests, CleanWireTest,
                          [](const ::testing::TestParamInfo<CleanRun>& param) {
                            return std::string(param.param.test);
                          });
+
+TEST(PerfRunnerTest, WarmupRoundTripsRunFirstAndAreNotCounted) {
+  for (std::string_view test : {"send_lat", "write_lat", "read_lat"}) {
+    const PerfResult r =
+        MustRun(Options({"--test", test, "-n", "20", "--warmup=7", "--verify"}), 4096);
+    EXPECT_TRUE(r.passed()) << test << ": " << r.failure;
+    EXPECT_EQ(r.iterations, 20u) << test;
+    EXPECT_EQ(r.messages_completed, 27u) << test;
+    EXPECT_GT(r.latency.t_min, 0) << test;
+  }
+}
 
 TEST(PerfRunnerTest, OddSizesAreVerifiedToTheLastByte) {
   for (uint64_t size : {1u, 7u, 4097u}) {
