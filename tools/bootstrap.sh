@@ -6,7 +6,7 @@ set -euo pipefail
 TERN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TERN_PACKAGES=(
   g++ meson ninja-build pkg-config python3
-  libdpdk-dev dpdk-dev liburing-dev libabsl-dev libspdlog-dev
+  libdpdk-dev dpdk-dev liburing-dev libabsl-dev libspdlog-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev libprotobuf-dev protobuf-compiler
   tshark iproute2 iputils-ping ethtool python3-matplotlib openmpi-bin
 )

@@ -14,12 +14,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "isa-l/crc.h"
 
 #if defined(__SSE4_2__)
 #include <nmmintrin.h>
-#endif
-#if defined(__SSE4_2__) && defined(__PCLMUL__)
-#include <wmmintrin.h>
 #endif
 
 namespace tern {
@@ -28,16 +26,13 @@ namespace {
 // ---------------------------------------------------------------------------
 // CRC32C helpers.
 
-// Reflected Castagnoli polynomial (RFC 3720 appendix B.4).
-constexpr uint32_t kCrc32cPoly = 0x82F63B78;
-
 #if defined(__SSE4_2__)
 
 // Advances a raw (not inverted) CRC32C register with the SSE4.2 CRC32
 // instruction, which implements exactly the reflected Castagnoli polynomial.
 // Eight bytes at a time, then the tail byte by byte. Loads go through memcpy so
 // `data` needs no alignment.
-uint32_t Crc32cOneStream(uint32_t state, const uint8_t* data, size_t len) {
+uint32_t Crc32cShort(uint32_t state, const uint8_t* data, size_t len) {
   uint64_t wide = state;
   while (len >= 8) {
     uint64_t word;
@@ -55,99 +50,10 @@ uint32_t Crc32cOneStream(uint32_t state, const uint8_t* data, size_t len) {
   return narrow;
 }
 
-#if defined(__PCLMUL__)
-
-// One CRC32 instruction takes three cycles but a core starts one per cycle, so
-// a single dependent chain runs at a third of the rate. Long buffers are cut
-// into three equal blocks hashed side by side, and the three registers are
-// joined by shifting the first two past the bytes that follow them:
-//   crc(s, A|B|C) = shift(crc(s, A), |B|+|C|) ^ shift(crc(0, B), |C|) ^ crc(0, C)
-// (the register is linear in its input). Shifting a register past n zero bytes
-// is multiplying it by x^(8n) mod P: a carry-less multiply by the constant
-// x^(8n-33) mod P, whose 64-bit product the CRC32 instruction reduces while
-// multiplying by the remaining x^33 (x^32 from the instruction, x^1 from the
-// bit-reflected product).
-
-// x^power mod P, bit-reflected (bit 31 is x^0), by repeated multiplication by x.
-constexpr uint32_t XPowerModP(uint32_t power) {
-  uint32_t value = 0x80000000;
-  for (uint32_t i = 0; i < power; ++i) value = (value >> 1) ^ ((value & 1) ? kCrc32cPoly : 0);
-  return value;
-}
-
-// Shift constants for one block length: past one block, and past two.
-struct StreamShift {
-  uint32_t one_block;
-  uint32_t two_blocks;
-};
-
-constexpr StreamShift ShiftFor(uint32_t block_bytes) {
-  return {XPowerModP(8 * block_bytes - 33), XPowerModP(16 * block_bytes - 33)};
-}
-
-// Buffers of at least three long blocks go through in long blocks; the rest,
-// if at least three short ones, as three blocks of whatever multiple of eight
-// bytes fits. Below that the join costs more than the parallel chains save.
-constexpr size_t kLongBlockBytes = 512;
-constexpr size_t kShortestBlockBytes = 64;
-constexpr StreamShift kLongBlockShift = ShiftFor(kLongBlockBytes);
-
-// kShortBlockShift[i] is for blocks of 8 * (i + 1) bytes.
-constexpr std::array<StreamShift, kLongBlockBytes / 8> MakeShortBlockShifts() {
-  std::array<StreamShift, kLongBlockBytes / 8> shifts{};
-  for (uint32_t i = 0; i < shifts.size(); ++i) shifts[i] = ShiftFor(8 * (i + 1));
-  return shifts;
-}
-constexpr std::array<StreamShift, kLongBlockBytes / 8> kShortBlockShift = MakeShortBlockShifts();
-
-uint32_t ShiftRegister(uint32_t crc, uint32_t constant) {
-  const __m128i product = _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(crc)),
-                                               _mm_cvtsi32_si128(static_cast<int>(constant)), 0);
-  return static_cast<uint32_t>(_mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(product))));
-}
-
-// Hashes 3 * block_bytes bytes (block_bytes a multiple of eight) as three chains.
-uint32_t Crc32cThreeStreams(uint32_t state, const uint8_t* data, size_t block_bytes,
-                            StreamShift shift) {
-  uint64_t a = state, b = 0, c = 0;
-  const uint8_t* const end = data + block_bytes;
-  for (; data != end; data += 8) {
-    uint64_t wa, wb, wc;
-    std::memcpy(&wa, data, 8);
-    std::memcpy(&wb, data + block_bytes, 8);
-    std::memcpy(&wc, data + 2 * block_bytes, 8);
-    a = _mm_crc32_u64(a, wa);
-    b = _mm_crc32_u64(b, wb);
-    c = _mm_crc32_u64(c, wc);
-  }
-  return ShiftRegister(static_cast<uint32_t>(a), shift.two_blocks) ^
-         ShiftRegister(static_cast<uint32_t>(b), shift.one_block) ^ static_cast<uint32_t>(c);
-}
-
-uint32_t Crc32cRaw(uint32_t state, const uint8_t* data, size_t len) {
-  while (len >= 3 * kLongBlockBytes) {
-    state = Crc32cThreeStreams(state, data, kLongBlockBytes, kLongBlockShift);
-    data += 3 * kLongBlockBytes;
-    len -= 3 * kLongBlockBytes;
-  }
-  if (len >= 3 * kShortestBlockBytes) {
-    const size_t block_bytes = len / 24 * 8;
-    state = Crc32cThreeStreams(state, data, block_bytes, kShortBlockShift[block_bytes / 8 - 1]);
-    data += 3 * block_bytes;
-    len -= 3 * block_bytes;
-  }
-  return Crc32cOneStream(state, data, len);
-}
-
 #else
 
-uint32_t Crc32cRaw(uint32_t state, const uint8_t* data, size_t len) {
-  return Crc32cOneStream(state, data, len);
-}
-
-#endif  // __PCLMUL__
-
-#else
+// Reflected Castagnoli polynomial (RFC 3720 appendix B.4).
+constexpr uint32_t kCrc32cPoly = 0x82F63B78;
 
 constexpr std::array<uint32_t, 256> MakeCrc32cTable() {
   std::array<uint32_t, 256> table{};
@@ -161,7 +67,7 @@ constexpr std::array<uint32_t, 256> MakeCrc32cTable() {
 constexpr std::array<uint32_t, 256> kCrc32cTable = MakeCrc32cTable();
 
 // Portable byte-at-a-time table lookup; the x86 build uses the instruction.
-uint32_t Crc32cRaw(uint32_t state, const uint8_t* data, size_t len) {
+uint32_t Crc32cShort(uint32_t state, const uint8_t* data, size_t len) {
   for (size_t i = 0; i < len; ++i) {
     state = (state >> 8) ^ kCrc32cTable[(state ^ data[i]) & 0xFF];
   }
@@ -169,6 +75,28 @@ uint32_t Crc32cRaw(uint32_t state, const uint8_t* data, size_t len) {
 }
 
 #endif
+
+// From this length on ISA-L's crc32_iscsi (which is CRC32C) is faster: it
+// folds the buffer with carry-less multiplies, 512 bits at a time on CPUs
+// with VPCLMULQDQ, and picks its code for the CPU at run time. On this
+// project's AMD EPYC VM it took 101 ns for 4,156 bytes and 43 ns for 1,100,
+// against 176 and 55 ns for the three-chain CRC32 loop it replaced; below
+// 256 bytes its set-up costs more than the instruction loop above.
+constexpr size_t kIsalMinBytes = 256;
+
+// Advances a raw (not inverted) CRC32C register over `len` bytes.
+uint32_t Crc32cRaw(uint32_t state, const uint8_t* data, size_t len) {
+  if (len < kIsalMinBytes) return Crc32cShort(state, data, len);
+  constexpr size_t kMaxChunk = size_t{1} << 30;  // crc32_iscsi takes an int length
+  while (len > 0) {
+    const size_t n = std::min(len, kMaxChunk);
+    // It only reads the buffer; its signature predates const.
+    state = crc32_iscsi(const_cast<uint8_t*>(data), static_cast<int>(n), state);
+    data += n;
+    len -= n;
+  }
+  return state;
+}
 
 // The checksum field's place in the Tern packet: bytes [16, 20).
 constexpr size_t kChecksumBegin = offsetof(TernHeader, checksum);
