@@ -331,6 +331,7 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   const TransmitSchedule::Slot slot = schedule_.Add();
   if (slot >= qp_of_slot_.size()) qp_of_slot_.resize(slot + 1);
   qps_.push_back(std::unique_ptr<QueuePair>(new QueuePair(this, std::move(connection), slot)));
+  qp_nums_.push_back(qp_num);
   qp_of_slot_[slot] = qps_.back().get();
   idle_due_.reserve(qps_.size());
   Reschedule(*qps_.back());
@@ -343,19 +344,17 @@ absl::Status Context::DestroyQp(QueuePair* qp) {
   if (it == qps_.end()) return absl::NotFoundError("queue pair not in this context");
   schedule_.Remove(qp->schedule_slot_);
   qp_of_slot_[qp->schedule_slot_] = nullptr;
+  qp_nums_.erase(qp_nums_.begin() + (it - qps_.begin()));
   qps_.erase(it);
   return absl::OkStatus();
 }
 
 QueuePair* Context::FindQp(uint32_t qp_num) const {
-  // QP numbers grow with creation and destroyed QPs leave the vector in
-  // order, so qps_ is sorted by number: a binary search per packet.
-  const auto it = std::lower_bound(qps_.begin(), qps_.end(), qp_num,
-                                   [](const std::unique_ptr<QueuePair>& qp, uint32_t n) {
-                                     return qp->connection_->qp_num() < n;
-                                   });
-  if (it == qps_.end() || (*it)->connection_->qp_num() != qp_num) return nullptr;
-  return it->get();
+  // QP numbers grow with creation and destroyed QPs leave the vectors in
+  // order, so qp_nums_ is sorted: a binary search per packet.
+  const auto it = std::lower_bound(qp_nums_.begin(), qp_nums_.end(), qp_num);
+  if (it == qp_nums_.end() || *it != qp_num) return nullptr;
+  return qps_[static_cast<size_t>(it - qp_nums_.begin())].get();
 }
 
 void Context::Reschedule(QueuePair& qp) {

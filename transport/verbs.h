@@ -414,6 +414,9 @@ class Context {
   std::vector<std::unique_ptr<MemoryRegion>> regions_;
   std::vector<std::unique_ptr<CompletionQueue>> cqs_;
   std::vector<std::unique_ptr<QueuePair>> qps_;  // sorted by QP number
+  // qps_[i]'s number, kept beside it so that the lookup per received packet
+  // searches one compact array instead of loading two objects per probe.
+  std::vector<uint32_t> qp_nums_;
   // The QPs by when they next have work, and the QP of each schedule slot.
   TransmitSchedule schedule_;
   std::vector<QueuePair*> qp_of_slot_;

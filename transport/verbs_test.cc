@@ -466,6 +466,27 @@ TEST_F(TransmitSchedulingTest, DestroyedQpIsNeverPolled) {
   EXPECT_EQ(Drain(wakeup, 4).size(), 2u);
 }
 
+// Received packets find their QP by number, also once QPs around it are gone;
+// a packet for a destroyed QP is an unknown connection.
+TEST_F(TransmitSchedulingTest, PacketsFindTheirQpAfterOthersAreDestroyed) {
+  std::vector<std::pair<QueuePair*, QueuePair*>> pairs;
+  for (int i = 0; i < 5; ++i) pairs.push_back(pair_.ConnectQps());
+  Context& receiver = *pair_.side(1).context;
+  ASSERT_TRUE(receiver.DestroyQp(pairs[1].second).ok());
+  ASSERT_TRUE(receiver.DestroyQp(pairs[3].second).ok());
+  for (const auto& [sender, unused] : pairs) PostOne(sender);
+  std::vector<TxPacket> packets(8);
+  const size_t n = context().PollTransmit(pair_.now(), packets);
+  ASSERT_EQ(n, 5u);
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<uint8_t> frame(packets[i].frame_len());
+    packets[i].WriteFrame(frame.data());
+    receiver.OnFrame(frame, pair_.now());
+  }
+  for (int i : {0, 2, 4}) EXPECT_EQ(pairs[i].second->counters().data_packets_received, 1u) << i;
+  EXPECT_EQ(receiver.counters().drops[static_cast<size_t>(DropReason::kUnknownConnection)], 2u);
+}
+
 // Context::NextWakeup against a scan of every QP's, through random posting,
 // delivery, loss, time steps and bursts. When some QP is due the context must
 // say so (at or before now); otherwise it must name the exact deadline.
