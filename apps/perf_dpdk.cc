@@ -365,6 +365,7 @@ std::vector<std::pair<std::string, uint64_t>> HostCounters(const Host& host) {
                            {"port_rx_multi_segment", w.rx_multi_segment},
                            {"arp_requests_answered", w.arp_requests_answered},
                            {"nd_solicitations_answered", w.nd_solicitations_answered},
+                           {"nd_address_defended", w.nd_address_defended},
                            {"fault_dropped", f.dropped + f.blackholed},
                            {"fault_duplicated", f.duplicated},
                            {"fault_corrupted", f.corrupted},

@@ -60,18 +60,21 @@ size_t EncodeNdp(const NdpMessage& message, std::span<uint8_t> out) {
       !message.target.is_v6) {
     return 0;
   }
+  // A zero link-layer address means no option (as DecodeNdp reports one).
+  const size_t option_bytes = message.link_layer.IsZero() ? 0 : 8;
+  const size_t frame_bytes = kNdpFrameBytes - 8 + option_bytes;
   uint8_t* f = out.data();
-  std::fill_n(f, kNdpFrameBytes, 0);
+  std::fill_n(f, frame_bytes, 0);
   EthernetHeader eth;
   std::memcpy(eth.dst, message.dest_mac.bytes.data(), 6);
   std::memcpy(eth.src, message.source_mac.bytes.data(), 6);
   eth.ether_type.set(kEtherTypeIpv6);
   std::memcpy(f, &eth, sizeof(eth));
 
-  constexpr size_t kIcmpBytes = kNdpFrameBytes - kIcmpOffset;
+  const size_t icmp_bytes = frame_bytes - kIcmpOffset;
   Ipv6Header ip;
   ip.version_class_flow.set(uint32_t{6} << 28);
-  ip.payload_length.set(kIcmpBytes);
+  ip.payload_length.set(static_cast<uint16_t>(icmp_bytes));
   ip.next_header = kIpProtoIcmpv6;
   ip.hop_limit = kHopLimit;
   std::memcpy(ip.src, message.source_ip.bytes.data(), 16);
@@ -86,16 +89,18 @@ size_t EncodeNdp(const NdpMessage& message, std::span<uint8_t> out) {
   }
   std::memcpy(body.target, message.target.bytes.data(), 16);
   std::memcpy(f + kIcmpOffset, &body, sizeof(body));
-  uint8_t* option = f + kIcmpOffset + sizeof(body);
-  option[0] =
-      message.type == NdpType::kSolicitation ? kOptionSourceLinkLayer : kOptionTargetLinkLayer;
-  option[1] = 1;  // length in units of 8 bytes
-  std::memcpy(option + 2, message.link_layer.bytes.data(), 6);
+  if (option_bytes > 0) {
+    uint8_t* option = f + kIcmpOffset + sizeof(body);
+    option[0] =
+        message.type == NdpType::kSolicitation ? kOptionSourceLinkLayer : kOptionTargetLinkLayer;
+    option[1] = 1;  // length in units of 8 bytes
+    std::memcpy(option + 2, message.link_layer.bytes.data(), 6);
+  }
 
-  const uint16_t checksum = Icmpv6Checksum(ip.src, ip.dst, std::span(f + kIcmpOffset, kIcmpBytes));
+  const uint16_t checksum = Icmpv6Checksum(ip.src, ip.dst, std::span(f + kIcmpOffset, icmp_bytes));
   f[kIcmpOffset + offsetof(NeighborBody, checksum)] = static_cast<uint8_t>(checksum >> 8);
   f[kIcmpOffset + offsetof(NeighborBody, checksum) + 1] = static_cast<uint8_t>(checksum);
-  return kNdpFrameBytes;
+  return frame_bytes;
 }
 
 bool IsIcmpv6(std::span<const uint8_t> frame) {
@@ -160,20 +165,31 @@ std::optional<NdpMessage> DecodeNdp(std::span<const uint8_t> frame) {
   return m;
 }
 
+bool IsDuplicateAddressProbe(const NdpMessage& solicitation) {
+  return solicitation.type == NdpType::kSolicitation && IsUnspecified(solicitation.source_ip);
+}
+
 std::optional<NdpMessage> AnswerNdp(const NdpMessage& solicitation, const Endpoint& local) {
   if (solicitation.type != NdpType::kSolicitation || !local.ip.is_v6 ||
-      solicitation.target != local.ip || IsUnspecified(solicitation.source_ip)) {
+      solicitation.target != local.ip) {
     return std::nullopt;
   }
   NdpMessage reply;
   reply.type = NdpType::kAdvertisement;
   reply.source_mac = local.mac;
-  reply.dest_mac =
-      solicitation.link_layer.IsZero() ? solicitation.source_mac : solicitation.link_layer;
   reply.source_ip = local.ip;
-  reply.dest_ip = solicitation.source_ip;
   reply.target = local.ip;
   reply.link_layer = local.mac;
+  if (IsDuplicateAddressProbe(solicitation)) {
+    // The prober has no address to answer to: every node hears the defence.
+    reply.dest_ip = *IpAddress::Parse("ff02::1");
+    reply.dest_mac = MacAddress{{0x33, 0x33, 0, 0, 0, 0x01}};
+    reply.solicited = false;
+    return reply;
+  }
+  reply.dest_mac =
+      solicitation.link_layer.IsZero() ? solicitation.source_mac : solicitation.link_layer;
+  reply.dest_ip = solicitation.source_ip;
   reply.solicited = true;
   return reply;
 }

@@ -1,7 +1,9 @@
 // IPv6 neighbor discovery (RFC 4861), the part ARP does for IPv4: Neighbor
 // Solicitation to find a peer's or gateway's MAC, Neighbor Advertisement to
-// answer for the local address. No router discovery, no duplicate address
-// detection, no unreachability detection. Pure byte handling, no DPDK types.
+// answer for the local address, and the defence of that address against
+// another host's duplicate address detection. No router discovery, no
+// detection of duplicates of our own, no unreachability detection. Pure byte
+// handling, no DPDK types.
 #pragma once
 
 #include <cstddef>
@@ -39,8 +41,9 @@ struct NdpMessage {
 NdpMessage SolicitNeighbor(const Endpoint& local, const IpAddress& target);
 
 // Writes the frame into `out` (at least kNdpFrameBytes), with hop limit 255
-// and the ICMPv6 checksum, and returns its length; 0 when an address is not
-// IPv6 or `out` is too short.
+// and the ICMPv6 checksum, and returns its length (8 bytes short of
+// kNdpFrameBytes when `link_layer` is zero: no option); 0 when an address is
+// not IPv6 or `out` is too short.
 size_t EncodeNdp(const NdpMessage& message, std::span<uint8_t> out);
 
 // The message in an Ethernet frame, or nullopt unless it is a valid
@@ -49,9 +52,14 @@ size_t EncodeNdp(const NdpMessage& message, std::span<uint8_t> out);
 std::optional<NdpMessage> DecodeNdp(std::span<const uint8_t> frame);
 
 // The advertisement a host owning `local` sends in reply to `solicitation`,
-// or nullopt when it asks for another address, is not a solicitation, or comes
-// from the unspecified address (duplicate address detection, not answered).
+// or nullopt when it asks for another address or is not a solicitation. A
+// solicitation from the unspecified address is another host's duplicate
+// address detection probing our address: the answer defends it, to all nodes
+// (ff02::1) and not solicited (RFC 4861 section 7.2.4).
 std::optional<NdpMessage> AnswerNdp(const NdpMessage& solicitation, const Endpoint& local);
+
+// Whether `solicitation` is duplicate address detection (sent from ::).
+bool IsDuplicateAddressProbe(const NdpMessage& solicitation);
 
 // Whether `frame` is ICMPv6 over IPv6 (without checking anything else): where
 // a worker sends it instead of to the transport.

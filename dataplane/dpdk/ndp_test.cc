@@ -66,20 +66,46 @@ TEST(NdpTest, DecodesLinuxsAdvertisement) {
   EXPECT_EQ(na->source_mac, kMacB);
 }
 
-TEST(NdpTest, OnlyTheOwnerAnswersAndNeverDuplicateAddressDetection) {
+TEST(NdpTest, OnlyTheOwnerAnswers) {
   const NdpMessage ns = SolicitNeighbor(HostA(), HostB().ip);
   EXPECT_FALSE(AnswerNdp(ns, HostA()).has_value()) << "asks for another address";
   Endpoint v4 = HostB();
   v4.ip = IpAddress::V4(0x0A000002);
   EXPECT_FALSE(AnswerNdp(ns, v4).has_value());
-  NdpMessage dad = ns;
-  dad.source_ip = *IpAddress::Parse("::");
-  EXPECT_FALSE(AnswerNdp(dad, HostB()).has_value());
   EXPECT_FALSE(AnswerNdp(*AnswerNdp(ns, HostB()), HostB()).has_value()) << "not a solicitation";
   // Without the option, the answer goes to the Ethernet source.
   NdpMessage bare = ns;
   bare.link_layer = {};
   EXPECT_EQ(AnswerNdp(bare, HostB())->dest_mac, kMacA);
+}
+
+// Another host probing for B's address (duplicate address detection: from ::,
+// to the solicited-node group, no option) gets B's defence, sent to all nodes
+// and not flagged solicited, which the prober reads as "taken".
+TEST(NdpTest, DuplicateAddressProbesForOurAddressAreDefended) {
+  NdpMessage probe = SolicitNeighbor(HostA(), HostB().ip);
+  probe.source_ip = *IpAddress::Parse("::");
+  probe.link_layer = {};
+  const std::optional<NdpMessage> decoded = DecodeNdp(Encode(probe));
+  ASSERT_TRUE(decoded.has_value()) << "a well-formed probe";
+  EXPECT_TRUE(IsDuplicateAddressProbe(*decoded));
+  EXPECT_FALSE(IsDuplicateAddressProbe(SolicitNeighbor(HostA(), HostB().ip)));
+
+  const std::optional<NdpMessage> defence = AnswerNdp(*decoded, HostB());
+  ASSERT_TRUE(defence.has_value());
+  EXPECT_EQ(defence->dest_ip, *IpAddress::Parse("ff02::1"));
+  EXPECT_EQ(defence->dest_mac, (MacAddress{{0x33, 0x33, 0, 0, 0, 0x01}}));
+  EXPECT_FALSE(defence->solicited);
+  // On the wire it is an advertisement any node accepts, naming B's MAC.
+  const std::optional<NdpMessage> heard = DecodeNdp(Encode(*defence));
+  ASSERT_TRUE(heard.has_value());
+  EXPECT_EQ(heard->type, NdpType::kAdvertisement);
+  EXPECT_FALSE(heard->solicited);
+  EXPECT_EQ(heard->target, HostB().ip);
+  EXPECT_EQ(heard->link_layer, kMacB);
+  EXPECT_EQ(heard->source_ip, HostB().ip);
+  // A probe for another address is not ours to defend.
+  EXPECT_FALSE(AnswerNdp(*decoded, HostA()).has_value());
 }
 
 TEST(NdpTest, IsIcmpv6LooksOnlyAtTheHeaders) {

@@ -231,6 +231,7 @@ void PortWorker::HandleNdp(const NdpMessage& message) {
     uint8_t frame[kNdpFrameBytes];
     const size_t len = EncodeNdp(*reply, frame);
     if (StageControlFrame(frame, len)) ++counters_.nd_solicitations_answered;
+    if (IsDuplicateAddressProbe(message)) ++counters_.nd_address_defended;
   }
 }
 

@@ -47,6 +47,9 @@ struct WorkerCounters {
   uint64_t nd_solicitations_answered = 0;  // IPv6 neighbor discovery, as ARP above
   uint64_t nd_solicitations_sent = 0;
   uint64_t nd_learned = 0;
+  // Another host's duplicate address detection asked for our address: a
+  // misconfigured lab host is trying to take it. Answered (defended).
+  uint64_t nd_address_defended = 0;
   uint64_t hold_overflow = 0;      // reorder hold queue full: sent without its delay
   uint64_t steered_out = 0;        // received here, handed to the worker owning their UDP port
   uint64_t steered_in = 0;         // handed here by another worker

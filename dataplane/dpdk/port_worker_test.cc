@@ -25,6 +25,7 @@
 #include "dataplane/dpdk/dma_memory.h"
 #include "dataplane/dpdk/eal.h"
 #include "dataplane/dpdk/eal_test_environment.h"
+#include "dataplane/dpdk/ndp.h"
 #include "dataplane/dpdk/port.h"
 
 namespace tern::dpdk {
@@ -481,44 +482,72 @@ class PortWorkerIpv6Test : public PortWorkerTest {
 
 // IPv6 requires a UDP checksum; net_ring offers no offload, so the worker
 // computes it, over the attached payload segment too when it sends zero-copy.
-TEST_F(PortWorkerIpv6Test, FramesLeaveWithAUdpChecksumOverTheWholeDatagram) {
-  ASSERT_FALSE(ports_[0]->info().tx_udp_checksum) << "this test covers the software path";
+// One WRITE per test: a second on the same QP could meet the first's
+// retransmissions (B never acknowledges here).
+void ExpectUdpChecksumsOverTheWholeDatagram(const Port& a, const Port& b, PortWorker& worker_a,
+                                            bool zero_copy) {
+  ASSERT_FALSE(a.info().tx_udp_checksum) << "this test covers the software path";
+  constexpr uint16_t kUdpOffset = sizeof(EthernetHeader) + sizeof(Ipv6Header);
+  for (int i = 0; i < 10; ++i) worker_a.Poll(rte_rdtsc());
+  EXPECT_EQ(worker_a.counters().tx_zero_copy > 0, zero_copy);
+  rte_mbuf* rx[32];
+  const uint16_t n = rte_eth_rx_burst(b.id(), 0, rx, 32);  // B's worker stays idle
+  ASSERT_GE(n, 2);
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = rx[i];
+    const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(EthernetHeader));
+    const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, kUdpOffset);
+    ASSERT_EQ(ip->proto, IPPROTO_UDP);
+    EXPECT_EQ(m->nb_segs > 1, zero_copy);
+    EXPECT_NE(udp->dgram_cksum, 0) << "frame " << i;
+    EXPECT_EQ(rte_ipv6_udptcp_cksum_mbuf_verify(m, ip, kUdpOffset), 0) << "frame " << i;
+  }
+  // The checksum covers the payload: one flipped bit in the last segment fails it.
+  rte_mbuf* last = rte_pktmbuf_lastseg(rx[0]);
+  rte_pktmbuf_mtod(last, uint8_t*)[last->data_len - 1] ^= 1;
+  EXPECT_NE(rte_ipv6_udptcp_cksum_mbuf_verify(
+                rx[0], rte_pktmbuf_mtod_offset(rx[0], const rte_ipv6_hdr*, sizeof(EthernetHeader)),
+                kUdpOffset),
+            0);
+  rte_pktmbuf_free_bulk(rx, n);
+}
+
+TEST_F(PortWorkerIpv6Test, ZeroCopyFramesCarryAUdpChecksumOverTheWholeDatagram) {
   MemoryRegion* dma = RegisterDmaOnA(16384, 0x6C);
   ASSERT_NE(dma, nullptr);
-  constexpr uint16_t kUdpOffset = sizeof(EthernetHeader) + sizeof(Ipv6Header);
-  for (const bool zero_copy : {true, false}) {
-    SCOPED_TRACE(zero_copy ? "zero-copy" : "copied");
-    PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
-    if (zero_copy) {
-      PostWriteFromA(*dma, reinterpret_cast<const uint8_t*>(dma->addr()), 8192);
-    } else {
-      PostWriteFromA(*mr_[0], buffer_[0].data(), 8192);
-    }
-    for (int i = 0; i < 10; ++i) worker_a.Poll(rte_rdtsc());
-    EXPECT_EQ(worker_a.counters().tx_zero_copy > 0, zero_copy);
+  PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
+  PostWriteFromA(*dma, reinterpret_cast<const uint8_t*>(dma->addr()), 8192);
+  ExpectUdpChecksumsOverTheWholeDatagram(*ports_[0], *ports_[1], worker_a, true);
+}
 
-    rte_mbuf* rx[32];
-    const uint16_t n = rte_eth_rx_burst(ports_[1]->id(), 0, rx, 32);  // B's worker stays idle
-    ASSERT_GE(n, 2);
-    for (uint16_t i = 0; i < n; ++i) {
-      rte_mbuf* m = rx[i];
-      const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, sizeof(EthernetHeader));
-      const auto* udp = rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, kUdpOffset);
-      ASSERT_EQ(ip->proto, IPPROTO_UDP);
-      EXPECT_EQ(m->nb_segs > 1, zero_copy);
-      EXPECT_NE(udp->dgram_cksum, 0) << "frame " << i;
-      EXPECT_EQ(rte_ipv6_udptcp_cksum_mbuf_verify(m, ip, kUdpOffset), 0) << "frame " << i;
-    }
-    // The checksum covers the payload: one flipped bit in the last segment fails it.
-    rte_mbuf* last = rte_pktmbuf_lastseg(rx[0]);
-    rte_pktmbuf_mtod(last, uint8_t*)[last->data_len - 1] ^= 1;
-    EXPECT_NE(
-        rte_ipv6_udptcp_cksum_mbuf_verify(
-            rx[0], rte_pktmbuf_mtod_offset(rx[0], const rte_ipv6_hdr*, sizeof(EthernetHeader)),
-            kUdpOffset),
-        0);
-    rte_pktmbuf_free_bulk(rx, n);
-  }
+TEST_F(PortWorkerIpv6Test, CopiedFramesCarryAUdpChecksumOverTheWholeDatagram) {
+  PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
+  PostWriteFromA(*mr_[0], buffer_[0].data(), 8192);  // a std::vector: copied
+  ExpectUdpChecksumsOverTheWholeDatagram(*ports_[0], *ports_[1], worker_a, false);
+}
+
+// Another host's duplicate address detection for B's address is answered to
+// all nodes, and counted: someone is trying to take the address.
+TEST_F(PortWorkerIpv6Test, DuplicateAddressProbeForOurAddressIsDefended) {
+  NdpMessage probe = SolicitNeighbor(ctx_[0]->local(), ctx_[1]->local().ip);
+  probe.source_ip = *IpAddress::Parse("::");
+  probe.link_layer = {};
+  std::vector<uint8_t> frame(kNdpFrameBytes);
+  frame.resize(EncodeNdp(probe, frame));
+  ASSERT_FALSE(frame.empty());
+  SendToB(frame);
+  EXPECT_EQ(worker_b_->counters().nd_address_defended, 1u);
+  std::vector<std::vector<uint8_t>> replies = ReceiveAtA();
+  ASSERT_EQ(replies.size(), 1u);
+  const std::optional<NdpMessage> defence = DecodeNdp(replies[0]);
+  ASSERT_TRUE(defence.has_value());
+  EXPECT_EQ(defence->type, NdpType::kAdvertisement);
+  EXPECT_EQ(defence->dest_ip, *IpAddress::Parse("ff02::1"));
+  EXPECT_FALSE(defence->solicited);
+  EXPECT_EQ(defence->target, ctx_[1]->local().ip);
+  EXPECT_EQ(defence->link_layer, ports_[1]->info().mac);
+  EXPECT_EQ(worker_b_->neighbors().Lookup(*IpAddress::Parse("::")), std::nullopt)
+      << "nothing learned from a probe";
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ int HandleWorkers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(w, "rx_ip_checksum_bad", s.counters.rx_ip_checksum_bad);
     rte_tel_data_add_dict_u64(w, "arp_requests_answered", s.counters.arp_requests_answered);
     rte_tel_data_add_dict_u64(w, "nd_solicitations_answered", s.counters.nd_solicitations_answered);
+    rte_tel_data_add_dict_u64(w, "nd_address_defended", s.counters.nd_address_defended);
     rte_tel_data_add_dict_u64(w, "steered_out", s.counters.steered_out);
     rte_tel_data_add_dict_u64(w, "steered_in", s.counters.steered_in);
     rte_tel_data_add_dict_u64(w, "steer_ring_full", s.counters.steer_ring_full);
