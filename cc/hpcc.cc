@@ -33,6 +33,7 @@ HpccCc::HpccCc(const Config& config)
       max_stage_(config.max_stage),
       mtu_bytes_(std::max<uint32_t>(config.mtu_bytes, 1)),
       fast_react_(config.fast_react),
+      path_count_(static_cast<uint8_t>(std::clamp<uint32_t>(config.paths, 1, kMaxPaths))),
       w_(w_init_),
       wc_(w_init_) {}
 
@@ -41,12 +42,18 @@ PathAdvice HpccCc::OnAck(const AckEvent& event) {
   const Telemetry& telemetry = *event.telemetry;
   const int hops = std::min<int>(telemetry.hops, kMaxTelemetryHops);
 
-  if (!have_records_ || !SamePath(telemetry, hops, event.entropy)) {
+  hops_ = static_cast<uint8_t>(hops);
+  PathRecords* path = FindPath(event.entropy);
+  if (path == nullptr || !SameRoute(*path, telemetry, hops)) {
     // Nothing to difference against: keep this record for the next ACK. The
     // very first one also starts the RTT clock, as the simulator does.
     if (!have_records_) wc_updated_at_ = event.now;
     have_records_ = true;
-    StoreRecords(telemetry, hops, event.entropy);
+    if (path == nullptr) {
+      path = &paths_[next_replaced_];
+      next_replaced_ = static_cast<uint8_t>((next_replaced_ + 1) % path_count_);
+    }
+    StoreRecords(telemetry, hops, event.entropy, *path);
     return PathAdvice::kKeep;
   }
 
@@ -57,7 +64,7 @@ PathAdvice HpccCc::OnAck(const AckEvent& event) {
   // measurement spans a whole RTT.
   if (!update_wc && !fast_react_) return PathAdvice::kKeep;
 
-  if (!MeasureInflight(telemetry, hops)) return PathAdvice::kKeep;  // a due update waits
+  if (!MeasureInflight(telemetry, hops, *path)) return PathAdvice::kKeep;  // a due update waits
   ComputeWind(update_wc);
   if (update_wc) wc_updated_at_ = event.now;  // lastUpdateSeq = snd_nxt
   return PathAdvice::kKeep;
@@ -65,27 +72,36 @@ PathAdvice HpccCc::OnAck(const AckEvent& event) {
 
 PathAdvice HpccCc::OnLoss(const LossEvent& /*event*/) { return PathAdvice::kKeep; }
 
-bool HpccCc::SamePath(const Telemetry& telemetry, int hops, uint16_t entropy) const {
-  if (hops != hops_ || entropy != entropy_) return false;
+HpccCc::PathRecords* HpccCc::FindPath(uint16_t entropy) {
+  for (int i = 0; i < path_count_; ++i) {
+    if (paths_[i].valid && paths_[i].entropy == entropy) return &paths_[i];
+  }
+  return nullptr;
+}
+
+bool HpccCc::SameRoute(const PathRecords& path, const Telemetry& telemetry, int hops) {
+  if (hops != path.hops) return false;
   for (int i = 0; i < hops; ++i) {
-    if (telemetry.hop[i].rate_mbps != last_[i].rate_mbps) return false;
+    if (telemetry.hop[i].rate_mbps != path.last[i].rate_mbps) return false;
   }
   return true;
 }
 
-void HpccCc::StoreRecords(const Telemetry& telemetry, int hops, uint16_t entropy) {
-  for (int i = 0; i < hops; ++i) last_[i] = telemetry.hop[i];
-  hops_ = static_cast<uint8_t>(hops);
-  entropy_ = entropy;
+void HpccCc::StoreRecords(const Telemetry& telemetry, int hops, uint16_t entropy,
+                          PathRecords& path) {
+  for (int i = 0; i < hops; ++i) path.last[i] = telemetry.hop[i];
+  path.hops = static_cast<uint8_t>(hops);
+  path.entropy = entropy;
+  path.valid = true;
 }
 
-bool HpccCc::MeasureInflight(const Telemetry& telemetry, int hops) {
+bool HpccCc::MeasureInflight(const Telemetry& telemetry, int hops, PathRecords& path) {
   bool measured = false;
   double max_u = 0;
   double tau_ns = 0;
   for (int i = 0; i < hops; ++i) {
     const HopTelemetry& now = telemetry.hop[i];
-    HopTelemetry& last = last_[i];
+    HopTelemetry& last = path.last[i];
     // Both counters wrap modulo 2^32 on the wire: unsigned differences.
     const uint32_t dt_ns = now.timestamp_ns - last.timestamp_ns;
     const uint32_t dtx_bytes = now.tx_bytes - last.tx_bytes;
@@ -176,6 +192,7 @@ absl::StatusOr<std::unique_ptr<CongestionControl>> CreateHpccCc(const CcParams& 
   config.eta = params.GetDouble("eta");
   config.max_stage = static_cast<uint32_t>(params.GetUint("max_stage"));
   config.fast_react = params.GetBool("fast_react");
+  config.paths = static_cast<uint32_t>(params.GetUint("paths"));
   if (w_ai != 0) {
     config.w_ai_bytes = static_cast<double>(w_ai);
   } else {
@@ -232,6 +249,13 @@ CcAlgorithmInfo HpccCcInfo() {
                .description = "adjust the window on every ACK (true) or only once per RTT",
                .min = std::nullopt,
                .max = std::nullopt},
+              {.name = "paths",
+               .kind = CcParamKind::kUnsigned,
+               .default_value = "1",
+               .description = "path records kept (1 = the paper's single path); with spraying, "
+                              "records per entropy for up to this many",
+               .min = 1,
+               .max = HpccCc::kMaxPaths},
           },
       .factory = &CreateHpccCc,
   };

@@ -8,7 +8,7 @@
 // reference window Wc that changes once per RTT (§3.3), paced at R = W / T
 // (Algorithm 1, NewACK).
 //
-// Spec: hpcc[:eta=X,max_stage=N,ai_flows=N|w_ai=BYTES,base_rtt=US,fast_react=B]
+// Spec: hpcc[:eta=X,max_stage=N,ai_flows=N|w_ai=BYTES,base_rtt=US,fast_react=B,paths=N]
 //   eta         target utilisation, (0, 1]; default 0.95 (paper's setting; simulator
 //               TargetUtil)
 //   max_stage   additive-increase updates before a multiplicative one; default 0, what the
@@ -18,6 +18,7 @@
 //   w_ai        W_AI in bytes; 0 (default) = from ai_flows. Excludes ai_flows.
 //   base_rtt    T in microseconds; 0 (default) = CcContext::base_rtt
 //   fast_react  react on every ACK (true, default) or only once per RTT (simulator FastReact)
+//   paths       path records kept, 1..8; default 1 (the paper's single path). See Paths.
 //
 // W_init = line_rate x T (the BDP). The default N = 125 makes W_AI / T equal to
 // the ns-3 simulator's RATE_AI of 10 Mb/s per 25 Gb/s of NIC rate (its run.py):
@@ -36,10 +37,14 @@
 // runs it over a lossless fabric). ACKs without telemetry change nothing.
 //
 // Paths. HPCC assumes one path per flow: the records of hop i must come from
-// the same switch port. The stored records are reset (and the next record only
-// stored) when the hop count, a hop's line rate or the ACK's entropy changes.
-// Spraying a connection over several entropies therefore starves HPCC of
-// measurements; run it with a single path.
+// the same switch port. With paths=1 the stored records are reset (and the
+// next record only stored) when the hop count, a hop's line rate or the ACK's
+// entropy changes, so spraying over several entropies starves HPCC of
+// measurements. With paths=N (Tern's extension, not the paper's) it keeps the
+// records of up to N entropies and measures each ACK against its own path's
+// previous record; U is then the EWMA over whichever paths report, so it
+// follows the most loaded hop of each in turn. A path beyond N replaces the
+// records of the one stored longest ago (round robin, as a NIC table would).
 #pragma once
 
 #include <array>
@@ -68,7 +73,11 @@ class HpccCc final : public CongestionControl {
     uint32_t max_stage = 0;  // additive rounds before a multiplicative one
     double w_ai_bytes = 1;   // additive step W_AI, >= 1 byte
     bool fast_react = true;  // per-ACK reaction between Wc updates
+    uint32_t paths = 1;      // path records kept, 1..kMaxPaths
   };
+
+  // Path records a connection can keep (the `paths` parameter's maximum).
+  static constexpr int kMaxPaths = 8;
 
   explicit HpccCc(const Config& config);
 
@@ -94,14 +103,25 @@ class HpccCc final : public CongestionControl {
   uint32_t inc_stage() const { return inc_stage_; }
 
  private:
-  // True when `telemetry` came over the path the stored records describe.
-  bool SamePath(const Telemetry& telemetry, int hops, uint16_t entropy) const;
+  // L, the last record of each hop (Algorithm 1), for one path.
+  struct PathRecords {
+    uint16_t entropy = 0;
+    uint8_t hops = 0;
+    bool valid = false;
+    std::array<HopTelemetry, kMaxTelemetryHops> last{};
+  };
+
+  // The records of `entropy`'s path, or null when none are kept.
+  PathRecords* FindPath(uint16_t entropy);
+  // True when `telemetry` came over the route `path` describes.
+  static bool SameRoute(const PathRecords& path, const Telemetry& telemetry, int hops);
   // Algorithm 1 MeasureInflight: folds the hops' utilisation into U and stores
   // the records. False when no hop gave a measurement (U unchanged).
-  bool MeasureInflight(const Telemetry& telemetry, int hops);
+  bool MeasureInflight(const Telemetry& telemetry, int hops, PathRecords& path);
   // Algorithm 1 ComputeWind: sets W from U, and Wc too when `update_wc`.
   void ComputeWind(bool update_wc);
-  void StoreRecords(const Telemetry& telemetry, int hops, uint16_t entropy);
+  static void StoreRecords(const Telemetry& telemetry, int hops, uint16_t entropy,
+                           PathRecords& path);
 
   // Configuration. Floating point here and below; a NIC would hold T in ns as
   // u32, W and Wc in bytes as u32, U as u32 Q16.16 (1.0 = 65536), eta as Q0.16,
@@ -114,11 +134,11 @@ class HpccCc final : public CongestionControl {
   uint32_t mtu_bytes_;
   bool fast_react_;
   bool have_records_ = false;  // a telemetry record has arrived
+  uint8_t path_count_;         // records kept, 1..kMaxPaths
+  uint8_t next_replaced_ = 0;  // the slot a new path takes (round robin)
+  uint8_t hops_ = 0;           // of the latest telemetry ACK's path (debug)
 
-  // L, the last record of each hop (Algorithm 1), and the path they belong to.
-  uint8_t hops_ = 0;
-  uint16_t entropy_ = 0;
-  std::array<HopTelemetry, kMaxTelemetryHops> last_{};
+  std::array<PathRecords, kMaxPaths> paths_{};
 
   // Algorithm 1 state.
   uint32_t inc_stage_ = 0;
@@ -131,13 +151,14 @@ class HpccCc final : public CongestionControl {
   Time wc_updated_at_;
 };
 
-// 176 bytes on LP64: vtable pointer 8, seven doubles (T, W_init, W_AI, eta,
-// U, W, Wc) 56, three u32 12, two flags, the hop count and the entropy 5, the
-// hop records 80, the time of the last Wc update 8, padding 7.
-// More than the 128 of the simpler algorithms because Algorithm 1 keeps the
-// previous INT record of every hop (5 x 16 bytes), which txRate and the
-// min(qlen) filter need; a NIC keeps the same per flow.
-static_assert(sizeof(HpccCc) <= 192, "HpccCc state must fit in three 64-byte cache lines");
+// 768 bytes on LP64: vtable pointer 8, seven doubles (T, W_init, W_AI, eta,
+// U, W, Wc) 56, two u32 8, two flags and three u8 5, eight path records of
+// 84 bytes (entropy, hop count, valid flag, five 16-byte hop records) 672, the
+// time of the last Wc update 8, padding. Algorithm 1 keeps the previous INT
+// record of every hop, which txRate and the min(qlen) filter need; a NIC
+// keeps the same per flow, and would size the path table by `paths` (one
+// path, the paper's case, is 84 bytes of records).
+static_assert(sizeof(HpccCc) <= 768, "HpccCc state must fit in twelve 64-byte cache lines");
 
 // Builds an HpccCc from checked parameters and the context. Refuses w_ai and
 // ai_flows both given, a zero line rate and a zero T.
