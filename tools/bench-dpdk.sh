@@ -42,6 +42,9 @@ mem=($("$root/tools/dpdk-eal-args.sh" 512))
 work="$(mktemp -d)"
 trap 'pkill -f "file-prefix bench-$$" 2>/dev/null; rm -rf "$work"' EXIT
 median() { sort -g | awk '{v[NR]=$1} END {print (NR ? v[int((NR+1)/2)] : "nan")}'; }
+# The runs behind a median, in run order, scaled by $1 (memif on this kind of
+# VM is bimodal run by run: the spread says whether the median means much).
+runs_of() { local scale="$1"; shift; printf '%s\n' "$@" | awk -v k="$scale" '{printf "%s%.3g", (NR > 1 ? ", " : ""), $1 * k}'; }
 progress() { echo "bench-dpdk: $*" >&2; }
 
 # Tern over memif: server on lcore 0, client on lcore 1. Prints the JSON path.
@@ -86,8 +89,8 @@ testpmd_memif() {
     sort -g | tail -n 1
 }
 
-echo "| test | size | Tern | baseline | Tern / baseline |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| test | size | Tern | baseline | Tern / baseline | runs (Tern; baseline) |"
+echo "| --- | --- | --- | --- | --- | --- |"
 # memif carries at most 1518-byte frames on DPDK 22.11: larger messages are
 # split into MTU-sized packets by Tern; testpmd sends one frame of that size.
 for size in 1024 4096 8192; do
@@ -113,9 +116,10 @@ for size in 1024 4096 8192; do
     pps+=("$(testpmd_memif "$frame")")
   done
   base=$(printf '%s\n' "${pps[@]}" | median)
-  awk -v s="$size" -v g="$g" -v p="$p" -v b="$base" -v f="$frame" 'BEGIN {
-    printf "| write_bw goodput, memif | %d B (%d B frames) | %.2f Gb/s, %.3f Mpps | testpmd %.3f Mpps | %.2f (packet rate) |\n",
-      s, f, g, p, b / 1e6, (b > 0 ? p * 1e6 / b : 0) }'
+  spread="Mpps $(runs_of 1 "${mpps[@]}"); $(runs_of 1e-6 "${pps[@]}")"
+  awk -v s="$size" -v g="$g" -v p="$p" -v b="$base" -v f="$frame" -v r="$spread" 'BEGIN {
+    printf "| write_bw goodput, memif | %d B (%d B frames) | %.2f Gb/s, %.3f Mpps | testpmd %.3f Mpps | %.2f (packet rate) | %s |\n",
+      s, f, g, p, b / 1e6, (b > 0 ? p * 1e6 / b : 0), r }'
 done
 
 p50=(); p99=(); p999=(); rate=()
@@ -143,9 +147,11 @@ done
 k50=$(printf '%s\n' "${c50[@]}" | median)
 k99=$(printf '%s\n' "${c99[@]}" | median)
 krate=$(printf '%s\n' "${crate[@]}" | median)
-awk -v a="$tp50" -v b="$tp99" -v c="$tp999" -v k="$k50" -v kk="$k99" 'BEGIN {
-  printf "| send_lat 8 B, memif vs Linux TCP loopback | p50 / p99 / p99.9 | %.2f / %.2f / %.2f us | TCP p50 %.2f us, p99 %.2f us | %.2f (p50) |\n",
-    a, b, c, k, kk, (k > 0 ? a / k : 0) }'
-awk -v t="$trate" -v k="$krate" 'BEGIN {
-  printf "| request/response rate, 8 B | one outstanding | %.0f /s | TCP %.0f /s | %.2f |\n",
-    t, k, (k > 0 ? t / k : 0) }'
+spread="p50 $(runs_of 1 "${p50[@]}"), p99 $(runs_of 1 "${p99[@]}"); p50 $(runs_of 1 "${c50[@]}")"
+awk -v a="$tp50" -v b="$tp99" -v c="$tp999" -v k="$k50" -v kk="$k99" -v r="$spread" 'BEGIN {
+  printf "| send_lat 8 B, memif vs Linux TCP loopback | p50 / p99 / p99.9 | %.2f / %.2f / %.2f us | TCP p50 %.2f us, p99 %.2f us | %.2f (p50) | %s |\n",
+    a, b, c, k, kk, (k > 0 ? a / k : 0), r }'
+spread="k/s $(runs_of 1e-3 "${rate[@]}"); $(runs_of 1e-3 "${crate[@]}")"
+awk -v t="$trate" -v k="$krate" -v r="$spread" 'BEGIN {
+  printf "| request/response rate, 8 B | one outstanding | %.0f /s | TCP %.0f /s | %.2f | %s |\n",
+    t, k, (k > 0 ? t / k : 0), r }'
