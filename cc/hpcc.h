@@ -152,9 +152,9 @@ class HpccCc final : public CongestionControl {
 };
 
 // 768 bytes on LP64: vtable pointer 8, seven doubles (T, W_init, W_AI, eta,
-// U, W, Wc) 56, two u32 8, two flags and three u8 5, eight path records of
+// U, W, Wc) 56, three u32 12, two flags and three u8 5, eight path records of
 // 84 bytes (entropy, hop count, valid flag, five 16-byte hop records) 672, the
-// time of the last Wc update 8, padding. Algorithm 1 keeps the previous INT
+// time of the last Wc update 8, padding 7. Algorithm 1 keeps the previous INT
 // record of every hop, which txRate and the min(qlen) filter need; a NIC
 // keeps the same per flow, and would size the path table by `paths` (one
 // path, the paper's case, is 84 bytes of records).
