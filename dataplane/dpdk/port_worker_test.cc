@@ -1,16 +1,22 @@
 // The worker on a real PMD: a net_ring pair in this process, EAL started
 // with --no-huge and a per-process file prefix. Frames are sent from one port
 // with rte_eth_tx_burst and the other port's worker must count and drop what
-// is malformed, answer ARP, apply faults and capture.
+// is malformed, answer ARP, apply faults and capture. A net_tap port, whose
+// far end the kernel holds, covers the checksum offloads.
 #include "dataplane/dpdk/port_worker.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
 #include <rte_cycles.h>
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -68,6 +74,7 @@ class PortWorkerTest : public ::testing::Test {
       QpRtrAttr rtr;
       rtr.dest_qp_num = qp_[1 - i]->qp_num();
       rtr.remote = ctx_[1 - i]->local();
+      rtr.path_mtu = path_mtu_;
       ASSERT_TRUE(qp_[i]->ToRtr(rtr).ok());
       ASSERT_TRUE(qp_[i]->ToRts({}).ok());
     }
@@ -166,6 +173,7 @@ class PortWorkerTest : public ::testing::Test {
   Time Now() const { return clock_.ToTime(rte_rdtsc()); }
   uint64_t Drops(DropReason r) const { return ctx_[1]->counters().drops[static_cast<size_t>(r)]; }
 
+  uint32_t path_mtu_ = 4096;  // the QPs' payload per packet
   TscClock clock_{rte_get_tsc_hz(), rte_rdtsc()};
   std::vector<std::unique_ptr<Port>> ports_;
   std::unique_ptr<Context> ctx_[2];
@@ -548,6 +556,177 @@ TEST_F(PortWorkerIpv6Test, DuplicateAddressProbeForOurAddressIsDefended) {
   EXPECT_EQ(defence->link_layer, ports_[1]->info().mac);
   EXPECT_EQ(worker_b_->neighbors().Lookup(*IpAddress::Parse("::")), std::nullopt)
       << "nothing learned from a probe";
+}
+
+// A net_tap port, whose far end is a kernel interface: the one PMD here that
+// offers IPv4 and UDP checksum offload (computed by the PMD in software), so
+// the offload paths a physical NIC takes run here. The kernel's end is read
+// and written with an AF_PACKET socket. Skipped where tun devices or raw
+// sockets are not allowed.
+class PortWorkerTapTest : public PortWorkerTest {
+ protected:
+  PortWorkerTapTest() { path_mtu_ = 1024; }  // net_tap carries 1500-byte IP packets
+
+  void SetUp() override {
+    PortWorkerTest::SetUp();
+    if (HasFatalFailure()) return;
+    if (access("/dev/net/tun", R_OK | W_OK) != 0) GTEST_SKIP() << "no /dev/net/tun";
+    socket_ = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+    if (socket_ < 0) GTEST_SKIP() << "no AF_PACKET socket (needs CAP_NET_RAW)";
+    static int tap_index = 0;
+    iface_ = absl::StrFormat("tpw%d_%d", getpid() % 1000000, tap_index++);  // <= 15 chars
+    const std::string name = absl::StrFormat("net_tap_%s", iface_);
+    if (rte_eal_hotplug_add("vdev", name.c_str(), absl::StrFormat("iface=%s", iface_).c_str()) !=
+        0) {
+      GTEST_SKIP() << "net_tap could not create " << iface_;
+    }
+    uint16_t id = 0;
+    ASSERT_EQ(rte_eth_dev_get_port_by_name(name.c_str(), &id), 0);
+    PortOptions options;
+    options.port_id = id;
+    options.mbufs_per_queue = 2047;
+    auto port = Port::Open(options);
+    ASSERT_TRUE(port.ok()) << port.status();
+    tap_ = *std::move(port);
+    ASSERT_TRUE(tap_->info().tx_ipv4_checksum && tap_->info().tx_udp_checksum &&
+                tap_->info().rx_ipv4_checksum)
+        << "net_tap should offer checksum offloads; this test covers them";
+    sockaddr_ll addr{};
+    addr.sll_family = AF_PACKET;
+    addr.sll_protocol = htons(ETH_P_ALL);
+    addr.sll_ifindex = static_cast<int>(if_nametoindex(iface_.c_str()));
+    ASSERT_GT(addr.sll_ifindex, 0) << iface_;
+    ASSERT_EQ(bind(socket_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    timeval timeout{0, 100000};
+    setsockopt(socket_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  }
+
+  void TearDown() override {
+    if (socket_ >= 0) close(socket_);
+    tap_.reset();  // closes the port, which removes the kernel interface
+    PortWorkerTest::TearDown();
+  }
+
+  // Polls `worker` and reads the kernel's end until `n` frames from A's MAC
+  // (the Tern frames, not the kernel's own) have arrived or a second passes.
+  std::vector<std::vector<uint8_t>> TernFramesAtTheKernel(PortWorker& worker, size_t n) {
+    std::vector<std::vector<uint8_t>> out;
+    const MacAddress a_mac = ports_[0]->info().mac;
+    const uint64_t deadline = rte_rdtsc() + rte_get_tsc_hz();
+    std::vector<uint8_t> buffer(16384);
+    while (out.size() < n && rte_rdtsc() < deadline) {
+      worker.Poll(rte_rdtsc());
+      const ssize_t len = recv(socket_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+      if (len < static_cast<ssize_t>(sizeof(EthernetHeader))) continue;
+      if (std::memcmp(buffer.data() + 6, a_mac.bytes.data(), 6) != 0) continue;
+      out.emplace_back(buffer.begin(), buffer.begin() + len);
+    }
+    return out;
+  }
+
+  // Writes `frame` into the kernel's end, towards the PMD.
+  void SendFromTheKernel(const std::vector<uint8_t>& frame) {
+    ASSERT_EQ(send(socket_, frame.data(), frame.size(), 0), static_cast<ssize_t>(frame.size()));
+  }
+
+  std::unique_ptr<Port> tap_;
+  std::string iface_;
+  int socket_ = -1;
+};
+
+// Every frame carries a valid IPv4 header checksum the port filled in (Tern
+// left it zero), no UDP checksum, and a Tern packet intact over both segments.
+void ExpectOffloadedIpv4Checksums(const std::vector<std::vector<uint8_t>>& frames) {
+  ASSERT_GE(frames.size(), 2u);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const std::vector<uint8_t>& f = frames[i];
+    const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(f.data() + sizeof(EthernetHeader));
+    EXPECT_NE(ip->hdr_checksum, 0) << "frame " << i;
+    EXPECT_EQ(rte_raw_cksum(ip, sizeof(rte_ipv4_hdr)), 0xFFFF) << "frame " << i;
+    const FrameDecodeResult decoded = DecodeFrame(f, kDefaultUdpPort);
+    ASSERT_TRUE(decoded.ok()) << "frame " << i;
+    EXPECT_TRUE(DecodeTern(decoded.frame.tern, /*verify_checksum=*/true).ok()) << "frame " << i;
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(f.data() + kTern - sizeof(UdpHeader));
+    EXPECT_EQ(udp->dgram_cksum, 0) << "IPv4 frames carry no UDP checksum";
+  }
+}
+
+TEST_F(PortWorkerTapTest, PortFillsTheIpv4HeaderChecksumOfCopiedFrames) {
+  PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
+  PostWriteFromA(*mr_[0], buffer_[0].data(), 8192);  // a std::vector: copied
+  const auto frames = TernFramesAtTheKernel(worker_a, 2);
+  EXPECT_EQ(worker_a.counters().tx_zero_copy, 0u);
+  ExpectOffloadedIpv4Checksums(frames);
+}
+
+TEST_F(PortWorkerTapTest, PortFillsTheIpv4HeaderChecksumOfZeroCopyFrames) {
+  MemoryRegion* dma = RegisterDmaOnA(16384, 0x3D);
+  ASSERT_NE(dma, nullptr);
+  PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
+  PostWriteFromA(*dma, reinterpret_cast<const uint8_t*>(dma->addr()), 8192);
+  const auto frames = TernFramesAtTheKernel(worker_a, 2);
+  EXPECT_GT(worker_a.counters().tx_zero_copy, 0u);
+  ExpectOffloadedIpv4Checksums(frames);
+}
+
+// The port verifies received IPv4 header checksums; the worker drops and
+// counts what it flags bad, and the same frame intact lands.
+TEST_F(PortWorkerTapTest, FramesThePortFlagsWithABadIpv4ChecksumAreDropped) {
+  PortWorker worker_b(*tap_, 0, *ctx_[1], clock_);
+  const std::vector<uint8_t> good = DataFrameFromA(mr_[1]->rkey());
+  std::vector<uint8_t> bad = good;
+  bad[sizeof(EthernetHeader) + 10] ^= 0x21;  // the header checksum
+  SendFromTheKernel(bad);
+  SendFromTheKernel(good);
+  const uint64_t deadline = rte_rdtsc() + rte_get_tsc_hz();
+  while (qp_[1]->counters().data_packets_received == 0 && rte_rdtsc() < deadline) {
+    worker_b.Poll(rte_rdtsc());
+  }
+  EXPECT_EQ(worker_b.counters().rx_ip_checksum_bad, 1u);
+  EXPECT_EQ(qp_[1]->counters().data_packets_received, 1u);
+  EXPECT_EQ(std::memcmp(buffer_[1].data(), buffer_[0].data(), 1024), 0);
+}
+
+// The same port with IPv6 addresses: the UDP checksum is offloaded, the
+// worker supplying the pseudo-header sum.
+class PortWorkerTapIpv6Test : public PortWorkerTapTest {
+ protected:
+  IpAddress LocalIp(int i) const override {
+    return *IpAddress::Parse(i == 0 ? "fd00::a" : "fd00::b");
+  }
+};
+
+void ExpectOffloadedUdpChecksums(const std::vector<std::vector<uint8_t>>& frames) {
+  constexpr size_t kUdpOffset = sizeof(EthernetHeader) + sizeof(Ipv6Header);
+  ASSERT_GE(frames.size(), 2u);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    std::vector<uint8_t> f = frames[i];
+    const auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(f.data() + sizeof(EthernetHeader));
+    ASSERT_EQ(ip->proto, IPPROTO_UDP);
+    const auto* udp = reinterpret_cast<const rte_udp_hdr*>(f.data() + kUdpOffset);
+    EXPECT_NE(udp->dgram_cksum, 0) << "frame " << i;
+    EXPECT_EQ(rte_ipv6_udptcp_cksum_verify(ip, udp), 0) << "frame " << i;
+    f.back() ^= 1;  // the checksum covers the payload's last byte
+    EXPECT_NE(rte_ipv6_udptcp_cksum_verify(ip, udp), 0) << "frame " << i;
+  }
+}
+
+TEST_F(PortWorkerTapIpv6Test, PortFillsTheUdpChecksumOfCopiedFrames) {
+  PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
+  PostWriteFromA(*mr_[0], buffer_[0].data(), 8192);
+  const auto frames = TernFramesAtTheKernel(worker_a, 2);
+  EXPECT_EQ(worker_a.counters().tx_zero_copy, 0u);
+  ExpectOffloadedUdpChecksums(frames);
+}
+
+TEST_F(PortWorkerTapIpv6Test, PortFillsTheUdpChecksumOfZeroCopyFrames) {
+  MemoryRegion* dma = RegisterDmaOnA(16384, 0x4E);
+  ASSERT_NE(dma, nullptr);
+  PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
+  PostWriteFromA(*dma, reinterpret_cast<const uint8_t*>(dma->addr()), 8192);
+  const auto frames = TernFramesAtTheKernel(worker_a, 2);
+  EXPECT_GT(worker_a.counters().tx_zero_copy, 0u);
+  ExpectOffloadedUdpChecksums(frames);
 }
 
 }  // namespace
