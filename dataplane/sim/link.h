@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "dataplane/sim/frame_buffer.h"
 #include "dataplane/sim/simulator.h"
 #include "transport/random.h"
 #include "transport/units.h"
@@ -52,8 +53,8 @@ static_assert(sizeof(FabricRoute) == 16, "one per frame in flight");
 
 // A whole Ethernet frame (no preamble, no FCS), as bytes, with the fabric's
 // route note, which switches and links read instead of the headers.
-struct Frame : std::vector<uint8_t> {
-  using std::vector<uint8_t>::vector;
+struct Frame : std::vector<uint8_t, FrameBufferAllocator<uint8_t>> {
+  using std::vector<uint8_t, FrameBufferAllocator<uint8_t>>::vector;
   FabricRoute route;
 };
 // Where a link (or a host, or a switch) hands the frames it emits.

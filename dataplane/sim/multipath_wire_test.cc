@@ -303,7 +303,8 @@ std::vector<std::tuple<int, int64_t, std::vector<uint8_t>>> ImpairedTrace(uint64
   EXPECT_TRUE(h.wire().idle());
   std::vector<std::tuple<int, int64_t, std::vector<uint8_t>>> trace;
   for (const Arrival& a : h.arrivals()) {
-    trace.emplace_back(static_cast<int>(a.at), a.time.picoseconds(), a.frame);
+    trace.emplace_back(static_cast<int>(a.at), a.time.picoseconds(),
+                       std::vector<uint8_t>(a.frame.begin(), a.frame.end()));
   }
   return trace;
 }
