@@ -103,6 +103,7 @@ struct CcContext {
   Bandwidth line_rate = Bandwidth::Gbps(400);
   uint32_t mtu_bytes = 4096;  // payload bytes per full packet
   Duration base_rtt = Duration::Microseconds(8);
+  uint16_t paths = 1;  // entropies the connection sprays over
 };
 
 class CongestionControl {

@@ -162,7 +162,8 @@ int HpccCc::DebugVariables(std::span<CcVariable, kMaxCcVariables> out) const {
   out[3] = {"wc_bytes", wc_};
   out[4] = {"inc_stage", static_cast<double>(inc_stage_)};
   out[5] = {"hops", static_cast<double>(hops_)};
-  return 6;
+  out[6] = {"paths", static_cast<double>(path_count_)};
+  return 7;
 }
 
 absl::StatusOr<std::unique_ptr<CongestionControl>> CreateHpccCc(const CcParams& params,
@@ -192,7 +193,11 @@ absl::StatusOr<std::unique_ptr<CongestionControl>> CreateHpccCc(const CcParams& 
   config.eta = params.GetDouble("eta");
   config.max_stage = static_cast<uint32_t>(params.GetUint("max_stage"));
   config.fast_react = params.GetBool("fast_react");
-  config.paths = static_cast<uint32_t>(params.GetUint("paths"));
+  // 0: a record set per entropy the connection sprays over (one, the
+  // paper's case, without spraying), up to the table's size.
+  const uint64_t paths = params.GetUint("paths");
+  config.paths = static_cast<uint32_t>(
+      paths != 0 ? paths : std::clamp<uint32_t>(context.paths, 1, HpccCc::kMaxPaths));
   if (w_ai != 0) {
     config.w_ai_bytes = static_cast<double>(w_ai);
   } else {
@@ -251,10 +256,11 @@ CcAlgorithmInfo HpccCcInfo() {
                .max = std::nullopt},
               {.name = "paths",
                .kind = CcParamKind::kUnsigned,
-               .default_value = "1",
-               .description = "path records kept (1 = the paper's single path); with spraying, "
-                              "records per entropy for up to this many",
-               .min = 1,
+               .default_value = "0",
+               .description = "path records kept, one per entropy for up to this many; 0: one "
+                              "per entropy the connection sprays over (1 without spraying, the "
+                              "paper's case), at most 8",
+               .min = 0,
                .max = HpccCc::kMaxPaths},
           },
       .factory = &CreateHpccCc,

@@ -18,7 +18,8 @@
 //   w_ai        W_AI in bytes; 0 (default) = from ai_flows. Excludes ai_flows.
 //   base_rtt    T in microseconds; 0 (default) = CcContext::base_rtt
 //   fast_react  react on every ACK (true, default) or only once per RTT (simulator FastReact)
-//   paths       path records kept, 1..8; default 1 (the paper's single path). See Paths.
+//   paths       path records kept, 1..8; default 0: the connection's path count
+//               (CcContext::paths), at most 8, so 1 without spraying. See Paths.
 //
 // W_init = line_rate x T (the BDP). The default N = 125 makes W_AI / T equal to
 // the ns-3 simulator's RATE_AI of 10 Mb/s per 25 Gb/s of NIC rate (its run.py):
@@ -40,7 +41,8 @@
 // the same switch port. With paths=1 the stored records are reset (and the
 // next record only stored) when the hop count, a hop's line rate or the ACK's
 // entropy changes, so spraying over several entropies starves HPCC of
-// measurements. With paths=N (Tern's extension, not the paper's) it keeps the
+// measurements. With paths=N (Tern's extension, not the paper's; by default N
+// is the number of entropies the connection sprays over) it keeps the
 // records of up to N entropies and measures each ACK against its own path's
 // previous record; U is then the EWMA over whichever paths report, so it
 // follows the most loaded hop of each in turn. A path beyond N replaces the
@@ -101,6 +103,7 @@ class HpccCc final : public CongestionControl {
   double reference_window() const { return wc_; }
   double utilization() const { return u_; }
   uint32_t inc_stage() const { return inc_stage_; }
+  uint32_t path_count() const { return path_count_; }
 
  private:
   // L, the last record of each hop (Algorithm 1), for one path.

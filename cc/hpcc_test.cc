@@ -276,6 +276,34 @@ TEST(HpccCcTest, PathsKeepsRecordsPerEntropy) {
   EXPECT_NEAR(h.hpcc->utilization(), 0.8, 1e-12);
 }
 
+// By default the table holds a record set per entropy the connection sprays
+// over (CcContext::paths), at most 8: one, the paper's case, without spraying.
+TEST(HpccCcTest, DefaultPathsFollowTheConnectionsSpray) {
+  for (const auto& [sprayed, kept] : {std::pair{1, 1}, {2, 2}, {8, 8}, {64, 8}}) {
+    CcContext context = Context();
+    context.paths = static_cast<uint16_t>(sprayed);
+    Hpcc h = MustCreate("hpcc:w_ai=100", context);
+    ASSERT_NE(h.cc, nullptr);
+    EXPECT_EQ(h.hpcc->path_count(), static_cast<uint32_t>(kept)) << sprayed << " entropies";
+    std::array<CcVariable, kMaxCcVariables> vars;
+    const int n = h.cc->DebugVariables(vars);
+    EXPECT_EQ(vars[n - 1].name, "paths");
+    EXPECT_EQ(vars[n - 1].value, kept);
+    EXPECT_EQ(MustCreate("hpcc:paths=3", context).hpcc->path_count(), 3u) << "given: as given";
+  }
+  // Sprayed over two entropies, both measure (as with paths=2 above).
+  CcContext two = Context();
+  two.paths = 2;
+  Hpcc h = MustCreate("hpcc:w_ai=100", two);
+  ASSERT_NE(h.cc, nullptr);
+  h.Ack(Stack({Hop(0, 0, 0)}), 4096, /*entropy=*/1);
+  h.Ack(Stack({Hop(0, 0, 0)}), 4096, /*entropy=*/2);
+  h.Ack(Stack({Hop(10000, 50000, 0)}), 4096, /*entropy=*/1);
+  EXPECT_NEAR(h.hpcc->utilization(), 0.4, 1e-12);
+  h.Ack(Stack({Hop(10000, 100000, 0)}), 4096, /*entropy=*/2);
+  EXPECT_NEAR(h.hpcc->utilization(), 0.8, 1e-12);
+}
+
 // A third path takes the slot stored longest ago (path 1's): paths 2 and 3
 // measure, and path 1's next ACK is only stored.
 TEST(HpccCcTest, PathsBeyondTheTableReplaceTheOldestSlot) {
@@ -597,7 +625,6 @@ TEST(HpccCcTest, BadParametersAreRefused) {
   EXPECT_THAT(CreateError("hpcc:eta=1.5"), AllOf(HasSubstr("\"eta\""), HasSubstr("1.5")));
   EXPECT_THAT(CreateError("hpcc:eta=0"), HasSubstr("\"eta\""));
   EXPECT_THAT(CreateError("hpcc:max_stage=1001"), HasSubstr("\"max_stage\""));
-  EXPECT_THAT(CreateError("hpcc:paths=0"), HasSubstr("\"paths\""));
   EXPECT_THAT(CreateError("hpcc:paths=9"), HasSubstr("\"paths\""));
   EXPECT_THAT(CreateError("hpcc:ai_flows=0"), HasSubstr("\"ai_flows\""));
   EXPECT_THAT(CreateError("hpcc:w_ai=-1"), HasSubstr("\"w_ai\""));
@@ -629,7 +656,7 @@ TEST(HpccCcTest, DebugStateShowsAlgorithmVariables) {
   Hpcc h = MustCreate("hpcc:w_ai=100,max_stage=5");
   ASSERT_NE(h.cc, nullptr);
   EXPECT_EQ(h.cc->DebugState(),
-            "hpcc window=125000 rate_gbps=100 u=1 wc_bytes=125000 inc_stage=0 hops=0");
+            "hpcc window=125000 rate_gbps=100 u=1 wc_bytes=125000 inc_stage=0 hops=0 paths=1");
   uint32_t ts = 0;
   uint32_t tx = 0;
   h.Ack(Stack({Hop(ts, tx, 0), Hop(ts, tx, 0)}));
@@ -637,13 +664,13 @@ TEST(HpccCcTest, DebugStateShowsAlgorithmVariables) {
   ts += 10000;
   h.Ack(Stack({Hop(ts, 62500, 0), Hop(ts, 0, 0)}));
   EXPECT_EQ(h.cc->DebugState(),
-            "hpcc window=125000 rate_gbps=100 u=0.5 wc_bytes=125000 inc_stage=1 hops=2");
+            "hpcc window=125000 rate_gbps=100 u=0.5 wc_bytes=125000 inc_stage=1 hops=2 paths=1");
   // Hop 0 at 1.0 (its queue is min(125000, 0) = 0): W = Wc / (1 / 0.95) + 100 = 118850,
   // paced at 118850 B / 10 us = 95.08 Gb/s.
   ts += 10000;
   h.Ack(Stack({Hop(ts, 62500 + 125000, 125000), Hop(ts, 0, 0)}));
   EXPECT_EQ(h.cc->DebugState(),
-            "hpcc window=118850 rate_gbps=95.08 u=1 wc_bytes=118850 inc_stage=0 hops=2");
+            "hpcc window=118850 rate_gbps=95.08 u=1 wc_bytes=118850 inc_stage=0 hops=2 paths=1");
 }
 
 TEST(HpccCcTest, StateSizeOnLp64) {

@@ -109,6 +109,7 @@ absl::Status Connection::ToRtr(const QpRtrAttr& attr) {
   cc_context.line_rate = options_.line_rate;
   cc_context.base_rtt = options_.base_rtt;
   cc_context.mtu_bytes = attr.path_mtu;
+  cc_context.paths = options_.paths;
   absl::StatusOr<std::unique_ptr<CongestionControl>> cc =
       CreateCongestionControl(options_.congestion_control, cc_context);
   if (!cc.ok()) return cc.status();

@@ -249,6 +249,23 @@ TEST_F(ConnectionTest, RetransmissionFarAboveTheCumulativePointIsResentOnce) {
   EXPECT_EQ(b->counters().duplicate_packets, 0u);
 }
 
+// The algorithm learns how many entropies the connection sprays over: hpcc
+// sizes its path table by it.
+TEST_F(ConnectionTest, CongestionControlIsToldThePathCount) {
+  for (const uint16_t paths : {1, 4}) {
+    QpInitAttr attr;
+    attr.transport.paths = paths;
+    attr.transport.congestion_control = "hpcc";
+    auto [a, b] = pair_.ConnectQps(attr);
+    std::array<CcVariable, kMaxCcVariables> vars;
+    const int n = a->CcVariables(vars);
+    const auto it = std::find_if(vars.begin(), vars.begin() + n,
+                                 [](const CcVariable& v) { return v.name == "paths"; });
+    ASSERT_NE(it, vars.begin() + n);
+    EXPECT_EQ(it->value, paths);
+  }
+}
+
 TEST_F(ConnectionTest, LostTailIsRecoveredByProbeBeforeTheTimeout) {
   auto [a, b] = pair_.ConnectQps();
   Buffer src(pair_.side(0).pd, 4 * 4096, 1), dst(pair_.side(1).pd, 4 * 4096, 0);

@@ -318,6 +318,7 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   CcContext cc_context;
   cc_context.line_rate = t.line_rate;
   cc_context.base_rtt = t.base_rtt;
+  cc_context.paths = t.paths;
   auto cc = CreateCongestionControl(t.congestion_control, cc_context);
   if (!cc.ok()) return cc.status();
 
