@@ -9,7 +9,8 @@
 # permutation sizes (8192 takes minutes and several GB). --baseline BIN also
 # runs another tern-replay (e.g. a build of the commit before a change), taking
 # turns with this build run by run so that both see the same machine load, and
-# prints its table first.
+# prints its table first. Each table ends with how much the wall time per
+# packet grows from the smallest to the largest permutation (the target is 1x).
 #   tools/bench-sim.sh [--runs N] [--max-hosts N] [--baseline BIN]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,6 +38,7 @@ sides=(this)
 [[ -n "$baseline" ]] && sides=(baseline this)
 declare -A binary=([this]="$replay" [baseline]="$baseline")
 declare -A rows
+declare -A permutations  # per side: wall us per packet of each permutation, smallest first
 
 # bench NAME FABRIC WORKLOAD: one table row per side, the median wall of $runs
 # runs.
@@ -63,6 +65,15 @@ print(f"| {name} | {wall:.2f} | {sim['sim_events']:,} | {sim['sim_packets']:,} |
       f"{sim['sim_events'] / wall / 1e6:.2f} | {wall / sim['sim_packets'] * 1e6:.2f} | {rss:.0f} |")
 PY
 )"$'\n'
+    if [[ "$name" == permutation* ]]; then
+      permutations[$side]+="$(python3 -c '
+import json, statistics, sys
+tmp, runs, side = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+docs = [json.load(open(f"{tmp}/{side}.{i}.json")) for i in range(runs)]
+wall = statistics.median(d["run"]["wall_seconds"] for d in docs)
+print(docs[0]["sim"]["sim_packets"] and wall / docs[0]["sim"]["sim_packets"] * 1e6)
+' "$tmp" "$runs" "$side") "
+    fi
   done
 }
 
@@ -76,4 +87,9 @@ for side in "${sides[@]}"; do
   echo "| scenario | wall s | events | packets | M events/s | wall us/packet | peak RSS MiB |"
   echo "|---|---|---|---|---|---|---|"
   printf '%s' "${rows[$side]}"
+  read -r -a costs <<<"${permutations[$side]:-}"
+  if ((${#costs[@]} >= 2)); then
+    python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print(f"\nWall time per packet grows {b / a:.2f}x from the smallest permutation to the largest (target: 1x).")' \
+      "${costs[0]}" "${costs[-1]}"
+  fi
 done
