@@ -34,23 +34,12 @@ using dpdk::FaultConfig;
 using dpdk::PortWorker;
 using dpdk::ResolveNeighbor;
 
-FaultConfig FaultsFromWire(const sim::MultipathWireConfig& w) {
-  FaultConfig f;
-  f.loss = w.loss;
-  f.dup = w.dup;
-  f.corrupt = w.corrupt;
-  f.reorder = w.reorder;
-  f.paths = w.paths;
-  f.blackhole = w.blackhole;
-  f.seed = w.seed;
-  return f;
-}
-
 // The same keys as --fabric=dpdk:... at run time, through /tern/faults.
 absl::StatusOr<FaultConfig> ParseFaultSpec(std::string_view spec) {
   absl::StatusOr<sim::MultipathWireConfig> wire = sim::ParseWireSpec(spec);
   if (!wire.ok()) return wire.status();
-  return FaultsFromWire(*wire);
+  if (absl::Status s = CheckDpdkFaultKeys(spec); !s.ok()) return s;
+  return DpdkFaults(*wire);
 }
 
 // Worker `w`'s share of the test, the same on both hosts: every Nth QP, and
@@ -191,7 +180,7 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
     side->worker = std::make_unique<PortWorker>(port, static_cast<uint16_t>(w), *side->context,
                                                 clock, capture);
     if (host->steering) side->worker->JoinSteering(host->steering.get(), w);
-    side->worker->SetFaults(FaultsFromWire(options.wire));
+    side->worker->SetFaults(DpdkFaults(options.wire));
     side->worker->SetZeroCopy(!options.tx_copy);
     side->endpoint =
         std::make_unique<PerfEndpoint>(side->options, size, requester, *side->context, kDmaBuffers);

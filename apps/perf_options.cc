@@ -70,13 +70,6 @@ absl::Status FlagError(std::string_view flag_name, std::string_view message) {
       absl::StrFormat("%s: %s", f != nullptr ? Display(*f) : std::string(flag_name), message));
 }
 
-// Whether a wire spec (KEY=VALUE,...) sets `key`; ParseWireSpec has already
-// accepted it, so the syntax is known to be good.
-bool SpecSetsKey(std::string_view spec, std::string_view key) {
-  return std::ranges::any_of(SplitKeyValues(spec),
-                             [key](const KeyValue& item) { return item.key == key; });
-}
-
 constexpr std::string_view kTestNames = "send_bw|write_bw|read_bw|send_lat|write_lat|read_lat";
 
 std::optional<PerfTest> ParseTest(std::string_view name) {
@@ -162,21 +155,16 @@ absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions
       colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
   absl::StatusOr<sim::MultipathWireConfig> wire = sim::ParseWireSpec(spec);
   if (!wire.ok()) return FlagError("fabric", ToStd(wire.status().message()));
-  if (!SpecSetsKey(spec, "paths")) wire->paths = options.paths;
-  if (!SpecSetsKey(spec, "seed")) wire->seed = options.seed;
+  if (!WireSpecSetsKey(spec, "paths")) wire->paths = options.paths;
+  if (!WireSpecSetsKey(spec, "seed")) wire->seed = options.seed;
   if (wire->blackhole >= static_cast<int>(wire->paths)) {
-    return FlagError(raw.Has("paths") && !SpecSetsKey(spec, "paths") ? "paths" : "fabric",
+    return FlagError(raw.Has("paths") && !WireSpecSetsKey(spec, "paths") ? "paths" : "fabric",
                      absl::StrFormat("blackhole=%d needs more than %u wire paths", wire->blackhole,
                                      wire->paths));
   }
   if (kind == "dpdk") {
-    // A real port has its own rate, delay and queues; only transmit faults apply.
-    for (std::string_view key : {"trim", "delay", "jitter", "rate", "queue", "ecn"}) {
-      if (SpecSetsKey(spec, key)) {
-        return FlagError("fabric", absl::StrFormat("key '%s' is simulator-only; dpdk takes loss, "
-                                                   "dup, corrupt, reorder, paths, blackhole, seed",
-                                                   key));
-      }
+    if (absl::Status s = CheckDpdkFaultKeys(spec); !s.ok()) {
+      return FlagError("fabric", ToStd(s.message()));
     }
     options.fabric_kind = FabricKind::kDpdk;
   }
@@ -295,6 +283,36 @@ double BufferBytes(const PerfOptions& options) {
 }
 
 }  // namespace
+
+bool WireSpecSetsKey(std::string_view spec, std::string_view key) {
+  return std::ranges::any_of(SplitKeyValues(spec),
+                             [key](const KeyValue& item) { return item.key == key; });
+}
+
+absl::Status CheckDpdkFaultKeys(std::string_view spec) {
+  // A real port has its own rate, delay and queues; only transmit faults apply.
+  for (std::string_view key : {"trim", "delay", "jitter", "rate", "queue", "ecn"}) {
+    if (WireSpecSetsKey(spec, key)) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("key '%s' is simulator-only; dpdk takes loss, dup, corrupt, reorder, "
+                          "paths, blackhole, seed",
+                          key));
+    }
+  }
+  return absl::OkStatus();
+}
+
+dpdk::FaultConfig DpdkFaults(const sim::MultipathWireConfig& wire) {
+  dpdk::FaultConfig f;
+  f.loss = wire.loss;
+  f.dup = wire.dup;
+  f.corrupt = wire.corrupt;
+  f.reorder = wire.reorder;
+  f.paths = wire.paths;
+  f.blackhole = wire.blackhole;
+  f.seed = wire.seed;
+  return f;
+}
 
 // Bytes with an optional binary suffix: 4096, 64K, 1M, 1G (case-insensitive).
 std::optional<uint64_t> ParseBytes(std::string_view text) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "dataplane/dpdk/fault_injector.h"
 #include "dataplane/sim/multipath_wire.h"
 #include "transport/text.h"
 #include "transport/verbs.h"
@@ -114,6 +115,17 @@ TransportOptions PerfTransportOptions(const PerfOptions& options, Bandwidth line
 // a K, M or G suffix (powers of 1024).
 std::optional<uint64_t> ParseBytes(std::string_view text);
 std::optional<double> ParseDouble(std::string_view text);
+
+// Whether a wire spec (KEY=VALUE,...) that ParseWireSpec accepted sets `key`.
+bool WireSpecSetsKey(std::string_view spec, std::string_view key);
+
+// --fabric=dpdk:KEY=VALUE,... (tern-perf, tern-replay) and /tern/faults: the
+// simulator's wire keys a real port's transmit faults take. OK, or an error
+// naming the first key only a simulated wire has (trim, delay, jitter, rate,
+// queue, ecn) and the valid ones. The spec's syntax is ParseWireSpec's to check.
+absl::Status CheckDpdkFaultKeys(std::string_view spec);
+// Those faults in the worker's terms.
+dpdk::FaultConfig DpdkFaults(const sim::MultipathWireConfig& wire);
 
 // Parses the arguments after argv[0]. A usage error is InvalidArgumentError
 // with a one-line message that names the flag and says what is valid.

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "apps/file_io.h"
+#include "apps/perf_options.h"
 #include "apps/perf_pattern.h"
 #include "apps/replay_dpdk_plan.h"
 #include "apps/replay_generators.h"
@@ -816,6 +817,13 @@ absl::Status DpdkRank::Run() {
         "(raise --start-delay)",
         rank_, late / 1000);
   }
+  if (d_.faults.has_value()) {
+    // On the workload only: set-up and the RTT probes ran on a clean wire.
+    dpdk::FaultConfig faults = perf::DpdkFaults(*d_.faults);
+    faults.seed = sim::DeriveSeed(faults.seed, 0x20000 + rank_);  // each rank its own draws
+    worker_->SetFaults(faults);
+    spdlog::info("rank {}: transmit faults {}", rank_, dpdk::DescribeFaults(faults));
+  }
   while (RealtimeNs() < start_unix_ns_) PollOnce();
   start_ = clock_.ToTime(dpdk::ReadTsc());
   RunWorkload();
@@ -824,6 +832,13 @@ absl::Status DpdkRank::Run() {
   if (absl::Status s = WhilePolling([&] { return mesh_->AllBarrier("done", &done_text); });
       !s.ok()) {
     spdlog::error("rank {}: final barrier: {}", rank_, s.ToString());
+  }
+  if (d_.faults.has_value()) {
+    const dpdk::FaultCounters& f = worker_->faults().counters();
+    spdlog::info(
+        "rank {}: transmit faults: {} frames judged, {} dropped, {} duplicated, {} "
+        "corrupted, {} delayed",
+        rank_, f.judged, f.dropped + f.blackholed, f.duplicated, f.corrupted, f.delayed);
   }
   return absl::OkStatus();
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "apps/perf_options.h"
 #include "apps/replay_generators.h"
 #include "cc/registry.h"
 #include "transport/text.h"
@@ -21,6 +22,7 @@ absl::Status FlagError(std::string_view flag, std::string_view why) {
 absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> args) {
   ReplayOptions o;
   std::vector<std::string> seen;
+  std::optional<std::string> fault_spec;  // --fabric=dpdk:SPEC
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "-h" || arg == "--help") {
@@ -64,7 +66,9 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     if (name == "fabric") {
       o.fabric = std::string(value);
       if (value.starts_with("dpdk:")) {
-        return FlagError(name, "tern-replay takes no transmit faults on DPDK yet; use dpdk");
+        fault_spec = value.substr(5);  // read once --paths and --seed are known
+        o.dpdk = true;
+        continue;
       }
       if (value == "dpdk") {
         o.dpdk = true;
@@ -212,6 +216,20 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
   }
   if (o.dpdk) {
     if (o.dpdk_options.hosts_path.empty()) return FlagError("fabric", "dpdk needs --hosts FILE");
+    if (fault_spec.has_value()) {
+      absl::StatusOr<sim::MultipathWireConfig> f = sim::ParseWireSpec(*fault_spec);
+      if (!f.ok()) return FlagError("fabric", std::string(f.status().message()));
+      if (absl::Status s = perf::CheckDpdkFaultKeys(*fault_spec); !s.ok()) {
+        return FlagError("fabric", std::string(s.message()));
+      }
+      if (!perf::WireSpecSetsKey(*fault_spec, "paths")) f->paths = o.config.paths;
+      if (!perf::WireSpecSetsKey(*fault_spec, "seed")) f->seed = o.config.seed;
+      if (f->blackhole >= static_cast<int>(f->paths)) {
+        return FlagError("fabric", absl::StrFormat("blackhole=%d needs more than %u wire paths",
+                                                   f->blackhole, f->paths));
+      }
+      o.dpdk_options.faults = *f;
+    }
     if (o.dpdk_options.out_path.empty())
       return FlagError("fabric", "dpdk needs --out FILE (this rank's results)");
     for (const char* flag :
@@ -267,7 +285,8 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
   --collective-algorithm A   for chakra: traces (ring, recursive_doubling, direct)
   --quiet                no summary on stdout
 
-DPDK (--fabric=dpdk; docs/replay-dpdk.md):
+DPDK (--fabric=dpdk[:loss=P,dup=P,corrupt=P,reorder=US,paths=N,blackhole=I,seed=S]:
+transmit faults on this rank's port from the common start; docs/replay-dpdk.md):
   --rank R               this process's rank (default: $OMPI_COMM_WORLD_RANK)
   --hosts FILE           one line per rank: IP [mac=MAC] [gw=IP] [control-port=P]
   --out FILE             this rank's result file, for --merge ("{rank}" is replaced by the rank)

@@ -88,8 +88,40 @@ TEST(ReplayOptionsTest, DpdkRefusesSimOnlyOutputs) {
   EXPECT_THAT(
       Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--json", "j"}).status().message(),
       HasSubstr("--json: not with --fabric=dpdk"));
-  EXPECT_THAT(Parse({"--fabric=dpdk:loss=0.1"}).status().message(),
-              HasSubstr("no transmit faults"));
+}
+
+// --fabric=dpdk:KEYS: transmit faults on the rank's port, with tern-perf's
+// keys; paths and seed follow --paths and --seed unless the spec sets them,
+// whatever the flags' order.
+TEST(ReplayOptionsTest, DpdkTransmitFaults) {
+  absl::StatusOr<ReplayOptions> o = Parse({"--fabric=dpdk:loss=0.05,reorder=4", "--hosts", "h",
+                                           "--out", "o", "--paths", "4", "--seed", "9"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->dpdk);
+  ASSERT_TRUE(o->dpdk_options.faults.has_value());
+  EXPECT_EQ(o->dpdk_options.faults->loss, 0.05);
+  EXPECT_EQ(o->dpdk_options.faults->reorder, Duration::Microseconds(4));
+  EXPECT_EQ(o->dpdk_options.faults->paths, 4u);
+  EXPECT_EQ(o->dpdk_options.faults->seed, 9u);
+  o = Parse({"--fabric=dpdk:dup=0.01,paths=2,seed=3", "--hosts", "h", "--out", "o"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->dpdk_options.faults->paths, 2u);
+  EXPECT_EQ(o->dpdk_options.faults->seed, 3u);
+  EXPECT_FALSE(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"})->dpdk_options.faults);
+}
+
+TEST(ReplayOptionsTest, DpdkTransmitFaultsRefuseWhatAPortCannotDo) {
+  const auto error = [](const char* fabric) {
+    return std::string(Parse({fabric, "--hosts", "h", "--out", "o"}).status().message());
+  };
+  EXPECT_THAT(error("--fabric=dpdk:delay=2"), HasSubstr("'delay' is simulator-only"));
+  EXPECT_THAT(error("--fabric=dpdk:loss=2"), HasSubstr("loss"));
+  EXPECT_THAT(error("--fabric=dpdk:bogus=1"), HasSubstr("bogus"));
+  EXPECT_THAT(error("--fabric=dpdk:blackhole=8"), HasSubstr("below paths (8)"));
+  EXPECT_THAT(Parse({"--fabric=dpdk:blackhole=5", "--paths", "4", "--hosts", "h", "--out", "o"})
+                  .status()
+                  .message(),
+              HasSubstr("blackhole=5 needs more than 4 wire paths"));
 }
 
 TEST(ReplayOptionsTest, DpdkFlagsRefusedOnTheSimulator) {

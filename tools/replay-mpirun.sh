@@ -9,6 +9,9 @@
 #                          [--wrap "CMD"] [--mpirun "ARGS"] [--timeout S]
 #                          [--] [tern-replay args: --workload=... --cc=... --seed N ...]
 #
+# A --fabric=dpdk:loss=P,... among the tern-replay args (transmit faults on
+# every rank's port, tern-perf's keys) replaces the plain --fabric=dpdk.
+#
 #   N               ranks (hosts)
 #   --hosts FILE    tern-replay's hosts file: one line per rank, the data-plane
 #                   address of its port: IP [mac=MAC] [gw=IP] [control-port=P]
@@ -34,7 +37,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 replay="${TERN_REPLAY:-$root/build/apps/tern-replay}"
 
 usage() {
-  sed -n '7,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '8,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 die() {
@@ -106,7 +109,9 @@ r=$OMPI_COMM_WORLD_RANK
 fill() { local s=${1//\{rank1\}/$((r + 1))}; printf "%s" "${s//\{rank\}/$r}"; }
 read -ra eal <<<"$(fill "$TERN_EAL")"
 read -ra wrap <<<"$(fill "$TERN_WRAP")"
-exec "${wrap[@]}" "$TERN_REPLAY_BIN" "${eal[@]}" -- --fabric=dpdk --hosts "$TERN_HOSTS" \
+fabric=(--fabric=dpdk)
+for a in "$@"; do [[ $a == --fabric=dpdk:* ]] && fabric=(); done
+exec "${wrap[@]}" "$TERN_REPLAY_BIN" "${eal[@]}" -- "${fabric[@]}" --hosts "$TERN_HOSTS" \
   --out "$TERN_DIR/rank$r.txt" "$@" >"$TERN_DIR/rank$r.log" 2>&1'
 export TERN_EAL="$eal" TERN_WRAP="$wrap" TERN_DIR="$dir" TERN_HOSTS="$hosts" \
   TERN_REPLAY_BIN="$replay"

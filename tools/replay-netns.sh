@@ -12,7 +12,9 @@
 #                           [--] [tern-replay args: --workload=... --cc=... --seed N ...]
 #
 # --ipv6: the ranks talk over the lab's IPv6 addresses (neighbor discovery
-# instead of ARP behind a router).
+# instead of ARP behind a router). A --fabric=dpdk:loss=P,... among the
+# tern-replay args (transmit faults on every rank's port, tern-perf's keys)
+# replaces the plain --fabric=dpdk.
 #
 # The ranks' logs and rank files, the hosts file, the merged replay.json and
 # flows.csv stay in DIR (default: a new directory under /tmp), printed at the
@@ -26,7 +28,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 replay="${TERN_REPLAY:-$root/build/apps/tern-replay}"
 
 usage() {
-  sed -n '10,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '10,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 die() {
@@ -100,11 +102,13 @@ extra=()
 if ((n > $(nproc))) && [[ " $* " != *" --idle-sleep"* ]]; then extra+=(--idle-sleep 50); fi
 # shellcheck disable=SC2207
 mem=($("$root/tools/dpdk-eal-args.sh" 256))
+fabric=(--fabric=dpdk)
+for a in "$@"; do [[ $a == --fabric=dpdk:* ]] && fabric=(); done
 rm -f "$dir"/rank*.txt
 for ((i = 0; i < n; i++)); do
   ip netns exec "$name-h$((i + 1))" timeout -k 5 "$timeout_s" "$replay" \
     -l "$((i % $(nproc)))" --file-prefix "$name-h$((i + 1))" "${mem[@]}" --no-pci \
-    "--vdev=$vdev" -- --fabric=dpdk --rank "$i" --hosts "$dir/hosts" --out "$dir/rank$i.txt" \
+    "--vdev=$vdev" -- "${fabric[@]}" --rank "$i" --hosts "$dir/hosts" --out "$dir/rank$i.txt" \
     "${extra[@]}" "$@" >"$dir/rank$i.log" 2>&1 &
   pids+=($!)
 done

@@ -5,8 +5,10 @@
 # a ring all-reduce posted as SEND (each step waits for the one received from
 # the previous rank), plus the all-to-all with every host on its own subnet
 # behind a Linux router (hosts file gw=, ARP for the router), and that again
-# over IPv6 (neighbor discovery for the router). Every flow must complete and
-# every byte arrive verified.
+# over IPv6 (neighbor discovery for the router), and the all-to-all with
+# transmit faults on every rank's port (5% loss, reorder over 8 entropies),
+# whose ranks must each log drops by the faults. Every flow must complete and every byte
+# arrive verified.
 #   replay_netns_test.sh TERN_REPLAY
 # Needs root and ip netns (exit 77, skipped, otherwise).
 set -euo pipefail
@@ -54,7 +56,7 @@ run() {
     fail=1
     return 0
   fi
-  python3 - "$work/$name/replay.json" "$name" <<'PY' || fail=1
+  python3 - "$work/$name/replay.json" "$name" "$*" <<'PY' || fail=1
 import json, sys
 j = json.load(open(sys.argv[1]))
 f, d = j["flows"], j["dataplane"]
@@ -65,10 +67,21 @@ print(("ok  " if ok else "FAIL"), sys.argv[2], f"{f['completed']}/{f['total']} f
       f"{j['retransmits']['packets']} retransmitted, fct p50 {j['fct_us']['p50']:.1f} us")
 sys.exit(0 if ok else 1)
 PY
+  if [[ " $* " == *" --fabric=dpdk:"* ]]; then
+    # Each rank's closing line: "transmit faults: N frames judged, D dropped, ..."
+    local ranks_dropping
+    ranks_dropping=$(grep -l "transmit faults: [0-9]* frames judged, [1-9][0-9]* dropped" \
+      "$work/$name"/rank*.log | wc -l)
+    if ((ranks_dropping != 4)); then
+      echo "FAIL $name: $ranks_dropping of 4 ranks logged frames dropped by the faults"
+      fail=1
+    fi
+  fi
 }
 run alltoall --workload=alltoall:size=64KB
 run load "--workload=load:cdf=$work/websearch-small.cdf,load=0.2,duration=2000us" --seed 3
 run allreduce_send --workload=allreduce:size=256KB --verb send
 run alltoall_routed --switch router --workload=alltoall:size=64KB
 run alltoall_routed6 --switch router --ipv6 --workload=alltoall:size=64KB
+run alltoall_faults --fabric=dpdk:loss=0.05,reorder=4,paths=8 --workload=alltoall:size=64KB
 exit $fail
