@@ -624,6 +624,18 @@ class PortWorkerTapTest : public PortWorkerTest {
     return out;
   }
 
+  // An 8 KiB WRITE from A through the tap, its payload copied from a
+  // std::vector or attached zero-copy from DPDK memory: the frames the kernel saw.
+  std::vector<std::vector<uint8_t>> FramesOfAWriteFromA(bool zero_copy) {
+    MemoryRegion* mr = zero_copy ? RegisterDmaOnA(16384, 0x3D) : mr_[0];
+    if (mr == nullptr) return {};
+    PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
+    PostWriteFromA(*mr, reinterpret_cast<const uint8_t*>(mr->addr()), 8192);
+    std::vector<std::vector<uint8_t>> frames = TernFramesAtTheKernel(worker_a, 2);
+    EXPECT_EQ(worker_a.counters().tx_zero_copy > 0, zero_copy);
+    return frames;
+  }
+
   // Writes `frame` into the kernel's end, towards the PMD.
   void SendFromTheKernel(const std::vector<uint8_t>& frame) {
     ASSERT_EQ(send(socket_, frame.data(), frame.size(), 0), static_cast<ssize_t>(frame.size()));
@@ -652,21 +664,11 @@ void ExpectOffloadedIpv4Checksums(const std::vector<std::vector<uint8_t>>& frame
 }
 
 TEST_F(PortWorkerTapTest, PortFillsTheIpv4HeaderChecksumOfCopiedFrames) {
-  PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
-  PostWriteFromA(*mr_[0], buffer_[0].data(), 8192);  // a std::vector: copied
-  const auto frames = TernFramesAtTheKernel(worker_a, 2);
-  EXPECT_EQ(worker_a.counters().tx_zero_copy, 0u);
-  ExpectOffloadedIpv4Checksums(frames);
+  ExpectOffloadedIpv4Checksums(FramesOfAWriteFromA(/*zero_copy=*/false));
 }
 
 TEST_F(PortWorkerTapTest, PortFillsTheIpv4HeaderChecksumOfZeroCopyFrames) {
-  MemoryRegion* dma = RegisterDmaOnA(16384, 0x3D);
-  ASSERT_NE(dma, nullptr);
-  PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
-  PostWriteFromA(*dma, reinterpret_cast<const uint8_t*>(dma->addr()), 8192);
-  const auto frames = TernFramesAtTheKernel(worker_a, 2);
-  EXPECT_GT(worker_a.counters().tx_zero_copy, 0u);
-  ExpectOffloadedIpv4Checksums(frames);
+  ExpectOffloadedIpv4Checksums(FramesOfAWriteFromA(/*zero_copy=*/true));
 }
 
 // The port verifies received IPv4 header checksums; the worker drops and
@@ -712,21 +714,11 @@ void ExpectOffloadedUdpChecksums(const std::vector<std::vector<uint8_t>>& frames
 }
 
 TEST_F(PortWorkerTapIpv6Test, PortFillsTheUdpChecksumOfCopiedFrames) {
-  PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
-  PostWriteFromA(*mr_[0], buffer_[0].data(), 8192);
-  const auto frames = TernFramesAtTheKernel(worker_a, 2);
-  EXPECT_EQ(worker_a.counters().tx_zero_copy, 0u);
-  ExpectOffloadedUdpChecksums(frames);
+  ExpectOffloadedUdpChecksums(FramesOfAWriteFromA(/*zero_copy=*/false));
 }
 
 TEST_F(PortWorkerTapIpv6Test, PortFillsTheUdpChecksumOfZeroCopyFrames) {
-  MemoryRegion* dma = RegisterDmaOnA(16384, 0x4E);
-  ASSERT_NE(dma, nullptr);
-  PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
-  PostWriteFromA(*dma, reinterpret_cast<const uint8_t*>(dma->addr()), 8192);
-  const auto frames = TernFramesAtTheKernel(worker_a, 2);
-  EXPECT_GT(worker_a.counters().tx_zero_copy, 0u);
-  ExpectOffloadedUdpChecksums(frames);
+  ExpectOffloadedUdpChecksums(FramesOfAWriteFromA(/*zero_copy=*/true));
 }
 
 }  // namespace
