@@ -863,6 +863,7 @@ RankResult DpdkRank::Collect() const {
   if (worker_) {
     r.frames_sent = worker_->counters().tx_frames;
     r.frames_received = worker_->counters().rx_frames;
+    r.faults = worker_->faults().counters();
   }
   r.collectives = workload_.collectives;
   // Ideal: the bytes on the wire (payload plus every packet's headers) at the

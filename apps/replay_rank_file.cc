@@ -77,6 +77,12 @@ absl::Status RankFileParser::ParseHeader(std::string_view key, std::string_view 
   if (key == "steps_done") return Number(value, key, &r_.steps_done);
   if (key == "frames_sent") return Number(value, key, &r_.frames_sent);
   if (key == "frames_received") return Number(value, key, &r_.frames_received);
+  if (key == "fault_judged") return Number(value, key, &r_.faults.judged);
+  if (key == "fault_dropped") return Number(value, key, &r_.faults.dropped);
+  if (key == "fault_blackholed") return Number(value, key, &r_.faults.blackholed);
+  if (key == "fault_duplicated") return Number(value, key, &r_.faults.duplicated);
+  if (key == "fault_corrupted") return Number(value, key, &r_.faults.corrupted);
+  if (key == "fault_delayed") return Number(value, key, &r_.faults.delayed);
   if (key == "link_gbps") {
     if (!ParseDouble(value, &r_.link_gbps)) return Error("link_gbps: not a number");
     return absl::OkStatus();
@@ -299,6 +305,12 @@ std::string FormatRankFile(const RankResult& r) {
   header("steps_done", r.steps_done);
   header("frames_sent", r.frames_sent);
   header("frames_received", r.frames_received);
+  header("fault_judged", r.faults.judged);
+  header("fault_dropped", r.faults.dropped);
+  header("fault_blackholed", r.faults.blackholed);
+  header("fault_duplicated", r.faults.duplicated);
+  header("fault_corrupted", r.faults.corrupted);
+  header("fault_delayed", r.faults.delayed);
   for (const Collective& c : r.collectives) {
     lines.push_back(absl::StrCat("collective\t", Esc(c.name), "\t", Esc(c.operation), "\t",
                                  Esc(c.algorithm), "\t", c.bytes, "\t", c.ranks));
@@ -406,6 +418,12 @@ absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks) {
     }
     d.frames_sent += r.frames_sent;
     d.frames_received += r.frames_received;
+    d.faults.judged += r.faults.judged;
+    d.faults.dropped += r.faults.dropped;
+    d.faults.blackholed += r.faults.blackholed;
+    d.faults.duplicated += r.faults.duplicated;
+    d.faults.corrupted += r.faults.corrupted;
+    d.faults.delayed += r.faults.delayed;
     out.timed_out |= r.timed_out;
     out.end = std::max(out.end, Time::Zero() + r.elapsed);
     out.sim_packets += r.frames_sent;

@@ -14,7 +14,10 @@
 //                                                 fingerprint, verb, cc, mtu, link_gbps,
 //                                                 port, start_unix_ns, elapsed_ps, timed_out,
 //                                                 steps_run, steps_done, frames_sent,
-//                                                 frames_received
+//                                                 frames_received, fault_judged,
+//                                                 fault_dropped, fault_blackholed,
+//                                                 fault_duplicated, fault_corrupted,
+//                                                 fault_delayed
 //   collective NAME OP ALGORITHM BYTES RANKS       every collective of the workload
 //   flow STEP SRC DST BYTES START FINISH IDEAL STATUS COLLECTIVE LABEL
 //                                                 every transfer this rank sent;
@@ -76,6 +79,7 @@ struct RankResult {
   uint64_t steps_done = 0;  // of those, finished
   uint64_t frames_sent = 0;
   uint64_t frames_received = 0;
+  dpdk::FaultCounters faults;  // what --fabric=dpdk:... did to this rank's frames
   std::vector<Collective> collectives;
   std::vector<FlowResult> flows;      // transfers this rank sent
   std::vector<RankReceive> receives;  // transfers sent to this rank

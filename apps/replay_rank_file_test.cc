@@ -34,6 +34,12 @@ RankResult MakeRank(uint32_t rank) {
   r.steps_done = 1;
   r.frames_sent = 10 + rank;
   r.frames_received = 20 + rank;
+  r.faults = {.judged = 30u + rank,
+              .dropped = 3,
+              .blackholed = 1,
+              .duplicated = 2,
+              .corrupted = 4,
+              .delayed = 5};
   r.collectives.push_back(Collective{"alltoall", "alltoall", "direct", 4096, 2});
   FlowResult f;
   f.step = rank;
@@ -65,6 +71,8 @@ TEST(RankFileTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(back->flows[0].label, "alltoall\tfirst");
   EXPECT_EQ(back->flows[0].finish, r.flows[0].finish);
   EXPECT_EQ(back->start_unix_ns, r.start_unix_ns);
+  EXPECT_EQ(back->faults.judged, 30u);
+  EXPECT_EQ(back->faults.delayed, 5u);
 }
 
 TEST(RankFileTest, UnfinishedFlowRoundTripsWithInfiniteFinish) {
@@ -126,11 +134,20 @@ TEST(MergeTest, MergesTwoRanksIntoOneResult) {
   EXPECT_EQ(m->dataplane->bytes_expected, 8192u);
   EXPECT_EQ(m->dataplane->data_errors, 1u);
   EXPECT_EQ(m->dataplane->frames_sent, 21u);
+  EXPECT_EQ(m->dataplane->faults.judged, 61u);
+  EXPECT_EQ(m->dataplane->faults.dropped, 6u);
+  EXPECT_EQ(m->dataplane->faults.blackholed, 2u);
+  EXPECT_EQ(m->dataplane->faults.delayed, 10u);
   const ReplaySummary s = Summarize(*m);
   EXPECT_EQ(s.completed, 2u);
   const std::string json = FormatJson(DescribeMergedRun(*m, "tern-replay --merge"), *m, s, 0);
   EXPECT_THAT(json, HasSubstr("\"fabric\": \"dpdk\""));
+  EXPECT_THAT(FormatSummary(DescribeMergedRun(*m, "tern-replay --merge"), *m, s),
+              HasSubstr("faults       61 frames judged: 8 dropped, 4 duplicated, 8 corrupted, "
+                        "10 delayed"));
   EXPECT_THAT(json, HasSubstr("\"data_errors\": 1"));
+  EXPECT_THAT(json, HasSubstr("\"faults\": {\"judged\": 61, \"dropped\": 6, \"blackholed\": 2, "
+                              "\"duplicated\": 4, \"corrupted\": 8, \"delayed\": 10}"));
   EXPECT_THAT(json, HasSubstr("\"completed\": 2"));
 }
 

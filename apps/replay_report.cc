@@ -220,6 +220,13 @@ std::string FormatSummary(const RunDescription& run, const ReplayResult& r,
                           "bytes verified, %d data errors\n",
                           s.virtual_us, d.frames_sent, d.bytes_verified, d.bytes_expected,
                           d.data_errors);
+    if (d.faults.judged > 0) {
+      absl::StrAppendFormat(&out,
+                            "faults       %d frames judged: %d dropped, %d duplicated, %d "
+                            "corrupted, %d delayed\n",
+                            d.faults.judged, d.faults.dropped + d.faults.blackholed,
+                            d.faults.duplicated, d.faults.corrupted, d.faults.delayed);
+    }
   } else {
     absl::StrAppendFormat(
         &out,
@@ -319,10 +326,13 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
         &out,
         "  \"dataplane\": {\"name\": %s, \"ranks\": %d, \"verb\": %s, \"port\": %s, "
         "\"link_gbps\": %s, \"bytes_expected\": %d, \"bytes_verified\": %d, "
-        "\"data_errors\": %d, \"frames_sent\": %d, \"frames_received\": %d},\n",
+        "\"data_errors\": %d, \"frames_sent\": %d, \"frames_received\": %d, "
+        "\"faults\": {\"judged\": %d, \"dropped\": %d, \"blackholed\": %d, "
+        "\"duplicated\": %d, \"corrupted\": %d, \"delayed\": %d}},\n",
         JsonString(d.name), d.ranks, JsonString(d.verb), JsonString(d.port),
         JsonNumber(d.link_gbps), d.bytes_expected, d.bytes_verified, d.data_errors, d.frames_sent,
-        d.frames_received);
+        d.frames_received, d.faults.judged, d.faults.dropped, d.faults.blackholed,
+        d.faults.duplicated, d.faults.corrupted, d.faults.delayed);
   }
   absl::StrAppendFormat(
       &out, "  \"sim\": {\"virtual_us\": %s, \"sim_events\": %d, \"sim_packets\": %d},\n",

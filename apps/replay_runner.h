@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "apps/replay_workload.h"
+#include "dataplane/dpdk/fault_injector.h"
 #include "dataplane/sim/fabric.h"
 #include "transport/verbs.h"
 
@@ -112,6 +113,7 @@ struct DataplaneResult {
   uint64_t data_errors = 0;     // bytes that differed from it
   uint64_t frames_sent = 0;
   uint64_t frames_received = 0;
+  dpdk::FaultCounters faults;  // summed over the ranks' ports (--fabric=dpdk:...)
 };
 
 struct ReplayResult {

@@ -7,7 +7,7 @@
 # behind a Linux router (hosts file gw=, ARP for the router), and that again
 # over IPv6 (neighbor discovery for the router), and the all-to-all with
 # transmit faults on every rank's port (5% loss, reorder over 8 entropies),
-# whose ranks must each log drops by the faults. Every flow must complete and every byte
+# whose merged JSON must count frames the faults dropped. Every flow must complete and every byte
 # arrive verified.
 #   replay_netns_test.sh TERN_REPLAY
 # Needs root and ip netns (exit 77, skipped, otherwise).
@@ -62,21 +62,15 @@ j = json.load(open(sys.argv[1]))
 f, d = j["flows"], j["dataplane"]
 ok = (f["total"] > 0 and f["completed"] == f["total"] and d["data_errors"] == 0
       and d["bytes_verified"] == d["bytes_expected"] > 0 and d["ranks"] == 4)
+faulty = "--fabric=dpdk:" in sys.argv[3]
+if faulty != (d["faults"]["dropped"] > 0):  # only the faults drop frames on the port
+    print(f"FAIL {sys.argv[2]}: {d['faults']['dropped']} frames dropped by transmit faults")
+    ok = False
 print(("ok  " if ok else "FAIL"), sys.argv[2], f"{f['completed']}/{f['total']} flows,",
       f"{d['bytes_verified']}/{d['bytes_expected']} bytes verified, {d['data_errors']} wrong,",
       f"{j['retransmits']['packets']} retransmitted, fct p50 {j['fct_us']['p50']:.1f} us")
 sys.exit(0 if ok else 1)
 PY
-  if [[ " $* " == *" --fabric=dpdk:"* ]]; then
-    # Each rank's closing line: "transmit faults: N frames judged, D dropped, ..."
-    local ranks_dropping
-    ranks_dropping=$(grep -l "transmit faults: [0-9]* frames judged, [1-9][0-9]* dropped" \
-      "$work/$name"/rank*.log | wc -l)
-    if ((ranks_dropping != 4)); then
-      echo "FAIL $name: $ranks_dropping of 4 ranks logged frames dropped by the faults"
-      fail=1
-    fi
-  fi
 }
 run alltoall --workload=alltoall:size=64KB
 run load "--workload=load:cdf=$work/websearch-small.cdf,load=0.2,duration=2000us" --seed 3
