@@ -591,6 +591,8 @@ class PortWorkerTapTest : public PortWorkerTest {
     ASSERT_TRUE(tap_->info().tx_ipv4_checksum && tap_->info().tx_udp_checksum &&
                 tap_->info().rx_ipv4_checksum)
         << "net_tap should offer checksum offloads; this test covers them";
+    contract_callback_ = rte_eth_add_tx_callback(tap_->id(), 0, &CheckOffloadContract, &contract_);
+    ASSERT_NE(contract_callback_, nullptr);
     sockaddr_ll addr{};
     addr.sll_family = AF_PACKET;
     addr.sll_protocol = htons(ETH_P_ALL);
@@ -603,6 +605,9 @@ class PortWorkerTapTest : public PortWorkerTest {
 
   void TearDown() override {
     if (socket_ >= 0) close(socket_);
+    if (contract_callback_ != nullptr) {
+      rte_eth_remove_tx_callback(tap_->id(), 0, contract_callback_);
+    }
     tap_.reset();  // closes the port, which removes the kernel interface
     PortWorkerTest::TearDown();
   }
@@ -633,7 +638,51 @@ class PortWorkerTapTest : public PortWorkerTest {
     PostWriteFromA(*mr, reinterpret_cast<const uint8_t*>(mr->addr()), 8192);
     std::vector<std::vector<uint8_t>> frames = TernFramesAtTheKernel(worker_a, 2);
     EXPECT_EQ(worker_a.counters().tx_zero_copy > 0, zero_copy);
+    EXPECT_GE(contract_.frames, 2);
+    EXPECT_EQ(contract_.broken, 0) << "frames handed to the port against the offload contract";
     return frames;
+  }
+
+  // DPDK's checksum-offload contract, checked on each UDP frame as it enters
+  // rte_eth_tx_burst, before net_tap (which recomputes the pseudo-header
+  // itself, as a NIC such as mlx5 does) sees it: lengths and flags set, the
+  // IPv4 header checksum left 0, and the IPv6 UDP checksum field holding the
+  // pseudo-header sum that NICs such as ice add the rest to.
+  struct OffloadContract {
+    int frames = 0;
+    int broken = 0;
+  };
+  static uint16_t CheckOffloadContract(uint16_t, uint16_t, rte_mbuf* frames[], uint16_t count,
+                                       void* user) {
+    auto* contract = static_cast<OffloadContract*>(user);
+    constexpr size_t kIpOffset = sizeof(EthernetHeader);
+    for (uint16_t i = 0; i < count; ++i) {
+      const rte_mbuf* m = frames[i];
+      if (m->data_len < kIpOffset + sizeof(Ipv6Header) + sizeof(UdpHeader)) continue;
+      const uint8_t* eth = rte_pktmbuf_mtod(m, const uint8_t*);
+      const uint16_t type = static_cast<uint16_t>(eth[12] << 8 | eth[13]);
+      bool kept = m->l2_len == kIpOffset;
+      if (type == kEtherTypeIpv4) {
+        const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv4_hdr*, kIpOffset);
+        if (ip->next_proto_id != IPPROTO_UDP) continue;
+        const uint64_t flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+        kept = kept && m->l3_len == sizeof(Ipv4Header) && (m->ol_flags & flags) == flags &&
+               ip->hdr_checksum == 0;
+      } else if (type == kEtherTypeIpv6) {
+        const auto* ip = rte_pktmbuf_mtod_offset(m, const rte_ipv6_hdr*, kIpOffset);
+        if (ip->proto != IPPROTO_UDP) continue;  // neighbor discovery
+        const auto* udp =
+            rte_pktmbuf_mtod_offset(m, const rte_udp_hdr*, kIpOffset + sizeof(Ipv6Header));
+        const uint64_t flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+        kept = kept && m->l3_len == sizeof(Ipv6Header) && (m->ol_flags & flags) == flags &&
+               udp->dgram_cksum == rte_ipv6_phdr_cksum(ip, m->ol_flags);
+      } else {
+        continue;  // ARP
+      }
+      ++contract->frames;
+      if (!kept) ++contract->broken;
+    }
+    return count;
   }
 
   // Writes `frame` into the kernel's end, towards the PMD.
@@ -642,6 +691,8 @@ class PortWorkerTapTest : public PortWorkerTest {
   }
 
   std::unique_ptr<Port> tap_;
+  OffloadContract contract_;
+  const rte_eth_rxtx_callback* contract_callback_ = nullptr;
   std::string iface_;
   int socket_ = -1;
 };
