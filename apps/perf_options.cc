@@ -155,12 +155,9 @@ absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions
       colon == std::string_view::npos ? std::string_view() : text.substr(colon + 1);
   absl::StatusOr<sim::MultipathWireConfig> wire = sim::ParseWireSpec(spec);
   if (!wire.ok()) return FlagError("fabric", ToStd(wire.status().message()));
-  if (!WireSpecSetsKey(spec, "paths")) wire->paths = options.paths;
-  if (!WireSpecSetsKey(spec, "seed")) wire->seed = options.seed;
-  if (wire->blackhole >= static_cast<int>(wire->paths)) {
+  if (absl::Status s = ApplyWireDefaults(spec, options.paths, options.seed, *wire); !s.ok()) {
     return FlagError(raw.Has("paths") && !WireSpecSetsKey(spec, "paths") ? "paths" : "fabric",
-                     absl::StrFormat("blackhole=%d needs more than %u wire paths", wire->blackhole,
-                                     wire->paths));
+                     ToStd(s.message()));
   }
   if (kind == "dpdk") {
     if (absl::Status s = CheckDpdkFaultKeys(spec); !s.ok()) {
@@ -287,6 +284,17 @@ double BufferBytes(const PerfOptions& options) {
 bool WireSpecSetsKey(std::string_view spec, std::string_view key) {
   return std::ranges::any_of(SplitKeyValues(spec),
                              [key](const KeyValue& item) { return item.key == key; });
+}
+
+absl::Status ApplyWireDefaults(std::string_view spec, uint16_t paths, uint64_t seed,
+                               sim::MultipathWireConfig& wire) {
+  if (!WireSpecSetsKey(spec, "paths")) wire.paths = paths;
+  if (!WireSpecSetsKey(spec, "seed")) wire.seed = seed;
+  if (wire.blackhole >= static_cast<int>(wire.paths)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("blackhole=%d needs more than %u wire paths", wire.blackhole, wire.paths));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckDpdkFaultKeys(std::string_view spec) {

@@ -119,6 +119,11 @@ std::optional<double> ParseDouble(std::string_view text);
 // Whether a wire spec (KEY=VALUE,...) that ParseWireSpec accepted sets `key`.
 bool WireSpecSetsKey(std::string_view spec, std::string_view key);
 
+// Gives `wire` (parsed from `spec`) the app's --paths and --seed where the
+// spec set neither; an error when its blackhole path is then out of range.
+absl::Status ApplyWireDefaults(std::string_view spec, uint16_t paths, uint64_t seed,
+                               sim::MultipathWireConfig& wire);
+
 // --fabric=dpdk:KEY=VALUE,... (tern-perf, tern-replay) and /tern/faults: the
 // simulator's wire keys a real port's transmit faults take. OK, or an error
 // naming the first key only a simulated wire has (trim, delay, jitter, rate,

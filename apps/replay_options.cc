@@ -222,11 +222,9 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       if (absl::Status s = perf::CheckDpdkFaultKeys(*fault_spec); !s.ok()) {
         return FlagError("fabric", std::string(s.message()));
       }
-      if (!perf::WireSpecSetsKey(*fault_spec, "paths")) f->paths = o.config.paths;
-      if (!perf::WireSpecSetsKey(*fault_spec, "seed")) f->seed = o.config.seed;
-      if (f->blackhole >= static_cast<int>(f->paths)) {
-        return FlagError("fabric", absl::StrFormat("blackhole=%d needs more than %u wire paths",
-                                                   f->blackhole, f->paths));
+      if (absl::Status s = perf::ApplyWireDefaults(*fault_spec, o.config.paths, o.config.seed, *f);
+          !s.ok()) {
+        return FlagError("fabric", std::string(s.message()));
       }
       o.dpdk_options.faults = *f;
     }

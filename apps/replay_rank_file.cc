@@ -418,12 +418,7 @@ absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks) {
     }
     d.frames_sent += r.frames_sent;
     d.frames_received += r.frames_received;
-    d.faults.judged += r.faults.judged;
-    d.faults.dropped += r.faults.dropped;
-    d.faults.blackholed += r.faults.blackholed;
-    d.faults.duplicated += r.faults.duplicated;
-    d.faults.corrupted += r.faults.corrupted;
-    d.faults.delayed += r.faults.delayed;
+    d.faults += r.faults;
     out.timed_out |= r.timed_out;
     out.end = std::max(out.end, Time::Zero() + r.elapsed);
     out.sim_packets += r.frames_sent;

@@ -194,10 +194,9 @@ absl::StatusOr<std::unique_ptr<CongestionControl>> CreateHpccCc(const CcParams& 
   config.max_stage = static_cast<uint32_t>(params.GetUint("max_stage"));
   config.fast_react = params.GetBool("fast_react");
   // 0: a record set per entropy the connection sprays over (one, the
-  // paper's case, without spraying), up to the table's size.
+  // paper's case, without spraying); HpccCc clamps it to the table's size.
   const uint64_t paths = params.GetUint("paths");
-  config.paths = static_cast<uint32_t>(
-      paths != 0 ? paths : std::clamp<uint32_t>(context.paths, 1, HpccCc::kMaxPaths));
+  config.paths = static_cast<uint32_t>(paths != 0 ? paths : context.paths);
   if (w_ai != 0) {
     config.w_ai_bytes = static_cast<double>(w_ai);
   } else {

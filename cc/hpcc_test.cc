@@ -260,11 +260,9 @@ TEST(HpccCcTest, EntropyChangeResetsTheRecords) {
   EXPECT_NEAR(h.hpcc->utilization(), 0.4, 1e-12);
 }
 
-// With paths=2 each entropy is measured against its own previous record, so
-// sprayed ACKs that alternate between two paths all measure.
-TEST(HpccCcTest, PathsKeepsRecordsPerEntropy) {
-  Hpcc h = MustCreate("hpcc:w_ai=100,paths=2");
-  ASSERT_NE(h.cc, nullptr);
+// Telemetry ACKs alternating between entropies 1 and 2, each measured
+// against its own path's previous record when `h` keeps two.
+void ExpectAlternatingEntropiesBothMeasure(Hpcc& h) {
   h.Ack(Stack({Hop(0, 0, 0)}), 4096, /*entropy=*/1);
   h.Ack(Stack({Hop(0, 0, 0)}), 4096, /*entropy=*/2);
   EXPECT_EQ(h.hpcc->utilization(), 1.0) << "two first records: nothing measured";
@@ -274,6 +272,14 @@ TEST(HpccCcTest, PathsKeepsRecordsPerEntropy) {
   // Path 2's port sent 100000 bytes in 10 us: u = 0.8, measured against its own record.
   h.Ack(Stack({Hop(10000, 100000, 0)}), 4096, /*entropy=*/2);
   EXPECT_NEAR(h.hpcc->utilization(), 0.8, 1e-12);
+}
+
+// With paths=2 each entropy is measured against its own previous record, so
+// sprayed ACKs that alternate between two paths all measure.
+TEST(HpccCcTest, PathsKeepsRecordsPerEntropy) {
+  Hpcc h = MustCreate("hpcc:w_ai=100,paths=2");
+  ASSERT_NE(h.cc, nullptr);
+  ExpectAlternatingEntropiesBothMeasure(h);
 }
 
 // By default the table holds a record set per entropy the connection sprays
@@ -296,12 +302,7 @@ TEST(HpccCcTest, DefaultPathsFollowTheConnectionsSpray) {
   two.paths = 2;
   Hpcc h = MustCreate("hpcc:w_ai=100", two);
   ASSERT_NE(h.cc, nullptr);
-  h.Ack(Stack({Hop(0, 0, 0)}), 4096, /*entropy=*/1);
-  h.Ack(Stack({Hop(0, 0, 0)}), 4096, /*entropy=*/2);
-  h.Ack(Stack({Hop(10000, 50000, 0)}), 4096, /*entropy=*/1);
-  EXPECT_NEAR(h.hpcc->utilization(), 0.4, 1e-12);
-  h.Ack(Stack({Hop(10000, 100000, 0)}), 4096, /*entropy=*/2);
-  EXPECT_NEAR(h.hpcc->utilization(), 0.8, 1e-12);
+  ExpectAlternatingEntropiesBothMeasure(h);
 }
 
 // A third path takes the slot stored longest ago (path 1's): paths 2 and 3

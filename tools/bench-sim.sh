@@ -54,7 +54,8 @@ bench() {
     done
   done
   for side in "${sides[@]}"; do
-    rows[$side]+="$(python3 - "$name" "$tmp" "$runs" "$side" <<'PY'
+    local row
+    row="$(python3 - "$name" "$tmp" "$runs" "$side" <<'PY'
 import json, statistics, sys
 name, tmp, runs, side = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 docs = [json.load(open(f"{tmp}/{side}.{i}.json")) for i in range(runs)]
@@ -64,15 +65,11 @@ rss = max(d["run"]["peak_rss_bytes"] for d in docs) / 2**20
 print(f"| {name} | {wall:.2f} | {sim['sim_events']:,} | {sim['sim_packets']:,} | "
       f"{sim['sim_events'] / wall / 1e6:.2f} | {wall / sim['sim_packets'] * 1e6:.2f} | {rss:.0f} |")
 PY
-)"$'\n'
+)"
+    rows[$side]+="$row"$'\n'
+    # The row's wall us/packet column.
     if [[ "$name" == permutation* ]]; then
-      permutations[$side]+="$(python3 -c '
-import json, statistics, sys
-tmp, runs, side = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-docs = [json.load(open(f"{tmp}/{side}.{i}.json")) for i in range(runs)]
-wall = statistics.median(d["run"]["wall_seconds"] for d in docs)
-print(docs[0]["sim"]["sim_packets"] and wall / docs[0]["sim"]["sim_packets"] * 1e6)
-' "$tmp" "$runs" "$side") "
+      permutations[$side]+="$(awk -F'|' '{print $7}' <<<"$row") "
     fi
   done
 }

@@ -50,6 +50,16 @@ struct FaultCounters {
   uint64_t duplicated = 0;
   uint64_t corrupted = 0;
   uint64_t delayed = 0;
+
+  FaultCounters& operator+=(const FaultCounters& other) {
+    judged += other.judged;
+    dropped += other.dropped;
+    blackholed += other.blackholed;
+    duplicated += other.duplicated;
+    corrupted += other.corrupted;
+    delayed += other.delayed;
+    return *this;
+  }
 };
 
 class FaultInjector {

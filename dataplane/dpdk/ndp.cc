@@ -28,6 +28,16 @@ constexpr uint8_t kOptionTargetLinkLayer = 2;
 constexpr uint8_t kHopLimit = 255;  // proves the sender is on this link (section 7.1)
 
 bool IsMulticast(const IpAddress& ip) { return ip.bytes[0] == 0xFF; }
+
+// An IPv6 multicast group's Ethernet address: 33:33 and the group's last four
+// bytes (RFC 2464 section 7).
+MacAddress MulticastMac(const IpAddress& group) {
+  const auto& g = group.bytes;
+  return MacAddress{{0x33, 0x33, g[12], g[13], g[14], g[15]}};
+}
+
+// All nodes on the link, ff02::1 (RFC 4291 section 2.7.1).
+const IpAddress kAllNodes = IpAddress::V6({0xFF, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
 bool IsUnspecified(const IpAddress& ip) { return ip.bytes == std::array<uint8_t, 16>{}; }
 
 // RFC 8200 section 8.1: the pseudo-header then the ICMPv6 message.
@@ -47,11 +57,11 @@ NdpMessage SolicitNeighbor(const Endpoint& local, const IpAddress& target) {
   m.source_ip = local.ip;
   m.target = target;
   m.link_layer = local.mac;
-  // Solicited-node group (RFC 4291 section 2.7.1) and its MAC (RFC 2464 section 7).
+  // Solicited-node group (RFC 4291 section 2.7.1).
   std::array<uint8_t, 16> group{0xFF, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xFF};
   std::copy_n(target.bytes.begin() + 13, 3, group.begin() + 13);
   m.dest_ip = IpAddress::V6(group);
-  m.dest_mac = MacAddress{{0x33, 0x33, group[12], group[13], group[14], group[15]}};
+  m.dest_mac = MulticastMac(m.dest_ip);
   return m;
 }
 
@@ -182,8 +192,8 @@ std::optional<NdpMessage> AnswerNdp(const NdpMessage& solicitation, const Endpoi
   reply.link_layer = local.mac;
   if (IsDuplicateAddressProbe(solicitation)) {
     // The prober has no address to answer to: every node hears the defence.
-    reply.dest_ip = *IpAddress::Parse("ff02::1");
-    reply.dest_mac = MacAddress{{0x33, 0x33, 0, 0, 0, 0x01}};
+    reply.dest_ip = kAllNodes;
+    reply.dest_mac = MulticastMac(kAllNodes);
     reply.solicited = false;
     return reply;
   }
