@@ -380,6 +380,15 @@ void AppendCaptureCounters(const dpdk::PacketCapture* capture, PerfResult* resul
   }
 }
 
+dpdk::PortOptions PortOptionsFor(const PerfOptions& options, uint16_t port_id) {
+  dpdk::PortOptions port_options;
+  port_options.port_id = port_id;
+  port_options.queues = options.workers;
+  port_options.payload_mtu = options.mtu;
+  port_options.link_mtu = options.link_mtu;
+  return port_options;
+}
+
 // A port that cannot carry --mtu is used with the payload it can carry.
 void ClampMtu(const dpdk::PortInfo& port, PerfOptions* options) {
   if (port.payload_mtu >= options->mtu) return;
@@ -403,11 +412,8 @@ class LoopbackFabric : public DpdkPerfFabric {
         dpdk::CreateRingPortPair(absl::StrFormat("tern_loop%d", getpid()), options_.workers);
     if (!pair.ok()) return pair.status();
     for (uint16_t id : {pair->first, pair->second}) {
-      dpdk::PortOptions port_options;
-      port_options.port_id = id;
-      port_options.queues = options_.workers;
-      port_options.payload_mtu = options_.mtu;
-      absl::StatusOr<std::unique_ptr<dpdk::Port>> port = dpdk::Port::Open(port_options);
+      absl::StatusOr<std::unique_ptr<dpdk::Port>> port =
+          dpdk::Port::Open(PortOptionsFor(options_, id));
       if (!port.ok()) return port.status();
       ClampMtu((*port)->info(), &options_);
       SteerWorkersByNic(**port, options_.workers);
@@ -535,11 +541,8 @@ class PeerFabric : public DpdkPerfFabric {
         clock_(dpdk::TscHz(), dpdk::ReadTsc()) {}
 
   absl::Status Open() {
-    dpdk::PortOptions port_options;
-    port_options.port_id = options_.dpdk_port;
-    port_options.queues = options_.workers;
-    port_options.payload_mtu = options_.mtu;
-    absl::StatusOr<std::unique_ptr<dpdk::Port>> port = dpdk::Port::Open(port_options);
+    absl::StatusOr<std::unique_ptr<dpdk::Port>> port =
+        dpdk::Port::Open(PortOptionsFor(options_, options_.dpdk_port));
     if (!port.ok()) return port.status();
     port_ = *std::move(port);
     ClampMtu(port_->info(), &options_);

@@ -38,6 +38,7 @@ constexpr FlagInfo kFlags[] = {
     {"ip", 0, true},          {"peer-mac", 0, true},     {"pcap", 0, true},
     {"timeout", 0, true},     {"workers", 0, true},      {"min-rto", 0, true},
     {"retry-cnt", 0, true},   {"tx-copy", 0, false},     {"gateway", 0, true},
+    {"link-mtu", 0, true},
 };
 constexpr size_t kFlagCount = std::size(kFlags);
 
@@ -172,8 +173,9 @@ absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions
 
 absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   const bool dpdk = options.fabric_kind == FabricKind::kDpdk;
-  for (std::string_view flag : {"loopback", "server", "connect", "control-port", "dpdk-port", "ip",
-                                "peer-mac", "gateway", "pcap", "timeout", "workers", "tx-copy"}) {
+  for (std::string_view flag :
+       {"loopback", "server", "connect", "control-port", "dpdk-port", "ip", "peer-mac", "gateway",
+        "pcap", "timeout", "workers", "tx-copy", "link-mtu"}) {
     if (raw.Has(flag) && !dpdk) {
       return FlagError(flag, "needs --fabric=dpdk");
     }
@@ -253,6 +255,14 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
     options.pcap_path = std::string(raw.Get("pcap"));
   }
   options.tx_copy = raw.Has("tx-copy");
+  if (raw.Has("link-mtu")) {
+    const std::optional<uint64_t> mtu = ParseUnsigned(raw.Get("link-mtu"));
+    if (!mtu || *mtu < kMinLinkMtu || *mtu > kMaxLinkMtu) {
+      return FlagError("link-mtu", absl::StrFormat("'%s' is not an IP MTU; valid: %d..%d",
+                                                   raw.Get("link-mtu"), kMinLinkMtu, kMaxLinkMtu));
+    }
+    options.link_mtu = static_cast<uint32_t>(*mtu);
+  }
   if (raw.Has("workers")) {
     const std::optional<uint64_t> n = ParseUnsigned(raw.Get("workers"));
     if (!n || *n < 1 || *n > kMaxWorkers) {
@@ -680,6 +690,10 @@ Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
       --gateway=ADDR     router toward the peer, of --ip's family: its MAC is
                          asked for instead of the peer's (peer on another subnet)
       --pcap=FILE        write what the port sends and receives as pcapng
+      --link-mtu=BYTES   IP MTU of the link, %u..%u, in place of what the port
+                         reports: lowers it, or raises it past a PMD that
+                         under-reports (net_memif on DPDK 22.11 says 1500 but
+                         carries jumbo frames; give the same value to both sides)
       --timeout=SEC      wall-clock budget per message size (default 60)
       --workers=N        worker lcores per host, 1..%d (default 1): each drives its
                          own port queue and UDP port with every Nth QP; give
@@ -713,7 +727,8 @@ Exit status: 0 when every message completed successfully with no data error,
 Fabric:
 )",
       kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu, TransportOptions{}.max_rto.microseconds(),
-      TransportOptions{}.min_rto.microseconds(), QpRtsAttr{}.retry_cnt, kMaxWorkers);
+      TransportOptions{}.min_rto.microseconds(), QpRtsAttr{}.retry_cnt, kMinLinkMtu, kMaxLinkMtu,
+      kMaxWorkers);
   absl::StrAppend(&text, sim::DescribeWireSpec(), "\nCongestion control (--cc):\n",
                   DescribeAlgorithms());
   return text;

@@ -32,6 +32,10 @@ inline constexpr uint64_t kMaxMessageSize = uint64_t{1} << 30;  // 1 GiB
 inline constexpr uint64_t kDefaultMaxAllSize = uint64_t{1} << 23;
 inline constexpr uint32_t kMaxQps = 1024;
 inline constexpr uint16_t kMaxWorkers = kTernUdpPortCount;  // one UDP port each
+// --link-mtu: IPv4's smallest datagram every link carries, to the usual
+// largest jumbo frame of a switch.
+inline constexpr uint32_t kMinLinkMtu = 576;
+inline constexpr uint32_t kMaxLinkMtu = 9216;
 inline constexpr uint32_t kMaxTxDepth = 8192;
 // qps x tx-depth: bounds the per-QP rings and completion queues.
 inline constexpr uint64_t kMaxOutstanding = uint64_t{1} << 20;
@@ -86,6 +90,7 @@ struct PerfOptions {
   std::string peer_mac;    // --peer-mac: static next hop instead of ARP
   std::string gateway_ip;  // --gateway: next hop ARP resolves ("" = the peer)
   std::string pcap_path;   // --pcap: capture the port's frames
+  uint32_t link_mtu = 0;   // --link-mtu: the link's IP MTU over the port's report (0: none)
   // --workers: lcores per host, each with its own context, UDP port, port
   // queue and a round-robin share of the QPs.
   uint16_t workers = 1;

@@ -307,6 +307,19 @@ TEST(PerfOptionsTest, DpdkFlagsAreCheckedAndNeedTheDpdkFabric) {
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=ib"}), HasSubstr("unknown fabric"));
 }
 
+TEST(PerfOptionsTest, LinkMtuNeedsTheDpdkFabricAndAnIpMtu) {
+  EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk", "--link-mtu=9216"})->link_mtu, 9216u);
+  EXPECT_EQ(Parse({"--test=write_bw", "--fabric=dpdk"})->link_mtu, 0u);
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--link-mtu=9000"}),
+              AllOf(StartsWith("--link-mtu"), HasSubstr("--fabric=dpdk")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--link-mtu=575"}),
+              AllOf(StartsWith("--link-mtu"), HasSubstr("576..9216")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--link-mtu=9217"}),
+              StartsWith("--link-mtu"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--link-mtu=1500B"}),
+              StartsWith("--link-mtu"));
+}
+
 TEST(PerfOptionsTest, WorkersNeedTheDpdkFabricAndAQpEach) {
   const absl::StatusOr<PerfOptions> two =
       Parse({"--test=write_bw", "--fabric=dpdk", "--workers=2", "-q", "4"});

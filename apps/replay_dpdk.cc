@@ -207,6 +207,7 @@ absl::StatusOr<OpenedPort> OpenPort(const ReplayOptions& options) {
   dpdk::PortOptions port_options;
   port_options.port_id = d.port_id;
   port_options.payload_mtu = options.config.mtu;
+  port_options.link_mtu = d.link_mtu;
   absl::StatusOr<std::unique_ptr<dpdk::Port>> port = dpdk::Port::Open(port_options);
   if (!port.ok()) return port.status();
   out.port = *std::move(port);

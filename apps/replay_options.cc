@@ -177,6 +177,12 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     } else if (name == "dpdk-port") {
       if (!ParseUint(value, &u) || u > 1023) return FlagError(name, "a DPDK port id, 0..1023");
       o.dpdk_options.port_id = static_cast<uint16_t>(u);
+    } else if (name == "link-mtu") {
+      if (!ParseUint(value, &u) || u < perf::kMinLinkMtu || u > perf::kMaxLinkMtu) {
+        return FlagError(
+            name, absl::StrFormat("an IP MTU, %u..%u", perf::kMinLinkMtu, perf::kMaxLinkMtu));
+      }
+      o.dpdk_options.link_mtu = static_cast<uint32_t>(u);
     } else if (name == "setup-timeout") {
       if (!ParseDouble(value, &d) || !(d > 0 && d <= 3600)) {
         return FlagError(name, "seconds in (0, 3600]");
@@ -239,8 +245,9 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       }
     }
   } else {
-    for (const char* flag : {"rank", "hosts", "out", "link-rate", "base-rtt", "control-port",
-                             "dpdk-port", "setup-timeout", "start-delay", "idle-sleep"}) {
+    for (const char* flag :
+         {"rank", "hosts", "out", "link-rate", "base-rtt", "control-port", "dpdk-port", "link-mtu",
+          "setup-timeout", "start-delay", "idle-sleep"}) {
       if (given(flag)) return FlagError(flag, "only with --fabric=dpdk");
     }
   }
@@ -292,6 +299,7 @@ transmit faults on this rank's port from the common start; docs/replay-dpdk.md):
   --base-rtt US          base RTT of the ideal FCT (default: measured, min of 8 probes per peer)
   --control-port P       TCP set-up port of hosts that name none (default 18515)
   --dpdk-port N          DPDK port id (default 0)
+  --link-mtu BYTES       IP MTU of the link in place of the port's report (as tern-perf's)
   --setup-timeout S      limit of each set-up step and barrier (default 60)
   --start-delay MS       common start = rank 0's clock at the barrier + MS (default 200)
   --idle-sleep US        sleep this long when the port is idle (default 0: busy poll)

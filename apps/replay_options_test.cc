@@ -10,6 +10,7 @@
 namespace tern::replay {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -71,6 +72,20 @@ TEST(ReplayOptionsTest, DpdkRankFlags) {
   EXPECT_EQ(o->dpdk_options.time_limit_s, 0.5);
   EXPECT_EQ(o->dpdk_options.idle_sleep_us, 50);
   EXPECT_EQ(o->config.verb, TransferVerb::kSend);
+}
+
+TEST(ReplayOptionsTest, DpdkLinkMtu) {
+  absl::StatusOr<ReplayOptions> o =
+      Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--link-mtu", "9216"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->dpdk_options.link_mtu, 9216u);
+  EXPECT_EQ(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"})->dpdk_options.link_mtu, 0u);
+  EXPECT_THAT(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--link-mtu", "100"})
+                  .status()
+                  .message(),
+              AllOf(HasSubstr("--link-mtu"), HasSubstr("576..9216")));
+  EXPECT_THAT(Parse({"--link-mtu", "9216"}).status().message(),
+              HasSubstr("--link-mtu: only with --fabric=dpdk"));
 }
 
 TEST(ReplayOptionsTest, DpdkWithoutRankLeavesItToOpenMpi) {

@@ -66,23 +66,33 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
                         options.queues, info.queues));
   }
 
-  // MTU: what the payload needs, capped by the port.
+  // MTU: what the payload needs, capped by the link.
   uint32_t mtu = IpMtuFor(options.payload_mtu);
   // The port's limit: its MTU bound and its largest receivable frame.
-  uint32_t max_mtu = dev_info.max_mtu != 0 ? dev_info.max_mtu : UINT32_MAX;
+  uint32_t port_max_mtu = dev_info.max_mtu != 0 ? dev_info.max_mtu : UINT32_MAX;
   if (dev_info.max_rx_pktlen > sizeof(EthernetHeader) + 4) {
-    max_mtu = std::min<uint32_t>(
-        max_mtu, dev_info.max_rx_pktlen - static_cast<uint32_t>(sizeof(EthernetHeader)) - 4);
+    port_max_mtu = std::min<uint32_t>(
+        port_max_mtu, dev_info.max_rx_pktlen - static_cast<uint32_t>(sizeof(EthernetHeader)) - 4);
   }
-  if (mtu > max_mtu) {
-    info.missing.push_back(absl::StrFormat("MTU %d (max %d): payload per packet limited to %d", mtu,
-                                           max_mtu, PayloadMtuFor(max_mtu)));
-    mtu = max_mtu;
+  const uint32_t link_mtu = options.link_mtu != 0 ? options.link_mtu : port_max_mtu;
+  if (mtu > link_mtu) {
+    info.missing.push_back(absl::StrFormat(
+        "MTU %d (max %d%s): payload per packet limited to %d", mtu, link_mtu,
+        options.link_mtu != 0 ? ", the link MTU given" : "", PayloadMtuFor(link_mtu)));
+    mtu = link_mtu;
+  }
+  if (mtu > port_max_mtu) {
+    info.missing.push_back(absl::StrFormat(
+        "MTU %d (max %d): used anyway, as the link MTU given allows; the port is configured "
+        "with %d",
+        mtu, port_max_mtu, port_max_mtu));
   }
 
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof(conf));
-  conf.rxmode.mtu = mtu;
+  // ethdev refuses an MTU past the port's report, though frames of the link
+  // MTU given pass.
+  conf.rxmode.mtu = std::min(mtu, port_max_mtu);
   if (dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
     info.tx_ipv4_checksum = true;
@@ -132,7 +142,9 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   info.rx_descriptors = rx_desc;
   info.tx_descriptors = tx_desc;
   uint16_t actual_mtu = 0;
-  info.mtu = rte_eth_dev_get_mtu(port_id, &actual_mtu) == 0 && actual_mtu != 0 ? actual_mtu : mtu;
+  info.mtu = rte_eth_dev_get_mtu(port_id, &actual_mtu) == 0 && actual_mtu != 0 ? actual_mtu
+                                                                               : conf.rxmode.mtu;
+  if (mtu > port_max_mtu) info.mtu = mtu;
   info.payload_mtu = PayloadMtuFor(info.mtu);
 
   // One pool per queue, so workers never contend on a mempool cache. mbufs

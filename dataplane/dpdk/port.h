@@ -23,6 +23,11 @@ struct PortOptions {
   uint16_t tx_descriptors = 1024;
   // Tern payload bytes per packet the port must carry (the QPs' path MTU).
   uint32_t payload_mtu = 4096;
+  // IP MTU the link carries, when known better than the port reports; 0
+  // trusts the port. It can lower the MTU (a fabric smaller than the NIC) or
+  // raise it past the report: net_memif on DPDK 22.11 reports 1518-byte
+  // frames at most, yet chains its buffers for frames of any length.
+  uint32_t link_mtu = 0;
   // mbufs per queue; 0 picks enough for the rings plus in-flight bursts.
   uint32_t mbufs_per_queue = 0;
 };

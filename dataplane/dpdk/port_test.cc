@@ -1,0 +1,67 @@
+#include "dataplane/dpdk/port.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_format.h"
+#include "dataplane/dpdk/eal_test_environment.h"
+
+namespace tern::dpdk {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+
+// A net_ring port: it reports no frame limit of its own, so what is
+// negotiated comes from the options alone.
+std::unique_ptr<Port> OpenRingPort(const PortOptions& base) {
+  static int pair_index = 0;
+  auto pair = CreateRingPortPair(absl::StrFormat("pt%d", pair_index++), 1);
+  EXPECT_TRUE(pair.ok()) << pair.status();
+  if (!pair.ok()) return nullptr;
+  PortOptions options = base;
+  options.port_id = pair->first;
+  options.mbufs_per_queue = 1023;
+  auto port = Port::Open(options);
+  EXPECT_TRUE(port.ok()) << port.status();
+  return port.ok() ? *std::move(port) : nullptr;
+}
+
+TEST(PortTest, MtuFitsTheRequestedPayload) {
+  PortOptions options;
+  options.payload_mtu = 4096;
+  std::unique_ptr<Port> port = OpenRingPort(options);
+  ASSERT_NE(port, nullptr);
+  EXPECT_EQ(port->info().payload_mtu, 4096u);
+  EXPECT_GT(port->info().mtu, 4096u);
+  EXPECT_EQ(port->max_frame_bytes(), port->info().mtu + 18) << "Ethernet header and FCS";
+}
+
+TEST(PortTest, LinkMtuBelowThePortsLimitCapsThePayload) {
+  PortOptions options;
+  options.payload_mtu = 4096;
+  options.link_mtu = 1500;
+  std::unique_ptr<Port> port = OpenRingPort(options);
+  ASSERT_NE(port, nullptr);
+  EXPECT_EQ(port->info().mtu, 1500u);
+  EXPECT_EQ(port->max_frame_bytes(), 1518u);
+  EXPECT_LT(port->info().payload_mtu, 1500u);
+  EXPECT_GT(port->info().payload_mtu, 1200u);
+  EXPECT_THAT(port->info().missing, Contains(HasSubstr("the link MTU given")));
+}
+
+TEST(PortTest, LinkMtuAboveWhatThePayloadNeedsChangesNothing) {
+  PortOptions options;
+  options.payload_mtu = 1024;
+  options.link_mtu = 9216;
+  std::unique_ptr<Port> port = OpenRingPort(options);
+  ASSERT_NE(port, nullptr);
+  EXPECT_EQ(port->info().payload_mtu, 1024u);
+  EXPECT_LT(port->info().mtu, 1500u);
+}
+
+}  // namespace
+}  // namespace tern::dpdk
