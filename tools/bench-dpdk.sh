@@ -40,7 +40,7 @@ command -v dpdk-testpmd >/dev/null || { echo "bench-dpdk: dpdk-testpmd missing (
 # shellcheck disable=SC2207
 mem=($("$root/tools/dpdk-eal-args.sh" 512))
 work="$(mktemp -d)"
-trap 'pkill -f "file-prefix bench-$$" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'pkill -f "file-prefix bench-$$" 2>/dev/null || true; rm -rf "$work"' EXIT
 median() { sort -g | awk '{v[NR]=$1} END {print (NR ? v[int((NR+1)/2)] : "nan")}'; }
 # The runs behind a median, in run order, scaled by $1 (memif on this kind of
 # VM is bimodal run by run: the spread says whether the median means much).
