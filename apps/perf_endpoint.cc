@@ -224,12 +224,11 @@ void PerfEndpoint::Start(Time now) {
 }
 
 void PerfEndpoint::Poll(Time now) {
-  WorkCompletion wcs[32];
   for (bool recv : {false, true}) {
     CompletionQueue* cq = recv ? recv_cq_ : send_cq_;
     while (cq->size() > 0 && !failed_) {
-      const size_t n = cq->Poll(wcs);
-      for (size_t i = 0; i < n && !failed_; ++i) OnCompletion(recv, wcs[i], now);
+      const size_t n = cq->Poll(completions_);
+      for (size_t i = 0; i < n && !failed_; ++i) OnCompletion(recv, completions_[i], now);
     }
   }
 }

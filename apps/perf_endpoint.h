@@ -6,6 +6,7 @@
 // (--loopback) and across two (--server / --connect).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -104,6 +105,9 @@ class PerfEndpoint {
   CompletionQueue* send_cq_ = nullptr;
   CompletionQueue* recv_cq_ = nullptr;
   std::vector<Flow> flows_;
+  // Poll's batch, kept here: a local array of WorkCompletion (which has member
+  // initializers) is zeroed on every call of the poll loop.
+  std::array<WorkCompletion, 32> completions_;
 
   bool failed_ = false;
   std::string failure_;

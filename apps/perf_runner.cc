@@ -1,6 +1,7 @@
 #include "apps/perf_runner.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -207,6 +208,9 @@ class PerfSession {
   // their events in the simulator, so it goes last; buffers outlive contexts.
   sim::Simulator sim_;
   std::vector<Flow> flows_;
+  // PollAll's batch, kept here: a local array of WorkCompletion (which has
+  // member initializers) is zeroed on every call.
+  std::array<WorkCompletion, 64> completions_;
   std::unique_ptr<Context> ctx_[2];
   std::unique_ptr<sim::MultipathWire> wire_;
   std::unique_ptr<sim::SimHost> host_[2];
@@ -358,13 +362,12 @@ void PerfSession::KickHosts() {
 }
 
 void PerfSession::PollAll() {
-  WorkCompletion wcs[64];
   for (int side : {kA, kB}) {
     for (bool recv : {false, true}) {
       CompletionQueue* cq = recv ? recv_cq_[side] : send_cq_[side];
       while (cq->size() > 0 && !failed_) {
-        const size_t n = cq->Poll(wcs);
-        for (size_t i = 0; i < n && !failed_; ++i) OnCompletion(side, recv, wcs[i]);
+        const size_t n = cq->Poll(completions_);
+        for (size_t i = 0; i < n && !failed_; ++i) OnCompletion(side, recv, completions_[i]);
       }
     }
   }

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <deque>
@@ -334,6 +335,9 @@ class DpdkRank {
   std::vector<uint32_t> unfinished_deps_;
   DependentIndex dependents_;
   std::vector<uint32_t> chunks_left_;  // per step: send completions still to come
+  // PollCompletions' batch, kept here: a local array of WorkCompletion (which
+  // has member initializers) is zeroed on every call of the poll loop.
+  std::array<WorkCompletion, 32> completions_;
   std::vector<uint32_t> chunks_seen_;  // per step: chunks received
   std::vector<uint64_t> recv_errors_;  // per step: bytes that differed
   std::vector<uint64_t> recv_bytes_;   // per step: bytes received and checked
@@ -629,7 +633,7 @@ void DpdkRank::Resolved(uint32_t step, Time now) {
 }
 
 size_t DpdkRank::PollCompletions(Time now) {
-  WorkCompletion wcs[32];
+  std::span<WorkCompletion> wcs = completions_;
   size_t got, total = 0;
   while ((got = send_cq_->Poll(wcs)) > 0) {
     total += got;
