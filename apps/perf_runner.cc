@@ -92,6 +92,8 @@ void AppendContextCounters(const Context& context,
   const ContextCounters& c = context.counters();
   out->emplace_back("ctx_frames_received", c.frames_received);
   out->emplace_back("ctx_packets_sent", c.packets_sent);
+  out->emplace_back("ctx_control_coalesced_sent", c.control_coalesced_sent);
+  out->emplace_back("ctx_control_coalesced_received", c.control_coalesced_received);
   for (size_t r = 1; r < static_cast<size_t>(DropReason::kCount); ++r) {
     out->emplace_back(absl::StrCat("drop_", DropReasonName(static_cast<DropReason>(r))),
                       c.drops[r]);

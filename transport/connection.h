@@ -47,6 +47,7 @@ class Connection {
   const QpCounters& counters() const { return counters_; }
   const std::string& error_reason() const { return error_reason_; }
   uint32_t peer_qp_num() const { return peer_qpn_; }
+  uint32_t path_mtu() const { return mtu_; }  // payload bytes per packet
   const Endpoint& remote() const { return remote_; }
   std::string DebugState() const;
   // The congestion control's name and internal variables, for timelines.

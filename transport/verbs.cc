@@ -3,6 +3,7 @@
 #include "transport/verbs.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
@@ -373,8 +374,21 @@ void Context::OnFrame(std::span<const uint8_t> frame, Time now) {
 }
 
 void Context::OnPacket(const FrameView& frame, Time now) {
+  std::span<const uint8_t> packet = FirstTernPacket(frame.tern);
+  OnTernPacket(frame, packet, now);
+  // Coalesced control packets: each is judged alone, so a damaged one costs
+  // only itself.
+  for (std::span<const uint8_t> rest = frame.tern.subspan(packet.size()); !rest.empty();
+       rest = rest.subspan(packet.size())) {
+    ++counters_.control_coalesced_received;
+    packet = FirstTernPacket(rest);
+    OnTernPacket(frame, packet, now);
+  }
+}
+
+void Context::OnTernPacket(const FrameView& frame, std::span<const uint8_t> bytes, Time now) {
   auto count_drop = [&](DropReason reason) { ++counters_.drops[static_cast<size_t>(reason)]; };
-  const TernDecodeResult inner = DecodeTern(frame.tern, !config_.checksum_offload);
+  const TernDecodeResult inner = DecodeTern(bytes, !config_.checksum_offload);
   if (!inner.ok()) return count_drop(inner.error);
   const TernView& packet = inner.view;
   QueuePair* qp = FindQp(packet.tern->dst_qpn.get());
@@ -401,6 +415,7 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
     TxPacket& packet = out[produced];
     if (c.BuildNext(now, &packet)) {
       Finish(qp, packet);
+      if (produced < kCoalesceScan) coalesce_limit_[produced] = c.path_mtu();
       ++produced;
       schedule_.Served(slot, now, c.NextWakeup());
       continue;
@@ -417,7 +432,67 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
   for (QueuePair* qp : idle_due_) Reschedule(*qp);
   idle_due_.clear();
   counters_.packets_sent += produced;
+  if (config_.coalesce_control && produced > 1) return CoalesceControl(out.first(produced));
   return produced;
+}
+
+namespace {
+
+// ACK or NACK: headers only, fixed size.
+bool IsControlPacket(const TxPacket& packet) {
+  if (!packet.payload.empty() || packet.header_len < sizeof(TernHeader)) return false;
+  const uint8_t type = packet.header[offsetof(TernHeader, type)];
+  return type == static_cast<uint8_t>(PacketType::kAck) ||
+         type == static_cast<uint8_t>(PacketType::kNack);
+}
+
+}  // namespace
+
+size_t Context::CoalesceControl(std::span<TxPacket> packets) {
+  const size_t scan = std::min(packets.size(), kCoalesceScan);
+  size_t used = 0;  // bytes of coalesce_buffer_
+  bool absorbed_any = false;
+  for (size_t i = 0; i < scan; ++i) {
+    TxPacket& carrier = packets[i];
+    // header_len 0 marks a packet already carried by an earlier one.
+    if (carrier.header_len == 0 || !IsControlPacket(carrier)) continue;
+    const size_t start = used;
+    size_t datagram = carrier.header_len;
+    std::span<uint8_t> last(carrier.header, carrier.header_len);
+    for (size_t j = i + 1; j < scan; ++j) {
+      TxPacket& p = packets[j];
+      if (p.header_len == 0 || !IsControlPacket(p) || !(*p.dst == *carrier.dst)) continue;
+      if (datagram + p.header_len > coalesce_limit_[i] ||
+          used + p.header_len > coalesce_buffer_.size()) {
+        break;
+      }
+      MarkFollowed(last);
+      last = {coalesce_buffer_.data() + used, p.header_len};
+      std::memcpy(last.data(), p.header, p.header_len);
+      used += p.header_len;
+      datagram += p.header_len;
+      p.header_len = 0;
+      ++counters_.control_coalesced_sent;
+    }
+    if (used > start) {
+      carrier.payload = {coalesce_buffer_.data() + start, used - start};
+      absorbed_any = true;
+    }
+  }
+  if (!absorbed_any) return packets.size();
+  size_t kept = 0;
+  for (TxPacket& p : packets) {
+    if (p.header_len == 0) continue;
+    if (&packets[kept] != &p) packets[kept] = p;
+    ++kept;
+  }
+  return kept;
+}
+
+void Context::MarkFollowed(std::span<uint8_t> packet) const {
+  auto* header = reinterpret_cast<TernHeader*>(packet.data());
+  header->flags.set(static_cast<uint16_t>(header->flags.get() | kFlagCoalesced));
+  if (!config_.checksum_offload) header->checksum.set(TernChecksum(packet));
 }
 
 void Context::Finish(const QueuePair& qp, TxPacket& packet) const {

@@ -10,6 +10,7 @@
 // application never calls it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -334,18 +335,28 @@ struct ContextConfig {
   // offload, or a driver that does it); when false the context does.
   bool checksum_offload = false;
   uint32_t first_qp_num = 0x100;
+  // ACKs and NACKs that one PollTransmit call produces for the same peer
+  // endpoint leave in one datagram (kFlagCoalesced), up to the path MTU:
+  // with many QPs between two hosts, one frame instead of one per QP.
+  bool coalesce_control = true;
 };
 
 // Counters of packets the context refused before any QP saw them.
 struct ContextCounters {
   uint64_t frames_received = 0;
-  uint64_t packets_sent = 0;
+  uint64_t packets_sent = 0;  // Tern packets, coalesced ones included
+  // Control packets that left inside another's datagram, and those that
+  // arrived so.
+  uint64_t control_coalesced_sent = 0;
+  uint64_t control_coalesced_received = 0;
   uint64_t drops[static_cast<size_t>(DropReason::kCount)] = {};
 };
 
 // A packet the protocol wants sent: Tern headers here, payload by reference
 // into registered memory (not copied), plus where it goes. The payload stays
-// valid until the message it belongs to completes.
+// valid until the message it belongs to completes; the payload of a
+// coalesced ACK or NACK (the control packets after it, in the context's own
+// memory) only until the next PollTransmit call.
 struct TxPacket {
   const Endpoint* src = nullptr;
   const Endpoint* dst = nullptr;
@@ -407,6 +418,13 @@ class Context {
   void Reschedule(QueuePair& qp);
   // Sets the checksum and addresses of a packet `qp` built.
   void Finish(const QueuePair& qp, TxPacket& packet) const;
+  // Decodes and delivers one Tern packet of a datagram.
+  void OnTernPacket(const FrameView& frame, std::span<const uint8_t> bytes, Time now);
+  // Puts the control packets of `packets` bound for one endpoint into the
+  // first one's datagram; returns how many packets are left (in order).
+  size_t CoalesceControl(std::span<TxPacket> packets);
+  // Sets kFlagCoalesced on a built control packet and seals it again.
+  void MarkFollowed(std::span<uint8_t> packet) const;
 
   ContextConfig config_;
   ContextCounters counters_;
@@ -423,6 +441,12 @@ class Context {
   // QPs due in a PollTransmit that sent nothing: rescheduled once it ends, so
   // one call visits each of them once.
   std::vector<QueuePair*> idle_due_;
+  // CoalesceControl's work space: which of the first kCoalesceScan packets
+  // may carry others and how many bytes (the path MTU), and the bytes of the
+  // packets they carry.
+  static constexpr size_t kCoalesceScan = 64;
+  std::array<uint32_t, kCoalesceScan> coalesce_limit_{};
+  std::array<uint8_t, kCoalesceScan * kMaxTernHeaderBytes> coalesce_buffer_{};
   uint32_t next_qp_num_;
   uint32_t next_key_ = 1;
   uint64_t rng_seed_;

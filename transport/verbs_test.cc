@@ -487,6 +487,120 @@ TEST_F(TransmitSchedulingTest, PacketsFindTheirQpAfterOthersAreDestroyed) {
   EXPECT_EQ(receiver.counters().drops[static_cast<size_t>(DropReason::kUnknownConnection)], 2u);
 }
 
+// --- coalesced control packets ----------------------------------------------
+
+// QP pairs between the two contexts of a pair; each side-0 QP sends one
+// single-packet SEND, which side 1 receives. Returns side 1's transmit poll
+// (`burst` packets at most): the ACKs, due together.
+class CoalescedControlTest : public ::testing::Test {
+ protected:
+  explicit CoalescedControlTest(bool coalesce = true)
+      : pair_(1, 4096, [&] {
+          ContextConfig config;
+          config.coalesce_control = coalesce;
+          return config;
+        }()) {
+    absl::StatusOr<MemoryRegion*> sink =
+        pair_.side(1).pd->RegisterMemory(sink_.data(), sink_.size(), kAccessLocalWrite);
+    EXPECT_TRUE(sink.ok()) << sink.status();
+    if (sink.ok()) recv_sge_.lkey = (*sink)->lkey();
+  }
+
+  std::vector<TxPacket> AcksForOneSendEach(int qps, size_t burst) {
+    for (int i = 0; i < qps; ++i) pairs_.push_back(pair_.ConnectQps());
+    Context& sender = *pair_.side(0).context;
+    Context& receiver = *pair_.side(1).context;
+    for (auto& [a, b] : pairs_) {
+      RecvWr recv;
+      recv.sg_list = {&recv_sge_, 1};
+      EXPECT_TRUE(b->PostRecv(recv).ok());
+      SendWr wr;
+      wr.send_flags = kSendInline | kSendSignaled;
+      wr.sg_list = {&send_sge_, 1};
+      EXPECT_TRUE(a->PostSend(wr).ok());
+    }
+    std::vector<TxPacket> data(static_cast<size_t>(qps));
+    EXPECT_EQ(sender.PollTransmit(pair_.now(), data), static_cast<size_t>(qps));
+    for (const TxPacket& p : data) Deliver(p, receiver);
+    std::vector<TxPacket> acks(burst);
+    acks.resize(receiver.PollTransmit(pair_.now(), acks));
+    return acks;
+  }
+  void Deliver(const TxPacket& packet, Context& to) {
+    std::vector<uint8_t> frame(packet.frame_len());
+    packet.WriteFrame(frame.data());
+    if (corrupt_at_ != SIZE_MAX) frame[corrupt_at_] ^= 0x01;
+    to.OnFrame(frame, pair_.now());
+  }
+  uint64_t AcksReceived() const {
+    uint64_t n = 0;
+    for (const auto& [a, b] : pairs_) n += a->counters().acks_received;
+    return n;
+  }
+
+  ConnectedPair pair_;
+  std::vector<std::pair<QueuePair*, QueuePair*>> pairs_;
+  uint8_t payload_[16] = {};
+  Sge send_sge_{reinterpret_cast<uint64_t>(payload_), sizeof payload_, 0};
+  std::vector<uint8_t> sink_ = std::vector<uint8_t>(64);
+  Sge recv_sge_{reinterpret_cast<uint64_t>(sink_.data()), 64, 0};
+  size_t corrupt_at_ = SIZE_MAX;  // frame byte Deliver flips, if any
+};
+
+class UncoalescedControlTest : public CoalescedControlTest {
+ protected:
+  UncoalescedControlTest() : CoalescedControlTest(false) {}
+};
+
+TEST_F(CoalescedControlTest, AcksDueTogetherForOneHostShareADatagram) {
+  const std::vector<TxPacket> acks = AcksForOneSendEach(5, 8);
+  ASSERT_EQ(acks.size(), 1u);
+  const auto* first = reinterpret_cast<const TernHeader*>(acks[0].header);
+  EXPECT_EQ(first->type, static_cast<uint8_t>(PacketType::kAck));
+  EXPECT_NE(first->flags.get() & kFlagCoalesced, 0);
+  EXPECT_EQ(acks[0].payload.size(), 4 * (sizeof(TernHeader) + sizeof(AckHeader)));
+  const Context& receiver = *pair_.side(1).context;
+  EXPECT_EQ(receiver.counters().packets_sent, 5u) << "Tern packets, coalesced ones included";
+  EXPECT_EQ(receiver.counters().control_coalesced_sent, 4u);
+
+  Context& sender = *pair_.side(0).context;
+  Deliver(acks[0], sender);
+  EXPECT_EQ(AcksReceived(), 5u);
+  EXPECT_EQ(sender.counters().control_coalesced_received, 4u);
+  EXPECT_EQ(ConnectedPair::Drain(pair_.side(0).send_cq).size(), 5u) << "every SEND completed";
+  for (uint64_t drops : sender.counters().drops) EXPECT_EQ(drops, 0u);
+}
+
+TEST_F(CoalescedControlTest, ADamagedCoalescedAckCostsOnlyItself) {
+  const std::vector<TxPacket> acks = AcksForOneSendEach(3, 8);
+  ASSERT_EQ(acks.size(), 1u);
+  // A byte of the second ACK's SACK bitmap, after the outer headers.
+  corrupt_at_ = acks[0].frame_len() - acks[0].payload.size() + 30;
+  Context& sender = *pair_.side(0).context;
+  Deliver(acks[0], sender);
+  EXPECT_EQ(AcksReceived(), 2u);
+  EXPECT_EQ(sender.counters().drops[static_cast<size_t>(DropReason::kBadChecksum)], 1u);
+}
+
+TEST_F(CoalescedControlTest, ADatagramStaysWithinThePathMtu) {
+  pair_.path_mtu = 256;  // four 52-byte ACKs fit, a fifth does not
+  const std::vector<TxPacket> acks = AcksForOneSendEach(9, 16);
+  ASSERT_EQ(acks.size(), 3u);
+  for (const TxPacket& p : acks) EXPECT_LE(p.tern_len(), 256u);
+  EXPECT_EQ(acks[0].tern_len(), 4 * 52u);
+  EXPECT_EQ(acks[2].tern_len(), 52u);
+  Context& sender = *pair_.side(0).context;
+  for (const TxPacket& p : acks) Deliver(p, sender);
+  EXPECT_EQ(AcksReceived(), 9u);
+}
+
+TEST_F(UncoalescedControlTest, EachAckLeavesAlone) {
+  const std::vector<TxPacket> acks = AcksForOneSendEach(5, 8);
+  ASSERT_EQ(acks.size(), 5u);
+  for (const TxPacket& p : acks) EXPECT_TRUE(p.payload.empty());
+  EXPECT_EQ(pair_.side(1).context->counters().control_coalesced_sent, 0u);
+}
+
 // Context::NextWakeup against a scan of every QP's, through random posting,
 // delivery, loss, time steps and bursts. When some QP is due the context must
 // say so (at or before now); otherwise it must name the exact deadline.

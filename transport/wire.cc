@@ -388,7 +388,9 @@ TernDecodeResult DecodeTern(std::span<const uint8_t> bytes, bool verify_checksum
       return reject_as(DropReason::kUnknownOpcode);
     }
   } else {
-    if ((flags & kFlagCnp) != 0) return reject_as(DropReason::kBadFlags);
+    // Only fixed-size packets can be followed by another: a DATA packet's
+    // payload runs to the end of the datagram.
+    if ((flags & (kFlagCnp | kFlagCoalesced)) != 0) return reject_as(DropReason::kBadFlags);
     const uint16_t payload_len = view.data->payload_len.get();
     // A READ request names the bytes to read in msg_len and carries none.
     if (view.opcode() == DataOpcode::kReadRequest && payload_len != 0) {
@@ -407,6 +409,25 @@ TernDecodeResult DecodeTern(std::span<const uint8_t> bytes, bool verify_checksum
   TernDecodeResult result;
   result.view = view;
   return result;
+}
+
+std::span<const uint8_t> FirstTernPacket(std::span<const uint8_t> datagram) {
+  if (datagram.size() < sizeof(TernHeader)) return datagram;
+  const auto* th = Overlay<TernHeader>(datagram, 0);
+  const uint16_t flags = th->flags.get();
+  if ((flags & kFlagCoalesced) == 0) return datagram;
+  size_t length = sizeof(TernHeader);
+  switch (static_cast<PacketType>(th->type)) {
+    case PacketType::kAck:
+      length += sizeof(AckHeader) + ((flags & kFlagTelemetry) != 0 ? sizeof(TelemetryStack) : 0);
+      break;
+    case PacketType::kNack:
+      length += sizeof(NackHeader);
+      break;
+    default:  // DATA or unknown: not coalescable; DecodeTern refuses it whole
+      return datagram;
+  }
+  return length < datagram.size() ? datagram.first(length) : datagram;
 }
 
 // ---------------------------------------------------------------------------

@@ -157,7 +157,8 @@ enum TernFlag : uint16_t {
   kFlagCnp = 1 << 6,         // ACK: congestion notification (DCQCN's CNP), rate-limited
   kFlagTelemetry = 1 << 7,   // DATA: a TelemetryStack for switches to fill follows the
                              // headers; ACK: the stack of the acknowledged packet follows
-  kKnownFlags = (1 << 8) - 1,
+  kFlagCoalesced = 1 << 8,   // ACK, NACK: another Tern packet follows in this datagram
+  kKnownFlags = (1 << 9) - 1,
 };
 
 // Present on every Tern packet, first after the UDP header.
@@ -312,6 +313,14 @@ struct TernDecodeResult {
 // Decodes a Tern packet (the UDP payload). The checksum is checked only when
 // `verify_checksum` is set: a port that verified it in hardware passes false.
 TernDecodeResult DecodeTern(std::span<const uint8_t> bytes, bool verify_checksum);
+
+// A UDP datagram may carry several ACKs and NACKs back to back, each with its
+// own checksum and kFlagCoalesced on every one but the last (docs/protocol.md,
+// "Coalesced control packets"). Returns the first packet of `datagram`: up to
+// the end of its headers when it says another follows, the whole datagram
+// otherwise (DecodeTern then judges it, truncation included). Never empty
+// unless `datagram` is.
+std::span<const uint8_t> FirstTernPacket(std::span<const uint8_t> datagram);
 
 // Header size a DATA packet with this opcode and these flags carries before
 // its payload (the telemetry stack included when kFlagTelemetry is set).

@@ -378,7 +378,7 @@ TEST(DecodeTernTest, UnknownTypeRejected) {
 }
 
 TEST(DecodeTernTest, EachUnknownFlagBitRejected) {
-  for (int bit = 8; bit < 16; ++bit) {
+  for (int bit = 9; bit < 16; ++bit) {
     Bytes packet = MakeData(DataOpcode::kSend, 0, 0);
     At<TernHeader>(packet, 0).flags.set(static_cast<uint16_t>(1u << bit));
     EXPECT_EQ(SealAndDecode(packet), DropReason::kBadFlags) << "bit=" << bit;
@@ -460,6 +460,76 @@ TEST(TelemetryWireTest, TelemetryOnNackRejected) {
   Bytes packet = MakeNack(static_cast<uint8_t>(NackReason::kTrimmed));
   At<TernHeader>(packet, 0).flags.set(kFlagTelemetry);
   EXPECT_EQ(SealAndDecode(packet), DropReason::kBadFlags);
+}
+
+// --- Coalesced control packets ----------------------------------------------
+
+Bytes Coalesced(Bytes packet) {
+  At<TernHeader>(packet, 0).flags.set(
+      static_cast<uint16_t>(At<TernHeader>(packet, 0).flags.get() | kFlagCoalesced));
+  return Sealed(std::move(packet));
+}
+
+Bytes Concatenated(std::initializer_list<Bytes> packets) {
+  Bytes datagram;
+  for (const Bytes& p : packets) datagram.insert(datagram.end(), p.begin(), p.end());
+  return datagram;
+}
+
+TEST(CoalescedWireTest, FirstTernPacketSplitsAtTheEndOfACoalescedPacketsHeaders) {
+  const Bytes ack = Coalesced(MakeAck());
+  const Bytes nack = Coalesced(MakeNack(static_cast<uint8_t>(NackReason::kTrimmed)));
+  const Bytes last = Sealed(MakeAck());
+  const Bytes datagram = Concatenated({ack, nack, last});
+  std::span<const uint8_t> rest = datagram;
+  std::vector<DropReason> verdicts;
+  std::vector<size_t> lengths;
+  while (!rest.empty()) {
+    const std::span<const uint8_t> packet = FirstTernPacket(rest);
+    lengths.push_back(packet.size());
+    verdicts.push_back(DecodeTern(packet, true).error);
+    rest = rest.subspan(packet.size());
+  }
+  EXPECT_EQ(lengths, (std::vector<size_t>{52, 32, 52}));
+  EXPECT_EQ(verdicts, (std::vector<DropReason>(3, DropReason::kNone)));
+}
+
+TEST(CoalescedWireTest, AnAckEchoingTelemetryIsSplitAfterItsStack) {
+  Bytes ack = MakeAck();
+  At<TernHeader>(ack, 0).flags.set(kFlagTelemetry);
+  Append(ack, TelemetryStack{});
+  ack = Coalesced(std::move(ack));
+  const Bytes datagram = Concatenated({ack, Sealed(MakeAck())});
+  EXPECT_EQ(FirstTernPacket(datagram).size(),
+            sizeof(TernHeader) + sizeof(AckHeader) + sizeof(TelemetryStack));
+}
+
+TEST(CoalescedWireTest, WithoutTheFlagTheWholeDatagramIsOnePacket) {
+  const Bytes datagram = Concatenated({Sealed(MakeAck()), Sealed(MakeAck())});
+  EXPECT_EQ(FirstTernPacket(datagram).size(), datagram.size());
+  EXPECT_EQ(DecodeTern(datagram, true).error, DropReason::kBadChecksum)
+      << "trailing bytes: bad length, and the checksum over them fails";
+  EXPECT_EQ(DecodeTern(datagram, false).error, DropReason::kBadLength);
+  EXPECT_TRUE(FirstTernPacket({}).empty());
+  const Bytes stub(10, 0);
+  EXPECT_EQ(FirstTernPacket(stub).size(), 10u) << "shorter than a header: DecodeTern's to refuse";
+}
+
+TEST(CoalescedWireTest, ACoalescedPacketCutShortIsTruncated) {
+  const Bytes ack = Coalesced(MakeAck());
+  const Bytes cut(ack.begin(), ack.begin() + 40);
+  EXPECT_EQ(FirstTernPacket(cut).size(), 40u);
+  EXPECT_EQ(DecodeTern(FirstTernPacket(cut), true).error, DropReason::kTruncated);
+  // The last one may carry the flag with nothing after it.
+  EXPECT_EQ(DecodeTern(FirstTernPacket(ack), true).error, DropReason::kNone);
+}
+
+TEST(CoalescedWireTest, OnlyControlPacketsMayBeCoalesced) {
+  EXPECT_EQ(SealAndDecode(MakeData(DataOpcode::kSend, kFlagCoalesced, 0)), DropReason::kBadFlags);
+  // A DATA packet's payload runs to the end: the flag does not split it.
+  const Bytes data = Sealed(MakeData(DataOpcode::kWrite, kFlagCoalesced, 16));
+  const Bytes datagram = Concatenated({data, Sealed(MakeAck())});
+  EXPECT_EQ(FirstTernPacket(datagram).size(), datagram.size());
 }
 
 TEST(CnpWireTest, CnpIsAnAcksFlagOnly) {

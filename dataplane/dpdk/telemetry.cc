@@ -60,6 +60,9 @@ int HandleWorkers(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(w, "rx_multi_segment", s.counters.rx_multi_segment);
     rte_tel_data_add_dict_u64(w, "frames_received", s.context.frames_received);
     rte_tel_data_add_dict_u64(w, "packets_sent", s.context.packets_sent);
+    rte_tel_data_add_dict_u64(w, "control_coalesced_sent", s.context.control_coalesced_sent);
+    rte_tel_data_add_dict_u64(w, "control_coalesced_received",
+                              s.context.control_coalesced_received);
     for (size_t r = 1; r < static_cast<size_t>(DropReason::kCount); ++r) {
       rte_tel_data_add_dict_u64(
           w, absl::StrFormat("drop_%s", DropReasonName(static_cast<DropReason>(r))).c_str(),

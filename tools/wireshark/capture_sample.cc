@@ -58,6 +58,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "dataplane/sim/capture.h"
 #include "dataplane/sim/link.h"
 #include "dataplane/sim/multipath_wire.h"
@@ -121,6 +122,10 @@ class JsonObject {
     }
     Raw(key, list + "]");
   }
+  // A list of objects, each already Finish()ed.
+  void AddObjects(std::string_view key, const std::vector<std::string>& objects) {
+    Raw(key, "[" + absl::StrJoin(objects, ",") + "]");
+  }
   std::string Finish() const { return "{" + body_ + "}"; }
 
  private:
@@ -140,6 +145,7 @@ struct Coverage {
   bool ack_with_sack = false;
   bool trimmed_data = false;
   bool retransmit = false;
+  bool coalesced_control = false;  // a datagram carried more than one Tern packet
 
   bool Complete() const {
     return opcodes.size() == 6 && nack_reasons.count(1) && nack_reasons.count(2) &&
@@ -268,6 +274,9 @@ struct CapturedFrame {
 // interface, direction, original_length, ip, length, frame_error,
 // drop_reason_unverified, *_name, payload_bytes and checksum_ok are the
 // dissector's field names without the "tern." prefix.
+void AddTernPacketFields(std::span<const uint8_t> tern, JsonObject& json, Coverage& coverage,
+                         uint16_t entropy);
+
 std::string DescribeFrame(const CapturedFrame& captured, Coverage& coverage) {
   const std::span<const uint8_t> frame = captured.bytes;
   JsonObject json;
@@ -287,10 +296,30 @@ std::string DescribeFrame(const CapturedFrame& captured, Coverage& coverage) {
     json.AddString("frame_error", DropReasonName(outer.error));
     return json.Finish();
   }
-  const std::span<const uint8_t> tern = outer.frame.tern;
   json.Add("ip", outer.frame.dst.ip.is_v6 ? 6 : 4);
   json.Add("entropy", outer.frame.entropy);
   json.Add("udp_port", outer.frame.dst.udp_port);
+  // The datagram's first Tern packet here; the control packets coalesced
+  // after it (FirstTernPacket), each described alike, under "coalesced".
+  std::span<const uint8_t> tern = FirstTernPacket(outer.frame.tern);
+  AddTernPacketFields(tern, json, coverage, outer.frame.entropy);
+  std::vector<std::string> coalesced;
+  for (std::span<const uint8_t> rest = outer.frame.tern.subspan(tern.size()); !rest.empty();
+       rest = rest.subspan(tern.size())) {
+    tern = FirstTernPacket(rest);
+    JsonObject follower;
+    AddTernPacketFields(tern, follower, coverage, outer.frame.entropy);
+    coalesced.push_back(follower.Finish());
+    coverage.coalesced_control = true;
+  }
+  if (!coalesced.empty()) json.AddObjects("coalesced", coalesced);
+  return json.Finish();
+}
+
+// One Tern packet of a datagram: its length, the receiver's verdicts and the
+// fields the C++ decoder reads.
+void AddTernPacketFields(std::span<const uint8_t> tern, JsonObject& json, Coverage& coverage,
+                         uint16_t entropy) {
   json.Add("length", tern.size());
   // The verdict of a receiver that verifies the checksum in software.
   const TernDecodeResult strict = DecodeTern(tern, /*verify_checksum=*/true);
@@ -298,7 +327,7 @@ std::string DescribeFrame(const CapturedFrame& captured, Coverage& coverage) {
   // ...and of one whose NIC verified it (checksum offload): no checksum check.
   const TernDecodeResult loose = DecodeTern(tern, /*verify_checksum=*/false);
   json.AddString("drop_reason_unverified", DropReasonName(loose.error));
-  if (tern.size() < sizeof(TernHeader)) return json.Finish();
+  if (tern.size() < sizeof(TernHeader)) return;
 
   TernHeader h;
   std::memcpy(&h, tern.data(), sizeof h);
@@ -316,8 +345,7 @@ std::string DescribeFrame(const CapturedFrame& captured, Coverage& coverage) {
 
   // Type fields only when the headers decode, the checksum aside; a packet
   // refused for its structure is described by its common header alone.
-  if (loose.ok()) AddViewFields(loose.view, json, coverage, outer.frame.entropy);
-  return json.Finish();
+  if (loose.ok()) AddViewFields(loose.view, json, coverage, entropy);
 }
 
 // Appends DescribeFrame's line to the expected file.
@@ -858,7 +886,8 @@ void WriteCraftedFrames(Recorder& recorder, Time start) {
     c.flags = 0;
     c.nack_reason = 9;
   });
-  add("crafted: unknown flag bit", [](Crafted& c) { c.flags |= 0x0100; });
+  add("crafted: unknown flag bit", [](Crafted& c) { c.flags |= 0x0200; });
+  add("crafted: COALESCED on DATA", [](Crafted& c) { c.flags |= kFlagCoalesced; });
   add("crafted: FIRST on an ACK", [&](Crafted& c) {
     c.type = ack;
     c.flags = kFlagFirst;
@@ -955,6 +984,38 @@ void WriteCraftedFrames(Recorder& recorder, Time start) {
     std::vector<uint8_t> frame = WrapInFrame(BuildTern(k.c), /*v6=*/false);
     StampHops(frame, k.c.stamp_hops);
     recorder.Record(at, frame, k.comment);
+    at = at + Duration::Microseconds(1);
+  }
+  // Datagrams of several control packets (kFlagCoalesced on all but the
+  // last), each packet sealed alone.
+  Crafted first_ack;
+  first_ack.type = ack;
+  first_ack.flags = kFlagCoalesced;
+  first_ack.psn = 100;
+  Crafted echo_ack = first_ack;
+  echo_ack.flags = kFlagCoalesced | kFlagTelemetry;
+  echo_ack.psn = 200;
+  echo_ack.stack = true;
+  echo_ack.telemetry = StampedStack(Crafted(), 1);
+  Crafted last_nack;
+  last_nack.type = nack;
+  last_nack.flags = 0;
+  Crafted cut_nack = last_nack;
+  cut_nack.keep = 24;
+  const struct {
+    const char* comment;
+    std::vector<Crafted> packets;
+  } coalesced[] = {
+      {"crafted: two ACKs and a NACK coalesced", {first_ack, echo_ack, last_nack}},
+      {"crafted: coalesced ACK and a truncated NACK", {first_ack, cut_nack}},
+  };
+  for (const auto& k : coalesced) {
+    std::vector<uint8_t> datagram;
+    for (const Crafted& c : k.packets) {
+      const std::vector<uint8_t> packet = BuildTern(c);
+      datagram.insert(datagram.end(), packet.begin(), packet.end());
+    }
+    recorder.Record(at, WrapInFrame(datagram, /*v6=*/false), k.comment);
     at = at + Duration::Microseconds(1);
   }
 }

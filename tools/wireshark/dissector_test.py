@@ -54,7 +54,12 @@ META_KEYS = {
     "frame", "time_ns", "comment", "ip", "length", "frame_error", "type_name",
     "data.opcode_name", "nack.reason_name", "payload_bytes", "checksum_ok",
     "drop_reason_unverified", "interface", "direction", "original_length", "udp_port",
+    "coalesced",
 }
+# Keys of the expected file that describe the frame, not one Tern packet in it:
+# a coalesced packet (the list under "coalesced") shares them.
+FRAME_KEYS = {"frame", "time_ns", "comment", "interface", "direction", "original_length", "ip",
+              "entropy", "udp_port"}
 # Keys only capture_sample --read writes (pcapng block fields).
 READ_ONLY_KEYS = {"interface", "direction", "original_length"}
 # epb_flags direction bits as tshark shows frame.packet_flags_direction.
@@ -77,6 +82,7 @@ LIST_KEYS = {"ack.sack_offset", "ack.sack_psn", "telemetry.timestamp_ns", "telem
 FLAG_BITS = {
     "trimmed": 0x0001, "ack_request": 0x0002, "retransmit": 0x0004,
     "first": 0x0008, "last": 0x0010, "ecn_echo": 0x0020, "cnp": 0x0040, "telemetry": 0x0080,
+    "coalesced": 0x0100,
 }
 # Drop reasons that DecodeTern can return, each with its expert info.
 DROP_REASONS = ["truncated", "bad_version", "unknown_type", "unknown_opcode",
@@ -110,6 +116,12 @@ TELEMETRY_CRAFTED = {
     "crafted: CNP on a NACK": "bad_flags",
     "crafted: TELEMETRY on a NACK": "bad_flags",
 }
+# capture_sample's datagrams of several Tern packets: each packet's verdict.
+COALESCED_CRAFTED = {
+    "crafted: two ACKs and a NACK coalesced": ["none", "none", "none"],
+    "crafted: coalesced ACK and a truncated NACK": ["none", "truncated"],
+    "crafted: COALESCED on DATA": ["bad_flags"],
+}
 # Telemetry fields of an accepted frame with a stack: one subtree "Telemetry".
 TELEMETRY_RECORD_KEYS = ["telemetry.timestamp_ns", "telemetry.tx_bytes",
                          "telemetry.queue_bytes", "telemetry.rate_mbps"]
@@ -118,21 +130,14 @@ OPCODES = ["SEND", "SEND_WITH_IMM", "WRITE", "WRITE_WITH_IMM", "READ_REQUEST", "
 
 
 class Packet:
-    """The fields tshark showed for one frame (frame, Tern and tshark's own)."""
+    """The fields tshark showed for one Tern packet of a frame: the frame's own
+    (frame, tshark's, UDP) and those of that packet's Tern tree."""
 
     KEPT = ("frame.", "tern", "_ws.", "udp.dstport")
 
-    def __init__(self, element):
-        self.fields = {}  # name -> list of (show, showname, size)
-        for field in element.iter("field"):
-            name = field.get("name")
-            if not name or not name.startswith(self.KEPT):
-                continue
-            # The payload is checked by its size only; its hex is not kept.
-            show = "" if name == "tern.payload" else field.get("show", "")
-            self.fields.setdefault(name, []).append(
-                (show, field.get("showname", ""), int(field.get("size", "0"))))
-        self.protocols = {p.get("name") for p in element.iter("proto")}
+    def __init__(self, fields, protocols):
+        self.fields = fields  # name -> list of (show, showname, size)
+        self.protocols = protocols
         self.experts = {n for n in self.fields if n.startswith("tern.expert.")}
 
     def shows(self, name):
@@ -150,16 +155,54 @@ class Packet:
         return int(self.one("frame.number"))
 
 
+def collect_fields(element, into):
+    for field in element.iter("field"):
+        name = field.get("name")
+        if not name or not name.startswith(Packet.KEPT):
+            continue
+        # The payload is checked by its size only; its hex is not kept.
+        show = "" if name == "tern.payload" else field.get("show", "")
+        into.setdefault(name, []).append(
+            (show, field.get("showname", ""), int(field.get("size", "0"))))
+
+
+def packets_of_frame(element):
+    """One Packet per Tern tree of a PDML <packet> (one per Tern packet of a
+    coalesced datagram), or one Packet of the frame's fields alone."""
+    frame_fields, trees = {}, []
+    for proto in element.findall("proto"):
+        if proto.get("name") == "tern":
+            trees.append({})
+            collect_fields(proto, trees[-1])
+        else:
+            collect_fields(proto, frame_fields)
+    protocols = {p.get("name") for p in element.iter("proto")}
+    return [Packet({**frame_fields, **tree}, protocols) for tree in trees or [{}]]
+
+
 def read_pdml(path):
-    """Parses a tshark -T pdml output file into Packets, in frame order.
+    """Parses a tshark -T pdml output file: per frame, in order, the list of
+    packets_of_frame.
 
     Streams: a DPDK capture's PDML runs to a hundred megabytes."""
-    packets = []
+    frames = []
     for _, element in ET.iterparse(path, events=("end",)):
         if element.tag == "packet":
-            packets.append(Packet(element))
+            frames.append(packets_of_frame(element))
             element.clear()
-    return packets
+    return frames
+
+
+def packets_of(exp):
+    """The Tern packets an expected frame describes: itself, then each one
+    coalesced after the first, with the frame's own keys."""
+    first = {k: v for k, v in exp.items() if k != "coalesced"}
+    frame = {k: v for k, v in exp.items() if k in FRAME_KEYS}
+    return [first] + [{**frame, **c} for c in exp.get("coalesced", [])]
+
+
+def flatten(expected):
+    return [p for exp in expected for p in packets_of(exp)]
 
 
 def as_int(text):
@@ -346,8 +389,9 @@ def compare_frame(exp, pkt, check):
             check.fail(label, f"spec ACK SACKs 102,103,164,227; got {exp.get('ack.sack_psn')}")
 
 
-def check_coverage(expected, check):
+def check_coverage(frames, check):
     """The capture must show every packet kind the dissector decodes."""
+    expected = flatten(frames)
     ok_frames = [e for e in expected if e.get("drop_reason") == "none"]
     needs = {
         "IPv4 frames": any(e.get("ip") == 4 for e in ok_frames),
@@ -393,13 +437,21 @@ def check_coverage(expected, check):
         elif e.get("drop_reason") != verdict:
             check.fail(e["frame"], f"{comment}: the C++ decoder says {e.get('drop_reason')}, "
                        f"expected {verdict}")
+    by_frame_comment = {e.get("comment"): e for e in frames if "comment" in e}
+    for comment, verdicts in COALESCED_CRAFTED.items():
+        e = by_frame_comment.get(comment)
+        got = [p.get("drop_reason") for p in packets_of(e)] if e else None
+        if got != verdicts:
+            check.fail(e["frame"] if e else "-", f"{comment}: the C++ decoder says {got}, "
+                       f"expected {verdicts}")
     for what, present in needs.items():
         if not present:
             check.fail("-", f"capture lacks {what}")
 
 
-def check_dpdk_capture(expected, check, ip_version):
+def check_dpdk_capture(frames, check, ip_version):
     """What a capture of tern-perf's DPDK run must show."""
+    expected = flatten(frames)
     tern = [e for e in expected if "frame_error" not in e]
     for e in tern:
         if e.get("ip") != ip_version:
@@ -434,6 +486,9 @@ def check_dpdk_capture(expected, check, ip_version):
         "frames as sent (direction out)": any(e.get("direction") == "out" for e in tern),
         "frames as received (direction in)": any(e.get("direction") == "in" for e in tern),
         "two interfaces": len({e.get("interface") for e in tern}) >= 2,
+        # Several QPs between the two hosts: ACKs due in one transmit poll
+        # share a datagram (ContextConfig::coalesce_control).
+        "a datagram of coalesced ACKs": any(e.get("coalesced") for e in frames),
         # tern-perf numbers each worker's QPs from its own base, so a QP
         # number alone names a QP; both workers' UDP ports carry DATA.
         f"DATA frames of all {TERN_PERF_QPS} QPs (both workers)": len(
@@ -468,6 +523,7 @@ def check_dpdk_capture(expected, check, ip_version):
         "in": sum(1 for e in tern if e.get("direction") == "in"),
         "out": sum(1 for e in tern if e.get("direction") == "out"),
         "other": len(expected) - len(tern),
+        "coalesced": sum(len(e.get("coalesced", [])) for e in frames),
     }
 
 
@@ -695,13 +751,19 @@ def main():
 
         if len(packets) != len(expected):
             check.fail("-", f"tshark read {len(packets)} frames, expected {len(expected)}")
-        by_number = {p.number(): p for p in packets}
+        by_number = {pkts[0].number(): pkts for pkts in packets}
         for exp in expected:
-            pkt = by_number.get(exp["frame"])
-            if pkt is None:
+            pkts = by_number.get(exp["frame"])
+            if pkts is None:
                 check.fail(exp["frame"], "missing from tshark's output")
                 continue
-            compare_frame(exp, pkt, check)
+            want = packets_of(exp)
+            if "frame_error" not in exp and len(pkts) != len(want):
+                check.fail(exp["frame"], f"tshark shows {len(pkts)} Tern packets, the C++ "
+                           f"decoder {len(want)}")
+                continue
+            for one, pkt in zip(want, pkts):
+                compare_frame(one, pkt, check)
         counts = None
         if mode == "sim":
             check_coverage(expected, check)
@@ -719,11 +781,14 @@ def main():
         by_frame = {int(r[0]): r for r in rows}
         for exp in expected:
             row = by_frame.get(exp["frame"])
-            want = exp.get("drop_reason_unverified")
-            if row is None or want is None:
+            if row is None or "drop_reason_unverified" not in exp:
                 continue
-            if row[2] != want or (exp.get("length", 0) >= 20 and row[1] != "2"):
-                check.fail(exp["frame"], f"verify_checksum off: expected status 2 and verdict "
+            # One value per Tern packet of the frame, comma-separated.
+            want = [p.get("drop_reason_unverified") for p in packets_of(exp)]
+            statuses = [s for s in row[1].split(",") if s]
+            want_statuses = ["2" for p in packets_of(exp) if p.get("length", 0) >= 20]
+            if row[2].split(",") != want or statuses != want_statuses:
+                check.fail(exp["frame"], f"verify_checksum off: expected status 2 and verdicts "
                            f"{want}, tshark {row[1:]}")
         # IPv6 makes the UDP checksum mandatory, and the DPDK dataplane fills
         # it (the simulator's frames never leave it and carry 0).
@@ -754,7 +819,8 @@ def main():
             return EXIT_FAIL
         if mode == "dpdk":
             print(f"dissector_test: PASS: {label}: {frames} frames ({counts['other']} not Tern; "
-                  f"{counts['data']} DATA, {counts['ack']} ACK, {counts['nack']} NACK; "
+                  f"{counts['data']} DATA, {counts['ack']} ACK, {counts['nack']} NACK, "
+                  f"{counts['coalesced']} of them coalesced after another; "
                   f"{counts['retransmit']} with RETRANSMIT; {counts['out']} sent, "
                   f"{counts['in']} received) match the C++ decoder; tern-perf retransmitted "
                   f"{report['retransmitted']} packets, 0 data errors")

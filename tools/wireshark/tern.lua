@@ -6,7 +6,9 @@
 -- the ACK header with its 128-bit SACK bitmap, the NACK header, and the
 -- in-band telemetry stack (flag TELEMETRY) that follows the DATA headers or
 -- the ACK header. The checksum counts a DATA packet's stack as zero
--- (switches write it in flight); an ACK's echoed stack is covered.
+-- (switches write it in flight); an ACK's echoed stack is covered. A datagram
+-- of coalesced ACKs and NACKs (flag COALESCED on all but the last) shows one
+-- Tern tree per packet, each judged alone.
 --
 -- Use:
 --   tshark -X lua_script:tools/wireshark/tern.lua -r capture.pcapng
@@ -30,7 +32,8 @@
 --     tern.flags.ecn_echo        0x0020 ECN_ECHO
 --     tern.flags.cnp             0x0040 CNP (ACK only: congestion notification)
 --     tern.flags.telemetry       0x0080 TELEMETRY (DATA, ACK: a telemetry stack follows)
---     tern.flags.reserved        0xFF00 must be zero
+--     tern.flags.coalesced       0x0100 COALESCED (ACK, NACK: another Tern packet follows)
+--     tern.flags.reserved        0xFE00 must be zero
 --   tern.dst_qpn, tern.src_qpn uint32  queue pair numbers, hex
 --   tern.psn                   uint32  DATA: PSN; ACK: cumulative point; NACK: refused PSN
 --   tern.checksum              uint32  CRC32C as carried, hex
@@ -113,7 +116,7 @@ local TELEMETRY_HOPS = 5 -- kTelemetryHops
 local RECORD_LEN = 16    -- sizeof(TelemetryRecord)
 local SACK_BITS = 128
 
-local TYPE_DATA, TYPE_ACK = 1, 2 -- anything else known is NACK (3)
+local TYPE_DATA, TYPE_ACK, TYPE_NACK = 1, 2, 3
 local type_names = { [1] = "DATA", [2] = "ACK", [3] = "NACK" }
 
 local OP_READ_REQUEST = 5
@@ -131,13 +134,14 @@ local reason_names = {
 
 local FLAG_TRIMMED, FLAG_ACK_REQUEST, FLAG_RETRANSMIT = 0x0001, 0x0002, 0x0004
 local FLAG_FIRST, FLAG_LAST, FLAG_ECN_ECHO = 0x0008, 0x0010, 0x0020
-local FLAG_CNP, FLAG_TELEMETRY = 0x0040, 0x0080
-local RESERVED_FLAGS = 0xFF00 -- bits outside kKnownFlags (0x00FF)
+local FLAG_CNP, FLAG_TELEMETRY, FLAG_COALESCED = 0x0040, 0x0080, 0x0100
+local RESERVED_FLAGS = 0xFE00 -- bits outside kKnownFlags (0x01FF)
 local DATA_ONLY_FLAGS = FLAG_TRIMMED + FLAG_FIRST + FLAG_LAST
 local flag_list = {
   { FLAG_TRIMMED, "TRIMMED" }, { FLAG_ACK_REQUEST, "ACK_REQUEST" },
   { FLAG_RETRANSMIT, "RETRANSMIT" }, { FLAG_FIRST, "FIRST" }, { FLAG_LAST, "LAST" },
   { FLAG_ECN_ECHO, "ECN_ECHO" }, { FLAG_CNP, "CNP" }, { FLAG_TELEMETRY, "TELEMETRY" },
+  { FLAG_COALESCED, "COALESCED" },
 }
 
 local CHECKSUM_BAD, CHECKSUM_GOOD, CHECKSUM_UNVERIFIED = 0, 1, 2
@@ -237,6 +241,8 @@ local f = {
     "Congestion notification: the receiver saw CE (ACK only)"),
   flag_telemetry = ProtoField.bool("tern.flags.telemetry", "TELEMETRY", 16, nil, FLAG_TELEMETRY,
     "A telemetry stack follows the headers (DATA: filled by switches; ACK: an echo)"),
+  flag_coalesced = ProtoField.bool("tern.flags.coalesced", "COALESCED", 16, nil, FLAG_COALESCED,
+    "Another Tern packet follows in this datagram (ACK, NACK)"),
   flag_reserved = ProtoField.uint16("tern.flags.reserved", "Reserved", base.HEX, nil,
     RESERVED_FLAGS, "Must be zero"),
   dst_qpn = ProtoField.uint32("tern.dst_qpn", "Destination QPN", base.HEX),
@@ -299,7 +305,8 @@ local f = {
 -- Registered in this order, so `tshark -G fields` lists them as above.
 local field_order = {
   "version", "type", "flags", "flag_trimmed", "flag_ack_request", "flag_retransmit",
-  "flag_first", "flag_last", "flag_ecn_echo", "flag_cnp", "flag_telemetry", "flag_reserved",
+  "flag_first", "flag_last", "flag_ecn_echo", "flag_cnp", "flag_telemetry", "flag_coalesced",
+  "flag_reserved",
   "dst_qpn", "src_qpn", "psn",
   "checksum", "checksum_calculated", "checksum_status", "entropy", "drop_reason",
   "opcode", "data_reserved", "payload_len", "msg_id", "rsn", "offset", "msg_len", "imm",
@@ -451,12 +458,12 @@ local function add_telemetry(tvb, root, at, on_data)
   return hops, hops_item
 end
 
-function tern.dissector(tvb, pinfo, tree)
+-- Decodes one Tern packet (the whole of `tvb`) into its own tree; returns
+-- the Info text. `complete`: the capture holds all of it (one cut short by
+-- the snap length cannot be checksummed).
+local function dissect_packet(tvb, pinfo, tree, complete)
   local len = tvb:len()
-  pinfo.cols.protocol:set("Tern")
   local root = tree:add(tern, tvb())
-  -- A capture cut short by the snap length cannot be checksummed.
-  local complete = tvb:reported_length_remaining() == len
   local verify = tern.prefs.verify_checksum and complete
   root:add(f.entropy, pinfo.src_port):set_generated()
 
@@ -472,8 +479,7 @@ function tern.dissector(tvb, pinfo, tree)
     local verdict = drop or "none"
     root:add(f.drop_reason, verdict):set_generated()
     if drop ~= nil then info = info .. " [" .. verdict .. "]" end
-    pinfo.cols.info:set(info)
-    return len
+    return info
   end
   local function undecoded(from)
     if from < len then root:add(f.undecoded, tvb(from)) end
@@ -509,6 +515,7 @@ function tern.dissector(tvb, pinfo, tree)
   flags_item:add(f.flag_ecn_echo, tvb(2, 2))
   flags_item:add(f.flag_cnp, tvb(2, 2))
   flags_item:add(f.flag_telemetry, tvb(2, 2))
+  flags_item:add(f.flag_coalesced, tvb(2, 2))
   flags_item:add(f.flag_reserved, tvb(2, 2))
   if flags ~= 0 then flags_item:append_text(" (" .. flags_text(flags) .. ")") end
   root:add(f.dst_qpn, tvb(4, 4))
@@ -637,6 +644,11 @@ function tern.dissector(tvb, pinfo, tree)
     end
     if band(flags, FLAG_CNP) ~= 0 then
       flags_item:add_proto_expert_info(ex.bad_flags, "CNP is illegal on DATA")
+      reject("bad_flags")
+    end
+    if band(flags, FLAG_COALESCED) ~= 0 then
+      flags_item:add_proto_expert_info(ex.bad_flags,
+        "COALESCED is illegal on DATA (its payload runs to the end of the datagram)")
       reject("bad_flags")
     end
     local trimmed = band(flags, FLAG_TRIMMED) ~= 0
@@ -774,6 +786,43 @@ function tern.dissector(tvb, pinfo, tree)
   end
   if checksum_bad then reject("bad_checksum") end
   return finish(info)
+end
+
+-- The length of the first Tern packet from `at`, as FirstTernPacket in
+-- wire.cc: up to the end of its headers when it says another follows, the
+-- rest of the datagram otherwise.
+local function first_packet_len(tvb, at)
+  local rest = tvb:len() - at
+  if rest < COMMON_LEN then return rest end
+  local flags = tvb(at + 2, 2):uint()
+  if band(flags, FLAG_COALESCED) == 0 then return rest end
+  local ptype = tvb(at + 1, 1):uint()
+  local length
+  if ptype == TYPE_ACK then
+    length = COMMON_LEN + ACK_LEN
+    if band(flags, FLAG_TELEMETRY) ~= 0 then length = length + TELEMETRY_LEN end
+  elseif ptype == TYPE_NACK then
+    length = COMMON_LEN + NACK_LEN
+  else
+    return rest
+  end
+  return length < rest and length or rest
+end
+
+function tern.dissector(tvb, pinfo, tree)
+  pinfo.cols.protocol:set("Tern")
+  local len = tvb:len()
+  local infos = {}
+  local at = 0
+  repeat
+    local n = first_packet_len(tvb, at)
+    local piece = (at == 0 and n == len) and tvb or tvb(at, n):tvb()
+    local complete = at + n < len or tvb:reported_length_remaining() == len
+    infos[#infos + 1] = dissect_packet(piece, pinfo, tree, complete)
+    at = at + n
+  until at >= len
+  pinfo.cols.info:set(table.concat(infos, " | "))
+  return len
 end
 
 register_ports()

@@ -25,13 +25,15 @@ inline void RequireOk(const absl::Status& status, const char* what) {
 // Brings two freshly created QPs of two contexts to RTS facing each other, as
 // an out-of-band exchange would: `first_psn[i]` is the first PSN QP i sends.
 inline void ConnectInProcess(QueuePair* const (&qps)[2], Context* const (&contexts)[2],
-                             const Psn (&first_psn)[2], const QpRtsAttr& rts) {
+                             const Psn (&first_psn)[2], const QpRtsAttr& rts,
+                             uint32_t path_mtu = QpRtrAttr{}.path_mtu) {
   for (QueuePair* qp : qps) RequireOk(qp->ToInit({}), "ToInit");
   for (int i = 0; i < 2; ++i) {
     QpRtrAttr rtr;
     rtr.dest_qp_num = qps[1 - i]->qp_num();
     rtr.rq_psn = first_psn[1 - i];
     rtr.remote = contexts[1 - i]->local();
+    rtr.path_mtu = path_mtu;
     RequireOk(qps[i]->ToRtr(rtr), "ToRtr");
     QpRtsAttr rts_attr = rts;
     rts_attr.sq_psn = first_psn[i];
@@ -50,9 +52,11 @@ class ConnectedPair {
   // Returns false to drop the frame. May modify it.
   using FrameFilter = std::function<bool(int from_side, std::vector<uint8_t>& frame)>;
 
-  explicit ConnectedPair(uint64_t seed = 1, size_t cq_depth = 4096) {
+  // `base`: what both contexts share (addresses and seeds are set here).
+  explicit ConnectedPair(uint64_t seed = 1, size_t cq_depth = 4096,
+                         const ContextConfig& base = {}) {
     for (int i = 0; i < 2; ++i) {
-      ContextConfig config;
+      ContextConfig config = base;
       config.local.mac.bytes = {0x02, 0, 0, 0, 0, static_cast<uint8_t>(i + 1)};
       config.local.ip = IpAddress::V4(0x0A000001 + i);
       config.seed = seed + i;
@@ -69,6 +73,7 @@ class ConnectedPair {
   Time now() const { return now_; }
   void set_filter(FrameFilter filter) { filter_ = std::move(filter); }
   Duration one_way_delay = Duration::Microseconds(1);
+  uint32_t path_mtu = QpRtrAttr{}.path_mtu;  // of the QPs ConnectQps makes
 
   // Creates one QP on each side and brings both to RTS, connected.
   std::pair<QueuePair*, QueuePair*> ConnectQps(const QpInitAttr& base_attr = {}, Psn psn_a = 0,
@@ -82,7 +87,8 @@ class ConnectedPair {
       RequireOk(qp.status(), "CreateQp");
       qps[i] = *qp;
     }
-    ConnectInProcess(qps, {sides_[0].context.get(), sides_[1].context.get()}, {psn_a, psn_b}, rts);
+    ConnectInProcess(qps, {sides_[0].context.get(), sides_[1].context.get()}, {psn_a, psn_b}, rts,
+                     path_mtu);
     return {qps[0], qps[1]};
   }
 
