@@ -379,6 +379,29 @@ TEST_F(PortWorkerTest, ZeroCopySendsThePayloadFromRegisteredMemory) {
   EXPECT_EQ(std::memcmp(buffer_[1].data(), source, 8192), 0);
 }
 
+// A retransmission may still be queued when the message completes and its
+// buffer is rewritten: it leaves with a copy of the payload, never by reference.
+TEST_F(PortWorkerTest, RetransmissionsAreCopiedNotAttached) {
+  MemoryRegion* mr = RegisterDmaOnA(16384, 0x7E);
+  ASSERT_NE(mr, nullptr);
+  PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
+  FaultConfig drop_all;
+  drop_all.loss = 1;
+  worker_a.SetFaults(drop_all);
+  const auto* source = reinterpret_cast<const uint8_t*>(mr->addr());
+  PostWriteFromA(*mr, source, 8192);
+  for (int i = 0; i < 100; ++i) worker_a.Poll(rte_rdtsc());
+  const uint64_t first_transmissions = worker_a.counters().tx_zero_copy;
+  EXPECT_EQ(first_transmissions, 2u) << "two 4 KiB packets, each once, by reference";
+  worker_a.SetFaults(FaultConfig{});
+  ASSERT_EQ(PollUntilCompleted(worker_a, 1), 1u) << qp_[0]->DebugState();
+  const uint64_t retransmitted = qp_[0]->counters().retransmitted_packets;
+  EXPECT_GE(retransmitted, 1u);
+  EXPECT_EQ(worker_a.counters().tx_zero_copy, first_transmissions);
+  EXPECT_EQ(worker_a.counters().tx_payload_copied, retransmitted);
+  EXPECT_EQ(std::memcmp(buffer_[1].data(), source, 8192), 0);
+}
+
 TEST_F(PortWorkerTest, PayloadOutsideDpdkMemoryIsCopied) {
   PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
   PostWriteFromA(*mr_[0], buffer_[0].data(), 8192);  // a std::vector
