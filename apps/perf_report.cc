@@ -211,8 +211,9 @@ std::string FormatCounters(const PerfOptions& options, const std::vector<PerfRes
                         "out of sequence, %d outside the window\n",
                         get("data_packets_received"), get("trimmed_received"),
                         get("duplicate_packets"), get("out_of_sequence"), get("packet_seq_err"));
-  absl::StrAppendFormat(&out, "  acks / nacks          : %d / %d sent, RNR NAKs %d\n",
-                        get("acks_sent"), get("nacks_sent"), get("rnr_nak_sent"));
+  absl::StrAppendFormat(
+      &out, "  acks / nacks          : %d / %d sent, RNR NAKs %d; %d in another's datagram\n",
+      get("acks_sent"), get("nacks_sent"), get("rnr_nak_sent"), get("ctx_control_coalesced_sent"));
   std::vector<std::string> drops;
   for (const auto& [name, value] : sum) {
     if (name.rfind("drop_", 0) == 0 && value > 0) {

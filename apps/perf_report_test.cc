@@ -32,7 +32,11 @@ PerfResult BwResult() {
   r.bw_peak_gbps = 391.5;
   r.bw_avg_gbps = 389.25;
   r.msg_rate_mpps = 0.742;
-  r.counters = {{"retransmitted_packets", 3}, {"drop_bad_checksum", 2}, {"wire_dropped_loss", 4}};
+  r.counters = {{"retransmitted_packets", 3},
+                {"drop_bad_checksum", 2},
+                {"wire_dropped_loss", 4},
+                {"acks_sent", 9},
+                {"ctx_control_coalesced_sent", 5}};
   return r;
 }
 
@@ -96,6 +100,7 @@ TEST(PerfReportTest, CountersBlockListsOnlyDropsThatHappened) {
   EXPECT_THAT(block, HasSubstr("retransmitted packets : 3"));
   EXPECT_THAT(block, HasSubstr("context drops         : bad_checksum 2"));
   EXPECT_THAT(block, HasSubstr("lost 4"));
+  EXPECT_THAT(block, HasSubstr("acks / nacks          : 9 / 0 sent, RNR NAKs 0; 5 in another's"));
   EXPECT_THAT(block, Not(HasSubstr("truncated")));
 }
 
