@@ -5,7 +5,9 @@
 #      size on the same cores;
 #   2. 8-byte send_lat over net_memif (p50 / p99 / p99.9);
 #   3. the same request/response over Linux TCP on loopback (tern-tcp-rr), one
-#      pinned thread per side.
+#      pinned thread per side;
+#   4. write_bw of 4 KiB messages over net_memif with 1, 10, 100 and 1000 QPs
+#      (16 outstanding on each, --qp-messages in all), against one QP.
 # Prints a markdown table (paste it into docs/dpdk.md with the date and the
 # machine). Medians of --runs runs (default 3). Each write_bw run moves
 # --bw-bytes (default 2 GB, about a second here), so that it measures the
@@ -13,22 +15,25 @@
 # of each latency run, after 2048 warm-up round trips: until both memif rings
 # (1024 slots) have gone round once, every round trip pays first-touch page
 # faults in the shared memory, about 4.6 us here (docs/dpdk.md).
-#   tools/bench-dpdk.sh [--runs N] [--iters N] [--bw-bytes N]
+#   tools/bench-dpdk.sh [--runs N] [--iters N] [--bw-bytes N] [--qp-messages N]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs=3
 iters=20000
 bw_bytes=2000000000
+qp_messages=400000
 while (($#)); do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --iters) iters="$2"; shift 2 ;;
     --bw-bytes) bw_bytes="$2"; shift 2 ;;
-    *) echo "usage: tools/bench-dpdk.sh [--runs N] [--iters N] [--bw-bytes N]" >&2; exit 2 ;;
+    --qp-messages) qp_messages="$2"; shift 2 ;;
+    *) echo "usage: tools/bench-dpdk.sh [--runs N] [--iters N] [--bw-bytes N] [--qp-messages N]" >&2; exit 2 ;;
   esac
 done
-[[ "$runs" =~ ^[1-9][0-9]*$ && "$iters" =~ ^[1-9][0-9]*$ && "$bw_bytes" =~ ^[1-9][0-9]*$ ]] || {
-  echo "bench-dpdk: --runs, --iters and --bw-bytes take positive integers" >&2
+[[ "$runs" =~ ^[1-9][0-9]*$ && "$iters" =~ ^[1-9][0-9]*$ && "$bw_bytes" =~ ^[1-9][0-9]*$ &&
+  "$qp_messages" =~ ^[1-9][0-9]*$ ]] || {
+  echo "bench-dpdk: --runs, --iters, --bw-bytes and --qp-messages take positive integers" >&2
   exit 2
 }
 perf="$root/build/apps/tern-perf"
@@ -160,3 +165,27 @@ spread="k/s $(runs_of 1e-3 "${rate[@]}"); $(runs_of 1e-3 "${crate[@]}")"
 awk -v t="$trate" -v k="$krate" -v r="$spread" 'BEGIN {
   printf "| request/response rate, 8 B | one outstanding | %.0f /s | TCP %.0f /s | %.2f | %s |\n",
     t, k, (k > 0 ? t / k : 0), r }'
+
+# 1 to 1000 QPs: the same messages spread over more QPs, the runs of each
+# count taking turns with the others so that the VM's slow spells fall on all.
+declare -A qp_gbps
+for r in $(seq "$runs"); do
+  for q in 1 10 100 1000; do
+    progress "Tern write_bw 4096 B over memif, $q QPs, run $r/$runs"
+    per_qp=$(((qp_messages + q - 1) / q))
+    j=$(tern_memif "qp$q-$r" --test=write_bw -s 4096 -q "$q" -t 16 -n "$per_qp" --link-mtu 9216)
+    [[ -f "$j" ]] || continue
+    qp_gbps[$q]+="$(json "$j" "r['bw_avg_gbps']") "
+  done
+done
+# shellcheck disable=SC2086  # the runs are space-separated on purpose
+one=$(printf '%s\n' ${qp_gbps[1]:-} | median)
+for q in 1 10 100 1000; do
+  # shellcheck disable=SC2086
+  g=$(printf '%s\n' ${qp_gbps[$q]:-} | median)
+  # shellcheck disable=SC2086
+  spread="Gb/s $(runs_of 1 ${qp_gbps[$q]:-})"
+  awk -v q="$q" -v g="$g" -v o="$one" -v r="$spread" 'BEGIN {
+    printf "| QP scaling, write_bw 4096 B x16 per QP, memif | %d QPs | %.2f Gb/s | 1 QP %.2f Gb/s | %.2f | %s |\n",
+      q, g, o, (o > 0 ? g / o : 0), r }'
+done
