@@ -389,14 +389,6 @@ dpdk::PortOptions PortOptionsFor(const PerfOptions& options, uint16_t port_id) {
   return port_options;
 }
 
-// A port that cannot carry --mtu is used with the payload it can carry.
-void ClampMtu(const dpdk::PortInfo& port, PerfOptions* options) {
-  if (port.payload_mtu >= options->mtu) return;
-  spdlog::warn("port {} carries at most {} payload bytes per packet: --mtu {} lowered to {}",
-               port.port_id, port.payload_mtu, options->mtu, port.payload_mtu);
-  options->mtu = port.payload_mtu;
-}
-
 absl::StatusOr<std::unique_ptr<dpdk::PacketCapture>> MaybeCapture(const PerfOptions& options) {
   if (options.pcap_path.empty()) return std::unique_ptr<dpdk::PacketCapture>();
   return dpdk::PacketCapture::Open(options.pcap_path);
@@ -415,7 +407,7 @@ class LoopbackFabric : public DpdkPerfFabric {
       absl::StatusOr<std::unique_ptr<dpdk::Port>> port =
           dpdk::Port::Open(PortOptionsFor(options_, id));
       if (!port.ok()) return port.status();
-      ClampMtu((*port)->info(), &options_);
+      options_.mtu = (*port)->FitPayloadMtu(options_.mtu);
       SteerWorkersByNic(**port, options_.workers);
       ports_.push_back(*std::move(port));
     }
@@ -545,7 +537,7 @@ class PeerFabric : public DpdkPerfFabric {
         dpdk::Port::Open(PortOptionsFor(options_, options_.dpdk_port));
     if (!port.ok()) return port.status();
     port_ = *std::move(port);
-    ClampMtu(port_->info(), &options_);
+    options_.mtu = port_->FitPayloadMtu(options_.mtu);
     SteerWorkersByNic(*port_, options_.workers);
     absl::StatusOr<std::unique_ptr<dpdk::PacketCapture>> capture = MaybeCapture(options_);
     if (!capture.ok()) return capture.status();

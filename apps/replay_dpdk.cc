@@ -212,13 +212,7 @@ absl::StatusOr<OpenedPort> OpenPort(const ReplayOptions& options) {
   absl::StatusOr<std::unique_ptr<dpdk::Port>> port = dpdk::Port::Open(port_options);
   if (!port.ok()) return port.status();
   out.port = *std::move(port);
-  out.mtu = options.config.mtu;
-  if (out.port->info().payload_mtu < out.mtu) {
-    spdlog::warn("port {} carries at most {} payload bytes per packet: --mtu {} lowered to {}",
-                 out.port->id(), out.port->info().payload_mtu, out.mtu,
-                 out.port->info().payload_mtu);
-    out.mtu = out.port->info().payload_mtu;
-  }
+  out.mtu = out.port->FitPayloadMtu(options.config.mtu);
   if (!out.port->WaitForLink(static_cast<int>(d.setup_timeout_s * 1000))) {
     return absl::UnavailableError(
         absl::StrFormat("port %d: link still down after %g s", out.port->id(), d.setup_timeout_s));

@@ -275,6 +275,15 @@ absl::Status Port::SteerUdpPort(uint16_t udp_port, uint16_t queue) {
   return absl::OkStatus();
 }
 
+uint32_t Port::FitPayloadMtu(uint32_t wanted) const {
+  if (info_.payload_mtu >= wanted) return wanted;
+  spdlog::warn(
+      "port {} carries at most {} payload bytes per packet: --mtu {} lowered to {} (where the "
+      "PMD under-reports what it carries, as net_memif does, --link-mtu raises the limit)",
+      info_.port_id, info_.payload_mtu, wanted, info_.payload_mtu);
+  return info_.payload_mtu;
+}
+
 bool Port::WaitForLink(int timeout_ms) const {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (true) {

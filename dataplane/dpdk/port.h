@@ -81,6 +81,9 @@ class Port {
   }
   // Largest frame an mbuf of this port's pools holds in one segment.
   uint32_t max_frame_bytes() const { return max_frame_bytes_; }
+  // The payload per packet to use for `wanted` (an app's --mtu): itself when
+  // the port carries it, the port's limit otherwise, with a warning.
+  uint32_t FitPayloadMtu(uint32_t wanted) const;
 
   // Waits up to `timeout_ms` for the link to come up (a memif peer to
   // connect, a cable to train). True when it is up.

@@ -51,6 +51,9 @@ TEST(PortTest, LinkMtuBelowThePortsLimitCapsThePayload) {
   EXPECT_LT(port->info().payload_mtu, 1500u);
   EXPECT_GT(port->info().payload_mtu, 1200u);
   EXPECT_THAT(port->info().missing, Contains(HasSubstr("the link MTU given")));
+  // What an app asking for more gets, and for less.
+  EXPECT_EQ(port->FitPayloadMtu(4096), port->info().payload_mtu);
+  EXPECT_EQ(port->FitPayloadMtu(1024), 1024u);
 }
 
 TEST(PortTest, LinkMtuAboveWhatThePayloadNeedsChangesNothing) {
