@@ -1297,6 +1297,52 @@ TEST(WireRobustnessTest, RandomBuffersAlwaysYieldAResult) {
   }
 }
 
+// Datagrams of coalesced control packets, mutated: the split always tiles
+// the datagram with non-empty pieces, and each piece decodes to a result that
+// stays inside it.
+TEST(WireRobustnessTest, MutatedCoalescedDatagramsSplitAndDecodeSafely) {
+  SCOPED_TRACE(absl::StrCat("seed=", kFuzzSeed));
+  Random rng(kFuzzSeed);
+  Bytes echo = MakeAck();
+  At<TernHeader>(echo, 0).flags.set(kFlagTelemetry);
+  Append(echo, TelemetryStack{});
+  const std::vector<Bytes> followed = {
+      Coalesced(MakeAck()), Coalesced(std::move(echo)),
+      Coalesced(MakeNack(static_cast<uint8_t>(NackReason::kTrimmed)))};
+  const std::vector<Bytes> last = {Sealed(MakeAck()),
+                                   Sealed(MakeNack(static_cast<uint8_t>(NackReason::kTrimmed)))};
+  uint64_t pieces = 0, accepted = 0;
+  for (int i = 0; i < 50'000; ++i) {
+    Bytes buf;
+    for (uint64_t k = rng.Uniform(4); k > 0; --k) {
+      const Bytes& p = followed[rng.Uniform(followed.size())];
+      buf.insert(buf.end(), p.begin(), p.end());
+    }
+    const Bytes& tail = last[rng.Uniform(last.size())];
+    buf.insert(buf.end(), tail.begin(), tail.end());
+    for (uint64_t m = rng.Uniform(3); m > 0; --m) {
+      buf[rng.Uniform(buf.size())] = static_cast<uint8_t>(rng.Next());
+    }
+    if (rng.Uniform(4) == 0) buf.resize(rng.Uniform(buf.size() + 1));
+    std::span<const uint8_t> rest = buf;
+    size_t consumed = 0;
+    while (!rest.empty()) {
+      const std::span<const uint8_t> piece = FirstTernPacket(rest);
+      ASSERT_FALSE(piece.empty()) << "iteration " << i;
+      ASSERT_EQ(piece.data(), rest.data()) << "iteration " << i;
+      ASSERT_TRUE(WellFormed(DecodeTern(piece, true), piece)) << "iteration " << i;
+      accepted += DecodeTern(piece, true).ok();
+      ++pieces;
+      consumed += piece.size();
+      rest = rest.subspan(piece.size());
+    }
+    ASSERT_EQ(consumed, buf.size()) << "iteration " << i;
+  }
+  // Most datagrams carry several packets, and many survive the mutations.
+  EXPECT_GT(pieces, 75'000u);
+  EXPECT_GT(accepted, 50'000u);
+}
+
 TEST(WireRobustnessTest, MutatedValidPacketsAlwaysYieldAResult) {
   SCOPED_TRACE(absl::StrCat("seed=", kFuzzSeed));
   Random rng(kFuzzSeed);
