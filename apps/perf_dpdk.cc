@@ -295,6 +295,7 @@ PerfResult Summarize(const PerfOptions& options, uint64_t size, const Host& clie
   result.bytes = size;
   result.iterations = options.iters;
   result.qps = IsLatencyTest(options.test) ? 1 : options.qps;
+  result.mtu = options.mtu;
   std::string why = failure;
   Time first_post = Time::Infinite();
   Time last_completion;

@@ -318,6 +318,7 @@ std::string FormatJson(const PerfOptions& options, const std::vector<PerfResult>
     run.Uint("bytes", r.bytes)
         .Uint("iterations", r.iterations)
         .Uint("qps", r.qps)
+        .Uint("mtu", r.mtu)
         .Bool("ok", r.ok)
         .Raw("failure", r.ok ? "null" : JsonString(r.failure))
         .Double("bw_peak_gbps", r.bw_peak_gbps)

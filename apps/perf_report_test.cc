@@ -28,6 +28,7 @@ PerfResult BwResult() {
   r.test = PerfTest::kWriteBw;
   r.bytes = 65536;
   r.iterations = 1000;
+  r.mtu = 1308;
   r.ok = true;
   r.bw_peak_gbps = 391.5;
   r.bw_avg_gbps = 389.25;
@@ -118,6 +119,7 @@ TEST(PerfReportTest, JsonCarriesConfigRunsAndCounters) {
   EXPECT_THAT(json, HasSubstr("\"drop_bad_checksum\": 2"));
   EXPECT_THAT(json, HasSubstr("\"failure\": \"stalled: \\\"quoted\\\"\""));
   EXPECT_THAT(json, HasSubstr("\"passed\": false"));
+  EXPECT_THAT(json, HasSubstr("\"mtu\": 1308")) << "the run's own, under the config's";
   EXPECT_THAT(json, Not(HasSubstr("t_min_usec"))) << "bandwidth runs carry no latency";
 }
 

@@ -764,6 +764,7 @@ PerfResult PerfSession::Run() {
   result.bytes = size_;
   result.iterations = options_.iters - options_.warmup;  // the measured ones
   result.qps = flows_.size();
+  result.mtu = options_.mtu;
   result.ok = !failed_;
   result.failure = failure_;
   const double elapsed = (last_completion_ - start_).seconds();

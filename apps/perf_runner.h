@@ -63,6 +63,7 @@ struct PerfResult {
   uint64_t bytes = 0;       // message size
   uint64_t iterations = 0;  // per QP
   uint64_t qps = 1;
+  uint32_t mtu = 0;     // payload bytes per packet the run used (a port may lower --mtu)
   bool ok = false;      // every message completed successfully (data errors aside)
   std::string failure;  // why not, when !ok
 

@@ -151,6 +151,9 @@ for run in json.load(open(sys.argv[1]))["runs"]:
         ok = False
     counters = run["counters"]
     payload = counters["data_bytes_sent"] / max(1, counters["data_packets_sent"])
+    if int(sys.argv[5]) and run["mtu"] != int(sys.argv[5]):
+        print("FAIL", sys.argv[2], "the run reports mtu", run["mtu"], "want", sys.argv[5])
+        ok = False
     if payload < int(sys.argv[5]):
         print("FAIL", sys.argv[2], "data packets carried", payload, "payload bytes on average, want",
               sys.argv[5])
