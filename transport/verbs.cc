@@ -438,12 +438,9 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
 
 namespace {
 
-// ACK or NACK: headers only, fixed size.
+// ACK or NACK not yet carrying others: headers only, fixed size.
 bool IsControlPacket(const TxPacket& packet) {
-  if (!packet.payload.empty() || packet.header_len < sizeof(TernHeader)) return false;
-  const uint8_t type = packet.header[offsetof(TernHeader, type)];
-  return type == static_cast<uint8_t>(PacketType::kAck) ||
-         type == static_cast<uint8_t>(PacketType::kNack);
+  return packet.payload.empty() && packet.header_len >= sizeof(TernHeader) && !packet.is_data();
 }
 
 }  // namespace
@@ -505,6 +502,11 @@ void Context::Finish(const QueuePair& qp, TxPacket& packet) const {
 }
 
 Time Context::NextWakeup() const { return schedule_.NextWakeup(); }
+
+bool TxPacket::is_data() const {
+  return header_len >= sizeof(TernHeader) &&
+         header[offsetof(TernHeader, type)] == static_cast<uint8_t>(PacketType::kData);
+}
 
 size_t TxPacket::frame_len() const { return OuterHeaderBytes(dst->ip.is_v6) + tern_len(); }
 

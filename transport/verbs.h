@@ -366,6 +366,9 @@ struct TxPacket {
   std::span<const uint8_t> payload;
 
   size_t tern_len() const { return header_len + payload.size(); }
+  // DATA, whose payload is message bytes; otherwise an ACK or NACK, whose
+  // payload (if any) is the control packets coalesced after it.
+  bool is_data() const;
   // Writes the whole frame (outer headers, Tern headers, payload) into `out`,
   // which must hold frame_len() bytes; returns the bytes written.
   size_t WriteFrame(uint8_t* out) const;

@@ -521,7 +521,10 @@ class CoalescedControlTest : public ::testing::Test {
     }
     std::vector<TxPacket> data(static_cast<size_t>(qps));
     EXPECT_EQ(sender.PollTransmit(pair_.now(), data), static_cast<size_t>(qps));
-    for (const TxPacket& p : data) Deliver(p, receiver);
+    for (const TxPacket& p : data) {
+      EXPECT_TRUE(p.is_data());
+      Deliver(p, receiver);
+    }
     std::vector<TxPacket> acks(burst);
     acks.resize(receiver.PollTransmit(pair_.now(), acks));
     return acks;
@@ -559,6 +562,7 @@ TEST_F(CoalescedControlTest, AcksDueTogetherForOneHostShareADatagram) {
   EXPECT_EQ(first->type, static_cast<uint8_t>(PacketType::kAck));
   EXPECT_NE(first->flags.get() & kFlagCoalesced, 0);
   EXPECT_EQ(acks[0].payload.size(), 4 * (sizeof(TernHeader) + sizeof(AckHeader)));
+  EXPECT_FALSE(acks[0].is_data()) << "its payload is control packets, not message bytes";
   const Context& receiver = *pair_.side(1).context;
   EXPECT_EQ(receiver.counters().packets_sent, 5u) << "Tern packets, coalesced ones included";
   EXPECT_EQ(receiver.counters().control_coalesced_sent, 4u);

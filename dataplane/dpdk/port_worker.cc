@@ -281,7 +281,7 @@ void PortWorker::BuildFrames(uint64_t tsc, Time now) {
       p.WriteFrame(data);
       m->data_len = static_cast<uint16_t>(len);
       m->pkt_len = static_cast<uint32_t>(len);
-      if (!p.payload.empty()) ++counters_.tx_payload_copied;
+      if (p.is_data() && !p.payload.empty()) ++counters_.tx_payload_copied;
     }
     if (p.dst->ip.is_v6) {
       FillIpv6UdpChecksum(m);
@@ -321,7 +321,8 @@ void PortWorker::FillIpv6UdpChecksum(rte_mbuf* m) const {
 
 bool PortWorker::AttachPayload(rte_mbuf* head, const TxPacket& packet) {
   const std::span<const uint8_t> payload = packet.payload;
-  if (!zero_copy_ || payload.size() < kZeroCopyMinPayload || payload.size() > UINT16_MAX) {
+  if (!zero_copy_ || !packet.is_data() || payload.size() < kZeroCopyMinPayload ||
+      payload.size() > UINT16_MAX) {
     return false;
   }
   // A retransmission can still be queued when the original's ACK completes

@@ -55,7 +55,7 @@ struct WorkerCounters {
   uint64_t steered_in = 0;         // handed here by another worker
   uint64_t steer_ring_full = 0;    // dropped: the owner's steering ring was full
   uint64_t tx_zero_copy = 0;       // payload sent from registered memory, by reference
-  uint64_t tx_payload_copied = 0;  // payload copied into the mbuf
+  uint64_t tx_payload_copied = 0;  // DATA payload copied into the mbuf
 };
 
 class PortWorker {
