@@ -374,16 +374,12 @@ void Context::OnFrame(std::span<const uint8_t> frame, Time now) {
 }
 
 void Context::OnPacket(const FrameView& frame, Time now) {
-  std::span<const uint8_t> packet = FirstTernPacket(frame.tern);
-  OnTernPacket(frame, packet, now);
   // Coalesced control packets: each is judged alone, so a damaged one costs
   // only itself.
-  for (std::span<const uint8_t> rest = frame.tern.subspan(packet.size()); !rest.empty();
-       rest = rest.subspan(packet.size())) {
-    ++counters_.control_coalesced_received;
-    packet = FirstTernPacket(rest);
+  ForEachTernPacket(frame.tern, [&](std::span<const uint8_t> packet, size_t index) {
+    if (index > 0) ++counters_.control_coalesced_received;
     OnTernPacket(frame, packet, now);
-  }
+  });
 }
 
 void Context::OnTernPacket(const FrameView& frame, std::span<const uint8_t> bytes, Time now) {
@@ -506,6 +502,11 @@ Time Context::NextWakeup() const { return schedule_.NextWakeup(); }
 bool TxPacket::is_data() const {
   return header_len >= sizeof(TernHeader) &&
          header[offsetof(TernHeader, type)] == static_cast<uint8_t>(PacketType::kData);
+}
+
+bool TxPacket::is_retransmission() const {
+  return header_len >= sizeof(TernHeader) &&
+         (reinterpret_cast<const TernHeader*>(header)->flags.get() & kFlagRetransmit) != 0;
 }
 
 size_t TxPacket::frame_len() const { return OuterHeaderBytes(dst->ip.is_v6) + tern_len(); }

@@ -369,6 +369,7 @@ struct TxPacket {
   // DATA, whose payload is message bytes; otherwise an ACK or NACK, whose
   // payload (if any) is the control packets coalesced after it.
   bool is_data() const;
+  bool is_retransmission() const;  // flag RETRANSMIT
   // Writes the whole frame (outer headers, Tern headers, payload) into `out`,
   // which must hold frame_len() bytes; returns the bytes written.
   size_t WriteFrame(uint8_t* out) const;

@@ -334,10 +334,6 @@ uint32_t SourceQp(const TxPacket& packet) {
   return reinterpret_cast<const TernHeader*>(packet.header)->src_qpn.get();
 }
 
-bool IsRetransmission(const TxPacket& packet) {
-  return (reinterpret_cast<const TernHeader*>(packet.header)->flags.get() & kFlagRetransmit) != 0;
-}
-
 // QPs of side 0 of a pair, connected and in RTS; nothing is delivered unless
 // a test does it, so side 0 sends into silence.
 class TransmitSchedulingTest : public ::testing::Test {
@@ -427,7 +423,7 @@ TEST_F(TransmitSchedulingTest, TimersFireAtTheirDeadlineAndNotBefore) {
   EXPECT_EQ(context().PollTransmit(probe - ns, {&packet, 1}), 0u);
   EXPECT_EQ(qp->counters().tail_probes, 0u);
   ASSERT_EQ(context().PollTransmit(probe, {&packet, 1}), 1u);
-  EXPECT_TRUE(IsRetransmission(packet));
+  EXPECT_TRUE(packet.is_retransmission());
   EXPECT_EQ(qp->counters().tail_probes, 1u);
 
   const Time rto = context().NextWakeup();
@@ -436,7 +432,7 @@ TEST_F(TransmitSchedulingTest, TimersFireAtTheirDeadlineAndNotBefore) {
   EXPECT_EQ(context().PollTransmit(rto - ns, {&packet, 1}), 0u);
   EXPECT_EQ(qp->counters().local_ack_timeout_err, 0u);
   ASSERT_EQ(context().PollTransmit(rto, {&packet, 1}), 1u);
-  EXPECT_TRUE(IsRetransmission(packet));
+  EXPECT_TRUE(packet.is_retransmission());
   EXPECT_EQ(qp->counters().local_ack_timeout_err, 1u);
 }
 

@@ -321,6 +321,18 @@ TernDecodeResult DecodeTern(std::span<const uint8_t> bytes, bool verify_checksum
 // otherwise (DecodeTern then judges it, truncation included). Never empty
 // unless `datagram` is.
 std::span<const uint8_t> FirstTernPacket(std::span<const uint8_t> datagram);
+// Calls visit(packet, index) for each Tern packet of `datagram`, in order, as
+// FirstTernPacket splits it: at least once (an empty datagram gives one empty
+// packet, for DecodeTern to refuse).
+template <typename Visit>
+void ForEachTernPacket(std::span<const uint8_t> datagram, Visit&& visit) {
+  size_t index = 0;
+  do {
+    const std::span<const uint8_t> packet = FirstTernPacket(datagram);
+    visit(packet, index++);
+    datagram = datagram.subspan(packet.size());
+  } while (!datagram.empty());
+}
 
 // Header size a DATA packet with this opcode and these flags carries before
 // its payload (the telemetry stack included when kFlagTelemetry is set).

@@ -81,7 +81,9 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
         options.link_mtu != 0 ? ", the link MTU given" : "", PayloadMtuFor(link_mtu)));
     mtu = link_mtu;
   }
-  if (mtu > port_max_mtu) {
+  // Past the port's report, as the link MTU given allows.
+  const bool beyond_report = mtu > port_max_mtu;
+  if (beyond_report) {
     info.missing.push_back(absl::StrFormat(
         "MTU %d (max %d): used anyway, as the link MTU given allows; the port is configured "
         "with %d",
@@ -92,7 +94,7 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   std::memset(&conf, 0, sizeof(conf));
   // ethdev refuses an MTU past the port's report, though frames of the link
   // MTU given pass.
-  conf.rxmode.mtu = std::min(mtu, port_max_mtu);
+  conf.rxmode.mtu = beyond_report ? port_max_mtu : mtu;
   if (dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
     conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
     info.tx_ipv4_checksum = true;
@@ -142,9 +144,8 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   info.rx_descriptors = rx_desc;
   info.tx_descriptors = tx_desc;
   uint16_t actual_mtu = 0;
-  info.mtu = rte_eth_dev_get_mtu(port_id, &actual_mtu) == 0 && actual_mtu != 0 ? actual_mtu
-                                                                               : conf.rxmode.mtu;
-  if (mtu > port_max_mtu) info.mtu = mtu;
+  const bool read_back = !beyond_report && rte_eth_dev_get_mtu(port_id, &actual_mtu) == 0;
+  info.mtu = read_back && actual_mtu != 0 ? actual_mtu : mtu;
   info.payload_mtu = PayloadMtuFor(info.mtu);
 
   // One pool per queue, so workers never contend on a mempool cache. mbufs

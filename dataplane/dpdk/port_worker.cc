@@ -329,8 +329,7 @@ bool PortWorker::AttachPayload(rte_mbuf* head, const TxPacket& packet) {
   // the message and the application rewrites the buffer; a copy leaves with
   // what its checksum covers. Retransmissions are few, so copying them costs
   // little.
-  const auto* tern = reinterpret_cast<const TernHeader*>(packet.header);
-  if ((tern->flags.get() & kFlagRetransmit) != 0) return false;
+  if (packet.is_retransmission()) return false;
   const std::optional<uint64_t> iova = dma_addresses_.Lookup(payload.data(), payload.size());
   // The reference count has 16 bits: far into them, copy rather than wrap.
   if (!iova || rte_mbuf_ext_refcnt_read(shared_info_) > UINT16_MAX / 2) return false;

@@ -300,18 +300,15 @@ std::string DescribeFrame(const CapturedFrame& captured, Coverage& coverage) {
   json.Add("entropy", outer.frame.entropy);
   json.Add("udp_port", outer.frame.dst.udp_port);
   // The datagram's first Tern packet here; the control packets coalesced
-  // after it (FirstTernPacket), each described alike, under "coalesced".
-  std::span<const uint8_t> tern = FirstTernPacket(outer.frame.tern);
-  AddTernPacketFields(tern, json, coverage, outer.frame.entropy);
+  // after it, each described alike, under "coalesced".
   std::vector<std::string> coalesced;
-  for (std::span<const uint8_t> rest = outer.frame.tern.subspan(tern.size()); !rest.empty();
-       rest = rest.subspan(tern.size())) {
-    tern = FirstTernPacket(rest);
+  ForEachTernPacket(outer.frame.tern, [&](std::span<const uint8_t> tern, size_t index) {
+    if (index == 0) return AddTernPacketFields(tern, json, coverage, outer.frame.entropy);
     JsonObject follower;
     AddTernPacketFields(tern, follower, coverage, outer.frame.entropy);
     coalesced.push_back(follower.Finish());
     coverage.coalesced_control = true;
-  }
+  });
   if (!coalesced.empty()) json.AddObjects("coalesced", coalesced);
   return json.Finish();
 }

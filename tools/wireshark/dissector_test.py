@@ -775,9 +775,10 @@ def main():
             if row is None or "drop_reason_unverified" not in exp:
                 continue
             # One value per Tern packet of the frame, comma-separated.
-            want = [p.get("drop_reason_unverified") for p in packets_of(exp)]
+            pieces = packets_of(exp)
+            want = [p.get("drop_reason_unverified") for p in pieces]
             statuses = [s for s in row[1].split(",") if s]
-            want_statuses = ["2" for p in packets_of(exp) if p.get("length", 0) >= 20]
+            want_statuses = ["2" for p in pieces if p.get("length", 0) >= 20]
             if row[2].split(",") != want or statuses != want_statuses:
                 check.fail(exp["frame"], f"verify_checksum off: expected status 2 and verdicts "
                            f"{want}, tshark {row[1:]}")
