@@ -9,13 +9,14 @@ one BDP of buffer per port, ECN between 20% and 80% of it):
   incast      8 senders x 2 MB to one host, 1-BDP buffer
   incast-deep the same with a 16 MB buffer per port (room for the whole burst)
   incast-trim the same with payload trimming on overflow
-  fairness    4 flows of 12 MB into one host, joining 150 us apart (three
-              senders in the receiver's pod, one in another); Jain's index of
-              the bytes each sent over a sliding window of two base RTTs
-              (tern-replay's default --fairness-window), sampled every 5 us,
-              and after each join the time until it holds >= 0.95 up to the
-              next join or leave; for comparison, Jain over single 5 us
-              intervals, as this script reported before
+  fairness    4 long flows into one host, joining 150 us apart (three
+              senders in the receiver's pod, one in another), each sized to
+              leave 150 us after the last join, in join order, if the link
+              were shared equally; Jain's index of the bytes each sent over a
+              sliding window of two base RTTs (tern-replay's default
+              --fairness-window), sampled every 5 us, and after each join and
+              each leave the time until it holds >= 0.95 up to the next;
+              for comparison, Jain over single 5 us intervals
   fairness-sym  the same with the 4 senders in 4 other pods (equal RTTs)
   spraying    the incast on a 16-host tree whose core link s8-s16 runs at a
               tenth of its rate, with 1 path and with 8
@@ -36,11 +37,23 @@ import tempfile
 
 ALGORITHMS = ["fixed", "dcqcn", "timely", "swift", "hpcc", "nscc"]
 INCAST = "incast:senders=8,size=2000000"
-FAIR_FLOWS = [(4, 0), (8, 150), (12, 300), (16, 450)]  # (sender, start us) into host 0
-FAIR_FLOWS_SYM = [(16, 0), (32, 150), (48, 300), (64, 450)]  # one sender in each of 4 other pods
-FAIR_BYTES = 12_000_000
+FAIR_SENDERS = [4, 8, 12, 16]  # into host 0: three in its pod, one in another
+FAIR_SENDERS_SYM = [16, 32, 48, 64]  # one in each of 4 other pods
+FAIR_STEP_US = 150  # between joins, and between leaves under equal shares
+LINE_BYTES_PER_US = 50_000  # 400 Gb/s
 JAIN_TARGET = 0.95
 TIMELINE_US = 5
+
+
+def fair_flows(senders):
+    """(sender, start us, bytes): flow i joins at i steps and, were the link
+    shared equally among the flows running, would leave at n + i steps, so
+    all n run together for one step and then leave one by one."""
+    n = len(senders)
+    running = lambda k: sum(1 for j in range(n) if j <= k < j + n)  # in step k
+    return [(src, i * FAIR_STEP_US,
+             round(sum(LINE_BYTES_PER_US * FAIR_STEP_US / running(k) for k in range(i, i + n))))
+            for i, src in enumerate(senders)]
 
 
 def paths_for(cc):
@@ -104,28 +117,33 @@ def fairness(flows, points_csv, window_us):
               for p in points_csv if p["stalled"] == "0"]
     spans = [(float(f["start_us"]),
               float(f["finish_us"]) if f["status"] == "ok" else float("inf")) for f in flows]
-    # Per join after the first, the time from the join until Jain is >= target
-    # at every sample up to the next join or leave: the index has settled, not
-    # merely touched the target once (a newcomer's first window, sent at line
-    # rate, often does that by chance). Only samples whose window starts at or
-    # after the join count (the newcomer is in them). None when it never
-    # settles, or the next event comes within a window of the join.
-    events = sorted({s for s, _ in spans} | {e for _, e in spans if e != float("inf")})
-    joins = sorted(s for s, _ in spans)
+    # Per join after the first and per leave that leaves two or more flows
+    # running, the time from it until Jain is >= target at every sample up to
+    # the next join or leave: the index has settled, not merely touched the
+    # target once (a newcomer's first window, sent at line rate, often does
+    # that by chance). Only samples whose window starts at or after the event
+    # count. None when it never settles, or the next event comes within a
+    # window of it.
+    starts = sorted(s for s, _ in spans)
+    ends = sorted(e for _, e in spans if e != float("inf"))
+    times = sorted(set(starts) | set(ends))
+    running = lambda t: sum(1 for s, e in spans if s <= t < e)
+    events = [("join", s) for s in starts[1:]] + [("leave", e) for e in ends if running(e) >= 2]
     converge = []
-    for j in joins[1:]:
-        nxt = min([e for e in events if e > j] + [float("inf")])
-        seg = [(t, v) for t, n, v in points if j + window_us <= t <= nxt and n >= 2]
+    for kind, at in sorted(events, key=lambda ev: ev[1]):
+        nxt = min([t for t in times if t > at] + [float("inf")])
+        seg = [(t, v) for t, n, v in points if at + window_us <= t <= nxt and n >= 2]
         below = [i for i, (_, v) in enumerate(seg) if v < JAIN_TARGET]
         start = below[-1] + 1 if below else 0
-        converge.append(round(seg[start][0] - j, 1) if start < len(seg) else None)
+        converge.append({"event": kind, "at_us": round(at, 1),
+                         "us": round(seg[start][0] - at, 1) if start < len(seg) else None})
     multi = sorted(v for _, n, v in points if n >= 2)
     return {
         "jain_median": round(multi[len(multi) // 2], 3) if multi else None,
         "jain_min": round(multi[0], 3) if multi else None,
         "share_at_or_above_target": round(sum(v >= JAIN_TARGET for v in multi) / len(multi), 3)
         if multi else None,
-        "convergence_us_after_join": converge,
+        "convergence": converge,
         "stalled_samples": stalled,
     }
 
@@ -157,11 +175,11 @@ def main():
     results = {"seed": a.seed, "commands": {}, "incast": {}, "incast-deep": {}, "incast-trim": {},
                "spraying": {}}
     fair_files = {}
-    for name, senders in [("fairness", FAIR_FLOWS), ("fairness-sym", FAIR_FLOWS_SYM)]:
+    for name, senders in [("fairness", FAIR_SENDERS), ("fairness-sym", FAIR_SENDERS_SYM)]:
         fair_files[name] = os.path.join(work, name + ".flows")
         with open(fair_files[name], "w") as f:
-            for i, (src, start_us) in enumerate(senders):
-                f.write(f"{src}->0 id {i + 1} start {start_us * 1_000_000} size {FAIR_BYTES}\n")
+            for i, (src, start_us, size) in enumerate(fair_flows(senders)):
+                f.write(f"{src}->0 id {i + 1} start {start_us * 1_000_000} size {size}\n")
         results[name] = {}
 
     for cc in algos:
@@ -212,9 +230,12 @@ def main():
             ["cc", "done", "max FCT us", "ideal us", "max/ideal", "queue max B", "queue p50 B",
              "queue p99 B", "drops", "trims", "RTO retx"], rows), ""]
     conv = lambda v: " / ".join(
-        "-" if c is None else f"{c:g} ({c / v['base_rtt_us']:.1f})"
-        for c in v["convergence_us_after_join"])
-    for name, title in [("fairness", "4 x 12 MB into one host, joining 150 us apart"),
+        ("+" if c["event"] == "join" else "-") +
+        ("never" if c["us"] is None else f"{c['us']:g} ({c['us'] / v['base_rtt_us']:.1f})")
+        for c in v["convergence"])
+    sizes = " / ".join(f"{b / 1e6:g}" for _, _, b in fair_flows(FAIR_SENDERS))
+    for name, title in [("fairness", f"4 flows ({sizes} MB) into one host, joining "
+                                     f"{FAIR_STEP_US} us apart"),
                         ("fairness-sym", "the same, the 4 senders in 4 other pods")]:
         rows = [[cc, v["jain_median"], v["jain_min"], v["share_at_or_above_target"], conv(v),
                  v["per_interval"]["jain_median"], v["per_interval"]["share_at_or_above_target"],
@@ -228,10 +249,13 @@ def main():
                f"the last {window:g} us (two of the fabric's longest base RTT, {rtt:g} us, "
                f"rounded up to whole intervals) and, "
                f"for comparison, in the last {TIMELINE_US} us alone. Convergence: us (base "
-               f"RTTs) from the 2nd, 3rd and 4th join until Jain stays >= {JAIN_TARGET} up to "
-               "the next join or leave ('-': it does not); a new flow enters the index one "
-               "window after it joins. Stalled: samples in which every running flow sent "
-               "nothing (left out of the statistics).", "",
+               f"RTTs) from each join (+) and each leave (-), in time order, until Jain stays "
+               f">= {JAIN_TARGET} up to the next ('never': it does not); a leave that "
+               "leaves one flow running is not listed. Each flow is sized to leave "
+               f"{FAIR_STEP_US} us after the last join, in join order, if the link were "
+               "shared equally. A new flow enters the index one window after it joins. "
+               "Stalled: samples in which every running flow sent nothing (left out of the "
+               "statistics).", "",
                md_table(["cc", "Jain median", "Jain min", f"share >= {JAIN_TARGET}",
                          "convergence us (RTTs)", f"{TIMELINE_US} us: median",
                          f"{TIMELINE_US} us: share", f"{TIMELINE_US} us: convergence",
