@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "apps/replay_generators.h"
 #include "apps/replay_report.h"
 #include "apps/replay_runner.h"
@@ -23,13 +24,14 @@ constexpr uint64_t kSeed = 1;
 constexpr uint64_t kWriteHeaderBytes = 14 + 20 + 8 + 20 + 28 + 12;
 
 // `fabric` is the KEY=VALUE list of --fabric=sim:..., empty for the defaults.
-ReplayConfig ConfigFor(const std::string& fabric, const std::string& cc, uint16_t paths) {
+ReplayConfig ConfigFor(const std::string& fabric, const std::string& cc, uint16_t paths,
+                       uint64_t seed = kSeed) {
   absl::StatusOr<sim::FabricConfig> f = sim::ParseFabricSpec(fabric);
   EXPECT_TRUE(f.ok()) << f.status();
   ReplayConfig c;
   if (f.ok()) c.fabric = *f;
-  c.fabric.seed = kSeed;
-  c.seed = kSeed;
+  c.fabric.seed = seed;
+  c.seed = seed;
   c.cc = cc;
   c.paths = paths;
   return c;
@@ -76,9 +78,9 @@ struct IncastOutcome {
   QpCounters counters;           // over every queue pair
 };
 
-IncastOutcome Incast(const std::string& cc, const std::string& fabric = "") {
+IncastOutcome Incast(const std::string& cc, const std::string& fabric = "", uint64_t seed = kSeed) {
   const ReplayResult r =
-      MustRun("incast:senders=8,size=2000000", ConfigFor(fabric, cc, PathsFor(cc)));
+      MustRun("incast:senders=8,size=2000000", ConfigFor(fabric, cc, PathsFor(cc), seed));
   IncastOutcome o;
   o.all_completed = !r.flows.empty();
   // A flow's own ideal is its wire bytes at the bottleneck plus the base RTT.
@@ -127,16 +129,34 @@ TEST(CcScenarioTest, DelayAndTelemetryAlgorithmsBeatNoControlOnIncast) {
   }
 }
 
+// Scenario outcomes vary with the seed (it drives the transport's and the
+// fabric's random choices), and one seed's draw can land on either side of a
+// bound that the seeds' median clears: claims about typical behaviour take
+// the median of kSeeds seeds, or the mean where the tail is the point.
+constexpr uint64_t kSeeds = 5;
+
+template <class T>
+T Median(std::vector<T> values) {
+  if (values.empty()) return T{};
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
 // HPCC sends its first window at line rate, so the incast overflows the 1-BDP
 // buffer once; after that one RTT the telemetry cuts every window to its share
 // and the queue drains. Most frames then find it short, and the last flow ends
 // near the published figure (about 373 us, 1.15x that simulator's ideal).
 TEST(CcScenarioTest, HpccDrainsTheIncastBurstAndKeepsTheQueueShort) {
-  const IncastOutcome o = Incast("hpcc");
-  EXPECT_TRUE(o.all_completed);
-  ASSERT_EQ(o.buffer_bytes, 625'500u);  // one BDP of the longest path
-  EXPECT_LT(o.queue_p50_bytes, o.buffer_bytes / 3);
-  EXPECT_LT(o.max_fct, o.ideal * 6 / 5) << o.max_fct.ToString();
+  std::vector<uint64_t> queue_p50;
+  for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const IncastOutcome o = Incast("hpcc", "", seed);
+    EXPECT_TRUE(o.all_completed);
+    ASSERT_EQ(o.buffer_bytes, 625'500u);  // one BDP of the longest path
+    EXPECT_LT(o.max_fct, o.ideal * 6 / 5) << o.max_fct.ToString();
+    queue_p50.push_back(o.queue_p50_bytes);
+  }
+  EXPECT_LT(Median(queue_p50), 625'500u / 3);
 }
 
 // DCQCN's loop is closed: marked packets make the receiver send CNPs and the
@@ -172,13 +192,16 @@ TEST(CcScenarioTest, HpccSeesEverySwitchHop) {
 }
 
 // A core link at a tenth of its rate: flows hashed onto it on one path crawl;
-// sprayed over 8 entropies they mostly avoid it.
+// sprayed over 8 entropies they mostly avoid it. Which flows hash onto it
+// depends on the seed, so the claim is about the mean over seeds of the last
+// flow's FCT (over seeds 1 to 10 on 2026-11-23: swift 514 us sprayed against
+// 777 us on one path, nscc 641 against 781). A single seed's draw can go
+// either way.
 TEST(CcScenarioTest, SprayingRoutesAroundADegradedCoreLink) {
+  constexpr uint64_t kSpraySeeds = 2 * kSeeds;
   for (const std::string cc : {"swift", "nscc"}) {
-    SCOPED_TRACE("cc " + cc + " seed 1");
+    SCOPED_TRACE("cc " + cc);
     const std::string fabric = "hosts=16,fail=s8-s16@0:slow=0.1";
-    const ReplayResult one = MustRun("incast:senders=8,size=2000000", ConfigFor(fabric, cc, 1));
-    const ReplayResult many = MustRun("incast:senders=8,size=2000000", ConfigFor(fabric, cc, 8));
     auto max_fct = [](const ReplayResult& r) {
       Duration m;
       for (const FlowResult& f : r.flows) {
@@ -187,7 +210,15 @@ TEST(CcScenarioTest, SprayingRoutesAroundADegradedCoreLink) {
       }
       return m;
     };
-    EXPECT_LT(max_fct(many), max_fct(one));
+    Duration one_total, many_total;
+    for (uint64_t seed = 1; seed <= kSpraySeeds; ++seed) {
+      SCOPED_TRACE("seed " + std::to_string(seed));
+      one_total +=
+          max_fct(MustRun("incast:senders=8,size=2000000", ConfigFor(fabric, cc, 1, seed)));
+      many_total +=
+          max_fct(MustRun("incast:senders=8,size=2000000", ConfigFor(fabric, cc, 8, seed)));
+    }
+    EXPECT_LT(many_total, one_total) << "seeds 1 to " << kSpraySeeds;
   }
 }
 
@@ -221,12 +252,6 @@ TEST(CcScenarioTest, BurstLossLongerThanTheSackBitmapIsRecoveredWithoutProbes) {
   EXPECT_EQ(counters.tail_probes, 0u);
   EXPECT_EQ(counters.retransmits_timeout, 0u);
   EXPECT_LE(counters.retransmitted_packets, drops) << "every resend replaces a drop";
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 // The Jain index of every sample with two or more flows running.
@@ -359,6 +384,39 @@ TEST(FairnessTimelineTest, DefaultWindowIsTwoBaseRtts) {
   EXPECT_EQ(DefaultFairnessWindow(r, Duration::Microseconds(5)), Duration::Microseconds(5));
   r.base_rtt = Duration::Nanoseconds(12510);
   EXPECT_EQ(DefaultFairnessWindow(r, Duration::Microseconds(5)), Duration::Nanoseconds(25020));
+}
+
+// Four flows with equal RTTs (one sender in each of four other pods) join
+// 150 us apart, run together, and leave (tools/cc-scenarios.py's
+// fairness-sym). Swift's flows read the same queue, so their windows
+// converge. Before ACK echoes left out the receiver's hold
+// (docs/protocol.md, section 8.3), a flow whose ACKs waited for the
+// coalescing timer read up to 2 us more delay than the others, was cut
+// harder and stayed behind: Jain's median over two base RTTs was 0.913 to
+// 0.937 for seeds 1 to 5, and is 0.948 to 0.966 since.
+TEST(CcScenarioTest, SwiftSharesABottleneckAmongEqualRttFlows) {
+  const std::string path = ::testing::TempDir() + "/swift_fair.flows";
+  {
+    std::ofstream f(path);
+    f << "16->0 id 1 start 0 size 15625000\n"
+         "32->0 id 2 start 150000000 size 10625000\n"
+         "48->0 id 3 start 300000000 size 10625000\n"
+         "64->0 id 4 start 450000000 size 15625000\n";
+  }
+  std::vector<double> medians;
+  for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    ReplayConfig c = ConfigFor("", "swift", 8, seed);
+    const Duration interval = Duration::Microseconds(5);
+    c.timeline_interval = interval;
+    const ReplayResult r = MustRun("flows:" + path, c);
+    ASSERT_EQ(r.flows.size(), 4u);
+    for (const FlowResult& f : r.flows) EXPECT_TRUE(f.completed);
+    medians.push_back(
+        Median(SharedJain(FairnessTimeline(r, interval, DefaultFairnessWindow(r, interval)))));
+  }
+  EXPECT_GE(Median(medians), 0.945)
+      << "medians of seeds 1 to " << kSeeds << ": " << absl::StrJoin(medians, ", ");
 }
 
 }  // namespace

@@ -41,10 +41,12 @@ struct Telemetry {
 // An acknowledgement that newly covered data.
 struct AckEvent {
   Time now;
-  uint32_t acked_bytes = 0;      // payload bytes newly acknowledged (cumulative or selective)
-  uint32_t acked_packets = 0;    // data packets newly acknowledged
-  uint32_t ce_packets = 0;       // of those reported by this ACK, how many arrived CE-marked
-  Duration rtt;                  // RTT sample from the timestamp echo; zero when none
+  uint32_t acked_bytes = 0;    // payload bytes newly acknowledged (cumulative or selective)
+  uint32_t acked_packets = 0;  // data packets newly acknowledged
+  uint32_t ce_packets = 0;     // of those reported by this ACK, how many arrived CE-marked
+  // RTT sample from the timestamp echo, without the time the receiver held
+  // the ACK (docs/protocol.md, section 8.3); zero when none.
+  Duration rtt;
   uint64_t bytes_in_flight = 0;  // after this ACK was applied
   uint16_t entropy = 0;          // path the acknowledged packet took
   // The receiver's congestion notification (DCQCN's CNP): set when a CE-marked

@@ -262,6 +262,7 @@ class Connection {
 
   // --- what the next ACK reports ---
   uint32_t ack_ts_echo_ = kNoTimestamp;
+  uint32_t ack_echo_arrived_ns_ = 0;  // our clock, ns mod 2^32, when that packet arrived
   uint16_t ack_entropy_ = 0;
   uint16_t ack_ce_count_ = 0;
   bool ack_cnp_ = false;            // the next ACK carries a CNP

@@ -83,6 +83,7 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
   }
   auto note_for_ack = [&] {
     ack_ts_echo_ = ts;
+    ack_echo_arrived_ns_ = static_cast<uint32_t>(now.nanoseconds());
     ack_entropy_ = rx.entropy;
     ack_has_telemetry_ = packet.telemetry != nullptr;
     if (ack_has_telemetry_) ack_telemetry_ = *packet.telemetry;
@@ -311,7 +312,8 @@ void Connection::UpdateRtt(Duration sample) {
     rtt_max_ = std::max(sample, rtt_max_ - rtt_max_ / 256);
     rtt_min_ = std::min(sample, rtt_min_);
   }
-  rto_ = std::clamp(srtt_ + rttvar_ * 4, options_.min_rto, options_.max_rto);
+  // Samples leave out the receiver's ACK hold; the timer must wait for it.
+  rto_ = std::clamp(srtt_ + rttvar_ * 4 + options_.ack_delay, options_.min_rto, options_.max_rto);
 }
 
 void Connection::OnPacketAcked(const TxSlot& slot) {

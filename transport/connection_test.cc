@@ -540,6 +540,75 @@ TEST_F(ConnectionTest, SendCompletionsArriveInPostingOrder) {
   EXPECT_EQ(wcs[2].wr_id, 2u);
 }
 
+// --- RTT samples and the receiver's ACK hold -----------------------------------
+
+// Packets paced 3.36 us apart each wait the whole ack_delay (2 us) for their
+// ACK, but the one that completes the message is acknowledged at once. Every
+// echo is advanced by the hold, so the sender's sample is the network's RTT
+// alone, twice the one-way delay.
+TEST(AckHoldTest, EchoLeavesOutTheTimeTheReceiverHeldTheAck) {
+  ConnectedPair pair;
+  QpInitAttr attr;
+  attr.transport.congestion_control = "fixed:rate=10";
+  auto [a, b] = pair.ConnectQps(attr);
+  std::vector<uint32_t> data_ts;   // timestamps of the data packets, in order
+  std::vector<int64_t> echo_gain;  // per ACK with a sample: ts_echo - that packet's timestamp
+  std::vector<int64_t> samples;    // per ACK with a sample: its arrival - ts_echo, in ns
+  pair.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    const auto outer = DecodeFrame(frame, kDefaultUdpPort);
+    const auto inner = DecodeTern(outer.frame.tern, false);
+    if (!inner.ok()) return true;
+    if (from == 0 && inner.view.data != nullptr)
+      data_ts.push_back(inner.view.data->timestamp.get());
+    if (from == 1 && inner.view.ack != nullptr && inner.view.ack->ts_echo.get() != 0) {
+      const uint32_t echo = inner.view.ack->ts_echo.get();
+      echo_gain.push_back(static_cast<int32_t>(echo - data_ts.back()));
+      const auto arrival = static_cast<uint32_t>((pair.now() + pair.one_way_delay).nanoseconds());
+      samples.push_back(static_cast<int32_t>(arrival - echo));
+    }
+    return true;
+  });
+  Buffer src(pair.side(0).pd, 3 * 4096, 1), dst(pair.side(1).pd, 3 * 4096, 0);
+  Sge sge = src.sge(0, 3 * 4096);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair.Run();
+  ASSERT_EQ(src.bytes, dst.bytes);
+  ASSERT_EQ(data_ts.size(), 3u);
+  EXPECT_THAT(echo_gain, ElementsAre(2000, 2000, 0));
+  const int64_t rtt_ns = 2 * pair.one_way_delay.nanoseconds();
+  EXPECT_THAT(samples, ElementsAre(rtt_ns, rtt_ns, rtt_ns));
+  EXPECT_EQ(b->counters().acks_sent, 3u);
+}
+
+// With a window of one packet every ACK is held for ack_delay (20 us here)
+// while the sender waits, its samples say 2 us, and no reordering allowance
+// covers the gap: the loss rule and the tail probe must wait for the hold
+// themselves, or each packet is probed for nothing.
+TEST(AckHoldTest, TimersWaitForTheHoldThatSamplesLeaveOut) {
+  ConnectedPair pair;
+  QpInitAttr attr;
+  attr.transport.congestion_control = "fixed:packets=1";
+  attr.transport.ack_delay = Duration::Microseconds(20);
+  attr.transport.reorder_window = Duration::Zero();
+  auto [a, b] = pair.ConnectQps(attr);
+  constexpr uint32_t kBytes = 8 * 4096;
+  Buffer src(pair.side(0).pd, kBytes, 1), dst(pair.side(1).pd, kBytes, 0);
+  Sge sge = src.sge(0, kBytes);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  ASSERT_TRUE(a->PostSend(wr).ok());
+  pair.Run();
+  ASSERT_EQ(src.bytes, dst.bytes);
+  EXPECT_GE(a->counters().data_packets_sent, 8u);
+  EXPECT_EQ(a->counters().tail_probes, 0u);
+  EXPECT_EQ(a->counters().retransmitted_packets, 0u);
+  (void)b;
+}
+
 // --- Congestion notification (DCQCN's notification point) ----------------------
 
 struct CnpCounts {

@@ -31,6 +31,16 @@ uint32_t WireTimestamp(Time now) {
   return ts == kNoTimestamp ? ts + 1 : ts;
 }
 
+// The echo of a packet the receiver held from `arrived_ns` to `now_ns` (its
+// own clock, ns mod 2^32) before acknowledging it: the packet's timestamp
+// advanced by the hold, so that the sender's sample leaves out the receiver's
+// ACK coalescing, which is not delay in the network (as QUIC's ack_delay).
+uint32_t EchoAfterHold(uint32_t ts, uint32_t arrived_ns, uint32_t now_ns) {
+  if (ts == kNoTimestamp) return ts;
+  const uint32_t echo = ts + (now_ns - arrived_ns);
+  return echo == kNoTimestamp ? echo + 1 : echo;
+}
+
 void FillTernHeader(TernHeader* h, PacketType type, uint16_t flags, uint32_t dst_qpn,
                     uint32_t src_qpn, Psn psn) {
   h->version = kTernVersion;
@@ -49,9 +59,10 @@ void FillTernHeader(TernHeader* h, PacketType type, uint16_t flags, uint32_t dst
 Duration Connection::LossThreshold() const {
   // A packet reported missing is lost once it has been out longer than the
   // slowest RTT seen recently, plus a quarter RTT and the configured
-  // reordering allowance (in the spirit of RACK's reo_wnd, RFC 8985).
+  // reordering allowance (in the spirit of RACK's reo_wnd, RFC 8985), plus
+  // the longest the receiver holds an ACK, which RTT samples leave out.
   if (!have_rtt_) return options_.min_rto;
-  return rtt_max_ + srtt_ / 4 + options_.reorder_window;
+  return rtt_max_ + srtt_ / 4 + options_.reorder_window + options_.ack_delay;
 }
 
 Duration Connection::PathPenalty() const {
@@ -189,7 +200,8 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   ack->sack_bitmap[0].set(bitmap[0]);
   ack->sack_bitmap[1].set(bitmap[1]);
   ack->window_end.set(tracker_.window_end());
-  ack->ts_echo.set(ack_ts_echo_);
+  ack->ts_echo.set(
+      EchoAfterHold(ack_ts_echo_, ack_echo_arrived_ns_, static_cast<uint32_t>(now.nanoseconds())));
   ack_ts_echo_ = kNoTimestamp;  // an ACK forced by something else carries no RTT sample
   ack->echo_entropy.set(ack_entropy_);
   ack->ce_count.set(ack_ce_count_);
