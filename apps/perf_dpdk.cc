@@ -173,6 +173,7 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
     // QP numbers distinct across the host's workers, so a capture or a log
     // names a QP by its number alone: worker w from 0x100 + w x 2^16.
     config.first_qp_num = 0x100u + (static_cast<uint32_t>(w) << 16);
+    config.coalesce_control = options.coalesce_control;
     config.seed = sim::DeriveSeed(options.seed, (requester ? 0x1000u : 0x1001u) + 2u * w);
     absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
     if (!ctx.ok()) return ctx.status();

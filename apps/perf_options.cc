@@ -26,6 +26,7 @@ struct FlagInfo {
   bool takes_value;
 };
 
+// clang-format off
 constexpr FlagInfo kFlags[] = {
     {"test", 0, true},        {"size", 's', true},       {"all", 'a', false},
     {"max-size", 0, true},    {"iters", 'n', true},      {"warmup", 0, true},
@@ -38,8 +39,9 @@ constexpr FlagInfo kFlags[] = {
     {"ip", 0, true},          {"peer-mac", 0, true},     {"pcap", 0, true},
     {"timeout", 0, true},     {"workers", 0, true},      {"min-rto", 0, true},
     {"retry-cnt", 0, true},   {"tx-copy", 0, false},     {"gateway", 0, true},
-    {"link-mtu", 0, true},
+    {"link-mtu", 0, true},    {"no-coalesce-control", 0, false},
 };
+// clang-format on
 constexpr size_t kFlagCount = std::size(kFlags);
 
 const FlagInfo* FindLong(std::string_view name) {
@@ -175,7 +177,7 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   const bool dpdk = options.fabric_kind == FabricKind::kDpdk;
   for (std::string_view flag :
        {"loopback", "server", "connect", "control-port", "dpdk-port", "ip", "peer-mac", "gateway",
-        "pcap", "timeout", "workers", "tx-copy", "link-mtu"}) {
+        "pcap", "timeout", "workers", "tx-copy", "link-mtu", "no-coalesce-control"}) {
     if (raw.Has(flag) && !dpdk) {
       return FlagError(flag, "needs --fabric=dpdk");
     }
@@ -255,6 +257,7 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
     options.pcap_path = std::string(raw.Get("pcap"));
   }
   options.tx_copy = raw.Has("tx-copy");
+  options.coalesce_control = !raw.Has("no-coalesce-control");
   if (raw.Has("link-mtu")) {
     const std::optional<uint64_t> mtu = ParseUnsigned(raw.Get("link-mtu"));
     if (!mtu || *mtu < kMinLinkMtu || *mtu > kMaxLinkMtu) {
@@ -701,6 +704,10 @@ Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
       --tx-copy          copy every payload into the mbuf; by default a payload of
                          512 B or more is sent by reference from the message
                          buffer (zero-copy) where the port has multi-segment TX
+      --no-coalesce-control  send each ACK and NACK in a datagram of its own; by
+                         default those one poll produces for a host share one
+                         (flag COALESCED, docs/protocol.md 2.11), which a peer
+                         built before 2026-11-23 drops
 
 Both --flag=value and --flag value work; short flags take -s 4096 or -s4096.
 

@@ -94,7 +94,10 @@ struct PerfOptions {
   // --workers: lcores per host, each with its own context, UDP port, port
   // queue and a round-robin share of the QPs.
   uint16_t workers = 1;
-  bool tx_copy = false;         // --tx-copy: no zero-copy transmit (for A/B runs)
+  bool tx_copy = false;  // --tx-copy: no zero-copy transmit (for A/B runs)
+  // --no-coalesce-control clears it: one datagram per ACK or NACK (for A/B
+  // runs, and for peers that predate the COALESCED flag).
+  bool coalesce_control = true;
   double timeout_seconds = 60;  // --timeout: wall-clock budget per size
   bool verify = false;
   bool quiet = false;

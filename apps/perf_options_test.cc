@@ -320,6 +320,14 @@ TEST(PerfOptionsTest, LinkMtuNeedsTheDpdkFabricAndAnIpMtu) {
               StartsWith("--link-mtu"));
 }
 
+TEST(PerfOptionsTest, NoCoalesceControlNeedsTheDpdkFabric) {
+  EXPECT_TRUE(Parse({"--test=write_bw", "--fabric=dpdk"})->coalesce_control);
+  EXPECT_FALSE(
+      Parse({"--test=write_bw", "--fabric=dpdk", "--no-coalesce-control"})->coalesce_control);
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--no-coalesce-control"}),
+              AllOf(StartsWith("--no-coalesce-control"), HasSubstr("--fabric=dpdk")));
+}
+
 TEST(PerfOptionsTest, WorkersNeedTheDpdkFabricAndAQpEach) {
   const absl::StatusOr<PerfOptions> two =
       Parse({"--test=write_bw", "--fabric=dpdk", "--workers=2", "-q", "4"});

@@ -378,6 +378,7 @@ absl::Status DpdkRank::SetUpContext() {
   config.local.mac = port_->info().mac;
   config.local.ip = hosts_[rank_].ip;
   config.seed = sim::DeriveSeed(options_.config.seed, 0x10000 + rank_);
+  config.coalesce_control = options_.dpdk_options.coalesce_control;
   absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
   if (!ctx.ok()) return ctx.status();
   context_ = *std::move(ctx);

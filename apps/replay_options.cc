@@ -45,6 +45,12 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       o.quiet = true;
       continue;
     }
+    if (name == "no-coalesce-control") {
+      if (has_value) return FlagError(name, "takes no value");
+      o.dpdk_options.coalesce_control = false;
+      seen.emplace_back(name);
+      continue;
+    }
     if (name == "merge") {  // --merge FILE... : every argument up to the next flag
       if (has_value) o.merge_paths.emplace_back(value);
       while (i + 1 < args.size() && !std::string_view(args[i + 1]).starts_with("--")) {
@@ -247,7 +253,7 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
   } else {
     for (const char* flag :
          {"rank", "hosts", "out", "link-rate", "base-rtt", "control-port", "dpdk-port", "link-mtu",
-          "setup-timeout", "start-delay", "idle-sleep"}) {
+          "setup-timeout", "start-delay", "idle-sleep", "no-coalesce-control"}) {
       if (given(flag)) return FlagError(flag, "only with --fabric=dpdk");
     }
   }
@@ -300,6 +306,8 @@ transmit faults on this rank's port from the common start; docs/replay-dpdk.md):
   --control-port P       TCP set-up port of hosts that name none (default 18515)
   --dpdk-port N          DPDK port id (default 0)
   --link-mtu BYTES       IP MTU of the link in place of the port's report (as tern-perf's)
+  --no-coalesce-control  one datagram per ACK or NACK (as tern-perf's; for A/B runs, and
+                         for peers built before the COALESCED flag, which drop shared ones)
   --setup-timeout S      limit of each set-up step and barrier (default 60)
   --start-delay MS       common start = rank 0's clock at the barrier + MS (default 200)
   --idle-sleep US        sleep this long when the port is idle (default 0: busy poll)

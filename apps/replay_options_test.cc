@@ -88,6 +88,21 @@ TEST(ReplayOptionsTest, DpdkLinkMtu) {
               HasSubstr("--link-mtu: only with --fabric=dpdk"));
 }
 
+TEST(ReplayOptionsTest, DpdkNoCoalesceControl) {
+  EXPECT_TRUE(
+      Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"})->dpdk_options.coalesce_control);
+  absl::StatusOr<ReplayOptions> o =
+      Parse({"--fabric=dpdk", "--no-coalesce-control", "--hosts", "h", "--out", "o"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_FALSE(o->dpdk_options.coalesce_control);
+  EXPECT_THAT(Parse({"--no-coalesce-control"}).status().message(),
+              HasSubstr("--no-coalesce-control: only with --fabric=dpdk"));
+  EXPECT_THAT(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--no-coalesce-control=1"})
+                  .status()
+                  .message(),
+              HasSubstr("takes no value"));
+}
+
 TEST(ReplayOptionsTest, DpdkWithoutRankLeavesItToOpenMpi) {
   absl::StatusOr<ReplayOptions> o = Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"});
   ASSERT_TRUE(o.ok()) << o.status();

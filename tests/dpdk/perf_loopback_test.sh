@@ -31,6 +31,13 @@ for run in doc["runs"]:
     if sys.argv[2].endswith("_ipv6") and run["counters"].get("nd_solicitations_answered", 0) == 0:
         print("FAIL", sys.argv[2], "no neighbor solicitation was answered")
         ok = False
+    coalesced = run["counters"].get("ctx_control_coalesced_sent", 0)
+    if sys.argv[2].endswith("_coalesced") and coalesced == 0:
+        print("FAIL", sys.argv[2], "no ACK shared another's datagram")
+        ok = False
+    if sys.argv[2].endswith("_separate") and coalesced != 0:
+        print("FAIL", sys.argv[2], coalesced, "ACKs shared a datagram despite --no-coalesce-control")
+        ok = False
     print(("ok  " if ok else "FAIL"), sys.argv[2], run["bytes"], "B:",
           run["messages_completed"], "/", run["messages_posted"], "messages,",
           run["bytes_verified"], "bytes verified,", run["data_errors"], "wrong,",
@@ -50,6 +57,9 @@ for t in send_lat write_lat read_lat; do
 done
 # Two workers per host (four sides on the two lcores), three QPs between them.
 run faults_send_bw_workers --test=send_bw -s 16384 -n 200 -q 3 --workers 2
+# Many QPs: their ACKs share datagrams, unless --no-coalesce-control.
+run faults_write_bw_qps_coalesced --test=write_bw -s 4096 -n 200 -q 8
+run faults_write_bw_qps_separate --test=write_bw -s 4096 -n 200 -q 8 --no-coalesce-control
 # IPv6: the two hosts find each other with neighbor discovery.
 run faults_write_bw_ipv6 --test=write_bw -s 16384 -n 200 --ip fd00::1
 exit $fail
