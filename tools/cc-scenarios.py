@@ -2,7 +2,14 @@
 """Congestion-control scenarios on the simulated 400G fat tree, for every
 algorithm: the full versions of apps/cc_scenarios_test.cc, as tables.
 
-  tools/cc-scenarios.py [--out DIR] [--seed N] [--cc a,b,...] [--replay PATH]
+  tools/cc-scenarios.py [--out DIR] [--seed N | --seeds K|S1,S2,...] [--cc a,b,...]
+                        [--replay PATH] [--baseline PATH]
+
+With one seed, the tables of every scenario. With --seeds, or with
+--baseline (another tern-replay, e.g. a build of the commit before a change,
+run on the same seeds), a summary instead: per figure and algorithm the
+median over the seeds and its range, for each side, and the ratio of the two
+medians; cc-scenarios.json then holds every seed's results per side.
 
 Scenarios (default fabric: 128-host k=8 fat tree, 400 Gb/s, 1 us per hop,
 one BDP of buffer per port, ECN between 20% and 80% of it):
@@ -30,6 +37,7 @@ import argparse
 import csv
 import json
 import math
+import statistics
 import os
 import subprocess
 import sys
@@ -154,26 +162,25 @@ def md_table(header, rows):
     return "\n".join(out)
 
 
-def main():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="cc-scenarios")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--cc", default=",".join(ALGORITHMS))
-    ap.add_argument("--replay", default=os.path.join(root, "build", "apps", "tern-replay"))
-    a = ap.parse_args()
-    if a.seed < 1:
-        ap.error("--seed must be a positive integer")
-    algos = [c for c in a.cc.split(",") if c]
-    if not algos:
-        ap.error("--cc names no algorithm")
-    if not os.access(a.replay, os.X_OK):
-        sys.exit(f"cc-scenarios: {a.replay} missing; build first (tools/test.sh or ninja -C build)")
-    os.makedirs(a.out, exist_ok=True)
+def parse_seeds(text):
+    """'5' is seeds 1..5; '3,7,9' is those seeds."""
+    try:
+        seeds = ([int(x) for x in text.split(",")] if "," in text
+                 else list(range(1, int(text) + 1)))
+    except ValueError:
+        seeds = []
+    if not seeds or any(x < 1 for x in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(
+            f"'{text}': a count K (seeds 1..K) or distinct positive seeds joined by commas")
+    return seeds
+
+
+def run_scenarios(replay, seed, algos):
+    """Every scenario for every algorithm with one tern-replay and one seed."""
     work = tempfile.mkdtemp(prefix="cc-scenarios-")
-    r = Runner(a.replay, a.seed, work)
-    results = {"seed": a.seed, "commands": {}, "incast": {}, "incast-deep": {}, "incast-trim": {},
-               "spraying": {}}
+    r = Runner(replay, seed, work)
+    results = {"seed": seed, "replay": replay, "commands": {}, "incast": {}, "incast-deep": {},
+               "incast-trim": {}, "spraying": {}}
     fair_files = {}
     for name, senders in [("fairness", FAIR_SENDERS), ("fairness-sym", FAIR_SENDERS_SYM)]:
         fair_files[name] = os.path.join(work, name + ".flows")
@@ -215,9 +222,12 @@ def main():
             results["commands"][f"spraying/{cc}/paths={paths}"] = cmd
         results["spraying"][cc] = spray
 
-    md = [f"# Congestion-control scenarios (seed {a.seed})", "",
-          "Command: `tools/cc-scenarios.py " + " ".join(sys.argv[1:]) + "`; every tern-replay "
-          "command is in cc-scenarios.json.", ""]
+    return results
+
+
+def seed_tables(results):
+    """The tables of one seed's results."""
+    md = []
     for name, title in [("incast", "8:1 incast of 2 MB, 1-BDP buffer (625,500 B)"),
                         ("incast-deep", "8:1 incast of 2 MB, 16 MB buffer"),
                         ("incast-trim", "8:1 incast of 2 MB, 1-BDP buffer, trimming")]:
@@ -265,6 +275,88 @@ def main():
     md += ["## Spraying: incast on a 16-host tree, core link s8-s16 at 10% rate", "",
            md_table(["cc", "max FCT us, 1 path", "max FCT us, 8 paths"], rows),
            "", "hpcc's 8-path run is `hpcc:paths=8` (INT records per entropy).", ""]
+    return md
+
+
+# The figures the summary over seeds compares: (heading, scenario, field).
+SUMMARY_FIELDS = [
+    ("incast max FCT us", "incast", lambda v: v["max_fct_us"]),
+    ("incast-deep max FCT us", "incast-deep", lambda v: v["max_fct_us"]),
+    ("incast-trim max FCT us", "incast-trim", lambda v: v["max_fct_us"]),
+    ("spraying 1 path max FCT us", "spraying", lambda v: v["1"]["max_fct_us"]),
+    ("spraying 8 paths max FCT us", "spraying", lambda v: v["8"]["max_fct_us"]),
+    ("fairness Jain median", "fairness", lambda v: v["jain_median"]),
+    ("fairness-sym Jain median", "fairness-sym", lambda v: v["jain_median"]),
+]
+
+
+def summary_tables(sides, seeds, algos):
+    """Per figure, per algorithm: the median over seeds and the range, for
+    each side (baseline first); with two sides, also the ratio of medians."""
+    def fmt(x):
+        return f"{x:.3g}" if abs(x) < 10 else f"{x:.0f}"
+    md = []
+    names = list(sides)
+    for heading, scenario, get in SUMMARY_FIELDS:
+        header = ["cc"] + [f"{n}: median (min-max)" for n in names]
+        if len(names) == 2:
+            header.append(f"{names[1]} / {names[0]}")
+        rows = []
+        for cc in algos:
+            row, medians = [cc], []
+            for n in names:
+                values = [get(res[scenario][cc]) for res in sides[n]]
+                if any(x is None for x in values):
+                    row.append("-")
+                    medians.append(None)
+                    continue
+                m = statistics.median(values)
+                medians.append(m)
+                row.append(f"{fmt(m)} ({fmt(min(values))}-{fmt(max(values))})")
+            if len(names) == 2:
+                row.append(f"{medians[1] / medians[0]:.2f}" if all(medians) else "-")
+            rows.append(row)
+        md += [f"## {heading}, seeds {','.join(map(str, seeds))}", "", md_table(header, rows), ""]
+    return md
+
+
+def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="cc-scenarios")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seeds", type=parse_seeds,
+                    help="run every seed of K (1..K) or of a list, and report medians")
+    ap.add_argument("--cc", default=",".join(ALGORITHMS))
+    ap.add_argument("--replay", default=os.path.join(root, "build", "apps", "tern-replay"))
+    ap.add_argument("--baseline", help="another tern-replay (e.g. a build of the commit before "
+                    "a change), run on the same seeds; the summary puts the two side by side")
+    a = ap.parse_args()
+    if a.seed < 1:
+        ap.error("--seed must be a positive integer")
+    algos = [c for c in a.cc.split(",") if c]
+    if not algos:
+        ap.error("--cc names no algorithm")
+    sides = {}
+    if a.baseline:
+        sides["baseline"] = a.baseline
+    sides["replay"] = a.replay
+    for path in sides.values():
+        if not os.access(path, os.X_OK):
+            sys.exit(f"cc-scenarios: {path} missing; build first (tools/test.sh or ninja -C build)")
+    seeds = a.seeds or [a.seed]
+    os.makedirs(a.out, exist_ok=True)
+    runs = {name: [run_scenarios(path, s, algos) for s in seeds] for name, path in sides.items()}
+    md = [f"# Congestion-control scenarios (seed{'s' if len(seeds) > 1 else ''} "
+          f"{','.join(map(str, seeds))})", "",
+          "Command: `tools/cc-scenarios.py " + " ".join(sys.argv[1:]) + "`; every tern-replay "
+          "command is in cc-scenarios.json.", ""]
+    if len(seeds) > 1 or len(sides) > 1:
+        md += [f"Sides: " + ", ".join(f"{n} = `{p}`" for n, p in sides.items()) + ".", ""]
+        md += summary_tables(runs, seeds, algos)
+    else:
+        md += seed_tables(runs["replay"][0])
+    results = runs["replay"][0] if len(seeds) == 1 and len(sides) == 1 else runs
     text = "\n".join(md)
     with open(os.path.join(a.out, "cc-scenarios.md"), "w") as f:
         f.write(text)
