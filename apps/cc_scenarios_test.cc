@@ -55,6 +55,14 @@ ReplayResult MustRun(const std::string& workload, const ReplayConfig& config) {
   return r.ok() ? *std::move(r) : ReplayResult{};
 }
 
+// Writes an htsim connection matrix to a file of the test's temporary
+// directory; returns the workload spec that replays it.
+std::string FlowsWorkload(const std::string& name, const std::string& lines) {
+  const std::string path = ::testing::TempDir() + "/" + name + ".flows";
+  std::ofstream(path) << lines;
+  return "flows:" + path;
+}
+
 // Every timeline sample of the congestion-control variable `name`.
 std::vector<double> Sampled(const ReplayResult& r, std::string_view name) {
   std::vector<double> out;
@@ -230,15 +238,12 @@ TEST(CcScenarioTest, SprayingRoutesAroundADegradedCoreLink) {
 // finish in under 1000.
 TEST(CcScenarioTest, BurstLossLongerThanTheSackBitmapIsRecoveredWithoutProbes) {
   SCOPED_TRACE("seed " + std::to_string(kSeed));
-  const std::string path = ::testing::TempDir() + "/burst_loss.flows";
-  {
-    std::ofstream f(path);
-    f << "16->0 id 1 start 0 size 12000000\n"
-         "32->0 id 2 start 150000000 size 12000000\n"
-         "48->0 id 3 start 300000000 size 12000000\n"
-         "64->0 id 4 start 450000000 size 12000000\n";
-  }
-  const ReplayResult r = MustRun("flows:" + path, ConfigFor("", "nscc", 1));
+  const std::string workload = FlowsWorkload("burst_loss",
+                                             "16->0 id 1 start 0 size 12000000\n"
+                                             "32->0 id 2 start 150000000 size 12000000\n"
+                                             "48->0 id 3 start 300000000 size 12000000\n"
+                                             "64->0 id 4 start 450000000 size 12000000\n");
+  const ReplayResult r = MustRun(workload, ConfigFor("", "nscc", 1));
   ASSERT_EQ(r.flows.size(), 4u);
   for (const FlowResult& f : r.flows) {
     EXPECT_TRUE(f.completed);
@@ -271,18 +276,15 @@ std::vector<double> SharedJain(const std::vector<FairnessPoint>& points) {
 // defaults to two base RTTs (docs/cc.md, Fairness).
 TEST(CcScenarioTest, EqualWindowsMeasureFairOnlyOverAnRttScaleWindow) {
   SCOPED_TRACE("seed " + std::to_string(kSeed));
-  const std::string path = ::testing::TempDir() + "/equal_windows.flows";
-  {
-    std::ofstream f(path);
-    // One sender in each of three other pods of the k=8 tree (16 hosts a pod).
-    f << "16->0 id 1 start 0 size 3000000\n"
-         "32->0 id 2 start 20000000 size 3000000\n"
-         "48->0 id 3 start 40000000 size 3000000\n";
-  }
+  // One sender in each of three other pods of the k=8 tree (16 hosts a pod).
+  const std::string workload = FlowsWorkload("equal_windows",
+                                             "16->0 id 1 start 0 size 3000000\n"
+                                             "32->0 id 2 start 20000000 size 3000000\n"
+                                             "48->0 id 3 start 40000000 size 3000000\n");
   ReplayConfig c = ConfigFor("", "fixed:packets=40", 8);
   const Duration interval = Duration::Microseconds(5);
   c.timeline_interval = interval;
-  const ReplayResult r = MustRun("flows:" + path, c);
+  const ReplayResult r = MustRun(workload, c);
   ASSERT_EQ(r.flows.size(), 3u);
   for (const FlowResult& f : r.flows) EXPECT_TRUE(f.completed);
   EXPECT_EQ(r.base_rtt, Duration::Nanoseconds(12510));
@@ -395,21 +397,18 @@ TEST(FairnessTimelineTest, DefaultWindowIsTwoBaseRtts) {
 // harder and stayed behind: Jain's median over two base RTTs was 0.913 to
 // 0.937 for seeds 1 to 5, and is 0.948 to 0.966 since.
 TEST(CcScenarioTest, SwiftSharesABottleneckAmongEqualRttFlows) {
-  const std::string path = ::testing::TempDir() + "/swift_fair.flows";
-  {
-    std::ofstream f(path);
-    f << "16->0 id 1 start 0 size 15625000\n"
-         "32->0 id 2 start 150000000 size 10625000\n"
-         "48->0 id 3 start 300000000 size 10625000\n"
-         "64->0 id 4 start 450000000 size 15625000\n";
-  }
+  const std::string workload = FlowsWorkload("swift_fair",
+                                             "16->0 id 1 start 0 size 15625000\n"
+                                             "32->0 id 2 start 150000000 size 10625000\n"
+                                             "48->0 id 3 start 300000000 size 10625000\n"
+                                             "64->0 id 4 start 450000000 size 15625000\n");
   std::vector<double> medians;
   for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     ReplayConfig c = ConfigFor("", "swift", 8, seed);
     const Duration interval = Duration::Microseconds(5);
     c.timeline_interval = interval;
-    const ReplayResult r = MustRun("flows:" + path, c);
+    const ReplayResult r = MustRun(workload, c);
     ASSERT_EQ(r.flows.size(), 4u);
     for (const FlowResult& f : r.flows) EXPECT_TRUE(f.completed);
     medians.push_back(

@@ -45,6 +45,16 @@ SendWr MakeWr(uint64_t id, WrOpcode op, const Sge* sge, uint32_t flags = kSendSi
   return wr;
 }
 
+// Posts a signaled RDMA WRITE (wr_id 1) of the first `bytes` of `src` to the
+// start of `dst`.
+absl::Status PostWrite(QueuePair* qp, const Buffer& src, const Buffer& dst, uint32_t bytes) {
+  Sge sge = src.sge(0, bytes);
+  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
+  wr.remote_addr = dst.addr();
+  wr.rkey = dst.mr->rkey();
+  return qp->PostSend(wr);
+}
+
 std::vector<WcStatus> Statuses(const std::vector<WorkCompletion>& wcs) {
   std::vector<WcStatus> out;
   for (const auto& wc : wcs) out.push_back(wc.status);
@@ -207,11 +217,7 @@ TEST_F(ConnectionTest, LostPacketIsTheOnlyOneResent) {
     }
     return true;
   });
-  Sge ssge = src.sge(0, 64 * 4096);
-  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
-  wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
-  ASSERT_TRUE(a->PostSend(wr).ok());
+  ASSERT_TRUE(PostWrite(a, src, dst, 64 * 4096).ok());
   pair_.Run();
   EXPECT_TRUE(dropped);
   EXPECT_EQ(src.bytes, dst.bytes);
@@ -236,11 +242,7 @@ TEST_F(ConnectionTest, RetransmissionFarAboveTheCumulativePointIsResentOnce) {
     if (psn == 200) return ++copies_of_200 > 1;
     return true;
   });
-  Sge ssge = src.sge(0, kBytes);
-  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
-  wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
-  ASSERT_TRUE(a->PostSend(wr).ok());
+  ASSERT_TRUE(PostWrite(a, src, dst, kBytes).ok());
   pair_.Run();
   EXPECT_EQ(src.bytes, dst.bytes);
   EXPECT_EQ(copies_of_10, 3);
@@ -277,11 +279,7 @@ TEST_F(ConnectionTest, LostTailIsRecoveredByProbeBeforeTheTimeout) {
     }
     return true;
   });
-  Sge ssge = src.sge(0, 4 * 4096);
-  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
-  wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
-  ASSERT_TRUE(a->PostSend(wr).ok());
+  ASSERT_TRUE(PostWrite(a, src, dst, 4 * 4096).ok());
   pair_.Run();
   EXPECT_EQ(src.bytes, dst.bytes);
   EXPECT_EQ(a->counters().tail_probes, 1u);
@@ -399,11 +397,7 @@ TEST_F(ConnectionTest, WriteWithoutRemoteWriteAccessIsRefused) {
   auto [a, b] = pair_.ConnectQps();
   Buffer src(pair_.side(0).pd, 64, 1);
   Buffer dst(pair_.side(1).pd, 64, 0, kAccessLocalWrite | kAccessRemoteRead);
-  Sge ssge = src.sge(0, 64);
-  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
-  wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
-  ASSERT_TRUE(a->PostSend(wr).ok());
+  ASSERT_TRUE(PostWrite(a, src, dst, 64).ok());
   pair_.Run();
   EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
               ElementsAre(WcStatus::kRemAccessErr));
@@ -463,11 +457,7 @@ TEST_F(ConnectionTest, PsnWrapsAroundMidTransfer) {
     }
     return true;
   });
-  Sge ssge = src.sge(0, 64 * 4096);
-  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &ssge);
-  wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
-  ASSERT_TRUE(a->PostSend(wr).ok());
+  ASSERT_TRUE(PostWrite(a, src, dst, 64 * 4096).ok());
   Buffer back(pair_.side(0).pd, 64 * 4096, 0);
   Sge rsge = back.sge(0, 64 * 4096);
   SendWr read = MakeWr(2, WrOpcode::kRdmaRead, &rsge);
@@ -569,11 +559,7 @@ TEST(AckHoldTest, EchoLeavesOutTheTimeTheReceiverHeldTheAck) {
     return true;
   });
   Buffer src(pair.side(0).pd, 3 * 4096, 1), dst(pair.side(1).pd, 3 * 4096, 0);
-  Sge sge = src.sge(0, 3 * 4096);
-  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
-  wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
-  ASSERT_TRUE(a->PostSend(wr).ok());
+  ASSERT_TRUE(PostWrite(a, src, dst, 3 * 4096).ok());
   pair.Run();
   ASSERT_EQ(src.bytes, dst.bytes);
   ASSERT_EQ(data_ts.size(), 3u);
@@ -596,11 +582,7 @@ TEST(AckHoldTest, TimersWaitForTheHoldThatSamplesLeaveOut) {
   auto [a, b] = pair.ConnectQps(attr);
   constexpr uint32_t kBytes = 8 * 4096;
   Buffer src(pair.side(0).pd, kBytes, 1), dst(pair.side(1).pd, kBytes, 0);
-  Sge sge = src.sge(0, kBytes);
-  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
-  wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
-  ASSERT_TRUE(a->PostSend(wr).ok());
+  ASSERT_TRUE(PostWrite(a, src, dst, kBytes).ok());
   pair.Run();
   ASSERT_EQ(src.bytes, dst.bytes);
   EXPECT_GE(a->counters().data_packets_sent, 8u);
@@ -631,11 +613,7 @@ CnpCounts CnpsForMarkedWrite(ConnectedPair& pair, Duration cnp_interval, uint32_
     return true;
   });
   Buffer src(pair.side(0).pd, bytes, 1), dst(pair.side(1).pd, bytes, 0);
-  Sge sge = src.sge(0, bytes);
-  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
-  wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
-  EXPECT_TRUE(a->PostSend(wr).ok());
+  EXPECT_TRUE(PostWrite(a, src, dst, bytes).ok());
   pair.Run();
   EXPECT_EQ(src.bytes, dst.bytes);
   EXPECT_EQ(b->counters().ce_marked_received, a->counters().data_packets_sent);
@@ -666,11 +644,7 @@ TEST(CnpTest, UnmarkedTrafficSendsNone) {
   ConnectedPair pair;
   auto [a, b] = pair.ConnectQps();
   Buffer src(pair.side(0).pd, 65536, 1), dst(pair.side(1).pd, 65536, 0);
-  Sge sge = src.sge(0, 65536);
-  SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
-  wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
-  ASSERT_TRUE(a->PostSend(wr).ok());
+  ASSERT_TRUE(PostWrite(a, src, dst, 65536).ok());
   pair.Run();
   EXPECT_EQ(b->counters().np_cnp_sent, 0u);
   EXPECT_EQ(a->counters().rp_cnp_handled, 0u);
