@@ -147,6 +147,12 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     } else if (name == "ack-every") {
       if (!ParseUint(value, &u) || u < 1 || u > 1024) return FlagError(name, "packets, 1..1024");
       o.config.ack_every = static_cast<uint32_t>(u);
+    } else if (name == "pull-window") {
+      const uint32_t window = TransportOptions{}.window_packets;
+      if (!ParseUint(value, &u) || u > window) {
+        return FlagError(name, absl::StrFormat("packets, 0..%u (0: no pulls)", window));
+      }
+      o.config.pull_window_packets = static_cast<uint32_t>(u);
     } else if (name == "ack-delay") {
       if (!ParseDouble(value, &d) || !(d >= 0 && d <= 10000)) {
         return FlagError(name, "microseconds in [0, 10000]");
@@ -292,6 +298,9 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
   --mtu BYTES            payload bytes per packet (default 4096)
   --ack-every N          the receiver ACKs every N data packets... (default 4)
   --ack-delay US         ...or this long after the first unacknowledged one (default 2)
+  --pull-window N        receiver-driven pulls (after EQDS): a connection sends N packets
+                         unpulled, then one per pull; each receiver paces its pulls at its
+                         line rate, round-robin over its senders (default 0: off)
   --time-limit MS        virtual time after which unfinished flows are reported (default 1000)
   --collective-algorithm A   for chakra: traces (ring, recursive_doubling, direct)
   --quiet                no summary on stdout

@@ -32,6 +32,14 @@ TEST(ReplayOptionsTest, AckPolicyFlags) {
   EXPECT_THAT(Parse({"--ack-delay=x"}).status().message(), HasSubstr("--ack-delay"));
 }
 
+TEST(ReplayOptionsTest, PullWindowFlag) {
+  EXPECT_EQ(Parse({})->config.pull_window_packets, 0u);
+  EXPECT_EQ(Parse({"--pull-window", "80"})->config.pull_window_packets, 80u);
+  EXPECT_THAT(Parse({"--pull-window=1025"}).status().message(),
+              AllOf(HasSubstr("--pull-window"), HasSubstr("0..1024")));
+  EXPECT_THAT(Parse({"--pull-window=-1"}).status().message(), HasSubstr("--pull-window"));
+}
+
 // Fractional microseconds and milliseconds round to the nearest picosecond:
 // 2.01 * 1e6 and 4.1 * 1e9 are just under whole numbers in doubles, which
 // truncation used to turn into 2'009'999 ps and 4'099'999'999 ps.

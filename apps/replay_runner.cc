@@ -483,6 +483,7 @@ TransportOptions ReplayTransportOptions(const ReplayConfig& config) {
   t.path_policy = config.path_policy;
   t.ack_every = config.ack_every;
   t.ack_delay = config.ack_delay;
+  t.pull_window_packets = config.pull_window_packets;
   t.congestion_control = config.cc;
   return t;
 }

@@ -32,6 +32,8 @@ struct ReplayConfig {
   // The receiver's ACK policy (TransportOptions::ack_every / ack_delay).
   uint32_t ack_every = TransportOptions{}.ack_every;
   Duration ack_delay = TransportOptions{}.ack_delay;
+  // Receiver-driven pulls (TransportOptions::pull_window_packets); 0: off.
+  uint32_t pull_window_packets = 0;
   uint64_t seed = 1;
   // Virtual time after which the run stops and unfinished transfers are
   // reported as such.

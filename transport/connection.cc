@@ -124,6 +124,8 @@ absl::Status Connection::ToRtr(const QpRtrAttr& attr) {
   rd_.assign(RingSize(attr.max_dest_rd_atomic * 4), ReadResponse{});
   rd_mask_ = static_cast<uint32_t>(rd_.size()) - 1;
   tracker_.Reset(attr.rq_psn);
+  pull_end_ = attr.rq_psn + options_.pull_window_packets;
+  pulls_owed_ = 0;
   state_ = QpState::kRtr;
   return absl::OkStatus();
 }
@@ -135,8 +137,11 @@ absl::Status Connection::ToRts(const QpRtsAttr& attr) {
   }
   if (attr.max_rd_atomic == 0) return absl::InvalidArgumentError("max_rd_atomic must be > 0");
   scoreboard_.Reset(attr.sq_psn);
-  // Until the peer's first ACK, assume it grants the window we would.
-  peer_window_end_ = attr.sq_psn + scoreboard_.capacity();
+  // Until the peer's first ACK, assume it grants the window we would: with
+  // pulls, the packets that need none.
+  const uint32_t pull_window = options_.pull_window_packets;
+  peer_window_end_ = attr.sq_psn + (pull_window > 0 ? std::min(pull_window, scoreboard_.capacity())
+                                                    : scoreboard_.capacity());
   retry_cnt_ = attr.retry_cnt;
   rnr_retry_ = attr.rnr_retry;
   max_rd_atomic_ = attr.max_rd_atomic;

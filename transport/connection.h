@@ -78,6 +78,14 @@ class Connection {
   // delays a packet.
   Time NextWakeup() const;
 
+  // --- receiver-driven pulls (TransportOptions::pull_window_packets) ---
+  // True while packets that arrived wait for their pull.
+  bool WantsPull() const { return pulls_owed_ > 0; }
+  // Pulls one packet: the next ACK, due at once, lets the peer send one
+  // packet more. Returns how long that packet, at full size, takes at
+  // line_rate: the context's pacing interval.
+  Duration GrantPull();
+
  private:
   // A posted send work request.
   struct SendWqe {
@@ -270,6 +278,8 @@ class Connection {
   bool ack_has_telemetry_ = false;  // the next ACK echoes ack_telemetry_
   TelemetryStack ack_telemetry_{};
   bool sack_at_cumulative_ = false;  // alternates when the bitmap cannot cover everything
+  Psn pull_end_ = 0;                 // pulls: the peer may send PSNs before this one
+  uint32_t pulls_owed_ = 0;          // pulls: packets taken in and not yet pulled for
 
   // --- NACKs waiting to be sent (a small ring; overflow drops, counted) ---
   static constexpr uint32_t kNackQueue = 16;

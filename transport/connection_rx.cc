@@ -139,6 +139,9 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
       return;
   }
   if (psn != tracker_.cumulative()) ++counters_.out_of_sequence;
+  // Only a packet taken in whole is pulled for: a trimmed or refused one is
+  // resent under the credit it already used.
+  if (options_.pull_window_packets > 0) ++pulls_owed_;
   const Psn cumulative_before = tracker_.cumulative();
   const bool opens_hole = tracker_.Record(psn);
   if (tracker_.cumulative() != cumulative_before) CompleteRecvs();

@@ -591,6 +591,87 @@ TEST(AckHoldTest, TimersWaitForTheHoldThatSamplesLeaveOut) {
   (void)b;
 }
 
+// --- Receiver-driven pulls (TransportOptions::pull_window_packets) -----------
+
+QpInitAttr PullAttr(uint32_t pull_window) {
+  QpInitAttr attr;
+  attr.transport.pull_window_packets = pull_window;
+  attr.transport.line_rate = Bandwidth::Gbps(10);  // a pull every 3.36 us (4198-byte packets)
+  return attr;
+}
+
+// The sender never has more packets out than the pull window plus what the
+// receiver has pulled, and the receiver pulls once per packet it takes in.
+TEST(PullTest, SenderSendsNoFurtherThanItWasPulled) {
+  ConnectedPair pair;
+  auto [a, b] = pair.ConnectQps(PullAttr(4));
+  uint64_t sent = 0;
+  uint64_t most_ahead = 0;  // max over data packets of sent - pulls granted so far
+  pair.set_filter([&, b = b](int from, std::vector<uint8_t>& frame) {
+    if (from == 0 && IsData(frame)) {
+      ++sent;
+      most_ahead = std::max(most_ahead, sent - b->counters().pulls_granted);
+    }
+    return true;
+  });
+  constexpr uint32_t kBytes = 32 * 4096;
+  Buffer src(pair.side(0).pd, kBytes, 1), dst(pair.side(1).pd, kBytes, 0);
+  ASSERT_TRUE(PostWrite(a, src, dst, kBytes).ok());
+  pair.Run();
+  ASSERT_EQ(src.bytes, dst.bytes);
+  EXPECT_EQ(sent, 32u);
+  EXPECT_EQ(most_ahead, 4u);
+  EXPECT_EQ(b->counters().pulls_granted, 32u);
+  EXPECT_EQ(a->counters().retransmitted_packets, 0u);
+}
+
+// A context paces the pulls of all its connections at the line rate, one
+// packet's time apart, round-robin: two QPs into one host share its pulls
+// and finish together, no sooner than the pulls allow.
+TEST(PullTest, ContextPacesPullsRoundRobinAtLineRate) {
+  ConnectedPair pair;
+  const QpInitAttr attr = PullAttr(2);
+  auto [a1, b1] = pair.ConnectQps(attr);
+  auto [a2, b2] = pair.ConnectQps(attr);
+  constexpr uint32_t kPackets = 40;
+  constexpr uint32_t kBytes = kPackets * 4096;
+  Buffer src1(pair.side(0).pd, kBytes, 1), dst1(pair.side(1).pd, kBytes, 0);
+  Buffer src2(pair.side(0).pd, kBytes, 2), dst2(pair.side(1).pd, kBytes, 0);
+  const Time start = pair.now();
+  ASSERT_TRUE(PostWrite(a1, src1, dst1, kBytes).ok());
+  ASSERT_TRUE(PostWrite(a2, src2, dst2, kBytes).ok());
+  // Step 1 us at a time and note when each transfer has landed whole.
+  Time done[2] = {Time::Infinite(), Time::Infinite()};
+  for (int step = 0; step < 10000 && (done[0].IsInfinite() || done[1].IsInfinite()); ++step) {
+    pair.Run(Duration::Microseconds(1));
+    if (done[0].IsInfinite() && dst1.bytes == src1.bytes) done[0] = pair.now();
+    if (done[1].IsInfinite() && dst2.bytes == src2.bytes) done[1] = pair.now();
+  }
+  ASSERT_EQ(src1.bytes, dst1.bytes);
+  ASSERT_EQ(src2.bytes, dst2.bytes);
+  pair.Run();  // the pulls owed for the last packets still go out, paced
+  EXPECT_EQ(b1->counters().pulls_granted, kPackets);
+  EXPECT_EQ(b2->counters().pulls_granted, kPackets);
+  // 80 packets, 4 of them unpulled: the last 76 wait for pulls 3.36 us apart.
+  const Duration interval = Bandwidth::Gbps(10).TransferTime(4096 + 102);
+  EXPECT_GE(std::max(done[0], done[1]) - start, interval * (2 * kPackets - 4 - 1));
+  // Round-robin: neither finishes more than a few pulls before the other.
+  const Duration apart = done[0] > done[1] ? done[0] - done[1] : done[1] - done[0];
+  EXPECT_LE(apart, interval * 4) << apart.ToString();
+}
+
+TEST(PullTest, PullWindowBeyondTheSendWindowIsRefused) {
+  ConnectedPair pair;
+  QpInitAttr attr;
+  attr.transport.window_packets = 64;
+  attr.transport.pull_window_packets = 65;
+  attr.send_cq = pair.side(0).send_cq;
+  attr.recv_cq = pair.side(0).recv_cq;
+  const absl::StatusOr<QueuePair*> qp = pair.side(0).context->CreateQp(pair.side(0).pd, attr);
+  ASSERT_FALSE(qp.ok());
+  EXPECT_THAT(std::string(qp.status().message()), ::testing::HasSubstr("pull_window_packets"));
+}
+
 // --- Congestion notification (DCQCN's notification point) ----------------------
 
 struct CnpCounts {

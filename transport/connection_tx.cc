@@ -76,6 +76,16 @@ void Connection::ArmRto(Time now) {
   rto_deadline_ = waiting ? std::max(now, rnr_hold_until_) + rto_ : Time::Infinite();
 }
 
+Duration Connection::GrantPull() {
+  ++pull_end_;
+  --pulls_owed_;
+  ++counters_.pulls_granted;
+  ack_policy_.RequestImmediate();
+  const size_t full_packet = OuterHeaderBytes(remote_.ip.is_v6) + sizeof(TernHeader) +
+                             sizeof(DataHeader) + sizeof(RdmaExtension) + mtu_;
+  return options_.line_rate.TransferTime(full_packet);
+}
+
 void Connection::ReportLosses(Time now, uint32_t packets, uint32_t bytes, uint16_t entropy) {
   if (packets == 0) return;
   counters_.retransmits_loss_detected += packets;
@@ -199,7 +209,11 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   ack->sack_base.set(base);
   ack->sack_bitmap[0].set(bitmap[0]);
   ack->sack_bitmap[1].set(bitmap[1]);
-  ack->window_end.set(tracker_.window_end());
+  // With pulls, the peer may go no further than it has been pulled.
+  const Psn window_end = tracker_.window_end();
+  ack->window_end.set(options_.pull_window_packets > 0 && PsnBefore(pull_end_, window_end)
+                          ? pull_end_
+                          : window_end);
   ack->ts_echo.set(
       EchoAfterHold(ack_ts_echo_, ack_echo_arrived_ns_, static_cast<uint32_t>(now.nanoseconds())));
   ack_ts_echo_ = kNoTimestamp;  // an ACK forced by something else carries no RTT sample

@@ -86,6 +86,7 @@ constexpr QpCounterField kQpCounterFields[] = {
     {"nacks_dropped", &QpCounters::nacks_dropped},
     {"ignored_in_state", &QpCounters::ignored_in_state},
     {"stale_nacks", &QpCounters::stale_nacks},
+    {"pulls_granted", &QpCounters::pulls_granted},
 };
 // A field added to QpCounters and not listed above fails here.
 static_assert(sizeof(QpCounters) == std::size(kQpCounterFields) * sizeof(uint64_t));
@@ -312,6 +313,11 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
     return absl::InvalidArgumentError(absl::StrFormat(
         "window_packets %u must be a power of two in [16, 65536]", t.window_packets));
   }
+  if (t.pull_window_packets > t.window_packets) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "pull_window_packets %u exceeds window_packets %u: the receive window would cap it",
+        t.pull_window_packets, t.window_packets));
+  }
   if (t.base_rtt < Duration::Zero()) return absl::InvalidArgumentError("base_rtt must be >= 0");
   if (t.min_rto <= Duration::Zero() || t.max_rto < t.min_rto) {
     return absl::InvalidArgumentError("need 0 < min_rto <= max_rto");
@@ -332,6 +338,7 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   auto connection = std::make_unique<Connection>(this, pd, qp_num, attr, std::move(*cc), base);
   const TransmitSchedule::Slot slot = schedule_.Add();
   if (slot >= qp_of_slot_.size()) qp_of_slot_.resize(slot + 1);
+  pulls_.Reserve(qp_of_slot_.size());
   qps_.push_back(std::unique_ptr<QueuePair>(new QueuePair(this, std::move(connection), slot)));
   qp_nums_.push_back(qp_num);
   qp_of_slot_[slot] = qps_.back().get();
@@ -345,6 +352,7 @@ absl::Status Context::DestroyQp(QueuePair* qp) {
                          [&](const std::unique_ptr<QueuePair>& q) { return q.get() == qp; });
   if (it == qps_.end()) return absl::NotFoundError("queue pair not in this context");
   schedule_.Remove(qp->schedule_slot_);
+  pulls_.Remove(qp->schedule_slot_);
   qp_of_slot_[qp->schedule_slot_] = nullptr;
   qp_nums_.erase(qp_nums_.begin() + (it - qps_.begin()));
   qps_.erase(it);
@@ -398,10 +406,26 @@ void Context::OnTernPacket(const FrameView& frame, std::span<const uint8_t> byte
   rx.ce = frame.ecn == Ecn::kCe;
   rx.ttl = frame.ttl;
   connection->OnPacket(packet, rx, now);
+  if (connection->WantsPull() && !pulls_.Contains(qp->schedule_slot_)) {
+    // A pacer that idled starts again now, not in the past.
+    if (pulls_.empty()) next_pull_at_ = std::max(next_pull_at_, now);
+    pulls_.Push(qp->schedule_slot_);
+  }
   Reschedule(*qp);
 }
 
+void Context::GrantPulls(Time now) {
+  while (!pulls_.empty() && next_pull_at_ <= now) {
+    const TransmitSchedule::Slot slot = pulls_.Pop();
+    QueuePair& qp = *qp_of_slot_[slot];
+    next_pull_at_ = next_pull_at_ + qp.connection_->GrantPull();
+    if (qp.connection_->WantsPull()) pulls_.Push(slot);
+    Reschedule(qp);
+  }
+}
+
 size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
+  GrantPulls(now);
   size_t produced = 0;
   TransmitSchedule::Slot slot;
   while (produced < out.size() && schedule_.PopDue(now, &slot)) {
@@ -497,7 +521,10 @@ void Context::Finish(const QueuePair& qp, TxPacket& packet) const {
   }
 }
 
-Time Context::NextWakeup() const { return schedule_.NextWakeup(); }
+Time Context::NextWakeup() const {
+  const Time transmit = schedule_.NextWakeup();
+  return pulls_.empty() ? transmit : std::min(transmit, next_pull_at_);
+}
 
 bool TxPacket::is_data() const {
   return header_len >= sizeof(TernHeader) &&

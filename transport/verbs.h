@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cc/congestion_control.h"
+#include "transport/pull_queue.h"
 #include "transport/sequence.h"
 #include "transport/transmit_schedule.h"
 #include "transport/units.h"
@@ -198,6 +199,14 @@ struct TransportOptions {
   // went out less than this long ago (DCQCN's notification point; the paper's
   // N = 50 us; NVIDIA NICs default to 4 us, min_time_between_cnps).
   Duration cnp_interval = Duration::Microseconds(50);
+  // Receiver-driven pulls, after EQDS (Olteanu et al., NSDI'22): 0 is off.
+  // Otherwise a connection may send this many packets beyond what the peer
+  // has pulled; the receiver pulls one packet per data packet it takes in,
+  // and its context paces the pulls of all its connections at line_rate, so
+  // arrivals at a host never exceed its link and the excess waits as pulls
+  // at the receiver rather than as packets in the fabric. Both ends of a
+  // connection must use the same value (docs/protocol.md, section 8.5).
+  uint32_t pull_window_packets = 0;
 };
 
 struct QpInitAttr {
@@ -253,7 +262,8 @@ struct QpCounters {
   uint64_t packet_seq_err = 0;     // outside the receive window
   uint64_t ignored_in_state =
       0;  // arrived when the QP state does not take it (INIT; ACK/NACK not in RTS)
-  uint64_t stale_nacks = 0;  // NACK for a PSN no longer outstanding
+  uint64_t stale_nacks = 0;    // NACK for a PSN no longer outstanding
+  uint64_t pulls_granted = 0;  // receiver: packets pulled (pull_window_packets > 0)
   uint64_t trimmed_received = 0;
   uint64_t rnr_nak_sent = 0;
   uint64_t rnr_nak_received = 0;
@@ -429,6 +439,9 @@ class Context {
   size_t CoalesceControl(std::span<TxPacket> packets);
   // Sets kFlagCoalesced on a built control packet and seals it again.
   void MarkFollowed(std::span<uint8_t> packet) const;
+  // Grants the pulls due by `now`, one packet each, round-robin among the
+  // connections owed them, paced at each one's line rate.
+  void GrantPulls(Time now);
 
   ContextConfig config_;
   ContextCounters counters_;
@@ -445,6 +458,10 @@ class Context {
   // QPs due in a PollTransmit that sent nothing: rescheduled once it ends, so
   // one call visits each of them once.
   std::vector<QueuePair*> idle_due_;
+  // Receiver-driven pulls: the QPs owed pulls (by schedule slot) and when the
+  // next pull may go.
+  PullQueue pulls_;
+  Time next_pull_at_;
   // CoalesceControl's work space: which of the first kCoalesceScan packets
   // may carry others and how many bytes (the path MTU), and the bytes of the
   // packets they carry.
