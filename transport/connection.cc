@@ -142,6 +142,7 @@ absl::Status Connection::ToRts(const QpRtsAttr& attr) {
   const uint32_t pull_window = options_.pull_window_packets;
   peer_window_end_ = attr.sq_psn + (pull_window > 0 ? std::min(pull_window, scoreboard_.capacity())
                                                     : scoreboard_.capacity());
+  pull_credit_ = std::min(pull_window, scoreboard_.capacity());
   retry_cnt_ = attr.retry_cnt;
   rnr_retry_ = attr.rnr_retry;
   max_rd_atomic_ = attr.max_rd_atomic;

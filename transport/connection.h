@@ -173,6 +173,11 @@ class Connection {
   bool MayStart(const SendWqe& w) const;
   bool ReadResponseReady() const;
   bool WindowAllows(uint32_t bytes) const;
+  // Pulls, as the sender: whether they allow one more packet now.
+  bool PullsAllow() const { return options_.pull_window_packets == 0 || pull_credit_ > 0; }
+  // A packet presumed lost (not trimmed: a trimmed one is pulled for) gives
+  // its credit back.
+  void RefundPulls(uint32_t packets) { pull_credit_ += packets; }
   Time DataReadyAt() const;
   void EmitData(Psn psn, Time now, bool retransmit, TxPacket* out);
   void OnTimeout(Time now);
@@ -280,6 +285,10 @@ class Connection {
   bool sack_at_cumulative_ = false;  // alternates when the bitmap cannot cover everything
   Psn pull_end_ = 0;                 // pulls: the peer may send PSNs before this one
   uint32_t pulls_owed_ = 0;          // pulls: packets taken in and not yet pulled for
+  // Pulls, as the sender: packets it may still send, new or resent. Each
+  // packet sent spends one; the peer's pulls (window_end advancing) add them
+  // back, and so does each packet presumed lost, whose pull never comes.
+  int64_t pull_credit_ = 0;
 
   // --- NACKs waiting to be sent (a small ring; overflow drops, counted) ---
   static constexpr uint32_t kNackQueue = 16;

@@ -104,6 +104,8 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
   }
   if ((packet.flags() & kFlagTrimmed) != 0) {
     ++counters_.trimmed_received;
+    // The trimmed packet spent its sender's credit: its pull pays for the resend.
+    if (options_.pull_window_packets > 0) ++pulls_owed_;
     QueueNack(psn, NackReason::kTrimmed, rx.entropy, ts);
     return;
   }
@@ -139,8 +141,8 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
       return;
   }
   if (psn != tracker_.cumulative()) ++counters_.out_of_sequence;
-  // Only a packet taken in whole is pulled for: a trimmed or refused one is
-  // resent under the credit it already used.
+  // Each packet taken in whole is pulled for (a trimmed one was, above; a
+  // refused one is refunded by its sender).
   if (options_.pull_window_packets > 0) ++pulls_owed_;
   const Psn cumulative_before = tracker_.cumulative();
   const bool opens_hole = tracker_.Record(psn);
@@ -346,7 +348,10 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   ++counters_.acks_received;
   const AckHeader& ack = *packet.ack;
   const Psn window_end = ack.window_end.get();
-  if (PsnBefore(peer_window_end_, window_end)) peer_window_end_ = window_end;
+  if (PsnBefore(peer_window_end_, window_end)) {
+    pull_credit_ += PsnDistance(peer_window_end_, window_end);  // the pulls since the last ACK
+    peer_window_end_ = window_end;
+  }
 
   Duration rtt;
   const uint32_t ts_echo = ack.ts_echo.get();
@@ -450,7 +455,10 @@ void Connection::OnNack(const TernView& packet, Time now) {
           w.rnr_backoff_until = now + wait;
         }
       }
-      if (scoreboard_.MarkLost(psn)) ++counters_.retransmits_rnr;
+      if (scoreboard_.MarkLost(psn)) {
+        ++counters_.retransmits_rnr;
+        RefundPulls(1);
+      }
       rnr_hold_until_ = std::max(rnr_hold_until_, now + wait);
       ArmRto(now);
       return;

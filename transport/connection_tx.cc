@@ -89,6 +89,7 @@ Duration Connection::GrantPull() {
 void Connection::ReportLosses(Time now, uint32_t packets, uint32_t bytes, uint16_t entropy) {
   if (packets == 0) return;
   counters_.retransmits_loss_detected += packets;
+  RefundPulls(packets);
   FollowPathAdvice(cc_->OnLoss(LossEvent{now, LossCause::kDetected, bytes, packets, entropy,
                                          scoreboard_.bytes_in_flight()}),
                    entropy, now);
@@ -118,6 +119,7 @@ void Connection::OnProbeTimeout() {
   for (Psn psn = scoreboard_.snd_una(); psn != scoreboard_.snd_nxt(); ++psn) {
     if (scoreboard_.slot(psn).state != SlotState::kInFlight) continue;
     scoreboard_.MarkLost(psn);
+    RefundPulls(1);
     ++counters_.tail_probes;
     probe_sent_ = true;
     return;
@@ -153,6 +155,7 @@ void Connection::OnTimeout(Time now) {
     }
   }
   counters_.retransmits_timeout += lost_packets;
+  RefundPulls(lost_packets);
   // A timeout names no path: there is nothing to avoid.
   (void)cc_->OnLoss(LossEvent{now, LossCause::kTimeout, lost_bytes, lost_packets, 0,
                               scoreboard_.bytes_in_flight()});
@@ -250,7 +253,7 @@ bool Connection::WindowAllows(uint32_t bytes) const {
 bool Connection::BuildRetransmission(Time now, TxPacket* out) {
   Psn psn;
   if (!scoreboard_.NextLost(&psn)) return false;
-  if (!WindowAllows(scoreboard_.slot(psn).length)) {
+  if (!WindowAllows(scoreboard_.slot(psn).length) || !PullsAllow()) {
     ++counters_.window_limited;
     return false;
   }
@@ -295,7 +298,8 @@ bool Connection::NextSqMessage(uint32_t* ssn) {
 }
 
 bool Connection::BuildNewData(Time now, TxPacket* out) {
-  if (!scoreboard_.HasRoom() || !PsnBefore(scoreboard_.snd_nxt(), peer_window_end_)) {
+  if (!scoreboard_.HasRoom() || !PsnBefore(scoreboard_.snd_nxt(), peer_window_end_) ||
+      !PullsAllow()) {
     ++counters_.window_limited;
     return false;
   }
@@ -415,6 +419,7 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
     ++counters_.retransmitted_packets;
     counters_.retransmitted_bytes += s.length;
   }
+  if (options_.pull_window_packets > 0) --pull_credit_;
   cc_->OnSend(SendEvent{now, s.length, entropy, retransmit, scoreboard_.bytes_in_flight()});
   const Bandwidth rate = cc_->pacing_rate();
   if (!rate.IsUnlimited()) {
@@ -429,11 +434,14 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
 
 bool Connection::RetransmissionFits() const {
   Psn psn;
-  return scoreboard_.NextLost(&psn) && WindowAllows(scoreboard_.slot(psn).length);
+  return scoreboard_.NextLost(&psn) && WindowAllows(scoreboard_.slot(psn).length) && PullsAllow();
 }
 
 bool Connection::NewDataFits() const {
-  if (!scoreboard_.HasRoom() || !PsnBefore(scoreboard_.snd_nxt(), peer_window_end_)) return false;
+  if (!scoreboard_.HasRoom() || !PsnBefore(scoreboard_.snd_nxt(), peer_window_end_) ||
+      !PullsAllow()) {
+    return false;
+  }
   if (ReadResponseReady()) {
     const ReadResponse& r = rd_[rd_next_ & rd_mask_];
     return WindowAllows(std::min(mtu_, r.length - r.offset));
