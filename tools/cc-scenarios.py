@@ -3,7 +3,7 @@
 algorithm: the full versions of apps/cc_scenarios_test.cc, as tables.
 
   tools/cc-scenarios.py [--out DIR] [--seed N | --seeds K|S1,S2,...] [--cc a,b,...]
-                        [--replay PATH] [--baseline PATH]
+                        [--replay PATH] [--baseline PATH] [--flags "TERN-REPLAY FLAGS"]
 
 With one seed, the tables of every scenario. With --seeds, or with
 --baseline (another tern-replay, e.g. a build of the commit before a change,
@@ -36,6 +36,7 @@ its per-hop records are per path (see docs/cc.md); in the spraying scenario its
 import argparse
 import csv
 import json
+import shlex
 import math
 import statistics
 import os
@@ -69,8 +70,8 @@ def paths_for(cc):
 
 
 class Runner:
-    def __init__(self, replay, seed, work):
-        self.replay, self.seed, self.work = replay, seed, work
+    def __init__(self, replay, seed, work, flags=()):
+        self.replay, self.seed, self.work, self.flags = replay, seed, work, list(flags)
         self.count = 0
 
     def run(self, name, fabric, workload, cc, paths, timeline=False, extra=()):
@@ -80,7 +81,7 @@ class Runner:
         out = os.path.join(self.work, tag)
         cmd = [self.replay, f"--fabric={fabric}", f"--workload={workload}", f"--cc={cc}",
                "--paths", paths, "--seed", str(self.seed), "--quiet",
-               "--json", out + ".json", "--csv", out + ".csv"]
+               "--json", out + ".json", "--csv", out + ".csv", *self.flags]
         if timeline:
             cmd += ["--timeline", out, "--timeline-interval", str(TIMELINE_US), *extra]
         print(f"  [{self.count}] {name} cc={cc} paths={paths}", file=sys.stderr, flush=True)
@@ -175,10 +176,10 @@ def parse_seeds(text):
     return seeds
 
 
-def run_scenarios(replay, seed, algos):
+def run_scenarios(replay, seed, algos, flags=()):
     """Every scenario for every algorithm with one tern-replay and one seed."""
     work = tempfile.mkdtemp(prefix="cc-scenarios-")
-    r = Runner(replay, seed, work)
+    r = Runner(replay, seed, work, flags)
     results = {"seed": seed, "replay": replay, "commands": {}, "incast": {}, "incast-deep": {},
                "incast-trim": {}, "spraying": {}}
     fair_files = {}
@@ -329,6 +330,9 @@ def main():
                     help="run every seed of K (1..K) or of a list, and report medians")
     ap.add_argument("--cc", default=",".join(ALGORITHMS))
     ap.add_argument("--replay", default=os.path.join(root, "build", "apps", "tern-replay"))
+    ap.add_argument("--flags", default="",
+                    help="more tern-replay flags for every run, e.g. \"--pull-window 152\" "
+                    "(not --fabric, --seed or --paths, which each scenario sets)")
     ap.add_argument("--baseline", help="another tern-replay (e.g. a build of the commit before "
                     "a change), run on the same seeds; the summary puts the two side by side")
     a = ap.parse_args()
@@ -346,7 +350,9 @@ def main():
             sys.exit(f"cc-scenarios: {path} missing; build first (tools/test.sh or ninja -C build)")
     seeds = a.seeds or [a.seed]
     os.makedirs(a.out, exist_ok=True)
-    runs = {name: [run_scenarios(path, s, algos) for s in seeds] for name, path in sides.items()}
+    flags = shlex.split(a.flags)
+    runs = {name: [run_scenarios(path, s, algos, flags) for s in seeds]
+            for name, path in sides.items()}
     md = [f"# Congestion-control scenarios (seed{'s' if len(seeds) > 1 else ''} "
           f"{','.join(map(str, seeds))})", "",
           "Command: `tools/cc-scenarios.py " + " ".join(sys.argv[1:]) + "`; every tern-replay "

@@ -97,6 +97,12 @@ class RunTest(unittest.TestCase):
             self.assertIn(heading, text)
         self.assertEqual(results["incast"]["fixed"]["completed"], 8)
 
+    def test_flags_reach_every_run(self):
+        # 8 senders of 16 unpulled packets cannot overflow the 1-BDP buffer.
+        _, results = self.run_script("--seed", "1", "--flags", "--pull-window 16")
+        self.assertEqual(results["incast"]["fixed"]["dropped"], 0)
+        self.assertIn("--pull-window 16", results["commands"]["incast/fixed"])
+
     def test_the_same_build_as_its_own_baseline_gives_ratios_of_one(self):
         # Same binary, same seeds: the simulator is deterministic, so every
         # median is the same on both sides.
