@@ -57,7 +57,7 @@ run() {
     return 0
   fi
   python3 - "$work/$name/replay.json" "$name" "$*" <<'PY' || fail=1
-import json, sys
+import glob, json, os, re, sys
 j = json.load(open(sys.argv[1]))
 f, d = j["flows"], j["dataplane"]
 ok = (f["total"] > 0 and f["completed"] == f["total"] and d["data_errors"] == 0
@@ -65,6 +65,12 @@ ok = (f["total"] > 0 and f["completed"] == f["total"] and d["data_errors"] == 0
 faulty = "--fabric=dpdk:" in sys.argv[3]
 if faulty != (d["faults"]["dropped"] > 0):  # only the faults drop frames on the port
     print(f"FAIL {sys.argv[2]}: {d['faults']['dropped']} frames dropped by transmit faults")
+    ok = False
+# Receiver-driven pulls: granted on every rank's QPs when asked for, never otherwise.
+pulls = sum(int(n) for r in glob.glob(os.path.join(os.path.dirname(sys.argv[1]), "rank*.txt"))
+            for n in re.findall(r"pulls_granted=(\d+)", open(r).read()))
+if ("--pull-window" in sys.argv[3]) != (pulls > 0):
+    print(f"FAIL {sys.argv[2]}: {pulls} pulls granted")
     ok = False
 print(("ok  " if ok else "FAIL"), sys.argv[2], f"{f['completed']}/{f['total']} flows,",
       f"{d['bytes_verified']}/{d['bytes_expected']} bytes verified, {d['data_errors']} wrong,",
@@ -78,4 +84,7 @@ run allreduce_send --workload=allreduce:size=256KB --verb send
 run alltoall_routed --switch router --workload=alltoall:size=64KB
 run alltoall_routed6 --switch router --ipv6 --workload=alltoall:size=64KB
 run alltoall_faults --fabric=dpdk:loss=0.05,reorder=4,paths=8 --workload=alltoall:size=64KB
+# Receiver-driven pulls, with losses: a lost packet's credit must come back.
+run alltoall_pulls_faults --fabric=dpdk:loss=0.05,reorder=4,paths=8 --workload=alltoall:size=64KB \
+  --pull-window 8
 exit $fail
