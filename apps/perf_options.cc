@@ -40,6 +40,7 @@ constexpr FlagInfo kFlags[] = {
     {"timeout", 0, true},     {"workers", 0, true},      {"min-rto", 0, true},
     {"retry-cnt", 0, true},   {"tx-copy", 0, false},     {"gateway", 0, true},
     {"link-mtu", 0, true},    {"no-coalesce-control", 0, false},
+    {"pull-window", 0, true},
 };
 // clang-format on
 constexpr size_t kFlagCount = std::size(kFlags);
@@ -581,6 +582,15 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
     }
     options.min_rto = Duration::FractionalMicroseconds(*us);
   }
+  if (raw.Has("pull-window")) {
+    const uint32_t window = TransportOptions{}.window_packets;
+    const std::optional<uint64_t> packets = ParseUnsigned(raw.Get("pull-window"));
+    if (!packets || *packets > window) {
+      return FlagError("pull-window", absl::StrFormat("'%s' is not a packet count; valid: 0..%u",
+                                                      raw.Get("pull-window"), window));
+    }
+    options.pull_window_packets = static_cast<uint32_t>(*packets);
+  }
   if (raw.Has("retry-cnt")) {
     const std::optional<uint64_t> count = ParseUnsigned(raw.Get("retry-cnt"));
     if (!count || *count > 255) {
@@ -636,6 +646,7 @@ TransportOptions PerfTransportOptions(const PerfOptions& options, Bandwidth line
   t.congestion_control = options.cc;
   t.line_rate = line_rate;
   t.min_rto = options.min_rto;
+  t.pull_window_packets = options.pull_window_packets;
   return t;
 }
 
@@ -671,6 +682,9 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
       --line-rate=GBPS   host NIC rate in Gb/s (default 400)
       --min-rto=US       floor of the retransmission timeout, 1..%g us (default
                          %g); raise it where a host can stall for longer
+      --pull-window=N    receiver-driven pulls (docs/protocol.md 8.6): a QP sends N
+                         packets unpulled, then one per pull; 0..1024 (default 0:
+                         off); both sides of a DPDK run must give the same N
       --retry-cnt=N      timeouts without progress before a QP fails with
                          RETRY_EXC_ERR, 0..255 (default %u)
       --verify           fill every message with a pattern derived from (seed, QP,

@@ -77,6 +77,7 @@ struct PerfOptions {
   // expiries without progress before a QP fails (ibverbs retry_cnt). A shared
   // or oversubscribed host needs more than a NIC does.
   Duration min_rto = TransportOptions{}.min_rto;
+  uint32_t pull_window_packets = 0;  // --pull-window: receiver-driven pulls (0: off)
   uint8_t retry_cnt = QpRtsAttr{}.retry_cnt;
 
   // --fabric=dpdk[:KEY=VALUE,...]: the spec's impairments (loss, dup, corrupt,

@@ -320,6 +320,16 @@ TEST(PerfOptionsTest, LinkMtuNeedsTheDpdkFabricAndAnIpMtu) {
               StartsWith("--link-mtu"));
 }
 
+TEST(PerfOptionsTest, PullWindowReachesTheTransport) {
+  const absl::StatusOr<PerfOptions> o = Parse({"--test=write_bw", "--pull-window=32"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(PerfTransportOptions(*o, Bandwidth::Gbps(400)).pull_window_packets, 32u);
+  EXPECT_EQ(Parse({"--test=write_bw"})->pull_window_packets, 0u);
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--pull-window=1025"}),
+              AllOf(StartsWith("--pull-window"), HasSubstr("0..1024")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--pull-window=x"}), StartsWith("--pull-window"));
+}
+
 TEST(PerfOptionsTest, NoCoalesceControlNeedsTheDpdkFabric) {
   EXPECT_TRUE(Parse({"--test=write_bw", "--fabric=dpdk"})->coalesce_control);
   EXPECT_FALSE(

@@ -84,7 +84,7 @@ class Connection {
   // Pulls one packet: the next ACK, due at once, lets the peer send one
   // packet more. Returns how long that packet, at full size, takes at
   // line_rate: the context's pacing interval.
-  Duration GrantPull();
+  Duration GrantPull(Time now);
 
  private:
   // A posted send work request.
@@ -173,6 +173,7 @@ class Connection {
   bool MayStart(const SendWqe& w) const;
   bool ReadResponseReady() const;
   bool WindowAllows(uint32_t bytes) const;
+  Duration PullRepeatInterval() const;
   // Pulls, as the sender: whether they allow one more packet now.
   bool PullsAllow() const { return options_.pull_window_packets == 0 || pull_credit_ > 0; }
   // A packet presumed lost (not trimmed: a trimmed one is pulled for) gives
@@ -289,6 +290,13 @@ class Connection {
   // packet sent spends one; the peer's pulls (window_end advancing) add them
   // back, and so does each packet presumed lost, whose pull never comes.
   int64_t pull_credit_ = 0;
+  // Pulls, as the receiver: a pull's ACK may be lost, and a sender with no
+  // credit and nothing in flight sends nothing that would bring another. If
+  // no data follows a pull, its ACK is repeated (window_end is cumulative),
+  // at doubling intervals, kPullRepeats times at most.
+  static constexpr uint8_t kPullRepeats = 4;
+  Time pull_repeat_at_ = Time::Infinite();
+  uint8_t pull_repeats_ = 0;
 
   // --- NACKs waiting to be sent (a small ring; overflow drops, counted) ---
   static constexpr uint32_t kNackQueue = 16;

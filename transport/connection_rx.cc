@@ -72,6 +72,7 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
     return;
   }
   ++counters_.data_packets_received;
+  pull_repeat_at_ = Time::Infinite();  // the sender is sending: its ACKs will follow
   if (rx.ce) {
     ++counters_.ce_marked_received;
     if (ack_ce_count_ < 0xFFFF) ++ack_ce_count_;

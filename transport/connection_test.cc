@@ -660,6 +660,45 @@ TEST(PullTest, ContextPacesPullsRoundRobinAtLineRate) {
   EXPECT_LE(apart, interval * 4) << apart.ToString();
 }
 
+// A pull travels in an ACK, and ACKs can be lost. Here every ACK that only
+// pulls (acknowledging nothing new) is dropped for the first 30 us, while the
+// receiver ACKs each data packet before its pull is paced out: the sender
+// runs out of credit with nothing in flight, so nothing it sends can bring
+// another ACK. The receiver repeats a pull's ACK when no data follows it.
+TEST(PullTest, APullWhoseAckIsLostIsRepeated) {
+  ConnectedPair pair;
+  QpInitAttr attr = PullAttr(4);
+  attr.transport.ack_every = 1;
+  auto [a, b] = pair.ConnectQps(attr);
+  const Time start = pair.now();
+  Psn last_cumulative = 0;
+  Psn last_window_end = 0;
+  int dropped = 0;
+  pair.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    const auto outer = DecodeFrame(frame, kDefaultUdpPort);
+    const auto inner = DecodeTern(outer.frame.tern, false);
+    if (from != 1 || !inner.ok() || inner.view.ack == nullptr) return true;
+    const Psn cumulative = inner.view.tern->psn.get();
+    const Psn window_end = inner.view.ack->window_end.get();
+    const bool pull_only = cumulative == last_cumulative && window_end != last_window_end;
+    if (pull_only && pair.now() - start < Duration::Microseconds(30)) {
+      ++dropped;
+      return false;
+    }
+    last_cumulative = cumulative;
+    last_window_end = window_end;
+    return true;
+  });
+  constexpr uint32_t kBytes = 16 * 4096;
+  Buffer src(pair.side(0).pd, kBytes, 1), dst(pair.side(1).pd, kBytes, 0);
+  ASSERT_TRUE(PostWrite(a, src, dst, kBytes).ok());
+  pair.Run(Duration::Milliseconds(10));
+  EXPECT_GT(dropped, 0);
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_GE(b->counters().pull_acks_repeated, 1u);
+  EXPECT_EQ(ConnectedPair::Drain(pair.side(0).send_cq).size(), 1u);
+}
+
 TEST(PullTest, PullWindowBeyondTheSendWindowIsRefused) {
   ConnectedPair pair;
   QpInitAttr attr;

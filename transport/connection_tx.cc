@@ -76,11 +76,13 @@ void Connection::ArmRto(Time now) {
   rto_deadline_ = waiting ? std::max(now, rnr_hold_until_) + rto_ : Time::Infinite();
 }
 
-Duration Connection::GrantPull() {
+Duration Connection::GrantPull(Time now) {
   ++pull_end_;
   --pulls_owed_;
   ++counters_.pulls_granted;
   ack_policy_.RequestImmediate();
+  pull_repeats_ = 0;
+  pull_repeat_at_ = now + PullRepeatInterval();
   const size_t full_packet = OuterHeaderBytes(remote_.ip.is_v6) + sizeof(TernHeader) +
                              sizeof(DataHeader) + sizeof(RdmaExtension) + mtu_;
   return options_.line_rate.TransferTime(full_packet);
@@ -167,6 +169,18 @@ void Connection::RunTimers(Time now) {
   if (state_ != QpState::kRts) return;
   if (now >= rto_deadline_) OnTimeout(now);
   if (state_ == QpState::kRts && now >= probe_deadline_) OnProbeTimeout();
+  if (now >= pull_repeat_at_) {
+    ack_policy_.RequestImmediate();
+    ++counters_.pull_acks_repeated;
+    pull_repeat_at_ = ++pull_repeats_ < kPullRepeats
+                          ? now + PullRepeatInterval() * (int64_t{1} << pull_repeats_)
+                          : Time::Infinite();
+  }
+}
+
+Duration Connection::PullRepeatInterval() const {
+  // Long enough for the pulled packet to come back, if the sender has one.
+  return have_rtt_ ? std::max(srtt_ * 2, options_.min_rto / 4) : options_.min_rto / 4;
 }
 
 // --- what to send next --------------------------------------------------------
@@ -468,7 +482,7 @@ Time Connection::NextWakeup() const {
   // The states in which BuildControl sends an ACK.
   if (state_ != QpState::kReset && state_ != QpState::kInit) wakeup = ack_policy_.Deadline();
   if (state_ != QpState::kRts) return wakeup;
-  wakeup = std::min({wakeup, rto_deadline_, probe_deadline_, DataReadyAt()});
+  wakeup = std::min({wakeup, rto_deadline_, probe_deadline_, pull_repeat_at_, DataReadyAt()});
   return wakeup;
 }
 

@@ -87,6 +87,7 @@ constexpr QpCounterField kQpCounterFields[] = {
     {"ignored_in_state", &QpCounters::ignored_in_state},
     {"stale_nacks", &QpCounters::stale_nacks},
     {"pulls_granted", &QpCounters::pulls_granted},
+    {"pull_acks_repeated", &QpCounters::pull_acks_repeated},
 };
 // A field added to QpCounters and not listed above fails here.
 static_assert(sizeof(QpCounters) == std::size(kQpCounterFields) * sizeof(uint64_t));
@@ -418,7 +419,7 @@ void Context::GrantPulls(Time now) {
   while (!pulls_.empty() && next_pull_at_ <= now) {
     const TransmitSchedule::Slot slot = pulls_.Pop();
     QueuePair& qp = *qp_of_slot_[slot];
-    next_pull_at_ = next_pull_at_ + qp.connection_->GrantPull();
+    next_pull_at_ = next_pull_at_ + qp.connection_->GrantPull(now);
     if (qp.connection_->WantsPull()) pulls_.Push(slot);
     Reschedule(qp);
   }

@@ -262,8 +262,9 @@ struct QpCounters {
   uint64_t packet_seq_err = 0;     // outside the receive window
   uint64_t ignored_in_state =
       0;  // arrived when the QP state does not take it (INIT; ACK/NACK not in RTS)
-  uint64_t stale_nacks = 0;    // NACK for a PSN no longer outstanding
-  uint64_t pulls_granted = 0;  // receiver: packets pulled (pull_window_packets > 0)
+  uint64_t stale_nacks = 0;         // NACK for a PSN no longer outstanding
+  uint64_t pulls_granted = 0;       // receiver: packets pulled (pull_window_packets > 0)
+  uint64_t pull_acks_repeated = 0;  // receiver: no data followed a pull, its ACK went again
   uint64_t trimmed_received = 0;
   uint64_t rnr_nak_sent = 0;
   uint64_t rnr_nak_received = 0;

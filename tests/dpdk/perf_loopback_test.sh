@@ -35,6 +35,9 @@ for run in doc["runs"]:
     if sys.argv[2].endswith("_coalesced") and coalesced == 0:
         print("FAIL", sys.argv[2], "no ACK shared another's datagram")
         ok = False
+    if sys.argv[2].endswith("_pulls") != (run["counters"].get("pulls_granted", 0) > 0):
+        print("FAIL", sys.argv[2], run["counters"].get("pulls_granted", 0), "pulls granted")
+        ok = False
     if sys.argv[2].endswith("_separate") and coalesced != 0:
         print("FAIL", sys.argv[2], coalesced, "ACKs shared a datagram despite --no-coalesce-control")
         ok = False
@@ -60,6 +63,8 @@ run faults_send_bw_workers --test=send_bw -s 16384 -n 200 -q 3 --workers 2
 # Many QPs: their ACKs share datagrams, unless --no-coalesce-control.
 run faults_write_bw_qps_coalesced --test=write_bw -s 4096 -n 200 -q 8
 run faults_write_bw_qps_separate --test=write_bw -s 4096 -n 200 -q 8 --no-coalesce-control
+# Receiver-driven pulls: losses must give their credit back, or the QPs stall.
+run faults_write_bw_pulls --test=write_bw -s 16384 -n 200 -q 4 --pull-window 8
 # IPv6: the two hosts find each other with neighbor discovery.
 run faults_write_bw_ipv6 --test=write_bw -s 16384 -n 200 --ip fd00::1
 exit $fail
