@@ -202,11 +202,10 @@ TEST(CcScenarioTest, HpccSeesEverySwitchHop) {
 // A core link at a tenth of its rate: flows hashed onto it on one path crawl;
 // sprayed over 8 entropies they mostly avoid it. Which flows hash onto it
 // depends on the seed, so the claim is about the mean over seeds of the last
-// flow's FCT (over seeds 1 to 10 on 2026-11-23: swift 514 us sprayed against
-// 777 us on one path, nscc 641 against 781). A single seed's draw can go
-// either way.
+// flow's FCT (seeds 1 to 6 at a489791: swift 528 us sprayed against 788 us
+// on one path, nscc 637 against 796). A single seed's draw can go either way.
 TEST(CcScenarioTest, SprayingRoutesAroundADegradedCoreLink) {
-  constexpr uint64_t kSpraySeeds = 2 * kSeeds;
+  constexpr uint64_t kSpraySeeds = kSeeds + 1;
   for (const std::string cc : {"swift", "nscc"}) {
     SCOPED_TRACE("cc " + cc);
     const std::string fabric = "hosts=16,fail=s8-s16@0:slow=0.1";
