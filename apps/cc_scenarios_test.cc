@@ -81,14 +81,18 @@ struct IncastOutcome {
   // ideal of the last flow to finish (about 340 us for 8 x 2 MB at 400G).
   Duration ideal;
   uint64_t drops = 0;
+  uint64_t trims = 0;
   uint64_t queue_p50_bytes = 0;  // the largest median occupancy of any switch port
   uint64_t buffer_bytes = 0;     // per switch port
   QpCounters counters;           // over every queue pair
 };
 
-IncastOutcome Incast(const std::string& cc, const std::string& fabric = "", uint64_t seed = kSeed) {
-  const ReplayResult r =
-      MustRun("incast:senders=8,size=2000000", ConfigFor(fabric, cc, PathsFor(cc), seed));
+// `pull_window`: TransportOptions::pull_window_packets (0: no pulls).
+IncastOutcome Incast(const std::string& cc, const std::string& fabric = "", uint64_t seed = kSeed,
+                     uint32_t pull_window = 0) {
+  ReplayConfig config = ConfigFor(fabric, cc, PathsFor(cc), seed);
+  config.pull_window_packets = pull_window;
+  const ReplayResult r = MustRun("incast:senders=8,size=2000000", config);
   IncastOutcome o;
   o.all_completed = !r.flows.empty();
   // A flow's own ideal is its wire bytes at the bottleneck plus the base RTT.
@@ -104,6 +108,7 @@ IncastOutcome Incast(const std::string& cc, const std::string& fabric = "", uint
   o.buffer_bytes = r.buffer_bytes;
   for (const sim::PortReport& p : r.ports) {
     o.drops += p.counters.frames_dropped();
+    o.trims += p.counters.trimmed;
     o.queue_p50_bytes = std::max(o.queue_p50_bytes, p.queue_p50_bytes);
   }
   for (const ConnectionResult& c : r.connections) o.counters += c.counters;
@@ -428,26 +433,12 @@ TEST(CcScenarioTest, SwiftSharesABottleneckAmongEqualRttFlows) {
 TEST(CcScenarioTest, ReceiverPullsKeepTheIncastOutOfTheBuffer) {
   for (uint64_t seed = 1; seed <= 2; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    ReplayConfig c = ConfigFor("", "fixed", 8, seed);
-    c.pull_window_packets = 16;
-    const ReplayResult r = MustRun("incast:senders=8,size=2000000", c);
-    ASSERT_EQ(r.flows.size(), 8u);
-    Duration last;
-    for (const FlowResult& f : r.flows) {
-      EXPECT_TRUE(f.completed);
-      last = std::max(last, f.fct());
-    }
-    EXPECT_LT(last, Duration::Microseconds(425));
-    uint64_t drops = 0, queue_p50 = 0;
-    for (const sim::PortReport& p : r.ports) {
-      drops += p.counters.frames_dropped();
-      queue_p50 = std::max(queue_p50, p.queue_p50_bytes);
-    }
-    EXPECT_EQ(drops, 0u);
-    EXPECT_EQ(queue_p50, 0u);
-    QpCounters total;
-    for (const ConnectionResult& cr : r.connections) total += cr.counters;
-    EXPECT_EQ(total.pulls_granted, total.data_packets_received);
+    const IncastOutcome o = Incast("fixed", "", seed, 16);
+    EXPECT_TRUE(o.all_completed);
+    EXPECT_LT(o.max_fct, Duration::Microseconds(425)) << o.max_fct.ToString();
+    EXPECT_EQ(o.drops, 0u);
+    EXPECT_EQ(o.queue_p50_bytes, 0u);
+    EXPECT_EQ(o.counters.pulls_granted, o.counters.data_packets_received);
   }
 }
 
@@ -460,21 +451,11 @@ TEST(CcScenarioTest, ReceiverPullsKeepTheIncastOutOfTheBuffer) {
 TEST(CcScenarioTest, ReceiverPullsResendTrimmedPacketsWhenPulled) {
   for (uint64_t seed = 1; seed <= 2; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    ReplayConfig c = ConfigFor("trim=1,buffer=50000", "fixed", 8, seed);
-    c.pull_window_packets = 152;
-    const ReplayResult r = MustRun("incast:senders=8,size=2000000", c);
-    Duration last;
-    for (const FlowResult& f : r.flows) {
-      EXPECT_TRUE(f.completed);
-      last = std::max(last, f.fct());
-    }
-    EXPECT_LT(last, Duration::Microseconds(375));
-    uint64_t trims = 0;
-    for (const sim::PortReport& p : r.ports) trims += p.counters.trimmed;
-    EXPECT_LT(trims, 2000u);
-    QpCounters total;
-    for (const ConnectionResult& cr : r.connections) total += cr.counters;
-    EXPECT_EQ(total.retransmits_timeout, 0u);
+    const IncastOutcome o = Incast("fixed", "trim=1,buffer=50000", seed, 152);
+    EXPECT_TRUE(o.all_completed);
+    EXPECT_LT(o.max_fct, Duration::Microseconds(375)) << o.max_fct.ToString();
+    EXPECT_LT(o.trims, 2000u);
+    EXPECT_EQ(o.counters.retransmits_timeout, 0u);
   }
 }
 
