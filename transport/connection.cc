@@ -138,11 +138,12 @@ absl::Status Connection::ToRts(const QpRtsAttr& attr) {
   if (attr.max_rd_atomic == 0) return absl::InvalidArgumentError("max_rd_atomic must be > 0");
   scoreboard_.Reset(attr.sq_psn);
   // Until the peer's first ACK, assume it grants the window we would: with
-  // pulls, the packets that need none.
-  const uint32_t pull_window = options_.pull_window_packets;
-  peer_window_end_ = attr.sq_psn + (pull_window > 0 ? std::min(pull_window, scoreboard_.capacity())
-                                                    : scoreboard_.capacity());
-  pull_credit_ = std::min(pull_window, scoreboard_.capacity());
+  // pulls, the packets that need none, which are also the first credit.
+  const uint32_t granted = PullsOn()
+                               ? std::min(options_.pull_window_packets, scoreboard_.capacity())
+                               : scoreboard_.capacity();
+  peer_window_end_ = attr.sq_psn + granted;
+  pull_credit_ = granted;
   retry_cnt_ = attr.retry_cnt;
   rnr_retry_ = attr.rnr_retry;
   max_rd_atomic_ = attr.max_rd_atomic;

@@ -175,7 +175,8 @@ class Connection {
   bool WindowAllows(uint32_t bytes) const;
   Duration PullRepeatInterval() const;
   // Pulls, as the sender: whether they allow one more packet now.
-  bool PullsAllow() const { return options_.pull_window_packets == 0 || pull_credit_ > 0; }
+  bool PullsOn() const { return options_.pull_window_packets > 0; }
+  bool PullsAllow() const { return !PullsOn() || pull_credit_ > 0; }
   // A packet presumed lost (not trimmed: a trimmed one is pulled for) gives
   // its credit back.
   void RefundPulls(uint32_t packets) { pull_credit_ += packets; }

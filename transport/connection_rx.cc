@@ -106,7 +106,7 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
   if ((packet.flags() & kFlagTrimmed) != 0) {
     ++counters_.trimmed_received;
     // The trimmed packet spent its sender's credit: its pull pays for the resend.
-    if (options_.pull_window_packets > 0) ++pulls_owed_;
+    if (PullsOn()) ++pulls_owed_;
     QueueNack(psn, NackReason::kTrimmed, rx.entropy, ts);
     return;
   }
@@ -144,7 +144,7 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
   if (psn != tracker_.cumulative()) ++counters_.out_of_sequence;
   // Each packet taken in whole is pulled for (a trimmed one was, above; a
   // refused one is refunded by its sender).
-  if (options_.pull_window_packets > 0) ++pulls_owed_;
+  if (PullsOn()) ++pulls_owed_;
   const Psn cumulative_before = tracker_.cumulative();
   const bool opens_hole = tracker_.Record(psn);
   if (tracker_.cumulative() != cumulative_before) CompleteRecvs();

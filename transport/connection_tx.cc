@@ -228,9 +228,7 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   ack->sack_bitmap[1].set(bitmap[1]);
   // With pulls, the peer may go no further than it has been pulled.
   const Psn window_end = tracker_.window_end();
-  ack->window_end.set(options_.pull_window_packets > 0 && PsnBefore(pull_end_, window_end)
-                          ? pull_end_
-                          : window_end);
+  ack->window_end.set(PullsOn() && PsnBefore(pull_end_, window_end) ? pull_end_ : window_end);
   ack->ts_echo.set(
       EchoAfterHold(ack_ts_echo_, ack_echo_arrived_ns_, static_cast<uint32_t>(now.nanoseconds())));
   ack_ts_echo_ = kNoTimestamp;  // an ACK forced by something else carries no RTT sample
@@ -433,7 +431,7 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
     ++counters_.retransmitted_packets;
     counters_.retransmitted_bytes += s.length;
   }
-  if (options_.pull_window_packets > 0) --pull_credit_;
+  if (PullsOn()) --pull_credit_;
   cc_->OnSend(SendEvent{now, s.length, entropy, retransmit, scoreboard_.bytes_in_flight()});
   const Bandwidth rate = cc_->pacing_rate();
   if (!rate.IsUnlimited()) {

@@ -205,7 +205,7 @@ struct TransportOptions {
   // and its context paces the pulls of all its connections at line_rate, so
   // arrivals at a host never exceed its link and the excess waits as pulls
   // at the receiver rather than as packets in the fabric. Both ends of a
-  // connection must use the same value (docs/protocol.md, section 8.5).
+  // connection must use the same value (docs/protocol.md, section 8.6).
   uint32_t pull_window_packets = 0;
 };
 
