@@ -109,7 +109,7 @@ absl::StatusOr<replay::ReplayRun> LaunchAndMerge(const PlannedRun& run) {
   absl::StatusOr<replay::ReplayRun> replay =
       run.launch.empty() ? ReplayInProcess(run) : LaunchAndMerge(run);
   if (!replay.ok()) {
-    std::fprintf(stderr, "tern-ab: %s\n", std::string(replay.status().message()).c_str());
+    std::fprintf(stderr, "tern-ab: %s\n", PrintableText(replay.status().message()).c_str());
     std::_Exit(1);
   }
   RunRecord record;

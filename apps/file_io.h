@@ -1,11 +1,13 @@
 // Whole-file reads and writes for the apps' inputs (flow lists, CDFs, traces)
-// and outputs (JSON, CSV, reports), with errors that name the file and why.
+// and outputs (JSON, CSV, reports), with errors that name the file and why;
+// and error text made safe to print, since it quotes those inputs.
 #pragma once
 
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace tern {
 
@@ -13,5 +15,11 @@ namespace tern {
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 // Replaces `path` with `text`; Unavailable "cannot write PATH: REASON" on failure.
 absl::Status WriteWholeFile(const std::string& path, const std::string& text);
+
+// `text` as a terminal should get it: printable ASCII, newline, tab and
+// well-formed UTF-8 (C1 controls excepted) pass; every other byte becomes
+// \xNN. Errors quote what a corrupt file or flag held, and raw control bytes
+// would move the cursor or garble the line that explains them.
+std::string PrintableText(absl::string_view text);
 
 }  // namespace tern

@@ -35,5 +35,26 @@ TEST(FileIoTest, ErrorsNameTheFileAndTheReason) {
   EXPECT_THAT(std::string(dir.status().message()), HasSubstr("/: cannot "));
 }
 
+TEST(PrintableTextTest, KeepsWhatATerminalShowsAsItIs) {
+  EXPECT_EQ(PrintableText("flows.txt:3: host 'x' is not a host index\n\tsee --help"),
+            "flows.txt:3: host 'x' is not a host index\n\tsee --help");
+  EXPECT_EQ(PrintableText("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80")
+      << "well-formed UTF-8 of 2, 3 and 4 bytes";
+  EXPECT_EQ(PrintableText(""), "");
+}
+
+TEST(PrintableTextTest, EscapesControlBytesAndMalformedUtf8) {
+  EXPECT_EQ(PrintableText(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(PrintableText("\x1b[2J\r\x7f"), "\\x1b[2J\\x0d\\x7f") << "escape, CR, DEL";
+  EXPECT_EQ(PrintableText("\xc2\x9b"), "\\xc2\\x9b") << "C1 control CSI, U+009B";
+  EXPECT_EQ(PrintableText("\xc0\xaf"), "\\xc0\\xaf") << "overlong '/'";
+  EXPECT_EQ(PrintableText("\xed\xa0\x80"), "\\xed\\xa0\\x80") << "UTF-16 surrogate";
+  EXPECT_EQ(PrintableText("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80") << "beyond U+10FFFF";
+  EXPECT_EQ(PrintableText("ok\xe2\x82"), "ok\\xe2\\x82") << "truncated at the end";
+  EXPECT_EQ(PrintableText("\xe2(x"), "\\xe2(x") << "a bad continuation byte is kept";
+  EXPECT_EQ(PrintableText("\xff\xfe"), "\\xff\\xfe");
+}
+
 }  // namespace
 }  // namespace tern

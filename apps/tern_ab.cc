@@ -34,7 +34,8 @@ constexpr const char* kPython = "/usr/bin/python3";  // Debian's, where matplotl
 
 bool WriteAll(const std::string& path, const std::string& text) {
   absl::Status written = WriteWholeFile(path, text);
-  if (!written.ok()) std::fprintf(stderr, "tern-ab: %s\n", std::string(written.message()).c_str());
+  if (!written.ok())
+    std::fprintf(stderr, "tern-ab: %s\n", PrintableText(written.message()).c_str());
   return written.ok();
 }
 
@@ -146,7 +147,7 @@ int Main(int argc, char** argv) {
   absl::StatusOr<AbOptions> options =
       ParseAbOptions(std::span<const char* const>(argv + 1, static_cast<size_t>(argc - 1)));
   if (!options.ok()) {
-    std::fprintf(stderr, "tern-ab: %s\n", std::string(options.status().message()).c_str());
+    std::fprintf(stderr, "tern-ab: %s\n", PrintableText(options.status().message()).c_str());
     return 2;
   }
   if (options->help) {
@@ -192,7 +193,7 @@ int Main(int argc, char** argv) {
                out.c_str());
   absl::StatusOr<std::vector<FinishedRun>> finished = ExecuteRuns(plan, jobs, stderr);
   if (!finished.ok()) {
-    std::fprintf(stderr, "tern-ab: %s", std::string(finished.status().message()).c_str());
+    std::fprintf(stderr, "tern-ab: %s", PrintableText(finished.status().message()).c_str());
     return 1;
   }
   std::vector<RunRecord> a, b;

@@ -37,7 +37,7 @@ int Main(int argc, char** argv) {
   const absl::StatusOr<PerfOptions> parsed = ParsePerfOptions(args);
   if (!parsed.ok()) {
     std::fprintf(stderr, "tern-perf: %s (see --help)\n",
-                 std::string(parsed.status().message()).c_str());
+                 PrintableText(parsed.status().message()).c_str());
     return kExitUsage;
   }
   const PerfOptions& options = *parsed;
@@ -59,14 +59,14 @@ int Main(int argc, char** argv) {
     std::vector<std::string> unused;
     absl::StatusOr<std::unique_ptr<dpdk::Eal>> started = dpdk::Eal::Init(all, &unused);
     if (!started.ok()) {
-      std::fprintf(stderr, "tern-perf: %s\n", std::string(started.status().message()).c_str());
+      std::fprintf(stderr, "tern-perf: %s\n", PrintableText(started.status().message()).c_str());
       return kExitFailed;
     }
     eal = *std::move(started);
     absl::StatusOr<std::unique_ptr<DpdkPerfFabric>> fabric = DpdkPerfFabric::Open(options);
     if (!fabric.ok()) {
       std::fprintf(stderr, "tern-perf: DPDK set-up failed: %s\n",
-                   std::string(fabric.status().message()).c_str());
+                   PrintableText(fabric.status().message()).c_str());
       return kExitFailed;
     }
     dpdk_fabric = *std::move(fabric);
@@ -89,7 +89,8 @@ int Main(int argc, char** argv) {
         dpdk_fabric ? dpdk_fabric->Run(size, progress) : RunPerfTest(options, size, progress);
     if (!result.ok()) {
       std::fprintf(stderr, "tern-perf: set-up failed for %llu-byte messages: %s\n",
-                   static_cast<unsigned long long>(size), result.status().ToString().c_str());
+                   static_cast<unsigned long long>(size),
+                   PrintableText(result.status().ToString()).c_str());
       status = kExitFailed;
       break;
     }
@@ -97,7 +98,7 @@ int Main(int argc, char** argv) {
     std::fflush(stdout);
     if (!result->ok) {
       std::fprintf(stderr, "tern-perf: %llu-byte run FAILED: %s\n",
-                   static_cast<unsigned long long>(size), result->failure.c_str());
+                   static_cast<unsigned long long>(size), PrintableText(result->failure).c_str());
     }
     if (result->data_errors > 0) {
       std::fprintf(stderr, "tern-perf: %llu-byte run: %llu data errors\n",
@@ -115,7 +116,7 @@ int Main(int argc, char** argv) {
     if (const absl::Status written =
             WriteWholeFile(options.json_path, FormatJson(options, results));
         !written.ok()) {
-      std::fprintf(stderr, "tern-perf: %s\n", std::string(written.message()).c_str());
+      std::fprintf(stderr, "tern-perf: %s\n", PrintableText(written.message()).c_str());
       status = kExitFailed;
     }
   }

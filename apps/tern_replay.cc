@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apps/file_io.h"
 #include "apps/replay_cli.h"
 #include "apps/replay_dpdk.h"
 #include "apps/replay_generators.h"
@@ -62,7 +63,7 @@ int Merge(const ReplayOptions& options, const std::string& command) {
   absl::StatusOr<ReplayResult> merged = MergeRankResults(options.merge_paths);
   if (!merged.ok()) {
     std::fprintf(stderr, "tern-replay: --merge: %s\n",
-                 std::string(merged.status().message()).c_str());
+                 PrintableText(merged.status().message()).c_str());
     return 2;
   }
   ReplayRun run;
@@ -73,7 +74,7 @@ int Merge(const ReplayOptions& options, const std::string& command) {
     std::fputs(FormatSummary(run.description, run.result, run.summary).c_str(), stdout);
   }
   if (absl::Status s = WriteReplayOutputs(options, run); !s.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(s.message()).c_str());
+    std::fprintf(stderr, "tern-replay: %s\n", PrintableText(s.message()).c_str());
     return 1;
   }
   const DataplaneResult& d = *run.result.dataplane;
@@ -99,13 +100,13 @@ int RunRank(const ReplayOptions& options, const std::vector<std::string>& all, b
   std::vector<std::string> unused;
   absl::StatusOr<std::unique_ptr<dpdk::Eal>> eal = dpdk::Eal::Init(all, &unused);
   if (!eal.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(eal.status().message()).c_str());
+    std::fprintf(stderr, "tern-replay: %s\n", PrintableText(eal.status().message()).c_str());
     return 1;
   }
   bool all_done = false;
   const absl::Status status = RunDpdkRank(options, &all_done);
   if (!status.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(status.message()).c_str());
+    std::fprintf(stderr, "tern-replay: %s\n", PrintableText(status.message()).c_str());
     return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   return all_done ? 0 : 3;
@@ -122,7 +123,7 @@ int Main(int argc, char** argv) {
   for (const std::string& a : app_args) app_argv.push_back(a.c_str());
   absl::StatusOr<ReplayOptions> options = ParseReplayOptions(app_argv);
   if (!options.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(options.status().message()).c_str());
+    std::fprintf(stderr, "tern-replay: %s\n", PrintableText(options.status().message()).c_str());
     return 2;
   }
   if (options->help) {
@@ -141,7 +142,7 @@ int Main(int argc, char** argv) {
       *options, absl::StrJoin(all, " "), [&](const ReplayProgress& p) { progress.Update(p); });
   progress.Finish();
   if (!run.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(run.status().message()).c_str());
+    std::fprintf(stderr, "tern-replay: %s\n", PrintableText(run.status().message()).c_str());
     return run.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   const ReplaySummary& summary = run->summary;
@@ -149,7 +150,7 @@ int Main(int argc, char** argv) {
     std::fputs(FormatSummary(run->description, run->result, summary).c_str(), stdout);
   }
   if (absl::Status s = WriteReplayOutputs(*options, *run); !s.ok()) {
-    std::fprintf(stderr, "tern-replay: %s\n", std::string(s.message()).c_str());
+    std::fprintf(stderr, "tern-replay: %s\n", PrintableText(s.message()).c_str());
     return 1;
   }
   // Unfinished or failed flows are a result worth reporting, and a failure

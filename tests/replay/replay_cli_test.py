@@ -91,6 +91,10 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(bad_flows, "w") as f:
         f.write("2\n0 1 3 100 1000 0.0\n0 1 3 100 x 0.0\n")
     refused([f"--workload=flows:{bad_flows}"], f"{bad_flows}:3:")
+    # Control bytes and invalid UTF-8 quoted from a file reach the terminal escaped.
+    with open(bad_flows, "wb") as f:
+        f.write(b"1\n0 \x1b[2J\xff 3 100 1000 0.0\n")
+    refused([f"--workload=flows:{bad_flows}"], "host '\\x1b[2J\\xff' is not a host index")
     bad_topo = os.path.join(tmp, "bad.topo")
     with open(bad_topo, "w") as f:
         f.write("hosts 2\nswitches 1\nlink h0 s0\nlink h1 s7\n")
