@@ -1,7 +1,8 @@
 // pcapng capture of what a port sends and receives (rte_pcapng), for
 // Wireshark with tools/wireshark/tern.lua. Debugging aid, not the fast path:
 // every burst is copied and written at once, under a lock shared by the
-// workers that capture into the same file.
+// workers that capture into the same file. Frames sent with checksum
+// offload are written with the checksums the port puts on the wire.
 #pragma once
 
 #include <cstdint>

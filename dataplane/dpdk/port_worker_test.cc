@@ -661,10 +661,11 @@ class PortWorkerTapTest : public PortWorkerTest {
 
   // An 8 KiB WRITE from A through the tap, its payload copied from a
   // std::vector or attached zero-copy from DPDK memory: the frames the kernel saw.
-  std::vector<std::vector<uint8_t>> FramesOfAWriteFromA(bool zero_copy) {
+  std::vector<std::vector<uint8_t>> FramesOfAWriteFromA(bool zero_copy,
+                                                        PacketCapture* capture = nullptr) {
     MemoryRegion* mr = zero_copy ? RegisterDmaOnA(16384, 0x3D) : mr_[0];
     if (mr == nullptr) return {};
-    PortWorker worker_a(*tap_, 0, *ctx_[0], clock_);
+    PortWorker worker_a(*tap_, 0, *ctx_[0], clock_, capture);
     PostWriteFromA(*mr, reinterpret_cast<const uint8_t*>(mr->addr()), 8192);
     std::vector<std::vector<uint8_t>> frames = TernFramesAtTheKernel(worker_a, 2);
     EXPECT_EQ(worker_a.counters().tx_zero_copy > 0, zero_copy);
@@ -752,6 +753,50 @@ TEST_F(PortWorkerTapTest, PortFillsTheIpv4HeaderChecksumOfZeroCopyFrames) {
   ExpectOffloadedIpv4Checksums(FramesOfAWriteFromA(/*zero_copy=*/true));
 }
 
+// The Ethernet frames of every Enhanced Packet Block in the pcapng file at
+// `path` whose source MAC is `from`.
+std::vector<std::vector<uint8_t>> CapturedFramesFrom(const std::string& path, MacAddress from) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::vector<uint8_t>> frames;
+  constexpr uint32_t kEnhancedPacketBlock = 6;
+  constexpr size_t kEpbHeader = 28;  // type, length, interface, timestamp x2, lengths x2
+  for (size_t at = 0; at + 12 <= file.size();) {
+    uint32_t type = 0;
+    uint32_t length = 0;
+    std::memcpy(&type, file.data() + at, 4);
+    std::memcpy(&length, file.data() + at + 4, 4);
+    if (length < 12 || length % 4 != 0 || at + length > file.size()) {
+      ADD_FAILURE() << path << ": malformed block at byte " << at;
+      break;
+    }
+    if (type == kEnhancedPacketBlock && length >= kEpbHeader) {
+      uint32_t captured = 0;
+      std::memcpy(&captured, file.data() + at + 20, 4);
+      const auto* data = reinterpret_cast<const uint8_t*>(file.data() + at + kEpbHeader);
+      if (captured >= sizeof(EthernetHeader) && kEpbHeader + captured <= length &&
+          std::memcmp(data + 6, from.bytes.data(), 6) == 0) {
+        frames.emplace_back(data, data + captured);
+      }
+    }
+    at += length;
+  }
+  return frames;
+}
+
+// With checksum offload, the frames handed to the port hold the DPDK
+// contract's placeholders; the capture shows what the port put on the wire.
+TEST_F(PortWorkerTapTest, CaptureShowsTheIpv4ChecksumsThePortFilledIn) {
+  const std::string path = ::testing::TempDir() + "/tap_capture_v4.pcapng";
+  auto capture = PacketCapture::Open(path);
+  ASSERT_TRUE(capture.ok()) << capture.status();
+  ExpectOffloadedIpv4Checksums(FramesOfAWriteFromA(/*zero_copy=*/true, capture->get()));
+  capture->reset();  // closes the file
+  std::vector<std::vector<uint8_t>> frames = CapturedFramesFrom(path, ports_[0]->info().mac);
+  std::erase_if(frames, [](const std::vector<uint8_t>& f) { return f[12] != 0x08 || f[13] != 0; });
+  ExpectOffloadedIpv4Checksums(frames);
+}
+
 // The port verifies received IPv4 header checksums; the worker drops and
 // counts what it flags bad, and the same frame intact lands.
 TEST_F(PortWorkerTapTest, FramesThePortFlagsWithABadIpv4ChecksumAreDropped) {
@@ -800,6 +845,20 @@ TEST_F(PortWorkerTapIpv6Test, PortFillsTheUdpChecksumOfCopiedFrames) {
 
 TEST_F(PortWorkerTapIpv6Test, PortFillsTheUdpChecksumOfZeroCopyFrames) {
   ExpectOffloadedUdpChecksums(FramesOfAWriteFromA(/*zero_copy=*/true));
+}
+
+TEST_F(PortWorkerTapIpv6Test, CaptureShowsTheUdpChecksumsThePortFilledIn) {
+  const std::string path = ::testing::TempDir() + "/tap_capture_v6.pcapng";
+  auto capture = PacketCapture::Open(path);
+  ASSERT_TRUE(capture.ok()) << capture.status();
+  ExpectOffloadedUdpChecksums(FramesOfAWriteFromA(/*zero_copy=*/true, capture->get()));
+  capture->reset();
+  std::vector<std::vector<uint8_t>> frames = CapturedFramesFrom(path, ports_[0]->info().mac);
+  std::erase_if(frames, [](const std::vector<uint8_t>& f) {
+    return f.size() < sizeof(EthernetHeader) + sizeof(Ipv6Header) || f[12] != 0x86 ||
+           f[13] != 0xDD || f[sizeof(EthernetHeader) + 6] != IPPROTO_UDP;
+  });
+  ExpectOffloadedUdpChecksums(frames);
 }
 
 }  // namespace
