@@ -21,6 +21,13 @@ constexpr uint64_t kLatSendSlots = 2;
 constexpr uint64_t kLatTargetSlot = 2;
 constexpr uint64_t kLatSlots = 3;
 
+// Without --verify, a QP's messages cycle over one page of buffer, as
+// perftest's cycle buffer does (max(size, page) bytes per QP): 1000 QPs with a
+// 4 KiB slot per outstanding message would put 64 MiB a side through the CPU
+// caches, which a NIC's DMA does not pay and perftest does not measure.
+// --verify needs every outstanding message in its own slot.
+constexpr uint64_t kCycleBufferBytes = 4096;
+
 uint64_t WrId(size_t flow, uint64_t message) { return uint64_t{flow} << 32 | message; }
 size_t WrFlow(uint64_t wr_id) { return static_cast<size_t>(wr_id >> 32); }
 uint64_t WrMessage(uint64_t wr_id) { return wr_id & 0xFFFFFFFFu; }
@@ -66,13 +73,16 @@ absl::Status PerfEndpoint::SetUp() {
     init.access = kAccessRemoteWrite | kAccessRemoteRead;
     if (absl::Status s = f.qp->ToInit(init); !s.ok()) return s;
     f.slots = slots;
-    if (!requester_ && options_.test == PerfTest::kWriteBw) {
-      // Distinct targets so that --verify can check every message at the end.
+    if (!requester_ && options_.test == PerfTest::kWriteBw && options_.verify) {
+      // Distinct targets so that every message can be checked at the end.
       f.slots =
           std::min<uint64_t>(options_.iters, std::max<uint64_t>(slots, kVerifyTargetBytes / size_));
-      if (!options_.verify) f.slots = slots;
     }
-    const uint64_t bytes = f.slots * size_;
+    f.buffer_slots = f.slots;
+    if (!latency_test_ && !options_.verify) {
+      f.buffer_slots = std::clamp<uint64_t>(kCycleBufferBytes / size_, 1, f.slots);
+    }
+    const uint64_t bytes = f.buffer_slots * size_;
     f.buffer = AllocateBuffer(bytes, allocator_);
     if (f.buffer == nullptr) {
       return absl::ResourceExhaustedError(
@@ -192,7 +202,7 @@ void PerfEndpoint::Start(Time now) {
       case PerfTest::kReadBw:
         // READ sources hold a fixed pattern per slot.
         if (!requester_) {
-          for (uint64_t s = 0; s < f.slots; ++s)
+          for (uint64_t s = 0; s < f.buffer_slots; ++s)
             FillPattern(SlotPtr(f, s), size_, Pattern(i, 1, s));
         }
         break;
@@ -280,7 +290,7 @@ void PerfEndpoint::FinalCheck() {
   for (size_t i = 0; i < flows_.size(); ++i) {
     Flow& f = flows_[i];
     // The last message written into each target slot is still there.
-    const uint64_t first = options_.iters > f.slots ? options_.iters - f.slots : 0;
+    const uint64_t first = options_.iters > f.buffer_slots ? options_.iters - f.buffer_slots : 0;
     for (uint64_t m = first; m < options_.iters; ++m) Check(f, m, Pattern(i, 0, m), size_);
   }
 }

@@ -66,14 +66,17 @@ class PerfEndpoint {
     QueuePair* qp = nullptr;
     MemoryRegion* mr = nullptr;
     Buffer buffer;
-    uint64_t slots = 0;  // messages the buffer holds
+    uint64_t slots = 0;         // messages outstanding at once (posted sends or receives)
+    uint64_t buffer_slots = 0;  // messages the buffer holds; message m uses slot m % this
     control::QpSetup peer;
     uint64_t posted = 0;
     uint64_t completed = 0;
     uint64_t recv_posted = 0;
     uint64_t recv_completed = 0;
   };
-  uint8_t* SlotPtr(Flow& f, uint64_t slot) { return f.buffer.get() + (slot % f.slots) * size_; }
+  uint8_t* SlotPtr(Flow& f, uint64_t slot) {
+    return f.buffer.get() + (slot % f.buffer_slots) * size_;
+  }
   uint64_t SlotAddr(Flow& f, uint64_t slot) { return reinterpret_cast<uint64_t>(SlotPtr(f, slot)); }
   uint64_t PeerSlotAddr(const Flow& f, uint64_t slot) const {
     return f.peer.addr + (slot % (f.peer.length / size_)) * size_;

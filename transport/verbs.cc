@@ -159,6 +159,7 @@ absl::StatusOr<MemoryRegion*> ProtectionDomain::RegisterMemory(void* addr, uint6
   mr->rkey_ = mr->lkey_ ^ 0x80u;
   MemoryRegion* raw = mr.get();
   context_->regions_.push_back(std::move(mr));
+  context_->region_indexes_.push_back(index);
   return raw;
 }
 
@@ -169,20 +170,20 @@ absl::Status ProtectionDomain::DeregisterMemory(MemoryRegion* mr) {
   if (it == regions.end() || (*it)->pd_ != this) {
     return absl::NotFoundError("memory region not registered in this protection domain");
   }
+  auto& indexes = context_->region_indexes_;
+  indexes.erase(indexes.begin() + (it - regions.begin()));
   regions.erase(it);
   return absl::OkStatus();
 }
 
 const MemoryRegion* Context::FindRegion(uint32_t key, bool remote_key) const {
-  // Regions are appended in key-index order and leave in order, so regions_ is
-  // sorted by index (the key's top 24 bits): a binary search per lookup, as a
-  // NIC would index a table by key.
-  const uint32_t index = key >> 8;
-  const auto it = std::lower_bound(
-      regions_.begin(), regions_.end(), index,
-      [](const std::unique_ptr<MemoryRegion>& mr, uint32_t i) { return (mr->lkey_ >> 8) < i; });
-  if (it == regions_.end() || ((remote_key ? (*it)->rkey_ : (*it)->lkey_) != key)) return nullptr;
-  return it->get();
+  // Regions are appended in key-index order and leave in order, so
+  // region_indexes_ is sorted by index (the key's top 24 bits): a binary
+  // search per lookup, as a NIC would index a table by key.
+  const auto it = std::lower_bound(region_indexes_.begin(), region_indexes_.end(), key >> 8);
+  if (it == region_indexes_.end() || *it != key >> 8) return nullptr;
+  const MemoryRegion* mr = regions_[static_cast<size_t>(it - region_indexes_.begin())].get();
+  return (remote_key ? mr->rkey_ : mr->lkey_) == key ? mr : nullptr;
 }
 
 // --- completion queues ----------------------------------------------------------

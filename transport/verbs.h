@@ -448,6 +448,8 @@ class Context {
   ContextCounters counters_;
   std::vector<std::unique_ptr<ProtectionDomain>> pds_;
   std::vector<std::unique_ptr<MemoryRegion>> regions_;
+  // regions_[i]'s key index, beside it for the same reason as qp_nums_.
+  std::vector<uint32_t> region_indexes_;
   std::vector<std::unique_ptr<CompletionQueue>> cqs_;
   std::vector<std::unique_ptr<QueuePair>> qps_;  // sorted by QP number
   // qps_[i]'s number, kept beside it so that the lookup per received packet
