@@ -28,8 +28,10 @@ one BDP of buffer per port, ECN between 20% and 80% of it):
   spraying    the incast on a 16-host tree whose core link s8-s16 runs at a
               tenth of its rate, with 1 path and with 8
 
-Writes DIR/cc-scenarios.md (tables) and DIR/cc-scenarios.json (every number),
-prints the tables, and shows one line per run on stderr. HPCC runs on one path:
+Writes DIR/cc-scenarios.md (tables) and DIR/cc-scenarios.json (every number
+and every tern-replay command), keeps each run's outputs (JSON, CSV, timeline,
+and the flow files the commands name) in DIR/runs/SIDE-seedN/, prints the
+tables, and shows one line per run on stderr. HPCC runs on one path:
 its per-hop records are per path (see docs/cc.md); in the spraying scenario its
 8-path run is hpcc:paths=8, which keeps records per entropy.
 """
@@ -40,9 +42,9 @@ import shlex
 import math
 import statistics
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 
 ALGORITHMS = ["fixed", "dcqcn", "timely", "swift", "hpcc", "nscc"]
 INCAST = "incast:senders=8,size=2000000"
@@ -176,9 +178,11 @@ def parse_seeds(text):
     return seeds
 
 
-def run_scenarios(replay, seed, algos, flags=()):
-    """Every scenario for every algorithm with one tern-replay and one seed."""
-    work = tempfile.mkdtemp(prefix="cc-scenarios-")
+def run_scenarios(replay, seed, algos, work, flags=()):
+    """Every scenario for every algorithm with one tern-replay and one seed,
+    its outputs in the directory `work` (emptied first)."""
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
     r = Runner(replay, seed, work, flags)
     results = {"seed": seed, "replay": replay, "commands": {}, "incast": {}, "incast-deep": {},
                "incast-trim": {}, "spraying": {}}
@@ -351,7 +355,8 @@ def main():
     seeds = a.seeds or [a.seed]
     os.makedirs(a.out, exist_ok=True)
     flags = shlex.split(a.flags)
-    runs = {name: [run_scenarios(path, s, algos, flags) for s in seeds]
+    runs = {name: [run_scenarios(path, s, algos, os.path.join(a.out, "runs", f"{name}-seed{s}"),
+                                 flags) for s in seeds]
             for name, path in sides.items()}
     md = [f"# Congestion-control scenarios (seed{'s' if len(seeds) > 1 else ''} "
           f"{','.join(map(str, seeds))})", "",

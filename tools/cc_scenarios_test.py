@@ -8,6 +8,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,6 +85,8 @@ class SeedsTest(unittest.TestCase):
 class RunTest(unittest.TestCase):
     def run_script(self, *args):
         out = tempfile.mkdtemp(prefix="cc-scenarios-test-")
+        self.addCleanup(shutil.rmtree, out)
+        self.out = out
         p = subprocess.run([sys.executable, SCRIPT, "--out", out, "--cc", "fixed",
                             "--replay", REPLAY, *args], capture_output=True, text=True)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -96,6 +99,13 @@ class RunTest(unittest.TestCase):
         for heading in ["8:1 incast of 2 MB, 1-BDP", "Fairness: 4 flows", "Spraying"]:
             self.assertIn(heading, text)
         self.assertEqual(results["incast"]["fixed"]["completed"], 8)
+        # The runs' outputs stay beside the report, so the recorded commands
+        # can be run again: the flow file they name is there.
+        runs = os.path.join(self.out, "runs", "replay-seed2")
+        flows = os.path.join(runs, "fairness.flows")
+        self.assertIn(f"--workload=flows:{flows}", results["commands"]["fairness/fixed"])
+        self.assertTrue(os.path.isfile(flows))
+        self.assertEqual(sorted(os.listdir(os.path.join(self.out, "runs"))), ["replay-seed2"])
 
     def test_flags_reach_every_run(self):
         # 8 senders of 16 unpulled packets cannot overflow the 1-BDP buffer.
