@@ -5,11 +5,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <numeric>
+#include <set>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "transport/random.h"
 #include "transport/testing/connected_pair.h"
 
 namespace tern {
@@ -768,6 +771,133 @@ TEST(CnpTest, UnmarkedTrafficSendsNone) {
   pair.Run();
   EXPECT_EQ(b->counters().np_cnp_sent, 0u);
   EXPECT_EQ(a->counters().rp_cnp_handled, 0u);
+}
+
+// --- a hostile peer ------------------------------------------------------------------
+
+// Registered memory between two unregistered guard areas: a byte the
+// transport lets through outside the region changes a guard.
+struct GuardedRegion {
+  static constexpr size_t kGuard = 4096;
+  static constexpr uint8_t kGuardByte = 0xA5;
+  std::vector<uint8_t> bytes;  // guard | region | guard
+  MemoryRegion* mr = nullptr;
+
+  GuardedRegion(ProtectionDomain* pd, size_t size) : bytes(size + 2 * kGuard, kGuardByte) {
+    mr = *pd->RegisterMemory(bytes.data() + kGuard, size,
+                             kAccessLocalWrite | kAccessRemoteWrite | kAccessRemoteRead);
+  }
+  uint64_t addr(size_t offset = 0) const { return mr->addr() + offset; }
+  bool GuardsIntact() const {
+    const auto guard = [](uint8_t b) { return b == kGuardByte; };
+    return std::all_of(bytes.begin(), bytes.begin() + kGuard, guard) &&
+           std::all_of(bytes.end() - kGuard, bytes.end(), guard);
+  }
+};
+
+// Rewrites 1 to 4 random bytes of the Tern headers of a frame and reseals its
+// checksum, so the packet passes the integrity check and reaches the
+// connection's logic with whatever the bytes now say.
+void MutateTernHeaders(std::vector<uint8_t>& frame, Random& rng) {
+  const FrameDecodeResult outer = DecodeFrame(frame, kDefaultUdpPort);
+  if (!outer.ok()) return;
+  const size_t at = static_cast<size_t>(outer.frame.tern.data() - frame.data());
+  const size_t length = outer.frame.tern.size();
+  const size_t header_span = std::min<size_t>(length, 80);  // Tern header and extensions
+  for (uint64_t i = 0, n = 1 + rng.Uniform(4); i < n; ++i) {
+    frame[at + rng.Uniform(header_span)] = static_cast<uint8_t>(rng.Next());
+  }
+  SealTernChecksum(std::span(frame).subspan(at, length));
+}
+
+// A peer (here: the wire) that rewrites the headers of one packet in ten, in
+// both directions, while both sides send, write, write with immediate and
+// read, with and without pulls and telemetry. Whatever the packets claim, no byte outside the
+// registered regions changes, every send work request completes exactly once, no completion names a
+// request never posted, and the pair falls idle. Seeds 1 to 200 (each one's QPs end healthy in
+// some, in error in others); the failing seed is printed.
+TEST(HostilePeerTest, ResealedRandomHeadersNeitherEscapeRegionsNorBreakCompletions) {
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed=" << seed);
+    ContextConfig base;
+    base.coalesce_control = false;  // one packet per frame: the mutation hits it
+    ConnectedPair pair(seed, 4096, base);
+    Random rng(seed);
+    pair.set_filter([&rng](int, std::vector<uint8_t>& frame) {
+      if (rng.Bernoulli(0.1)) MutateTernHeaders(frame, rng);
+      return true;
+    });
+    // A third of the seeds each: the defaults; receiver-driven pulls; HPCC,
+    // whose DATA and ACK packets carry telemetry, over four paths.
+    QpInitAttr attr;
+    if (seed % 3 == 1) attr.transport.pull_window_packets = 4;
+    if (seed % 3 == 2) {
+      attr.transport.congestion_control = "hpcc";
+      attr.transport.paths = 4;
+    }
+    auto [qp0, qp1] = pair.ConnectQps(attr);
+    QueuePair* qps[2] = {qp0, qp1};
+    constexpr size_t kBytes = 64 * 1024;
+    constexpr uint32_t kRecvBytes = 4096;
+    constexpr int kWrs = 24;
+    std::vector<std::unique_ptr<GuardedRegion>> regions;
+    std::set<uint64_t> posted_sends[2], posted_recvs[2];
+    GuardedRegion* source[2];
+    GuardedRegion* sink[2];
+    for (int s = 0; s < 2; ++s) {
+      ProtectionDomain* pd = pair.side(s).pd;
+      source[s] = regions.emplace_back(std::make_unique<GuardedRegion>(pd, kBytes)).get();
+      sink[s] = regions.emplace_back(std::make_unique<GuardedRegion>(pd, kBytes)).get();
+    }
+    for (int s = 0; s < 2; ++s) {
+      GuardedRegion& recv = *regions.emplace_back(
+          std::make_unique<GuardedRegion>(pair.side(s).pd, kWrs * kRecvBytes));
+      for (int i = 0; i < kWrs; ++i) {
+        const Sge sge{recv.addr(i * kRecvBytes), kRecvBytes, recv.mr->lkey()};
+        const uint64_t id = 1000 * s + 500 + i;
+        ASSERT_TRUE(qps[s]->PostRecv(RecvWr{id, {&sge, 1}}).ok());
+        posted_recvs[s].insert(id);
+      }
+    }
+    for (int i = 0; i < kWrs; ++i) {
+      for (int s = 0; s < 2; ++s) {
+        const auto op = static_cast<WrOpcode>(i % 5);
+        const uint32_t length = static_cast<uint32_t>(rng.Uniform(kRecvBytes + 1));
+        const uint64_t offset = rng.Uniform(kBytes - length + 1);
+        const bool read = op == WrOpcode::kRdmaRead;
+        // A READ lands in this side's sink from the peer's source; the rest
+        // go from this side's source to the peer's sink.
+        const GuardedRegion& local = read ? *sink[s] : *source[s];
+        const GuardedRegion& remote = read ? *source[1 - s] : *sink[1 - s];
+        const Sge sge{local.addr(offset), length, local.mr->lkey()};
+        SendWr wr = MakeWr(1000 * s + i, op, &sge);
+        wr.remote_addr = remote.addr(offset);
+        wr.rkey = remote.mr->rkey();
+        wr.imm_data = static_cast<uint32_t>(i);
+        if (qps[s]->PostSend(wr).ok()) posted_sends[s].insert(wr.wr_id);
+      }
+    }
+    const Time start = pair.now();
+    pair.Run(Duration::Seconds(10));
+    EXPECT_LT(pair.now() - start, Duration::Seconds(10)) << "still busy: not idle";
+    for (const auto& region : regions) EXPECT_TRUE(region->GuardsIntact());
+    for (int s = 0; s < 2; ++s) {
+      std::multiset<uint64_t> sends, recvs;
+      for (const WorkCompletion& wc : ConnectedPair::Drain(pair.side(s).send_cq)) {
+        sends.insert(wc.wr_id);
+      }
+      for (const WorkCompletion& wc : ConnectedPair::Drain(pair.side(s).recv_cq)) {
+        recvs.insert(wc.wr_id);
+      }
+      EXPECT_EQ(std::set<uint64_t>(sends.begin(), sends.end()), posted_sends[s])
+          << "side " << s << ": every send completes";
+      EXPECT_EQ(sends.size(), posted_sends[s].size()) << "side " << s << ": once";
+      for (uint64_t id : recvs) {
+        EXPECT_EQ(recvs.count(id), 1u) << "side " << s << " receive " << id;
+        EXPECT_TRUE(posted_recvs[s].contains(id)) << "side " << s << " receive " << id;
+      }
+    }
+  }
 }
 
 }  // namespace
