@@ -44,6 +44,7 @@
 #include "apps/replay_collectives.h"
 #include "apps/replay_workload.h"
 #include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/stubs/logging.h"
 
 namespace tern::replay {
 namespace {
@@ -192,6 +193,9 @@ absl::StatusOr<RankTrace> ReadRankTrace(const std::string& path) {
     }
     const google::protobuf::io::CodedInputStream::Limit limit =
         in.PushLimit(static_cast<int>(length));
+    // protobuf would also log a string field's invalid UTF-8 to stderr by
+    // itself; the error returned below is the one report.
+    const google::protobuf::LogSilencer quiet;
     const bool parsed =
         header ? metadata.ParseFromCodedStream(&in) : message.ParseFromCodedStream(&in);
     const bool whole = parsed && in.ConsumedEntireMessage() && in.BytesUntilLimit() == 0;

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "apps/chakra_et.pb.h"
 #include "apps/replay_workload.h"
+#include "apps/testing/mutate_bytes.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -457,7 +458,7 @@ TEST(ChakraErrorTest, DependencyCycleOnOneRank) {
   const absl::StatusOr<Workload> w = LoadChakraTrace(dir.path());
   ExpectError(w, absl::StatusCode::kInvalidArgument, {dir.File("p.0.et"), "dependency cycle"});
   EXPECT_THAT(w.status().message(),
-              testing::AnyOf(HasSubstr("node 5: on a"), HasSubstr("node 6: on a")));
+              ::testing::AnyOf(HasSubstr("node 5: on a"), HasSubstr("node 6: on a")));
 }
 
 TEST(ChakraErrorTest, DependencyCycleAcrossRanks) {
@@ -505,6 +506,42 @@ TEST(ChakraErrorTest, NonexistentDirectory) {
   TraceDir dir;
   ExpectError(LoadChakraTrace(dir.File("missing")), absl::StatusCode::kNotFound,
               {dir.File("missing")});
+}
+
+// Seeded damage to one rank file of a valid 3-rank trace (sends, receives,
+// compute, an all-reduce): each result is a workload that passes
+// ValidateWorkload or an InvalidArgument naming the damaged file or the
+// directory, and nothing else is printed (protobuf would log invalid UTF-8
+// itself). Seeds 1 to 300; the failing seed is printed.
+TEST(ChakraRobustnessTest, DamagedRankFilesLoadOrAreRefusedNamingTheFile) {
+  const std::vector<std::vector<pb::Node>> ranks = {
+      {Send(0, 1, 4096), Recv(1, 2, 64, {0}), Coll(2, pb::ALL_REDUCE, 8192, {1}), Comp(3, 5, {2})},
+      {Recv(0, 0, 4096), Send(1, 2, 64, {0}), Coll(2, pb::ALL_REDUCE, 8192, {1})},
+      {Recv(0, 1, 64), Send(1, 0, 64, {0}), Coll(2, pb::ALL_REDUCE, 8192, {1})}};
+  std::vector<std::string> files;
+  for (const std::vector<pb::Node>& rank : ranks) files.push_back(RankFile(rank));
+  int loaded = 0;
+  ::testing::internal::CaptureStderr();  // the returned error must be the only report
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed=" << seed);
+    Random rng(seed);
+    TraceDir dir;
+    const size_t damaged = rng.Uniform(files.size());
+    for (size_t r = 0; r < files.size(); ++r) {
+      dir.Write(absl::StrCat("p.", r, ".et"),
+                r == damaged ? testing::MutateBytes(files[r], rng) : files[r]);
+    }
+    const absl::StatusOr<Workload> w = LoadChakraTrace(dir.path());
+    if (w.ok()) {
+      ++loaded;
+      EXPECT_TRUE(ValidateWorkload(*w).ok()) << ValidateWorkload(*w);
+      continue;
+    }
+    EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument) << w.status();
+    EXPECT_THAT(w.status().message(), HasSubstr(dir.path())) << w.status();
+  }
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "") << "nothing printed while loading";
+  EXPECT_GE(loaded, 1) << "some damage leaves a valid trace: the accept path runs too";
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "apps/testing/mutate_bytes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -330,6 +332,41 @@ TEST(LoadFlowFileTest, ErrorsNameThePath) {
   EXPECT_THAT(ErrorOf(LoadFlowFile(path + ".missing")),
               StartsWith(path + ".missing: cannot open: "));
   EXPECT_THAT(ErrorOf(LoadFlowFile(::testing::TempDir())), HasSubstr(": cannot read: "));
+}
+
+// ---- damaged files ----
+
+// Seeded damage to valid files of both formats (bytes overwritten, inserted,
+// deleted, the file cut short): each result is a workload that passes
+// ValidateWorkload or an InvalidArgument naming the file. Seeds 1 to 500; the
+// failing seed and input are printed.
+TEST(FlowFileRobustnessTest, DamagedFilesParseOrAreRefusedNamingTheFile) {
+  const std::string htsim =
+      "Nodes 4\nConnections 3\nTriggers 1\n"
+      "0->1 id 1 start 0 size 1000 send_done_trigger 1\n"
+      "1->2 id 2 trigger 1 size 2000\n"
+      "2->3 id 3 start 5000000 size 300\n"
+      "trigger id 1 oneshot\n";
+  const std::string hpcc = "3\n0 1 3 100 1000 0.000001\n1 2 3 100 2000 0.0\n2 3 3 100 300 0.5\n";
+  int parsed = 0;
+  for (uint64_t seed = 1; seed <= 500; ++seed) {
+    Random rng(seed);
+    for (const bool is_htsim : {true, false}) {
+      const std::string text = testing::MutateBytes(is_htsim ? htsim : hpcc, rng);
+      SCOPED_TRACE(::testing::Message()
+                   << "seed=" << seed << " input=\"" << absl::CEscape(text) << "\"");
+      const absl::StatusOr<Workload> w =
+          is_htsim ? ParseHtsimConnectionMatrix(text, "m.cm") : ParseHpccFlowFile(text, "f.txt");
+      if (w.ok()) {
+        ++parsed;
+        EXPECT_TRUE(ValidateWorkload(*w).ok()) << ValidateWorkload(*w);
+        continue;
+      }
+      EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument) << w.status();
+      EXPECT_THAT(std::string(w.status().message()), StartsWith(is_htsim ? "m.cm:" : "f.txt:"));
+    }
+  }
+  EXPECT_GT(parsed, 20) << "some damage leaves a valid file: the accept path runs too";
 }
 
 }  // namespace

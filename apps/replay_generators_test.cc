@@ -13,8 +13,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "apps/testing/mutate_bytes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -396,6 +398,30 @@ TEST(FlowSizeCdfTest, WebsearchSampleMeanMatchesMean) {
   for (int i = 0; i < kSamples; ++i) total += static_cast<double>(cdf->Sample(random));
   // The sample mean's relative standard deviation is about 0.6% here.
   EXPECT_NEAR(total / kSamples / cdf->Mean(), 1.0, 0.02);
+}
+
+// Seeded damage to a valid CDF: each result is a CDF whose samples stay within
+// its sizes, or an InvalidArgument naming the file. Seeds 1 to 500; the
+// failing seed and input are printed.
+TEST(FlowSizeCdfTest, DamagedFilesParseOrAreRefusedNamingTheFile) {
+  const std::string valid = "# size percent\n0 0\n1000 20\n10000 50.5\n100000 90\n1000000 100\n";
+  int parsed = 0;
+  for (uint64_t seed = 1; seed <= 500; ++seed) {
+    Random rng(seed);
+    const std::string text = testing::MutateBytes(valid, rng);
+    SCOPED_TRACE(::testing::Message()
+                 << "seed=" << seed << " input=\"" << absl::CEscape(text) << "\"");
+    const absl::StatusOr<FlowSizeCdf> cdf = ParseFlowSizeCdf(text, "x.cdf");
+    if (cdf.ok()) {
+      ++parsed;
+      EXPECT_GT(cdf->Mean(), 0);
+      for (int i = 0; i < 100; ++i) EXPECT_GT(cdf->Sample(rng), 0u);
+      continue;
+    }
+    EXPECT_EQ(cdf.status().code(), absl::StatusCode::kInvalidArgument) << cdf.status();
+    EXPECT_THAT(std::string(cdf.status().message()), StartsWith("x.cdf:"));
+  }
+  EXPECT_GT(parsed, 20) << "some damage leaves a valid file: the accept path runs too";
 }
 
 TEST(FlowSizeCdfTest, BadFilesAreRefusedWithFileAndLine) {
