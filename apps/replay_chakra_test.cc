@@ -17,7 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "apps/chakra_et.pb.h"
 #include "apps/replay_workload.h"
-#include "apps/testing/mutate_bytes.h"
+#include "transport/testing/mutate_bytes.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"

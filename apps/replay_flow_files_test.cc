@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
-#include "apps/testing/mutate_bytes.h"
+#include "transport/testing/mutate_bytes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
