@@ -6,8 +6,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "transport/testing/mutate_bytes.h"
 
 namespace tern::perf {
 namespace {
@@ -427,6 +429,44 @@ TEST(PerfOptionsTest, UsageDescribesFlagsFabricKeysAndAlgorithms) {
   EXPECT_THAT(usage, HasSubstr("BW peak"));
   EXPECT_THAT(usage, HasSubstr(sim::DescribeWireSpec()));
   EXPECT_THAT(usage, HasSubstr("fixed"));
+}
+
+// Seeded damage to one argument of a valid command line: each result parses
+// or is an InvalidArgument with a message, never a crash. Seeds 1 to 1000.
+TEST(PerfOptionsTest, DamagedArgumentsParseOrAreRefused) {
+  const std::vector<std::string> valid = {"--test=write_bw",
+                                          "-s",
+                                          "4096",
+                                          "-q",
+                                          "4",
+                                          "-t",
+                                          "16",
+                                          "-n",
+                                          "1000",
+                                          "--mtu",
+                                          "4096",
+                                          "--cc=swift",
+                                          "--pull-window",
+                                          "8",
+                                          "--verify",
+                                          "--seed",
+                                          "7",
+                                          "--json",
+                                          "out.json"};
+  ASSERT_TRUE(ParsePerfOptions(std::vector<std::string_view>(valid.begin(), valid.end())).ok());
+  for (uint64_t seed = 1; seed <= 1000; ++seed) {
+    Random rng(seed);
+    std::vector<std::string> args = valid;
+    std::string& damaged = args[rng.Uniform(args.size())];
+    damaged = testing::MutateBytes(damaged, rng);
+    SCOPED_TRACE(::testing::Message()
+                 << "seed=" << seed << " argument=\"" << absl::CEscape(damaged) << "\"");
+    const absl::StatusOr<PerfOptions> parsed =
+        ParsePerfOptions(std::vector<std::string_view>(args.begin(), args.end()));
+    if (parsed.ok()) continue;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << parsed.status();
+    EXPECT_FALSE(parsed.status().message().empty());
+  }
 }
 
 }  // namespace

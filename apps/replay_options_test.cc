@@ -2,10 +2,13 @@
 // other flags are covered end to end by tests/replay/replay_cli_test.py).
 #include "apps/replay_options.h"
 
+#include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "transport/testing/mutate_bytes.h"
 
 namespace tern::replay {
 namespace {
@@ -179,6 +182,48 @@ TEST(ReplayOptionsTest, MergeNeedsFilesAndAnOutput) {
   EXPECT_THAT(Parse({"--merge", "a"}).status().message(), HasSubstr("--json FILE"));
   EXPECT_THAT(Parse({"--merge", "a", "--json", "j", "--seed", "2"}).status().message(),
               HasSubstr("takes no --seed"));
+}
+
+// Seeded damage to one argument of a valid command line: each result parses
+// or is an InvalidArgument with a message, never a crash. Seeds 1 to 1000.
+TEST(ReplayOptionsTest, DamagedArgumentsParseOrAreRefused) {
+  const std::vector<std::string> valid = {"--fabric=sim:hosts=16,trim=1",
+                                          "--workload=incast:senders=4,size=1MB",
+                                          "--cc=nscc",
+                                          "--paths",
+                                          "4",
+                                          "--seed",
+                                          "3",
+                                          "--ack-every",
+                                          "4",
+                                          "--ack-delay=2",
+                                          "--pull-window",
+                                          "16",
+                                          "--time-limit",
+                                          "5",
+                                          "--json",
+                                          "out.json",
+                                          "--quiet"};
+  const auto parse = [](const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    for (const std::string& a : args) argv.push_back(a.c_str());
+    return ParseReplayOptions(argv);
+  };
+  ASSERT_TRUE(parse(valid).ok()) << parse(valid).status();
+  for (uint64_t seed = 1; seed <= 1000; ++seed) {
+    Random rng(seed);
+    std::vector<std::string> args = valid;
+    std::string& damaged = args[rng.Uniform(args.size())];
+    damaged = testing::MutateBytes(damaged, rng);
+    // argv strings end at their first NUL, as a shell would pass them.
+    damaged = damaged.substr(0, damaged.find('\0'));
+    SCOPED_TRACE(::testing::Message()
+                 << "seed=" << seed << " argument=\"" << absl::CEscape(damaged) << "\"");
+    const absl::StatusOr<ReplayOptions> parsed = parse(args);
+    if (parsed.ok()) continue;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << parsed.status();
+    EXPECT_FALSE(parsed.status().message().empty());
+  }
 }
 
 }  // namespace
