@@ -272,6 +272,10 @@ absl::StatusOr<std::unique_ptr<Context>> Context::Create(const ContextConfig& co
         absl::StrFormat("UDP port %u belongs to %s", config.local.udp_port,
                         config.local.udp_port == 4791 ? "RoCEv2" : "Ultra Ethernet"));
   }
+  if (config.contexts_sharing_link == 0 || config.contexts_sharing_link > 1024) {
+    return absl::InvalidArgumentError(absl::StrFormat("contexts_sharing_link %u outside [1, 1024]",
+                                                      config.contexts_sharing_link));
+  }
   return std::unique_ptr<Context>(new Context(config));
 }
 
@@ -420,7 +424,7 @@ void Context::GrantPulls(Time now) {
   while (!pulls_.empty() && next_pull_at_ <= now) {
     const TransmitSchedule::Slot slot = pulls_.Pop();
     QueuePair& qp = *qp_of_slot_[slot];
-    next_pull_at_ = next_pull_at_ + qp.connection_->GrantPull(now);
+    next_pull_at_ = next_pull_at_ + qp.connection_->GrantPull(now) * config_.contexts_sharing_link;
     if (qp.connection_->WantsPull()) pulls_.Push(slot);
     Reschedule(qp);
   }

@@ -350,6 +350,10 @@ struct ContextConfig {
   // endpoint leave in one datagram (kFlagCoalesced), up to the path MTU:
   // with many QPs between two hosts, one frame instead of one per QP.
   bool coalesce_control = true;
+  // Contexts that share this host's link (the DPDK workers of one port): each
+  // paces its receiver-driven pulls at line_rate / this many, so that together
+  // they pull no more than the link carries (docs/protocol.md section 8.6).
+  uint32_t contexts_sharing_link = 1;
 };
 
 // Counters of packets the context refused before any QP saw them.

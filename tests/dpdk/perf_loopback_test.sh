@@ -65,6 +65,8 @@ run faults_write_bw_qps_coalesced --test=write_bw -s 4096 -n 200 -q 8
 run faults_write_bw_qps_separate --test=write_bw -s 4096 -n 200 -q 8 --no-coalesce-control
 # Receiver-driven pulls: losses must give their credit back, or the QPs stall.
 run faults_write_bw_pulls --test=write_bw -s 16384 -n 200 -q 4 --pull-window 8
+# ...and with two workers per host, each pacing its pulls at half the link.
+run faults_write_bw_workers_pulls --test=write_bw -s 16384 -n 200 -q 4 --workers 2 --pull-window 8
 # IPv6: the two hosts find each other with neighbor discovery.
 run faults_write_bw_ipv6 --test=write_bw -s 16384 -n 200 --ip fd00::1
 exit $fail
