@@ -3,8 +3,10 @@
 // truncated input is refused with an error that names the fault.
 #include "dataplane/control/control_wire.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "transport/random.h"
+#include "transport/testing/mutate_bytes.h"
 
 namespace tern::control {
 namespace {
@@ -111,6 +115,32 @@ TEST(ControlWireTest, EveryTruncationIsRefusedAsTruncated) {
         << length;
     EXPECT_THAT(Message(decoded.status()), HasSubstr(absl::StrCat("have ", length))) << length;
   }
+}
+
+// Seeded damage to a peer's HostSetup (bytes overwritten, inserted, deleted,
+// cut short): each decodes to a setup that passes validation and encodes
+// again, or is refused with a message starting "control:", reading only the
+// body's bytes (an allocation of exactly its size). Seeds 1 to 2000.
+TEST(ControlWireTest, DamagedSetupsDecodeOrAreRefused) {
+  const std::vector<uint8_t> body = Encode(LargeSetup(true));
+  int decoded_count = 0;
+  for (uint64_t seed = 1; seed <= 2000; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed=" << seed);
+    Random rng(seed);
+    const std::string damaged =
+        tern::testing::MutateBytes(std::string(body.begin(), body.end()), rng);
+    const std::unique_ptr<uint8_t[]> exact(new uint8_t[damaged.size() + 1]);
+    std::copy(damaged.begin(), damaged.end(), exact.get());
+    absl::StatusOr<HostSetup> decoded =
+        DecodeHostSetup(std::span<const uint8_t>(exact.get(), damaged.size()));
+    if (!decoded.ok()) {
+      EXPECT_THAT(Message(decoded.status()), StartsWith("control:"));
+      continue;
+    }
+    ++decoded_count;
+    EXPECT_TRUE(EncodeHostSetup(*decoded).ok());
+  }
+  EXPECT_GT(decoded_count, 20) << "some damage leaves a valid setup: the accept path runs too";
 }
 
 TEST(ControlWireTest, TruncationNamesTheBytesNeeded) {
