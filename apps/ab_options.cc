@@ -23,7 +23,7 @@ constexpr std::array<std::string_view, 6> kManagedFlags = {"seed",     "json",  
 // tern-replay's flags: in a side spec, a comma-separated piece whose key is
 // not one of these continues the previous value (cc, fabric and workload
 // values hold commas of their own: "cc=dcqcn:g=0.5,rai=40,paths=16").
-constexpr std::array<std::string_view, 15> kReplayFlags = {"fabric",
+constexpr std::array<std::string_view, 16> kReplayFlags = {"fabric",
                                                            "workload",
                                                            "cc",
                                                            "verb",
@@ -35,6 +35,7 @@ constexpr std::array<std::string_view, 15> kReplayFlags = {"fabric",
                                                            "pull-window",
                                                            "time-limit",
                                                            "collective-algorithm",
+                                                           "comm-groups",
                                                            "timeline-interval",
                                                            "timeline-flows",
                                                            "fairness-window"};

@@ -12,8 +12,10 @@
 //   after its own send, so each send would wait for the next one around the
 //   ring. Senders in Chakra's simulators do not wait for the receive either.
 // - COMM_COLL: the k-th one on every rank forms the k-th collective, over all
-//   ranks in rank order (process groups, pg_name, are not modelled), expanded
-//   by ExpandCollective. Each rank's node becomes a zero-length "gate" delay
+//   ranks in rank order; with communicator groups (ChakraOptions), the k-th
+//   one whose pg_name names group G, on every rank of G, forms G's k-th
+//   collective, over G's ranks in their listed order. Expanded by
+//   ExpandCollective. Each rank's node becomes a zero-length "gate" delay
 //   carrying the node's dependencies, which the rank's part of the
 //   collective waits for; later nodes wait for the rank's part to finish.
 //
@@ -24,9 +26,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,7 +48,9 @@
 #include "apps/replay_collectives.h"
 #include "apps/replay_workload.h"
 #include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/struct.pb.h"
 #include "google/protobuf/stubs/logging.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace tern::replay {
 namespace {
@@ -72,6 +78,7 @@ struct TraceNode {
   uint64_t duration_micros = 0;
   std::vector<uint64_t> deps;  // data and control, as written
   CommAttributes comm;
+  std::optional<std::string> pg_name;  // the communicator group, on COMM_COLL nodes
 
   // Filled while building: the step that waits for `deps` (kNoStep until
   // made), and the steps whose completion means the node's.
@@ -142,6 +149,18 @@ absl::StatusOr<TraceNode> ConvertNode(const std::string& file, const pb::Node& m
       {"comm_dst", &node.comm.dst},   {"comm_tag", &node.comm.tag},
   };
   for (const pb::AttributeProto& attr : message.attr()) {
+    if (attr.name() == "pg_name") {
+      // ASTRA-sim writes a decimal string; an integer means the same.
+      const std::optional<int64_t> number = IntegerValue(attr);
+      if (attr.value_case() == pb::AttributeProto::kStringVal) {
+        node.pg_name = attr.string_val();
+      } else if (number) {
+        node.pg_name = absl::StrCat(*number);
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat(file, ": node ", node.id, ": attribute pg_name is not a string"));
+      }
+    }
     for (const auto& [name, value] : wanted) {
       if (attr.name() != name) continue;
       *value = IntegerValue(attr);
@@ -273,11 +292,60 @@ absl::StatusOr<std::vector<std::string>> ListRankFiles(const std::string& dir) {
   return paths;
 }
 
+// Communicator group name -> its ranks, in the order listed.
+using CommGroups = std::map<std::string, std::vector<uint32_t>>;
+
+// Reads a groups file (ChakraOptions::comm_groups_file) for a trace of
+// `ranks` ranks.
+absl::StatusOr<CommGroups> LoadCommGroups(const std::string& path, uint32_t ranks) {
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  google::protobuf::Struct json;
+  const auto parsed = google::protobuf::util::JsonStringToMessage(*text, &json);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": not a JSON object of communicator groups: ", std::string(parsed.message())));
+  }
+  if (json.fields().empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no groups"));
+  CommGroups groups;
+  for (const auto& [name, value] : json.fields()) {
+    const std::string where = absl::StrCat(path, ": group \"", name, "\"");
+    const google::protobuf::ListValue* list = nullptr;
+    if (value.has_list_value()) {
+      list = &value.list_value();
+    } else if (value.has_struct_value() && value.struct_value().fields().contains("ranks") &&
+               value.struct_value().fields().at("ranks").has_list_value()) {
+      list = &value.struct_value().fields().at("ranks").list_value();
+    }
+    if (name.empty() || list == nullptr || list->values().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": expected a name and a non-empty list of ranks, or {\"ranks\": [...]}"));
+    }
+    std::vector<uint32_t>& members = groups[name];
+    std::vector<bool> seen(ranks);
+    for (const google::protobuf::Value& element : list->values()) {
+      const double rank = element.number_value();
+      if (!element.has_number_value() || rank != std::floor(rank) || rank < 0 || rank >= ranks) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": ranks are integers from 0 to ",
+                                                       ranks - 1, " (the trace's ranks); got ",
+                                                       element.ShortDebugString()));
+      }
+      const auto r = static_cast<uint32_t>(rank);
+      if (seen[r]) return absl::InvalidArgumentError(absl::StrCat(where, ": rank ", r, " twice"));
+      seen[r] = true;
+      members.push_back(r);
+    }
+  }
+  return groups;
+}
+
 class TraceBuilder {
  public:
-  TraceBuilder(std::vector<RankTrace> ranks, const ChakraOptions& options, Workload& workload)
+  TraceBuilder(std::vector<RankTrace> ranks, const ChakraOptions& options, CommGroups groups,
+               Workload& workload)
       : ranks_(std::move(ranks)),
         options_(options),
+        comm_groups_(std::move(groups)),
         workload_(workload),
         collectives_(ranks_.size()) {
     workload_.hosts = static_cast<uint32_t>(ranks_.size());
@@ -455,60 +523,124 @@ class TraceBuilder {
     }
   }
 
-  absl::Status ExpandCollectives() {
+  // One communicator group's COMM_COLL nodes: per member, in the order of
+  // `ranks`, the node indices in file order.
+  struct GroupCollectives {
+    std::string name;  // "" for the group of all ranks
+    std::vector<uint32_t> ranks;
+    std::vector<std::vector<size_t>> nodes;
+  };
+
+  // Sorts every COMM_COLL node into its group: the one its pg_name names
+  // when groups were given, else the group of all ranks.
+  absl::StatusOr<std::vector<GroupCollectives>> GroupCollectiveNodes() const {
     const uint32_t n = static_cast<uint32_t>(ranks_.size());
-    for (uint32_t r = 1; r < n; ++r) {
-      if (collectives_[r].size() != collectives_[0].size()) {
-        return absl::InvalidArgumentError(absl::StrCat(ranks_[r].file, ": ", collectives_[r].size(),
-                                                       " COMM_COLL nodes, but ", ranks_[0].file,
-                                                       " has ", collectives_[0].size()));
+    std::vector<GroupCollectives> groups(1);
+    for (uint32_t r = 0; r < n; ++r) groups[0].ranks.push_back(r);
+    std::map<std::string, size_t> index;
+    for (const auto& [name, members] : comm_groups_) {
+      index[name] = groups.size();
+      groups.push_back({name, members, {}});
+    }
+    for (GroupCollectives& g : groups) g.nodes.resize(g.ranks.size());
+    for (uint32_t r = 0; r < n; ++r) {
+      for (const size_t i : collectives_[r]) {
+        const TraceNode& node = ranks_[r].nodes[i];
+        size_t group = 0;
+        if (node.pg_name && !comm_groups_.empty()) {
+          const auto it = index.find(*node.pg_name);
+          if (it == index.end()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(NodeName(ranks_[r], node), ": pg_name \"", *node.pg_name,
+                             "\" is not a group of ", options_.comm_groups_file));
+          }
+          group = it->second;
+        }
+        const std::vector<uint32_t>& members = groups[group].ranks;
+        const auto at = std::find(members.begin(), members.end(), r);
+        if (at == members.end()) {
+          return absl::InvalidArgumentError(absl::StrCat(NodeName(ranks_[r], node), ": rank ", r,
+                                                         " is not in group \"", *node.pg_name,
+                                                         "\" of ", options_.comm_groups_file));
+        }
+        groups[group].nodes[static_cast<size_t>(at - members.begin())].push_back(i);
       }
     }
-    std::vector<uint32_t> all(n);
-    for (uint32_t r = 0; r < n; ++r) all[r] = r;
-    for (size_t k = 0; k < collectives_[0].size(); ++k) {
-      const TraceNode& first = ranks_[0].nodes[collectives_[0][k]];
-      if (!first.comm.type) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(NodeName(ranks_[0], first), ": COMM_COLL without comm_type"));
-      }
-      CollectiveSpec spec;
-      spec.name = Label(0, first);
-      spec.operation = Operation(*first.comm.type);
-      spec.algorithm = options_.collective_algorithm;
-      if (spec.operation.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            NodeName(ranks_[0], first), ": collective type ", *first.comm.type, " not supported"));
-      }
-      if (spec.operation != "barrier" && (!first.comm.size || *first.comm.size <= 0)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(NodeName(ranks_[0], first), ": COMM_COLL without a positive comm_size"));
-      }
-      spec.bytes = static_cast<uint64_t>(std::max<int64_t>(first.comm.size.value_or(0), 0));
-      spec.ranks = all;
-      std::vector<StepList> entry(n);
-      for (uint32_t r = 0; r < n; ++r) {
-        const TraceNode& node = ranks_[r].nodes[collectives_[r][k]];
-        if (node.comm.type != first.comm.type || node.comm.size != first.comm.size) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(NodeName(ranks_[r], node), ": collective ", k, " is type ",
-                           node.comm.type.value_or(-1), " of ", node.comm.size.value_or(-1),
-                           " bytes, but ", NodeName(ranks_[0], first), " is type ",
-                           *first.comm.type, " of ", first.comm.size.value_or(-1), " bytes"));
+    return groups;
+  }
+
+  absl::Status ExpandCollectives() {
+    absl::StatusOr<std::vector<GroupCollectives>> groups = GroupCollectiveNodes();
+    if (!groups.ok()) return groups.status();
+    for (const GroupCollectives& g : *groups) {
+      const std::string of_group = g.name.empty() ? "" : absl::StrCat(" of group \"", g.name, "\"");
+      for (size_t m = 1; m < g.ranks.size(); ++m) {
+        if (g.nodes[m].size() != g.nodes[0].size()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              ranks_[g.ranks[m]].file, ": ", g.nodes[m].size(), " COMM_COLL nodes", of_group,
+              ", but ", ranks_[g.ranks[0]].file, " has ", g.nodes[0].size()));
         }
-        entry[r] = {static_cast<uint32_t>(node.entry_step)};
       }
-      const size_t first_new = workload_.steps.size();
-      absl::StatusOr<std::vector<StepList>> done = ExpandCollective(spec, entry, workload_);
-      if (!done.ok()) {
+      for (size_t k = 0; k < g.nodes[0].size(); ++k) {
+        if (absl::Status s = ExpandGroupCollective(g, k); !s.ok()) return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // The k-th collective of group `g`.
+  absl::Status ExpandGroupCollective(const GroupCollectives& g, size_t k) {
+    const uint32_t lead = g.ranks[0];
+    const TraceNode& first = ranks_[lead].nodes[g.nodes[0][k]];
+    if (!first.comm.type) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(NodeName(ranks_[lead], first), ": COMM_COLL without comm_type"));
+    }
+    CollectiveSpec spec;
+    spec.name = Label(lead, first);
+    spec.operation = Operation(*first.comm.type);
+    spec.algorithm = options_.collective_algorithm;
+    if (spec.operation.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          NodeName(ranks_[lead], first), ": collective type ", *first.comm.type, " not supported"));
+    }
+    if (spec.operation != "barrier" && (!first.comm.size || *first.comm.size <= 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(NodeName(ranks_[lead], first), ": COMM_COLL without a positive comm_size"));
+    }
+    spec.bytes = static_cast<uint64_t>(std::max<int64_t>(first.comm.size.value_or(0), 0));
+    spec.ranks = g.ranks;
+    std::vector<StepList> entry(g.ranks.size());
+    for (size_t m = 0; m < g.ranks.size(); ++m) {
+      const TraceNode& node = ranks_[g.ranks[m]].nodes[g.nodes[m][k]];
+      if (node.comm.type != first.comm.type || node.comm.size != first.comm.size) {
         return absl::InvalidArgumentError(
-            absl::StrCat(NodeName(ranks_[0], first), ": ", done.status().message()));
+            absl::StrCat(NodeName(ranks_[g.ranks[m]], node), ": collective ", k, " is type ",
+                         node.comm.type.value_or(-1), " of ", node.comm.size.value_or(-1),
+                         " bytes, but ", NodeName(ranks_[lead], first), " is type ",
+                         *first.comm.type, " of ", first.comm.size.value_or(-1), " bytes"));
       }
-      for (size_t s = first_new; s < workload_.steps.size(); ++s) {
-        const uint32_t rank = workload_.steps[s].src;
-        owner_.push_back({rank, collectives_[rank][k]});
-      }
-      for (uint32_t r = 0; r < n; ++r) ranks_[r].nodes[collectives_[r][k]].done = (*done)[r];
+      entry[m] = {static_cast<uint32_t>(node.entry_step)};
+    }
+    if (g.ranks.size() == 1) {
+      // A group of one moves no data: the node completes when its gate does.
+      ranks_[lead].nodes[g.nodes[0][k]].done = entry[0];
+      return absl::OkStatus();
+    }
+    const size_t first_new = workload_.steps.size();
+    absl::StatusOr<std::vector<StepList>> done = ExpandCollective(spec, entry, workload_);
+    if (!done.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(NodeName(ranks_[lead], first), ": ", done.status().message()));
+    }
+    std::vector<size_t> node_of_rank(ranks_.size());
+    for (size_t m = 0; m < g.ranks.size(); ++m) node_of_rank[g.ranks[m]] = g.nodes[m][k];
+    for (size_t s = first_new; s < workload_.steps.size(); ++s) {
+      const uint32_t rank = workload_.steps[s].src;
+      owner_.push_back({rank, node_of_rank[rank]});
+    }
+    for (size_t m = 0; m < g.ranks.size(); ++m) {
+      ranks_[g.ranks[m]].nodes[g.nodes[m][k]].done = (*done)[m];
     }
     return absl::OkStatus();
   }
@@ -535,6 +667,7 @@ class TraceBuilder {
 
   std::vector<RankTrace> ranks_;
   const ChakraOptions& options_;
+  const CommGroups comm_groups_;
   Workload& workload_;
   std::vector<NodeRef> owner_;  // per step
   // Per rank, the indices of its COMM_COLL nodes in file order.
@@ -552,9 +685,17 @@ absl::StatusOr<Workload> LoadChakraTrace(const std::string& dir, const ChakraOpt
     if (!trace.ok()) return trace.status();
     ranks.push_back(*std::move(trace));
   }
+  CommGroups groups;
+  if (!options.comm_groups_file.empty()) {
+    absl::StatusOr<CommGroups> loaded =
+        LoadCommGroups(options.comm_groups_file, static_cast<uint32_t>(ranks.size()));
+    if (!loaded.ok()) return loaded.status();
+    groups = *std::move(loaded);
+  }
   Workload workload;
   workload.description = dir;
-  if (absl::Status status = TraceBuilder(std::move(ranks), options, workload).Build();
+  if (absl::Status status =
+          TraceBuilder(std::move(ranks), options, std::move(groups), workload).Build();
       !status.ok()) {
     return status;
   }

@@ -14,14 +14,22 @@ namespace tern::replay {
 
 struct ChakraOptions {
   // Algorithm for COMM_COLL nodes, as CollectiveSpec::algorithm ("" = default).
-  std::string collective_algorithm;
+  std::string collective_algorithm = {};
+  // Communicator groups, in ASTRA-sim's --comm-group-configuration format: a
+  // JSON object mapping each group's name to its ranks, {"1": [0, 1], ...}
+  // (or {"1": {"ranks": [0, 1]}}). A COMM_COLL node whose pg_name attribute
+  // names a group runs among that group's ranks, in the order listed (the
+  // ring order). "" = no file: every collective spans all ranks.
+  std::string comm_groups_file = {};
 };
 
 // Reads every *.et file of `dir`; ranks are the numbers before ".et" and must
 // be 0..N-1 with none missing. Errors name the file and, past the header, the
 // node id: unreadable or truncated protobuf, a dependency on an unknown node,
 // a SEND without its RECV (or the reverse), collectives that disagree across
-// ranks, a dependency cycle.
+// ranks, a dependency cycle; errors in the groups file name it and the group,
+// and a pg_name that names no group, or a group without the node's rank, is
+// refused.
 absl::StatusOr<Workload> LoadChakraTrace(const std::string& dir, const ChakraOptions& options = {});
 
 }  // namespace tern::replay

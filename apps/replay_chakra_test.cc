@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,11 +18,11 @@
 #include "absl/strings/str_cat.h"
 #include "apps/chakra_et.pb.h"
 #include "apps/replay_workload.h"
-#include "transport/testing/mutate_bytes.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
+#include "transport/testing/mutate_bytes.h"
 
 namespace tern::replay {
 namespace {
@@ -31,6 +32,7 @@ namespace pb = ::ChakraProtoMsg;
 
 using ::testing::AllOf;
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
@@ -128,6 +130,21 @@ pb::Node Coll(uint64_t id, pb::CollectiveCommType type, int64_t bytes,
               std::vector<uint64_t> deps = {}) {
   return MakeNode(id, pb::COMM_COLL_NODE, std::move(deps),
                   {Int64Attr("comm_type", type), Int64Attr("comm_size", bytes)});
+}
+
+pb::AttributeProto StringAttr(const std::string& name, const std::string& value) {
+  pb::AttributeProto attr;
+  attr.set_name(name);
+  attr.set_string_val(value);
+  return attr;
+}
+
+// A COMM_COLL node of communicator group `pg_name`, as PyTorch's traces mark them.
+pb::Node GroupColl(uint64_t id, pb::CollectiveCommType type, int64_t bytes,
+                   const std::string& pg_name, std::vector<uint64_t> deps = {}) {
+  pb::Node node = Coll(id, type, bytes, std::move(deps));
+  *node.add_attr() = StringAttr("pg_name", pg_name);
+  return node;
 }
 
 // Step index by label; -1 when missing.
@@ -506,6 +523,110 @@ TEST(ChakraErrorTest, NonexistentDirectory) {
   TraceDir dir;
   ExpectError(LoadChakraTrace(dir.File("missing")), absl::StatusCode::kNotFound,
               {dir.File("missing")});
+}
+
+// ---- communicator groups (ChakraOptions::comm_groups_file) ----
+
+// Four ranks: groups "1" = {0, 1} and "2" = {3, 2} each run an all-reduce of
+// their own, then all four an all-gather without a pg_name.
+std::vector<std::vector<pb::Node>> TwoGroupsThenAll() {
+  return {{GroupColl(0, pb::ALL_REDUCE, 1024, "1"), Coll(1, pb::ALL_GATHER, 512, {0})},
+          {GroupColl(0, pb::ALL_REDUCE, 1024, "1"), Coll(1, pb::ALL_GATHER, 512, {0})},
+          {GroupColl(0, pb::ALL_REDUCE, 2048, "2"), Coll(1, pb::ALL_GATHER, 512, {0})},
+          {GroupColl(0, pb::ALL_REDUCE, 2048, "2"), Coll(1, pb::ALL_GATHER, 512, {0})}};
+}
+
+TEST(ChakraCommGroupTest, CollectivesRunAmongTheirGroupsRanksInListedOrder) {
+  TraceDir dir;
+  WriteRanks(dir, TwoGroupsThenAll());
+  dir.Write("groups.json", R"({"1": [0, 1], "2": {"ranks": [3, 2], "dimensions": [2]}})");
+  const Workload w = LoadOk(dir.path(), {.comm_groups_file = dir.File("groups.json")});
+  ASSERT_EQ(w.collectives.size(), 3u);
+  std::map<int32_t, std::set<uint32_t>> hosts;  // per collective, the ranks its transfers touch
+  for (const Step& s : w.steps) {
+    if (s.kind != StepKind::kTransfer) continue;
+    hosts[s.collective].insert(s.src);
+    hosts[s.collective].insert(s.dst);
+  }
+  std::map<uint64_t, std::set<uint32_t>> by_bytes;
+  for (const auto& [collective, ranks] : hosts) {
+    by_bytes[w.collectives[static_cast<size_t>(collective)].bytes] = ranks;
+  }
+  EXPECT_THAT(by_bytes[1024], ElementsAre(0u, 1u));
+  EXPECT_THAT(by_bytes[2048], ElementsAre(2u, 3u));
+  EXPECT_THAT(by_bytes[512], ElementsAre(0u, 1u, 2u, 3u));
+  // The all-gather waits on each rank for that rank's own group's all-reduce.
+  for (const Step& s : w.steps) {
+    if (s.kind == StepKind::kTransfer &&
+        w.collectives[static_cast<size_t>(s.collective)].bytes == 512) {
+      EXPECT_FALSE(s.deps.empty()) << s.label;
+    }
+  }
+  // Ring order is the listed order: group "2"'s ring starts at rank 3.
+  for (const Step& s : w.steps) {
+    if (s.kind == StepKind::kTransfer &&
+        w.collectives[static_cast<size_t>(s.collective)].bytes == 2048) {
+      EXPECT_EQ(s.label.substr(0, 5), "rank3") << "named after its group's first rank";
+      break;
+    }
+  }
+}
+
+TEST(ChakraCommGroupTest, WithoutAGroupsFileEveryCollectiveSpansAllRanks) {
+  TraceDir dir;
+  // Every rank in the same groups, so that the k-th collectives line up.
+  WriteRanks(dir, {{GroupColl(0, pb::ALL_REDUCE, 1024, "7")},
+                   {GroupColl(0, pb::ALL_REDUCE, 1024, "7")},
+                   {GroupColl(0, pb::ALL_REDUCE, 1024, "9")}});
+  const Workload w = LoadOk(dir.path());
+  ASSERT_EQ(w.collectives.size(), 1u);
+  EXPECT_EQ(w.collectives[0].ranks, 3u);
+}
+
+TEST(ChakraCommGroupTest, AGroupOfOneMovesNoDataAndPassesItsDependenciesOn) {
+  TraceDir dir;
+  WriteRanks(dir, {{Comp(0, 5), GroupColl(1, pb::ALL_REDUCE, 1024, "solo", {0}), Comp(2, 1, {1})},
+                   {Comp(0, 1)}});
+  dir.Write("groups.json", R"({"solo": [0]})");
+  const Workload w = LoadOk(dir.path(), {.comm_groups_file = dir.File("groups.json")});
+  for (const Step& s : w.steps) EXPECT_NE(s.kind, StepKind::kTransfer) << s.label;
+  const int64_t after = Find(w, "rank0/node2");
+  const int64_t gate = Find(w, "rank0/node1");
+  ASSERT_GE(after, 0);
+  EXPECT_THAT(w.steps[static_cast<size_t>(after)].deps, ElementsAre(static_cast<uint32_t>(gate)));
+}
+
+TEST(ChakraCommGroupTest, BadGroupsAndNodesOutsideThemAreRefused) {
+  TraceDir dir;
+  WriteRanks(dir, TwoGroupsThenAll());
+  const auto error_with = [&](const std::string& json, const std::vector<std::string>& parts) {
+    dir.Write("g.json", json);
+    ExpectError(LoadChakraTrace(dir.path(), {.comm_groups_file = dir.File("g.json")}),
+                absl::StatusCode::kInvalidArgument, parts);
+  };
+  const std::string file = dir.File("g.json");
+  error_with("[0, 1]", {file, "not a JSON object"});
+  error_with("{\"1\": [0, 1], ", {file, "not a JSON object"});
+  error_with("{}", {file, "no groups"});
+  error_with(R"({"1": []})", {file, "group \"1\"", "non-empty list"});
+  error_with(R"({"1": "0,1"})", {file, "group \"1\"", "non-empty list"});
+  error_with(R"({"1": [0, 4]})", {file, "group \"1\"", "0 to 3"});
+  error_with(R"({"1": [0, 1.5]})", {file, "group \"1\"", "integers"});
+  error_with(R"({"1": [0, 1, 0]})", {file, "group \"1\"", "rank 0 twice"});
+  error_with(R"({"1": [0, 1]})", {dir.File("p.2.et"), "node 0", "pg_name \"2\" is not a group"});
+  error_with(R"({"1": [0, 1], "2": [2, 1]})",
+             {dir.File("p.3.et"), "node 0", "rank 3 is not in group \"2\""});
+  ExpectError(LoadChakraTrace(dir.path(), {.comm_groups_file = dir.File("missing.json")}),
+              absl::StatusCode::kInvalidArgument, {dir.File("missing.json"), "cannot open"});
+  // A group whose members disagree on how many collectives it has.
+  TraceDir uneven;
+  WriteRanks(uneven,
+             {{GroupColl(0, pb::ALL_REDUCE, 64, "1"), GroupColl(1, pb::ALL_REDUCE, 64, "1")},
+              {GroupColl(0, pb::ALL_REDUCE, 64, "1")}});
+  uneven.Write("g.json", R"({"1": [0, 1]})");
+  ExpectError(LoadChakraTrace(uneven.path(), {.comm_groups_file = uneven.File("g.json")}),
+              absl::StatusCode::kInvalidArgument,
+              {uneven.File("p.1.et"), "1 COMM_COLL nodes of group \"1\"", "has 2"});
 }
 
 // Seeded damage to one rank file of a valid 3-rank trace (sends, receives,

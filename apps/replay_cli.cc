@@ -30,7 +30,7 @@ absl::StatusOr<ReplayInputs> MakeReplayInputs(const ReplayOptions& options) {
   env.hosts = topology->hosts;
   env.host_rate = options.config.fabric.topology.link_rate;
   env.seed = options.config.seed;
-  env.chakra.collective_algorithm = options.chakra_algorithm;
+  env.chakra = options.chakra;
   absl::StatusOr<Workload> workload = MakeWorkload(options.workload, env);
   if (!workload.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--workload: ", workload.status().message()));

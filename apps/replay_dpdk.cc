@@ -919,7 +919,7 @@ absl::Status RunDpdkRank(const ReplayOptions& options, bool* all_done) {
   }
   env.host_rate = Bandwidth::Gbps(port->link_gbps);
   env.seed = options.config.seed;
-  env.chakra.collective_algorithm = options.chakra_algorithm;
+  env.chakra = options.chakra;
   absl::StatusOr<Workload> workload = MakeWorkload(options.workload, env);
   if (!workload.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--workload: ", workload.status().message()));

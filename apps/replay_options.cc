@@ -211,7 +211,10 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       }
       o.dpdk_options.idle_sleep_us = d;
     } else if (name == "collective-algorithm") {
-      o.chakra_algorithm = std::string(value);
+      o.chakra.collective_algorithm = std::string(value);
+    } else if (name == "comm-groups") {
+      if (value.empty()) return FlagError(name, "needs a JSON file of communicator groups");
+      o.chakra.comm_groups_file = std::string(value);
     } else {
       return absl::InvalidArgumentError(absl::StrFormat("unknown flag --%s (see --help)", name));
     }
@@ -303,6 +306,9 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
                          line rate, round-robin over its senders (default 0: off)
   --time-limit MS        virtual time after which unfinished flows are reported (default 1000)
   --collective-algorithm A   for chakra: traces (ring, recursive_doubling, direct)
+  --comm-groups FILE     for chakra: traces, communicator groups as ASTRA-sim's
+                         --comm-group-configuration: {"1": [0, 1], "2": [2, 3]}; a
+                         COMM_COLL whose pg_name names a group runs among its ranks
   --quiet                no summary on stdout
 
 DPDK (--fabric=dpdk[:loss=P,dup=P,corrupt=P,reorder=US,paths=N,blackhole=I,seed=S]:

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "apps/replay_chakra.h"
 #include "apps/replay_runner.h"
 #include "dataplane/sim/multipath_wire.h"
 
@@ -45,10 +46,10 @@ struct ReplayOptions {
   // --fairness-window: the window of DIR/fairness.csv; zero means
   // DefaultFairnessWindow (two base RTTs).
   Duration fairness_window = Duration::Zero();
-  std::string chakra_algorithm;  // --collective-algorithm, for chakra: workloads
-  bool quiet = false;            // no summary on stdout
-  ReplayConfig config;           // fabric, verb, cc, paths, policy, mtu, seed, limits
-  bool dpdk = false;             // --fabric=dpdk
+  ChakraOptions chakra;  // --collective-algorithm, --comm-groups: chakra: workloads
+  bool quiet = false;    // no summary on stdout
+  ReplayConfig config;   // fabric, verb, cc, paths, policy, mtu, seed, limits
+  bool dpdk = false;     // --fabric=dpdk
   DpdkReplayOptions dpdk_options;
   std::vector<std::string> merge_paths;  // --merge FILE...: merge rank files, run nothing
 };

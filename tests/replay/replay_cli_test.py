@@ -107,6 +107,15 @@ with tempfile.TemporaryDirectory() as tmp:
         with open(os.path.join(trace, f"t.{rank}.et"), "wb") as f:
             f.write(data if rank == 0 else data[: len(data) - 5])
     refused([f"--workload=chakra:{trace}"], "t.1.et")
+    # Communicator groups: the flag reaches the loader, which names a bad file.
+    groups = os.path.join(tmp, "groups.json")
+    with open(groups, "w") as f:
+        f.write('{"1": [0, 1, 2, 3], "2": [4, 5, 6, 99]}')
+    real = f"--workload=chakra:{DATA}/chakra/all_reduce_8npus_1MB"
+    refused([real, f"--comm-groups={groups}"], f'{groups}: group "2": ranks are integers from 0 to 7')
+    with open(groups, "w") as f:
+        f.write('{"1": [0, 1, 2, 3], "2": [4, 5, 6, 7]}')
+    run("--fabric=sim:hosts=16", real, f"--comm-groups={groups}", "--quiet")  # no pg_name: all ranks
 
     # A topology file runs, and a failed flow is an exit status, not a crash.
     topo = os.path.join(tmp, "two.topo")
