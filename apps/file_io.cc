@@ -44,19 +44,15 @@ absl::Status WriteWholeFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-namespace {
-
-// Bytes in the well-formed UTF-8 sequence at the start of `s` that is not a
-// C1 control (U+0080..U+009F); 0 when there is none.
-size_t PrintableUtf8Length(absl::string_view s) {
-  const auto byte = [&](size_t i) { return static_cast<uint8_t>(s[i]); };
+size_t Utf8SequenceLength(absl::string_view text) {
+  if (text.empty()) return 0;
+  const auto byte = [&](size_t i) { return static_cast<uint8_t>(text[i]); };
   const uint8_t lead = byte(0);
   size_t length = 0;
   uint8_t low = 0x80;   // range of the first continuation byte, which rules
   uint8_t high = 0xBF;  // out overlong forms, surrogates and > U+10FFFF
   if (lead >= 0xC2 && lead <= 0xDF) {
     length = 2;
-    if (lead == 0xC2) low = 0xA0;  // C2 80..C2 9F are the C1 controls
   } else if (lead >= 0xE0 && lead <= 0xEF) {
     length = 3;
     if (lead == 0xE0) low = 0xA0;
@@ -68,14 +64,12 @@ size_t PrintableUtf8Length(absl::string_view s) {
   } else {
     return 0;
   }
-  if (s.size() < length || byte(1) < low || byte(1) > high) return 0;
+  if (text.size() < length || byte(1) < low || byte(1) > high) return 0;
   for (size_t i = 2; i < length; ++i) {
     if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
   }
   return length;
 }
-
-}  // namespace
 
 std::string PrintableText(absl::string_view text) {
   std::string out;
@@ -87,7 +81,10 @@ std::string PrintableText(absl::string_view text) {
       ++i;
       continue;
     }
-    if (const size_t length = PrintableUtf8Length(text.substr(i)); length > 0) {
+    // C2 80..C2 9F encode the C1 controls (U+0080..U+009F): escaped too.
+    const size_t length = Utf8SequenceLength(text.substr(i));
+    const bool c1_control = length > 0 && c == 0xC2 && static_cast<uint8_t>(text[i + 1]) < 0xA0;
+    if (length > 0 && !c1_control) {
       out.append(text.data() + i, length);
       i += length;
       continue;

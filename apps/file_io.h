@@ -16,6 +16,11 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 // Replaces `path` with `text`; Unavailable "cannot write PATH: REASON" on failure.
 absl::Status WriteWholeFile(const std::string& path, const std::string& text);
 
+// Bytes in the well-formed UTF-8 sequence of two to four bytes at the start
+// of `text` (RFC 3629: no overlong forms, surrogates or code points past
+// U+10FFFF); 0 when there is none.
+size_t Utf8SequenceLength(absl::string_view text);
+
 // `text` as a terminal should get it: printable ASCII, newline, tab and
 // well-formed UTF-8 (C1 controls excepted) pass; every other byte becomes
 // \xNN. Errors quote what a corrupt file or flag held, and raw control bytes

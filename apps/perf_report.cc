@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apps/file_io.h"
 #include "dataplane/sim/multipath_wire.h"
 
 namespace tern::perf {
@@ -91,7 +92,8 @@ std::string JsonNumber(double value) {
 
 std::string JsonString(std::string_view text) {
   std::string out = "\"";
-  for (const char ch : text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
       case '"':
@@ -118,8 +120,17 @@ std::string JsonString(std::string_view text) {
       default:
         if (c < 0x20 || c == 0x7F) {
           absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else if (c < 0x80) {
+          out += ch;
+        } else if (const size_t length =
+                       Utf8SequenceLength(absl::string_view(text.data() + i, text.size() - i));
+                   length > 0) {
+          out.append(text.data() + i, length);  // JSON allows UTF-8 unescaped
+          i += length - 1;
         } else {
-          out += ch;  // UTF-8 passes through; JSON allows it unescaped
+          // JSON text must be UTF-8: a stray byte (a Latin-1 file name, say)
+          // is written as the code point of the same value.
+          absl::StrAppendFormat(&out, "\\u%04x", c);
         }
     }
   }

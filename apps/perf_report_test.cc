@@ -57,6 +57,16 @@ TEST(JsonStringTest, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(JsonString("caf\xc3\xa9"), "\"caf\xc3\xa9\"") << "UTF-8 passes through";
 }
 
+// JSON text is UTF-8: a byte that begins no well-formed sequence (a Latin-1
+// file name in a command line) is written as the code point of its value.
+TEST(JsonStringTest, BytesThatAreNotUtf8BecomeCodePoints) {
+  EXPECT_EQ(JsonString("caf\xe9.flows"), "\"caf\\u00e9.flows\"");
+  EXPECT_EQ(JsonString("\xe2\x82\xac \xf0\x9f\x98\x80"), "\"\xe2\x82\xac \xf0\x9f\x98\x80\"");
+  EXPECT_EQ(JsonString("\xe2\x82"), "\"\\u00e2\\u0082\"") << "cut short";
+  EXPECT_EQ(JsonString("\xc0\xaf"), "\"\\u00c0\\u00af\"") << "overlong";
+  EXPECT_EQ(JsonString("\xc2\x85"), "\"\xc2\x85\"") << "U+0085 is valid in JSON";
+}
+
 TEST(PerfReportTest, BandwidthRowColumnsLineUpWithTheHeader) {
   const std::string header = FormatTableHeader(PerfTest::kWriteBw);
   const std::string row = FormatRow(BwResult());
