@@ -33,6 +33,8 @@
 #include "dataplane/dpdk/eal_test_environment.h"
 #include "dataplane/dpdk/ndp.h"
 #include "dataplane/dpdk/port.h"
+#include "transport/random.h"
+#include "transport/testing/mutate_bytes.h"
 
 namespace tern::dpdk {
 namespace {
@@ -224,6 +226,49 @@ TEST_F(PortWorkerTest, MalformedFramesAreCountedAndDropped) {
   SendToB(good);
   EXPECT_EQ(qp_[1]->counters().data_packets_received, 1u);
   EXPECT_EQ(std::memcmp(buffer_[1].data(), buffer_[0].data(), 1024), 0);
+}
+
+// Seeded damage to the frames a worker meets (a WRITE, an ARP request, an
+// IPv6 neighbor solicitation), the Tern checksum resealed on half of the
+// frames that still parse as Tern, so that the checks behind it run: the
+// worker takes every one (rx_frames counts it) without harm, and an intact
+// WRITE still lands afterwards. Seeds 1 to 300; the failing seed is printed.
+TEST_F(PortWorkerTest, DamagedFramesAreTakenWithoutHarm) {
+  std::vector<std::vector<uint8_t>> valid;
+  valid.push_back(DataFrameFromA(mr_[1]->rkey()));
+  std::vector<uint8_t> arp(kArpFrameBytes);
+  EncodeArp({ArpOp::kRequest, ports_[0]->info().mac, 0x0A000001, {}, 0x0A000002}, arp);
+  valid.push_back(arp);
+  std::vector<uint8_t> ns(kNdpFrameBytes);
+  ns.resize(EncodeNdp(SolicitNeighbor({ports_[0]->info().mac, *IpAddress::Parse("fd00::1")},
+                                      *IpAddress::Parse("fd00::2")),
+                      ns));
+  valid.push_back(ns);
+  const uint64_t before = worker_b_->counters().rx_frames;
+  uint64_t sent = 0;
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed=" << seed);
+    Random rng(seed);
+    const std::vector<uint8_t>& original = valid[rng.Uniform(valid.size())];
+    const std::string damaged =
+        testing::MutateBytes(std::string(original.begin(), original.end()), rng);
+    std::vector<uint8_t> frame(damaged.begin(), damaged.end());
+    if (frame.empty()) continue;
+    if (rng.Bernoulli(0.5)) {
+      const FrameDecodeResult outer = DecodeFrame(frame, kDefaultUdpPort);
+      if (outer.ok() && !outer.frame.tern.empty()) {
+        const size_t at = static_cast<size_t>(outer.frame.tern.data() - frame.data());
+        SealTernChecksum(std::span(frame).subspan(at, outer.frame.tern.size()));
+      }
+    }
+    SendToB(frame);
+    ++sent;
+    ReceiveAtA();  // B's answers (ARP replies, NACKs), not looked at
+  }
+  EXPECT_EQ(worker_b_->counters().rx_frames, before + sent);
+  std::fill(buffer_[1].begin(), buffer_[1].end(), 0);
+  SendToB(DataFrameFromA(mr_[1]->rkey()));
+  EXPECT_EQ(std::memcmp(buffer_[1].data(), buffer_[0].data(), 1024), 0) << qp_[1]->DebugState();
 }
 
 TEST_F(PortWorkerTest, BadRkeyIsRefusedByTheResponderNotTheWorker) {
