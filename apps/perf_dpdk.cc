@@ -446,6 +446,16 @@ class LoopbackFabric : public DpdkPerfFabric {
     for (const Host& host : hosts) {
       for (const auto& side : host.sides) workers.push_back(side->worker.get());
     }
+    // Duplicate address detection (IPv6), once per process.
+    for (const Host& host : hosts) {
+      if (address_checked_) break;
+      if (absl::Status st = dpdk::CheckAddressUnique(*host.sides[0]->worker, workers,
+                                                     dpdk::kDuplicateAddressWaitSeconds);
+          !st.ok()) {
+        return st;
+      }
+    }
+    address_checked_ = true;
     MacAddress peer_mac[2];
     for (int i : {0, 1}) {
       absl::StatusOr<MacAddress> mac = ResolveNeighbor(
@@ -523,6 +533,7 @@ class LoopbackFabric : public DpdkPerfFabric {
   dpdk::TscClock clock_;
   std::vector<std::unique_ptr<dpdk::Port>> ports_;
   std::unique_ptr<dpdk::PacketCapture> capture_;
+  bool address_checked_ = false;  // duplicate address detection done
 };
 
 // One side of a two-process run: one port, a TCP control channel to the
@@ -597,14 +608,22 @@ class PeerFabric : public DpdkPerfFabric {
       if (!peer.ok()) return peer.status();
       peers.push_back(*std::move(peer));
     }
+    std::vector<PortWorker*> workers;
+    for (Side* side : host.all()) workers.push_back(side->worker.get());
+    if (!address_checked_) {  // duplicate address detection (IPv6), once per process
+      if (absl::Status st =
+              dpdk::CheckAddressUnique(*workers[0], workers, dpdk::kDuplicateAddressWaitSeconds);
+          !st.ok()) {
+        return st;
+      }
+      address_checked_ = true;
+    }
     MacAddress peer_mac;
     if (!options_.peer_mac.empty()) {
       peer_mac = *MacAddress::Parse(options_.peer_mac);
     } else {
       // The peer's workers share its MAC and address: worker 0 asks, for
       // the gateway's when the peer is behind one.
-      std::vector<PortWorker*> workers;
-      for (Side* side : host.all()) workers.push_back(side->worker.get());
       const IpAddress next_hop = options_.gateway_ip.empty()
                                      ? peers[0].endpoint.ip
                                      : *IpAddress::Parse(options_.gateway_ip);
@@ -700,6 +719,7 @@ class PeerFabric : public DpdkPerfFabric {
   }
 
  private:
+  bool address_checked_ = false;  // duplicate address detection done
   // A barrier on the control thread while this lcore keeps its sides served.
   absl::Status BarrierWhilePolling(SideLoops& loops, const std::string& name) {
     std::atomic<bool> passed{false};

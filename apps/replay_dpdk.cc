@@ -752,6 +752,12 @@ void DpdkRank::RunWorkload() {
 
 absl::Status DpdkRank::Run() {
   if (absl::Status s = SetUpContext(); !s.ok()) return s;
+  dpdk::PortWorker* workers[1] = {worker_.get()};
+  if (absl::Status s =
+          dpdk::CheckAddressUnique(*worker_, workers, dpdk::kDuplicateAddressWaitSeconds);
+      !s.ok()) {
+    return s;
+  }
   if (absl::Status s = SetUpPeers(); !s.ok()) return s;
   const size_t n = workload_.steps.size();
   chunks_left_.assign(n, 0);

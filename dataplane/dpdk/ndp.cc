@@ -65,6 +65,13 @@ NdpMessage SolicitNeighbor(const Endpoint& local, const IpAddress& target) {
   return m;
 }
 
+NdpMessage ProbeAddress(const Endpoint& local) {
+  NdpMessage m = SolicitNeighbor(local, local.ip);
+  m.source_ip = IpAddress::V6({});
+  m.link_layer = MacAddress{};
+  return m;
+}
+
 size_t EncodeNdp(const NdpMessage& message, std::span<uint8_t> out) {
   if (out.size() < kNdpFrameBytes || !message.source_ip.is_v6 || !message.dest_ip.is_v6 ||
       !message.target.is_v6) {

@@ -1,9 +1,8 @@
 // IPv6 neighbor discovery (RFC 4861), the part ARP does for IPv4: Neighbor
 // Solicitation to find a peer's or gateway's MAC, Neighbor Advertisement to
-// answer for the local address, and the defence of that address against
-// another host's duplicate address detection. No router discovery, no
-// detection of duplicates of our own, no unreachability detection. Pure byte
-// handling, no DPDK types.
+// answer for the local address, duplicate address detection of that address
+// (ProbeAddress) and its defence against another host's. No router
+// discovery, no unreachability detection. Pure byte handling, no DPDK types.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +38,12 @@ struct NdpMessage {
 // A solicitation from `local` for `target`, sent to target's solicited-node
 // multicast group (ff02::1:ffXX:XXXX, Ethernet 33:33:ff:XX:XX:XX).
 NdpMessage SolicitNeighbor(const Endpoint& local, const IpAddress& target);
+
+// Duplicate address detection of `local`'s own address (RFC 4862 section
+// 5.4.2): a solicitation for it from the unspecified address (::), without a
+// link-layer option, to its solicited-node group. A host that owns the
+// address answers with an advertisement to all nodes (AnswerNdp).
+NdpMessage ProbeAddress(const Endpoint& local);
 
 // Writes the frame into `out` (at least kNdpFrameBytes), with hop limit 255
 // and the ICMPv6 checksum, and returns its length (8 bytes short of

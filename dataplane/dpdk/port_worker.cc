@@ -105,7 +105,8 @@ size_t PortWorker::Poll(uint64_t tsc) {
     if (ip.is_v6 != local.ip.is_v6) continue;
     if (ip.is_v6) {
       uint8_t frame[kNdpFrameBytes];
-      const size_t len = EncodeNdp(SolicitNeighbor(local, ip), frame);
+      const size_t len =
+          EncodeNdp(ip == local.ip ? ProbeAddress(local) : SolicitNeighbor(local, ip), frame);
       if (StageControlFrame(frame, len)) ++counters_.nd_solicitations_sent;
       continue;
     }
@@ -463,6 +464,27 @@ absl::StatusOr<MacAddress> ResolveNeighbor(PortWorker& asker, std::span<PortWork
     }
     for (PortWorker* w : all) w->Poll(tsc);
   }
+}
+
+absl::Status CheckAddressUnique(PortWorker& worker, std::span<PortWorker* const> all,
+                                double wait_seconds) {
+  const Endpoint& local = worker.context().local();
+  if (!local.ip.is_v6) return absl::OkStatus();
+  // RFC 4862 sends one probe (DupAddrDetectTransmits) and waits RetransTimer.
+  worker.RequestNeighbor(local.ip);
+  const uint64_t deadline = ReadTsc() + static_cast<uint64_t>(wait_seconds * TscHz());
+  for (uint64_t tsc = ReadTsc(); tsc <= deadline; tsc = ReadTsc()) {
+    for (PortWorker* w : all) w->Poll(tsc);
+    // An advertisement for our address was learned like any other.
+    const std::optional<MacAddress> owner = worker.neighbors().Lookup(local.ip);
+    if (owner && *owner != local.mac) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "address %s is already in use on this link by %s (duplicate address detection); give "
+          "each host its own address",
+          local.ip.ToString(), owner->ToString()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace tern::dpdk

@@ -78,6 +78,7 @@ class PortWorker {
 
   // Asks for the MAC of `ip` on the next Poll: an ARP request for IPv4, a
   // neighbor solicitation for IPv6 (`ip` and the local address share a family).
+  // For the local IPv6 address itself, a duplicate address detection probe.
   void RequestNeighbor(const IpAddress& ip);
   NeighborTable& neighbors() { return neighbors_; }
 
@@ -174,5 +175,15 @@ class PortWorker {
 // InvalidArgumentError when `ip` is not of the local address's family.
 absl::StatusOr<MacAddress> ResolveNeighbor(PortWorker& asker, std::span<PortWorker* const> all,
                                            const IpAddress& ip, double timeout_seconds);
+
+// Duplicate address detection (RFC 4862 section 5.4) of the local IPv6
+// address: `worker` probes it once and listens `wait_seconds`, polling every
+// worker in `all`. FailedPrecondition naming the other host's MAC when one
+// answers for the address; OK when none does, and for IPv4 (not checked).
+absl::Status CheckAddressUnique(PortWorker& worker, std::span<PortWorker* const> all,
+                                double wait_seconds);
+// What the apps wait: RFC 4862's RetransTimer is 1 s, sized for slow links;
+// a host on a lab fabric answers within microseconds.
+inline constexpr double kDuplicateAddressWaitSeconds = 0.5;
 
 }  // namespace tern::dpdk

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "dataplane/dpdk/capture.h"
 #include "dataplane/dpdk/dma_memory.h"
@@ -612,9 +613,8 @@ TEST_F(PortWorkerIpv6Test, CopiedFramesCarryAUdpChecksumOverTheWholeDatagram) {
 // Another host's duplicate address detection for B's address is answered to
 // all nodes, and counted: someone is trying to take the address.
 TEST_F(PortWorkerIpv6Test, DuplicateAddressProbeForOurAddressIsDefended) {
-  NdpMessage probe = SolicitNeighbor(ctx_[0]->local(), ctx_[1]->local().ip);
-  probe.source_ip = *IpAddress::Parse("::");
-  probe.link_layer = {};
+  // From A's MAC, for B's address.
+  const NdpMessage probe = ProbeAddress({ports_[0]->info().mac, ctx_[1]->local().ip});
   std::vector<uint8_t> frame(kNdpFrameBytes);
   frame.resize(EncodeNdp(probe, frame));
   ASSERT_FALSE(frame.empty());
@@ -631,6 +631,29 @@ TEST_F(PortWorkerIpv6Test, DuplicateAddressProbeForOurAddressIsDefended) {
   EXPECT_EQ(defence->link_layer, ports_[1]->info().mac);
   EXPECT_EQ(worker_b_->neighbors().Lookup(*IpAddress::Parse("::")), std::nullopt)
       << "nothing learned from a probe";
+}
+
+// Duplicate address detection of our own address: a host that holds it
+// answers the probe and the check names that host; a free address passes.
+TEST_F(PortWorkerIpv6Test, DuplicateAddressDetectionNamesTheHostHoldingOurAddress) {
+  {
+    ContextConfig config;  // A configured, by mistake, with B's address
+    config.local.mac = ports_[0]->info().mac;
+    config.local.ip = ctx_[1]->local().ip;
+    std::unique_ptr<Context> mistaken = *Context::Create(config);
+    PortWorker worker_a(*ports_[0], 0, *mistaken, clock_);
+    PortWorker* all[2] = {&worker_a, worker_b_.get()};
+    const absl::Status taken = CheckAddressUnique(worker_a, all, 0.5);
+    EXPECT_EQ(taken.code(), absl::StatusCode::kFailedPrecondition) << taken;
+    EXPECT_THAT(std::string(taken.message()),
+                ::testing::HasSubstr(absl::StrCat("fd00::b is already in use on this link by ",
+                                                  ports_[1]->info().mac.ToString())));
+    EXPECT_EQ(worker_b_->counters().nd_address_defended, 1u);
+  }
+  PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
+  PortWorker* all[2] = {&worker_a, worker_b_.get()};
+  EXPECT_TRUE(CheckAddressUnique(worker_a, all, 0.2).ok());
+  EXPECT_EQ(worker_b_->counters().nd_address_defended, 1u) << "fd00::a is nobody else's";
 }
 
 // A net_tap port, whose far end is a kernel interface: the one PMD here that
