@@ -446,7 +446,7 @@ class LoopbackFabric : public DpdkPerfFabric {
     for (const Host& host : hosts) {
       for (const auto& side : host.sides) workers.push_back(side->worker.get());
     }
-    // Duplicate address detection (IPv6), once per process.
+    // Nobody else holds our addresses (ARP probe, IPv6 DAD), once per process.
     for (const Host& host : hosts) {
       if (address_checked_) break;
       if (absl::Status st = dpdk::CheckAddressUnique(*host.sides[0]->worker, workers,
@@ -533,7 +533,7 @@ class LoopbackFabric : public DpdkPerfFabric {
   dpdk::TscClock clock_;
   std::vector<std::unique_ptr<dpdk::Port>> ports_;
   std::unique_ptr<dpdk::PacketCapture> capture_;
-  bool address_checked_ = false;  // duplicate address detection done
+  bool address_checked_ = false;  // CheckAddressUnique done
 };
 
 // One side of a two-process run: one port, a TCP control channel to the
@@ -610,7 +610,7 @@ class PeerFabric : public DpdkPerfFabric {
     }
     std::vector<PortWorker*> workers;
     for (Side* side : host.all()) workers.push_back(side->worker.get());
-    if (!address_checked_) {  // duplicate address detection (IPv6), once per process
+    if (!address_checked_) {  // nobody else holds our address (ARP probe, IPv6 DAD), once
       if (absl::Status st =
               dpdk::CheckAddressUnique(*workers[0], workers, dpdk::kDuplicateAddressWaitSeconds);
           !st.ok()) {
@@ -719,7 +719,7 @@ class PeerFabric : public DpdkPerfFabric {
   }
 
  private:
-  bool address_checked_ = false;  // duplicate address detection done
+  bool address_checked_ = false;  // CheckAddressUnique done
   // A barrier on the control thread while this lcore keeps its sides served.
   absl::Status BarrierWhilePolling(SideLoops& loops, const std::string& name) {
     std::atomic<bool> passed{false};

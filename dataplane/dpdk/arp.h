@@ -1,6 +1,7 @@
 // ARP for IPv4 over Ethernet (RFC 826): what a host on a routed fabric needs
-// to find its peer's or gateway's MAC and to be found itself. Pure byte
-// handling, no DPDK types, so it is tested without a port.
+// to find its peer's or gateway's MAC and to be found itself, and (with a
+// sender address of 0) to probe that nobody holds its own (RFC 5227). Pure
+// byte handling, no DPDK types, so it is tested without a port.
 #pragma once
 
 #include <cstddef>

@@ -113,7 +113,9 @@ size_t PortWorker::Poll(uint64_t tsc) {
     ArpMessage request;
     request.op = ArpOp::kRequest;
     request.sender_mac = local.mac;
-    request.sender_ip = local.ip.v4();
+    // For the local address itself, an ARP probe (RFC 5227 section 2.1.1):
+    // sender address 0, so that nobody learns an address not yet ours.
+    request.sender_ip = ip == local.ip ? 0 : local.ip.v4();
     request.target_ip = ip.v4();
     uint8_t frame[kArpFrameBytes];
     const size_t len = EncodeArp(request, frame);
@@ -469,19 +471,20 @@ absl::StatusOr<MacAddress> ResolveNeighbor(PortWorker& asker, std::span<PortWork
 absl::Status CheckAddressUnique(PortWorker& worker, std::span<PortWorker* const> all,
                                 double wait_seconds) {
   const Endpoint& local = worker.context().local();
-  if (!local.ip.is_v6) return absl::OkStatus();
-  // RFC 4862 sends one probe (DupAddrDetectTransmits) and waits RetransTimer.
+  // One probe, as RFC 4862's DupAddrDetectTransmits (RFC 5227 sends three,
+  // 1 to 2 s apart: a lab fabric does not lose the one).
   worker.RequestNeighbor(local.ip);
   const uint64_t deadline = ReadTsc() + static_cast<uint64_t>(wait_seconds * TscHz());
   for (uint64_t tsc = ReadTsc(); tsc <= deadline; tsc = ReadTsc()) {
     for (PortWorker* w : all) w->Poll(tsc);
-    // An advertisement for our address was learned like any other.
+    // An answer for our address (an ARP reply, a neighbor advertisement) was
+    // learned like any other.
     const std::optional<MacAddress> owner = worker.neighbors().Lookup(local.ip);
     if (owner && *owner != local.mac) {
       return absl::FailedPreconditionError(absl::StrFormat(
-          "address %s is already in use on this link by %s (duplicate address detection); give "
-          "each host its own address",
-          local.ip.ToString(), owner->ToString()));
+          "address %s is already in use on this link by %s (%s); give each host its own address",
+          local.ip.ToString(), owner->ToString(),
+          local.ip.is_v6 ? "duplicate address detection" : "ARP probe"));
     }
   }
   return absl::OkStatus();

@@ -78,7 +78,8 @@ class PortWorker {
 
   // Asks for the MAC of `ip` on the next Poll: an ARP request for IPv4, a
   // neighbor solicitation for IPv6 (`ip` and the local address share a family).
-  // For the local IPv6 address itself, a duplicate address detection probe.
+  // For the local address itself, a probe (ARP probe, duplicate address
+  // detection) that only another holder of the address answers.
   void RequestNeighbor(const IpAddress& ip);
   NeighborTable& neighbors() { return neighbors_; }
 
@@ -176,14 +177,15 @@ class PortWorker {
 absl::StatusOr<MacAddress> ResolveNeighbor(PortWorker& asker, std::span<PortWorker* const> all,
                                            const IpAddress& ip, double timeout_seconds);
 
-// Duplicate address detection (RFC 4862 section 5.4) of the local IPv6
-// address: `worker` probes it once and listens `wait_seconds`, polling every
-// worker in `all`. FailedPrecondition naming the other host's MAC when one
-// answers for the address; OK when none does, and for IPv4 (not checked).
+// Whether another host already holds the local address (an ARP probe, RFC
+// 5227; duplicate address detection for IPv6, RFC 4862 section 5.4):
+// `worker` probes once and listens `wait_seconds`, polling every worker in
+// `all`. FailedPrecondition naming the other host's MAC when one answers; OK
+// when none does.
 absl::Status CheckAddressUnique(PortWorker& worker, std::span<PortWorker* const> all,
                                 double wait_seconds);
-// What the apps wait: RFC 4862's RetransTimer is 1 s, sized for slow links;
-// a host on a lab fabric answers within microseconds.
-inline constexpr double kDuplicateAddressWaitSeconds = 0.5;
+// What the apps wait: the RFCs' timers (1 to 2 s) are sized for slow links; a
+// host on a lab fabric answers within microseconds.
+inline constexpr double kDuplicateAddressWaitSeconds = 0.2;
 
 }  // namespace tern::dpdk

@@ -341,6 +341,33 @@ TEST_F(PortWorkerTest, ResolvesAndAnswersIpv6NeighborDiscovery) {
   EXPECT_EQ(v4.status().code(), absl::StatusCode::kInvalidArgument) << v4.status();
 }
 
+// An ARP probe for our own address (RFC 5227): a host that holds it answers
+// and the check names that host; a free address passes, and the probe's
+// sender address 0 teaches the other host nothing.
+TEST_F(PortWorkerTest, ArpProbeNamesTheHostHoldingOurAddress) {
+  {
+    ContextConfig config;  // A configured, by mistake, with B's address
+    config.local.mac = ports_[0]->info().mac;
+    config.local.ip = ctx_[1]->local().ip;
+    std::unique_ptr<Context> mistaken = *Context::Create(config);
+    PortWorker worker_a(*ports_[0], 0, *mistaken, clock_);
+    PortWorker* all[2] = {&worker_a, worker_b_.get()};
+    const absl::Status taken = CheckAddressUnique(worker_a, all, 0.5);
+    EXPECT_EQ(taken.code(), absl::StatusCode::kFailedPrecondition) << taken;
+    EXPECT_THAT(std::string(taken.message()),
+                ::testing::HasSubstr(absl::StrCat(ctx_[1]->local().ip.ToString(),
+                                                  " is already in use on this link by ",
+                                                  ports_[1]->info().mac.ToString())));
+    EXPECT_EQ(worker_b_->counters().arp_requests_answered, 1u);
+  }
+  PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
+  PortWorker* all[2] = {&worker_a, worker_b_.get()};
+  EXPECT_TRUE(CheckAddressUnique(worker_a, all, 0.2).ok());
+  EXPECT_EQ(worker_b_->counters().arp_requests_answered, 1u) << "A's address is nobody else's";
+  EXPECT_EQ(worker_b_->neighbors().Lookup(ctx_[0]->local().ip), std::nullopt)
+      << "a probe teaches nothing";
+}
+
 TEST_F(PortWorkerTest, TransmitFaultsApplyOnTheRealPath) {
   PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
   FaultConfig drop_all;
