@@ -368,6 +368,20 @@ TEST_F(PortWorkerTest, ArpProbeNamesTheHostHoldingOurAddress) {
       << "a probe teaches nothing";
 }
 
+// Two hosts starting at once with one address: each answers the other's
+// probe, so both see the conflict.
+TEST_F(PortWorkerTest, TwoHostsProbingOneAddressBothSeeTheConflict) {
+  ContextConfig config;  // A with B's address
+  config.local.mac = ports_[0]->info().mac;
+  config.local.ip = ctx_[1]->local().ip;
+  std::unique_ptr<Context> twin = *Context::Create(config);
+  PortWorker worker_a(*ports_[0], 0, *twin, clock_);
+  PortWorker* all[2] = {&worker_a, worker_b_.get()};
+  worker_b_->RequestNeighbor(ctx_[1]->local().ip);  // B's probe, sent on its next poll
+  EXPECT_EQ(CheckAddressUnique(worker_a, all, 0.5).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(CheckAddressUnique(*worker_b_, all, 0.5).code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(PortWorkerTest, TransmitFaultsApplyOnTheRealPath) {
   PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
   FaultConfig drop_all;
