@@ -174,6 +174,33 @@ class PortWorkerTest : public ::testing::Test {
   }
 
   Time Now() const { return clock_.ToTime(rte_rdtsc()); }
+
+  // A context for host A configured, by mistake, with B's address.
+  std::unique_ptr<Context> ContextOnAWithBsAddress() const {
+    ContextConfig config;
+    config.local.mac = ports_[0]->info().mac;
+    config.local.ip = ctx_[1]->local().ip;
+    return *Context::Create(config);
+  }
+
+  // CheckAddressUnique on host A: with B's address by mistake, then with its
+  // own. The first must name B; the second must pass.
+  void ExpectOnlyBsAddressIsTaken() {
+    {
+      std::unique_ptr<Context> mistaken = ContextOnAWithBsAddress();
+      PortWorker worker_a(*ports_[0], 0, *mistaken, clock_);
+      PortWorker* all[2] = {&worker_a, worker_b_.get()};
+      const absl::Status taken = CheckAddressUnique(worker_a, all, 0.5);
+      EXPECT_EQ(taken.code(), absl::StatusCode::kFailedPrecondition) << taken;
+      EXPECT_THAT(std::string(taken.message()),
+                  ::testing::HasSubstr(absl::StrCat(ctx_[1]->local().ip.ToString(),
+                                                    " is already in use on this link by ",
+                                                    ports_[1]->info().mac.ToString())));
+    }
+    PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
+    PortWorker* all[2] = {&worker_a, worker_b_.get()};
+    EXPECT_TRUE(CheckAddressUnique(worker_a, all, 0.2).ok());
+  }
   uint64_t Drops(DropReason r) const { return ctx_[1]->counters().drops[static_cast<size_t>(r)]; }
 
   uint32_t path_mtu_ = 4096;  // the QPs' payload per packet
@@ -345,25 +372,8 @@ TEST_F(PortWorkerTest, ResolvesAndAnswersIpv6NeighborDiscovery) {
 // and the check names that host; a free address passes, and the probe's
 // sender address 0 teaches the other host nothing.
 TEST_F(PortWorkerTest, ArpProbeNamesTheHostHoldingOurAddress) {
-  {
-    ContextConfig config;  // A configured, by mistake, with B's address
-    config.local.mac = ports_[0]->info().mac;
-    config.local.ip = ctx_[1]->local().ip;
-    std::unique_ptr<Context> mistaken = *Context::Create(config);
-    PortWorker worker_a(*ports_[0], 0, *mistaken, clock_);
-    PortWorker* all[2] = {&worker_a, worker_b_.get()};
-    const absl::Status taken = CheckAddressUnique(worker_a, all, 0.5);
-    EXPECT_EQ(taken.code(), absl::StatusCode::kFailedPrecondition) << taken;
-    EXPECT_THAT(std::string(taken.message()),
-                ::testing::HasSubstr(absl::StrCat(ctx_[1]->local().ip.ToString(),
-                                                  " is already in use on this link by ",
-                                                  ports_[1]->info().mac.ToString())));
-    EXPECT_EQ(worker_b_->counters().arp_requests_answered, 1u);
-  }
-  PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
-  PortWorker* all[2] = {&worker_a, worker_b_.get()};
-  EXPECT_TRUE(CheckAddressUnique(worker_a, all, 0.2).ok());
-  EXPECT_EQ(worker_b_->counters().arp_requests_answered, 1u) << "A's address is nobody else's";
+  ExpectOnlyBsAddressIsTaken();
+  EXPECT_EQ(worker_b_->counters().arp_requests_answered, 1u) << "only the probe for its address";
   EXPECT_EQ(worker_b_->neighbors().Lookup(ctx_[0]->local().ip), std::nullopt)
       << "a probe teaches nothing";
 }
@@ -371,10 +381,7 @@ TEST_F(PortWorkerTest, ArpProbeNamesTheHostHoldingOurAddress) {
 // Two hosts starting at once with one address: each answers the other's
 // probe, so both see the conflict.
 TEST_F(PortWorkerTest, TwoHostsProbingOneAddressBothSeeTheConflict) {
-  ContextConfig config;  // A with B's address
-  config.local.mac = ports_[0]->info().mac;
-  config.local.ip = ctx_[1]->local().ip;
-  std::unique_ptr<Context> twin = *Context::Create(config);
+  std::unique_ptr<Context> twin = ContextOnAWithBsAddress();
   PortWorker worker_a(*ports_[0], 0, *twin, clock_);
   PortWorker* all[2] = {&worker_a, worker_b_.get()};
   worker_b_->RequestNeighbor(ctx_[1]->local().ip);  // B's probe, sent on its next poll
@@ -677,24 +684,8 @@ TEST_F(PortWorkerIpv6Test, DuplicateAddressProbeForOurAddressIsDefended) {
 // Duplicate address detection of our own address: a host that holds it
 // answers the probe and the check names that host; a free address passes.
 TEST_F(PortWorkerIpv6Test, DuplicateAddressDetectionNamesTheHostHoldingOurAddress) {
-  {
-    ContextConfig config;  // A configured, by mistake, with B's address
-    config.local.mac = ports_[0]->info().mac;
-    config.local.ip = ctx_[1]->local().ip;
-    std::unique_ptr<Context> mistaken = *Context::Create(config);
-    PortWorker worker_a(*ports_[0], 0, *mistaken, clock_);
-    PortWorker* all[2] = {&worker_a, worker_b_.get()};
-    const absl::Status taken = CheckAddressUnique(worker_a, all, 0.5);
-    EXPECT_EQ(taken.code(), absl::StatusCode::kFailedPrecondition) << taken;
-    EXPECT_THAT(std::string(taken.message()),
-                ::testing::HasSubstr(absl::StrCat("fd00::b is already in use on this link by ",
-                                                  ports_[1]->info().mac.ToString())));
-    EXPECT_EQ(worker_b_->counters().nd_address_defended, 1u);
-  }
-  PortWorker worker_a(*ports_[0], 0, *ctx_[0], clock_);
-  PortWorker* all[2] = {&worker_a, worker_b_.get()};
-  EXPECT_TRUE(CheckAddressUnique(worker_a, all, 0.2).ok());
-  EXPECT_EQ(worker_b_->counters().nd_address_defended, 1u) << "fd00::a is nobody else's";
+  ExpectOnlyBsAddressIsTaken();
+  EXPECT_EQ(worker_b_->counters().nd_address_defended, 1u) << "only the probe for its address";
 }
 
 // A net_tap port, whose far end is a kernel interface: the one PMD here that
