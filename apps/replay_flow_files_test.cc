@@ -8,9 +8,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
-#include "transport/testing/mutate_bytes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "transport/testing/mutate_bytes.h"
 
 namespace tern::replay {
 namespace {

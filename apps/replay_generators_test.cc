@@ -16,9 +16,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "transport/testing/mutate_bytes.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "transport/testing/mutate_bytes.h"
 
 namespace tern::replay {
 namespace {
