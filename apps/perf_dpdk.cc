@@ -448,7 +448,7 @@ class LoopbackFabric : public DpdkPerfFabric {
     }
     // Nobody else holds our addresses (ARP probe, IPv6 DAD), once per process.
     for (const Host& host : hosts) {
-      if (address_checked_) break;
+      if (address_checked_ || !options_.address_check) break;
       if (absl::Status st = dpdk::CheckAddressUnique(*host.sides[0]->worker, workers,
                                                      dpdk::kDuplicateAddressWaitSeconds);
           !st.ok()) {
@@ -610,7 +610,7 @@ class PeerFabric : public DpdkPerfFabric {
     }
     std::vector<PortWorker*> workers;
     for (Side* side : host.all()) workers.push_back(side->worker.get());
-    if (!address_checked_) {  // nobody else holds our address (ARP probe, IPv6 DAD), once
+    if (!address_checked_ && options_.address_check) {  // nobody else holds our address, once
       if (absl::Status st =
               dpdk::CheckAddressUnique(*workers[0], workers, dpdk::kDuplicateAddressWaitSeconds);
           !st.ok()) {

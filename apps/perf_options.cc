@@ -40,7 +40,7 @@ constexpr FlagInfo kFlags[] = {
     {"timeout", 0, true},     {"workers", 0, true},      {"min-rto", 0, true},
     {"retry-cnt", 0, true},   {"tx-copy", 0, false},     {"gateway", 0, true},
     {"link-mtu", 0, true},    {"no-coalesce-control", 0, false},
-    {"pull-window", 0, true},
+    {"pull-window", 0, true}, {"no-address-check", 0, false},
 };
 // clang-format on
 constexpr size_t kFlagCount = std::size(kFlags);
@@ -176,9 +176,9 @@ absl::Status ParseFabric(std::string_view text, const RawFlags& raw, PerfOptions
 
 absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   const bool dpdk = options.fabric_kind == FabricKind::kDpdk;
-  for (std::string_view flag :
-       {"loopback", "server", "connect", "control-port", "dpdk-port", "ip", "peer-mac", "gateway",
-        "pcap", "timeout", "workers", "tx-copy", "link-mtu", "no-coalesce-control"}) {
+  for (std::string_view flag : {"loopback", "server", "connect", "control-port", "dpdk-port", "ip",
+                                "peer-mac", "gateway", "pcap", "timeout", "workers", "tx-copy",
+                                "link-mtu", "no-coalesce-control", "no-address-check"}) {
     if (raw.Has(flag) && !dpdk) {
       return FlagError(flag, "needs --fabric=dpdk");
     }
@@ -259,6 +259,7 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   }
   options.tx_copy = raw.Has("tx-copy");
   options.coalesce_control = !raw.Has("no-coalesce-control");
+  options.address_check = !raw.Has("no-address-check");
   if (raw.Has("link-mtu")) {
     const std::optional<uint64_t> mtu = ParseUnsigned(raw.Get("link-mtu"));
     if (!mtu || *mtu < kMinLinkMtu || *mtu > kMaxLinkMtu) {
@@ -722,6 +723,9 @@ Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
                          default those one poll produces for a host share one
                          (flag COALESCED, docs/protocol.md 2.11), which a peer
                          built before 2026-11-23 drops
+      --no-address-check skip the start-up probe (ARP probe, IPv6 duplicate address
+                         detection) that stops a run whose address another host
+                         holds; for a link where something answers for every address
 
 Both --flag=value and --flag value work; short flags take -s 4096 or -s4096.
 

@@ -99,6 +99,9 @@ struct PerfOptions {
   // --no-coalesce-control clears it: one datagram per ACK or NACK (for A/B
   // runs, and for peers that predate the COALESCED flag).
   bool coalesce_control = true;
+  // Probe at start that no other host holds our address; --no-address-check
+  // clears it (docs/dpdk.md, neighbor discovery).
+  bool address_check = true;
   double timeout_seconds = 60;  // --timeout: wall-clock budget per size
   bool verify = false;
   bool quiet = false;

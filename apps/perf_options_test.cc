@@ -340,6 +340,13 @@ TEST(PerfOptionsTest, NoCoalesceControlNeedsTheDpdkFabric) {
               AllOf(StartsWith("--no-coalesce-control"), HasSubstr("--fabric=dpdk")));
 }
 
+TEST(PerfOptionsTest, NoAddressCheckNeedsTheDpdkFabric) {
+  EXPECT_TRUE(Parse({"--test=write_bw", "--fabric=dpdk"})->address_check);
+  EXPECT_FALSE(Parse({"--test=write_bw", "--fabric=dpdk", "--no-address-check"})->address_check);
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--no-address-check"}),
+              AllOf(StartsWith("--no-address-check"), HasSubstr("--fabric=dpdk")));
+}
+
 TEST(PerfOptionsTest, WorkersNeedTheDpdkFabricAndAQpEach) {
   const absl::StatusOr<PerfOptions> two =
       Parse({"--test=write_bw", "--fabric=dpdk", "--workers=2", "-q", "4"});

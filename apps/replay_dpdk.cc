@@ -753,10 +753,12 @@ void DpdkRank::RunWorkload() {
 absl::Status DpdkRank::Run() {
   if (absl::Status s = SetUpContext(); !s.ok()) return s;
   dpdk::PortWorker* workers[1] = {worker_.get()};
-  if (absl::Status s =
-          dpdk::CheckAddressUnique(*worker_, workers, dpdk::kDuplicateAddressWaitSeconds);
-      !s.ok()) {
-    return s;
+  if (d_.address_check) {
+    if (absl::Status s =
+            dpdk::CheckAddressUnique(*worker_, workers, dpdk::kDuplicateAddressWaitSeconds);
+        !s.ok()) {
+      return s;
+    }
   }
   if (absl::Status s = SetUpPeers(); !s.ok()) return s;
   const size_t n = workload_.steps.size();

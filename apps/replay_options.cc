@@ -45,9 +45,10 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       o.quiet = true;
       continue;
     }
-    if (name == "no-coalesce-control") {
+    if (name == "no-coalesce-control" || name == "no-address-check") {
       if (has_value) return FlagError(name, "takes no value");
-      o.dpdk_options.coalesce_control = false;
+      if (name == "no-coalesce-control") o.dpdk_options.coalesce_control = false;
+      if (name == "no-address-check") o.dpdk_options.address_check = false;
       seen.emplace_back(name);
       continue;
     }
@@ -260,9 +261,9 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       }
     }
   } else {
-    for (const char* flag :
-         {"rank", "hosts", "out", "link-rate", "base-rtt", "control-port", "dpdk-port", "link-mtu",
-          "setup-timeout", "start-delay", "idle-sleep", "no-coalesce-control"}) {
+    for (const char* flag : {"rank", "hosts", "out", "link-rate", "base-rtt", "control-port",
+                             "dpdk-port", "link-mtu", "setup-timeout", "start-delay", "idle-sleep",
+                             "no-coalesce-control", "no-address-check"}) {
       if (given(flag)) return FlagError(flag, "only with --fabric=dpdk");
     }
   }
@@ -323,6 +324,8 @@ transmit faults on this rank's port from the common start; docs/replay-dpdk.md):
   --link-mtu BYTES       IP MTU of the link in place of the port's report (as tern-perf's)
   --no-coalesce-control  one datagram per ACK or NACK (as tern-perf's; for A/B runs, and
                          for peers built before the COALESCED flag, which drop shared ones)
+  --no-address-check     skip the start-up probe that stops a rank whose address another
+                         host holds (as tern-perf's)
   --setup-timeout S      limit of each set-up step and barrier (default 60)
   --start-delay MS       common start = rank 0's clock at the barrier + MS (default 200)
   --idle-sleep US        sleep this long when the port is idle (default 0: busy poll)

@@ -27,6 +27,7 @@ struct DpdkReplayOptions {
   uint16_t port_id = 0;           // --dpdk-port
   uint32_t link_mtu = 0;          // --link-mtu: the link's IP MTU over the port's report
   bool coalesce_control = true;   // cleared by --no-coalesce-control
+  bool address_check = true;      // cleared by --no-address-check
   double setup_timeout_s = 60;    // --setup-timeout: each set-up step and barrier
   double start_delay_ms = 200;    // --start-delay: start time = rank 0's clock + this
   double idle_sleep_us = 0;       // --idle-sleep: sleep when the port has been idle

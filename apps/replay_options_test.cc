@@ -114,6 +114,17 @@ TEST(ReplayOptionsTest, DpdkNoCoalesceControl) {
               HasSubstr("takes no value"));
 }
 
+TEST(ReplayOptionsTest, DpdkNoAddressCheck) {
+  EXPECT_TRUE(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"})->dpdk_options.address_check);
+  absl::StatusOr<ReplayOptions> o =
+      Parse({"--fabric=dpdk", "--no-address-check", "--hosts", "h", "--out", "o"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_FALSE(o->dpdk_options.address_check);
+  EXPECT_TRUE(o->dpdk_options.coalesce_control) << "one flag clears one setting";
+  EXPECT_THAT(Parse({"--no-address-check"}).status().message(),
+              HasSubstr("--no-address-check: only with --fabric=dpdk"));
+}
+
 TEST(ReplayOptionsTest, DpdkWithoutRankLeavesItToOpenMpi) {
   absl::StatusOr<ReplayOptions> o = Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"});
   ASSERT_TRUE(o.ok()) << o.status();

@@ -50,7 +50,7 @@ for run in doc["runs"]:
 PY
 }
 FAULTS=""
-run clean_write_bw --test=write_bw -s 65536 -n 500
+run clean_write_bw --test=write_bw -s 65536 -n 500 --no-address-check
 FAULTS=":loss=0.05,reorder=4,paths=8,seed=3"
 for t in write_bw send_bw read_bw; do
   run "faults_$t" --test=$t -s 16384 -n 300 -q 2
