@@ -73,14 +73,13 @@ absl::Status PerfEndpoint::SetUp() {
     init.access = kAccessRemoteWrite | kAccessRemoteRead;
     if (absl::Status s = f.qp->ToInit(init); !s.ok()) return s;
     f.slots = slots;
+    f.buffer_slots = slots;
     if (!requester_ && options_.test == PerfTest::kWriteBw && options_.verify) {
       // Distinct targets so that every message can be checked at the end.
-      f.slots =
+      f.buffer_slots =
           std::min<uint64_t>(options_.iters, std::max<uint64_t>(slots, kVerifyTargetBytes / size_));
-    }
-    f.buffer_slots = f.slots;
-    if (!latency_test_ && !options_.verify) {
-      f.buffer_slots = std::clamp<uint64_t>(kCycleBufferBytes / size_, 1, f.slots);
+    } else if (!latency_test_ && !options_.verify) {
+      f.buffer_slots = std::clamp<uint64_t>(kCycleBufferBytes / size_, 1, slots);
     }
     const uint64_t bytes = f.buffer_slots * size_;
     f.buffer = AllocateBuffer(bytes, allocator_);
