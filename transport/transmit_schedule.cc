@@ -31,12 +31,18 @@ void TransmitSchedule::Set(Slot slot, Time wakeup) {
   Member& m = members_[slot];
   const Time key = wakeup.IsInfinite() ? wakeup : std::max(wakeup, m.served_at);
   if (m.heap_index != kNotQueued && m.key == key) return;
+  m.sent_this_turn = 0;
   Erase(slot);
   if (!key.IsInfinite()) Insert(slot, key);
 }
 
 void TransmitSchedule::Served(Slot slot, Time now, Time wakeup) {
   Member& m = members_[slot];
+  if (++m.sent_this_turn < packets_per_turn_ && wakeup <= now && m.heap_index == kNotQueued) {
+    Reinsert(slot);
+    return;
+  }
+  m.sent_this_turn = 0;
   m.served_at = std::max(m.served_at, now);
   // Always a fresh place: behind the members already due at `now`, even when
   // the key is the one it had.
@@ -65,6 +71,13 @@ void TransmitSchedule::Insert(Slot slot, Time key) {
   Member& m = members_[slot];
   m.key = key;
   m.order = next_order_++;
+  m.heap_index = static_cast<uint32_t>(heap_.size());
+  heap_.push_back(slot);
+  SiftUp(m.heap_index);
+}
+
+void TransmitSchedule::Reinsert(Slot slot) {
+  Member& m = members_[slot];
   m.heap_index = static_cast<uint32_t>(heap_.size());
   heap_.push_back(slot);
   SiftUp(m.heap_index);

@@ -6,11 +6,15 @@
 // schedule knows nothing of connections. Ordering never depends on addresses:
 // ties go to the member inserted first, so a simulation replays exactly.
 //
-// Fairness: a member served at `now` is ordered no earlier than `now`, so it
-// goes behind every member that was due before it was served (round-robin
-// among the due, FIFO by the time each became due). Its own wakeup may be
-// older than that (an unpaced connection's is a past pacing time) and must
-// not let it jump the queue.
+// Fairness: a member gets turns of up to `packets_per_turn` packets in a row.
+// When its turn ends it is ordered no earlier than the time it was served, so
+// it goes behind every member that was due before then (round-robin among
+// the due, FIFO by the time each became due). Its own wakeup may be older
+// than that (an unpaced connection's is a past pacing time) and must not let
+// it jump the queue. Turns longer than one packet keep a queue pair's state
+// in cache across several packets and let the receiver coalesce their ACKs,
+// which is what keeps hundreds of active queue pairs near the packet rate of
+// one.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +28,8 @@ class TransmitSchedule {
  public:
   using Slot = uint32_t;
 
+  explicit TransmitSchedule(uint32_t packets_per_turn = 1) : packets_per_turn_(packets_per_turn) {}
+
   // Adds a member with nothing to do (wakeup Infinite). Slots of removed
   // members are reused. The only call that allocates: the others run on the
   // data path.
@@ -34,8 +40,9 @@ class TransmitSchedule {
   // The member's work is due at `wakeup` (Infinite: none). Cheap when that
   // leaves its place unchanged.
   void Set(Slot slot, Time wakeup);
-  // The member sent a packet at `now` and next has work at `wakeup`: it goes
-  // behind every member due at or before `now`.
+  // The popped member sent a packet at `now` and next has work at `wakeup`.
+  // While its turn lasts and it has work now, it keeps the place it was
+  // popped from; otherwise it goes behind every member due at or before `now`.
   void Served(Slot slot, Time now, Time wakeup);
   // Takes out the first member due at `now` (whose wakeup is at or before
   // it); false when none is. The caller gives it back with Set or Served.
@@ -54,13 +61,15 @@ class TransmitSchedule {
   struct Member {
     Time key;            // max(wakeup, served_at): the heap's order
     uint64_t order = 0;  // tie-break: insertion order
-    Time served_at;      // last time the member sent
+    Time served_at;      // when the member's last turn ended
     uint32_t heap_index = kNotQueued;
+    uint32_t sent_this_turn = 0;
     bool in_use = false;
   };
 
   bool Before(Slot a, Slot b) const;
   void Insert(Slot slot, Time key);
+  void Reinsert(Slot slot);  // with the key and order it had
   void Erase(Slot slot);
   void SiftUp(uint32_t index);
   void SiftDown(uint32_t index);
@@ -70,6 +79,7 @@ class TransmitSchedule {
   std::vector<Slot> free_;
   std::vector<Slot> heap_;  // binary min-heap of slots by (key, order)
   uint64_t next_order_ = 0;
+  uint32_t packets_per_turn_;
 };
 
 }  // namespace tern

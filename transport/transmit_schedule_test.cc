@@ -1,6 +1,6 @@
 // The schedule's contract: members come out due in (wakeup, insertion) order,
-// a served member goes behind the others due, idle and removed members never
-// come out, and NextWakeup is the earliest key.
+// a served member goes behind the others due once its turn is over, idle and
+// removed members never come out, and NextWakeup is the earliest key.
 #include "transport/transmit_schedule.h"
 
 #include <vector>
@@ -66,6 +66,55 @@ TEST(TransmitScheduleTest, ServedMemberGoesBehindTheOthersDue) {
     s.Served(slot, Us(1), Time::Zero());
   }
   EXPECT_THAT(order, ElementsAre(a, b, c, a, b, c, a));
+}
+
+// Pops and serves `count` times at `now`, each member unpaced (wakeup in the
+// past); returns who sent.
+std::vector<Slot> ServeUnpaced(TransmitSchedule& s, Time now, int count) {
+  std::vector<Slot> order;
+  Slot slot;
+  for (int i = 0; i < count && s.PopDue(now, &slot); ++i) {
+    order.push_back(slot);
+    s.Served(slot, now, Time::Zero());
+  }
+  return order;
+}
+
+TEST(TransmitScheduleTest, MemberSendsItsWholeTurnBeforeTheNextDue) {
+  TransmitSchedule s(/*packets_per_turn=*/3);
+  const Slot a = s.Add(), b = s.Add();
+  s.Set(a, Time::Zero());
+  s.Set(b, Time::Zero());
+  EXPECT_THAT(ServeUnpaced(s, Us(1), 8), ElementsAre(a, a, a, b, b, b, a, a));
+}
+
+TEST(TransmitScheduleTest, TurnLastsAcrossPolls) {
+  // A simulated NIC polls for one packet at a time: the turn must not depend
+  // on how many packets each poll asks for.
+  TransmitSchedule s(/*packets_per_turn=*/2);
+  const Slot a = s.Add(), b = s.Add();
+  s.Set(a, Time::Zero());
+  s.Set(b, Time::Zero());
+  std::vector<Slot> order;
+  for (int poll = 1; poll <= 4; ++poll) {
+    for (Slot m : ServeUnpaced(s, Us(poll), 1)) order.push_back(m);
+  }
+  EXPECT_THAT(order, ElementsAre(a, a, b, b));
+}
+
+TEST(TransmitScheduleTest, TurnEndsWhenTheMemberHasNothingDueNow) {
+  TransmitSchedule s(/*packets_per_turn=*/4);
+  const Slot a = s.Add(), b = s.Add();
+  s.Set(a, Time::Zero());
+  s.Set(b, Time::Zero());
+  Slot slot;
+  ASSERT_TRUE(s.PopDue(Us(1), &slot));
+  ASSERT_EQ(slot, a);
+  s.Served(a, Us(1), Us(3));  // paced: its next packet is due at 3 us
+  EXPECT_THAT(ServeUnpaced(s, Us(2), 4), ElementsAre(b, b, b, b));
+  // At 3 us b (waiting since its turn ended at 2 us) goes first, then a, due
+  // again, gets a whole turn of its own.
+  EXPECT_THAT(ServeUnpaced(s, Us(3), 9), ElementsAre(b, b, b, b, a, a, a, a, b));
 }
 
 TEST(TransmitScheduleTest, UnchangedWakeupKeepsTheMembersPlace) {

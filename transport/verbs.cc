@@ -262,7 +262,10 @@ int QueuePair::CcVariables(std::span<CcVariable, kMaxCcVariables> out) const {
 // --- context --------------------------------------------------------------------
 
 Context::Context(const ContextConfig& config)
-    : config_(config), next_qp_num_(config.first_qp_num), rng_seed_(config.seed) {}
+    : config_(config),
+      schedule_(config.packets_per_turn),
+      next_qp_num_(config.first_qp_num),
+      rng_seed_(config.seed) {}
 Context::~Context() = default;
 
 absl::StatusOr<std::unique_ptr<Context>> Context::Create(const ContextConfig& config) {
@@ -275,6 +278,10 @@ absl::StatusOr<std::unique_ptr<Context>> Context::Create(const ContextConfig& co
   if (config.contexts_sharing_link == 0 || config.contexts_sharing_link > 1024) {
     return absl::InvalidArgumentError(absl::StrFormat("contexts_sharing_link %u outside [1, 1024]",
                                                       config.contexts_sharing_link));
+  }
+  if (config.packets_per_turn == 0 || config.packets_per_turn > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("packets_per_turn %u outside [1, 1024]", config.packets_per_turn));
   }
   return std::unique_ptr<Context>(new Context(config));
 }

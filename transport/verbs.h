@@ -354,6 +354,11 @@ struct ContextConfig {
   // paces its receiver-driven pulls at line_rate / this many, so that together
   // they pull no more than the link carries (docs/protocol.md section 8.6).
   uint32_t contexts_sharing_link = 1;
+  // Packets a queue pair sends in a row before the next due one gets its turn
+  // (TransmitSchedule). One is a strict packet round-robin; with many active
+  // queue pairs that brings each one's state back from memory for every
+  // packet and leaves the receiver a single packet to acknowledge at a time.
+  uint32_t packets_per_turn = 16;
 };
 
 // Counters of packets the context refused before any QP saw them.

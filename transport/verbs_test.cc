@@ -39,6 +39,18 @@ TEST(ContextTest, RefusesRoceAndUetPorts) {
   }
 }
 
+TEST(ContextTest, PacketsPerTurnIsBounded) {
+  for (uint32_t packets : {0u, 1u, 1024u, 1025u}) {
+    ContextConfig config = DefaultConfig();
+    config.packets_per_turn = packets;
+    const absl::StatusOr<std::unique_ptr<Context>> context = Context::Create(config);
+    EXPECT_EQ(context.ok(), packets == 1 || packets == 1024) << packets;
+    if (!context.ok()) {
+      EXPECT_THAT(context.status().message(), HasSubstr("packets_per_turn"));
+    }
+  }
+}
+
 TEST(ContextTest, CompletionQueueCapacityIsBounded) {
   auto context = *Context::Create(DefaultConfig());
   EXPECT_FALSE(context->CreateCq(0).ok());
@@ -334,9 +346,17 @@ uint32_t SourceQp(const TxPacket& packet) {
   return reinterpret_cast<const TernHeader*>(packet.header)->src_qpn.get();
 }
 
+ContextConfig WithPacketsPerTurn(uint32_t packets) {
+  ContextConfig config;
+  config.packets_per_turn = packets;
+  return config;
+}
+
 // QPs of side 0 of a pair, connected and in RTS; nothing is delivered unless
-// a test does it, so side 0 sends into silence.
-class TransmitSchedulingTest : public ::testing::Test {
+// a test does it, so side 0 sends into silence. QPs send turns of
+// kPacketsPerTurn packets.
+template <uint32_t kPacketsPerTurn>
+class SchedulingFixture : public ::testing::Test {
  protected:
   std::vector<QueuePair*> ConnectQps(int n) {
     std::vector<QueuePair*> qps;
@@ -363,10 +383,13 @@ class TransmitSchedulingTest : public ::testing::Test {
   }
   Context& context() { return *pair_.side(0).context; }
 
-  ConnectedPair pair_;
+  ConnectedPair pair_{/*seed=*/1, /*cq_depth=*/4096, WithPacketsPerTurn(kPacketsPerTurn)};
   uint8_t payload_[16] = {};
   Sge inline_sge_{reinterpret_cast<uint64_t>(payload_), sizeof payload_, 0};
 };
+// Strict packet round-robin.
+using TransmitSchedulingTest = SchedulingFixture<1>;
+using TransmitTurnsTest = SchedulingFixture<3>;
 
 // Each QP posts three one-packet messages; the packets must come out one per
 // QP per round, in posting order, whatever the burst size.
@@ -407,6 +430,42 @@ TEST_F(TransmitSchedulingTest, QpThatJustSentGoesBehindTheOthersReady) {
   PostOne(qps[2]);
   EXPECT_THAT(Drain(pair_.now(), 1), ElementsAreArray({qps[1]->qp_num(), qps[2]->qp_num(),
                                                        qps[0]->qp_num(), qps[0]->qp_num()}));
+}
+
+// Each of 4 QPs posts 5 one-packet messages: turns of 3, then of the 2 left.
+std::vector<uint32_t> TurnsOfThreeThenTwo(const std::vector<QueuePair*>& qps) {
+  std::vector<uint32_t> expected;
+  for (int turn : {3, 2}) {
+    for (QueuePair* qp : qps) expected.insert(expected.end(), turn, qp->qp_num());
+  }
+  return expected;
+}
+
+TEST_F(TransmitTurnsTest, ReadyQpsSendTheirTurnsWithinAndAcrossBursts) {
+  std::vector<QueuePair*> qps = ConnectQps(4);
+  for (QueuePair* qp : qps) {
+    for (int m = 0; m < 5; ++m) PostOne(qp, m);
+  }
+  // 2 divides no turn: turns straddle bursts.
+  EXPECT_THAT(Drain(pair_.now(), 2), ElementsAreArray(TurnsOfThreeThenTwo(qps)));
+}
+
+TEST_F(TransmitTurnsTest, TurnsAreTheSameWhenEveryPollAsksForOnePacket) {
+  std::vector<QueuePair*> qps = ConnectQps(4);
+  for (QueuePair* qp : qps) {
+    for (int m = 0; m < 5; ++m) PostOne(qp, m);
+  }
+  EXPECT_THAT(Drain(pair_.now(), 1), ElementsAreArray(TurnsOfThreeThenTwo(qps)));
+}
+
+TEST_F(TransmitTurnsTest, QpThatBecomesReadyWaitsForTheTurnUnderWay) {
+  std::vector<QueuePair*> qps = ConnectQps(2);
+  for (int m = 0; m < 4; ++m) PostOne(qps[0], m);
+  TxPacket packet;
+  ASSERT_EQ(context().PollTransmit(pair_.now(), {&packet, 1}), 1u);
+  PostOne(qps[1]);
+  EXPECT_THAT(Drain(pair_.now(), 1), ElementsAreArray({qps[0]->qp_num(), qps[0]->qp_num(),
+                                                       qps[1]->qp_num(), qps[0]->qp_num()}));
 }
 
 TEST_F(TransmitSchedulingTest, TimersFireAtTheirDeadlineAndNotBefore) {
