@@ -7,7 +7,8 @@
 #   3. the same request/response over Linux TCP on loopback (tern-tcp-rr), one
 #      pinned thread per side;
 #   4. write_bw of 4 KiB messages over net_memif with 1, 10, 100 and 1000 QPs
-#      (16 outstanding on each, --qp-messages in all), against one QP.
+#      (tern-perf's default tx-depth on each, 128 outstanding as perftest's
+#      ib_write_bw; --qp-messages in all), against one QP.
 # Prints a markdown table (paste it into docs/dpdk.md with the date and the
 # machine). Medians of --runs runs (default 3). Each write_bw run moves
 # --bw-bytes (default 2 GB, about a second here), so that it measures the
@@ -175,7 +176,7 @@ for r in $(seq "$runs"); do
   for q in 1 10 100 1000; do
     progress "Tern write_bw 4096 B over memif, $q QPs, run $r/$runs"
     per_qp=$(((qp_messages + q - 1) / q))
-    j=$(tern_memif "qp$q-$r" --test=write_bw -s 4096 -q "$q" -t 16 -n "$per_qp" --link-mtu 9216)
+    j=$(tern_memif "qp$q-$r" --test=write_bw -s 4096 -q "$q" -n "$per_qp" --link-mtu 9216)
     [[ -f "$j" ]] || continue
     qp_gbps[$q]+="$(json "$j" "r['bw_avg_gbps']") "
   done
@@ -188,6 +189,6 @@ for q in 1 10 100 1000; do
   # shellcheck disable=SC2086
   spread="Gb/s $(runs_of 1 ${qp_gbps[$q]:-})"
   awk -v q="$q" -v g="$g" -v o="$one" -v r="$spread" 'BEGIN {
-    printf "| QP scaling, write_bw 4096 B x16 per QP, memif | %d QPs | %.2f Gb/s | 1 QP %.2f Gb/s | %.2f | %s |\n",
+    printf "| QP scaling, write_bw 4096 B x128 per QP, memif | %d QPs | %.2f Gb/s | 1 QP %.2f Gb/s | %.2f | %s |\n",
       q, g, o, (o > 0 ? g / o : 0), r }'
 done

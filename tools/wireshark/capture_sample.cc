@@ -59,6 +59,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apps/perf_report.h"
 #include "dataplane/sim/capture.h"
 #include "dataplane/sim/link.h"
 #include "dataplane/sim/multipath_wire.h"
@@ -90,21 +91,7 @@ constexpr uint32_t kAccessAll = kAccessLocalWrite | kAccessRemoteWrite | kAccess
 // ---------------------------------------------------------------------------
 // The expected file: one JSON object per frame.
 
-// JSON string body for our own ASCII text (names, comments).
-std::string JsonString(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+using perf::JsonString;
 
 // Builds one object; keys keep their insertion order.
 class JsonObject {
