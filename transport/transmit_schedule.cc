@@ -36,9 +36,10 @@ void TransmitSchedule::Set(Slot slot, Time wakeup) {
   if (!key.IsInfinite()) Insert(slot, key);
 }
 
-void TransmitSchedule::Served(Slot slot, Time now, Time wakeup) {
+void TransmitSchedule::Served(Slot slot, Time now, Time wakeup, uint32_t packets) {
   Member& m = members_[slot];
-  if (++m.sent_this_turn < packets_per_turn_ && wakeup <= now && m.heap_index == kNotQueued) {
+  m.sent_this_turn += packets;
+  if (m.sent_this_turn < packets_per_turn_ && wakeup <= now && m.heap_index == kNotQueued) {
     Reinsert(slot);
     return;
   }

@@ -40,10 +40,13 @@ class TransmitSchedule {
   // The member's work is due at `wakeup` (Infinite: none). Cheap when that
   // leaves its place unchanged.
   void Set(Slot slot, Time wakeup);
-  // The popped member sent a packet at `now` and next has work at `wakeup`.
-  // While its turn lasts and it has work now, it keeps the place it was
-  // popped from; otherwise it goes behind every member due at or before `now`.
-  void Served(Slot slot, Time now, Time wakeup);
+  // Packets the member may still send in its current turn (at least one).
+  uint32_t TurnLeft(Slot slot) const { return packets_per_turn_ - members_[slot].sent_this_turn; }
+  // The popped member sent `packets` (at most TurnLeft) at `now` and next has
+  // work at `wakeup`. While its turn lasts and it has work now, it keeps the
+  // place it was popped from; otherwise it goes behind every member due at or
+  // before `now`.
+  void Served(Slot slot, Time now, Time wakeup, uint32_t packets = 1);
   // Takes out the first member due at `now` (whose wakeup is at or before
   // it); false when none is. The caller gives it back with Set or Served.
   bool PopDue(Time now, Slot* slot);

@@ -445,12 +445,17 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
     QueuePair& qp = *qp_of_slot_[slot];
     Connection& c = *qp.connection_;
     c.RunTimers(now);
-    TxPacket& packet = out[produced];
-    if (c.BuildNext(now, &packet)) {
-      Finish(qp, packet);
+    // The rest of its turn in one visit, as far as this call has room.
+    const uint32_t turn_left = schedule_.TurnLeft(slot);
+    uint32_t sent = 0;
+    while (produced < out.size() && sent < turn_left && c.BuildNext(now, &out[produced])) {
+      Finish(qp, out[produced]);
       if (produced < kCoalesceScan) coalesce_limit_[produced] = c.path_mtu();
       ++produced;
-      schedule_.Served(slot, now, c.NextWakeup());
+      ++sent;
+    }
+    if (sent > 0) {
+      schedule_.Served(slot, now, c.NextWakeup(), sent);
       continue;
     }
     const Time wakeup = c.NextWakeup();
