@@ -23,7 +23,7 @@ constexpr std::array<std::string_view, 6> kManagedFlags = {"seed",     "json",  
 // tern-replay's flags: in a side spec, a comma-separated piece whose key is
 // not one of these continues the previous value (cc, fabric and workload
 // values hold commas of their own: "cc=dcqcn:g=0.5,rai=40,paths=16").
-constexpr std::array<std::string_view, 16> kReplayFlags = {"fabric",
+constexpr std::array<std::string_view, 17> kReplayFlags = {"fabric",
                                                            "workload",
                                                            "cc",
                                                            "verb",
@@ -33,6 +33,7 @@ constexpr std::array<std::string_view, 16> kReplayFlags = {"fabric",
                                                            "ack-every",
                                                            "ack-delay",
                                                            "pull-window",
+                                                           "packets-per-turn",
                                                            "time-limit",
                                                            "collective-algorithm",
                                                            "comm-groups",

@@ -41,6 +41,7 @@ constexpr FlagInfo kFlags[] = {
     {"retry-cnt", 0, true},   {"tx-copy", 0, false},     {"gateway", 0, true},
     {"link-mtu", 0, true},    {"no-coalesce-control", 0, false},
     {"pull-window", 0, true}, {"no-address-check", 0, false},
+    {"packets-per-turn", 0, true},
 };
 // clang-format on
 constexpr size_t kFlagCount = std::size(kFlags);
@@ -592,6 +593,15 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
     }
     options.pull_window_packets = static_cast<uint32_t>(*packets);
   }
+  if (raw.Has("packets-per-turn")) {
+    const std::optional<uint64_t> packets = ParseUnsigned(raw.Get("packets-per-turn"));
+    if (!packets || *packets < 1 || *packets > kMaxPacketsPerTurn) {
+      return FlagError("packets-per-turn",
+                       absl::StrFormat("'%s' is not a packet count; valid: 1..%u",
+                                       raw.Get("packets-per-turn"), kMaxPacketsPerTurn));
+    }
+    options.packets_per_turn = static_cast<uint32_t>(*packets);
+  }
   if (raw.Has("retry-cnt")) {
     const std::optional<uint64_t> count = ParseUnsigned(raw.Get("retry-cnt"));
     if (!count || *count > 255) {
@@ -686,6 +696,8 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
       --pull-window=N    receiver-driven pulls (docs/protocol.md 8.6): a QP sends N
                          packets unpulled, then one per pull; 0..1024 (default 0:
                          off); both sides of a DPDK run must give the same N
+      --packets-per-turn=N  packets a QP sends in a row before the next QP gets
+                         its turn, 1..1024 (default 16; 1: a packet round-robin)
       --retry-cnt=N      timeouts without progress before a QP fails with
                          RETRY_EXC_ERR, 0..255 (default %u)
       --verify           fill every message with a pattern derived from (seed, QP,

@@ -332,6 +332,19 @@ TEST(PerfOptionsTest, PullWindowReachesTheTransport) {
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--pull-window=x"}), StartsWith("--pull-window"));
 }
 
+TEST(PerfOptionsTest, PacketsPerTurn) {
+  const absl::StatusOr<PerfOptions> o = Parse({"--test=write_bw", "--packets-per-turn=1"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->packets_per_turn, 1u);
+  EXPECT_EQ(Parse({"--test=write_bw"})->packets_per_turn, ContextConfig{}.packets_per_turn);
+  for (const char* bad :
+       {"--packets-per-turn=0", "--packets-per-turn=1025", "--packets-per-turn=x"}) {
+    EXPECT_THAT(ErrorOf({"--test=write_bw", bad}),
+                AllOf(StartsWith("--packets-per-turn"), HasSubstr("1..1024")))
+        << bad;
+  }
+}
+
 TEST(PerfOptionsTest, NoCoalesceControlNeedsTheDpdkFabric) {
   EXPECT_TRUE(Parse({"--test=write_bw", "--fabric=dpdk"})->coalesce_control);
   EXPECT_FALSE(

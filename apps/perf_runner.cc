@@ -252,6 +252,7 @@ absl::Status PerfSession::SetUp() {
     config.local.mac.bytes = {0x02, 0x00, 0x00, 0x00, 0x00, static_cast<uint8_t>(side + 1)};
     config.local.ip = IpAddress::V4(0x0A000001u + static_cast<uint32_t>(side));
     config.seed = sim::DeriveSeed(options_.seed, 0x1000 + static_cast<uint64_t>(side));
+    config.packets_per_turn = options_.packets_per_turn;
     absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
     if (!ctx.ok()) return ctx.status();
     ctx_[side] = std::move(*ctx);

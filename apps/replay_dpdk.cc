@@ -379,6 +379,7 @@ absl::Status DpdkRank::SetUpContext() {
   config.local.ip = hosts_[rank_].ip;
   config.seed = sim::DeriveSeed(options_.config.seed, 0x10000 + rank_);
   config.coalesce_control = options_.dpdk_options.coalesce_control;
+  config.packets_per_turn = options_.config.packets_per_turn;
   absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
   if (!ctx.ok()) return ctx.status();
   context_ = *std::move(ctx);

@@ -148,6 +148,11 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     } else if (name == "ack-every") {
       if (!ParseUint(value, &u) || u < 1 || u > 1024) return FlagError(name, "packets, 1..1024");
       o.config.ack_every = static_cast<uint32_t>(u);
+    } else if (name == "packets-per-turn") {
+      if (!ParseUint(value, &u) || u < 1 || u > kMaxPacketsPerTurn) {
+        return FlagError(name, absl::StrFormat("packets, 1..%u", kMaxPacketsPerTurn));
+      }
+      o.config.packets_per_turn = static_cast<uint32_t>(u);
     } else if (name == "pull-window") {
       const uint32_t window = TransportOptions{}.window_packets;
       if (!ParseUint(value, &u) || u > window) {
@@ -302,6 +307,8 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
   --mtu BYTES            payload bytes per packet (default 4096)
   --ack-every N          the receiver ACKs every N data packets... (default 4)
   --ack-delay US         ...or this long after the first unacknowledged one (default 2)
+  --packets-per-turn N   packets a queue pair sends in a row before the host's next one
+                         gets its turn (default 16; 1: a packet round-robin)
   --pull-window N        receiver-driven pulls (after EQDS): a connection sends N packets
                          unpulled, then one per pull; each receiver paces its pulls at its
                          line rate, round-robin over its senders (default 0: off)

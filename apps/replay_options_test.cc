@@ -21,6 +21,18 @@ absl::StatusOr<ReplayOptions> Parse(std::vector<const char*> args) {
   return ParseReplayOptions(args);
 }
 
+TEST(ReplayOptionsTest, PacketsPerTurn) {
+  absl::StatusOr<ReplayOptions> o = Parse({"--packets-per-turn", "1"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->config.packets_per_turn, 1u);
+  EXPECT_EQ(Parse({})->config.packets_per_turn, ContextConfig{}.packets_per_turn);
+  for (const char* bad :
+       {"--packets-per-turn=0", "--packets-per-turn=1025", "--packets-per-turn=x"}) {
+    EXPECT_THAT(Parse({bad}).status().message(), HasSubstr("--packets-per-turn: packets, 1..1024"))
+        << bad;
+  }
+}
+
 TEST(ReplayOptionsTest, AckPolicyFlags) {
   absl::StatusOr<ReplayOptions> o = Parse({"--ack-every", "16", "--ack-delay=0.5"});
   ASSERT_TRUE(o.ok()) << o.status();

@@ -34,6 +34,9 @@ struct ReplayConfig {
   Duration ack_delay = TransportOptions{}.ack_delay;
   // Receiver-driven pulls (TransportOptions::pull_window_packets); 0: off.
   uint32_t pull_window_packets = 0;
+  // Packets a queue pair sends in a row before the host's next one
+  // (ContextConfig::packets_per_turn).
+  uint32_t packets_per_turn = ContextConfig{}.packets_per_turn;
   uint64_t seed = 1;
   // Virtual time after which the run stops and unfinished transfers are
   // reported as such.

@@ -208,6 +208,27 @@ TEST(ReplayRunnerTest, AckPolicyReachesTheReceivers) {
   EXPECT_LT(timed, every4);
 }
 
+// Two flows of 100 packets leave host 0 at once. Sent a packet each in turn
+// they finish one packet time (83 ns at 400G) apart; in turns of 64 the
+// second flow's last 36 packets go after the first is done, about 3 us later.
+TEST(ReplayRunnerTest, PacketsPerTurnReachesTheHosts) {
+  Workload w;
+  w.hosts = 16;
+  w.steps.push_back(Transfer(0, 5, 100 * 4096));
+  w.steps.push_back(Transfer(0, 9, 100 * 4096));
+  const auto finish_gap = [&w](uint32_t packets_per_turn) {
+    ReplayConfig c = FatTree16(1);
+    c.packets_per_turn = packets_per_turn;
+    const ReplayResult r = MustRun(w, c);
+    EXPECT_TRUE(r.flows.at(0).completed && r.flows.at(1).completed);
+    const Time a = r.flows.at(0).finish;
+    const Time b = r.flows.at(1).finish;
+    return a > b ? a - b : b - a;
+  };
+  EXPECT_LT(finish_gap(1), Duration::Nanoseconds(500));
+  EXPECT_GT(finish_gap(64), Duration::Microseconds(2));
+}
+
 TEST(ReplayReportTest, PercentilesAreNearestRank) {
   std::vector<double> v;
   for (int i = 1; i <= 100; ++i) v.push_back(i);

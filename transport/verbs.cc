@@ -279,9 +279,9 @@ absl::StatusOr<std::unique_ptr<Context>> Context::Create(const ContextConfig& co
     return absl::InvalidArgumentError(absl::StrFormat("contexts_sharing_link %u outside [1, 1024]",
                                                       config.contexts_sharing_link));
   }
-  if (config.packets_per_turn == 0 || config.packets_per_turn > 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("packets_per_turn %u outside [1, 1024]", config.packets_per_turn));
+  if (config.packets_per_turn == 0 || config.packets_per_turn > kMaxPacketsPerTurn) {
+    return absl::InvalidArgumentError(absl::StrFormat("packets_per_turn %u outside [1, %u]",
+                                                      config.packets_per_turn, kMaxPacketsPerTurn));
   }
   return std::unique_ptr<Context>(new Context(config));
 }

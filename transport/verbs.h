@@ -339,6 +339,8 @@ class QueuePair {
 // ---------------------------------------------------------------------------
 // The context: one per thread per port.
 
+inline constexpr uint32_t kMaxPacketsPerTurn = 1024;  // ContextConfig::packets_per_turn
+
 struct ContextConfig {
   Endpoint local;     // this host's MAC / IP / Tern UDP port
   uint64_t seed = 1;  // the context's randomness (entropy choice, jitter) is all from here
