@@ -12,9 +12,9 @@
 // the due, FIFO by the time each became due). Its own wakeup may be older
 // than that (an unpaced connection's is a past pacing time) and must not let
 // it jump the queue. Turns longer than one packet keep a queue pair's state
-// in cache across several packets and let the receiver coalesce their ACKs,
-// which is what keeps hundreds of active queue pairs near the packet rate of
-// one.
+// in cache across several packets and let the receiver coalesce their ACKs:
+// with a thousand active queue pairs, a packet round-robin reaches a quarter
+// of one pair's packet rate, turns of 16 about 0.6 (docs/dpdk.md).
 #pragma once
 
 #include <cstdint>
