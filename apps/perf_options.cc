@@ -697,7 +697,7 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
                          packets unpulled, then one per pull; 0..1024 (default 0:
                          off); both sides of a DPDK run must give the same N
       --packets-per-turn=N  packets a QP sends in a row before the next QP gets
-                         its turn, 1..1024 (default 16; 1: a packet round-robin)
+                         its turn, 1..%u (default %u; 1: a packet round-robin)
       --retry-cnt=N      timeouts without progress before a QP fails with
                          RETRY_EXC_ERR, 0..255 (default %u)
       --verify           fill every message with a pattern derived from (seed, QP,
@@ -764,7 +764,8 @@ Exit status: 0 when every message completed successfully with no data error,
 Fabric:
 )",
       kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu, TransportOptions{}.max_rto.microseconds(),
-      TransportOptions{}.min_rto.microseconds(), QpRtsAttr{}.retry_cnt, kMinLinkMtu, kMaxLinkMtu,
+      TransportOptions{}.min_rto.microseconds(), kMaxPacketsPerTurn,
+      ContextConfig{}.packets_per_turn, QpRtsAttr{}.retry_cnt, kMinLinkMtu, kMaxLinkMtu,
       kMaxWorkers);
   absl::StrAppend(&text, sim::DescribeWireSpec(), "\nCongestion control (--cc):\n",
                   DescribeAlgorithms());

@@ -308,7 +308,9 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
   --ack-every N          the receiver ACKs every N data packets... (default 4)
   --ack-delay US         ...or this long after the first unacknowledged one (default 2)
   --packets-per-turn N   packets a queue pair sends in a row before the host's next one
-                         gets its turn (default 16; 1: a packet round-robin)
+                         gets its turn, 1..)",
+      kMaxPacketsPerTurn, " (default ", ContextConfig{}.packets_per_turn,
+      R"(; 1: a packet round-robin)
   --pull-window N        receiver-driven pulls (after EQDS): a connection sends N packets
                          unpulled, then one per pull; each receiver paces its pulls at its
                          line rate, round-robin over its senders (default 0: off)
