@@ -14,7 +14,9 @@
 // - COMM_COLL: the k-th one on every rank forms the k-th collective, over all
 //   ranks in rank order; with communicator groups (ChakraOptions), the k-th
 //   one whose pg_name names group G, on every rank of G, forms G's k-th
-//   collective, over G's ranks in their listed order. Expanded by
+//   collective, over G's ranks in their listed order. The groups come from
+//   ChakraOptions' file or else from the traces' process_group:init METADATA
+//   nodes (PyTorch's record of its process groups). Expanded by
 //   ExpandCollective. Each rank's node becomes a zero-length "gate" delay
 //   carrying the node's dependencies, which the rank's part of the
 //   collective waits for; later nodes wait for the rank's part to finish.
@@ -79,6 +81,8 @@ struct TraceNode {
   std::vector<uint64_t> deps;  // data and control, as written
   CommAttributes comm;
   std::optional<std::string> pg_name;  // the communicator group, on COMM_COLL nodes
+  // inputs.values of a process_group:init METADATA node: the groups as JSON.
+  std::optional<std::string> process_groups;
 
   // Filled while building: the step that waits for `deps` (kNoStep until
   // made), and the steps whose completion means the node's.
@@ -137,6 +141,10 @@ std::optional<int64_t> IntegerValue(const pb::AttributeProto& attr) {
   }
 }
 
+// The name PyTorch's execution-trace observer gives the node that records
+// its process groups (json.dumps of pg_config_info, the node's one input).
+constexpr std::string_view kProcessGroupInit = "## process_group:init ##";
+
 absl::StatusOr<TraceNode> ConvertNode(const std::string& file, const pb::Node& message) {
   TraceNode node;
   node.id = message.id();
@@ -144,6 +152,9 @@ absl::StatusOr<TraceNode> ConvertNode(const std::string& file, const pb::Node& m
   node.duration_micros = message.duration_micros();
   node.deps.assign(message.data_deps().begin(), message.data_deps().end());
   node.deps.insert(node.deps.end(), message.ctrl_deps().begin(), message.ctrl_deps().end());
+  if (node.type == pb::METADATA_NODE && message.name() == kProcessGroupInit) {
+    node.process_groups = message.inputs().values();
+  }
   const std::pair<const char*, std::optional<int64_t>*> wanted[] = {
       {"comm_type", &node.comm.type}, {"comm_size", &node.comm.size}, {"comm_src", &node.comm.src},
       {"comm_dst", &node.comm.dst},   {"comm_tag", &node.comm.tag},
@@ -295,6 +306,27 @@ absl::StatusOr<std::vector<std::string>> ListRankFiles(const std::string& dir) {
 // Communicator group name -> its ranks, in the order listed.
 using CommGroups = std::map<std::string, std::vector<uint32_t>>;
 
+// The ranks of one group's JSON list, each an integer below `ranks`, none
+// twice; errors start with `where`.
+absl::StatusOr<std::vector<uint32_t>> ParseGroupRanks(const google::protobuf::ListValue& list,
+                                                      uint32_t ranks, const std::string& where) {
+  std::vector<uint32_t> members;
+  std::vector<bool> seen(ranks);
+  for (const google::protobuf::Value& element : list.values()) {
+    const double rank = element.number_value();
+    if (!element.has_number_value() || rank != std::floor(rank) || rank < 0 || rank >= ranks) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ranks are integers from 0 to ",
+                                                     ranks - 1, " (the trace's ranks); got ",
+                                                     element.ShortDebugString()));
+    }
+    const auto r = static_cast<uint32_t>(rank);
+    if (seen[r]) return absl::InvalidArgumentError(absl::StrCat(where, ": rank ", r, " twice"));
+    seen[r] = true;
+    members.push_back(r);
+  }
+  return members;
+}
+
 // Reads a groups file (ChakraOptions::comm_groups_file) for a trace of
 // `ranks` ranks.
 absl::StatusOr<CommGroups> LoadCommGroups(const std::string& path, uint32_t ranks) {
@@ -321,19 +353,120 @@ absl::StatusOr<CommGroups> LoadCommGroups(const std::string& path, uint32_t rank
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": expected a name and a non-empty list of ranks, or {\"ranks\": [...]}"));
     }
-    std::vector<uint32_t>& members = groups[name];
-    std::vector<bool> seen(ranks);
-    for (const google::protobuf::Value& element : list->values()) {
-      const double rank = element.number_value();
-      if (!element.has_number_value() || rank != std::floor(rank) || rank < 0 || rank >= ranks) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": ranks are integers from 0 to ",
-                                                       ranks - 1, " (the trace's ranks); got ",
-                                                       element.ShortDebugString()));
+    absl::StatusOr<std::vector<uint32_t>> members = ParseGroupRanks(*list, ranks, where);
+    if (!members.ok()) return members.status();
+    groups[name] = *std::move(members);
+  }
+  return groups;
+}
+
+// The JSON array inside a process_group:init node's inputs.values. Chakra's
+// converter writes str() of the node's input list, so the array sits in a
+// Python string literal (['[{"pg_name": ...}]']) or in nested lists: it is the
+// first '[' that opens an object, up to its matching ']'. Empty when the node
+// lists no group.
+absl::StatusOr<std::string_view> ProcessGroupArray(std::string_view values,
+                                                   const std::string& where) {
+  size_t start = std::string_view::npos;
+  for (size_t i = 0; i < values.size() && start == std::string_view::npos; ++i) {
+    if (values[i] != '[') continue;
+    const size_t next = values.find_first_not_of(" \t\n", i + 1);
+    if (next != std::string_view::npos && values[next] == '{') start = i;
+  }
+  if (start == std::string_view::npos) {
+    if (values.find('{') == std::string_view::npos) return std::string_view();
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": process_group:init input holds no JSON list of groups"));
+  }
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = start; i < values.size(); ++i) {
+    const char c = values[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
       }
-      const auto r = static_cast<uint32_t>(rank);
-      if (seen[r]) return absl::InvalidArgumentError(absl::StrCat(where, ": rank ", r, " twice"));
-      seen[r] = true;
-      members.push_back(r);
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      ++depth;
+    } else if ((c == ']' || c == '}') && --depth == 0) {
+      return values.substr(start, i + 1 - start);
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(where, ": process_group:init input ends inside its JSON list of groups"));
+}
+
+// The groups that the traces' process_group:init nodes list (PyTorch's
+// pg_config_info: pg_name, ranks, group_size per group; a rank lists the groups
+// it belongs to, and "ranks" is empty for a group of every rank). A name listed
+// on several ranks must list the same ranks there.
+absl::StatusOr<CommGroups> GroupsFromTraces(const std::vector<RankTrace>& traces) {
+  const auto ranks = static_cast<uint32_t>(traces.size());
+  CommGroups groups;
+  std::map<std::string, std::string> listed_by;  // group -> the first node that listed it
+  for (const RankTrace& trace : traces) {
+    for (const TraceNode& node : trace.nodes) {
+      if (!node.process_groups) continue;
+      const std::string where = NodeName(trace, node);
+      absl::StatusOr<std::string_view> array = ProcessGroupArray(*node.process_groups, where);
+      if (!array.ok()) return array.status();
+      if (array->empty()) continue;
+      google::protobuf::ListValue json;
+      const auto parsed = google::protobuf::util::JsonStringToMessage(*array, &json);
+      if (!parsed.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": process_group:init groups: ", std::string(parsed.message())));
+      }
+      for (const google::protobuf::Value& entry : json.values()) {
+        const auto& fields = entry.struct_value().fields();
+        const auto field = [&](const char* key) -> const google::protobuf::Value* {
+          const auto it = fields.find(key);
+          return it == fields.end() ? nullptr : &it->second;
+        };
+        const google::protobuf::Value* pg_name = field("pg_name");
+        const google::protobuf::Value* listed = field("ranks");
+        if (!entry.has_struct_value() || pg_name == nullptr || !pg_name->has_string_value() ||
+            pg_name->string_value().empty() || listed == nullptr || !listed->has_list_value()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where,
+                           ": process_group:init: expected {\"pg_name\": \"NAME\", "
+                           "\"ranks\": [...], ...} per group, got ",
+                           entry.ShortDebugString()));
+        }
+        const std::string& name = pg_name->string_value();
+        const std::string of_group = absl::StrCat(where, ": group \"", name, "\"");
+        absl::StatusOr<std::vector<uint32_t>> members =
+            ParseGroupRanks(listed->list_value(), ranks, of_group);
+        if (!members.ok()) return members.status();
+        const google::protobuf::Value* size = field("group_size");
+        if (size != nullptr && !size->has_number_value()) {
+          return absl::InvalidArgumentError(absl::StrCat(of_group, ": group_size is not a number"));
+        }
+        if (members->empty()) {
+          // PyTorch leaves "ranks" empty for a group of every rank.
+          if (size != nullptr && size->number_value() != ranks) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(of_group, ": no ranks listed and group_size ", size->number_value(),
+                             " is not the trace's ", ranks, " ranks"));
+          }
+          for (uint32_t r = 0; r < ranks; ++r) members->push_back(r);
+        } else if (size != nullptr && size->number_value() != members->size()) {
+          return absl::InvalidArgumentError(absl::StrCat(of_group, ": group_size ",
+                                                         size->number_value(), " but ",
+                                                         members->size(), " ranks listed"));
+        }
+        const auto [it, added] = groups.emplace(name, *members);
+        if (added) {
+          listed_by[name] = where;
+        } else if (it->second != *members) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(of_group, ": ranks differ from the same group in ", listed_by[name]));
+        }
+      }
     }
   }
   return groups;
@@ -341,11 +474,13 @@ absl::StatusOr<CommGroups> LoadCommGroups(const std::string& path, uint32_t rank
 
 class TraceBuilder {
  public:
+  // `groups_source` names where `groups` came from, for messages.
   TraceBuilder(std::vector<RankTrace> ranks, const ChakraOptions& options, CommGroups groups,
-               Workload& workload)
+               std::string groups_source, Workload& workload)
       : ranks_(std::move(ranks)),
         options_(options),
         comm_groups_(std::move(groups)),
+        groups_source_(std::move(groups_source)),
         workload_(workload),
         collectives_(ranks_.size()) {
     workload_.hosts = static_cast<uint32_t>(ranks_.size());
@@ -552,7 +687,7 @@ class TraceBuilder {
           if (it == index.end()) {
             return absl::InvalidArgumentError(
                 absl::StrCat(NodeName(ranks_[r], node), ": pg_name \"", *node.pg_name,
-                             "\" is not a group of ", options_.comm_groups_file));
+                             "\" is not a group of ", groups_source_));
           }
           group = it->second;
         }
@@ -561,7 +696,7 @@ class TraceBuilder {
         if (at == members.end()) {
           return absl::InvalidArgumentError(absl::StrCat(NodeName(ranks_[r], node), ": rank ", r,
                                                          " is not in group \"", *node.pg_name,
-                                                         "\" of ", options_.comm_groups_file));
+                                                         "\" of ", groups_source_));
         }
         groups[group].nodes[static_cast<size_t>(at - members.begin())].push_back(i);
       }
@@ -668,6 +803,7 @@ class TraceBuilder {
   std::vector<RankTrace> ranks_;
   const ChakraOptions& options_;
   const CommGroups comm_groups_;
+  const std::string groups_source_;
   Workload& workload_;
   std::vector<NodeRef> owner_;  // per step
   // Per rank, the indices of its COMM_COLL nodes in file order.
@@ -685,17 +821,19 @@ absl::StatusOr<Workload> LoadChakraTrace(const std::string& dir, const ChakraOpt
     if (!trace.ok()) return trace.status();
     ranks.push_back(*std::move(trace));
   }
-  CommGroups groups;
-  if (!options.comm_groups_file.empty()) {
-    absl::StatusOr<CommGroups> loaded =
-        LoadCommGroups(options.comm_groups_file, static_cast<uint32_t>(ranks.size()));
-    if (!loaded.ok()) return loaded.status();
-    groups = *std::move(loaded);
-  }
+  // A groups file overrides what the traces record.
+  const bool from_file = !options.comm_groups_file.empty();
+  absl::StatusOr<CommGroups> groups =
+      from_file ? LoadCommGroups(options.comm_groups_file, static_cast<uint32_t>(ranks.size()))
+                : GroupsFromTraces(ranks);
+  if (!groups.ok()) return groups.status();
+  std::string source =
+      from_file ? options.comm_groups_file : absl::StrCat(dir, "'s process_group:init nodes");
   Workload workload;
   workload.description = dir;
   if (absl::Status status =
-          TraceBuilder(std::move(ranks), options, std::move(groups), workload).Build();
+          TraceBuilder(std::move(ranks), options, *std::move(groups), std::move(source), workload)
+              .Build();
       !status.ok()) {
     return status;
   }

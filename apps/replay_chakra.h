@@ -19,7 +19,9 @@ struct ChakraOptions {
   // JSON object mapping each group's name to its ranks, {"1": [0, 1], ...}
   // (or {"1": {"ranks": [0, 1]}}). A COMM_COLL node whose pg_name attribute
   // names a group runs among that group's ranks, in the order listed (the
-  // ring order). "" = no file: every collective spans all ranks.
+  // ring order). "" = no file: the groups that the traces' own
+  // process_group:init METADATA nodes record (PyTorch's), and without those
+  // every collective spans all ranks. A file overrides the traces' groups.
   std::string comm_groups_file = {};
 };
 
@@ -28,8 +30,9 @@ struct ChakraOptions {
 // node id: unreadable or truncated protobuf, a dependency on an unknown node,
 // a SEND without its RECV (or the reverse), collectives that disagree across
 // ranks, a dependency cycle; errors in the groups file name it and the group,
-// and a pg_name that names no group, or a group without the node's rank, is
-// refused.
+// errors in a process_group:init node name the file and node (groups listed
+// differently on two ranks too), and a pg_name that names no group, or a group
+// without the node's rank, is refused.
 absl::StatusOr<Workload> LoadChakraTrace(const std::string& dir, const ChakraOptions& options = {});
 
 }  // namespace tern::replay

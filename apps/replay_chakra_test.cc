@@ -536,22 +536,37 @@ std::vector<std::vector<pb::Node>> TwoGroupsThenAll() {
           {GroupColl(0, pb::ALL_REDUCE, 2048, "2"), Coll(1, pb::ALL_GATHER, 512, {0})}};
 }
 
+// Per collective size, the ranks its transfers touch.
+std::map<uint64_t, std::set<uint32_t>> RanksByCollectiveBytes(const Workload& w) {
+  std::map<uint64_t, std::set<uint32_t>> by_bytes;
+  for (const Step& s : w.steps) {
+    if (s.kind != StepKind::kTransfer) continue;
+    std::set<uint32_t>& ranks = by_bytes[w.collectives[static_cast<size_t>(s.collective)].bytes];
+    ranks.insert(s.src);
+    ranks.insert(s.dst);
+  }
+  return by_bytes;
+}
+
+// The label of the first transfer of the collective of `bytes`: the
+// collective is named after its group's first rank.
+std::string FirstTransferLabel(const Workload& w, uint64_t bytes) {
+  for (const Step& s : w.steps) {
+    if (s.kind == StepKind::kTransfer &&
+        w.collectives[static_cast<size_t>(s.collective)].bytes == bytes) {
+      return s.label;
+    }
+  }
+  return "";
+}
+
 TEST(ChakraCommGroupTest, CollectivesRunAmongTheirGroupsRanksInListedOrder) {
   TraceDir dir;
   WriteRanks(dir, TwoGroupsThenAll());
   dir.Write("groups.json", R"({"1": [0, 1], "2": {"ranks": [3, 2], "dimensions": [2]}})");
   const Workload w = LoadOk(dir.path(), {.comm_groups_file = dir.File("groups.json")});
   ASSERT_EQ(w.collectives.size(), 3u);
-  std::map<int32_t, std::set<uint32_t>> hosts;  // per collective, the ranks its transfers touch
-  for (const Step& s : w.steps) {
-    if (s.kind != StepKind::kTransfer) continue;
-    hosts[s.collective].insert(s.src);
-    hosts[s.collective].insert(s.dst);
-  }
-  std::map<uint64_t, std::set<uint32_t>> by_bytes;
-  for (const auto& [collective, ranks] : hosts) {
-    by_bytes[w.collectives[static_cast<size_t>(collective)].bytes] = ranks;
-  }
+  std::map<uint64_t, std::set<uint32_t>> by_bytes = RanksByCollectiveBytes(w);
   EXPECT_THAT(by_bytes[1024], ElementsAre(0u, 1u));
   EXPECT_THAT(by_bytes[2048], ElementsAre(2u, 3u));
   EXPECT_THAT(by_bytes[512], ElementsAre(0u, 1u, 2u, 3u));
@@ -563,13 +578,7 @@ TEST(ChakraCommGroupTest, CollectivesRunAmongTheirGroupsRanksInListedOrder) {
     }
   }
   // Ring order is the listed order: group "2"'s ring starts at rank 3.
-  for (const Step& s : w.steps) {
-    if (s.kind == StepKind::kTransfer &&
-        w.collectives[static_cast<size_t>(s.collective)].bytes == 2048) {
-      EXPECT_EQ(s.label.substr(0, 5), "rank3") << "named after its group's first rank";
-      break;
-    }
-  }
+  EXPECT_THAT(FirstTransferLabel(w, 2048), ::testing::StartsWith("rank3/"));
 }
 
 TEST(ChakraCommGroupTest, WithoutAGroupsFileEveryCollectiveSpansAllRanks) {
@@ -629,14 +638,123 @@ TEST(ChakraCommGroupTest, BadGroupsAndNodesOutsideThemAreRefused) {
               {uneven.File("p.1.et"), "1 COMM_COLL nodes of group \"1\"", "has 2"});
 }
 
+// ---- communicator groups the traces record (process_group:init) ----
+
+// PyTorch's record of its process groups as Chakra's converter writes it:
+// str() of the node's input list, whose one element is json.dumps of
+// pg_config_info, so the JSON sits in a Python string literal.
+pb::Node ProcessGroupInit(uint64_t id, const std::string& json) {
+  pb::Node node;
+  node.set_id(id);
+  node.set_name("## process_group:init ##");
+  node.set_type(pb::METADATA_NODE);
+  node.mutable_inputs()->set_values(absl::StrCat("['", json, "']"));
+  return node;
+}
+
+// Groups "0" (every rank: PyTorch lists no ranks for it), "1" = {0, 1} and
+// "2" = {2, 3}; each rank records the groups it belongs to.
+constexpr char kGroupsOfRanks01[] =
+    R"([{"pg_name": "0", "pg_desc": "default_pg", "backend_config": "cuda:nccl", )"
+    R"("ranks": [], "group_size": 4, "group_count": 3}, )"
+    R"({"pg_name": "1", "pg_desc": "undefined", "backend_config": "cuda:nccl", )"
+    R"("ranks": [0, 1], "group_size": 2, "group_count": 3}])";
+constexpr char kGroupsOfRanks23[] =
+    R"([{"pg_name": "0", "pg_desc": "default_pg", "ranks": [], "group_size": 4}, )"
+    R"({"pg_name": "2", "pg_desc": "undefined", "ranks": [2, 3], "group_size": 2}])";
+
+// TwoGroupsThenAll with each rank's process_group:init node (id 100) first
+// and the all-gather marked as group "0".
+std::vector<std::vector<pb::Node>> TwoRecordedGroupsThenAll() {
+  std::vector<std::vector<pb::Node>> ranks = TwoGroupsThenAll();
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    *ranks[r][1].add_attr() = StringAttr("pg_name", "0");
+    ranks[r].insert(ranks[r].begin(),
+                    ProcessGroupInit(100, r < 2 ? kGroupsOfRanks01 : kGroupsOfRanks23));
+  }
+  return ranks;
+}
+
+TEST(ChakraProcessGroupTest, CollectivesRunAmongTheGroupsTheTracesRecord) {
+  TraceDir dir;
+  std::vector<std::vector<pb::Node>> ranks = TwoRecordedGroupsThenAll();
+  // The nested-list form some converters write reads the same.
+  ranks[3][0].mutable_inputs()->set_values(absl::StrCat("[[", kGroupsOfRanks23, "]]"));
+  WriteRanks(dir, ranks);
+  const Workload w = LoadOk(dir.path());
+  ASSERT_EQ(w.collectives.size(), 3u);
+  std::map<uint64_t, std::set<uint32_t>> by_bytes = RanksByCollectiveBytes(w);
+  EXPECT_THAT(by_bytes[1024], ElementsAre(0u, 1u));
+  EXPECT_THAT(by_bytes[2048], ElementsAre(2u, 3u));
+  EXPECT_THAT(by_bytes[512], ElementsAre(0u, 1u, 2u, 3u)) << "group \"0\" is every rank";
+  EXPECT_THAT(FirstTransferLabel(w, 2048), ::testing::StartsWith("rank2/"));
+}
+
+TEST(ChakraProcessGroupTest, AGroupsFileOverridesWhatTheTracesRecord) {
+  TraceDir dir;
+  WriteRanks(dir, TwoRecordedGroupsThenAll());
+  dir.Write("groups.json", R"({"0": [0, 1, 2, 3], "1": [0, 1], "2": [3, 2]})");
+  const Workload w = LoadOk(dir.path(), {.comm_groups_file = dir.File("groups.json")});
+  EXPECT_THAT(FirstTransferLabel(w, 2048), ::testing::StartsWith("rank3/"))
+      << "the file's ring order, not the trace's";
+}
+
+TEST(ChakraProcessGroupTest, ARecordWithoutGroupsLeavesCollectivesOnAllRanks) {
+  TraceDir dir;
+  WriteRanks(dir, {{ProcessGroupInit(100, "[]"), GroupColl(0, pb::ALL_REDUCE, 1024, "7")},
+                   {ProcessGroupInit(100, "[]"), GroupColl(0, pb::ALL_REDUCE, 1024, "7")}});
+  const Workload w = LoadOk(dir.path());
+  ASSERT_EQ(w.collectives.size(), 1u);
+  EXPECT_EQ(w.collectives[0].ranks, 2u);
+}
+
+TEST(ChakraProcessGroupTest, BadRecordsAreRefusedNamingTheFileAndNode) {
+  TraceDir dir;
+  const std::string rank0 = dir.File("p.0.et");
+  const auto error_with = [&](const std::string& values, const std::vector<std::string>& parts) {
+    SCOPED_TRACE(values);
+    std::vector<std::vector<pb::Node>> ranks = TwoRecordedGroupsThenAll();
+    ranks[0][0].mutable_inputs()->set_values(values);
+    WriteRanks(dir, ranks);
+    std::vector<std::string> expected = {rank0, "node 100"};
+    expected.insert(expected.end(), parts.begin(), parts.end());
+    ExpectError(LoadChakraTrace(dir.path()), absl::StatusCode::kInvalidArgument, expected);
+  };
+  const auto record = [](const std::string& json) { return absl::StrCat("['", json, "']"); };
+  error_with(record(R"([{"pg_name": "1", "ranks": [0, 1])"), {"ends inside its JSON list"});
+  error_with(record(R"({"pg_name": "1"})"), {"no JSON list of groups"});
+  error_with(record(R"([{"pg_name": "1" "ranks": [0, 1]}])"), {"process_group:init groups"});
+  error_with(record(R"([{"pg_name": 1, "ranks": [0, 1]}])"), {"expected {\"pg_name\""});
+  error_with(record(R"([{"pg_name": "1"}])"), {"expected {\"pg_name\""});
+  error_with(record(R"([{"pg_name": "1", "ranks": [0, 9]}])"), {"group \"1\"", "0 to 3"});
+  error_with(record(R"([{"pg_name": "1", "ranks": [0, 0]}])"), {"group \"1\"", "rank 0 twice"});
+  error_with(record(R"([{"pg_name": "1", "ranks": [0, 1], "group_size": 3}])"),
+             {"group \"1\"", "group_size 3 but 2 ranks listed"});
+  error_with(record(R"([{"pg_name": "0", "ranks": [], "group_size": 8}])"),
+             {"group \"0\"", "group_size 8 is not the trace's 4 ranks"});
+  error_with(record(R"([{"pg_name": "1", "ranks": [0, 1], "group_size": "2"}])"),
+             {"group_size is not a number"});
+  // Ranks 0 and 1 both list group "1", with different members.
+  error_with(record(R"([{"pg_name": "0", "ranks": []}, {"pg_name": "1", "ranks": [0, 2]}])"),
+             {"group \"1\"", "ranks differ", dir.File("p.1.et")});
+  // A collective whose group no rank recorded.
+  std::vector<std::vector<pb::Node>> ranks = TwoRecordedGroupsThenAll();
+  ranks[2][0] = ProcessGroupInit(100, R"([{"pg_name": "0", "ranks": []}])");
+  ranks[3][0] = ranks[2][0];
+  WriteRanks(dir, ranks);
+  ExpectError(LoadChakraTrace(dir.path()), absl::StatusCode::kInvalidArgument,
+              {dir.File("p.2.et"), "pg_name \"2\" is not a group of", "process_group:init"});
+}
+
 // Seeded damage to one rank file of a valid 3-rank trace (sends, receives,
-// compute, an all-reduce): each result is a workload that passes
+// compute, an all-reduce, a record of process groups): each result is a workload that passes
 // ValidateWorkload or an InvalidArgument naming the damaged file or the
 // directory, and nothing else is printed (protobuf would log invalid UTF-8
 // itself). Seeds 1 to 300; the failing seed is printed.
 TEST(ChakraRobustnessTest, DamagedRankFilesLoadOrAreRefusedNamingTheFile) {
   const std::vector<std::vector<pb::Node>> ranks = {
-      {Send(0, 1, 4096), Recv(1, 2, 64, {0}), Coll(2, pb::ALL_REDUCE, 8192, {1}), Comp(3, 5, {2})},
+      {ProcessGroupInit(9, R"([{"pg_name": "0", "ranks": [], "group_size": 3}])"), Send(0, 1, 4096),
+       Recv(1, 2, 64, {0}), Coll(2, pb::ALL_REDUCE, 8192, {1}), Comp(3, 5, {2})},
       {Recv(0, 0, 4096), Send(1, 2, 64, {0}), Coll(2, pb::ALL_REDUCE, 8192, {1})},
       {Recv(0, 1, 64), Send(1, 0, 64, {0}), Coll(2, pb::ALL_REDUCE, 8192, {1})}};
   std::vector<std::string> files;

@@ -319,6 +319,7 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
   --comm-groups FILE     for chakra: traces, communicator groups as ASTRA-sim's
                          --comm-group-configuration: {"1": [0, 1], "2": [2, 3]}; a
                          COMM_COLL whose pg_name names a group runs among its ranks
+                         (default: the groups the traces' process_group:init nodes record)
   --quiet                no summary on stdout
 
 DPDK (--fabric=dpdk[:loss=P,dup=P,corrupt=P,reorder=US,paths=N,blackhole=I,seed=S]:
