@@ -159,13 +159,13 @@ absl::Status Connection::ToError() {
 
 // --- posting ------------------------------------------------------------------
 
-WcStatus Connection::ValidateLocal(std::span<const Sge> sges, uint32_t required_access) const {
+WcStatus Connection::ValidateLocal(std::span<const Sge> sges, uint32_t required_access) {
+  const RegionLookupCache& mr = local_region_;
   for (const Sge& sge : sges) {
     if (sge.length == 0) continue;
-    const MemoryRegion* mr = context_->FindRegion(sge.lkey, /*remote_key=*/false);
-    if (mr == nullptr || mr->pd() != pd_ || (mr->access() & required_access) != required_access ||
-        sge.addr < mr->addr() || sge.addr + sge.length > mr->addr() + mr->length() ||
-        sge.addr + sge.length < sge.addr) {
+    if (!context_->FindRegionCached(sge.lkey, /*remote_key=*/false, local_region_) ||
+        mr.pd != pd_ || (mr.access & required_access) != required_access || sge.addr < mr.addr ||
+        sge.addr + sge.length > mr.addr + mr.length || sge.addr + sge.length < sge.addr) {
       return WcStatus::kLocProtErr;
     }
   }

@@ -154,7 +154,7 @@ class Connection {
   std::span<Sge> sq_sges(uint32_t ssn);
   std::span<const Sge> sq_sges(uint32_t ssn) const;
   std::span<Sge> rq_sges(uint32_t rsn);
-  WcStatus ValidateLocal(std::span<const Sge> sges, uint32_t required_access) const;
+  WcStatus ValidateLocal(std::span<const Sge> sges, uint32_t required_access);
   void CompleteSends();
   void CompleteRecvs();
   void Fail(WcStatus status, uint32_t failing_ssn, bool has_failing, std::string reason);
@@ -209,6 +209,10 @@ class Connection {
   // --- identity and configuration ---
   Context* context_;
   ProtectionDomain* pd_;
+  // The regions this QP's posts (lkeys) and the peer's requests (rkeys) named
+  // last.
+  RegionLookupCache local_region_;
+  RegionLookupCache remote_region_;
   const uint32_t qp_num_;
   QpState state_ = QpState::kReset;
   CompletionQueue* send_cq_;

@@ -200,12 +200,12 @@ Connection::Verdict Connection::CheckRemoteAccess(const TernView& packet, uint32
   if (packet.rdma == nullptr) return Verdict::kInvalid;
   const uint64_t va = packet.rdma->remote_va.get();
   const uint32_t msg_len = packet.data->msg_len.get();
-  const MemoryRegion* mr = context_->FindRegion(packet.rdma->rkey.get(), /*remote_key=*/true);
+  const RegionLookupCache& mr = remote_region_;
   // The whole message must fit, checked on every packet: a message that
   // overruns its region is refused whole and touches no byte.
-  if (mr == nullptr || mr->pd() != pd_ || (mr->access() & access) != access ||
-      (access_ & access) != access || va < mr->addr() || va - mr->addr() > mr->length() ||
-      msg_len > mr->length() - (va - mr->addr())) {
+  if (!context_->FindRegionCached(packet.rdma->rkey.get(), /*remote_key=*/true, remote_region_) ||
+      mr.pd != pd_ || (mr.access & access) != access || (access_ & access) != access ||
+      va < mr.addr || va - mr.addr > mr.length || msg_len > mr.length - (va - mr.addr)) {
     return Verdict::kAccessError;
   }
   if (!FitsInMessage(packet.data->offset.get(), packet.payload.size(), msg_len)) {

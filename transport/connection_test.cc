@@ -25,14 +25,20 @@ using ::testing::ElementsAre;
 struct Buffer {
   std::vector<uint8_t> bytes;
   MemoryRegion* mr = nullptr;
+  // Copies of the keys, still usable once `mr` is deregistered (and freed),
+  // as an application would still hold them.
+  uint32_t lkey = 0;
+  uint32_t rkey = 0;
   Buffer(ProtectionDomain* pd, size_t size, uint8_t seed,
          uint32_t access = kAccessLocalWrite | kAccessRemoteWrite | kAccessRemoteRead)
       : bytes(size) {
     for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(seed + i * 7 + (i >> 8));
     mr = *pd->RegisterMemory(bytes.data(), size, access);
+    lkey = mr->lkey();
+    rkey = mr->rkey();
   }
   Sge sge(size_t offset, uint32_t length) const {
-    return Sge{reinterpret_cast<uint64_t>(bytes.data()) + offset, length, mr->lkey()};
+    return Sge{reinterpret_cast<uint64_t>(bytes.data()) + offset, length, lkey};
   }
   uint64_t addr(size_t offset = 0) const {
     return reinterpret_cast<uint64_t>(bytes.data()) + offset;
@@ -54,7 +60,7 @@ absl::Status PostWrite(QueuePair* qp, const Buffer& src, const Buffer& dst, uint
   Sge sge = src.sge(0, bytes);
   SendWr wr = MakeWr(1, WrOpcode::kRdmaWrite, &sge);
   wr.remote_addr = dst.addr();
-  wr.rkey = dst.mr->rkey();
+  wr.rkey = dst.rkey;
   return qp->PostSend(wr);
 }
 
@@ -379,6 +385,38 @@ TEST_F(ConnectionTest, WriteWithBadRkeyFailsAndTouchesNothing) {
   EXPECT_EQ(a->state(), QpState::kErr);
   EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
               ElementsAre(WcStatus::kRemAccessErr));
+}
+
+// Each side keeps the region it named last (RegionLookupCache); a region
+// deregistered after a first WRITE filled those caches is refused to the
+// next, on the responder (its rkey) and on the requester (its lkey).
+TEST_F(ConnectionTest, RegionsDeregisteredAfterAWriteAreRefusedToTheNext) {
+  auto [a, b] = pair_.ConnectQps();
+  Buffer src(pair_.side(0).pd, 64, 1), dst(pair_.side(1).pd, 64, 0);
+  ASSERT_TRUE(PostWrite(a, src, dst, 64).ok());
+  pair_.Run();
+  ASSERT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kSuccess));
+  ASSERT_EQ(dst.bytes, src.bytes);
+  std::fill(dst.bytes.begin(), dst.bytes.end(), uint8_t{0});
+  ASSERT_TRUE(pair_.side(1).pd->DeregisterMemory(dst.mr).ok());
+  ASSERT_TRUE(PostWrite(a, src, dst, 64).ok());
+  pair_.Run();
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kRemAccessErr));
+  EXPECT_EQ(dst.bytes, std::vector<uint8_t>(64, 0)) << "no byte written";
+
+  auto [c, d] = pair_.ConnectQps();
+  Buffer src2(pair_.side(0).pd, 64, 1), dst2(pair_.side(1).pd, 64, 0);
+  ASSERT_TRUE(PostWrite(c, src2, dst2, 64).ok());
+  pair_.Run();
+  ASSERT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kSuccess));
+  ASSERT_TRUE(pair_.side(0).pd->DeregisterMemory(src2.mr).ok());
+  ASSERT_TRUE(PostWrite(c, src2, dst2, 64).ok());
+  pair_.Run();
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kLocProtErr));
 }
 
 TEST_F(ConnectionTest, WriteOverrunningTheRegionTouchesNoByte) {

@@ -173,6 +173,7 @@ absl::Status ProtectionDomain::DeregisterMemory(MemoryRegion* mr) {
   auto& indexes = context_->region_indexes_;
   indexes.erase(indexes.begin() + (it - regions.begin()));
   regions.erase(it);
+  ++context_->region_generation_;
   return absl::OkStatus();
 }
 
@@ -184,6 +185,17 @@ const MemoryRegion* Context::FindRegion(uint32_t key, bool remote_key) const {
   if (it == region_indexes_.end() || *it != key >> 8) return nullptr;
   const MemoryRegion* mr = regions_[static_cast<size_t>(it - region_indexes_.begin())].get();
   return (remote_key ? mr->rkey_ : mr->lkey_) == key ? mr : nullptr;
+}
+
+bool Context::FindRegionCached(uint32_t key, bool remote_key, RegionLookupCache& cache) const {
+  if (cache.generation == region_generation_ && cache.key == key &&
+      cache.remote_key == remote_key) {
+    return true;
+  }
+  const MemoryRegion* mr = FindRegion(key, remote_key);
+  if (mr == nullptr) return false;
+  cache = {key, remote_key, region_generation_, mr->addr_, mr->length_, mr->access_, mr->pd_};
+  return true;
 }
 
 // --- completion queues ----------------------------------------------------------
@@ -218,7 +230,7 @@ uint32_t QueuePair::qp_num() const { return connection_->qp_num(); }
 QpState QueuePair::state() const { return connection_->state(); }
 const QpCounters& QueuePair::counters() const { return connection_->counters(); }
 const std::string& QueuePair::error_reason() const { return connection_->error_reason(); }
-void QueuePair::Reschedule() { context_->Reschedule(*this); }
+void QueuePair::Reschedule() { context_->Reschedule(schedule_slot_, *connection_); }
 
 absl::Status QueuePair::ToInit(const QpInitStateAttr& attr) {
   absl::Status status = connection_->ToInit(attr);
@@ -350,13 +362,14 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   const auto base = static_cast<uint16_t>(kEntropyPortBase + rng.Uniform(span));
   auto connection = std::make_unique<Connection>(this, pd, qp_num, attr, std::move(*cc), base);
   const TransmitSchedule::Slot slot = schedule_.Add();
-  if (slot >= qp_of_slot_.size()) qp_of_slot_.resize(slot + 1);
-  pulls_.Reserve(qp_of_slot_.size());
+  if (slot >= connection_of_slot_.size()) connection_of_slot_.resize(slot + 1);
+  pulls_.Reserve(connection_of_slot_.size());
+  Connection* raw = connection.get();
   qps_.push_back(std::unique_ptr<QueuePair>(new QueuePair(this, std::move(connection), slot)));
-  qp_nums_.push_back(qp_num);
-  qp_of_slot_[slot] = qps_.back().get();
+  qp_entries_.push_back({qp_num, slot, raw});
+  connection_of_slot_[slot] = raw;
   idle_due_.reserve(qps_.size());
-  Reschedule(*qps_.back());
+  Reschedule(slot, *raw);
   return qps_.back().get();
 }
 
@@ -366,22 +379,24 @@ absl::Status Context::DestroyQp(QueuePair* qp) {
   if (it == qps_.end()) return absl::NotFoundError("queue pair not in this context");
   schedule_.Remove(qp->schedule_slot_);
   pulls_.Remove(qp->schedule_slot_);
-  qp_of_slot_[qp->schedule_slot_] = nullptr;
-  qp_nums_.erase(qp_nums_.begin() + (it - qps_.begin()));
+  connection_of_slot_[qp->schedule_slot_] = nullptr;
+  qp_entries_.erase(qp_entries_.begin() + (it - qps_.begin()));
   qps_.erase(it);
   return absl::OkStatus();
 }
 
-QueuePair* Context::FindQp(uint32_t qp_num) const {
+const Context::QpEntry* Context::FindQp(uint32_t qp_num) const {
   // QP numbers grow with creation and destroyed QPs leave the vectors in
-  // order, so qp_nums_ is sorted: a binary search per packet.
-  const auto it = std::lower_bound(qp_nums_.begin(), qp_nums_.end(), qp_num);
-  if (it == qp_nums_.end() || *it != qp_num) return nullptr;
-  return qps_[static_cast<size_t>(it - qp_nums_.begin())].get();
+  // order, so qp_entries_ is sorted: a binary search per packet.
+  const auto it =
+      std::lower_bound(qp_entries_.begin(), qp_entries_.end(), qp_num,
+                       [](const QpEntry& entry, uint32_t num) { return entry.qp_num < num; });
+  if (it == qp_entries_.end() || it->qp_num != qp_num) return nullptr;
+  return &*it;
 }
 
-void Context::Reschedule(QueuePair& qp) {
-  schedule_.Set(qp.schedule_slot_, qp.connection_->NextWakeup());
+void Context::Reschedule(TransmitSchedule::Slot slot, const Connection& connection) {
+  schedule_.Set(slot, connection.NextWakeup());
 }
 
 void Context::OnFrame(std::span<const uint8_t> frame, Time now) {
@@ -408,8 +423,8 @@ void Context::OnTernPacket(const FrameView& frame, std::span<const uint8_t> byte
   const TernDecodeResult inner = DecodeTern(bytes, !config_.checksum_offload);
   if (!inner.ok()) return count_drop(inner.error);
   const TernView& packet = inner.view;
-  QueuePair* qp = FindQp(packet.tern->dst_qpn.get());
-  Connection* connection = qp != nullptr ? qp->connection_.get() : nullptr;
+  const QpEntry* qp = FindQp(packet.tern->dst_qpn.get());
+  Connection* connection = qp != nullptr ? qp->connection : nullptr;
   if (connection == nullptr || connection->peer_qp_num() != packet.tern->src_qpn.get() ||
       connection->state() == QpState::kReset || !(connection->remote().ip == frame.src.ip)) {
     return count_drop(DropReason::kUnknownConnection);
@@ -419,21 +434,21 @@ void Context::OnTernPacket(const FrameView& frame, std::span<const uint8_t> byte
   rx.ce = frame.ecn == Ecn::kCe;
   rx.ttl = frame.ttl;
   connection->OnPacket(packet, rx, now);
-  if (connection->WantsPull() && !pulls_.Contains(qp->schedule_slot_)) {
+  if (connection->WantsPull() && !pulls_.Contains(qp->slot)) {
     // A pacer that idled starts again now, not in the past.
     if (pulls_.empty()) next_pull_at_ = std::max(next_pull_at_, now);
-    pulls_.Push(qp->schedule_slot_);
+    pulls_.Push(qp->slot);
   }
-  Reschedule(*qp);
+  Reschedule(qp->slot, *connection);
 }
 
 void Context::GrantPulls(Time now) {
   while (!pulls_.empty() && next_pull_at_ <= now) {
     const TransmitSchedule::Slot slot = pulls_.Pop();
-    QueuePair& qp = *qp_of_slot_[slot];
-    next_pull_at_ = next_pull_at_ + qp.connection_->GrantPull(now) * config_.contexts_sharing_link;
-    if (qp.connection_->WantsPull()) pulls_.Push(slot);
-    Reschedule(qp);
+    Connection& c = *connection_of_slot_[slot];
+    next_pull_at_ = next_pull_at_ + c.GrantPull(now) * config_.contexts_sharing_link;
+    if (c.WantsPull()) pulls_.Push(slot);
+    Reschedule(slot, c);
   }
 }
 
@@ -442,14 +457,13 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
   size_t produced = 0;
   TransmitSchedule::Slot slot;
   while (produced < out.size() && schedule_.PopDue(now, &slot)) {
-    QueuePair& qp = *qp_of_slot_[slot];
-    Connection& c = *qp.connection_;
+    Connection& c = *connection_of_slot_[slot];
     c.RunTimers(now);
     // The rest of its turn in one visit, as far as this call has room.
     const uint32_t turn_left = schedule_.TurnLeft(slot);
     uint32_t sent = 0;
     while (produced < out.size() && sent < turn_left && c.BuildNext(now, &out[produced])) {
-      Finish(qp, out[produced]);
+      Finish(c, out[produced]);
       if (produced < kCoalesceScan) coalesce_limit_[produced] = c.path_mtu();
       ++produced;
       ++sent;
@@ -462,12 +476,12 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
     if (wakeup <= now) {
       // Due yet nothing to send (a stale loss record, a request completed in
       // error): the visit settled it, or the next call tries again.
-      idle_due_.push_back(&qp);
+      idle_due_.push_back(slot);
     } else {
       schedule_.Set(slot, wakeup);
     }
   }
-  for (QueuePair* qp : idle_due_) Reschedule(*qp);
+  for (const TransmitSchedule::Slot idle : idle_due_) Reschedule(idle, *connection_of_slot_[idle]);
   idle_due_.clear();
   counters_.packets_sent += produced;
   if (config_.coalesce_control && produced > 1) return CoalesceControl(out.first(produced));
@@ -530,9 +544,9 @@ void Context::MarkFollowed(std::span<uint8_t> packet) const {
   if (!config_.checksum_offload) header->checksum.set(TernChecksum(packet));
 }
 
-void Context::Finish(const QueuePair& qp, TxPacket& packet) const {
+void Context::Finish(const Connection& connection, TxPacket& packet) const {
   packet.src = &config_.local;
-  packet.dst = &qp.connection_->remote();
+  packet.dst = &connection.remote();
   if (!config_.checksum_offload) {
     auto* header = reinterpret_cast<TernHeader*>(packet.header);
     header->checksum.set(TernChecksum({packet.header, packet.header_len}, packet.payload));

@@ -121,6 +121,20 @@ class MemoryRegion {
   ProtectionDomain* pd_ = nullptr;
 };
 
+// What an access check reads of the region one key names, copied out of the
+// region. A connection keeps one per direction for the key it used last: a QP
+// usually names one region, so most packets skip the lookup and the cache miss
+// on the region object. See Context::FindRegionCached.
+struct RegionLookupCache {
+  uint32_t key = 0;
+  bool remote_key = false;
+  uint64_t generation = 0;  // Context's region generation when filled; 0: empty
+  uint64_t addr = 0;
+  uint64_t length = 0;
+  uint32_t access = 0;
+  const ProtectionDomain* pd = nullptr;
+};
+
 class ProtectionDomain {
  public:
   // Registers [addr, addr+length) with AccessFlag bits. The memory must stay
@@ -436,14 +450,26 @@ class Context {
   // Finds the region holding [addr, addr+len) for `key`, or null. Used by the
   // connections for lkey and rkey checks.
   const MemoryRegion* FindRegion(uint32_t key, bool remote_key) const;
+  // FindRegion through `cache`: true when `key` names a region, whose bounds
+  // and rights `cache` then holds. The cache answers while no region has been
+  // deregistered since it was filled; a registration changes no answer.
+  bool FindRegionCached(uint32_t key, bool remote_key, RegionLookupCache& cache) const;
 
  private:
+  // What a received packet needs of its QP, kept in one compact array so
+  // that the lookup does not load the QueuePair object on the way.
+  struct QpEntry {
+    uint32_t qp_num;
+    TransmitSchedule::Slot slot;
+    Connection* connection;
+  };
+
   explicit Context(const ContextConfig& config);
-  QueuePair* FindQp(uint32_t qp_num) const;
-  // Re-keys `qp` after its connection's wakeup may have changed.
-  void Reschedule(QueuePair& qp);
-  // Sets the checksum and addresses of a packet `qp` built.
-  void Finish(const QueuePair& qp, TxPacket& packet) const;
+  const QpEntry* FindQp(uint32_t qp_num) const;
+  // Re-keys the connection in `slot` after its wakeup may have changed.
+  void Reschedule(TransmitSchedule::Slot slot, const Connection& connection);
+  // Sets the checksum and addresses of a packet `connection` built.
+  void Finish(const Connection& connection, TxPacket& packet) const;
   // Decodes and delivers one Tern packet of a datagram.
   void OnTernPacket(const FrameView& frame, std::span<const uint8_t> bytes, Time now);
   // Puts the control packets of `packets` bound for one endpoint into the
@@ -459,19 +485,20 @@ class Context {
   ContextCounters counters_;
   std::vector<std::unique_ptr<ProtectionDomain>> pds_;
   std::vector<std::unique_ptr<MemoryRegion>> regions_;
-  // regions_[i]'s key index, beside it for the same reason as qp_nums_.
+  // regions_[i]'s key index, beside it for the same reason as qp_entries_.
   std::vector<uint32_t> region_indexes_;
   std::vector<std::unique_ptr<CompletionQueue>> cqs_;
   std::vector<std::unique_ptr<QueuePair>> qps_;  // sorted by QP number
-  // qps_[i]'s number, kept beside it so that the lookup per received packet
-  // searches one compact array instead of loading two objects per probe.
-  std::vector<uint32_t> qp_nums_;
-  // The QPs by when they next have work, and the QP of each schedule slot.
+  // qps_[i]'s entry, beside it: the lookup per received packet searches one
+  // compact array and goes from it straight to the connection.
+  std::vector<QpEntry> qp_entries_;
+  // The QPs by when they next have work, and the connection of each schedule
+  // slot (the transmit path, too, skips the QueuePair object).
   TransmitSchedule schedule_;
-  std::vector<QueuePair*> qp_of_slot_;
-  // QPs due in a PollTransmit that sent nothing: rescheduled once it ends, so
-  // one call visits each of them once.
-  std::vector<QueuePair*> idle_due_;
+  std::vector<Connection*> connection_of_slot_;
+  // Slots due in a PollTransmit that sent nothing: rescheduled once it ends,
+  // so one call visits each of them once.
+  std::vector<TransmitSchedule::Slot> idle_due_;
   // Receiver-driven pulls: the QPs owed pulls (by schedule slot) and when the
   // next pull may go.
   PullQueue pulls_;
@@ -484,6 +511,8 @@ class Context {
   std::array<uint8_t, kCoalesceScan * kMaxTernHeaderBytes> coalesce_buffer_{};
   uint32_t next_qp_num_;
   uint32_t next_key_ = 1;
+  // Moves on every deregistration, emptying every RegionLookupCache.
+  uint64_t region_generation_ = 1;
   uint64_t rng_seed_;
 
   friend class ProtectionDomain;

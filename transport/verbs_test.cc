@@ -130,6 +130,35 @@ TEST(ContextTest, FindRegionByKeyAmongManyWithGaps) {
   EXPECT_EQ(context->FindRegion(0xFFFFFFFF, true), nullptr);
 }
 
+// The cached lookup answers as FindRegion does: it follows the key it is
+// asked, and a region deregistered after the cache was filled is not found
+// through it, even for the key the cache holds.
+TEST(ContextTest, CachedRegionLookupForgetsDeregisteredRegions) {
+  auto context = *Context::Create(DefaultConfig());
+  ProtectionDomain* pd = context->AllocPd();
+  std::vector<uint8_t> a(64), b(128);
+  MemoryRegion* first = *pd->RegisterMemory(a.data(), a.size(), kAccessLocalWrite);
+  MemoryRegion* second =
+      *pd->RegisterMemory(b.data(), b.size(), kAccessLocalWrite | kAccessRemoteWrite);
+  RegionLookupCache cache;
+  ASSERT_TRUE(context->FindRegionCached(first->lkey(), false, cache));
+  EXPECT_EQ(cache.addr, first->addr());
+  EXPECT_EQ(cache.length, 64u);
+  EXPECT_EQ(cache.pd, pd);
+  EXPECT_FALSE(context->FindRegionCached(first->lkey(), true, cache)) << "an lkey is no rkey";
+  ASSERT_TRUE(context->FindRegionCached(second->rkey(), true, cache));
+  EXPECT_EQ(cache.length, 128u);
+  EXPECT_EQ(cache.access, kAccessLocalWrite | kAccessRemoteWrite);
+  // A registration leaves the cached answer standing.
+  std::vector<uint8_t> c(32);
+  ASSERT_TRUE(pd->RegisterMemory(c.data(), c.size(), kAccessLocalWrite).ok());
+  EXPECT_TRUE(context->FindRegionCached(second->rkey(), true, cache));
+  const uint32_t rkey = second->rkey();
+  ASSERT_TRUE(pd->DeregisterMemory(second).ok());
+  EXPECT_FALSE(context->FindRegionCached(rkey, true, cache)) << "deregistered after caching";
+  EXPECT_TRUE(context->FindRegionCached(first->lkey(), false, cache));
+}
+
 class QueuePairTest : public ::testing::Test {
  protected:
   QueuePairTest() {
