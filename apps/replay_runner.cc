@@ -113,6 +113,9 @@ absl::Status Replayer::CreateHost(uint32_t h, uint32_t cq_capacity) {
       [this, h](sim::Frame frame) { fabric_.SendFromHost(h, std::move(frame)); });
   fabric_.AttachHost(h, [nic = hs.nic.get()](sim::Frame frame) { nic->Deliver(frame); });
   hs.nic->SetActivityHook([this, h] { PollCompletions(h); });
+  // Nothing writes the source buffer once allocated, and it is freed after
+  // the run: frames can carry their payload by reference.
+  hs.nic->SetStablePayload({source_buffer_.get(), buffer_bytes_});
   hs.pd = hs.context->AllocPd();
   absl::StatusOr<CompletionQueue*> send_cq = hs.context->CreateCq(cq_capacity);
   if (!send_cq.ok()) return send_cq.status();

@@ -45,6 +45,10 @@ void FixUdpChecksum(std::span<uint8_t> frame, const FrameLayout& layout, size_t 
 }  // namespace
 
 FrameLayout ParseFrameLayout(std::span<const uint8_t> frame) {
+  return ParseFrameLayout(frame, frame.size());
+}
+
+FrameLayout ParseFrameLayout(std::span<const uint8_t> frame, size_t wire_size) {
   FrameLayout layout;
   if (frame.size() < sizeof(EthernetHeader)) return layout;
   const uint16_t ether_type = ReadBe16(frame, offsetof(EthernetHeader, ether_type));
@@ -72,7 +76,7 @@ FrameLayout ParseFrameLayout(std::span<const uint8_t> frame) {
   const size_t udp = ip + ip_header_len;
   if (protocol != kIpProtoUdp || frame.size() < udp + sizeof(UdpHeader)) return layout;
   const size_t udp_len = ReadBe16(frame, udp + offsetof(UdpHeader, length));
-  if (udp_len < sizeof(UdpHeader) || udp + udp_len > frame.size()) return layout;
+  if (udp_len < sizeof(UdpHeader) || udp + udp_len > wire_size) return layout;
   layout.udp = true;
   layout.udp_offset = udp;
   layout.payload_offset = udp + sizeof(UdpHeader);
@@ -103,8 +107,11 @@ size_t TrimmedTernLength(std::span<const uint8_t> frame, const FrameLayout& layo
 // Where the TelemetryStack of a Tern DATA frame that carries one starts in
 // `frame`; 0 for any other frame.
 size_t TelemetryStackOffset(std::span<const uint8_t> frame, const FrameLayout& layout) {
-  if (!layout.udp || layout.payload_len < sizeof(TernHeader) + sizeof(DataHeader)) return 0;
-  const std::span<const uint8_t> tern = frame.subspan(layout.payload_offset, layout.payload_len);
+  if (!layout.udp) return 0;
+  // A frame with a tail stores its Tern headers, so the stack is in `frame`.
+  const std::span<const uint8_t> tern = frame.subspan(
+      layout.payload_offset, std::min(layout.payload_len, frame.size() - layout.payload_offset));
+  if (tern.size() < sizeof(TernHeader) + sizeof(DataHeader)) return 0;
   TernHeader th;
   std::memcpy(&th, tern.data(), sizeof th);
   const uint8_t opcode = tern[sizeof(TernHeader)];
@@ -121,7 +128,17 @@ size_t TelemetryStackOffset(std::span<const uint8_t> frame, const FrameLayout& l
 
 bool StampTelemetry(std::span<uint8_t> frame, Time now, uint64_t port_tx_bytes,
                     uint64_t queue_bytes, Bandwidth rate) {
-  const size_t at = TelemetryStackOffset(frame, ParseFrameLayout(frame));
+  return StampTelemetry(frame, frame.size(), now, port_tx_bytes, queue_bytes, rate);
+}
+
+bool StampTelemetry(Frame& frame, Time now, uint64_t port_tx_bytes, uint64_t queue_bytes,
+                    Bandwidth rate) {
+  return StampTelemetry(frame, frame.wire_size(), now, port_tx_bytes, queue_bytes, rate);
+}
+
+bool StampTelemetry(std::span<uint8_t> frame, size_t wire_size, Time now, uint64_t port_tx_bytes,
+                    uint64_t queue_bytes, Bandwidth rate) {
+  const size_t at = TelemetryStackOffset(frame, ParseFrameLayout(frame, wire_size));
   if (at == 0) return false;
   auto* stack = reinterpret_cast<TelemetryStack*>(frame.data() + at);
   if (stack->hops >= kTelemetryHops) return false;
@@ -135,10 +152,10 @@ bool StampTelemetry(std::span<uint8_t> frame, Time now, uint64_t port_tx_bytes,
   return true;
 }
 
-FabricRoute ReadFabricRoute(std::span<const uint8_t> frame) {
+FabricRoute ReadFabricRoute(const Frame& frame) {
   FabricRoute route;
   route.parsed = true;
-  const FrameLayout layout = ParseFrameLayout(frame);
+  const FrameLayout layout = ParseFrameLayout(frame, frame.wire_size());
   if (!layout.ip || layout.ipv6) return route;
   Ipv4Header ip;
   std::memcpy(&ip, frame.data() + layout.ip_offset, sizeof(ip));
@@ -157,6 +174,7 @@ bool IsTrimmable(std::span<const uint8_t> frame) {
 }
 
 bool TrimFrame(Frame& frame) {
+  frame.AttachTail();
   const FrameLayout layout = ParseFrameLayout(frame);
   const size_t header_len = TrimmedTernLength(frame, layout);
   if (header_len == 0) return false;
@@ -268,11 +286,12 @@ Link::~Link() {
 
 void Link::Send(Frame frame) {
   ++counters_.frames_offered;
-  counters_.bytes_offered += frame.size();
+  counters_.bytes_offered += frame.wire_size();
 
   bool to_header_queue = false;
   // Draw only for frames that can be trimmed, so `trim` is the fraction of
   // trimmable DATA frames cut.
+  if (config_.trim > 0) frame.AttachTail();
   if (config_.trim > 0 && IsTrimmable(frame) && random_.Bernoulli(config_.trim)) {
     TrimFrame(frame);
     ++counters_.trimmed;
@@ -291,9 +310,9 @@ void Link::Send(Frame frame) {
     return (limit == 0 || queued + bytes <= limit) &&
            (shared_ == nullptr || shared_->used() + bytes <= shared_->capacity());
   };
-  if (!to_header_queue && !fits(queued_bytes_, frame.size())) {
+  if (!to_header_queue && !fits(queued_bytes_, frame.wire_size())) {
     if (!config_.trim_on_overflow || !TrimFrame(frame)) {
-      if (limit > 0 && queued_bytes_ + frame.size() > limit) {
+      if (limit > 0 && queued_bytes_ + frame.wire_size() > limit) {
         ++counters_.dropped_queue_full;
       } else {
         ++counters_.dropped_shared_buffer;
@@ -304,18 +323,18 @@ void Link::Send(Frame frame) {
     to_header_queue = true;
   }
   // The header queue has a buffer of its own, of the same size.
-  if (to_header_queue && !fits(header_queued_bytes_, frame.size())) {
-    if (limit > 0 && header_queued_bytes_ + frame.size() > limit) {
+  if (to_header_queue && !fits(header_queued_bytes_, frame.wire_size())) {
+    if (limit > 0 && header_queued_bytes_ + frame.wire_size() > limit) {
       ++counters_.dropped_queue_full;
     } else {
       ++counters_.dropped_shared_buffer;
     }
     return;
   }
-  if (shared_ != nullptr) shared_->TryReserve(frame.size());
+  if (shared_ != nullptr) shared_->TryReserve(frame.wire_size());
 
   if (ShouldMarkCe()) {
-    const FrameLayout layout = ParseFrameLayout(frame);
+    const FrameLayout layout = ParseFrameLayout(frame, frame.wire_size());
     if (layout.ip && (layout.ecn == Ecn::kEct0 || layout.ecn == Ecn::kEct1)) {
       MarkCongestionExperienced(frame, layout.ecn_offset);
       ++counters_.ecn_marked;
@@ -323,10 +342,10 @@ void Link::Send(Frame frame) {
   }
 
   if (to_header_queue) {
-    header_queued_bytes_ += frame.size();
+    header_queued_bytes_ += frame.wire_size();
     header_queue_.push_back(std::move(frame));
   } else {
-    queued_bytes_ += frame.size();
+    queued_bytes_ += frame.wire_size();
     queue_.push_back(std::move(frame));
   }
   counters_.max_queue_bytes = std::max(counters_.max_queue_bytes, queued_bytes());
@@ -358,28 +377,29 @@ void Link::Transmit(Frame frame) {
   transmitting_ = true;
   tx_frame_ = std::move(frame);
   tx_event_ = sim_.ScheduleAfter(
-      config_.rate.TransferTime(tx_frame_.size()), [this] { FinishTransmission(); }, &tx_frame_);
+      config_.rate.TransferTime(tx_frame_.wire_size()), [this] { FinishTransmission(); },
+      &tx_frame_);
 }
 
 void Link::FinishTransmission() {
   tx_event_ = kNoEvent;
   transmitting_ = false;
   ++counters_.frames_sent;
-  counters_.bytes_sent += tx_frame_.size();
+  counters_.bytes_sent += tx_frame_.wire_size();
   PutOnWire(std::move(tx_frame_));
   tx_frame_ = Frame();
   // Trimmed headers overtake every full frame still waiting.
   if (!header_queue_.empty()) {
     Frame next = std::move(header_queue_.front());
     header_queue_.pop_front();
-    header_queued_bytes_ -= next.size();
-    Dequeued(next.size());
+    header_queued_bytes_ -= next.wire_size();
+    Dequeued(next.wire_size());
     Transmit(std::move(next));
   } else if (!queue_.empty()) {
     Frame next = std::move(queue_.front());
     queue_.pop_front();
-    queued_bytes_ -= next.size();
-    Dequeued(next.size());
+    queued_bytes_ -= next.wire_size();
+    Dequeued(next.wire_size());
     Transmit(std::move(next));
   }
 }
@@ -394,6 +414,7 @@ void Link::PutOnWire(Frame frame) {
     return;
   }
   if (random_.Bernoulli(config_.corrupt) && !frame.empty()) {
+    frame.AttachTail();
     // Flip a bit the receiver's Tern checksum covers: past the UDP header when
     // there is one, anywhere in the frame otherwise.
     const FrameLayout layout = ParseFrameLayout(frame);
@@ -438,7 +459,7 @@ void Link::DeliverHead() {
         wire_.front().arrival, [this] { DeliverHead(); }, &wire_.front());
   }
   ++counters_.frames_delivered;
-  counters_.bytes_delivered += frame.size();
+  counters_.bytes_delivered += frame.wire_size();
   sink_(std::move(frame));
 }
 

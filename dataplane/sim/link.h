@@ -53,9 +53,24 @@ static_assert(sizeof(FabricRoute) == 16, "one per frame in flight");
 
 // A whole Ethernet frame (no preamble, no FCS), as bytes, with the fabric's
 // route note, which switches and links read instead of the headers.
+//
+// The stored bytes may stop before the frame does: its last `tail.size()`
+// bytes, a DATA packet's payload, can stay in the sender's memory when the
+// sender keeps them unchanged for the whole run (SimHost::SetStablePayload).
+// A frame in flight then holds its headers alone, so a large fabric's frames
+// stay in the caches. Only whoever reads or changes the payload (a trim, a
+// corruption, the receiving host) copies it in, with AttachTail().
 struct Frame : std::vector<uint8_t, FrameBufferAllocator<uint8_t>> {
   using std::vector<uint8_t, FrameBufferAllocator<uint8_t>>::vector;
   FabricRoute route;
+  std::span<const uint8_t> tail;
+
+  // The frame's length on the wire, stored bytes and tail.
+  size_t wire_size() const { return size() + tail.size(); }
+  void AttachTail() {
+    insert(end(), tail.begin(), tail.end());
+    tail = {};
+  }
 };
 // Where a link (or a host, or a switch) hands the frames it emits.
 using FrameSink = absl::AnyInvocable<void(Frame frame)>;
@@ -78,8 +93,12 @@ struct FrameLayout {
   uint16_t dst_port = 0;
 };
 FrameLayout ParseFrameLayout(std::span<const uint8_t> frame);
+// The same for the stored bytes of a frame `wire_size` bytes long (a Frame
+// with a tail): the UDP length is checked against `wire_size`, so the payload
+// the layout names may lie past `headers`.
+FrameLayout ParseFrameLayout(std::span<const uint8_t> headers, size_t wire_size);
 // The route note of `frame` (parsed, and routable when it is IPv4).
-FabricRoute ReadFabricRoute(std::span<const uint8_t> frame);
+FabricRoute ReadFabricRoute(const Frame& frame);
 
 // Cuts the payload of a Tern DATA frame, as a trimming switch does: keeps the
 // outer headers and the Tern headers up to the end of the DATA header (and its
@@ -95,6 +114,12 @@ bool TrimFrame(Frame& frame);
 // leaves; returns false, changing nothing, for any other frame or a full
 // stack. The Tern checksum skips the stack, so it stays valid.
 bool StampTelemetry(std::span<uint8_t> frame, Time now, uint64_t port_tx_bytes,
+                    uint64_t queue_bytes, Bandwidth rate);
+bool StampTelemetry(Frame& frame, Time now, uint64_t port_tx_bytes, uint64_t queue_bytes,
+                    Bandwidth rate);
+// The same for the stored bytes of a frame `wire_size` bytes long; its tail
+// holds no part of the stack, which comes before the payload.
+bool StampTelemetry(std::span<uint8_t> headers, size_t wire_size, Time now, uint64_t port_tx_bytes,
                     uint64_t queue_bytes, Bandwidth rate);
 // Whether TrimFrame() would cut this frame.
 bool IsTrimmable(std::span<const uint8_t> frame);

@@ -1,5 +1,6 @@
 #include "dataplane/sim/link.h"
 
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -911,6 +912,106 @@ TEST(FrameLayoutTest, RejectsNonIpAndTruncatedFrames) {
   EXPECT_TRUE(l.ip);
   EXPECT_FALSE(l.udp);
   EXPECT_FALSE(ParseFrameLayout(Frame{}).ip);
+}
+
+// --- Frames with a tail --------------------------------------------------------
+
+// `whole` as a sender with a stable payload sends it: the last `tail_bytes`
+// bytes stay in `store` (which must outlive the frame) and the frame holds the
+// rest.
+Frame WithTail(const Frame& whole, size_t tail_bytes, std::vector<uint8_t>& store) {
+  store.assign(whole.end() - static_cast<ptrdiff_t>(tail_bytes), whole.end());
+  Frame frame(whole.begin(), whole.end() - static_cast<ptrdiff_t>(tail_bytes));
+  frame.tail = store;
+  return frame;
+}
+
+Frame Attached(Frame frame) {
+  frame.AttachTail();
+  return frame;
+}
+
+// A link charges a frame with a tail its length on the wire: serialization,
+// queue and byte counters are those of the whole frame.
+TEST(LinkTest, FrameWithATailTakesItsWireLength) {
+  const Duration delay = Duration::Microseconds(1);
+  const Frame whole = MakeDataFrame({.payload = 4096});
+  std::vector<uint8_t> store;
+  LinkHarness with_tail(Config400G(delay));
+  LinkHarness without(Config400G(delay));
+  for (int i = 0; i < 3; ++i) {
+    with_tail.link().Send(WithTail(whole, 4096, store));
+    without.link().Send(whole);
+  }
+  EXPECT_EQ(with_tail.link().queued_bytes(), without.link().queued_bytes());
+  with_tail.sim().Run();
+  without.sim().Run();
+  ASSERT_EQ(with_tail.delivered().size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(with_tail.delivered()[i].at, without.delivered()[i].at);
+    EXPECT_EQ(with_tail.delivered()[i].frame.tail.size(), 4096u) << "carried, not copied";
+    EXPECT_EQ(Attached(with_tail.delivered()[i].frame), whole);
+  }
+  EXPECT_EQ(with_tail.link().counters().bytes_sent, 3 * whole.size());
+  EXPECT_EQ(with_tail.link().counters().bytes_delivered, 3 * whole.size());
+}
+
+// Route, ECN mark and telemetry stamp need only the headers the frame holds.
+TEST(LinkTest, FrameWithATailIsRoutedMarkedAndStampedAsTheWholeFrame) {
+  const Frame whole = MakeDataFrame({.entropy = 0xC123, .payload = 2048, .telemetry = true});
+  std::vector<uint8_t> store;
+  const FabricRoute route = ReadFabricRoute(WithTail(whole, 2048, store));
+  const FabricRoute expected = ReadFabricRoute(whole);
+  EXPECT_EQ(route.src_port, 0xC123);
+  EXPECT_EQ(route.dst_port, expected.dst_port);
+  EXPECT_EQ(route.dst_ip, expected.dst_ip);
+  EXPECT_TRUE(route.telemetry);
+
+  LinkConfig c = Config400G(Duration::Zero());
+  c.ecn_kmin_bytes = c.ecn_kmax_bytes = 1;
+  c.stamp_telemetry = true;
+  LinkHarness with_tail(c);
+  LinkHarness without(c);
+  for (int i = 0; i < 3; ++i) {
+    with_tail.link().Send(WithTail(whole, 2048, store));
+    without.link().Send(whole);
+  }
+  with_tail.sim().Run();
+  without.sim().Run();
+  ASSERT_EQ(with_tail.delivered().size(), 3u);
+  EXPECT_EQ(with_tail.link().counters().ecn_marked, 1u);
+  for (size_t i = 0; i < 3; ++i) {
+    const Frame got = Attached(with_tail.delivered()[i].frame);
+    EXPECT_EQ(got, without.delivered()[i].frame);
+    EXPECT_EQ(StackOf(got).hops, 1);
+  }
+  EXPECT_EQ(MustDecodeFrame(Attached(with_tail.delivered()[2].frame)).ecn, Ecn::kCe);
+}
+
+// Trimming and corruption change the payload, so they copy the tail in first.
+TEST(LinkTest, TrimAndCorruptionTakeTheTailIn) {
+  const Frame whole = MakeDataFrame({.payload = 1024});
+  std::vector<uint8_t> store;
+  Frame trimmed = WithTail(whole, 1024, store);
+  Frame expected = whole;
+  ASSERT_TRUE(TrimFrame(trimmed));
+  ASSERT_TRUE(TrimFrame(expected));
+  EXPECT_TRUE(trimmed.tail.empty());
+  EXPECT_EQ(trimmed, expected);
+
+  LinkConfig c = FastLink();
+  c.corrupt = 1;
+  LinkHarness h(c);
+  h.link().Send(WithTail(whole, 1024, store));
+  h.sim().Run();
+  ASSERT_EQ(h.delivered().size(), 1u);
+  const Frame& got = h.delivered()[0].frame;
+  EXPECT_TRUE(got.tail.empty());
+  ASSERT_EQ(got.size(), whole.size());
+  int bits = 0;
+  for (size_t i = 0; i < whole.size(); ++i) bits += std::popcount<uint8_t>(got[i] ^ whole[i]);
+  EXPECT_EQ(bits, 1);
+  EXPECT_EQ(store, std::vector<uint8_t>(whole.end() - 1024, whole.end())) << "the sender's bytes";
 }
 
 }  // namespace

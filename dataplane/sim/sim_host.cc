@@ -20,6 +20,25 @@ void SimHost::Deliver(std::span<const uint8_t> frame) {
   Kick();
 }
 
+void SimHost::Deliver(const Frame& frame) {
+  if (frame.tail.empty()) {
+    Deliver(std::span<const uint8_t>(frame));
+    return;
+  }
+  rx_scratch_.assign(frame.begin(), frame.end());
+  rx_scratch_.insert(rx_scratch_.end(), frame.tail.begin(), frame.tail.end());
+  Deliver(std::span<const uint8_t>(rx_scratch_));
+}
+
+bool SimHost::PayloadIsStable(const TxPacket& packet) const {
+  // Only a DATA packet's payload is message bytes; a control packet's is a
+  // coalescing buffer the context reuses.
+  if (packet.payload.empty() || !packet.is_data()) return false;
+  const auto begin = reinterpret_cast<uintptr_t>(packet.payload.data());
+  const auto stable = reinterpret_cast<uintptr_t>(stable_payload_.data());
+  return begin >= stable && begin - stable + packet.payload.size() <= stable_payload_.size();
+}
+
 void SimHost::Kick() {
   // A busy NIC polls again when its frame is out; that poll sees this work.
   if (transmitting_) return;
@@ -28,12 +47,18 @@ void SimHost::Kick() {
   if (ctx_.PollTransmit(now, std::span<TxPacket>(&packet, 1)) == 1) {
     // The poll after this frame replaces any pending wake-up.
     CancelWakeup();
-    tx_frame_.resize(packet.frame_len());
-    tx_frame_.resize(packet.WriteFrame(tx_frame_.data()));
+    if (PayloadIsStable(packet)) {
+      tx_frame_.resize(packet.frame_len() - packet.payload.size());
+      tx_frame_.resize(packet.WriteHeaders(tx_frame_.data()));
+      tx_frame_.tail = packet.payload;
+    } else {
+      tx_frame_.resize(packet.frame_len());
+      tx_frame_.resize(packet.WriteFrame(tx_frame_.data()));
+    }
     // Now, while the headers are in the cache: a fabric routes by it.
     tx_frame_.route = ReadFabricRoute(tx_frame_);
     transmitting_ = true;
-    tx_event_ = sim_.ScheduleAfter(line_rate_.TransferTime(tx_frame_.size()),
+    tx_event_ = sim_.ScheduleAfter(line_rate_.TransferTime(tx_frame_.wire_size()),
                                    [this] { FinishTransmission(); });
     return;
   }
@@ -54,7 +79,7 @@ void SimHost::FinishTransmission() {
   tx_event_ = kNoEvent;
   transmitting_ = false;
   ++counters_.frames_sent;
-  counters_.bytes_sent += tx_frame_.size();
+  counters_.bytes_sent += tx_frame_.wire_size();
   egress_(std::move(tx_frame_));
   tx_frame_ = Frame();
   Kick();

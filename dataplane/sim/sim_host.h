@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "dataplane/sim/link.h"
@@ -47,6 +48,15 @@ class SimHost {
 
   // Ingress: one frame arrives from the wire now.
   void Deliver(std::span<const uint8_t> frame);
+  // The same for a Frame, whose tail (if any) is copied in first.
+  void Deliver(const Frame& frame);
+  // DATA frames whose payload lies wholly inside `memory` leave with that
+  // payload as their tail (Frame::tail) instead of a copy. The caller promises
+  // that those bytes stay allocated and unchanged while any frame sent after
+  // this call may still be queued, in flight or delivered: true of a source
+  // buffer written once before a run and freed after the fabric. An empty span
+  // turns it off (the default).
+  void SetStablePayload(std::span<const uint8_t> memory) { stable_payload_ = memory; }
   // Tells the NIC there may be work: call after the application posts a work
   // request. Cheap when the NIC is busy; never sends more than one frame at once.
   void Kick();
@@ -72,6 +82,13 @@ class SimHost {
   FrameSink egress_;
   SimHostCounters counters_;
   absl::AnyInvocable<void()> activity_hook_;
+
+  // Whether `packet` may leave with its payload as the frame's tail.
+  bool PayloadIsStable(const TxPacket& packet) const;
+
+  std::span<const uint8_t> stable_payload_;
+  // Where a frame with a tail is put back together for the context.
+  std::vector<uint8_t> rx_scratch_;
 
   bool transmitting_ = false;
   Frame tx_frame_;
