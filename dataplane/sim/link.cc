@@ -91,7 +91,10 @@ namespace {
 // Length of the Tern headers a trim keeps, or 0 when the frame is not a Tern v1
 // DATA frame with payload that has not been trimmed yet.
 size_t TrimmedTernLength(std::span<const uint8_t> frame, const FrameLayout& layout) {
-  if (!layout.udp || layout.payload_len < sizeof(TernHeader) + sizeof(DataHeader)) return 0;
+  if (!layout.udp || layout.payload_len < sizeof(TernHeader) + sizeof(DataHeader) ||
+      frame.size() < layout.payload_offset + sizeof(TernHeader) + sizeof(DataHeader)) {
+    return 0;
+  }
   TernHeader th;
   std::memcpy(&th, frame.data() + layout.payload_offset, sizeof th);
   if (th.version != kTernVersion || th.type != static_cast<uint8_t>(PacketType::kData) ||
@@ -101,6 +104,8 @@ size_t TrimmedTernLength(std::span<const uint8_t> frame, const FrameLayout& layo
   const uint8_t opcode = frame[layout.payload_offset + sizeof(TernHeader)];
   if (!OpcodeIsValid(opcode)) return 0;
   const size_t header_len = DataHeaderBytes(static_cast<DataOpcode>(opcode), th.flags.get());
+  // The headers a trim keeps must be stored, not in a tail.
+  if (frame.size() < layout.payload_offset + header_len) return 0;
   return layout.payload_len > header_len ? header_len : 0;
 }
 
@@ -169,15 +174,15 @@ FabricRoute ReadFabricRoute(const Frame& frame) {
   return route;
 }
 
-bool IsTrimmable(std::span<const uint8_t> frame) {
-  return TrimmedTernLength(frame, ParseFrameLayout(frame)) > 0;
+bool IsTrimmable(const Frame& frame) {
+  return TrimmedTernLength(frame, ParseFrameLayout(frame, frame.wire_size())) > 0;
 }
 
 bool TrimFrame(Frame& frame) {
-  frame.AttachTail();
-  const FrameLayout layout = ParseFrameLayout(frame);
+  const FrameLayout layout = ParseFrameLayout(frame, frame.wire_size());
   const size_t header_len = TrimmedTernLength(frame, layout);
   if (header_len == 0) return false;
+  frame.tail = {};  // all payload, which the trim cuts
 
   const size_t udp_len = sizeof(UdpHeader) + header_len;
   frame.resize(layout.udp_offset + udp_len);  // also drops any Ethernet padding
@@ -291,7 +296,6 @@ void Link::Send(Frame frame) {
   bool to_header_queue = false;
   // Draw only for frames that can be trimmed, so `trim` is the fraction of
   // trimmable DATA frames cut.
-  if (config_.trim > 0) frame.AttachTail();
   if (config_.trim > 0 && IsTrimmable(frame) && random_.Bernoulli(config_.trim)) {
     TrimFrame(frame);
     ++counters_.trimmed;

@@ -58,8 +58,8 @@ static_assert(sizeof(FabricRoute) == 16, "one per frame in flight");
 // bytes, a DATA packet's payload, can stay in the sender's memory when the
 // sender keeps them unchanged for the whole run (SimHost::SetStablePayload).
 // A frame in flight then holds its headers alone, so a large fabric's frames
-// stay in the caches. Only whoever reads or changes the payload (a trim, a
-// corruption, the receiving host) copies it in, with AttachTail().
+// stay in the caches. Whoever reads or changes the payload (a corruption,
+// the receiving host) copies it in with AttachTail(); a trim drops it.
 struct Frame : std::vector<uint8_t, FrameBufferAllocator<uint8_t>> {
   using std::vector<uint8_t, FrameBufferAllocator<uint8_t>>::vector;
   FabricRoute route;
@@ -122,7 +122,7 @@ bool StampTelemetry(Frame& frame, Time now, uint64_t port_tx_bytes, uint64_t que
 bool StampTelemetry(std::span<uint8_t> headers, size_t wire_size, Time now, uint64_t port_tx_bytes,
                     uint64_t queue_bytes, Bandwidth rate);
 // Whether TrimFrame() would cut this frame.
-bool IsTrimmable(std::span<const uint8_t> frame);
+bool IsTrimmable(const Frame& frame);
 
 struct LinkConfig {
   Bandwidth rate = Bandwidth::Gbps(400);  // Unlimited(): no serialization time

@@ -988,8 +988,9 @@ TEST(LinkTest, FrameWithATailIsRoutedMarkedAndStampedAsTheWholeFrame) {
   EXPECT_EQ(MustDecodeFrame(Attached(with_tail.delivered()[2].frame)).ecn, Ecn::kCe);
 }
 
-// Trimming and corruption change the payload, so they copy the tail in first.
-TEST(LinkTest, TrimAndCorruptionTakeTheTailIn) {
+// A trim drops the tail with the rest of the payload; a corruption copies it
+// in before flipping a bit, leaving the sender's bytes alone.
+TEST(LinkTest, TrimAndCorruptionOfAFrameWithATail) {
   const Frame whole = MakeDataFrame({.payload = 1024});
   std::vector<uint8_t> store;
   Frame trimmed = WithTail(whole, 1024, store);
@@ -998,6 +999,14 @@ TEST(LinkTest, TrimAndCorruptionTakeTheTailIn) {
   ASSERT_TRUE(TrimFrame(expected));
   EXPECT_TRUE(trimmed.tail.empty());
   EXPECT_EQ(trimmed, expected);
+  LinkConfig trimming = FastLink();
+  trimming.trim = 1;
+  LinkHarness t(trimming);
+  t.link().Send(WithTail(whole, 1024, store));
+  t.sim().Run();
+  ASSERT_EQ(t.delivered().size(), 1u);
+  EXPECT_EQ(t.delivered()[0].frame, expected);
+  EXPECT_EQ(t.link().counters().trimmed, 1u);
 
   LinkConfig c = FastLink();
   c.corrupt = 1;
