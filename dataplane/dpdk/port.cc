@@ -1,5 +1,7 @@
 #include "dataplane/dpdk/port.h"
 
+#include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_flow.h>
@@ -15,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "spdlog/spdlog.h"
+#include "transport/text.h"
 
 namespace tern::dpdk {
 namespace {
@@ -225,6 +228,19 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   for (const std::string& m : info.missing) {
     spdlog::info("port {}: {} does not offer {}", port_id, info.driver, m);
   }
+  if (info.driver == "net_memif") {
+    const rte_devargs* devargs = rte_dev_devargs(dev_info.device);
+    const uint32_t buffer = MemifBufferBytes(
+        devargs != nullptr && devargs->args != nullptr ? devargs->args : std::string_view());
+    const uint32_t frame = info.mtu + static_cast<uint32_t>(sizeof(EthernetHeader));
+    if (frame > buffer) {
+      spdlog::warn(
+          "port {}: frames of up to {} bytes span several memif buffers of {}; DPDK 22.11's "
+          "memif transmit then loses frames whenever its ring is nearly full (docs/dpdk.md). "
+          "Give bsize={} or more in --vdev on both sides",
+          port_id, frame, buffer, frame);
+    }
+  }
   return port;
 }
 
@@ -352,6 +368,19 @@ absl::StatusOr<std::pair<uint16_t, uint16_t>> CreateRingPortPair(const std::stri
         absl::StrFormat("ring pair: cannot create net_ring ports: %s", DpdkError(rte_errno)));
   }
   return std::pair{static_cast<uint16_t>(a), static_cast<uint16_t>(b)};
+}
+
+uint32_t MemifBufferBytes(std::string_view devargs) {
+  constexpr uint32_t kMemifDefaultBufferBytes = 2048;
+  uint32_t bytes = kMemifDefaultBufferBytes;
+  for (const KeyValue& item : SplitKeyValues(devargs)) {
+    uint32_t value;
+    // The PMD refuses a port with any other value, so none reaches here.
+    if (item.key == "bsize" && ParseUint(item.value, &value) && value > 0 && value <= UINT16_MAX) {
+      bytes = value;
+    }
+  }
+  return bytes;
 }
 
 std::string DescribePort(const PortInfo& info) {

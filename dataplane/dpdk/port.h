@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -116,5 +117,14 @@ absl::StatusOr<std::pair<uint16_t, uint16_t>> CreateRingPortPair(const std::stri
 
 // One line: driver, MAC, queues, MTU, offloads and what is missing.
 std::string DescribePort(const PortInfo& info);
+
+// The buffer size of a net_memif port with device arguments `devargs`
+// ("role=client,socket=...,bsize=N"): N, or the PMD's default of 2048. A
+// frame longer than that spans several buffers, and DPDK 22.11's memif
+// transmit, offered such a frame when its ring has fewer free buffers than
+// the frame needs, claims one buffer too many: it overwrites the oldest
+// buffer the peer has not read yet, and that frame arrives as zero-filled
+// pieces. Port::Open warns of it; docs/dpdk.md has the evidence.
+uint32_t MemifBufferBytes(std::string_view devargs);
 
 }  // namespace tern::dpdk

@@ -66,5 +66,20 @@ TEST(PortTest, LinkMtuAboveWhatThePayloadNeedsChangesNothing) {
   EXPECT_LT(port->info().mtu, 1500u);
 }
 
+TEST(MemifBufferBytesTest, ReadsBsizeFromTheDeviceArguments) {
+  EXPECT_EQ(MemifBufferBytes("role=client,socket=/tmp/m.sock,bsize=9728"), 9728u);
+  EXPECT_EQ(MemifBufferBytes("bsize=4096,role=server"), 4096u);
+}
+
+TEST(MemifBufferBytesTest, WithoutBsizeThePmdDefault) {
+  EXPECT_EQ(MemifBufferBytes(""), 2048u);
+  EXPECT_EQ(MemifBufferBytes("role=server,socket=/tmp/m.sock"), 2048u);
+  // Names that merely contain the key, and values the PMD would refuse.
+  EXPECT_EQ(MemifBufferBytes("xbsize=9000,bsizes=9000"), 2048u);
+  EXPECT_EQ(MemifBufferBytes("bsize=0"), 2048u);
+  EXPECT_EQ(MemifBufferBytes("bsize=70000"), 2048u);
+  EXPECT_EQ(MemifBufferBytes("bsize=,bsize"), 2048u);
+}
+
 }  // namespace
 }  // namespace tern::dpdk
