@@ -131,16 +131,17 @@ void TelemetryBoard::Register(FaultSpecParser parser) {
                              "paths=N,blackhole=I to change them");
 }
 
-void TelemetryBoard::Publish(const WorkerSnapshot& snapshot) {
+void TelemetryBoard::Publish(WorkerSnapshot* snapshot) {
   std::unique_lock<std::mutex> lock(mutex_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // the telemetry thread is reading: next time
   for (WorkerSnapshot& w : workers_) {
-    if (w.worker == snapshot.worker) {
-      w = snapshot;
+    if (w.worker == snapshot->worker) {
+      std::swap(w, *snapshot);
       return;
     }
   }
-  workers_.push_back(snapshot);
+  workers_.push_back(std::move(*snapshot));
+  *snapshot = WorkerSnapshot();
 }
 
 bool TelemetryBoard::PendingFaults(uint64_t* generation, FaultConfig* config) {
@@ -169,18 +170,16 @@ absl::Status TelemetryBoard::RequestFaults(std::string_view spec) {
   return absl::OkStatus();
 }
 
-WorkerSnapshot TakeSnapshot(int worker, uint16_t port, const PortWorker& w,
-                            std::span<QueuePair* const> qps) {
-  WorkerSnapshot s;
-  s.worker = worker;
-  s.port = port;
-  s.counters = w.counters();
-  s.faults = w.faults().counters();
-  s.fault_config = w.faults().config();
-  s.context = w.context().counters();
-  s.qps.reserve(qps.size());
-  for (QueuePair* qp : qps) s.qps.push_back({qp->qp_num(), qp->state(), qp->counters()});
-  return s;
+void TakeSnapshot(int worker, uint16_t port, const PortWorker& w, std::span<QueuePair* const> qps,
+                  WorkerSnapshot* out) {
+  out->worker = worker;
+  out->port = port;
+  out->counters = w.counters();
+  out->faults = w.faults().counters();
+  out->fault_config = w.faults().config();
+  out->context = w.context().counters();
+  out->qps.clear();
+  for (QueuePair* qp : qps) out->qps.push_back({qp->qp_num(), qp->state(), qp->counters()});
 }
 
 }  // namespace tern::dpdk

@@ -4,8 +4,9 @@
 //   /tern/qps      per QP ("worker0_qp0x100"): state and the transport's counters
 //   /tern/faults   the transmit impairments; with a parameter
 //                  (/tern/faults,loss=0.05,reorder=4) replaces them at run time
-// Workers publish snapshots at most every few milliseconds with try_lock, so
-// the fast path never waits for the telemetry thread. rte_telemetry callbacks
+// Workers publish snapshots every few tens of milliseconds with try_lock, so
+// the fast path never waits for the telemetry thread, and swap them in, so
+// it allocates nothing. rte_telemetry callbacks
 // carry no user pointer, hence one board per process.
 #pragma once
 
@@ -51,8 +52,11 @@ class TelemetryBoard {
   // fault changes; without one, /tern/faults is read-only.
   void Register(FaultSpecParser parser);
 
-  // From worker `index`'s thread: a new snapshot, if the board is free.
-  void Publish(const WorkerSnapshot& snapshot);
+  // From a worker's thread: swaps `*snapshot` in for that worker's previous
+  // one, which the caller gets back to refill, so that publishing allocates
+  // nothing once both have held every QP. Does nothing while the telemetry
+  // thread holds the board.
+  void Publish(WorkerSnapshot* snapshot);
   // From worker threads: the fault config to apply when `*generation` is
   // behind (one relaxed load when nothing changed).
   bool PendingFaults(uint64_t* generation, FaultConfig* config);
@@ -70,8 +74,8 @@ class TelemetryBoard {
   bool registered_ = false;
 };
 
-// Copies a worker's state into a snapshot.
-WorkerSnapshot TakeSnapshot(int worker, uint16_t port, const PortWorker& w,
-                            std::span<QueuePair* const> qps);
+// Copies a worker's state into `*out`, reusing its QP list's storage.
+void TakeSnapshot(int worker, uint16_t port, const PortWorker& w, std::span<QueuePair* const> qps,
+                  WorkerSnapshot* out);
 
 }  // namespace tern::dpdk
