@@ -69,7 +69,7 @@ struct Side {
   uint64_t fault_generation = 0;
   uint64_t next_fault_check_tsc = 0;
   uint64_t next_publish_tsc = 0;
-  std::vector<QueuePair*> qps;    // the endpoint's, taken once it has started
+  std::vector<QueuePair*> qps;    // the endpoint's (fixed from its set-up), taken once
   dpdk::WorkerSnapshot snapshot;  // refilled and swapped with the board's
 
   // One loop iteration: the worker, then the application, on one TSC reading.
