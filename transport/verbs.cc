@@ -386,8 +386,14 @@ absl::Status Context::DestroyQp(QueuePair* qp) {
 }
 
 const Context::QpEntry* Context::FindQp(uint32_t qp_num) const {
-  // QP numbers grow with creation and destroyed QPs leave the vectors in
-  // order, so qp_entries_ is sorted: a binary search per packet.
+  // QP numbers grow by one with each creation, so until a QP is destroyed
+  // each sits at its number's offset: one load, where the search below takes
+  // ten dependent ones at 1000 QPs.
+  const uint32_t guess = qp_num - config_.first_qp_num;
+  if (guess < qp_entries_.size() && qp_entries_[guess].qp_num == qp_num) {
+    return &qp_entries_[guess];
+  }
+  // Destroyed QPs leave the vectors in order, so qp_entries_ stays sorted.
   const auto it =
       std::lower_bound(qp_entries_.begin(), qp_entries_.end(), qp_num,
                        [](const QpEntry& entry, uint32_t num) { return entry.qp_num < num; });
