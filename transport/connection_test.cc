@@ -391,32 +391,26 @@ TEST_F(ConnectionTest, WriteWithBadRkeyFailsAndTouchesNothing) {
 // deregistered after a first WRITE filled those caches is refused to the
 // next, on the responder (its rkey) and on the requester (its lkey).
 TEST_F(ConnectionTest, RegionsDeregisteredAfterAWriteAreRefusedToTheNext) {
+  // One 64-byte WRITE from `src` to `dst` on `qp`, run to its completion.
+  auto write = [&](QueuePair* qp, const Buffer& src, const Buffer& dst) {
+    EXPECT_TRUE(PostWrite(qp, src, dst, 64).ok());
+    pair_.Run();
+    return Statuses(ConnectedPair::Drain(pair_.side(0).send_cq));
+  };
   auto [a, b] = pair_.ConnectQps();
   Buffer src(pair_.side(0).pd, 64, 1), dst(pair_.side(1).pd, 64, 0);
-  ASSERT_TRUE(PostWrite(a, src, dst, 64).ok());
-  pair_.Run();
-  ASSERT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
-              ElementsAre(WcStatus::kSuccess));
+  ASSERT_THAT(write(a, src, dst), ElementsAre(WcStatus::kSuccess));
   ASSERT_EQ(dst.bytes, src.bytes);
   std::fill(dst.bytes.begin(), dst.bytes.end(), uint8_t{0});
   ASSERT_TRUE(pair_.side(1).pd->DeregisterMemory(dst.mr).ok());
-  ASSERT_TRUE(PostWrite(a, src, dst, 64).ok());
-  pair_.Run();
-  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
-              ElementsAre(WcStatus::kRemAccessErr));
+  EXPECT_THAT(write(a, src, dst), ElementsAre(WcStatus::kRemAccessErr));
   EXPECT_EQ(dst.bytes, std::vector<uint8_t>(64, 0)) << "no byte written";
 
   auto [c, d] = pair_.ConnectQps();
   Buffer src2(pair_.side(0).pd, 64, 1), dst2(pair_.side(1).pd, 64, 0);
-  ASSERT_TRUE(PostWrite(c, src2, dst2, 64).ok());
-  pair_.Run();
-  ASSERT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
-              ElementsAre(WcStatus::kSuccess));
+  ASSERT_THAT(write(c, src2, dst2), ElementsAre(WcStatus::kSuccess));
   ASSERT_TRUE(pair_.side(0).pd->DeregisterMemory(src2.mr).ok());
-  ASSERT_TRUE(PostWrite(c, src2, dst2, 64).ok());
-  pair_.Run();
-  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
-              ElementsAre(WcStatus::kLocProtErr));
+  EXPECT_THAT(write(c, src2, dst2), ElementsAre(WcStatus::kLocProtErr));
 }
 
 TEST_F(ConnectionTest, WriteOverrunningTheRegionTouchesNoByte) {
