@@ -301,11 +301,12 @@ uint32_t Port::FitPayloadMtu(uint32_t wanted) const {
   return info_.payload_mtu;
 }
 
-bool Port::WaitForLink(int timeout_ms) const {
+bool Port::WaitForLink(int timeout_ms, bool up) const {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const uint16_t wanted = up ? RTE_ETH_LINK_UP : RTE_ETH_LINK_DOWN;
   while (true) {
     rte_eth_link link;
-    if (rte_eth_link_get_nowait(info_.port_id, &link) == 0 && link.link_status == RTE_ETH_LINK_UP) {
+    if (rte_eth_link_get_nowait(info_.port_id, &link) == 0 && link.link_status == wanted) {
       return true;
     }
     if (std::chrono::steady_clock::now() >= deadline) return false;

@@ -87,8 +87,9 @@ class Port {
   uint32_t FitPayloadMtu(uint32_t wanted) const;
 
   // Waits up to `timeout_ms` for the link to come up (a memif peer to
-  // connect, a cable to train). True when it is up.
-  bool WaitForLink(int timeout_ms) const;
+  // connect, a cable to train), or with `up` false to go down (a memif peer
+  // to close). True when it did.
+  bool WaitForLink(int timeout_ms, bool up = true) const;
   // The link speed the PMD reports in Mb/s; 0 when the link is down or the
   // speed unknown.
   uint32_t LinkSpeedMbps() const;
