@@ -285,11 +285,17 @@ void Link::SetSharedBuffer(SharedBuffer* buffer) {
 }
 
 Link::~Link() {
-  sim_.Cancel(tx_event_);
+  sim_.Cancel(send_next_event_);
   sim_.Cancel(arrival_event_);
 }
 
 void Link::Send(Frame frame) {
+  // A departure due at this instant goes first, so the frame finds the
+  // queue it leaves behind, whichever event the simulator runs first.
+  if (send_next_event_ != kNoEvent && busy_until_ <= sim_.now()) {
+    sim_.Cancel(send_next_event_);
+    SendNext();
+  }
   ++counters_.frames_offered;
   counters_.bytes_offered += frame.wire_size();
 
@@ -304,7 +310,8 @@ void Link::Send(Frame frame) {
 
   histogram_.Add(queued_bytes());
   // An idle serializer takes the frame at once: it never waits in a queue.
-  if (!transmitting_ && queued_frames() == 0) {
+  // (A queued frame means a busy serializer: SendNext drains the queue.)
+  if (sim_.now() >= busy_until_ && queued_frames() == 0) {
     Transmit(std::move(frame));
     return;
   }
@@ -353,6 +360,9 @@ void Link::Send(Frame frame) {
     queue_.push_back(std::move(frame));
   }
   counters_.max_queue_bytes = std::max(counters_.max_queue_bytes, queued_bytes());
+  if (send_next_event_ == kNoEvent) {
+    send_next_event_ = sim_.Schedule(busy_until_, [this] { SendNext(); });
+  }
 }
 
 double EcnMarkProbability(const LinkConfig& config, uint64_t queued_bytes) {
@@ -378,37 +388,32 @@ void Link::Transmit(Frame frame) {
   if (config_.stamp_telemetry && (!frame.route.parsed || frame.route.telemetry)) {
     StampTelemetry(frame, sim_.now(), counters_.bytes_sent, queued_bytes(), config_.rate);
   }
-  transmitting_ = true;
-  tx_frame_ = std::move(frame);
-  tx_event_ = sim_.ScheduleAfter(
-      config_.rate.TransferTime(tx_frame_.wire_size()), [this] { FinishTransmission(); },
-      &tx_frame_);
+  // The frame's last bit leaves at busy_until_; nothing about it changes
+  // while it serializes, so it goes on the wire now, with that departure,
+  // and no event marks the end of its serialization. Only a queued frame
+  // needs one (SendNext): one event per frame and hop where there were two.
+  busy_until_ = sim_.now() + config_.rate.TransferTime(frame.wire_size());
+  ++counters_.frames_sent;
+  counters_.bytes_sent += frame.wire_size();
+  PutOnWire(std::move(frame), busy_until_);
 }
 
-void Link::FinishTransmission() {
-  tx_event_ = kNoEvent;
-  transmitting_ = false;
-  ++counters_.frames_sent;
-  counters_.bytes_sent += tx_frame_.wire_size();
-  PutOnWire(std::move(tx_frame_));
-  tx_frame_ = Frame();
+void Link::SendNext() {
+  send_next_event_ = kNoEvent;
   // Trimmed headers overtake every full frame still waiting.
-  if (!header_queue_.empty()) {
-    Frame next = std::move(header_queue_.front());
-    header_queue_.pop_front();
-    header_queued_bytes_ -= next.wire_size();
-    Dequeued(next.wire_size());
-    Transmit(std::move(next));
-  } else if (!queue_.empty()) {
-    Frame next = std::move(queue_.front());
-    queue_.pop_front();
-    queued_bytes_ -= next.wire_size();
-    Dequeued(next.wire_size());
-    Transmit(std::move(next));
+  internal::Fifo<Frame>& from = header_queue_.empty() ? queue_ : header_queue_;
+  uint64_t& from_bytes = header_queue_.empty() ? queued_bytes_ : header_queued_bytes_;
+  Frame next = std::move(from.front());
+  from.pop_front();
+  from_bytes -= next.wire_size();
+  Dequeued(next.wire_size());
+  Transmit(std::move(next));
+  if (queued_frames() > 0) {
+    send_next_event_ = sim_.Schedule(busy_until_, [this] { SendNext(); });
   }
 }
 
-void Link::PutOnWire(Frame frame) {
+void Link::PutOnWire(Frame frame, Time departure) {
   if (config_.blackhole) {
     ++counters_.dropped_blackhole;
     return;
@@ -440,7 +445,7 @@ void Link::PutOnWire(Frame frame) {
         static_cast<int64_t>(random_.Uniform(static_cast<uint64_t>(config_.jitter.picoseconds()))));
   }
   // FIFO: a frame never overtakes one that left before it.
-  const Time arrival = std::max(sim_.now() + delay, last_arrival_);
+  const Time arrival = std::max(departure + delay, last_arrival_);
   last_arrival_ = arrival;
   if (duplicate) {
     ++counters_.duplicated;

@@ -253,6 +253,42 @@ TEST(LinkTest, QueueDrainsAndAcceptsAgain) {
   EXPECT_TRUE(h.link().idle());
 }
 
+// A frame arriving at the instant the serializer frees up finds the queue
+// after the departure, even when its arrival event runs first: here it is
+// scheduled before the link's own event for that instant exists.
+TEST(LinkTest, DepartureAtTheInstantOfAnArrivalGoesFirst) {
+  const Frame frame = MakeDataFrame({});
+  LinkConfig c = Config400G(Duration::Zero());
+  c.queue_bytes = frame.size();
+  LinkHarness h(c);
+  const Time freed = Time::Zero() + c.rate.TransferTime(frame.size());
+  h.sim().Schedule(freed, [&] { h.link().Send(frame); });
+  h.link().Send(frame);  // serializes until `freed`
+  h.link().Send(frame);  // fills the queue until then
+  h.sim().Run();
+  EXPECT_EQ(h.link().counters().dropped_queue_full, 0u);
+  ASSERT_EQ(h.delivered().size(), 3u);
+  EXPECT_EQ(h.delivered()[2].at, freed + c.rate.TransferTime(frame.size()) * 2);
+}
+
+// One event per frame where nothing queues (its arrival), one more per
+// frame that waited (its start): the serializer's end is no event.
+TEST(LinkTest, FramesThatDoNotQueueCostOneEventEach) {
+  const Frame frame = MakeDataFrame({});
+  LinkHarness h(Config400G(Duration::Microseconds(1)));
+  const Duration gap = Duration::Microseconds(2);
+  for (int i = 0; i < 10; ++i) {
+    h.sim().Schedule(Time::Zero() + gap * i, [&] { h.link().Send(frame); });
+  }
+  h.sim().Run();
+  ASSERT_EQ(h.delivered().size(), 10u);
+  EXPECT_EQ(h.sim().events_processed(), 10u + 10u);  // the sends, the arrivals
+  for (int i = 0; i < 3; ++i) h.link().Send(frame);  // two wait
+  const uint64_t before = h.sim().events_processed();
+  h.sim().Run();
+  EXPECT_EQ(h.sim().events_processed() - before, 3u + 2u);
+}
+
 TEST(LinkTest, EcnMarksFramesEnqueuedAboveThreshold) {
   const Frame frame = MakeDataFrame({});
   LinkConfig c = Config400G(Duration::Zero());
