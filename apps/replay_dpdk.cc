@@ -245,6 +245,21 @@ class DpdkRank {
         link_gbps_(port.link_gbps),
         port_(std::move(port.port)) {}
 
+  // After a run that reached its final barrier, ranks on a link that needs
+  // it close their ports in turn, rank 0 last (Port::AwaitPeerClosed).
+  ~DpdkRank() {
+    if (!closes_in_turn_) return;
+    std::string unused;
+    if (rank_ != 0) {
+      worker_.reset();
+      port_.reset();
+    }
+    (void)mesh_->AllBarrier("closing", &unused);
+    if (rank_ == 0) port_->AwaitPeerClosed(1000);
+  }
+  DpdkRank(const DpdkRank&) = delete;
+  DpdkRank& operator=(const DpdkRank&) = delete;
+
   absl::Status Run();
   RankResult Collect() const;
   bool all_done() const { return LocalDone(); }
@@ -316,6 +331,7 @@ class DpdkRank {
   CompletionQueue* recv_cq_ = nullptr;
   std::vector<Peer> peers_;  // plan_.data_peers order
   std::unique_ptr<ControlMesh> mesh_;
+  bool closes_in_turn_ = false;
 
   // The run, in this rank's time since the common start.
   Time start_ = Time::Zero();  // the clock's reading at the start
@@ -841,6 +857,8 @@ absl::Status DpdkRank::Run() {
   if (absl::Status s = WhilePolling([&] { return mesh_->AllBarrier("done", &done_text); });
       !s.ok()) {
     spdlog::error("rank {}: final barrier: {}", rank_, s.ToString());
+  } else {
+    closes_in_turn_ = port_->NeedsOrderedClose();
   }
   if (d_.faults.has_value()) {
     const dpdk::FaultCounters& f = worker_->faults().counters();

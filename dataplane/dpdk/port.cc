@@ -314,6 +314,12 @@ bool Port::WaitForLink(int timeout_ms, bool up) const {
   }
 }
 
+void Port::AwaitPeerClosed(int timeout_ms) const {
+  if (NeedsOrderedClose() && WaitForLink(timeout_ms, /*up=*/false)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 uint32_t Port::LinkSpeedMbps() const {
   rte_eth_link link;
   if (rte_eth_link_get_nowait(info_.port_id, &link) != 0 || link.link_status != RTE_ETH_LINK_UP ||

@@ -90,6 +90,16 @@ class Port {
   // connect, a cable to train), or with `up` false to go down (a memif peer
   // to close). True when it did.
   bool WaitForLink(int timeout_ms, bool up = true) const;
+  // Two processes on the two ends of a net_memif link must close their ports
+  // in turn: DPDK 22.11's memif handles the peer's close on its interrupt
+  // thread (memif_disconnect frees the shared regions), and a port closed
+  // while that runs frees them twice and crashes at exit. The first process
+  // closes, tells the second, and the second calls AwaitPeerClosed before
+  // closing: it waits up to `timeout_ms` for the link to go down, then a
+  // grace period, since memif marks the link down as its disconnect begins,
+  // not as it ends. Other drivers need no order and return at once.
+  bool NeedsOrderedClose() const { return info_.driver == "net_memif"; }
+  void AwaitPeerClosed(int timeout_ms) const;
   // The link speed the PMD reports in Mb/s; 0 when the link is down or the
   // speed unknown.
   uint32_t LinkSpeedMbps() const;
