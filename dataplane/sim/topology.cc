@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "transport/text.h"
@@ -346,23 +347,48 @@ absl::StatusOr<Routing> Routing::Compute(const Topology& t) {
       }
     }
   }
-  r.offsets_.resize(static_cast<size_t>(s_count) * s_count + 1);
+  // One column per switch with hosts, in switch order.
+  std::vector<uint32_t> column_of_switch(s_count, UINT32_MAX);
+  for (uint32_t h = 0; h < t.hosts; ++h) {
+    uint32_t& column = column_of_switch[r.host_switch_[h] - t.hosts];
+    if (column == UINT32_MAX) column = 0;  // marked; numbered below
+  }
+  for (uint32_t d = 0; d < s_count; ++d) {
+    if (column_of_switch[d] != UINT32_MAX) column_of_switch[d] = r.columns_++;
+  }
+  r.host_column_.resize(t.hosts);
+  for (uint32_t h = 0; h < t.hosts; ++h) {
+    r.host_column_[h] = column_of_switch[r.host_switch_[h] - t.hosts];
+  }
+  absl::flat_hash_map<std::vector<uint16_t>, uint32_t> list_numbers;
+  r.list_offsets_.push_back(0);
+  const auto number_of = [&](const std::vector<uint16_t>& list) {
+    const auto [it, added] = list_numbers.try_emplace(list, r.list_offsets_.size() - 1);
+    if (added) {
+      r.port_lists_.insert(r.port_lists_.end(), list.begin(), list.end());
+      r.list_offsets_.push_back(static_cast<uint32_t>(r.port_lists_.size()));
+    }
+    return it->second;
+  };
+  r.list_of_.assign(static_cast<size_t>(s_count) * r.columns_, 0);
+  std::vector<uint16_t> list;
   for (uint32_t s = 0; s < s_count; ++s) {
     const auto& cables = r.node_cables_[t.hosts + s];
     for (uint32_t d = 0; d < s_count; ++d) {
-      const size_t entry = static_cast<size_t>(s) * s_count + d;
-      r.offsets_[entry] = static_cast<uint32_t>(r.next_ports_.size());
-      const uint16_t hops = r.hops_[entry];
-      if (hops == kUnreachable || hops == 0) continue;
-      for (uint16_t port = 0; port < cables.size(); ++port) {
-        const uint32_t n = peer(t.hosts + s, cables[port]);
-        if (!t.IsHost(n) && r.hops_[static_cast<size_t>(n - t.hosts) * s_count + d] == hops - 1) {
-          r.next_ports_.push_back(port);
+      if (column_of_switch[d] == UINT32_MAX) continue;
+      list.clear();
+      const uint16_t hops = r.hops_[static_cast<size_t>(s) * s_count + d];
+      if (hops != kUnreachable && hops != 0) {
+        for (uint16_t port = 0; port < cables.size(); ++port) {
+          const uint32_t n = peer(t.hosts + s, cables[port]);
+          if (!t.IsHost(n) && r.hops_[static_cast<size_t>(n - t.hosts) * s_count + d] == hops - 1) {
+            list.push_back(port);
+          }
         }
       }
+      r.list_of_[static_cast<size_t>(s) * r.columns_ + column_of_switch[d]] = number_of(list);
     }
   }
-  r.offsets_.back() = static_cast<uint32_t>(r.next_ports_.size());
 
   // Every pair of host switches must be connected.
   std::vector<uint32_t> host_switches;
@@ -384,11 +410,10 @@ absl::StatusOr<Routing> Routing::Compute(const Topology& t) {
 }
 
 std::span<const uint16_t> Routing::NextHops(uint32_t sw, uint32_t dst_host) const {
-  const uint32_t s = sw - hosts_;
-  const uint32_t d = host_switch_[dst_host] - hosts_;
-  const size_t entry = static_cast<size_t>(s) * switches_ + d;
-  return std::span<const uint16_t>(next_ports_.data() + offsets_[entry],
-                                   offsets_[entry + 1] - offsets_[entry]);
+  const size_t entry = static_cast<size_t>(sw - hosts_) * columns_ + host_column_[dst_host];
+  const uint32_t list = list_of_[entry];
+  return std::span<const uint16_t>(port_lists_.data() + list_offsets_[list],
+                                   list_offsets_[list + 1] - list_offsets_[list]);
 }
 
 uint32_t Routing::SwitchHops(uint32_t src_host, uint32_t dst_host) const {

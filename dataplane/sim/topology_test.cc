@@ -48,6 +48,76 @@ TEST(TopologyTest, FatTreeHasTheTextbookShape) {
   EXPECT_EQ(r.NextHops(edge, 2).size(), 2u);
 }
 
+// Switch-to-switch distances by a plain breadth-first search, to check the
+// routing table against.
+std::vector<std::vector<uint32_t>> SwitchDistances(const Topology& t) {
+  std::vector<std::vector<uint32_t>> near(t.switches);
+  for (const Cable& c : t.cables) {
+    if (t.IsHost(c.a) || t.IsHost(c.b)) continue;
+    near[c.a - t.hosts].push_back(c.b - t.hosts);
+    near[c.b - t.hosts].push_back(c.a - t.hosts);
+  }
+  std::vector<std::vector<uint32_t>> dist(t.switches,
+                                          std::vector<uint32_t>(t.switches, UINT32_MAX));
+  for (uint32_t from = 0; from < t.switches; ++from) {
+    std::vector<uint32_t> queue = {from};
+    dist[from][from] = 0;
+    for (size_t i = 0; i < queue.size(); ++i) {
+      for (uint32_t n : near[queue[i]]) {
+        if (dist[from][n] != UINT32_MAX) continue;
+        dist[from][n] = dist[from][queue[i]] + 1;
+        queue.push_back(n);
+      }
+    }
+  }
+  return dist;
+}
+
+// Every switch's next hops toward every host are exactly its ports to
+// switches one hop closer, in port order, on topologies whose port lists
+// repeat (fat tree, leaf-spine) and on an irregular one.
+TEST(TopologyTest, NextHopsAreExactlyThePortsOneHopCloser) {
+  std::vector<Topology> topologies;
+  TopologySpec fat;
+  fat.kind = TopologyKind::kFatTree;
+  fat.hosts = 128;
+  topologies.push_back(MustBuild(fat));
+  TopologySpec leaf;
+  leaf.kind = TopologyKind::kLeafSpine;
+  leaf.hosts = 64;
+  leaf.oversubscription = 2;
+  topologies.push_back(MustBuild(leaf));
+  absl::StatusOr<Topology> odd = ParseTopology(
+      "hosts 3\nswitches 5\nlink h0 s0\nlink h1 s3\nlink h2 s4\nlink s0 s1\nlink s0 s2\n"
+      "link s1 s3\nlink s2 s3\nlink s1 s4\n",
+      "odd.topo", Bandwidth::Gbps(400), Duration::Microseconds(1));
+  ASSERT_TRUE(odd.ok()) << odd.status();
+  topologies.push_back(*odd);
+  for (const Topology& t : topologies) {
+    const Routing r = MustRoute(t);
+    const std::vector<std::vector<uint32_t>> dist = SwitchDistances(t);
+    for (uint32_t sw = t.hosts; sw < t.nodes(); ++sw) {
+      for (uint32_t host = 0; host < t.hosts; ++host) {
+        const uint32_t target = r.host_switch(host) - t.hosts;
+        std::vector<uint16_t> want;
+        if (sw - t.hosts != target) {
+          const std::vector<uint32_t>& cables = r.ports(sw);
+          for (uint16_t port = 0; port < cables.size(); ++port) {
+            const Cable& c = t.cables[cables[port]];
+            const uint32_t next = c.a == sw ? c.b : c.a;
+            if (!t.IsHost(next) && dist[next - t.hosts][target] + 1 == dist[sw - t.hosts][target]) {
+              want.push_back(port);
+            }
+          }
+        }
+        const std::span<const uint16_t> got = r.NextHops(sw, host);
+        ASSERT_EQ(std::vector<uint16_t>(got.begin(), got.end()), want)
+            << t.NodeName(sw) << " toward h" << host;
+      }
+    }
+  }
+}
+
 TEST(TopologyTest, FatTreePicksTheSmallestArityAndFillsInOrder) {
   TopologySpec spec;
   spec.hosts = 100;  // k = 8 holds 128
