@@ -4,12 +4,26 @@
 
 namespace tern {
 
+namespace {
+constexpr uint32_t kFirstSlots = 16;
+}  // namespace
+
 SendScoreboard::SendScoreboard(uint32_t window_packets, uint16_t paths)
-    : slots_(std::bit_ceil(std::max<uint32_t>(window_packets, 2))),
-      mask_(static_cast<uint32_t>(slots_.size()) - 1),
+    : capacity_(std::bit_ceil(std::max<uint32_t>(window_packets, 2))),
       next_path_seq_(std::max<uint16_t>(paths, 1), 0),
       reported_path_seq_(std::max<uint16_t>(paths, 1), 0),
-      reported_epoch_(std::max<uint16_t>(paths, 1), 0) {}
+      reported_epoch_(std::max<uint16_t>(paths, 1), 0) {
+  slots_.resize(std::min(capacity_, kFirstSlots));
+  mask_ = static_cast<uint32_t>(slots_.size()) - 1;
+}
+
+void SendScoreboard::Grow() {
+  std::vector<TxSlot> bigger(slots_.size() * 2);
+  const uint32_t bigger_mask = static_cast<uint32_t>(bigger.size()) - 1;
+  for (Psn psn = snd_una_; psn != snd_nxt_; ++psn) bigger[psn & bigger_mask] = slot(psn);
+  slots_ = std::move(bigger);
+  mask_ = bigger_mask;
+}
 
 void SendScoreboard::Reset(Psn first) {
   snd_una_ = snd_nxt_ = first;
@@ -22,6 +36,7 @@ void SendScoreboard::Reset(Psn first) {
 }
 
 Psn SendScoreboard::Append(const TxSlot& slot_value) {
+  if (outstanding() == slots_.size()) Grow();
   const Psn psn = snd_nxt_++;
   TxSlot& s = slot(psn);
   s = slot_value;

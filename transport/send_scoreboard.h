@@ -65,7 +65,7 @@ class SendScoreboard {
 
   Psn snd_una() const { return snd_una_; }
   Psn snd_nxt() const { return snd_nxt_; }
-  uint32_t capacity() const { return static_cast<uint32_t>(slots_.size()); }
+  uint32_t capacity() const { return capacity_; }
   uint32_t outstanding() const { return snd_nxt_ - snd_una_; }
   bool HasRoom() const { return outstanding() < capacity(); }
   bool Empty() const { return snd_una_ == snd_nxt_; }
@@ -140,8 +140,17 @@ class SendScoreboard {
            static_cast<int32_t>(reported_path_seq_[s.path] - s.path_seq) > 0;
   }
 
+  // Doubles the ring, keeping every outstanding slot at its PSN.
+  void Grow();
+
+  // A ring indexed by PSN. It starts small and doubles when full, up to
+  // capacity_: a queue pair's window is sized for the longest path, while
+  // most keep far fewer packets outstanding (the receiving side of a flow,
+  // none), and a thousand QPs or an 8192-host simulation would otherwise
+  // hold 40 KB each of slots never used.
   std::vector<TxSlot> slots_;
   uint32_t mask_;
+  uint32_t capacity_;
   Psn snd_una_ = 0;
   Psn snd_nxt_ = 0;
   uint64_t bytes_in_flight_ = 0;

@@ -263,5 +263,41 @@ TEST(SendScoreboardTest, WindowFillsAtCapacity) {
   EXPECT_TRUE(board.HasRoom());
 }
 
+// The ring starts small and doubles as packets stay outstanding: slots keep
+// their contents and states across each growth, also when the outstanding
+// run wraps around the ring's end and PSN 0, and the window stays the one
+// asked for.
+TEST(SendScoreboardTest, SlotsSurviveTheRingGrowingToTheWindow) {
+  SendScoreboard board(1000, 1);  // rounded up to 1024
+  EXPECT_EQ(board.capacity(), 1024u);
+  board.Reset(0xFFFFFFF8);
+  SendPackets(board, 12, 1);  // PSNs ...F8 to 3, across the small ring's end
+  Ack(board, 0xFFFFFFFC, 0, kNoSack);  // 8 outstanding from ...FC, wrapped
+  const int more = 1024 - 8;
+  for (int i = 0; i < more; ++i) {
+    TxSlot slot{};
+    slot.length = static_cast<uint16_t>(i % 1000 + 1);
+    slot.offset = static_cast<uint32_t>(i);
+    const Psn psn = board.Append(slot);
+    board.OnTransmit(psn, 0, At(100 + i));
+  }
+  EXPECT_FALSE(board.HasRoom());
+  EXPECT_EQ(board.outstanding(), 1024u);
+  EXPECT_EQ(board.packets_in_flight(), 1024u);
+  EXPECT_EQ(board.slot(0xFFFFFFFC).sent_at, At(4));
+  EXPECT_EQ(board.slot(3).sent_at, At(11));
+  for (int i = 0; i < more; ++i) {
+    const TxSlot& s = board.slot(4 + static_cast<Psn>(i));
+    ASSERT_EQ(s.offset, static_cast<uint32_t>(i)) << "PSN " << 4 + i;
+    ASSERT_EQ(s.length, i % 1000 + 1);
+    ASSERT_EQ(s.state, SlotState::kInFlight);
+  }
+  const uint64_t sack[2] = {0b1, 0};  // base 5: PSN 5 only
+  Ack(board, 0xFFFFFFFE, 5, sack);
+  EXPECT_EQ(board.slot(5).state, SlotState::kAcked);
+  EXPECT_EQ(board.snd_una(), 0xFFFFFFFEu);
+  EXPECT_TRUE(board.HasRoom());
+}
+
 }  // namespace
 }  // namespace tern
