@@ -348,13 +348,11 @@ absl::StatusOr<Routing> Routing::Compute(const Topology& t) {
     }
   }
   // One column per switch with hosts, in switch order.
+  std::vector<bool> has_hosts(s_count, false);
+  for (uint32_t h = 0; h < t.hosts; ++h) has_hosts[r.host_switch_[h] - t.hosts] = true;
   std::vector<uint32_t> column_of_switch(s_count, UINT32_MAX);
-  for (uint32_t h = 0; h < t.hosts; ++h) {
-    uint32_t& column = column_of_switch[r.host_switch_[h] - t.hosts];
-    if (column == UINT32_MAX) column = 0;  // marked; numbered below
-  }
   for (uint32_t d = 0; d < s_count; ++d) {
-    if (column_of_switch[d] != UINT32_MAX) column_of_switch[d] = r.columns_++;
+    if (has_hosts[d]) column_of_switch[d] = r.columns_++;
   }
   r.host_column_.resize(t.hosts);
   for (uint32_t h = 0; h < t.hosts; ++h) {
@@ -375,7 +373,7 @@ absl::StatusOr<Routing> Routing::Compute(const Topology& t) {
   for (uint32_t s = 0; s < s_count; ++s) {
     const auto& cables = r.node_cables_[t.hosts + s];
     for (uint32_t d = 0; d < s_count; ++d) {
-      if (column_of_switch[d] == UINT32_MAX) continue;
+      if (!has_hosts[d]) continue;
       list.clear();
       const uint16_t hops = r.hops_[static_cast<size_t>(s) * s_count + d];
       if (hops != kUnreachable && hops != 0) {
