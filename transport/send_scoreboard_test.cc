@@ -271,7 +271,7 @@ TEST(SendScoreboardTest, SlotsSurviveTheRingGrowingToTheWindow) {
   SendScoreboard board(1000, 1);  // rounded up to 1024
   EXPECT_EQ(board.capacity(), 1024u);
   board.Reset(0xFFFFFFF8);
-  SendPackets(board, 12, 1);  // PSNs ...F8 to 3, across the small ring's end
+  SendPackets(board, 12, 1);           // PSNs ...F8 to 3, across the small ring's end
   Ack(board, 0xFFFFFFFC, 0, kNoSack);  // 8 outstanding from ...FC, wrapped
   const int more = 1024 - 8;
   for (int i = 0; i < more; ++i) {
