@@ -360,9 +360,7 @@ void Link::Send(Frame frame) {
     queue_.push_back(std::move(frame));
   }
   counters_.max_queue_bytes = std::max(counters_.max_queue_bytes, queued_bytes());
-  if (send_next_event_ == kNoEvent) {
-    send_next_event_ = sim_.Schedule(busy_until_, [this] { SendNext(); });
-  }
+  if (send_next_event_ == kNoEvent) ScheduleSendNext();
 }
 
 double EcnMarkProbability(const LinkConfig& config, uint64_t queued_bytes) {
@@ -408,9 +406,11 @@ void Link::SendNext() {
   from_bytes -= next.wire_size();
   Dequeued(next.wire_size());
   Transmit(std::move(next));
-  if (queued_frames() > 0) {
-    send_next_event_ = sim_.Schedule(busy_until_, [this] { SendNext(); });
-  }
+  if (queued_frames() > 0) ScheduleSendNext();
+}
+
+void Link::ScheduleSendNext() {
+  send_next_event_ = sim_.Schedule(busy_until_, [this] { SendNext(); });
 }
 
 void Link::PutOnWire(Frame frame, Time departure) {

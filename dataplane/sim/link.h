@@ -300,6 +300,8 @@ class Link {
   void Transmit(Frame frame);
   // The serializer is free: transmits the first queued frame.
   void SendNext();
+  // Arms SendNext for when the serializer frees up.
+  void ScheduleSendNext();
   void PutOnWire(Frame frame, Time departure);
   void DeliverHead();
   bool ShouldMarkCe();

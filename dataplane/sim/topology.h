@@ -123,8 +123,8 @@ class Routing {
   // distinct list is stored once, in port_lists_ from list_offsets_[i] to
   // list_offsets_[i + 1], and the table holds list numbers: list_of_[s *
   // columns + host_column_[dst_host]], with one column per switch that has
-  // hosts. For 8192 hosts that is 2.6 MB where one list per switch pair took
-  // about 50 MB, so fewer of a frame's hops miss the cache.
+  // hosts. For 8192 hosts that is 2.6 MB of list numbers; peak RSS of an
+  // 8192-host permutation fell by 45 MB when a list per switch pair went.
   std::vector<uint32_t> host_column_;  // per host: its switch's column
   uint32_t columns_ = 0;
   std::vector<uint32_t> list_of_;
