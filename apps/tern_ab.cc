@@ -22,6 +22,7 @@
 #include "apps/ab_runner.h"
 #include "apps/build_version.h"
 #include "apps/file_io.h"
+#include "apps/huge_page_heap.h"
 #include "apps/replay_workload.h"
 #include "transport/text.h"
 
@@ -154,6 +155,8 @@ int Main(int argc, char** argv) {
     std::fputs(AbUsage().c_str(), stdout);
     return 0;
   }
+  // Simulated runs share this process's heap; DPDK runs are other processes.
+  if (!options->dpdk) RestartWithHugePageHeap(argv);
   const std::string& out = options->out_dir;
   std::error_code ec;
   std::filesystem::create_directories(out + "/runs", ec);

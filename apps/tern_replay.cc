@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "apps/file_io.h"
+#include "apps/huge_page_heap.h"
 #include "apps/replay_cli.h"
 #include "apps/replay_dpdk.h"
 #include "apps/replay_generators.h"
@@ -137,6 +138,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "tern-replay: EAL arguments before '--' only with --fabric=dpdk\n");
     return 2;
   }
+  RestartWithHugePageHeap(argv);
   ProgressLine progress(!options->quiet);
   absl::StatusOr<ReplayRun> run = RunFromOptions(
       *options, absl::StrJoin(all, " "), [&](const ReplayProgress& p) { progress.Update(p); });

@@ -1,0 +1,27 @@
+// A heap backed by transparent huge pages for the simulator's apps.
+//
+// A simulated fabric of thousands of hosts keeps gigabytes of small objects
+// (links, queue pairs, frames in flight) and touches them at random, so much
+// of a large run goes to TLB misses. glibc backs its heap with transparent
+// huge pages when the tunable glibc.malloc.hugetlb=1 is set, but it reads
+// tunables only as a process starts: an app that wants it restarts itself.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace tern {
+
+// GLIBC_TUNABLES as `current` (null when unset) plus glibc.malloc.hugetlb=1;
+// nullopt when `current` already sets glibc.malloc.hugetlb, since a value
+// the user chose stands.
+std::optional<std::string> TunablesWithHugePageHeap(const char* current);
+
+// Executes this program again with the same arguments and the tunable added,
+// when the kernel gives transparent huge pages only to memory that asks for
+// them ("madvise" mode) and the tunable is not set yet. Returns, leaving the
+// process as it was, when neither holds or the exec fails: huge pages make a
+// run faster, never different.
+void RestartWithHugePageHeap(char** argv);
+
+}  // namespace tern
