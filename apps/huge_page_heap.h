@@ -1,8 +1,9 @@
 // A heap backed by transparent huge pages for the simulator's apps.
 //
 // A simulated fabric of thousands of hosts keeps gigabytes of small objects
-// (links, queue pairs, frames in flight) and touches them at random, so much
-// of a large run goes to TLB misses. glibc backs its heap with transparent
+// (links, queue pairs, frames in flight) and touches them at random, and on
+// 4 KB pages each such load costs more the larger the range it falls in
+// (dataplane/sim/memory_latency_bench.cc). glibc backs its heap with transparent
 // huge pages when the tunable glibc.malloc.hugetlb=1 is set, but it reads
 // tunables only as a process starts: an app that wants it restarts itself.
 #pragma once
@@ -19,9 +20,9 @@ std::optional<std::string> TunablesWithHugePageHeap(const char* current);
 
 // Executes this program again with the same arguments and the tunable added,
 // when the kernel gives transparent huge pages only to memory that asks for
-// them ("madvise" mode) and the tunable is not set yet. Returns, leaving the
-// process as it was, when neither holds or the exec fails: huge pages make a
-// run faster, never different.
+// them ("madvise" mode) and the tunable is not set yet. Otherwise, or when
+// the exec fails, returns and leaves the process as it was: huge pages change
+// how fast a run goes, never what it computes.
 void RestartWithHugePageHeap(char** argv);
 
 }  // namespace tern
