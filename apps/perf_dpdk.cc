@@ -783,24 +783,31 @@ class PeerFabric : public DpdkPerfFabric {
     const LatencyStats& l = r.latency;
     return ToBytes(absl::StrFormat(
         "%d %.17g %.17g %.17g %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d %d %d %d %d "
-        "%.17g\n%s",
+        "%.17g %d %d\n%s",
         r.ok, r.bw_peak_gbps, r.bw_avg_gbps, r.msg_rate_mpps, r.has_latency, l.t_min, l.t_max,
         l.t_typical, l.t_avg, l.t_stdev, l.p99, l.p99_9, r.messages_posted, r.messages_completed,
-        r.bytes_verified, r.data_errors, r.peak_window, r.virtual_seconds, r.failure));
+        r.bytes_verified, r.data_errors, r.peak_window, r.virtual_seconds, r.bytes, r.mtu,
+        r.failure));
   }
   bool DecodeResult(const std::vector<uint8_t>& bytes, PerfResult* r) const {
     const std::string text(bytes.begin(), bytes.end());
     int ok = 0, has_latency = 0, consumed = 0;
     unsigned long long posted = 0, completed = 0, verified = 0, errors = 0, window = 0;
+    unsigned long long size = 0, mtu = 0;
     LatencyStats& l = r->latency;
-    if (std::sscanf(
-            text.c_str(),
-            "%d %lg %lg %lg %d %lg %lg %lg %lg %lg %lg %lg %llu %llu %llu %llu %llu %lg\n%n", &ok,
-            &r->bw_peak_gbps, &r->bw_avg_gbps, &r->msg_rate_mpps, &has_latency, &l.t_min, &l.t_max,
-            &l.t_typical, &l.t_avg, &l.t_stdev, &l.p99, &l.p99_9, &posted, &completed, &verified,
-            &errors, &window, &r->virtual_seconds, &consumed) != 18) {
+    if (std::sscanf(text.c_str(),
+                    "%d %lg %lg %lg %d %lg %lg %lg %lg %lg %lg %lg %llu %llu %llu %llu %llu %lg "
+                    "%llu %llu\n%n",
+                    &ok, &r->bw_peak_gbps, &r->bw_avg_gbps, &r->msg_rate_mpps, &has_latency,
+                    &l.t_min, &l.t_max, &l.t_typical, &l.t_avg, &l.t_stdev, &l.p99, &l.p99_9,
+                    &posted, &completed, &verified, &errors, &window, &r->virtual_seconds, &size,
+                    &mtu, &consumed) != 20 ||
+        mtu > UINT32_MAX) {
       return false;
     }
+    // The message size and MTU the client measured with, as its report says.
+    r->bytes = size;
+    r->mtu = static_cast<uint32_t>(mtu);
     r->test = options_.test;
     r->iterations = options_.iters;
     r->qps = IsLatencyTest(options_.test) ? 1 : options_.qps;

@@ -114,7 +114,7 @@ run() {
   shift
   [[ "$link" == memif ]] && rm -f "$sock"
   timeout 120 "${server_cmd[@]}" "$faults" --server --control-port "$control_port" --verify \
-    --quiet --timeout 60 "$@" >"$work/$name.server.log" 2>&1 &
+    --quiet --timeout 60 --json "$work/$name.server.json" "$@" >"$work/$name.server.log" 2>&1 &
   local server=$!
   # A memif client can only start once the server's port (its socket, in
   # the abstract namespace) is up: the server logs the port when it is.
@@ -144,8 +144,15 @@ run() {
   [[ "$name" == *jumbo* ]] && min_payload=8192
   python3 - "$work/$name.json" "$link $name" "$must_steer" "$must_answer_nd" "$min_payload" <<'PY' || fail=1
 import json, sys
-for run in json.load(open(sys.argv[1]))["runs"]:
+server_runs = json.load(open(sys.argv[1].replace(".json", ".server.json")))["runs"]
+for index, run in enumerate(json.load(open(sys.argv[1]))["runs"]):
     ok = run["ok"] and run["data_errors"] == 0 and run["messages_completed"] == run["messages_posted"]
+    # The server reports the client's result: the same size and MTU.
+    served = server_runs[index] if index < len(server_runs) else {}
+    if (served.get("bytes"), served.get("mtu")) != (run["bytes"], run["mtu"]):
+        print("FAIL", sys.argv[2], "the server reports bytes", served.get("bytes"), "mtu",
+              served.get("mtu"), "where the client has", run["bytes"], run["mtu"])
+        ok = False
     if sys.argv[3] == "1" and run["counters"].get("port_steered_out", 0) == 0:
         print("FAIL", sys.argv[2], "no frame was steered to another worker")
         ok = False
