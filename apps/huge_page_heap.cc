@@ -26,12 +26,14 @@ std::optional<std::string> TunablesWithHugePageHeap(const char* current) {
   return absl::StrCat(current, ":", setting);
 }
 
-void RestartWithHugePageHeap(char** argv) {
-  // In "always" mode the heap gets huge pages anyway; in "never" the tunable
-  // does nothing. Only "madvise" needs glibc to ask.
+bool HugePagesOnlyOnRequest() {
   const absl::StatusOr<std::string> mode =
       ReadWholeFile("/sys/kernel/mm/transparent_hugepage/enabled");
-  if (!mode.ok() || !absl::StrContains(*mode, "[madvise]")) return;
+  return mode.ok() && absl::StrContains(*mode, "[madvise]");
+}
+
+void RestartWithHugePageHeap(char** argv) {
+  if (!HugePagesOnlyOnRequest()) return;
   const char* current = getenv("GLIBC_TUNABLES");
   const std::optional<std::string> tunables = TunablesWithHugePageHeap(current);
   if (!tunables.has_value()) return;

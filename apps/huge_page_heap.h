@@ -18,6 +18,11 @@ namespace tern {
 // the user chose stands.
 std::optional<std::string> TunablesWithHugePageHeap(const char* current);
 
+// Whether the kernel gives transparent huge pages only to memory that asks
+// for them ("madvise" mode): the one mode where the tunable changes anything.
+// In "always" the heap gets them anyway; in "never" it cannot.
+bool HugePagesOnlyOnRequest();
+
 // Executes this program again with the same arguments and the tunable added,
 // when the kernel gives transparent huge pages only to memory that asks for
 // them ("madvise" mode) and the tunable is not set yet. Otherwise, or when

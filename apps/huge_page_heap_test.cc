@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "apps/file_io.h"
 #include "gtest/gtest.h"
 
@@ -42,9 +41,7 @@ TEST(HugePageHeapTest, RestartRunsTheProgramAgainWithTheTunable) {
     ASSERT_TRUE(WriteWholeFile(report, tunables ? tunables : "(unset)").ok());
     return;
   }
-  const absl::StatusOr<std::string> mode =
-      ReadWholeFile("/sys/kernel/mm/transparent_hugepage/enabled");
-  if (!mode.ok() || !absl::StrContains(*mode, "[madvise]")) {
+  if (!HugePagesOnlyOnRequest()) {
     GTEST_SKIP() << "transparent huge pages are not in madvise mode here: nothing restarts";
   }
   const std::string report = testing::TempDir() + "huge_page_heap_report";
