@@ -103,8 +103,8 @@ void AppendContextCounters(const Context& context,
 void SumCounters(std::span<const std::pair<std::string, uint64_t>> add,
                  std::vector<std::pair<std::string, uint64_t>>* into) {
   for (const auto& [name, value] : add) {
-    auto it =
-        std::find_if(into->begin(), into->end(), [&](const auto& e) { return e.first == name; });
+    auto it = std::find_if(into->begin(), into->end(),
+                           [&name = name](const auto& e) { return e.first == name; });
     if (it == into->end()) {
       into->emplace_back(name, value);
     } else {

@@ -432,7 +432,7 @@ absl::StatusOr<SpecArgs> ParseArgs(const Generator& generator, std::string_view 
           absl::StrFormat("%s: '%s' is not key=value", generator.name, item));
     }
     const bool known = std::any_of(generator.keys.begin(), generator.keys.end(),
-                                   [&](const KeyHelp& k) { return k.key == key; });
+                                   [&key = key](const KeyHelp& k) { return k.key == key; });
     if (!known) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: unknown key '%s' (valid: %s)",
                                                         generator.name, key, ValidKeys(generator)));

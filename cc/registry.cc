@@ -468,7 +468,7 @@ absl::StatusOr<ParsedCcSpec> ParseCcSpec(std::string_view spec,
       }
       // An empty key or value is refused below, as an unknown key or a bad value.
       const auto pit = std::find_if(algorithm.params.begin(), algorithm.params.end(),
-                                    [key](const CcParamInfo& p) { return p.name == key; });
+                                    [&key = key](const CcParamInfo& p) { return p.name == key; });
       if (pit == algorithm.params.end()) {
         return absl::InvalidArgumentError(
             absl::StrCat("unknown parameter ", Quote(key), " for congestion-control algorithm ",
