@@ -159,6 +159,9 @@ std::optional<NdpMessage> DecodeNdp(std::span<const uint8_t> frame) {
   m.solicited = m.type == NdpType::kAdvertisement && (body.flags & kFlagSolicited) != 0;
   if (IsMulticast(m.target)) return std::nullopt;
   if (m.solicited && IsMulticast(m.dest_ip)) return std::nullopt;
+  // No packet comes from a group (RFC 4291 section 2.7); answering one would
+  // send a solicited advertisement to a multicast address, which is invalid.
+  if (IsMulticast(m.source_ip)) return std::nullopt;
 
   // Options: type, length in 8-byte units (never 0), contents.
   const uint8_t wanted =
