@@ -2,8 +2,9 @@
 //
 // The input drives everything: the QPs' options, the work posted (writes,
 // sends, reads, with keys and addresses that may be wrong), and what happens
-// to each frame in flight (delivered, dropped, bytes overwritten, cut short,
-// or its Tern packet replaced by input bytes). Damaged packets are resealed
+// to each frame in flight (delivered, dropped, delayed past later ones,
+// duplicated, bytes overwritten, cut short, or its Tern packet replaced by
+// input bytes). Damaged packets are resealed
 // with a valid checksum, so they reach the protocol logic behind the checksum
 // check: what a buggy or malicious peer sends, not what a noisy link does.
 // Passing means no crash, hang or sanitizer report, and no work request
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <span>
 #include <string>
 #include <tuple>
@@ -70,6 +72,61 @@ void Damage(FuzzInput& in, uint16_t tern_port, std::vector<uint8_t>& frame) {
       EncodeFrameHeaders(frame.data(), view.src, view.dst, view.entropy, tern.size());
   std::copy(tern.begin(), tern.end(), frame.begin() + static_cast<ptrdiff_t>(headers));
   frame.resize(headers + tern.size());
+}
+
+// Moves frames between the two contexts for 20 ms of virtual time, or until
+// both are idle. The input decides each frame's fate: delivered after the
+// one-way delay (what every frame gets once the input runs out), dropped,
+// damaged, held back so that later frames overtake it, or delivered twice.
+void RunWire(FuzzInput& in, testing::ConnectedPair& pair) {
+  constexpr Duration kOneWay = Duration::Microseconds(1);
+  Context* const contexts[2] = {pair.side(0).context.get(), pair.side(1).context.get()};
+  struct Flight {
+    int to;
+    std::vector<uint8_t> frame;
+  };
+  // By arrival, then by when the frame was sent.
+  std::multimap<Time, Flight> flights;
+  Time now = Time::FromNanoseconds(1000);
+  const Time end = now + Duration::Milliseconds(20);
+  TxPacket packets[16];
+  while (now <= end) {
+    bool progressed = false;
+    for (int from = 0; from < 2; ++from) {
+      const size_t n = contexts[from]->PollTransmit(now, packets);
+      for (size_t k = 0; k < n; ++k) {
+        std::vector<uint8_t> frame(packets[k].frame_len());
+        packets[k].WriteFrame(frame.data());
+        Time arrival = now + kOneWay;
+        switch (in.Below(8)) {
+          case 5:  // lost
+            continue;
+          case 6:
+            Damage(in, contexts[1 - from]->local().udp_port, frame);
+            break;
+          case 7:  // late, and maybe twice
+            if (in.Bit()) flights.emplace(arrival, Flight{1 - from, frame});
+            arrival = arrival + Duration::Nanoseconds(in.Below(50'000));
+            break;
+          default:
+            break;
+        }
+        flights.emplace(arrival, Flight{1 - from, std::move(frame)});
+      }
+      progressed |= n > 0;
+    }
+    while (!flights.empty() && flights.begin()->first <= now) {
+      const Flight flight = std::move(flights.begin()->second);
+      flights.erase(flights.begin());
+      contexts[flight.to]->OnFrame(flight.frame, now);
+      progressed = true;
+    }
+    if (progressed) continue;
+    Time next = std::min(contexts[0]->NextWakeup(), contexts[1]->NextWakeup());
+    if (!flights.empty()) next = std::min(next, flights.begin()->first);
+    if (next.IsInfinite()) break;
+    now = std::max(next, now + Duration::Nanoseconds(1));
+  }
 }
 
 void RunOne(std::span<const uint8_t> data) {
@@ -132,19 +189,7 @@ void RunOne(std::span<const uint8_t> data) {
     (void)qps[from]->PostSend(wr);  // refused when malformed: fine
   }
 
-  // The wire. Once the input runs out, every frame goes through untouched.
-  pair.set_filter([&](int from, std::vector<uint8_t>& frame) {
-    switch (in.Below(8)) {
-      case 6:
-        return false;
-      case 7:
-        Damage(in, pair.side(1 - from).context->local().udp_port, frame);
-        return true;
-      default:
-        return true;
-    }
-  });
-  pair.Run(Duration::Milliseconds(20));
+  RunWire(in, pair);
 
   // Whatever the wire did, a work request completes at most once, and each
   // queue's completions come in the order its requests were posted (ids
