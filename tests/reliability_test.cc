@@ -109,7 +109,11 @@ TEST_P(ReliabilityTest, EveryMessageArrivesExactlyOnceWithItsBytes) {
   attr.cap.max_recv_wr = 64;
   QpRtsAttr rts;
   rts.retry_cnt = 7;
-  auto [a, b] = bed.ConnectQps(attr, rts);
+  // Named variables, not a structured binding: the lambdas below capture
+  // them (clang 14, the fuzzing build's compiler, cannot capture bindings).
+  const std::pair<QueuePair*, QueuePair*> qps = bed.ConnectQps(attr, rts);
+  QueuePair* const a = qps.first;
+  QueuePair* const b = qps.second;
   Transfer t = PlanTransfer(bed.rng(), 40, 48 * 1024);
 
   // Reads pull from B's buffer into A's; everything else pushes A -> B.
