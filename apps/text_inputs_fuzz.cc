@@ -1,8 +1,9 @@
-// Coverage-guided fuzzing of what a user hands tern-replay as text: flow
-// files (htsim and HPCC), flow-size CDFs, topology files (parsed, then built
-// into a fabric), rank files, --workload and --fabric specs, congestion
-// control specs, and command lines. The first input byte picks the parser;
-// the rest is its text (for a command line, arguments split at newlines).
+// Coverage-guided fuzzing of what a user hands the apps as text: flow files
+// (htsim and HPCC), flow-size CDFs, topology files (parsed, then built into a
+// fabric), rank files, --workload and --fabric specs, congestion-control
+// specs, and the command lines of tern-replay, tern-perf and tern-ab. The
+// first input byte picks the parser; the rest is its text (for a command
+// line, arguments split at newlines).
 // Passing means each input is parsed or refused with an error, with no crash,
 // hang or sanitizer report. See transport/connection_fuzz.cc for how fuzz
 // targets are built and run.
@@ -12,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "apps/ab_options.h"
+#include "apps/perf_options.h"
 #include "apps/replay_flow_files.h"
 #include "apps/replay_generators.h"
 #include "apps/replay_options.h"
@@ -40,18 +43,33 @@ void ParseTopologyAndBuild(std::string_view text) {
   (void)sim::Fabric::Create(sim, *std::move(topology), sim::FabricConfig{});
 }
 
-void ParseCommandLine(std::string_view text) {
-  std::vector<std::string> words = {"tern-replay"};
+enum class Tool { kReplay, kPerf, kAb };
+
+void ParseCommandLine(Tool tool, std::string_view text) {
+  // The arguments after the program's name, as each parser takes them.
+  std::vector<std::string> words;
   for (std::string_view word : SplitText(text, '\n')) words.emplace_back(word);
   std::vector<const char*> argv;
   for (const std::string& word : words) argv.push_back(word.c_str());
-  (void)ParseReplayOptions(argv);
+  switch (tool) {
+    case Tool::kReplay:
+      (void)ParseReplayOptions(argv);
+      break;
+    case Tool::kPerf: {
+      const std::vector<std::string_view> args(words.begin(), words.end());
+      (void)perf::ParsePerfOptions(args);
+      break;
+    }
+    case Tool::kAb:
+      (void)ab::ParseAbOptions(argv);
+      break;
+  }
 }
 
 void RunOne(std::span<const uint8_t> data) {
   if (data.empty()) return;
   const std::string_view text(reinterpret_cast<const char*>(data.data()) + 1, data.size() - 1);
-  switch (data[0] % 9) {
+  switch (data[0] % 11) {
     case 0:
       (void)ParseHtsimConnectionMatrix(text, "fuzz.htsim");
       break;
@@ -86,8 +104,14 @@ void RunOne(std::span<const uint8_t> data) {
     case 7:
       (void)ParseCcSpec(text);
       break;
+    case 8:
+      ParseCommandLine(Tool::kReplay, text);
+      break;
+    case 9:
+      ParseCommandLine(Tool::kPerf, text);
+      break;
     default:
-      ParseCommandLine(text);
+      ParseCommandLine(Tool::kAb, text);
       break;
   }
 }
