@@ -4,9 +4,9 @@
 // sends, reads, with keys and addresses that may be wrong), and what happens
 // to each frame in flight (delivered, dropped, delayed past later ones,
 // duplicated, bytes overwritten, cut short, or its Tern packet replaced by
-// input bytes). Damaged packets are resealed
-// with a valid checksum, so they reach the protocol logic behind the checksum
-// check: what a buggy or malicious peer sends, not what a noisy link does.
+// input bytes). Damaged packets are resealed with a valid checksum, so they
+// reach the protocol logic behind the checksum check: what a buggy or
+// malicious peer sends, not what a noisy link does.
 // Passing means no crash, hang or sanitizer report, and no work request
 // completed twice or out of order; each region sits in a heap buffer of its
 // exact size, so AddressSanitizer catches a write past it.
@@ -177,7 +177,7 @@ void RunOne(std::span<const uint8_t> data) {
     wr.opcode = static_cast<WrOpcode>(in.Below(5));
     wr.imm_data = in.Uint32();
     wr.remote_addr = somewhere_for(remote);
-    wr.rkey = in.Below(32) == 31 ? in.Uint32() : remote->lkey();
+    wr.rkey = in.Below(32) == 31 ? in.Uint32() : remote->rkey();
     if (wr.opcode == WrOpcode::kSend || wr.opcode == WrOpcode::kSendWithImm ||
         wr.opcode == WrOpcode::kRdmaWriteWithImm) {
       const Sge landing{somewhere_for(remote), length, remote->lkey()};
