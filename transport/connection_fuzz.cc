@@ -11,10 +11,11 @@
 // completed twice or out of order; each region sits in a heap buffer of its
 // exact size, so AddressSanitizer catches a write past it.
 //
-// Built two ways (transport/meson.build): with -Dfuzzing=true (clang), as a
-// libFuzzer binary; otherwise with transport/testing/fuzz_driver.cc, which
-// replays the corpus in transport/fuzz_corpus/connection and a run of seeded
-// random inputs as a test. docs/fuzzing.md says how to fuzz.
+// Built two ways (the fuzz_targets loop at the end of meson.build): with
+// -Dfuzzing=true (clang), as a libFuzzer binary; otherwise with
+// transport/testing/fuzz_driver.cc, which replays the corpus in
+// transport/fuzz_corpus/connection and a run of seeded random inputs as a
+// test. docs/fuzzing.md says how to fuzz.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>

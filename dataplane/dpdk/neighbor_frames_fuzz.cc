@@ -18,8 +18,8 @@
 namespace tern::dpdk {
 namespace {
 
-[[noreturn]] void Fail(const char* what) {
-  std::fprintf(stderr, "neighbor_frames_fuzz: %s\n", what);
+[[noreturn]] void Fail(const char* protocol, const char* what) {
+  std::fprintf(stderr, "neighbor_frames_fuzz: %s: %s\n", protocol, what);
   std::abort();
 }
 
@@ -32,44 +32,42 @@ Endpoint LocalFor(const IpAddress& target) {
   return local;
 }
 
-void CheckArp(std::span<const uint8_t> frame) {
-  const std::optional<ArpMessage> message = DecodeArp(frame);
+// What both protocols must satisfy. `answer` gives the reply of a host owning
+// the address the message asks about, or nothing.
+template <class Message>
+void CheckMessage(const char* protocol, std::span<const uint8_t> frame, size_t frame_bytes,
+                  std::optional<Message> (*decode)(std::span<const uint8_t>),
+                  size_t (*encode)(const Message&, std::span<uint8_t>),
+                  std::optional<Message> (*answer)(const Message&)) {
+  const std::optional<Message> message = decode(frame);
   if (!message) return;
-  std::vector<uint8_t> encoded(kArpFrameBytes), again(kArpFrameBytes);
-  encoded.resize(EncodeArp(*message, encoded));
-  const std::optional<ArpMessage> decoded = DecodeArp(encoded);
-  if (!decoded) Fail("an ARP message re-encoded does not decode");
-  again.resize(EncodeArp(*decoded, again));
-  if (again != encoded) Fail("an ARP message changes on a second round trip");
-  if (const std::optional<ArpMessage> answer =
-          AnswerArp(*message, LocalFor(IpAddress::V4(message->target_ip)))) {
-    std::vector<uint8_t> reply(kArpFrameBytes);
-    reply.resize(EncodeArp(*answer, reply));
-    if (!DecodeArp(reply)) Fail("the answer to an ARP request does not decode");
+  std::vector<uint8_t> encoded(frame_bytes), again(frame_bytes);
+  encoded.resize(encode(*message, encoded));
+  const std::optional<Message> decoded = decode(encoded);
+  if (!decoded) Fail(protocol, "a message re-encoded does not decode");
+  again.resize(encode(*decoded, again));
+  if (again != encoded) Fail(protocol, "a message changes on a second round trip");
+  if (const std::optional<Message> reply = answer(*message)) {
+    std::vector<uint8_t> reply_frame(frame_bytes);
+    reply_frame.resize(encode(*reply, reply_frame));
+    if (!decode(reply_frame)) Fail(protocol, "the answer to a message does not decode");
   }
 }
 
-void CheckNdp(std::span<const uint8_t> frame) {
-  const std::optional<NdpMessage> message = DecodeNdp(frame);
-  if (!message) return;
-  std::vector<uint8_t> encoded(kNdpFrameBytes), again(kNdpFrameBytes);
-  encoded.resize(EncodeNdp(*message, encoded));
-  const std::optional<NdpMessage> decoded = DecodeNdp(encoded);
-  if (!decoded) Fail("a neighbor-discovery message re-encoded does not decode");
-  again.resize(EncodeNdp(*decoded, again));
-  if (again != encoded) Fail("a neighbor-discovery message changes on a second round trip");
-  if (const std::optional<NdpMessage> answer = AnswerNdp(*message, LocalFor(message->target))) {
-    std::vector<uint8_t> reply(kNdpFrameBytes);
-    reply.resize(EncodeNdp(*answer, reply));
-    if (!DecodeNdp(reply)) Fail("the answer to a neighbor solicitation does not decode");
-  }
+std::optional<ArpMessage> AnswerForTarget(const ArpMessage& request) {
+  return AnswerArp(request, LocalFor(IpAddress::V4(request.target_ip)));
+}
+std::optional<NdpMessage> AnswerForTarget(const NdpMessage& solicitation) {
+  return AnswerNdp(solicitation, LocalFor(solicitation.target));
 }
 
 }  // namespace
 }  // namespace tern::dpdk
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  tern::dpdk::CheckArp({data, size});
-  tern::dpdk::CheckNdp({data, size});
+  using namespace tern::dpdk;
+  const std::span<const uint8_t> frame(data, size);
+  CheckMessage<ArpMessage>("ARP", frame, kArpFrameBytes, DecodeArp, EncodeArp, AnswerForTarget);
+  CheckMessage<NdpMessage>("NDP", frame, kNdpFrameBytes, DecodeNdp, EncodeNdp, AnswerForTarget);
   return 0;
 }
