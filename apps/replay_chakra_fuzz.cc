@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 
+#include "apps/file_io.h"
 #include "apps/replay_chakra.h"
 #include "transport/testing/fuzz_input.h"
 
@@ -22,6 +23,10 @@ namespace tern::replay {
 namespace {
 
 constexpr int kMaxRanks = 4;
+
+const std::string& TraceDirectory();
+
+std::string RankFile(int rank) { return TraceDirectory() + "/t." + std::to_string(rank) + ".et"; }
 
 // The directory every run writes its files into, made once per process and
 // removed at exit (the string is never destroyed, so the exit handler can
@@ -37,7 +42,7 @@ const std::string& TraceDirectory() {
     }
     std::atexit([] {
       for (int rank = 0; rank < kMaxRanks; ++rank) {
-        unlink((TraceDirectory() + "/t." + std::to_string(rank) + ".et").c_str());
+        unlink(RankFile(rank).c_str());
       }
       unlink((TraceDirectory() + "/groups.json").c_str());
       rmdir(TraceDirectory().c_str());
@@ -48,13 +53,11 @@ const std::string& TraceDirectory() {
 }
 
 void WriteFile(const std::string& path, std::span<const uint8_t> bytes) {
-  FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) {
-    std::perror(path.c_str());
+  const absl::Status written = WriteWholeFile(path, std::string(bytes.begin(), bytes.end()));
+  if (!written.ok()) {
+    std::fprintf(stderr, "%s\n", written.ToString().c_str());
     std::abort();
   }
-  if (!bytes.empty()) std::fwrite(bytes.data(), 1, bytes.size(), file);
-  std::fclose(file);
 }
 
 void RunOne(std::span<const uint8_t> data) {
@@ -63,11 +66,10 @@ void RunOne(std::span<const uint8_t> data) {
   const int ranks = 1 + (flags & 3);
   const std::string& dir = TraceDirectory();
   for (int rank = 0; rank < kMaxRanks; ++rank) {
-    const std::string path = dir + "/t." + std::to_string(rank) + ".et";
     if (rank < ranks) {
-      WriteFile(path, in.Bytes(in.Uint16()));
+      WriteFile(RankFile(rank), in.Bytes(in.Uint16()));
     } else {
-      unlink(path.c_str());
+      unlink(RankFile(rank).c_str());
     }
   }
   ChakraOptions options;
