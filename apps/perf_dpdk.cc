@@ -3,14 +3,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "apps/perf_endpoint.h"
+#include "apps/perf_result_wire.h"
 #include "dataplane/dpdk/capture.h"
 #include "dataplane/dpdk/dma_memory.h"
 #include "dataplane/dpdk/eal.h"
@@ -279,13 +280,6 @@ class SideLoops {
 
   std::vector<Loop> loops_;
   std::atomic<bool> stop_{false};
-};
-
-// What the server knows that the client's result needs.
-struct ServerReport {
-  std::string failure;
-  uint64_t bytes_verified = 0;
-  uint64_t data_errors = 0;
 };
 
 ServerReport ServerSummary(const Host& server) {
@@ -714,21 +708,26 @@ class PeerFabric : public DpdkPerfFabric {
     if (client_) {
       absl::StatusOr<std::vector<uint8_t>> report = channel_->Receive();
       if (!report.ok()) return report.status();
-      ServerReport server;
-      if (!DecodeServerReport(*report, &server)) {
-        return absl::DataLossError("control: malformed result report from the server");
+      absl::StatusOr<ServerReport> server = DecodeServerReport(*report);
+      if (!server.ok()) {
+        return absl::DataLossError(absl::StrCat(
+            "control: malformed result report from the server: ", server.status().message()));
       }
-      result = Summarize(options_, size, host, server, failure);
-      if (absl::Status st = channel_->Send(EncodeResult(result)); !st.ok()) return st;
+      result = Summarize(options_, size, host, *server, failure);
+      if (absl::Status st = channel_->Send(EncodeClientResult(result)); !st.ok()) return st;
     } else {
       ServerReport mine = ServerSummary(host);
       if (mine.failure.empty()) mine.failure = failure;
       if (absl::Status st = channel_->Send(EncodeServerReport(mine)); !st.ok()) return st;
       absl::StatusOr<std::vector<uint8_t>> final_result = channel_->Receive();
       if (!final_result.ok()) return final_result.status();
-      if (!DecodeResult(*final_result, &result)) {
-        return absl::DataLossError("control: malformed final result from the client");
+      if (absl::Status st = DecodeClientResult(*final_result, &result); !st.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("control: malformed final result from the client: ", st.message()));
       }
+      result.test = options_.test;
+      result.iterations = options_.iters;
+      result.qps = IsLatencyTest(options_.test) ? 1 : options_.qps;
     }
     std::vector<const QueuePair*> qps;
     for (Side* side : host.all()) {
@@ -756,70 +755,6 @@ class PeerFabric : public DpdkPerfFabric {
     while (!passed.load(std::memory_order_acquire)) loops.StepMain(dpdk::ReadTsc());
     control.join();
     return status;
-  }
-
-  // Results over the control channel: text "key=value" lines, so that a
-  // mismatch between builds is an error, not garbage.
-  static std::vector<uint8_t> ToBytes(const std::string& s) { return {s.begin(), s.end()}; }
-  static std::vector<uint8_t> EncodeServerReport(const ServerReport& r) {
-    return ToBytes(absl::StrFormat("bytes_verified=%d\ndata_errors=%d\nfailure=%s",
-                                   r.bytes_verified, r.data_errors, r.failure));
-  }
-  static bool DecodeServerReport(const std::vector<uint8_t>& bytes, ServerReport* r) {
-    const std::string text(bytes.begin(), bytes.end());
-    unsigned long long verified = 0, errors = 0;
-    int consumed = 0;
-    if (std::sscanf(text.c_str(), "bytes_verified=%llu\ndata_errors=%llu\nfailure=%n", &verified,
-                    &errors, &consumed) != 2 ||
-        consumed == 0) {
-      return false;
-    }
-    r->bytes_verified = verified;
-    r->data_errors = errors;
-    r->failure = text.substr(static_cast<size_t>(consumed));
-    return true;
-  }
-  static std::vector<uint8_t> EncodeResult(const PerfResult& r) {
-    const LatencyStats& l = r.latency;
-    return ToBytes(absl::StrFormat(
-        "%d %.17g %.17g %.17g %d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %d %d %d %d %d "
-        "%.17g %d %d\n%s",
-        r.ok, r.bw_peak_gbps, r.bw_avg_gbps, r.msg_rate_mpps, r.has_latency, l.t_min, l.t_max,
-        l.t_typical, l.t_avg, l.t_stdev, l.p99, l.p99_9, r.messages_posted, r.messages_completed,
-        r.bytes_verified, r.data_errors, r.peak_window, r.virtual_seconds, r.bytes, r.mtu,
-        r.failure));
-  }
-  bool DecodeResult(const std::vector<uint8_t>& bytes, PerfResult* r) const {
-    const std::string text(bytes.begin(), bytes.end());
-    int ok = 0, has_latency = 0, consumed = 0;
-    unsigned long long posted = 0, completed = 0, verified = 0, errors = 0, window = 0;
-    unsigned long long size = 0, mtu = 0;
-    LatencyStats& l = r->latency;
-    if (std::sscanf(text.c_str(),
-                    "%d %lg %lg %lg %d %lg %lg %lg %lg %lg %lg %lg %llu %llu %llu %llu %llu %lg "
-                    "%llu %llu\n%n",
-                    &ok, &r->bw_peak_gbps, &r->bw_avg_gbps, &r->msg_rate_mpps, &has_latency,
-                    &l.t_min, &l.t_max, &l.t_typical, &l.t_avg, &l.t_stdev, &l.p99, &l.p99_9,
-                    &posted, &completed, &verified, &errors, &window, &r->virtual_seconds, &size,
-                    &mtu, &consumed) != 20 ||
-        mtu > UINT32_MAX) {
-      return false;
-    }
-    // The message size and MTU the client measured with, as its report says.
-    r->bytes = size;
-    r->mtu = static_cast<uint32_t>(mtu);
-    r->test = options_.test;
-    r->iterations = options_.iters;
-    r->qps = IsLatencyTest(options_.test) ? 1 : options_.qps;
-    r->ok = ok != 0;
-    r->has_latency = has_latency != 0;
-    r->messages_posted = posted;
-    r->messages_completed = completed;
-    r->bytes_verified = verified;
-    r->data_errors = errors;
-    r->peak_window = window;
-    r->failure = text.substr(static_cast<size_t>(consumed));
-    return true;
   }
 
   PerfOptions options_;  // a copy: the MTU may be lowered to fit the port
