@@ -212,10 +212,10 @@ std::string FormatCounters(const PerfOptions& options, const std::vector<PerfRes
   absl::StrAppendFormat(
       &out,
       "  retransmitted packets : %d (marked lost: detected %d, timeout %d, trim %d, rnr %d, tail "
-      "probe %d; %d spurious)\n",
+      "probe %d; %d of the marks spurious)\n",
       get("retransmitted_packets"), get("retransmits_loss_detected"), get("retransmits_timeout"),
       get("retransmits_trim"), get("retransmits_rnr"), get("tail_probes"),
-      get("spurious_retransmits"));
+      get("spurious_loss_marks"));
   absl::StrAppendFormat(&out, "  timeouts (RTO)        : %d\n", get("local_ack_timeout_err"));
   absl::StrAppendFormat(&out,
                         "  received              : %d data packets, %d trimmed, %d duplicate, %d "

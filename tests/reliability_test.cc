@@ -194,8 +194,8 @@ TEST_P(ReliabilityTest, EveryMessageArrivesExactlyOnceWithItsBytes) {
         << "retransmitted " << sender.retransmitted_packets << " for " << destroyed
         << " lost: detected " << sender.retransmits_loss_detected << ", timeout "
         << sender.retransmits_timeout << ", trim " << sender.retransmits_trim << ", rnr "
-        << sender.retransmits_rnr << ", spurious " << sender.spurious_retransmits << ", rtos "
-        << sender.local_ack_timeout_err;
+        << sender.retransmits_rnr << ", spurious loss marks " << sender.spurious_loss_marks
+        << ", rtos " << sender.local_ack_timeout_err;
   }
 }
 

@@ -372,7 +372,7 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
       have_rtt_ ? rtt_min_ : Duration::Infinite(),
       [&](Psn, const TxSlot& s) {
         acked_bytes += s.length;
-        if (s.state == SlotState::kLost) ++counters_.spurious_retransmits;
+        if (s.state == SlotState::kLost) ++counters_.spurious_loss_marks;
         paths_.OnDelivered(paths_.EntropyOf(s.path));
         OnPacketAcked(s);
       },

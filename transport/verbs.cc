@@ -65,7 +65,7 @@ constexpr QpCounterField kQpCounterFields[] = {
     {"retransmits_rnr", &QpCounters::retransmits_rnr},
     {"tail_probes", &QpCounters::tail_probes},
     {"local_ack_timeout_err", &QpCounters::local_ack_timeout_err},
-    {"spurious_retransmits", &QpCounters::spurious_retransmits},
+    {"spurious_loss_marks", &QpCounters::spurious_loss_marks},
     {"entropy_changes", &QpCounters::entropy_changes},
     {"acks_sent", &QpCounters::acks_sent},
     {"acks_received", &QpCounters::acks_received},

@@ -283,12 +283,15 @@ struct QpCounters {
   uint64_t rnr_nak_sent = 0;
   uint64_t rnr_nak_received = 0;
   uint64_t ce_marked_received = 0;
-  uint64_t spurious_retransmits = 0;  // a retransmitted PSN whose original was acked too
-  uint64_t entropy_changes = 0;       // retransmissions sent on a different path
-  uint64_t window_limited = 0;        // times the window or flow control stopped sending
-  uint64_t np_cnp_sent = 0;           // receiver: CNPs sent (ACKs flagged CNP)
-  uint64_t rp_cnp_handled = 0;        // sender: CNPs passed to the congestion control
-  uint64_t cc_path_avoids = 0;        // congestion control advised leaving an entropy
+  // A PSN marked lost that an ACK then showed had arrived, before its resend
+  // went out. Resends that were not needed show as the receiver's
+  // duplicate_packets.
+  uint64_t spurious_loss_marks = 0;
+  uint64_t entropy_changes = 0;  // retransmissions sent on a different path
+  uint64_t window_limited = 0;   // times the window or flow control stopped sending
+  uint64_t np_cnp_sent = 0;      // receiver: CNPs sent (ACKs flagged CNP)
+  uint64_t rp_cnp_handled = 0;   // sender: CNPs passed to the congestion control
+  uint64_t cc_path_avoids = 0;   // congestion control advised leaving an entropy
 
   // Adds every counter of `other`: totals over QPs or over both ends of a connection.
   QpCounters& operator+=(const QpCounters& other);

@@ -31,7 +31,7 @@ void AddQpCounters(rte_tel_data* d, const QpCounters& c) {
   rte_tel_data_add_dict_u64(d, "nacks_sent", c.nacks_sent);
   rte_tel_data_add_dict_u64(d, "nacks_received", c.nacks_received);
   rte_tel_data_add_dict_u64(d, "entropy_changes", c.entropy_changes);
-  rte_tel_data_add_dict_u64(d, "spurious_retransmits", c.spurious_retransmits);
+  rte_tel_data_add_dict_u64(d, "spurious_loss_marks", c.spurious_loss_marks);
   rte_tel_data_add_dict_u64(d, "np_cnp_sent", c.np_cnp_sent);
   rte_tel_data_add_dict_u64(d, "rp_cnp_handled", c.rp_cnp_handled);
 }
