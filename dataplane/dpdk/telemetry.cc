@@ -3,37 +3,27 @@
 #include <rte_telemetry.h>
 
 #include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/strings/str_format.h"
+#include "transport/text.h"
 
 namespace tern::dpdk {
 namespace {
 
 void AddQpCounters(rte_tel_data* d, const QpCounters& c) {
-  // The names ibverbs/mlx5 users know, then Tern's own.
-  rte_tel_data_add_dict_u64(d, "out_of_sequence", c.out_of_sequence);
-  rte_tel_data_add_dict_u64(d, "packet_seq_err", c.packet_seq_err);
-  rte_tel_data_add_dict_u64(d, "local_ack_timeout_err", c.local_ack_timeout_err);
+  // The names ibverbs/mlx5 users know for counters Tern names otherwise,
+  // then every counter by Tern's name.
   rte_tel_data_add_dict_u64(d, "duplicate_request", c.duplicate_packets);
   rte_tel_data_add_dict_u64(d, "rnr_nak_retry_err", c.rnr_nak_received);
   rte_tel_data_add_dict_u64(d, "np_ecn_marked_roce_packets", c.ce_marked_received);
-  rte_tel_data_add_dict_u64(d, "data_packets_sent", c.data_packets_sent);
-  rte_tel_data_add_dict_u64(d, "data_packets_received", c.data_packets_received);
-  rte_tel_data_add_dict_u64(d, "retransmitted_packets", c.retransmitted_packets);
-  rte_tel_data_add_dict_u64(d, "retransmits_loss_detected", c.retransmits_loss_detected);
-  rte_tel_data_add_dict_u64(d, "retransmits_timeout", c.retransmits_timeout);
-  rte_tel_data_add_dict_u64(d, "retransmits_trim", c.retransmits_trim);
-  rte_tel_data_add_dict_u64(d, "retransmits_rnr", c.retransmits_rnr);
-  rte_tel_data_add_dict_u64(d, "tail_probes", c.tail_probes);
-  rte_tel_data_add_dict_u64(d, "trimmed_received", c.trimmed_received);
-  rte_tel_data_add_dict_u64(d, "acks_sent", c.acks_sent);
-  rte_tel_data_add_dict_u64(d, "acks_received", c.acks_received);
-  rte_tel_data_add_dict_u64(d, "nacks_sent", c.nacks_sent);
-  rte_tel_data_add_dict_u64(d, "nacks_received", c.nacks_received);
-  rte_tel_data_add_dict_u64(d, "entropy_changes", c.entropy_changes);
-  rte_tel_data_add_dict_u64(d, "spurious_loss_marks", c.spurious_loss_marks);
-  rte_tel_data_add_dict_u64(d, "np_cnp_sent", c.np_cnp_sent);
-  rte_tel_data_add_dict_u64(d, "rp_cnp_handled", c.rp_cnp_handled);
+  for (const QpCounterField& f : QpCounterFields()) {
+    rte_tel_data_add_dict_u64(d, std::string(f.name).c_str(), c.*f.member);
+  }
 }
 
 int HandleWorkers(const char*, const char*, rte_tel_data* d) {
@@ -77,20 +67,86 @@ int HandleWorkers(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-int HandleQps(const char*, const char*, rte_tel_data* d) {
+std::string QpName(int worker, uint32_t qp_num) {
+  return absl::StrFormat("worker%d_qp0x%x", worker, qp_num);
+}
+
+// A reply holds 16 KB of JSON, and a dict at most 256 entries: a thousand QPs
+// do not fit in one. /tern/qps sums them and names them a page at a time;
+// /tern/qp gives one.
+constexpr size_t kQpNamesPerPage = 200;
+
+// /tern/qps[,FIRST]: how many QPs in each state, their counters summed, and
+// the names of QPs FIRST (default 0) onwards, a page at a time; "next" is
+// the FIRST of the following page, when there is one.
+int HandleQps(const char*, const char* params, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
+  uint64_t first = 0;
+  if (params != nullptr && params[0] != '\0') {
+    const std::optional<uint64_t> parsed = ParseUnsigned(params);
+    if (!parsed) {
+      rte_tel_data_add_dict_string(d, "error",
+                                   "parameter: the index of the first QP to name (0, 200, ...)");
+      return 0;
+    }
+    first = *parsed;
+  }
+  std::map<std::string_view, uint64_t> states;
+  QpCounters total;
+  std::vector<std::string> names;
   for (const WorkerSnapshot& s : TelemetryBoard::Instance().Snapshots()) {
     for (const QpSnapshot& q : s.qps) {
-      rte_tel_data* qd = rte_tel_data_alloc();
-      if (qd == nullptr) return -ENOMEM;
-      rte_tel_data_start_dict(qd);
-      rte_tel_data_add_dict_u64(qd, "worker", static_cast<uint64_t>(s.worker));
-      rte_tel_data_add_dict_string(qd, "state", QpStateName(q.state));
-      AddQpCounters(qd, q.counters);
-      rte_tel_data_add_dict_container(
-          d, absl::StrFormat("worker%d_qp0x%x", s.worker, q.qp_num).c_str(), qd, 0);
+      ++states[QpStateName(q.state)];
+      total += q.counters;
+      names.push_back(QpName(s.worker, q.qp_num));
     }
   }
+  rte_tel_data_add_dict_u64(d, "qps", names.size());
+  rte_tel_data* by_state = rte_tel_data_alloc();
+  rte_tel_data* total_counters = rte_tel_data_alloc();
+  rte_tel_data* page = rte_tel_data_alloc();
+  if (by_state == nullptr || total_counters == nullptr || page == nullptr) {
+    rte_tel_data_free(by_state);
+    rte_tel_data_free(total_counters);
+    rte_tel_data_free(page);
+    return -ENOMEM;
+  }
+  rte_tel_data_start_dict(by_state);
+  for (const auto& [state, count] : states) {
+    rte_tel_data_add_dict_u64(by_state, std::string(state).c_str(), count);
+  }
+  rte_tel_data_add_dict_container(d, "states", by_state, 0);
+  rte_tel_data_start_dict(total_counters);
+  AddQpCounters(total_counters, total);
+  rte_tel_data_add_dict_container(d, "total", total_counters, 0);
+  rte_tel_data_start_array(page, RTE_TEL_STRING_VAL);
+  const size_t begin = std::min<uint64_t>(first, names.size());
+  const size_t end = std::min(names.size(), begin + kQpNamesPerPage);
+  for (size_t i = begin; i < end; ++i) rte_tel_data_add_array_string(page, names[i].c_str());
+  rte_tel_data_add_dict_u64(d, "first", begin);
+  rte_tel_data_add_dict_container(d, "names", page, 0);
+  if (end < names.size()) rte_tel_data_add_dict_u64(d, "next", end);
+  return 0;
+}
+
+// /tern/qp,NAME: one QP's worker, state and counters, NAME as /tern/qps
+// lists it.
+int HandleQp(const char*, const char* params, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const std::string_view wanted = params == nullptr ? std::string_view() : params;
+  for (const WorkerSnapshot& s : TelemetryBoard::Instance().Snapshots()) {
+    for (const QpSnapshot& q : s.qps) {
+      if (QpName(s.worker, q.qp_num) != wanted) continue;
+      rte_tel_data_add_dict_u64(d, "worker", static_cast<uint64_t>(s.worker));
+      rte_tel_data_add_dict_string(d, "state", QpStateName(q.state));
+      AddQpCounters(d, q.counters);
+      return 0;
+    }
+  }
+  rte_tel_data_add_dict_string(
+      d, "error",
+      wanted.empty() ? "parameter: a QP's name, as /tern/qps lists them (worker0_qp0x100)"
+                     : "no such QP (names as /tern/qps lists them)");
   return 0;
 }
 
@@ -125,7 +181,11 @@ void TelemetryBoard::Register(FaultSpecParser parser) {
   registered_ = true;
   rte_telemetry_register_cmd("/tern/workers", HandleWorkers,
                              "Tern worker counters: RX/TX, ARP, drops by reason, faults");
-  rte_telemetry_register_cmd("/tern/qps", HandleQps, "Tern queue pairs: state and counters");
+  rte_telemetry_register_cmd("/tern/qps", HandleQps,
+                             "Tern queue pairs: number by state, counters summed, names. "
+                             "Parameter: the index of the first name (200 a page)");
+  rte_telemetry_register_cmd("/tern/qp", HandleQp,
+                             "One Tern queue pair's state and counters. Parameter: its name");
   rte_telemetry_register_cmd("/tern/faults", HandleFaults,
                              "Tern transmit faults. Parameter: loss=P,dup=P,corrupt=P,reorder=US,"
                              "paths=N,blackhole=I to change them");

@@ -1,7 +1,9 @@
 // Tern's counters over rte_telemetry (dpdk-telemetry.py, or any client of
 // the telemetry socket):
 //   /tern/workers  per worker: loop, RX/TX, ARP and fault-injection counters
-//   /tern/qps      per QP ("worker0_qp0x100"): state and the transport's counters
+//   /tern/qps      QPs by state, their counters summed, and their names
+//                  ("worker0_qp0x100"), 200 a page (/tern/qps,200 for the next)
+//   /tern/qp       one QP's state and counters (/tern/qp,worker0_qp0x100)
 //   /tern/faults   the transmit impairments; with a parameter
 //                  (/tern/faults,loss=0.05,reorder=4) replaces them at run time
 // Workers publish snapshots every few tens of milliseconds with try_lock, so

@@ -2,7 +2,7 @@
 """Integration: rte_telemetry commands of a running tern-perf over DPDK.
 
 Starts a long --loopback run, connects to its telemetry socket, and checks
-/tern/workers and /tern/qps report counters that grow, and that
+/tern/workers, /tern/qps and /tern/qp report counters that grow, and that
 /tern/faults,loss=0.3 makes worker 0 drop frames until /tern/faults,loss=0
 stops it (the run still completes with every byte verified).
   telemetry_test.py TERN_PERF DPDK_EAL_ARGS_SCRIPT
@@ -68,11 +68,25 @@ time.sleep(0.3)
 second = workers()
 if not second["worker0"]["tx_frames"] > first["worker0"]["tx_frames"]:
     fail(f"tx_frames did not grow: {first['worker0']} -> {second['worker0']}")
+# Loopback: one QP a side, both in RTS, named a page at a time.
 qps = query("/tern/qps")
-if not qps or not all(q["state"] == "RTS" for q in qps.values()):
+if qps.get("qps") != 2 or qps.get("states") != {"RTS": 2} or len(qps.get("names", [])) != 2:
     fail(f"/tern/qps: {qps}")
-sent = sum(q["data_packets_sent"] for q in qps.values())
-print(f"ok   /tern/workers and /tern/qps: {len(qps)} QPs in RTS, {sent} data packets sent")
+sent = qps["total"]["data_packets_sent"]
+if sent == 0:
+    fail(f"/tern/qps: no data packets sent in total: {qps}")
+second_page = query("/tern/qps,1")
+if second_page.get("first") != 1 or second_page.get("names") != qps["names"][1:]:
+    fail(f"/tern/qps,1: {second_page}")
+one = {name: query(f"/tern/qp,{name}") for name in qps["names"]}
+if not all(q.get("state") == "RTS" for q in one.values()) or \
+        sum(q["data_packets_sent"] for q in one.values()) < sent:
+    fail(f"/tern/qp: {one}")
+for bad in ("/tern/qp,worker9_qp0x1", "/tern/qp", "/tern/qps,x"):
+    if "error" not in query(bad):
+        fail(f"{bad} was answered: {query(bad)}")
+print(f"ok   /tern/workers, /tern/qps and /tern/qp: {qps['qps']} QPs in RTS, "
+      f"{sent} data packets sent")
 
 bad = query("/tern/faults,loss=2")
 if "error" not in bad:
