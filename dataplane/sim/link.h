@@ -185,28 +185,40 @@ namespace internal {
 
 // A FIFO that allocates nothing until used: std::deque allocates a map and a
 // block at construction, about 600 bytes, too much for a fabric with 10^5 link
-// directions. Popped slots are reclaimed once they are half the buffer.
+// directions. A ring: the slots a link cycles through are as few as the
+// frames it holds at once (rounded up to a power of two), so at scale a slot
+// is still cached when it is next written or read. (A vector with a sliding
+// head, compacted every 64 pops, cycled through 64 slots or more per link.)
 template <typename T>
 class Fifo {
  public:
-  bool empty() const { return head_ == items_.size(); }
-  size_t size() const { return items_.size() - head_; }
-  T& front() { return items_[head_]; }
-  void push_back(T item) { items_.push_back(std::move(item)); }
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  T& front() { return slots_[head_]; }
+  void push_back(T item) {
+    if (size_ == slots_.size()) Grow();
+    slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(item);
+    ++size_;
+  }
   void pop_front() {
-    items_[head_] = T();  // free what the slot holds now, not at the next compaction
-    if (++head_ == items_.size()) {
-      items_.clear();
-      head_ = 0;
-    } else if (head_ >= 64 && 2 * head_ >= items_.size()) {
-      items_.erase(items_.begin(), items_.begin() + static_cast<ptrdiff_t>(head_));
-      head_ = 0;
-    }
+    slots_[head_] = T();  // free what the slot holds now, not when it is reused
+    head_ = (head_ + 1) & (slots_.size() - 1);
+    --size_;
   }
 
  private:
-  std::vector<T> items_;
-  size_t head_ = 0;
+  void Grow() {
+    std::vector<T> bigger(slots_.empty() ? 4 : 2 * slots_.size());
+    for (size_t i = 0; i < size_; ++i) {
+      bigger[i] = std::move(slots_[(head_ + i) & (slots_.size() - 1)]);
+    }
+    slots_ = std::move(bigger);
+    head_ = 0;
+  }
+
+  std::vector<T> slots_;  // empty, or a power of two long
+  size_t head_ = 0;       // the front's slot
+  size_t size_ = 0;
 };
 
 }  // namespace internal
