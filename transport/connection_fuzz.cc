@@ -199,7 +199,7 @@ void CheckData(const std::vector<Posted>& posted, const std::vector<const uint8_
     }
     for (const WorkCompletion& wc : recv_completions[side]) {
       if (wc.status != WcStatus::kSuccess || wc.opcode != WcOpcode::kRecv ||
-          wc.wr_id >= landing.size()) {
+          wc.wr_id >= landing.size() || landing[wc.wr_id] == nullptr) {
         continue;
       }
       const uint8_t* at = landing[wc.wr_id];
@@ -251,7 +251,7 @@ void RunOne(std::span<const uint8_t> data) {
   // Work on either side, each request in its own slice, except where one
   // input byte in 32 gives a wrong key or an address anywhere (wild).
   std::vector<Posted> posted;
-  std::vector<const uint8_t*> landing;  // by receive id (the request's)
+  std::vector<const uint8_t*> landing;  // by receive id (the request's); null: none posted
   bool wild = false;
   for (uint32_t n = in.Below(kMaxRequests + 1), id = 0; n > 0; --n, ++id) {
     const int from = in.Bit() ? 1 : 0;
@@ -274,10 +274,11 @@ void RunOne(std::span<const uint8_t> data) {
     wr.imm_data = in.Uint32();
     wr.remote_addr = somewhere_for(remote);
     wr.rkey = in.Below(32) == 31 ? in.Uint32() : remote->rkey();
-    const Sge receive{somewhere_for(remote), length, remote->lkey()};
-    landing.push_back(reinterpret_cast<const uint8_t*>(receive.addr));
+    landing.push_back(nullptr);
     if (wr.opcode == WrOpcode::kSend || wr.opcode == WrOpcode::kSendWithImm ||
         wr.opcode == WrOpcode::kRdmaWriteWithImm) {
+      const Sge receive{somewhere_for(remote), length, remote->lkey()};
+      landing.back() = reinterpret_cast<const uint8_t*>(receive.addr);
       RecvWr recv;
       recv.wr_id = id;
       recv.sg_list = {&receive, static_cast<size_t>(length > 0 ? 1 : 0)};
