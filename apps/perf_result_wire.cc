@@ -5,6 +5,7 @@
 #include <limits>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -51,8 +52,9 @@ void ClientResultFields(Result& r, Visit& visit) {
 class Writer {
  public:
   void operator()(std::string_view name, bool value) { Line(name, value ? "1" : "0"); }
-  void operator()(std::string_view name, uint64_t value) { Line(name, absl::StrCat(value)); }
-  void operator()(std::string_view name, uint32_t value) { Line(name, absl::StrCat(value)); }
+  template <typename Unsigned>
+  requires std::is_unsigned_v<Unsigned>
+  void operator()(std::string_view name, Unsigned value) { Line(name, absl::StrCat(value)); }
   // %.17g reads back as the same double.
   void operator()(std::string_view name, double value) {
     Line(name, absl::StrFormat("%.17g", value));
@@ -81,21 +83,17 @@ class Reader {
     if (*value != "0" && *value != "1") return Fail(name, "not 0 or 1", *value);
     out = *value == "1";
   }
-  void operator()(std::string_view name, uint64_t& out) {
+  template <typename Unsigned>
+  requires std::is_unsigned_v<Unsigned>
+  void operator()(std::string_view name, Unsigned& out) {
     const std::optional<std::string_view> value = Line(name);
     if (!value) return;
     const std::optional<uint64_t> number = ParseUnsigned(*value);
-    if (!number) return Fail(name, "not an unsigned 64-bit integer", *value);
-    out = *number;
-  }
-  void operator()(std::string_view name, uint32_t& out) {
-    const std::optional<std::string_view> value = Line(name);
-    if (!value) return;
-    const std::optional<uint64_t> number = ParseUnsigned(*value);
-    if (!number || *number > std::numeric_limits<uint32_t>::max()) {
-      return Fail(name, "not an unsigned 32-bit integer", *value);
+    if (!number || *number > std::numeric_limits<Unsigned>::max()) {
+      return Fail(name, absl::StrFormat("not an unsigned %d-bit integer", 8 * sizeof(Unsigned)),
+                  *value);
     }
-    out = static_cast<uint32_t>(*number);
+    out = static_cast<Unsigned>(*number);
   }
   // Infinities and NaN are taken (a rate over no time is one): this is a
   // report to print, not a setting.
