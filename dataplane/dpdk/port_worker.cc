@@ -35,6 +35,32 @@ rte_mbuf_ext_shared_info* NewSharedInfo() {
   rte_mbuf_ext_refcnt_set(info, 1);
   return info;
 }
+constexpr WorkerCounterField kWorkerCounterFields[] = {
+    {"loops", &WorkerCounters::loops},
+    {"rx_frames", &WorkerCounters::rx_frames},
+    {"tx_frames", &WorkerCounters::tx_frames},
+    {"tx_ring_full", &WorkerCounters::tx_ring_full},
+    {"tx_no_mbuf", &WorkerCounters::tx_no_mbuf},
+    {"tx_oversized", &WorkerCounters::tx_oversized},
+    {"rx_multi_segment", &WorkerCounters::rx_multi_segment},
+    {"rx_ip_checksum_bad", &WorkerCounters::rx_ip_checksum_bad},
+    {"arp_requests_answered", &WorkerCounters::arp_requests_answered},
+    {"arp_requests_sent", &WorkerCounters::arp_requests_sent},
+    {"arp_learned", &WorkerCounters::arp_learned},
+    {"nd_solicitations_answered", &WorkerCounters::nd_solicitations_answered},
+    {"nd_solicitations_sent", &WorkerCounters::nd_solicitations_sent},
+    {"nd_learned", &WorkerCounters::nd_learned},
+    {"nd_address_defended", &WorkerCounters::nd_address_defended},
+    {"hold_overflow", &WorkerCounters::hold_overflow},
+    {"steered_out", &WorkerCounters::steered_out},
+    {"steered_in", &WorkerCounters::steered_in},
+    {"steer_ring_full", &WorkerCounters::steer_ring_full},
+    {"tx_zero_copy", &WorkerCounters::tx_zero_copy},
+    {"tx_payload_copied", &WorkerCounters::tx_payload_copied},
+};
+// A field added to WorkerCounters and not listed above fails here.
+static_assert(sizeof(WorkerCounters) == std::size(kWorkerCounterFields) * sizeof(uint64_t));
+
 }  // namespace
 
 PortWorker::PortWorker(const Port& port, uint16_t queue, Context& context, const TscClock& clock,
@@ -489,5 +515,7 @@ absl::Status CheckAddressUnique(PortWorker& worker, std::span<PortWorker* const>
   }
   return absl::OkStatus();
 }
+
+std::span<const WorkerCounterField> WorkerCounterFields() { return kWorkerCounterFields; }
 
 }  // namespace tern::dpdk

@@ -57,6 +57,12 @@ struct WorkerCounters {
   uint64_t tx_zero_copy = 0;       // payload sent from registered memory, by reference
   uint64_t tx_payload_copied = 0;  // DATA payload copied into the mbuf
 };
+// Every WorkerCounters field with its name, in declaration order.
+struct WorkerCounterField {
+  const char* name;
+  uint64_t WorkerCounters::*member;
+};
+std::span<const WorkerCounterField> WorkerCounterFields();
 
 class PortWorker {
  public:

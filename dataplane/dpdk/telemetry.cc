@@ -22,7 +22,7 @@ void AddQpCounters(rte_tel_data* d, const QpCounters& c) {
   rte_tel_data_add_dict_u64(d, "rnr_nak_retry_err", c.rnr_nak_received);
   rte_tel_data_add_dict_u64(d, "np_ecn_marked_roce_packets", c.ce_marked_received);
   for (const QpCounterField& f : QpCounterFields()) {
-    rte_tel_data_add_dict_u64(d, std::string(f.name).c_str(), c.*f.member);
+    rte_tel_data_add_dict_u64(d, f.name, c.*f.member);
   }
 }
 
@@ -33,21 +33,9 @@ int HandleWorkers(const char*, const char*, rte_tel_data* d) {
     if (w == nullptr) return -ENOMEM;
     rte_tel_data_start_dict(w);
     rte_tel_data_add_dict_u64(w, "port", s.port);
-    rte_tel_data_add_dict_u64(w, "loops", s.counters.loops);
-    rte_tel_data_add_dict_u64(w, "rx_frames", s.counters.rx_frames);
-    rte_tel_data_add_dict_u64(w, "tx_frames", s.counters.tx_frames);
-    rte_tel_data_add_dict_u64(w, "tx_ring_full", s.counters.tx_ring_full);
-    rte_tel_data_add_dict_u64(w, "tx_no_mbuf", s.counters.tx_no_mbuf);
-    rte_tel_data_add_dict_u64(w, "rx_ip_checksum_bad", s.counters.rx_ip_checksum_bad);
-    rte_tel_data_add_dict_u64(w, "arp_requests_answered", s.counters.arp_requests_answered);
-    rte_tel_data_add_dict_u64(w, "nd_solicitations_answered", s.counters.nd_solicitations_answered);
-    rte_tel_data_add_dict_u64(w, "nd_address_defended", s.counters.nd_address_defended);
-    rte_tel_data_add_dict_u64(w, "steered_out", s.counters.steered_out);
-    rte_tel_data_add_dict_u64(w, "steered_in", s.counters.steered_in);
-    rte_tel_data_add_dict_u64(w, "steer_ring_full", s.counters.steer_ring_full);
-    rte_tel_data_add_dict_u64(w, "tx_zero_copy", s.counters.tx_zero_copy);
-    rte_tel_data_add_dict_u64(w, "tx_payload_copied", s.counters.tx_payload_copied);
-    rte_tel_data_add_dict_u64(w, "rx_multi_segment", s.counters.rx_multi_segment);
+    for (const WorkerCounterField& f : WorkerCounterFields()) {
+      rte_tel_data_add_dict_u64(w, f.name, s.counters.*f.member);
+    }
     rte_tel_data_add_dict_u64(w, "frames_received", s.context.frames_received);
     rte_tel_data_add_dict_u64(w, "packets_sent", s.context.packets_sent);
     rte_tel_data_add_dict_u64(w, "control_coalesced_sent", s.context.control_coalesced_sent);
