@@ -67,9 +67,13 @@ void PeakRateTracker::OnCompletion(Time at) {
   if (count_ < window_) return;
   const size_t oldest = newest_ + 1 == ring_.size() ? 0 : newest_ + 1;
   const Duration span = at - ring_[oldest];
-  if (span <= Duration::Zero()) return;
+  if (span > Duration::Zero() && span < shortest_) shortest_ = span;
+}
+
+double PeakRateTracker::peak_gbps() const {
+  if (shortest_.IsInfinite()) return 0;
   const double bits = 8.0 * static_cast<double>(bytes_each_) * static_cast<double>(window_);
-  peak_gbps_ = std::max(peak_gbps_, bits / span.seconds() / 1e9);
+  return bits / shortest_.seconds() / 1e9;
 }
 
 uint64_t PeakWindow(uint64_t messages, uint64_t outstanding) {

@@ -44,7 +44,7 @@ class PeakRateTracker {
   // Completion times must not decrease.
   void OnCompletion(Time at);
   // Gb/s; 0 until a window with a positive span has completed.
-  double peak_gbps() const { return peak_gbps_; }
+  double peak_gbps() const;
   uint64_t window() const { return window_; }
 
  private:
@@ -53,7 +53,9 @@ class PeakRateTracker {
   std::vector<Time> ring_;  // window_ + 1 most recent times, t_0 included
   size_t newest_ = 0;       // ring_ index of the latest time; the oldest is next
   uint64_t count_ = 0;      // completions seen
-  double peak_gbps_ = 0;
+  // The shortest span of window_ completions: the same bytes each time, so
+  // the shortest is the fastest (no division per completion).
+  Duration shortest_ = Duration::Infinite();
 };
 // The window tern-perf uses: max(messages / 20, 4 x outstanding), at most messages.
 uint64_t PeakWindow(uint64_t messages, uint64_t outstanding);
