@@ -293,15 +293,22 @@ ServerReport ServerSummary(const Host& server) {
   return report;
 }
 
+// What both sides know of a run before measuring it: the test, the
+// iterations and the QPs.
+PerfResult ResultOf(const PerfOptions& options) {
+  PerfResult result;
+  result.test = options.test;
+  result.iterations = options.iters;
+  result.qps = IsLatencyTest(options.test) ? 1 : options.qps;
+  return result;
+}
+
 // The client's view of the run, completed by the server's report. With
 // several workers the peak is the sum of each worker's peak.
 PerfResult Summarize(const PerfOptions& options, uint64_t size, const Host& client,
                      const ServerReport& server, const std::string& failure) {
-  PerfResult result;
-  result.test = options.test;
+  PerfResult result = ResultOf(options);
   result.bytes = size;
-  result.iterations = options.iters;
-  result.qps = IsLatencyTest(options.test) ? 1 : options.qps;
   result.mtu = options.mtu;
   std::string why = failure;
   Time first_post = Time::Infinite();
@@ -721,13 +728,11 @@ class PeerFabric : public DpdkPerfFabric {
       if (absl::Status st = channel_->Send(EncodeServerReport(mine)); !st.ok()) return st;
       absl::StatusOr<std::vector<uint8_t>> final_result = channel_->Receive();
       if (!final_result.ok()) return final_result.status();
+      result = ResultOf(options_);
       if (absl::Status st = DecodeClientResult(*final_result, &result); !st.ok()) {
         return absl::DataLossError(
             absl::StrCat("control: malformed final result from the client: ", st.message()));
       }
-      result.test = options_.test;
-      result.iterations = options_.iters;
-      result.qps = IsLatencyTest(options_.test) ? 1 : options_.qps;
     }
     std::vector<const QueuePair*> qps;
     for (Side* side : host.all()) {

@@ -297,12 +297,15 @@ struct QpCounters {
   QpCounters& operator+=(const QpCounters& other);
 };
 
+// A uint64_t counter of a counters struct, with its name in reports.
+template <typename Counters>
+struct CounterField {
+  const char* name;
+  uint64_t Counters::*member;
+};
 // Every QpCounters field with the name reports and files give it: one list,
 // so a new counter cannot be summed, printed or saved in some places only.
-struct QpCounterField {
-  const char* name;
-  uint64_t QpCounters::*member;
-};
+using QpCounterField = CounterField<QpCounters>;
 std::span<const QpCounterField> QpCounterFields();
 
 class QueuePair {

@@ -35,6 +35,7 @@ rte_mbuf_ext_shared_info* NewSharedInfo() {
   rte_mbuf_ext_refcnt_set(info, 1);
   return info;
 }
+
 constexpr WorkerCounterField kWorkerCounterFields[] = {
     {"loops", &WorkerCounters::loops},
     {"rx_frames", &WorkerCounters::rx_frames},

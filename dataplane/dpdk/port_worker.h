@@ -58,10 +58,7 @@ struct WorkerCounters {
   uint64_t tx_payload_copied = 0;  // DATA payload copied into the mbuf
 };
 // Every WorkerCounters field with its name, in declaration order.
-struct WorkerCounterField {
-  const char* name;
-  uint64_t WorkerCounters::*member;
-};
+using WorkerCounterField = CounterField<WorkerCounters>;
 std::span<const WorkerCounterField> WorkerCounterFields();
 
 class PortWorker {
