@@ -44,6 +44,25 @@ absl::Status WriteWholeFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+absl::Status CheckWritable(const std::string& path) {
+  const auto fail = [&](int error) {
+    return absl::UnavailableError(
+        absl::StrFormat("cannot write %s: %s", path, std::strerror(error)));
+  };
+  // "r+" opens an existing file for writing without truncating it; fopen
+  // fails with EISDIR on a directory.
+  if (std::FILE* existing = std::fopen(path.c_str(), "r+b"); existing != nullptr) {
+    std::fclose(existing);
+    return absl::OkStatus();
+  }
+  if (errno != ENOENT) return fail(errno);
+  std::FILE* created = std::fopen(path.c_str(), "wb");
+  if (created == nullptr) return fail(errno);
+  std::fclose(created);
+  std::remove(path.c_str());
+  return absl::OkStatus();
+}
+
 size_t Utf8SequenceLength(absl::string_view text) {
   if (text.empty()) return 0;
   const auto byte = [&](size_t i) { return static_cast<uint8_t>(text[i]); };

@@ -15,6 +15,10 @@ namespace tern {
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 // Replaces `path` with `text`; Unavailable "cannot write PATH: REASON" on failure.
 absl::Status WriteWholeFile(const std::string& path, const std::string& text);
+// Whether WriteWholeFile(path, ...) could succeed now, checked by opening
+// `path` as it would (an existing file is left as it is; one created for the
+// check is removed): the same error, before a long run rather than after it.
+absl::Status CheckWritable(const std::string& path);
 
 // Bytes in the well-formed UTF-8 sequence of two to four bytes at the start
 // of `text` (RFC 3629: no overlong forms, surrogates or code points past

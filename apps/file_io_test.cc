@@ -1,5 +1,6 @@
 #include "apps/file_io.h"
 
+#include <cstdio>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -33,6 +34,25 @@ TEST(FileIoTest, ErrorsNameTheFileAndTheReason) {
   const absl::StatusOr<std::string> dir = ReadWholeFile("/");
   EXPECT_FALSE(dir.ok()) << "a directory is not a file";
   EXPECT_THAT(std::string(dir.status().message()), HasSubstr("/: cannot "));
+}
+
+TEST(FileIoTest, CheckWritableGivesWriteWholeFilesErrorAndLeavesNoTrace) {
+  const std::string fresh = ::testing::TempDir() + "/file_io_check_fresh";
+  std::remove(fresh.c_str());
+  EXPECT_TRUE(CheckWritable(fresh).ok());
+  EXPECT_FALSE(ReadWholeFile(fresh).ok()) << "the file created for the check is removed";
+
+  const std::string existing = ::testing::TempDir() + "/file_io_check_existing";
+  ASSERT_TRUE(WriteWholeFile(existing, "kept").ok());
+  EXPECT_TRUE(CheckWritable(existing).ok());
+  EXPECT_EQ(*ReadWholeFile(existing), "kept") << "an existing file is not truncated";
+
+  const absl::Status missing_dir = CheckWritable("/nonexistent-dir/out.json");
+  EXPECT_EQ(missing_dir, WriteWholeFile("/nonexistent-dir/out.json", "{}"));
+  const absl::Status dir = CheckWritable(::testing::TempDir());
+  EXPECT_EQ(dir.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(dir.message()), HasSubstr("Is a directory"));
+  EXPECT_EQ(dir, WriteWholeFile(::testing::TempDir(), "{}"));
 }
 
 TEST(PrintableTextTest, KeepsWhatATerminalShowsAsItIs) {

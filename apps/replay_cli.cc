@@ -3,6 +3,8 @@
 #include <sys/resource.h>
 
 #include <filesystem>
+#include <iterator>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "apps/file_io.h"
@@ -17,7 +19,30 @@ uint64_t PeakRssBytes() {
   return static_cast<uint64_t>(usage.ru_maxrss) * 1024;
 }
 
+// The three files --timeline DIR gets, in the order they are written.
+constexpr const char* kTimelineFiles[] = {"/queues.csv", "/cc.csv", "/fairness.csv"};
+
+absl::Status CreateTimelineDirectory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status PrepareReplayOutputs(const ReplayOptions& options) {
+  for (const std::string* path : {&options.json_path, &options.csv_path}) {
+    if (path->empty()) continue;
+    if (absl::Status s = CheckWritable(*path); !s.ok()) return s;
+  }
+  if (options.timeline_dir.empty()) return absl::OkStatus();
+  if (absl::Status s = CreateTimelineDirectory(options.timeline_dir); !s.ok()) return s;
+  for (const char* name : kTimelineFiles) {
+    if (absl::Status s = CheckWritable(options.timeline_dir + name); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<ReplayInputs> MakeReplayInputs(const ReplayOptions& options) {
   absl::StatusOr<sim::Topology> topology = sim::MakeTopology(options.config.fabric);
@@ -67,18 +92,18 @@ absl::Status WriteReplayOutputs(const ReplayOptions& options, const ReplayRun& r
       return s;
   }
   if (!options.timeline_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options.timeline_dir, ec);
+    if (absl::Status s = CreateTimelineDirectory(options.timeline_dir); !s.ok()) return s;
     const Duration interval = options.config.timeline_interval;
     const Duration window = options.fairness_window > Duration::Zero()
                                 ? options.fairness_window
                                 : DefaultFairnessWindow(run.result, interval);
     const std::string& dir = options.timeline_dir;
-    for (const auto& [name, text] :
-         {std::pair{"/queues.csv", FormatTimelineCsv(run.result, interval)},
-          std::pair{"/cc.csv", FormatCcTimelineCsv(run.result, interval)},
-          std::pair{"/fairness.csv", FormatFairnessCsv(run.result, interval, window)}}) {
-      if (absl::Status s = WriteWholeFile(dir + name, text); !s.ok()) return s;
+    const std::string texts[] = {FormatTimelineCsv(run.result, interval),
+                                 FormatCcTimelineCsv(run.result, interval),
+                                 FormatFairnessCsv(run.result, interval, window)};
+    static_assert(std::size(texts) == std::size(kTimelineFiles));
+    for (size_t i = 0; i < std::size(texts); ++i) {
+      if (absl::Status s = WriteWholeFile(dir + kTimelineFiles[i], texts[i]); !s.ok()) return s;
     }
   }
   return absl::OkStatus();

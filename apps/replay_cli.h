@@ -36,5 +36,9 @@ absl::StatusOr<ReplayRun> RunFromOptions(const ReplayOptions& options, const std
 // Writes --json, --csv and --timeline DIR/{queues,cc,fairness}.csv as the
 // options ask; the error names the file that could not be written.
 absl::Status WriteReplayOutputs(const ReplayOptions& options, const ReplayRun& run);
+// Creates the --timeline directory and checks that every file
+// WriteReplayOutputs would write can be written (CheckWritable): a bad path
+// is then an error before the run, not after it.
+absl::Status PrepareReplayOutputs(const ReplayOptions& options);
 
 }  // namespace tern::replay

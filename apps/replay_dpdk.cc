@@ -937,6 +937,12 @@ absl::Status RunDpdkRank(const ReplayOptions& options, bool* all_done) {
   absl::StatusOr<uint32_t> rank = ResolveRank(d.rank, std::getenv("OMPI_COMM_WORLD_RANK"),
                                               static_cast<uint32_t>(hosts->size()));
   if (!rank.ok()) return rank.status();
+  // "{rank}" in --out: one path for every rank on a shared filesystem.
+  std::string out_path = d.out_path;
+  if (const size_t at = out_path.find("{rank}"); at != std::string::npos) {
+    out_path.replace(at, 6, absl::StrCat(*rank));
+  }
+  if (absl::Status s = CheckWritable(out_path); !s.ok()) return s;
   WorkloadEnvironment env;
   env.hosts = static_cast<uint32_t>(hosts->size());
   absl::StatusOr<OpenedPort> port = OpenPort(options);
@@ -958,13 +964,9 @@ absl::Status RunDpdkRank(const ReplayOptions& options, bool* all_done) {
   const absl::Status status = runner.Run();
   if (!status.ok())
     return absl::Status(status.code(), absl::StrFormat("rank %d: %s", *rank, status.message()));
-  const std::string text = FormatRankFile(runner.Collect());
-  // "{rank}" in --out: one path for every rank on a shared filesystem.
-  std::string out_path = d.out_path;
-  if (const size_t at = out_path.find("{rank}"); at != std::string::npos) {
-    out_path.replace(at, 6, absl::StrCat(*rank));
+  if (absl::Status s = WriteWholeFile(out_path, FormatRankFile(runner.Collect())); !s.ok()) {
+    return s;
   }
-  if (absl::Status s = WriteWholeFile(out_path, text); !s.ok()) return s;
   *all_done = runner.all_done();
   return absl::OkStatus();
 }

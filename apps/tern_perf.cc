@@ -45,6 +45,12 @@ int Main(int argc, char** argv) {
     std::fputs(PerfUsage().c_str(), stdout);
     return kExitOk;
   }
+  if (!options.json_path.empty()) {
+    if (const absl::Status s = CheckWritable(options.json_path); !s.ok()) {
+      std::fprintf(stderr, "tern-perf: --json: %s\n", PrintableText(s.message()).c_str());
+      return kExitFailed;
+    }
+  }
 
   std::unique_ptr<dpdk::Eal> eal;
   std::unique_ptr<DpdkPerfFabric> dpdk_fabric;

@@ -61,6 +61,10 @@ class ProgressLine {
 // run writes them. Exit 3 when a flow did not complete or a byte was not
 // verified.
 int Merge(const ReplayOptions& options, const std::string& command) {
+  if (absl::Status s = PrepareReplayOutputs(options); !s.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", PrintableText(s.message()).c_str());
+    return 1;
+  }
   absl::StatusOr<ReplayResult> merged = MergeRankResults(options.merge_paths);
   if (!merged.ok()) {
     std::fprintf(stderr, "tern-replay: --merge: %s\n",
@@ -139,6 +143,10 @@ int Main(int argc, char** argv) {
     return 2;
   }
   RestartWithHugePageHeap(argv);
+  if (absl::Status s = PrepareReplayOutputs(*options); !s.ok()) {
+    std::fprintf(stderr, "tern-replay: %s\n", PrintableText(s.message()).c_str());
+    return 1;
+  }
   ProgressLine progress(!options->quiet);
   absl::StatusOr<ReplayRun> run = RunFromOptions(
       *options, absl::StrJoin(all, " "), [&](const ReplayProgress& p) { progress.Update(p); });

@@ -69,4 +69,16 @@ run faults_write_bw_pulls --test=write_bw -s 16384 -n 200 -q 4 --pull-window 8
 run faults_write_bw_workers_pulls --test=write_bw -s 16384 -n 200 -q 4 --workers 2 --pull-window 8
 # IPv6: the two hosts find each other with neighbor discovery.
 run faults_write_bw_ipv6 --test=write_bw -s 16384 -n 200 --ip fd00::1
+# A --json that cannot be written is refused before EAL starts, not after
+# the run.
+if out="$("$perf" -l 0-1 --file-prefix "tern-test-$$-json" "${mem[@]}" --no-pci -- \
+  --fabric=dpdk --loopback --test=write_bw -n 10 --json "$work/no-such-dir/out.json" 2>&1)"; then
+  echo "FAIL unwritable --json: tern-perf exited 0"
+  fail=1
+elif [[ "$out" != *"--json: cannot write $work/no-such-dir/out.json"* || "$out" == *EAL* ]]; then
+  echo "FAIL unwritable --json: not refused before the run: $out"
+  fail=1
+else
+  echo "ok   unwritable --json refused before the run"
+fi
 exit $fail

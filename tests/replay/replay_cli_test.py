@@ -117,6 +117,16 @@ with tempfile.TemporaryDirectory() as tmp:
         f.write('{"1": [0, 1, 2, 3], "2": [4, 5, 6, 7]}')
     run("--fabric=sim:hosts=16", real, f"--comm-groups={groups}", "--quiet")  # no pg_name: all ranks
 
+    # An output that cannot be written is refused before the run, not after:
+    # no summary was printed, and an existing file given as the timeline's
+    # directory is named.
+    for flag, path, message in [("--json", f"{tmp}/no-such-dir/out.json", "no-such-dir/out.json"),
+                                ("--csv", tmp, "Is a directory"),
+                                ("--timeline", f"{out}/tl", f"cannot create {out}/tl")]:
+        p = run("--fabric=sim:hosts=128", "--workload=permutation:size=2MB", flag, path, expect=1)
+        check(message in p.stderr, f"{flag} {path}: stderr lacks {message!r}: {p.stderr!r}")
+        check(p.stdout == "", f"{flag} {path}: ran before refusing: {p.stdout[:200]!r}")
+
     # A topology file runs, and a failed flow is an exit status, not a crash.
     topo = os.path.join(tmp, "two.topo")
     with open(topo, "w") as f:
