@@ -582,7 +582,7 @@ TEST(DcqcnCcTest, UnknownKeyIsRefusedWithTheValidKeys) {
 
 TEST(DcqcnCcTest, OutOfRangeValuesAreRefused) {
   EXPECT_THAT(CreateError("dcqcn:g=0"), HasSubstr("\"g\""));
-  EXPECT_THAT(CreateError("dcqcn:g=1.5"), HasSubstr("<= 1"));
+  EXPECT_THAT(CreateError("dcqcn:g=1.5"), HasSubstr("in (0, 1]"));
   EXPECT_THAT(CreateError("dcqcn:initial_alpha=2"), HasSubstr("\"initial_alpha\""));
   EXPECT_THAT(CreateError("dcqcn:k=0"), HasSubstr("\"k\""));
   EXPECT_THAT(CreateError("dcqcn:timer=0"), HasSubstr("\"timer\""));

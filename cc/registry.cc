@@ -122,6 +122,11 @@ std::string Expectation(const CcParamInfo& param) {
   std::string out = KindNoun(param.kind);
   if (param.kind == CcParamKind::kBool) return out;
   const Bounds b = EffectiveBounds(param);
+  // Zero itself is out for this kind: "a number in (0, 1]", not "a number
+  // greater than 0 <= 1".
+  if (param.kind == CcParamKind::kPositiveDouble && !b.min && b.max) {
+    return absl::StrCat("a number in (0, ", FormatNumber(*b.max), "]");
+  }
   if (b.min && b.max) {
     absl::StrAppend(&out, " in [", FormatNumber(*b.min), ", ", FormatNumber(*b.max), "]");
   } else if (b.min) {

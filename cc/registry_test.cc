@@ -249,7 +249,7 @@ TEST(RegistryTest, BadValueErrorQuotesTheParameterDescription) {
 
 TEST(RegistryTest, PositiveDoubleRefusesZeroAndNegative) {
   EXPECT_THAT(ParseError("every_kind:gain=0", TestTable()),
-              HasSubstr("expected a number greater than 0 <= 1"));
+              HasSubstr("expected a number in (0, 1]"));
   EXPECT_THAT(ParseError("every_kind:gain=-0.5", TestTable()), HasSubstr("\"gain\""));
 }
 
