@@ -25,9 +25,14 @@ void SimHost::Deliver(const Frame& frame) {
     Deliver(std::span<const uint8_t>(frame));
     return;
   }
-  rx_scratch_.assign(frame.begin(), frame.end());
-  rx_scratch_.insert(rx_scratch_.end(), frame.tail.begin(), frame.tail.end());
-  Deliver(std::span<const uint8_t>(rx_scratch_));
+  // Put back together in one buffer that every host of the thread shares:
+  // a delivery is over before the next begins, and one buffer stays in the
+  // cache where one per host (4 KB each, 32 MB for 8192 hosts) was written
+  // cold at every delivery.
+  thread_local std::vector<uint8_t> whole;
+  whole.assign(frame.begin(), frame.end());
+  whole.insert(whole.end(), frame.tail.begin(), frame.tail.end());
+  Deliver(std::span<const uint8_t>(whole));
 }
 
 bool SimHost::PayloadIsStable(const TxPacket& packet) const {

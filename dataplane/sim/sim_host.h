@@ -87,8 +87,6 @@ class SimHost {
   bool PayloadIsStable(const TxPacket& packet) const;
 
   std::span<const uint8_t> stable_payload_;
-  // Where a frame with a tail is put back together for the context.
-  std::vector<uint8_t> rx_scratch_;
 
   bool transmitting_ = false;
   Frame tx_frame_;
