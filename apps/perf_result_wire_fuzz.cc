@@ -5,27 +5,21 @@
 // decodes encodes to one that decodes to the same values. See
 // transport/connection_fuzz.cc for how fuzz targets are built and run.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <span>
 #include <vector>
 
 #include "apps/perf_result_wire.h"
+#include "transport/testing/fuzz_check.h"
 
 namespace tern::perf {
 namespace {
-
-[[noreturn]] void Fail(const char* what) {
-  std::fprintf(stderr, "perf_result_wire_fuzz: %s\n", what);
-  std::abort();
-}
 
 void CheckServerReport(std::span<const uint8_t> message) {
   const absl::StatusOr<ServerReport> report = DecodeServerReport(message);
   if (!report.ok()) return;
   const absl::StatusOr<ServerReport> again = DecodeServerReport(EncodeServerReport(*report));
-  if (!again.ok()) Fail("an encoded server report does not decode");
-  if (!(*again == *report)) Fail("a server report changes on a round trip");
+  if (!again.ok()) testing::FuzzCheckFailed("an encoded server report does not decode");
+  if (!(*again == *report)) testing::FuzzCheckFailed("a server report changes on a round trip");
 }
 
 // Doubles may be NaN, so the check compares encodings: "1.0" decodes to what
@@ -35,8 +29,10 @@ void CheckClientResult(std::span<const uint8_t> message) {
   if (!DecodeClientResult(message, &result).ok()) return;
   const std::vector<uint8_t> encoded = EncodeClientResult(result);
   PerfResult again;
-  if (!DecodeClientResult(encoded, &again).ok()) Fail("an encoded client result does not decode");
-  if (EncodeClientResult(again) != encoded) Fail("a client result changes on a round trip");
+  if (!DecodeClientResult(encoded, &again).ok())
+    testing::FuzzCheckFailed("an encoded client result does not decode");
+  if (EncodeClientResult(again) != encoded)
+    testing::FuzzCheckFailed("a client result changes on a round trip");
 }
 
 void RunOne(std::span<const uint8_t> data) {

@@ -21,8 +21,6 @@
 // test. docs/fuzzing.md says how to fuzz.
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <span>
@@ -32,6 +30,7 @@
 
 #include "cc/registry.h"
 #include "transport/testing/connected_pair.h"
+#include "transport/testing/fuzz_check.h"
 #include "transport/testing/fuzz_input.h"
 #include "transport/verbs.h"
 #include "transport/wire.h"
@@ -152,11 +151,6 @@ bool RunWire(FuzzInput& in, testing::ConnectedPair& pair) {
   return damaged;
 }
 
-[[noreturn]] void Fail(const std::string& what) {
-  std::fprintf(stderr, "connection_fuzz: %s\n", what.c_str());
-  std::abort();
-}
-
 // A request as posted, for checking its result.
 struct Posted {
   int from = 0;
@@ -172,7 +166,8 @@ struct Posted {
 void CheckBytes(const uint8_t* got, const uint8_t* want, uint32_t length, const std::string& what) {
   for (uint32_t i = 0; i < length; ++i) {
     if (got[i] != want[i]) {
-      Fail(what + ": byte " + std::to_string(i) + " of " + std::to_string(length) + " differs");
+      testing::FuzzCheckFailed(what + ": byte " + std::to_string(i) + " of " +
+                               std::to_string(length) + " differs");
     }
   }
 }
@@ -209,8 +204,9 @@ void CheckData(const std::vector<Posted>& posted, const std::vector<const uint8_
                std::equal(p.local, p.local + p.length, at);
       });
       if (!matched) {
-        Fail("side " + std::to_string(side) + " receive " + std::to_string(wc.wr_id) + " holds " +
-             std::to_string(wc.byte_len) + " bytes no SEND sent");
+        testing::FuzzCheckFailed("side " + std::to_string(side) + " receive " +
+                                 std::to_string(wc.wr_id) + " holds " +
+                                 std::to_string(wc.byte_len) + " bytes no SEND sent");
       }
     }
   }
@@ -306,9 +302,9 @@ void RunOne(std::span<const uint8_t> data) {
          {&send_completions[i], &recv_completions[i]}) {
       for (size_t k = 1; k < completions->size(); ++k) {
         if ((*completions)[k].wr_id <= (*completions)[k - 1].wr_id) {
-          Fail("side " + std::to_string(i) + ": completion of request " +
-               std::to_string((*completions)[k].wr_id) + " after that of " +
-               std::to_string((*completions)[k - 1].wr_id));
+          testing::FuzzCheckFailed("side " + std::to_string(i) + ": completion of request " +
+                                   std::to_string((*completions)[k].wr_id) + " after that of " +
+                                   std::to_string((*completions)[k - 1].wr_id));
         }
       }
     }

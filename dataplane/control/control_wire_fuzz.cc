@@ -6,19 +6,13 @@
 // matches itself. See transport/connection_fuzz.cc for how
 // fuzz targets are built and run.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <span>
 
 #include "dataplane/control/control_wire.h"
+#include "transport/testing/fuzz_check.h"
 
 namespace tern::control {
 namespace {
-
-[[noreturn]] void Fail(const char* what) {
-  std::fprintf(stderr, "control_wire_fuzz: %s\n", what);
-  std::abort();
-}
 
 void RunOne(std::span<const uint8_t> data) {
   if (data.size() >= kMessageHeaderBytes) {
@@ -27,12 +21,13 @@ void RunOne(std::span<const uint8_t> data) {
   }
   const absl::StatusOr<HostSetup> setup = DecodeHostSetup(data);
   if (!setup.ok()) return;
-  if (!CheckSetupsMatch(*setup, *setup).ok()) Fail("a setup does not match itself");
+  if (!CheckSetupsMatch(*setup, *setup).ok())
+    testing::FuzzCheckFailed("a setup does not match itself");
   const absl::StatusOr<std::vector<uint8_t>> encoded = EncodeHostSetup(*setup);
-  if (!encoded.ok()) Fail("a setup that decodes does not encode");
+  if (!encoded.ok()) testing::FuzzCheckFailed("a setup that decodes does not encode");
   const absl::StatusOr<HostSetup> decoded = DecodeHostSetup(*encoded);
-  if (!decoded.ok()) Fail("an encoded setup does not decode");
-  if (!(*decoded == *setup)) Fail("a setup changes on a round trip");
+  if (!decoded.ok()) testing::FuzzCheckFailed("an encoded setup does not decode");
+  if (!(*decoded == *setup)) testing::FuzzCheckFailed("a setup changes on a round trip");
 }
 
 }  // namespace

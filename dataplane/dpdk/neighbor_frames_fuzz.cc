@@ -5,23 +5,18 @@
 // host would send (AnswerArp, AnswerNdp) encodes to a frame that decodes.
 // See transport/connection_fuzz.cc for how fuzz targets are built and run.
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "dataplane/dpdk/arp.h"
 #include "dataplane/dpdk/ndp.h"
+#include "transport/testing/fuzz_check.h"
 #include "transport/wire.h"
 
 namespace tern::dpdk {
 namespace {
-
-[[noreturn]] void Fail(const char* protocol, const char* what) {
-  std::fprintf(stderr, "neighbor_frames_fuzz: %s: %s\n", protocol, what);
-  std::abort();
-}
 
 // This host, as the decoded message's target, so that requests for it get
 // an answer.
@@ -44,13 +39,16 @@ void CheckMessage(const char* protocol, std::span<const uint8_t> frame, size_t f
   std::vector<uint8_t> encoded(frame_bytes), again(frame_bytes);
   encoded.resize(encode(*message, encoded));
   const std::optional<Message> decoded = decode(encoded);
-  if (!decoded) Fail(protocol, "a message re-encoded does not decode");
+  if (!decoded)
+    testing::FuzzCheckFailed(std::string(protocol) + ": a message re-encoded does not decode");
   again.resize(encode(*decoded, again));
-  if (again != encoded) Fail(protocol, "a message changes on a second round trip");
+  if (again != encoded)
+    testing::FuzzCheckFailed(std::string(protocol) + ": a message changes on a second round trip");
   if (const std::optional<Message> reply = answer(*message)) {
     std::vector<uint8_t> reply_frame(frame_bytes);
     reply_frame.resize(encode(*reply, reply_frame));
-    if (!decode(reply_frame)) Fail(protocol, "the answer to a message does not decode");
+    if (!decode(reply_frame))
+      testing::FuzzCheckFailed(std::string(protocol) + ": the answer to a message does not decode");
   }
 }
 
