@@ -29,10 +29,12 @@ void CheckClientResult(std::span<const uint8_t> message) {
   if (!DecodeClientResult(message, &result).ok()) return;
   const std::vector<uint8_t> encoded = EncodeClientResult(result);
   PerfResult again;
-  if (!DecodeClientResult(encoded, &again).ok())
+  if (!DecodeClientResult(encoded, &again).ok()) {
     testing::FuzzCheckFailed("an encoded client result does not decode");
-  if (EncodeClientResult(again) != encoded)
+  }
+  if (EncodeClientResult(again) != encoded) {
     testing::FuzzCheckFailed("a client result changes on a round trip");
+  }
 }
 
 void RunOne(std::span<const uint8_t> data) {

@@ -21,8 +21,9 @@ void RunOne(std::span<const uint8_t> data) {
   }
   const absl::StatusOr<HostSetup> setup = DecodeHostSetup(data);
   if (!setup.ok()) return;
-  if (!CheckSetupsMatch(*setup, *setup).ok())
+  if (!CheckSetupsMatch(*setup, *setup).ok()) {
     testing::FuzzCheckFailed("a setup does not match itself");
+  }
   const absl::StatusOr<std::vector<uint8_t>> encoded = EncodeHostSetup(*setup);
   if (!encoded.ok()) testing::FuzzCheckFailed("a setup that decodes does not encode");
   const absl::StatusOr<HostSetup> decoded = DecodeHostSetup(*encoded);

@@ -39,16 +39,19 @@ void CheckMessage(const char* protocol, std::span<const uint8_t> frame, size_t f
   std::vector<uint8_t> encoded(frame_bytes), again(frame_bytes);
   encoded.resize(encode(*message, encoded));
   const std::optional<Message> decoded = decode(encoded);
-  if (!decoded)
+  if (!decoded) {
     testing::FuzzCheckFailed(std::string(protocol) + ": a message re-encoded does not decode");
+  }
   again.resize(encode(*decoded, again));
-  if (again != encoded)
+  if (again != encoded) {
     testing::FuzzCheckFailed(std::string(protocol) + ": a message changes on a second round trip");
+  }
   if (const std::optional<Message> reply = answer(*message)) {
     std::vector<uint8_t> reply_frame(frame_bytes);
     reply_frame.resize(encode(*reply, reply_frame));
-    if (!decode(reply_frame))
+    if (!decode(reply_frame)) {
       testing::FuzzCheckFailed(std::string(protocol) + ": the answer to a message does not decode");
+    }
   }
 }
 
