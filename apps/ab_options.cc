@@ -82,6 +82,12 @@ absl::StatusOr<AbSide> ParseSide(std::string_view flag, std::string name, std::s
   return side;
 }
 
+// Whether the side's own flags set `flag`.
+bool SideSets(const AbSide& side, std::string_view flag) {
+  return std::any_of(side.args.begin(), side.args.end(),
+                     [&](const std::string& arg) { return FlagName(arg) == flag; });
+}
+
 absl::StatusOr<std::vector<uint64_t>> ParseSeeds(std::string_view text) {
   std::vector<uint64_t> seeds;
   if (text.find(',') == std::string_view::npos) {
@@ -179,11 +185,6 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
   auto has = [&](std::string_view flag) {
     return std::find(seen.begin(), seen.end(), flag) != seen.end();
   };
-  if (!has("fabric")) o.common.push_back(absl::StrCat("--fabric=", kDefaultFabric));
-  if (!has("workload")) {
-    o.common.push_back(
-        absl::StrCat("--workload=", o.dpdk ? kDefaultDpdkWorkload : DefaultWorkload()));
-  }
   for (const char* flag : {"ranks", "launcher"}) {
     if (has(flag) && !o.dpdk) return FlagError(flag, "only with --fabric=dpdk");
   }
@@ -200,6 +201,19 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
   if (!b.ok()) return b.status();
   o.a = *std::move(a);
   o.b = *std::move(b);
+  // A default applies where nothing sets its flag: to both sides as a shared
+  // flag, or to the one side that leaves it unset (the other side's own value
+  // would otherwise meet it in the same run: "given twice").
+  auto add_default = [&](std::string_view flag, const std::string& value) {
+    if (has(flag)) return;
+    const std::string arg = absl::StrCat("--", std::string(flag), "=", value);
+    const bool a_sets = SideSets(o.a, flag);
+    const bool b_sets = SideSets(o.b, flag);
+    if (!a_sets && !b_sets) o.common.push_back(arg);
+    if (a_sets != b_sets) (a_sets ? o.b : o.a).args.push_back(arg);
+  };
+  add_default("fabric", kDefaultFabric);
+  add_default("workload", o.dpdk ? kDefaultDpdkWorkload : DefaultWorkload());
   // Each side's runs go through tern-replay's parser now: a bad value or a
   // flag set both in common and in a side fails before anything runs.
   for (const AbSide* side : {&o.a, &o.b}) {

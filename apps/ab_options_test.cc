@@ -53,6 +53,25 @@ TEST(AbOptionsTest, RunArgumentsAreSharedThenSideThenSeed) {
                           "--time-limit=5", "--cc=swift", "--seed=9"));
 }
 
+TEST(AbOptionsTest, ASideMaySetTheFabricOrWorkloadAndTheOtherKeepsTheDefault) {
+  absl::StatusOr<AbOptions> o =
+      Parse({"--a=fabric=sim:topology=star,hosts=32,trim=1", "--b=cc=nscc"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_THAT(o->a.args, ElementsAre("--fabric=sim:topology=star,hosts=32,trim=1"));
+  EXPECT_THAT(o->b.args, ElementsAre("--cc=nscc", std::string("--fabric=") + kDefaultFabric));
+  EXPECT_THAT(o->common, ElementsAre("--workload=" + DefaultWorkload()));
+
+  o = Parse({"--a=workload=incast", "--b=workload=permutation"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_THAT(o->a.args, ElementsAre("--workload=incast"));
+  EXPECT_THAT(o->b.args, ElementsAre("--workload=permutation"));
+  EXPECT_THAT(o->common, ElementsAre(std::string("--fabric=") + kDefaultFabric));
+
+  // Given shared and in a side, it is still refused.
+  EXPECT_THAT(ErrorOf({"--fabric=sim:hosts=16", "--a=fabric=sim:hosts=32"}),
+              HasSubstr("given twice"));
+}
+
 TEST(AbOptionsTest, BadInputIsRefusedWithTheFlagNamed) {
   EXPECT_THAT(ErrorOf({"--a=cc=nosuch"}), HasSubstr("side A (cc=nosuch)"));
   EXPECT_THAT(ErrorOf({"--b=cc=dcqcn:bogus=1"}), HasSubstr("bogus"));
