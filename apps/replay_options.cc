@@ -341,6 +341,10 @@ transmit faults on this rank's port from the common start; docs/replay-dpdk.md):
   --idle-sleep US        sleep this long when the port is idle (default 0: busy poll)
   --time-limit MS        wall-clock limit from the start (default 10000 on DPDK)
 
+Exit status: 0 every flow completed (and, over DPDK, every byte verified); 1 the run
+or its output files failed; 2 bad input, named in the message; 3 a flow failed or did
+not finish by --time-limit, or a byte was not verified (said on stderr too).
+
 )",
       sim::DescribeFabricSpec(), "\n\n", DescribeWorkloadSpecs(), "\n");
 }

@@ -57,6 +57,20 @@ class ProgressLine {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
+// 0 when every flow completed, else 3, with the reason on stderr as well as
+// in the summary, so that a --quiet run says why it failed.
+int FlowsExitStatus(const ReplayRun& run) {
+  const ReplaySummary& s = run.summary;
+  if (s.completed == s.flows) return 0;
+  std::fprintf(stderr,
+               "tern-replay: %llu of %llu flows did not complete: %llu failed, %llu unfinished%s\n",
+               static_cast<unsigned long long>(s.flows - s.completed),
+               static_cast<unsigned long long>(s.flows), static_cast<unsigned long long>(s.failed),
+               static_cast<unsigned long long>(s.unfinished),
+               run.result.timed_out ? " at the time limit (--time-limit)" : "");
+  return 3;
+}
+
 // --merge: the ranks' files of a DPDK run into one JSON / CSV, as a simulated
 // run writes them. Exit 3 when a flow did not complete or a byte was not
 // verified.
@@ -90,7 +104,8 @@ int Merge(const ReplayOptions& options, const std::string& command) {
                  static_cast<unsigned long long>(d.bytes_expected),
                  static_cast<unsigned long long>(d.data_errors));
   }
-  return run.summary.completed == run.summary.flows && data_ok ? 0 : 3;
+  const int flows_status = FlowsExitStatus(run);
+  return flows_status == 0 && data_ok ? 0 : 3;
 }
 
 // --fabric=dpdk: one rank; EAL arguments before "--".
@@ -165,7 +180,7 @@ int Main(int argc, char** argv) {
   }
   // Unfinished or failed flows are a result worth reporting, and a failure
   // for scripts that check the exit status.
-  return summary.completed == summary.flows ? 0 : 3;
+  return FlowsExitStatus(*run);
 }
 
 }  // namespace
