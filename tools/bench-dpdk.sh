@@ -25,6 +25,10 @@ bw_bytes=2000000000
 qp_messages=400000
 while (($#)); do
   case "$1" in
+    --runs | --iters | --bw-bytes | --qp-messages)
+      (($# >= 2)) || { echo "bench-dpdk: $1 needs a value" >&2; exit 2; } ;;
+  esac
+  case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --iters) iters="$2"; shift 2 ;;
     --bw-bytes) bw_bytes="$2"; shift 2 ;;

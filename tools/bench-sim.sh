@@ -19,6 +19,10 @@ max_hosts=8192
 baseline=""
 while (($#)); do
   case "$1" in
+    --runs | --max-hosts | --baseline)
+      (($# >= 2)) || { echo "bench-sim: $1 needs a value" >&2; exit 2; } ;;
+  esac
+  case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --max-hosts) max_hosts="$2"; shift 2 ;;
     --baseline) baseline="$2"; shift 2 ;;

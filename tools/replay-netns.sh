@@ -50,6 +50,10 @@ switch="bridge"
 family=4
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --dir | --timeout | --pmd | --switch)
+      [[ $# -ge 2 ]] || { echo "$PROG: $1 needs a value" >&2; usage; } ;;
+  esac
+  case "$1" in
     --dir) dir="$2"; shift 2 ;;
     --timeout) timeout_s="$2"; shift 2 ;;
     --pmd) pmd="$2"; shift 2 ;;
