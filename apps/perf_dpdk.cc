@@ -587,6 +587,14 @@ class PeerFabric : public DpdkPerfFabric {
     control::ChannelOptions channel_options;
     channel_options.timeout =
         std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_seconds * 1000));
+    // A server can wait a while for its client: say for what, and how long.
+    if (client_) {
+      spdlog::info("control: connecting to {} port {} (up to {} s)", options_.connect_host,
+                   options_.control_port, options_.timeout_seconds);
+    } else {
+      spdlog::info("control: waiting up to {} s for a client on TCP port {}",
+                   options_.timeout_seconds, options_.control_port);
+    }
     absl::StatusOr<control::ControlChannel> channel =
         client_ ? control::ControlChannel::Connect(options_.connect_host, options_.control_port,
                                                    channel_options)
