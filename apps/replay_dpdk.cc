@@ -807,6 +807,9 @@ absl::Status DpdkRank::Run() {
     if (Peer* p = PeerOf(plan_.control_peers[c])) h.qps.push_back(p->local);
   }
   std::vector<control::HostSetup> remote;
+  // Ranks start at different times: say what this one waits for, and how long.
+  spdlog::info("rank {}: setting up with {} other ranks over TCP (up to {} s)", rank_,
+               plan_.control_peers.size(), d_.setup_timeout_s);
   if (absl::Status s = WhilePolling([&] { return mesh_->Connect(local, &remote); }); !s.ok()) {
     return s;
   }
