@@ -808,7 +808,7 @@ absl::Status DpdkRank::Run() {
   }
   std::vector<control::HostSetup> remote;
   // Ranks start at different times: say what this one waits for, and how long.
-  spdlog::info("rank {}: setting up with {} other ranks over TCP (up to {} s)", rank_,
+  spdlog::info("rank {}: set-up over TCP, ranks to reach: {} (up to {} s)", rank_,
                plan_.control_peers.size(), d_.setup_timeout_s);
   if (absl::Status s = WhilePolling([&] { return mesh_->Connect(local, &remote); }); !s.ok()) {
     return s;
