@@ -42,8 +42,9 @@ with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, "out.json")
 
     # The real inputs: Chakra traces and the flow-size CDFs.
-    for trace, collectives in [] if not HAVE_DATA else [("all_reduce_8npus_1MB", 1), ("all_to_all_8npus_1MB", 1),
-                               ("ring_allreduce_p2p_8npus_1MB", 0)]:
+    traces = [("all_reduce_8npus_1MB", 1), ("all_to_all_8npus_1MB", 1),
+              ("ring_allreduce_p2p_8npus_1MB", 0)]
+    for trace, collectives in traces if HAVE_DATA else []:
         run("--fabric=sim:hosts=16", f"--workload=chakra:{DATA}/chakra/{trace}", "--quiet",
             "--json", out)
         doc = json.load(open(out))
