@@ -2,7 +2,8 @@
 """tern-replay end to end: the shared real inputs replay to completion, bad
 input of every kind is refused with a clear message and exit status 2, and the
 same seed gives the same results. Without the shared inputs (a clone that has
-no ../shared/data) the checks that read them are skipped and the rest run.
+no ../shared/data) the checks that read them are skipped and the rest run,
+a Chakra trace written here among them.
 
 usage: replay_cli_test.py TERN_REPLAY DATA_DIR
 """
@@ -32,6 +33,56 @@ def check(cond, what):
         failures.append(what)
 
 
+# A Chakra execution trace written by hand (apps/chakra_et.proto): each rank's
+# file is a GlobalMetadata then Nodes, each prefixed with its varint length.
+def varint(n):
+    out = bytearray()
+    while True:
+        out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def field(number, value):
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def node(node_id, node_type, deps=(), micros=0, **attrs):
+    NODE_TYPES = {"comp": 4, "send": 5, "recv": 6, "coll": 7}
+    out = field(1, node_id) + field(2, f"node{node_id}") + field(3, NODE_TYPES[node_type])
+    if deps:
+        out += field(5, b"".join(varint(d) for d in deps))
+    if micros:
+        out += field(7, micros)
+    for name, value in attrs.items():  # AttributeProto: name, int64_val
+        out += field(10, field(1, name) + field(9, value))
+    return out
+
+
+def write_trace(directory, ranks):
+    """Every rank: 5 us of compute, a ring all-reduce of 1 MiB, 256 KiB sent to
+    the next rank and received from the previous one, then an all-to-all of
+    512 KiB."""
+    ALL_REDUCE, ALL_TO_ALL = 0, 6
+    os.makedirs(directory)
+    for r in range(ranks):
+        nodes = [node(1, "comp", micros=5),
+                 node(2, "coll", [1], comm_type=ALL_REDUCE, comm_size=1 << 20),
+                 node(3, "send", [2], comm_type=5, comm_size=1 << 18, comm_dst=(r + 1) % ranks,
+                      comm_tag=7),
+                 node(4, "recv", [2], comm_type=6, comm_size=1 << 18, comm_src=(r - 1) % ranks,
+                      comm_tag=7),
+                 node(5, "coll", [3, 4], comm_type=ALL_TO_ALL, comm_size=1 << 19)]
+        messages = [field(1, "0.0.4")] + nodes
+        with open(os.path.join(directory, f"hand.{r}.et"), "wb") as f:
+            f.write(b"".join(varint(len(m)) + m for m in messages))
+
+
 def refused(args, message):
     p = run(*args, expect=2)
     check(message in p.stderr, f"{args}: stderr lacks {message!r}: {p.stderr!r}")
@@ -52,6 +103,19 @@ with tempfile.TemporaryDirectory() as tmp:
         check(len(doc["collectives"]) == collectives, f"{trace}: collectives {doc['collectives']}")
         for c in doc["collectives"]:
             check(c["completed"] and c["time_us"] > 0 and c["busbw_gbps"] > 0, f"{trace}: {c}")
+    # A trace written here runs on every checkout: 8 ranks, two collectives
+    # (ring all-reduce: 2 x 7 x 8 transfers; all-to-all: 8 x 7) and a ring of
+    # 8 matched sends.
+    hand = os.path.join(tmp, "hand")
+    write_trace(hand, 8)
+    run("--fabric=sim:hosts=16", f"--workload=chakra:{hand}", "--quiet", "--json", out)
+    doc = json.load(open(out))
+    check(doc["flows"]["completed"] == doc["flows"]["total"] == 112 + 56 + 8,
+          f"hand-made trace: {doc['flows']}")
+    check([c["operation"] for c in doc["collectives"]] == ["allreduce", "alltoall"],
+          f"hand-made trace: collectives {doc['collectives']}")
+    for c in doc["collectives"]:
+        check(c["completed"] and c["time_us"] > 0 and c["busbw_gbps"] > 0, f"hand-made: {c}")
     # The web-search CDF also ships in apps/workloads, so one load always runs.
     in_tree = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "apps", "workloads")
     cdfs = [f"{in_tree}/websearch.cdf"]
@@ -107,24 +171,22 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(bad_topo, "w") as f:
         f.write("hosts 2\nswitches 1\nlink h0 s0\nlink h1 s7\n")
     refused([f"--fabric=sim:file={bad_topo}"], f"{bad_topo}:4:")
-    if HAVE_DATA:  # a real trace with its second rank's file cut short
-        trace = os.path.join(tmp, "trace")
-        os.mkdir(trace)
-        for rank in range(2):
-            src = f"{DATA}/chakra/all_reduce_8npus_1MB/all_reduce.{rank}.et"
-            data = open(src, "rb").read()
-            with open(os.path.join(trace, f"t.{rank}.et"), "wb") as f:
-                f.write(data if rank == 0 else data[: len(data) - 5])
-        refused([f"--workload=chakra:{trace}"], "t.1.et")
-        # Communicator groups: the flag reaches the loader, which names a bad file.
-        groups = os.path.join(tmp, "groups.json")
-        with open(groups, "w") as f:
-            f.write('{"1": [0, 1, 2, 3], "2": [4, 5, 6, 99]}')
-        real = f"--workload=chakra:{DATA}/chakra/all_reduce_8npus_1MB"
-        refused([real, f"--comm-groups={groups}"], f'{groups}: group "2": ranks are integers from 0 to 7')
-        with open(groups, "w") as f:
-            f.write('{"1": [0, 1, 2, 3], "2": [4, 5, 6, 7]}')
-        run("--fabric=sim:hosts=16", real, f"--comm-groups={groups}", "--quiet")  # no pg_name: all ranks
+    # A trace whose second rank's file is cut short is refused, naming the file.
+    cut = os.path.join(tmp, "cut")
+    write_trace(cut, 2)
+    with open(os.path.join(cut, "hand.1.et"), "r+b") as f:
+        f.truncate(os.path.getsize(f.name) - 5)
+    refused([f"--workload=chakra:{cut}"], "hand.1.et")
+    # Communicator groups: the flag reaches the loader, which names a bad file.
+    groups = os.path.join(tmp, "groups.json")
+    with open(groups, "w") as f:
+        f.write('{"1": [0, 1, 2, 3], "2": [4, 5, 6, 99]}')
+    refused([f"--workload=chakra:{hand}", f"--comm-groups={groups}"],
+            f'{groups}: group "2": ranks are integers from 0 to 7')
+    with open(groups, "w") as f:
+        f.write('{"1": [0, 1, 2, 3], "2": [4, 5, 6, 7]}')
+    run("--fabric=sim:hosts=16", f"--workload=chakra:{hand}", f"--comm-groups={groups}",
+        "--quiet")  # no pg_name: all ranks
 
     # An output that cannot be written is refused before the run, not after:
     # no summary was printed, and an existing file given as the timeline's
