@@ -2,12 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <iterator>
 #include <optional>
 #include <string>
-#include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +14,7 @@
 #include "cc/congestion_control.h"
 #include "cc/registry.h"
 #include "transport/connection.h"
+#include "transport/text.h"
 
 namespace tern::perf {
 namespace {
@@ -278,7 +277,7 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
     options.workers = static_cast<uint16_t>(*n);
   }
   if (raw.Has("timeout")) {
-    const std::optional<double> t = ParseDouble(raw.Get("timeout"));
+    const std::optional<double> t = ParseNonNegativeDouble(raw.Get("timeout"));
     if (!t || *t <= 0 || *t > 86400) {
       return FlagError("timeout", absl::StrFormat("'%s' is not a duration; valid: 0..86400 s",
                                                   raw.Get("timeout")));
@@ -363,16 +362,6 @@ std::optional<uint64_t> ParseBytes(std::string_view text) {
   const std::optional<uint64_t> value = ParseUnsigned(text);
   if (!value || *value > UINT64_MAX / scale) return std::nullopt;
   return *value * scale;
-}
-
-std::optional<double> ParseDouble(std::string_view text) {
-  if (text.empty() || text.front() == '-' || text.front() == '+') return std::nullopt;
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 const char* PerfTestName(PerfTest test) {
@@ -568,7 +557,7 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
   if (!fabric.ok()) return fabric;
   if (absl::Status dpdk = ParseDpdkFlags(raw, options); !dpdk.ok()) return dpdk;
   if (raw.Has("line-rate")) {
-    const std::optional<double> rate = ParseDouble(raw.Get("line-rate"));
+    const std::optional<double> rate = ParseNonNegativeDouble(raw.Get("line-rate"));
     if (!rate || *rate < 0.001 || *rate > 100000) {
       return FlagError("line-rate", absl::StrFormat("'%s' is not a rate; valid: 0.001..100000 Gb/s",
                                                     raw.Get("line-rate")));
@@ -577,7 +566,7 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
   }
   if (raw.Has("min-rto")) {
     const double max_us = TransportOptions{}.max_rto.microseconds();
-    const std::optional<double> us = ParseDouble(raw.Get("min-rto"));
+    const std::optional<double> us = ParseNonNegativeDouble(raw.Get("min-rto"));
     if (!us || *us < 1 || *us > max_us) {
       return FlagError("min-rto", absl::StrFormat("'%s' is not a timeout; valid: 1..%g us",
                                                   raw.Get("min-rto"), max_us));

@@ -124,11 +124,10 @@ PerfOptions WithWarmupIterations(const PerfOptions& options);
 // The transport options every QP of a run gets, on either fabric.
 TransportOptions PerfTransportOptions(const PerfOptions& options, Bandwidth line_rate);
 
-// Strict number parsers for flag values, shared by the apps: the whole text,
-// no sign, no spaces (ParseUnsigned is in transport/text.h). ParseBytes takes
-// a K, M or G suffix (powers of 1024).
+// A byte count for a flag value: the whole text, no sign, no spaces, with an
+// optional K, M or G suffix (powers of 1024). The plain number parsers are in
+// transport/text.h.
 std::optional<uint64_t> ParseBytes(std::string_view text);
-std::optional<double> ParseDouble(std::string_view text);
 
 // Whether a wire spec (KEY=VALUE,...) that ParseWireSpec accepted sets `key`.
 bool WireSpecSetsKey(std::string_view spec, std::string_view key);

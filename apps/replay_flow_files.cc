@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -11,7 +10,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -68,17 +66,6 @@ std::vector<Line> ContentLines(std::string_view text, size_t& last_line) {
     lines.push_back({last_line, std::move(tokens)});
   }
   return lines;
-}
-
-// A non-negative decimal such as "1000", "0.000002" or "2e6".
-std::optional<double> ParseDecimal(std::string_view text) {
-  if (text.empty() || text.front() == '-' || text.front() == '+') return std::nullopt;
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
-    return std::nullopt;
-  }
-  return value;
 }
 
 // Parses a host index; on failure returns an error for `line`.
@@ -260,7 +247,7 @@ class HtsimParser {
       if (i + 1 == line.tokens.size()) return LineError(source_, n, "'%s' needs a value", name);
       const std::string_view value = line.tokens[++i];
       if (name == "start") {
-        const std::optional<double> ps = ParseDecimal(value);
+        const std::optional<double> ps = ParseNonNegativeDouble(value);
         if (!ps) {
           return LineError(source_, n, "start '%s' is not a non-negative number of picoseconds",
                            value);
@@ -485,7 +472,7 @@ absl::StatusOr<Workload> ParseHpccFlowFile(std::string_view text, std::string_vi
     }
     absl::StatusOr<uint64_t> bytes = ParseFlowBytes(line.tokens[4], source_name, n);
     if (!bytes.ok()) return bytes.status();
-    const std::optional<double> seconds = ParseDecimal(line.tokens[5]);
+    const std::optional<double> seconds = ParseNonNegativeDouble(line.tokens[5]);
     if (!seconds) {
       return LineError(source_name, n, "start '%s' is not a non-negative number of seconds",
                        line.tokens[5]);

@@ -1,14 +1,12 @@
 #include "cc/registry.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -137,35 +135,6 @@ std::string Expectation(const CcParamInfo& param) {
   return out;
 }
 
-// Decimal digits only: no sign, no spaces, no "0x", no exponent.
-std::optional<uint64_t> ParseUnsigned(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
-  uint64_t v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;  // overflow
-  return v;
-}
-
-// A finite decimal number, optionally signed and with an exponent. Refuses
-// "inf", "nan" and hexadecimal.
-std::optional<double> ParseFiniteDouble(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  for (char c : text) {
-    const bool ok =
-        (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E';
-    if (!ok) return std::nullopt;
-  }
-  double v = 0;
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(v)) {
-    return std::nullopt;
-  }
-  return v;
-}
-
 bool InBounds(double v, const Bounds& b) {
   return (!b.min || v >= *b.min) && (!b.max || v <= *b.max);
 }
@@ -185,24 +154,24 @@ std::optional<CcParams::Value> ParseValue(const CcParamInfo& param, std::string_
       return CcParams::Value(*v);
     }
     case CcParamKind::kPositiveDouble: {
-      const std::optional<double> v = ParseFiniteDouble(text);
-      if (!v || !(*v > 0) || !InBounds(*v, b)) return std::nullopt;
-      return CcParams::Value(*v);
+      double v = 0;
+      if (!ParseDouble(text, &v) || !(v > 0) || !InBounds(v, b)) return std::nullopt;
+      return CcParams::Value(v);
     }
     case CcParamKind::kGbps:
     case CcParamKind::kMbps: {
-      const std::optional<double> v = ParseFiniteDouble(text);
-      if (!v || !InBounds(*v, b)) return std::nullopt;
-      const Bandwidth bw = Bandwidth::Gbps(param.kind == CcParamKind::kGbps ? *v : *v / 1e3);
+      double v = 0;
+      if (!ParseDouble(text, &v) || !InBounds(v, b)) return std::nullopt;
+      const Bandwidth bw = Bandwidth::Gbps(param.kind == CcParamKind::kGbps ? v : v / 1e3);
       // A positive rate that rounds to 0 bit/s would silently mean
       // "unlimited": refuse it instead.
-      if (*v > 0 && bw.IsUnlimited()) return std::nullopt;
+      if (v > 0 && bw.IsUnlimited()) return std::nullopt;
       return CcParams::Value(bw);
     }
     case CcParamKind::kMicroseconds: {
-      const std::optional<double> v = ParseFiniteDouble(text);
-      if (!v || !InBounds(*v, b)) return std::nullopt;
-      return CcParams::Value(Duration::FractionalMicroseconds(*v));
+      double v = 0;
+      if (!ParseDouble(text, &v) || !InBounds(v, b)) return std::nullopt;
+      return CcParams::Value(Duration::FractionalMicroseconds(v));
     }
     case CcParamKind::kBool:
       if (text == "true" || text == "1") return CcParams::Value(true);

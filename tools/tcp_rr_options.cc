@@ -1,13 +1,11 @@
 #include "tools/tcp_rr_options.h"
 
-#include <charconv>
-#include <cmath>
 #include <string>
-#include <system_error>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "apps/perf_options.h"
+#include "transport/text.h"
 
 namespace tern::tcp_rr {
 namespace {
@@ -71,19 +69,6 @@ absl::Status FlagError(std::string_view flag, std::string_view message) {
   return absl::InvalidArgumentError(absl::StrFormat("--%s: %s", flag, message));
 }
 
-// Seconds: a plain decimal number, 2, 0.5 or 1e-3; no sign, inf or nan.
-std::optional<double> ParseSeconds(std::string_view text) {
-  if (text.empty() || !((text.front() >= '0' && text.front() <= '9') || text.front() == '.')) {
-    return std::nullopt;
-  }
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
-    return std::nullopt;
-  }
-  return value;
-}
-
 absl::StatusOr<uint64_t> UnsignedIn(std::string_view flag, std::string_view text, uint64_t lo,
                                     uint64_t hi) {
   const std::optional<uint64_t> value = ParseUnsigned(text);
@@ -94,7 +79,7 @@ absl::StatusOr<uint64_t> UnsignedIn(std::string_view flag, std::string_view text
 }
 
 absl::StatusOr<double> SecondsIn(std::string_view flag, std::string_view text) {
-  const std::optional<double> value = ParseSeconds(text);
+  const std::optional<double> value = ParseNonNegativeDouble(text);
   if (!value || *value <= 0 || *value > kMaxSeconds) {
     return FlagError(
         flag, absl::StrFormat("'%s' is not a number of seconds in (0, %.0f]", text, kMaxSeconds));

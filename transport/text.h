@@ -39,6 +39,16 @@ inline bool ParseDouble(std::string_view text, double* out) {
   return !text.empty() && ec == std::errc() && ptr == end && std::isfinite(*out);
 }
 
+// The same without a sign, for amounts that cannot be negative: "2", ".5",
+// "2e6"; "-0", "+1", "inf" and "nan" are refused.
+inline std::optional<double> ParseNonNegativeDouble(std::string_view text) {
+  double value = 0;
+  if (text.empty() || text.front() == '-' || text.front() == '+' || !ParseDouble(text, &value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
 // Pieces between `separator`s, empty ones kept ("a,,b" gives three).
 inline std::vector<std::string_view> SplitText(std::string_view text, char separator) {
   std::vector<std::string_view> pieces;

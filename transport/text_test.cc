@@ -1,7 +1,9 @@
-// Tests of text.h's spec splitting.
+// Tests of text.h's number parsers and spec splitting.
 
 #include "transport/text.h"
 
+#include <cstdint>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -9,6 +11,35 @@
 
 namespace tern {
 namespace {
+
+TEST(ParseUnsignedTest, TakesOnlyWholeDecimalNumbersThatFit) {
+  EXPECT_EQ(ParseUnsigned("0"), 0u);
+  EXPECT_EQ(ParseUnsigned("18446744073709551615"), UINT64_MAX);
+  for (std::string_view bad :
+       {"", "+5", "-1", " 5", "5 ", "10x", "0x10", "1e3", "1.0", "18446744073709551616"}) {
+    EXPECT_EQ(ParseUnsigned(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(ParseDoubleTest, TakesFiniteNumbersWithASignAndAnExponent) {
+  double value = 0;
+  ASSERT_TRUE(ParseDouble("-2.5e3", &value));
+  EXPECT_EQ(value, -2500.0);
+  ASSERT_TRUE(ParseDouble(".5", &value));
+  EXPECT_EQ(value, 0.5);
+  for (std::string_view bad : {"", "inf", "nan", "1e999", "0x10", "1.5 ", " 1", "2s", "+1"}) {
+    EXPECT_FALSE(ParseDouble(bad, &value)) << bad;
+  }
+}
+
+TEST(ParseNonNegativeDoubleTest, RefusesAnySign) {
+  EXPECT_EQ(ParseNonNegativeDouble("2e6"), 2e6);
+  EXPECT_EQ(ParseNonNegativeDouble("0.000002"), 0.000002);
+  EXPECT_EQ(ParseNonNegativeDouble("0"), 0.0);
+  for (std::string_view bad : {"", "-0", "-1", "+1", "inf", "nan", "1e999", "1,5"}) {
+    EXPECT_EQ(ParseNonNegativeDouble(bad), std::nullopt) << bad;
+  }
+}
 
 TEST(SplitKeyValuesTest, SplitsEachItemAtItsFirstEquals) {
   const std::vector<KeyValue> items = SplitKeyValues("loss=0.5,cc=dcqcn:g=0.5");
