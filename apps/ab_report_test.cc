@@ -265,7 +265,7 @@ TEST_F(AbReportTest, MarkdownPutsEachMetricInItsTable) {
   EXPECT_GT(small, by_size);
   EXPECT_LT(small, plots);
   EXPECT_THAT(md, HasSubstr("| >1MB | FCT slowdown max | 11 ± 1 | 6 ± 1 | "));
-  EXPECT_THAT(md, HasSubstr("| bottleneck queue p99 (B) | 2.346e+05 ± 1.111e+05 | "));
+  EXPECT_THAT(md, HasSubstr("| bottleneck queue p99 (bytes) | 2.346e+05 ± 1.111e+05 | "));
   // A row per metric in the tables, and one per run in the runs table.
   size_t rows = 0;
   for (std::string_view line : SplitText(md, '\n')) {
@@ -422,7 +422,7 @@ TEST_F(AbReportTest, TableFiguresAreTheJsonNumbersAtFourDigits) {
   EXPECT_EQ(a_mean, c.a.mean);  // bit for bit
   EXPECT_EQ(b_sd, c.b.sd);
   EXPECT_EQ(ratio, *c.ratio);
-  const std::string row = "| bottleneck queue p99 (B) | " + FormatNumber(a_mean) + " ± " +
+  const std::string row = "| bottleneck queue p99 (bytes) | " + FormatNumber(a_mean) + " ± " +
                           FormatNumber(a_sd) + " | " + FormatNumber(b_mean) + " ± " +
                           FormatNumber(b_sd) + " | " + FormatNumber(ratio) + " | [" +
                           FormatNumber(low) + ", " + FormatNumber(high) + "] | better |\n";
@@ -448,7 +448,7 @@ TEST_F(AbReportTest, SideBySideHasALinePerOverallMetricOnly) {
   const std::vector<std::string> cells =
       absl::StrSplit(std::string(rows[0].substr(16)), ' ', absl::SkipEmpty());
   EXPECT_THAT(cells, ElementsAre("2", "4", "2", "[2,", "2]", "worse"));
-  EXPECT_TRUE(rows[1].starts_with("bottleneck queue p99 (B) ")) << rows[1];
+  EXPECT_TRUE(rows[1].starts_with("bottleneck queue p99 (bytes) ")) << rows[1];
   // The <10KB bucket's figures and the bucket-only slowdown max are left out.
   EXPECT_THAT(text, Not(HasSubstr("1.5")));
   EXPECT_THAT(text, Not(HasSubstr("FCT slowdown max")));
