@@ -23,8 +23,6 @@ namespace {
 
 // Limits that catch a corrupt or mistyped file instead of replaying nonsense.
 constexpr uint64_t kMaxHosts = uint64_t{1} << 20;
-// Bandwidth::TransferTime is exact below 2^40 bytes.
-constexpr uint64_t kMaxFlowBytes = uint64_t{1} << 40;
 constexpr double kMaxStartSeconds = 86400;
 
 template <typename... Args>
@@ -84,7 +82,7 @@ absl::StatusOr<uint64_t> ParseFlowBytes(std::string_view text, std::string_view 
   const std::optional<uint64_t> bytes = ParseUnsigned(text);
   if (!bytes) return LineError(source, line, "size '%s' is not a byte count", text);
   if (*bytes == 0) return LineError(source, line, "size is 0; a flow must carry bytes");
-  if (*bytes >= kMaxFlowBytes) {
+  if (*bytes >= kMaxTransferBytes) {
     return LineError(source, line, "size %d is 1 TiB or more", *bytes);
   }
   return *bytes;

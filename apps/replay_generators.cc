@@ -28,8 +28,6 @@ namespace tern::replay {
 namespace {
 
 constexpr uint64_t kDefaultSize = 2'000'000;
-// Bandwidth::TransferTime is exact below 2^40 bytes.
-constexpr uint64_t kMaxSize = uint64_t{1} << 40;
 constexpr double kMaxDurationSeconds = 86400;
 // A `load` spec that would build more flows than this is a typo (a duration
 // in seconds meant as microseconds), not a run that would finish.
@@ -84,7 +82,7 @@ std::optional<uint64_t> ParseSize(std::string_view text, std::string& why) {
     return std::nullopt;
   }
   const double bytes = *mantissa * scale;
-  if (bytes >= static_cast<double>(kMaxSize)) {
+  if (bytes >= static_cast<double>(kMaxTransferBytes)) {
     why = "1 TiB or more";
     return std::nullopt;
   }
@@ -547,6 +545,9 @@ absl::StatusOr<FlowSizeCdf> ParseFlowSizeCdf(std::string_view text, std::string_
     const std::optional<double> bytes = ParsePlainDecimal(fields[0]);
     const std::optional<double> percent = ParsePlainDecimal(fields[1]);
     if (!bytes) return error(absl::StrFormat("size '%s' is not a number of bytes", fields[0]));
+    if (*bytes >= static_cast<double>(kMaxTransferBytes)) {
+      return error(absl::StrFormat("size %s is 1 TiB or more", fields[0]));
+    }
     if (!percent || *percent > 100) {
       return error(absl::StrFormat("'%s' is not a percent from 0 to 100", fields[1]));
     }

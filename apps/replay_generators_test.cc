@@ -439,6 +439,9 @@ TEST(FlowSizeCdfTest, BadFilesAreRefusedWithFileAndLine) {
   EXPECT_EQ(error("0 0\nten 100\n"), "x.cdf:2: size 'ten' is not a number of bytes");
   EXPECT_EQ(error("0 0\n10 -5\n"), "x.cdf:2: '-5' is not a percent from 0 to 100");
   EXPECT_EQ(error("0 0\n10 101\n"), "x.cdf:2: '101' is not a percent from 0 to 100");
+  EXPECT_EQ(error("0 0\n1099511627776 100\n"), "x.cdf:2: size 1099511627776 is 1 TiB or more");
+  EXPECT_EQ(error("0 0\n1000000000000000000000000000000 100\n"),
+            "x.cdf:2: size 1000000000000000000000000000000 is 1 TiB or more");
   EXPECT_EQ(error("0 0\n10 50\n5 100\n"),
             "x.cdf:3: size 5 is below the previous point's; sizes must ascend");
   EXPECT_EQ(error("0 0\n10 50\n20 40\n30 100\n"),

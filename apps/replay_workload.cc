@@ -37,6 +37,10 @@ absl::Status CheckStep(const Workload& workload, size_t index) {
         return absl::InvalidArgumentError(
             absl::StrCat(StepName(workload, index), ": transfer of zero bytes"));
       }
+      if (step.bytes >= kMaxTransferBytes) {
+        return absl::InvalidArgumentError(absl::StrCat(StepName(workload, index), ": transfer of ",
+                                                       step.bytes, " bytes, 1 TiB or more"));
+      }
       break;
     case StepKind::kDelay:
       if (step.duration < Duration::Zero()) {

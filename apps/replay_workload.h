@@ -22,6 +22,11 @@ namespace tern::replay {
 
 inline constexpr int32_t kNoCollective = -1;
 
+// Transfers are below 1 TiB, whatever made them: Bandwidth::TransferTime is
+// exact below 2^40 bytes, and the replayer holds a transfer's work requests
+// (16 MiB each) at once, so a corrupt size of 2^62 would exhaust memory.
+inline constexpr uint64_t kMaxTransferBytes = uint64_t{1} << 40;
+
 enum class StepKind : uint8_t {
   kTransfer,  // `bytes` from `src` to `dst`
   kDelay,     // `duration` of compute on `src` (dst unused)

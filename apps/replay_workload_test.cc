@@ -100,6 +100,17 @@ TEST(ValidateWorkloadTest, RejectsAZeroByteTransfer) {
   EXPECT_THAT(status.message(), HasSubstr("zero bytes"));
 }
 
+TEST(ValidateWorkloadTest, RejectsATransferOf1TiBOrMore) {
+  Workload w = Diamond();
+  w.steps[2].bytes = kMaxTransferBytes - 1;
+  EXPECT_TRUE(ValidateWorkload(w).ok());
+  w.steps[2].bytes = uint64_t{1} << 62;  // what a corrupt trace can announce
+  const absl::Status status = ValidateWorkload(w);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              HasSubstr("step 2 (t0->2): transfer of 4611686018427387904 bytes, 1 TiB or more"));
+}
+
 TEST(ValidateWorkloadTest, RejectsANegativeDelay) {
   Workload w = Diamond();
   w.steps[0].duration = Duration::Nanoseconds(-1);

@@ -64,6 +64,12 @@ def node(node_id, node_type, deps=(), micros=0, **attrs):
     return out
 
 
+def write_rank_file(path, nodes):
+    messages = [field(1, "0.0.4")] + nodes  # GlobalMetadata: version
+    with open(path, "wb") as f:
+        f.write(b"".join(varint(len(m)) + m for m in messages))
+
+
 def write_trace(directory, ranks):
     """Every rank: 5 us of compute, a ring all-reduce of 1 MiB, 256 KiB sent to
     the next rank and received from the previous one, then an all-to-all of
@@ -78,9 +84,7 @@ def write_trace(directory, ranks):
                  node(4, "recv", [2], comm_type=6, comm_size=1 << 18, comm_src=(r - 1) % ranks,
                       comm_tag=7),
                  node(5, "coll", [3, 4], comm_type=ALL_TO_ALL, comm_size=1 << 19)]
-        messages = [field(1, "0.0.4")] + nodes
-        with open(os.path.join(directory, f"hand.{r}.et"), "wb") as f:
-            f.write(b"".join(varint(len(m)) + m for m in messages))
+        write_rank_file(os.path.join(directory, f"hand.{r}.et"), nodes)
 
 
 def refused(args, message):
@@ -177,6 +181,15 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(os.path.join(cut, "hand.1.et"), "r+b") as f:
         f.truncate(os.path.getsize(f.name) - 5)
     refused([f"--workload=chakra:{cut}"], "hand.1.et")
+    # A size no transfer can have (2^62 bytes; it used to exhaust memory) is refused.
+    huge = os.path.join(tmp, "huge")
+    os.makedirs(huge)
+    for rank, kind, peer in [(0, "send", "comm_dst"), (1, "recv", "comm_src")]:
+        write_rank_file(os.path.join(huge, f"hand.{rank}.et"),
+                        [node(1, kind, comm_type=5 if kind == "send" else 6, comm_size=1 << 62,
+                              comm_tag=0, **{peer: 1 - rank})])
+    refused([f"--workload=chakra:{huge}"],
+            "(rank0/node1): transfer of 4611686018427387904 bytes, 1 TiB or more")
     # Communicator groups: the flag reaches the loader, which names a bad file.
     groups = os.path.join(tmp, "groups.json")
     with open(groups, "w") as f:
