@@ -201,21 +201,19 @@ bool Context::FindRegionCached(uint32_t key, bool remote_key, RegionLookupCache&
 // --- completion queues ----------------------------------------------------------
 
 bool CompletionQueue::Push(const WorkCompletion& wc) {
-  if (count_ == ring_.size()) {
+  if (ring_.size() == capacity_) {
     ++overruns_;
     return false;
   }
-  ring_[(head_ + count_) % ring_.size()] = wc;
-  ++count_;
+  ring_.push_back(wc);
   return true;
 }
 
 size_t CompletionQueue::Poll(std::span<WorkCompletion> out) {
   size_t n = 0;
-  while (n < out.size() && count_ > 0) {
-    out[n++] = ring_[head_];
-    head_ = (head_ + 1) % ring_.size();
-    --count_;
+  while (n < out.size() && !ring_.empty()) {
+    out[n++] = ring_.front();
+    ring_.pop_front();
   }
   return n;
 }

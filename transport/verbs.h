@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cc/congestion_control.h"
+#include "transport/fifo.h"
 #include "transport/pull_queue.h"
 #include "transport/sequence.h"
 #include "transport/transmit_schedule.h"
@@ -153,8 +154,8 @@ class CompletionQueue {
  public:
   // Moves up to out.size() completions into `out`; returns how many. Never blocks.
   size_t Poll(std::span<WorkCompletion> out);
-  size_t capacity() const { return ring_.size(); }
-  size_t size() const { return count_; }
+  size_t capacity() const { return capacity_; }
+  size_t size() const { return ring_.size(); }
   // Completions that found the queue full and were lost (the QPs that produced
   // them moved to ERR, as with an ibverbs CQ overrun).
   uint64_t overruns() const { return overruns_; }
@@ -162,11 +163,12 @@ class CompletionQueue {
  private:
   friend class Context;
   friend class Connection;
-  explicit CompletionQueue(size_t capacity) : ring_(capacity) {}
+  explicit CompletionQueue(size_t capacity) : capacity_(capacity) {}
   bool Push(const WorkCompletion& wc);
-  std::vector<WorkCompletion> ring_;
-  size_t head_ = 0;
-  size_t count_ = 0;
+  // Memory for the most completions ever held at once, not for `capacity_`:
+  // a host's queues are sized for every QP completing everything at once.
+  Fifo<WorkCompletion> ring_;
+  size_t capacity_;
   uint64_t overruns_ = 0;
 };
 

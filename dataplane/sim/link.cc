@@ -399,7 +399,7 @@ void Link::Transmit(Frame frame) {
 void Link::SendNext() {
   send_next_event_ = kNoEvent;
   // Trimmed headers overtake every full frame still waiting.
-  internal::Fifo<Frame>& from = header_queue_.empty() ? queue_ : header_queue_;
+  Fifo<Frame>& from = header_queue_.empty() ? queue_ : header_queue_;
   uint64_t& from_bytes = header_queue_.empty() ? queued_bytes_ : header_queued_bytes_;
   Frame next = std::move(from.front());
   from.pop_front();

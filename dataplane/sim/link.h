@@ -30,6 +30,7 @@
 #include "absl/functional/any_invocable.h"
 #include "dataplane/sim/frame_buffer.h"
 #include "dataplane/sim/simulator.h"
+#include "transport/fifo.h"
 #include "transport/random.h"
 #include "transport/units.h"
 #include "transport/wire.h"
@@ -181,48 +182,6 @@ struct LinkCounters {
   std::string ToString() const;
 };
 
-namespace internal {
-
-// A FIFO that allocates nothing until used: std::deque allocates a map and a
-// block at construction, about 600 bytes, too much for a fabric with 10^5 link
-// directions. A ring: the slots a link cycles through are as few as the
-// frames it holds at once (rounded up to a power of two), so at scale a slot
-// is still cached when it is next written or read. (A vector with a sliding
-// head, compacted every 64 pops, cycled through 64 slots or more per link.)
-template <typename T>
-class Fifo {
- public:
-  bool empty() const { return size_ == 0; }
-  size_t size() const { return size_; }
-  T& front() { return slots_[head_]; }
-  void push_back(T item) {
-    if (size_ == slots_.size()) Grow();
-    slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(item);
-    ++size_;
-  }
-  void pop_front() {
-    slots_[head_] = T();  // free what the slot holds now, not when it is reused
-    head_ = (head_ + 1) & (slots_.size() - 1);
-    --size_;
-  }
-
- private:
-  void Grow() {
-    std::vector<T> bigger(slots_.empty() ? 4 : 2 * slots_.size());
-    for (size_t i = 0; i < size_; ++i) {
-      bigger[i] = std::move(slots_[(head_ + i) & (slots_.size() - 1)]);
-    }
-    slots_ = std::move(bigger);
-    head_ = 0;
-  }
-
-  std::vector<T> slots_;  // empty, or a power of two long
-  size_t head_ = 0;       // the front's slot
-  size_t size_ = 0;
-};
-
-}  // namespace internal
-
 // The RED curve: the probability that a frame arriving to `queued_bytes`
 // already waiting is marked CE under `config`.
 double EcnMarkProbability(const LinkConfig& config, uint64_t queued_bytes);
@@ -328,15 +287,15 @@ class Link {
   QueueHistogram histogram_;
   SharedBuffer* shared_ = nullptr;
 
-  internal::Fifo<Frame> queue_;         // full frames, FIFO
-  internal::Fifo<Frame> header_queue_;  // trimmed frames, served first
+  Fifo<Frame> queue_;         // full frames, FIFO
+  Fifo<Frame> header_queue_;  // trimmed frames, served first
   uint64_t queued_bytes_ = 0;
   uint64_t header_queued_bytes_ = 0;
 
   Time busy_until_ = Time::Zero();  // the serializer's last frame ends
   EventId send_next_event_ = kNoEvent;
 
-  internal::Fifo<InFlight> wire_;  // arrival times non-decreasing
+  Fifo<InFlight> wire_;  // arrival times non-decreasing
   Time last_arrival_ = Time::Zero();
   EventId arrival_event_ = kNoEvent;
 };

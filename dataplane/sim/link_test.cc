@@ -890,36 +890,6 @@ TEST(LinkCountersTest, AddSumsCountsAndKeepsTheLargerQueue) {
   EXPECT_EQ(a.frames_dropped(), 1u);
 }
 
-TEST(FifoTest, KeepsOrderAcrossWrapsAndGrowth) {
-  internal::Fifo<int> fifo;
-  int next_in = 0;
-  int next_out = 0;
-  // Push two, pop one, many times: the ring wraps, and grows while wrapped.
-  for (int round = 0; round < 1000; ++round) {
-    fifo.push_back(next_in++);
-    fifo.push_back(next_in++);
-    ASSERT_EQ(fifo.front(), next_out++);
-    fifo.pop_front();
-  }
-  EXPECT_EQ(fifo.size(), 1000u);
-  while (!fifo.empty()) {
-    ASSERT_EQ(fifo.front(), next_out++);
-    fifo.pop_front();
-  }
-  EXPECT_EQ(next_out, next_in);
-}
-
-TEST(FifoTest, PopFreesWhatTheSlotHeld) {
-  internal::Fifo<std::shared_ptr<int>> fifo;
-  auto item = std::make_shared<int>(7);
-  fifo.push_back(item);
-  fifo.push_back(std::make_shared<int>(8));
-  EXPECT_EQ(item.use_count(), 2);
-  fifo.pop_front();
-  EXPECT_EQ(item.use_count(), 1);
-  EXPECT_EQ(*fifo.front(), 8);
-}
-
 // --- Frame layout ----------------------------------------------------------------
 
 TEST(FrameLayoutTest, FindsIpv4UdpFields) {
