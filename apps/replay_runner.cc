@@ -255,6 +255,7 @@ absl::StatusOr<uint32_t> Replayer::ConnectionFor(uint32_t x, uint32_t y) {
     rtr.rq_psn = psn[peer];
     rtr.remote = host(c.host[peer]).context->local();
     rtr.path_mtu = config_.mtu;
+    rtr.max_dest_rd_atomic = 1;  // a replay posts no READs: the smallest responder ring
     if (absl::Status s = c.qp[side]->ToRtr(rtr); !s.ok()) return s;
     QpRtsAttr rts;
     rts.sq_psn = psn[side];
