@@ -1,15 +1,16 @@
 #include "apps/replay_runner.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdlib>
-#include <deque>
 #include <memory>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
 #include "dataplane/sim/sim_host.h"
 #include "dataplane/sim/simulator.h"
+#include "transport/fifo.h"
 #include "transport/random.h"
 #include "transport/wire.h"
 
@@ -21,9 +22,14 @@ namespace {
 // receive into), so memory does not grow with the number of hosts.
 constexpr uint64_t kMaxWorkRequestBytes = uint64_t{16} << 20;
 // Work requests a queue pair keeps outstanding per direction; the rest wait
-// in the replayer, in order.
+// in the replayer, in order. A QP whose workload has fewer gets queues that
+// hold just those: the depth could not limit it, and an all-to-all opens a
+// connection per host pair.
 constexpr uint32_t kQueueDepth = 64;
 constexpr uint64_t kProgressEvery = 1 << 16;
+
+// A connection's key: the unordered pair of its hosts.
+uint64_t PairKey(uint32_t x, uint32_t y) { return uint64_t{std::min(x, y)} << 32 | std::max(x, y); }
 
 struct FreeDeleter {
   void operator()(uint8_t* p) const { std::free(p); }
@@ -55,13 +61,16 @@ class Replayer {
     uint32_t host[2] = {0, 0};
     QueuePair* qp[2] = {nullptr, nullptr};
     uint32_t in_flight[2] = {0, 0};
+    uint32_t depth[2] = {0, 0};  // work requests side i's QP takes at once
     // Work requests waiting for a send-queue slot: (step, bytes).
-    std::deque<std::pair<uint32_t, uint64_t>> waiting[2];
+    Fifo<std::pair<uint32_t, uint64_t>> waiting[2];
   };
 
   Host& host(uint32_t h) { return hosts_[h]; }
   absl::Status CreateHost(uint32_t h, uint32_t cq_capacity);
-  absl::StatusOr<uint32_t> ConnectionFor(uint32_t a, uint32_t b);
+  // Index 0 of `work_requests` counts those the lower-numbered host posts.
+  absl::StatusOr<uint32_t> ConnectionFor(uint32_t a, uint32_t b,
+                                         const std::array<uint64_t, 2>& work_requests);
   void Ready(uint32_t step);
   void Start(uint32_t step);
   void Finish(uint32_t step);
@@ -138,18 +147,24 @@ absl::Status Replayer::SetUp() {
   const size_t n = workload_.steps.size();
   uint64_t largest = 1;
   std::vector<uint32_t> connections_per_host(workload_.hosts, 0);
-  // Count each host's connections first, to size its completion queues.
-  absl::flat_hash_map<uint64_t, bool> pairs;
+  // Count each host's connections first, to size its completion queues, and
+  // each connection's work requests in either direction, to size its QPs.
+  absl::flat_hash_map<uint64_t, std::array<uint64_t, 2>> work_requests_of_pair;
   for (const Step& s : workload_.steps) {
     if (s.kind != StepKind::kTransfer) continue;
     largest = std::max(largest, s.bytes);
     const uint32_t a = std::min(s.src, s.dst), b = std::max(s.src, s.dst);
-    if (pairs.emplace(uint64_t{a} << 32 | b, true).second) {
+    if (work_requests_of_pair.try_emplace(PairKey(a, b)).second) {
       ++connections_per_host[a];
       ++connections_per_host[b];
     }
   }
   buffer_bytes_ = std::min(largest, kMaxWorkRequestBytes);
+  for (const Step& s : workload_.steps) {
+    if (s.kind != StepKind::kTransfer) continue;
+    const uint64_t chunks = (s.bytes + buffer_bytes_ - 1) / buffer_bytes_;  // as Start posts them
+    work_requests_of_pair[PairKey(s.src, s.dst)][s.src < s.dst ? 0 : 1] += chunks;
+  }
   // calloc: pages never written stay unbacked, so the source costs no memory.
   source_buffer_.reset(static_cast<uint8_t*>(std::calloc(buffer_bytes_, 1)));
   sink_buffer_.reset(static_cast<uint8_t*>(std::calloc(buffer_bytes_, 1)));
@@ -170,7 +185,8 @@ absl::Status Replayer::SetUp() {
   for (uint32_t i = 0; i < n; ++i) {
     const Step& s = workload_.steps[i];
     if (s.kind != StepKind::kTransfer) continue;
-    absl::StatusOr<uint32_t> c = ConnectionFor(s.src, s.dst);
+    absl::StatusOr<uint32_t> c =
+        ConnectionFor(s.src, s.dst, work_requests_of_pair[PairKey(s.src, s.dst)]);
     if (!c.ok()) return c.status();
     transfer_connection_[i] = *c;
   }
@@ -214,17 +230,19 @@ absl::Status Replayer::SetUp() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint32_t> Replayer::ConnectionFor(uint32_t x, uint32_t y) {
+absl::StatusOr<uint32_t> Replayer::ConnectionFor(uint32_t x, uint32_t y,
+                                                 const std::array<uint64_t, 2>& work_requests) {
   const uint32_t a = std::min(x, y), b = std::max(x, y);
-  const uint64_t key = uint64_t{a} << 32 | b;
+  const uint64_t key = PairKey(a, b);
   if (auto it = connection_of_pair_.find(key); it != connection_of_pair_.end()) return it->second;
 
   Connection c;
   c.host[0] = a;
   c.host[1] = b;
+  auto depth = [](uint64_t wrs) {
+    return static_cast<uint32_t>(std::clamp<uint64_t>(wrs, 1, kQueueDepth));
+  };
   QpInitAttr attr;
-  attr.cap.max_send_wr = kQueueDepth;
-  attr.cap.max_recv_wr = kQueueDepth;
   attr.cap.max_send_sge = 1;
   attr.cap.max_recv_sge = 1;
   attr.cap.max_inline_data = 0;
@@ -234,6 +252,10 @@ absl::StatusOr<uint32_t> Replayer::ConnectionFor(uint32_t x, uint32_t y) {
   Psn psn[2];
   for (int side = 0; side < 2; ++side) {
     Host& h = host(c.host[side]);
+    // SENDs from this side, and RECVs for the other side's SENDs.
+    c.depth[side] = depth(work_requests[side]);
+    attr.cap.max_send_wr = c.depth[side];
+    attr.cap.max_recv_wr = depth(work_requests[1 - side]);
     attr.send_cq = h.send_cq;
     attr.recv_cq = h.recv_cq;
     attr.transport.line_rate =
@@ -295,8 +317,8 @@ void Replayer::Start(uint32_t step) {
 }
 
 void Replayer::Post(Connection& c, int side, uint32_t step, uint64_t bytes) {
-  if (c.in_flight[side] >= kQueueDepth) {
-    c.waiting[side].emplace_back(step, bytes);
+  if (c.in_flight[side] >= c.depth[side]) {
+    c.waiting[side].push_back({step, bytes});
     return;
   }
   Host& src = host(c.host[side]);
