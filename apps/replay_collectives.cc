@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace tern::replay {
 namespace {
@@ -221,6 +222,15 @@ absl::Status CheckSpec(const CollectiveSpec& spec, const std::string& algorithm,
   return absl::OkStatus();
 }
 
+// The transfers the expansion below appends for `n` ranks.
+uint64_t TransfersOf(const std::string& operation, const std::string& algorithm, uint64_t n) {
+  if (operation == "allreduce" && algorithm == "recursive_doubling") {
+    return n * static_cast<uint64_t>(std::countr_zero(n));
+  }
+  if (operation == "allreduce") return 2 * (n - 1) * n;
+  return (n - 1) * n;  // the other rings, direct alltoall, and chains of n chunks
+}
+
 }  // namespace
 
 absl::StatusOr<PerRank> ExpandCollective(const CollectiveSpec& spec, const PerRank& entry_deps,
@@ -230,6 +240,15 @@ absl::StatusOr<PerRank> ExpandCollective(const CollectiveSpec& spec, const PerRa
   if (absl::Status status = CheckSpec(spec, *algorithm, entry_deps); !status.ok()) return status;
   if (workload.collectives.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     return absl::InvalidArgumentError("too many collectives for 32-bit indices");
+  }
+  const uint64_t transfers = TransfersOf(spec.operation, *algorithm, spec.ranks.size());
+  if (workload.steps.size() + transfers > kMaxWorkloadSteps) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s %s over %d ranks is %d transfers, and a workload holds at most %d steps%s", *algorithm,
+        spec.operation, spec.ranks.size(), transfers, kMaxWorkloadSteps,
+        spec.operation == "allreduce" && *algorithm == "ring"
+            ? " (recursive_doubling takes n log2 n on a power-of-two count)"
+            : ""));
   }
 
   Builder b(spec, entry_deps, workload);

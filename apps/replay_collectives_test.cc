@@ -308,5 +308,25 @@ TEST(ExpandCollectiveTest, RejectsBadSpecsAndLeavesTheWorkloadAlone) {
   }
 }
 
+TEST(ExpandCollectiveTest, RefusesMoreStepsThanAWorkloadHoldsBeforeBuildingThem) {
+  std::vector<uint32_t> ranks(4096);
+  for (uint32_t r = 0; r < ranks.size(); ++r) ranks[r] = r;
+  Fixture f(4096);
+  const size_t entries = f.workload.steps.size();
+  absl::StatusOr<PerRank> ring =
+      ExpandCollective(Spec("allreduce", ranks, 1 << 20), {}, f.workload);
+  EXPECT_EQ(ring.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ring.status().message(),
+              HasSubstr("ring allreduce over 4096 ranks is 33546240 transfers, and a workload "
+                        "holds at most 10000000 steps (recursive_doubling"));
+  EXPECT_EQ(f.workload.steps.size(), entries);
+  EXPECT_THAT(f.workload.collectives, IsEmpty());
+  // n log2 n = 49152 transfers fit.
+  ASSERT_TRUE(
+      ExpandCollective(Spec("allreduce", ranks, 1 << 20, "recursive_doubling"), {}, f.workload)
+          .ok());
+  EXPECT_EQ(f.workload.steps.size(), entries + 4096 * 12);
+}
+
 }  // namespace
 }  // namespace tern::replay

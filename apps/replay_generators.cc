@@ -29,9 +29,6 @@ namespace {
 
 constexpr uint64_t kDefaultSize = 2'000'000;
 constexpr double kMaxDurationSeconds = 86400;
-// A `load` spec that would build more flows than this is a typo (a duration
-// in seconds meant as microseconds), not a run that would finish.
-constexpr double kMaxLoadFlows = 10'000'000;
 
 // Digits with at most one '.', no sign or exponent: "2", "0.5", "1.25".
 std::optional<double> ParsePlainDecimal(std::string_view text) {
@@ -339,10 +336,11 @@ absl::StatusOr<Workload> MakeLoad(const SpecArgs& args, const WorkloadEnvironmen
   const double mean_gap_ps = cdf->Mean() / bytes_per_second * 1e12;
   const double duration_ps = static_cast<double>(duration->picoseconds());
   const double expected_flows = duration_ps / mean_gap_ps * *hosts;
-  if (expected_flows > kMaxLoadFlows) {
+  // Usually a typo (a duration in seconds meant as microseconds).
+  if (expected_flows > static_cast<double>(kMaxWorkloadSteps)) {
     return args.Error(absl::StrFormat(
-        "would generate about %.0f flows (more than %.0f); shorten duration or use fewer hosts",
-        expected_flows, kMaxLoadFlows));
+        "would generate about %.0f flows (more than %d); shorten duration or use fewer hosts",
+        expected_flows, kMaxWorkloadSteps));
   }
 
   Random random(env.seed);

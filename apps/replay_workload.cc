@@ -112,9 +112,9 @@ std::optional<uint32_t> FindDependencyCycle(const Workload& workload) {
 }
 
 absl::Status ValidateWorkload(const Workload& workload) {
-  if (workload.steps.size() > UINT32_MAX) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(workload.steps.size(), " steps: more than 32-bit indices can name"));
+  if (workload.steps.size() > kMaxWorkloadSteps) {
+    return absl::InvalidArgumentError(absl::StrCat(workload.steps.size(), " steps: more than the ",
+                                                   kMaxWorkloadSteps, " a workload may hold"));
   }
   for (size_t i = 0; i < workload.steps.size(); ++i) {
     if (absl::Status status = CheckStep(workload, i); !status.ok()) return status;

@@ -27,6 +27,11 @@ inline constexpr int32_t kNoCollective = -1;
 // (16 MiB each) at once, so a corrupt size of 2^62 would exhaust memory.
 inline constexpr uint64_t kMaxTransferBytes = uint64_t{1} << 40;
 
+// Steps a workload may hold: each costs about 0.5 KB here and as much again
+// in the replayer, so more would exhaust a lab machine's memory rather than
+// run (an allreduce ring over 8192 ranks is 134 M transfers).
+inline constexpr uint64_t kMaxWorkloadSteps = 10'000'000;
+
 enum class StepKind : uint8_t {
   kTransfer,  // `bytes` from `src` to `dst`
   kDelay,     // `duration` of compute on `src` (dst unused)

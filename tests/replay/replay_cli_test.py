@@ -163,6 +163,8 @@ with tempfile.TemporaryDirectory() as tmp:
     refused(["--cc=nope"], "--cc")
     refused(["--workload=nope"], "nope")
     refused(["--fabric=sim:hosts=8", "--workload=incast:senders=20"], "senders")
+    refused(["--fabric=sim:hosts=8192", "--workload=allreduce"],
+            "ring allreduce over 8192 ranks is 134201344 transfers")
     bad_flows = os.path.join(tmp, "bad.flows")
     with open(bad_flows, "w") as f:
         f.write("2\n0 1 3 100 1000 0.0\n0 1 3 100 x 0.0\n")
