@@ -147,23 +147,21 @@ absl::Status Replayer::SetUp() {
   const size_t n = workload_.steps.size();
   uint64_t largest = 1;
   std::vector<uint32_t> connections_per_host(workload_.hosts, 0);
-  // Count each host's connections first, to size its completion queues, and
-  // each connection's work requests in either direction, to size its QPs.
-  absl::flat_hash_map<uint64_t, std::array<uint64_t, 2>> work_requests_of_pair;
   for (const Step& s : workload_.steps) {
-    if (s.kind != StepKind::kTransfer) continue;
-    largest = std::max(largest, s.bytes);
-    const uint32_t a = std::min(s.src, s.dst), b = std::max(s.src, s.dst);
-    if (work_requests_of_pair.try_emplace(PairKey(a, b)).second) {
-      ++connections_per_host[a];
-      ++connections_per_host[b];
-    }
+    if (s.kind == StepKind::kTransfer) largest = std::max(largest, s.bytes);
   }
   buffer_bytes_ = std::min(largest, kMaxWorkRequestBytes);
+  // Each connection's work requests in either direction, to size its QPs, and
+  // each host's connections, to size its completion queues.
+  absl::flat_hash_map<uint64_t, std::array<uint64_t, 2>> work_requests_of_pair;
   for (const Step& s : workload_.steps) {
     if (s.kind != StepKind::kTransfer) continue;
     const uint64_t chunks = (s.bytes + buffer_bytes_ - 1) / buffer_bytes_;  // as Start posts them
     work_requests_of_pair[PairKey(s.src, s.dst)][s.src < s.dst ? 0 : 1] += chunks;
+  }
+  for (const auto& [key, unused] : work_requests_of_pair) {
+    ++connections_per_host[key >> 32];
+    ++connections_per_host[static_cast<uint32_t>(key)];
   }
   // calloc: pages never written stay unbacked, so the source costs no memory.
   source_buffer_.reset(static_cast<uint8_t*>(std::calloc(buffer_bytes_, 1)));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -26,7 +27,8 @@ class Fifo {
     ++size_;
   }
   void pop_front() {
-    slots_[head_] = T();  // free what the slot holds now, not when it is reused
+    // Free what the slot holds now, not when it is reused.
+    if constexpr (!std::is_trivially_destructible_v<T>) slots_[head_] = T();
     head_ = (head_ + 1) & (slots_.size() - 1);
     --size_;
   }
