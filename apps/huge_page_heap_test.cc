@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "apps/file_io.h"
+#include "transport/file_io.h"
 #include "gtest/gtest.h"
 
 namespace tern {

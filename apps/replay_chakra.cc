@@ -46,7 +46,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "apps/chakra_et.pb.h"
-#include "apps/file_io.h"
+#include "transport/file_io.h"
 #include "apps/replay_collectives.h"
 #include "apps/replay_workload.h"
 #include "google/protobuf/io/coded_stream.h"

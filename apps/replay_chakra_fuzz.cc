@@ -15,7 +15,7 @@
 #include <span>
 #include <string>
 
-#include "apps/file_io.h"
+#include "transport/file_io.h"
 #include "apps/replay_chakra.h"
 #include "transport/testing/fuzz_input.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "apps/file_io.h"
+#include "transport/file_io.h"
 #include "apps/replay_generators.h"
 
 namespace tern::replay {

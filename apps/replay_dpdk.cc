@@ -16,7 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "apps/file_io.h"
+#include "transport/file_io.h"
 #include "apps/perf_options.h"
 #include "apps/perf_pattern.h"
 #include "apps/replay_dpdk_plan.h"

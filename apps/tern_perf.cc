@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "apps/file_io.h"
+#include "transport/file_io.h"
 #include "apps/perf_dpdk.h"
 #include "apps/perf_options.h"
 #include "apps/perf_report.h"

@@ -1,11 +1,10 @@
 #include "dataplane/sim/fabric.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "transport/file_io.h"
 #include "transport/text.h"
 
 namespace tern::sim {
@@ -172,13 +171,9 @@ std::string DescribeFabricSpec() {
 absl::StatusOr<Topology> MakeTopology(const FabricConfig& config) {
   absl::StatusOr<Topology> topology;
   if (config.topology.kind == TopologyKind::kFile) {
-    std::ifstream in(config.topology.file);
-    if (!in) {
-      return absl::NotFoundError(absl::StrCat("cannot open topology file ", config.topology.file));
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    topology = ParseTopology(text.str(), config.topology.file, config.topology.link_rate,
+    absl::StatusOr<std::string> text = ReadWholeFile(config.topology.file);
+    if (!text.ok()) return text.status();
+    topology = ParseTopology(*text, config.topology.file, config.topology.link_rate,
                              config.topology.link_delay);
   } else {
     topology = BuildTopology(config.topology);

@@ -177,6 +177,13 @@ with tempfile.TemporaryDirectory() as tmp:
     with open(bad_topo, "w") as f:
         f.write("hosts 2\nswitches 1\nlink h0 s0\nlink h1 s7\n")
     refused([f"--fabric=sim:file={bad_topo}"], f"{bad_topo}:4:")
+    # An input file larger than any real one (a wrong path) is refused by its
+    # size, before a read that would exhaust memory; a sparse file takes no disk.
+    sparse = os.path.join(tmp, "disk.img")
+    with open(sparse, "wb") as f:
+        f.truncate(2 << 30)
+    for flag in [f"--workload=flows:{sparse}", f"--fabric=sim:file={sparse}"]:
+        refused([flag], f"{sparse}: more than 1073741824 bytes")
     # A trace whose second rank's file is cut short is refused, naming the file.
     cut = os.path.join(tmp, "cut")
     write_trace(cut, 2)

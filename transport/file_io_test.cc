@@ -1,4 +1,4 @@
-#include "apps/file_io.h"
+#include "transport/file_io.h"
 
 #include <cstdio>
 #include <string>
@@ -34,6 +34,21 @@ TEST(FileIoTest, ErrorsNameTheFileAndTheReason) {
   const absl::StatusOr<std::string> dir = ReadWholeFile("/");
   EXPECT_FALSE(dir.ok()) << "a directory is not a file";
   EXPECT_THAT(std::string(dir.status().message()), HasSubstr("/: cannot "));
+}
+
+TEST(FileIoTest, InputsLongerThanTheLimitAreRefusedNotReadToTheEnd) {
+  const std::string path = ::testing::TempDir() + "/file_io_limit";
+  ASSERT_TRUE(WriteWholeFile(path, "0123456789").ok());
+  EXPECT_EQ(*ReadWholeFile(path, 10), "0123456789") << "the limit itself is allowed";
+  const absl::StatusOr<std::string> regular = ReadWholeFile(path, 9);
+  EXPECT_EQ(regular.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(regular.status().message(),
+            path + ": more than 9 bytes, larger than any input this reads (a wrong path?)");
+  // A device has no size to check first: its bytes are counted as they come.
+  const absl::StatusOr<std::string> endless = ReadWholeFile("/dev/zero", 1 << 20);
+  EXPECT_EQ(endless.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(endless.status().message()),
+              StartsWith("/dev/zero: more than 1048576 bytes"));
 }
 
 TEST(FileIoTest, CheckWritableGivesWriteWholeFilesErrorAndLeavesNoTrace) {

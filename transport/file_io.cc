@@ -1,4 +1,6 @@
-#include "apps/file_io.h"
+#include "transport/file_io.h"
+
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -9,16 +11,33 @@
 
 namespace tern {
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, uint64_t max_bytes) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%s: cannot open: %s", path, std::strerror(errno)));
   }
+  const auto too_long = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: more than %d bytes, larger than any input this reads (a wrong path?)",
+                        path, max_bytes));
+  };
+  struct stat status {};
+  if (fstat(fileno(file), &status) == 0 && S_ISREG(status.st_mode) &&
+      static_cast<uint64_t>(status.st_size) > max_bytes) {
+    std::fclose(file);
+    return too_long();
+  }
   std::string text;
   char buffer[1 << 16];
   size_t got = 0;
-  while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) text.append(buffer, got);
+  while ((got = std::fread(buffer, 1, sizeof buffer, file)) > 0) {
+    if (text.size() + got > max_bytes) {
+      std::fclose(file);
+      return too_long();
+    }
+    text.append(buffer, got);
+  }
   const bool failed = std::ferror(file) != 0;
   const int error = errno;
   std::fclose(file);

@@ -1,8 +1,9 @@
-// Whole-file reads and writes for the apps' inputs (flow lists, CDFs, traces)
-// and outputs (JSON, CSV, reports), with errors that name the file and why;
-// and error text made safe to print, since it quotes those inputs.
+// Whole-file reads and writes for the tools' inputs (flow lists, CDFs, traces,
+// topology files) and outputs (JSON, CSV, reports), with errors that name the
+// file and why; and error text made safe to print, since it quotes those inputs.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -11,8 +12,16 @@
 
 namespace tern {
 
-// The whole of `path`, or InvalidArgument "PATH: cannot open|read: REASON".
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
+// No input Tern reads comes near this: a workload holds at most 10 M steps.
+// The limit turns a wrong path (/dev/zero, a disk image) into an error rather
+// than a read that never ends or exhausts memory.
+inline constexpr uint64_t kMaxInputFileBytes = uint64_t{1} << 30;
+
+// The whole of `path`, or InvalidArgument "PATH: cannot open|read: REASON", or
+// "PATH: more than MAX bytes ..." for a longer file. A regular file is refused
+// by its size before any read; a pipe or device, after MAX + 1 bytes.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
+                                          uint64_t max_bytes = kMaxInputFileBytes);
 // Replaces `path` with `text`; Unavailable "cannot write PATH: REASON" on failure.
 absl::Status WriteWholeFile(const std::string& path, const std::string& text);
 // Whether WriteWholeFile(path, ...) could succeed now, checked by opening
