@@ -35,7 +35,7 @@ WcOpcode SendCompletionOpcode(WrOpcode op) {
 
 Connection::Connection(Context* context, ProtectionDomain* pd, uint32_t qp_num,
                        const QpInitAttr& attr, std::unique_ptr<CongestionControl> cc,
-                       uint16_t base_entropy)
+                       uint16_t base_entropy, bool allocate_up_front)
     : context_(context),
       pd_(pd),
       qp_num_(qp_num),
@@ -52,7 +52,7 @@ Connection::Connection(Context* context, ProtectionDomain* pd, uint32_t qp_num,
       rq_(RingSize(attr.cap.max_recv_wr)),
       rq_sge_pool_(rq_.size() * std::max<uint32_t>(attr.cap.max_recv_sge, 1)),
       rq_mask_(static_cast<uint32_t>(rq_.size()) - 1),
-      scoreboard_(attr.transport.window_packets, attr.transport.paths),
+      scoreboard_(attr.transport.window_packets, attr.transport.paths, allocate_up_front),
       tracker_(attr.transport.window_packets),
       ack_policy_(attr.transport.ack_every, attr.transport.ack_delay),
       paths_(attr.transport.path_policy, attr.transport.paths, base_entropy),

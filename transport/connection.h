@@ -1,6 +1,7 @@
 // One reliable connection: the protocol engine behind a QueuePair. Sans-IO:
 // it is handed packets and the time, and asked for packets to send and when
-// to be woken. It never reads a clock, allocates on the data path or blocks.
+// to be woken. It never reads a clock or blocks, and allocates on the data path
+// only to grow its send scoreboard (ContextConfig::allocate_up_front).
 //
 // The class is split across files by concern, as eRPC does: this header holds
 // the state; connection.cc the verbs side (state changes, posting,
@@ -39,7 +40,8 @@ inline constexpr uint32_t kNoTimestamp = 0;
 class Connection {
  public:
   Connection(Context* context, ProtectionDomain* pd, uint32_t qp_num, const QpInitAttr& attr,
-             std::unique_ptr<CongestionControl> cc, uint16_t base_entropy);
+             std::unique_ptr<CongestionControl> cc, uint16_t base_entropy,
+             bool allocate_up_front);  // ContextConfig::allocate_up_front
 
   // --- verbs side (connection.cc) ---
   uint32_t qp_num() const { return qp_num_; }

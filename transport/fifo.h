@@ -26,6 +26,10 @@ class Fifo {
     slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(item);
     ++size_;
   }
+  // Takes memory for `n` items now rather than as they come.
+  void reserve(size_t n) {
+    while (slots_.size() < n) Grow();
+  }
   void pop_front() {
     // Free what the slot holds now, not when it is reused.
     if constexpr (!std::is_trivially_destructible_v<T>) slots_[head_] = T();

@@ -26,6 +26,21 @@ TEST(FifoTest, KeepsOrderAcrossWrapsAndGrowth) {
   EXPECT_EQ(next_out, next_in);
 }
 
+TEST(FifoTest, ReserveKeepsWhatAWrappedRingHolds) {
+  Fifo<int> fifo;
+  for (int i = 0; i < 4; ++i) fifo.push_back(i);
+  fifo.pop_front();
+  fifo.pop_front();
+  fifo.push_back(4);  // wraps into the freed slots
+  fifo.reserve(100);
+  for (int i = 5; i < 100; ++i) fifo.push_back(i);
+  for (int i = 2; i < 100; ++i) {
+    ASSERT_EQ(fifo.front(), i);
+    fifo.pop_front();
+  }
+  EXPECT_TRUE(fifo.empty());
+}
+
 TEST(FifoTest, PopFreesWhatTheSlotHeld) {
   Fifo<std::shared_ptr<int>> fifo;
   auto item = std::make_shared<int>(7);

@@ -8,12 +8,12 @@ namespace {
 constexpr uint32_t kFirstSlots = 16;
 }  // namespace
 
-SendScoreboard::SendScoreboard(uint32_t window_packets, uint16_t paths)
+SendScoreboard::SendScoreboard(uint32_t window_packets, uint16_t paths, bool full_size)
     : capacity_(std::bit_ceil(std::max<uint32_t>(window_packets, 2))),
       next_path_seq_(std::max<uint16_t>(paths, 1), 0),
       reported_path_seq_(std::max<uint16_t>(paths, 1), 0),
       reported_epoch_(std::max<uint16_t>(paths, 1), 0) {
-  slots_.resize(std::min(capacity_, kFirstSlots));
+  slots_.resize(full_size ? capacity_ : std::min(capacity_, kFirstSlots));
   mask_ = static_cast<uint32_t>(slots_.size()) - 1;
 }
 

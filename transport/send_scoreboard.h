@@ -21,8 +21,7 @@
 // are reordered on their way back. There is no duplicate-ACK counting: under
 // spraying nearly every ACK is a "duplicate". Timeouts are the connection's.
 //
-// Slots live in a power-of-two ring indexed by PSN, so nothing is allocated
-// after construction.
+// Slots live in a power-of-two ring indexed by PSN.
 #pragma once
 
 #include <bit>
@@ -58,7 +57,9 @@ inline constexpr uint32_t kSackBitmapBits = 128;
 
 class SendScoreboard {
  public:
-  SendScoreboard(uint32_t window_packets, uint16_t paths);
+  // The ring starts at 16 slots and doubles as outstanding packets fill it,
+  // up to the window; `full_size` takes the whole window at once.
+  SendScoreboard(uint32_t window_packets, uint16_t paths, bool full_size = false);
 
   // Starts the sequence at `first` with nothing outstanding.
   void Reset(Psn first);

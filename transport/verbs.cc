@@ -306,7 +306,8 @@ absl::StatusOr<CompletionQueue*> Context::CreateCq(size_t capacity) {
     return absl::InvalidArgumentError(
         absl::StrFormat("CQ capacity %d outside [1, 2^24]", capacity));
   }
-  cqs_.push_back(std::unique_ptr<CompletionQueue>(new CompletionQueue(capacity)));
+  cqs_.push_back(
+      std::unique_ptr<CompletionQueue>(new CompletionQueue(capacity, config_.allocate_up_front)));
   return cqs_.back().get();
 }
 
@@ -358,7 +359,8 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   Random rng(rng_seed_ ^ (uint64_t{qp_num} * 0x9E3779B97F4A7C15ull));
   const uint32_t span = 0x10000 - kEntropyPortBase - t.paths;
   const auto base = static_cast<uint16_t>(kEntropyPortBase + rng.Uniform(span));
-  auto connection = std::make_unique<Connection>(this, pd, qp_num, attr, std::move(*cc), base);
+  auto connection = std::make_unique<Connection>(this, pd, qp_num, attr, std::move(*cc), base,
+                                                 config_.allocate_up_front);
   const TransmitSchedule::Slot slot = schedule_.Add();
   if (slot >= connection_of_slot_.size()) connection_of_slot_.resize(slot + 1);
   pulls_.Reserve(connection_of_slot_.size());

@@ -163,10 +163,12 @@ class CompletionQueue {
  private:
   friend class Context;
   friend class Connection;
-  explicit CompletionQueue(size_t capacity) : capacity_(capacity) {}
+  CompletionQueue(size_t capacity, bool allocate_up_front) : capacity_(capacity) {
+    if (allocate_up_front) ring_.reserve(capacity);
+  }
   bool Push(const WorkCompletion& wc);
-  // Memory for the most completions ever held at once, not for `capacity_`:
-  // a host's queues are sized for every QP completing everything at once.
+  // Memory for the most completions ever held at once, unless allocated up
+  // front: a host's queues are sized for every QP completing everything at once.
   Fifo<WorkCompletion> ring_;
   size_t capacity_;
   uint64_t overruns_ = 0;
@@ -383,6 +385,12 @@ struct ContextConfig {
   // queue pairs that brings each one's state back from memory for every
   // packet and leaves the receiver a single packet to acknowledge at a time.
   uint32_t packets_per_turn = 16;
+  // Each completion queue and each QP's send scoreboard take their full size
+  // at creation, so that nothing is allocated on the data path (a DPDK
+  // worker). Otherwise they grow as they fill, to the most they hold at once:
+  // a simulated host of a 1024-host all-to-all would need 160 MB of CQ for
+  // completions that never come all at once.
+  bool allocate_up_front = false;
 };
 
 // Counters of packets the context refused before any QP saw them.
