@@ -312,17 +312,8 @@ absl::Status Connection::PostRecv(std::span<const RecvWr> wrs, size_t* posted) {
 
 // --- completions ------------------------------------------------------------
 
-bool Connection::PushCompletion(CompletionQueue* cq, const WorkCompletion& wc) {
-  if (cq->Push(wc)) return true;
-  // An overrun CQ loses completions; like a NIC, fail the QP so the loss is seen.
-  if (state_ != QpState::kErr) {
-    state_ = QpState::kErr;
-    error_reason_ = "completion queue overrun";
-  }
-  return false;
-}
-
 void Connection::CompleteSends() {
+  bool overrun = false;
   while (sq_head_ != sq_tail_) {
     SendWqe& w = sq(sq_head_);
     if (!w.done) break;
@@ -333,14 +324,16 @@ void Connection::CompleteSends() {
       wc.opcode = SendCompletionOpcode(w.opcode);
       wc.byte_len = IsRead(w.opcode) ? static_cast<uint32_t>(w.read_placed) : 0;
       wc.qp_num = qp_num_;
-      PushCompletion(send_cq_, wc);
+      overrun |= !send_cq_->Push(wc);
     }
     if (IsRead(w.opcode) && w.status == WcStatus::kSuccess) --reads_outstanding_;
     ++sq_head_;
   }
+  if (overrun) FailOnOverrun();
 }
 
 void Connection::CompleteRecvs() {
+  bool overrun = false;
   while (rq_head_ != rq_tail_) {
     RecvWqe& r = rq(rq_head_);
     if (!r.done) break;
@@ -359,20 +352,32 @@ void Connection::CompleteRecvs() {
     wc.imm_data = r.imm;
     wc.has_imm = r.has_imm;
     wc.qp_num = qp_num_;
-    PushCompletion(recv_cq_, wc);
+    overrun |= !recv_cq_->Push(wc);
     ++rq_head_;
   }
+  if (overrun) FailOnOverrun();
+}
+
+void Connection::FailOnOverrun() {
+  // A CQ that overran has lost completions; as a NIC does, the QP fails so
+  // the loss is seen, and what it still holds is flushed (the flushes that
+  // find the CQ still full are lost and counted too). Called after the loop
+  // that overran, since Fail completes what it flushes.
+  Fail(WcStatus::kWrFlushErr, 0, false, "completion queue overrun");
 }
 
 void Connection::Fail(WcStatus status, uint32_t failing_ssn, bool has_failing, std::string reason) {
   if (state_ == QpState::kErr) return;
   state_ = QpState::kErr;
   error_reason_ = std::move(reason);
-  // Work that finished before the failure completes normally; the failing
-  // request carries the error; everything else is flushed.
+  // Work that finished before the failing request completes normally; the
+  // failing request carries the error; everything else is flushed (with no
+  // failing request, everything not yet completed).
   for (uint32_t ssn = sq_head_; ssn != sq_tail_; ++ssn) {
     SendWqe& w = sq(ssn);
-    if (w.done && w.status == WcStatus::kSuccess && PsnBefore(ssn, failing_ssn)) continue;
+    if (has_failing && w.done && w.status == WcStatus::kSuccess && PsnBefore(ssn, failing_ssn)) {
+      continue;
+    }
     w.done = true;
     w.status = (has_failing && ssn == failing_ssn) ? status : WcStatus::kWrFlushErr;
   }

@@ -161,7 +161,7 @@ class Connection {
   void CompleteRecvs();
   void Fail(WcStatus status, uint32_t failing_ssn, bool has_failing, std::string reason);
   void FlushAll();
-  bool PushCompletion(CompletionQueue* cq, const WorkCompletion& wc);
+  void FailOnOverrun();
 
   // connection_tx.cc
   bool BuildControl(Time now, TxPacket* out);

@@ -536,9 +536,24 @@ TEST_F(ConnectionTest, CompletionQueueOverrunMovesTheQpToError) {
     wr.rkey = dst.mr->rkey();
     ASSERT_TRUE(a->PostSend(wr).ok());
   }
+  // Receives on the failing QP, whose own CQ has room.
+  Buffer rbuf(small.side(0).pd, 64, 0);
+  Sge rsge = rbuf.sge(0, 64);
+  ASSERT_TRUE(a->PostRecv(RecvWr{10, {&rsge, 1}}).ok());
+  ASSERT_TRUE(a->PostRecv(RecvWr{11, {&rsge, 1}}).ok());
   small.Run();
   EXPECT_EQ(a->state(), QpState::kErr);
-  EXPECT_GT(small.side(0).send_cq->overruns(), 0u);
+  EXPECT_EQ(a->error_reason(), "completion queue overrun");
+  // Two completions fit; the third WRITE's was lost, and so was the fourth's
+  // flush, which found the CQ still full.
+  EXPECT_EQ(small.side(0).send_cq->overruns(), 2u);
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(small.side(0).send_cq)),
+              ElementsAre(WcStatus::kSuccess, WcStatus::kSuccess));
+  // The QP flushed what it still held, as any failure does: the receives
+  // complete, and nothing is left to wake it.
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(small.side(0).recv_cq)),
+              ElementsAre(WcStatus::kWrFlushErr, WcStatus::kWrFlushErr));
+  EXPECT_TRUE(small.side(0).context->NextWakeup().IsInfinite());
 }
 
 TEST_F(ConnectionTest, SendCompletionsArriveInPostingOrder) {
