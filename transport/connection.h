@@ -73,6 +73,14 @@ class Connection {
   // Writes the next packet ready at `now` into `out`; false when none is
   // (connection_tx.cc).
   bool BuildNext(Time now, TxPacket* out);
+  // Writes the ACK or NACK due at `now`, if there is one: BuildNext's first
+  // choice, for an owner that sends control packets ahead of data.
+  bool BuildControl(Time now, TxPacket* out);
+  // NextWakeup in two parts, changed by the same calls: when an ACK or NACK
+  // is next due (a time in the past: now), and when timers or data next are;
+  // Infinite when nothing is.
+  Time ControlDueAt() const;
+  Time NextTurnAt() const;
   // Earliest time BuildNext or RunTimers has work; Infinite when idle. A pure
   // function of the connection's state: it changes only in the calls above
   // (posting, state changes, OnPacket, RunTimers, BuildNext), after which the
@@ -164,7 +172,6 @@ class Connection {
   void FailOnOverrun();
 
   // connection_tx.cc
-  bool BuildControl(Time now, TxPacket* out);
   bool BuildRetransmission(Time now, TxPacket* out);
   bool BuildNewData(Time now, TxPacket* out);
   bool NextSqMessage(uint32_t* ssn);

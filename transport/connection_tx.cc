@@ -474,14 +474,18 @@ Time Connection::DataReadyAt() const {
   return std::max(next_send_at_, rnr_hold_until_);
 }
 
-Time Connection::NextWakeup() const {
+Time Connection::ControlDueAt() const {
   if (nack_count_ > 0) return Time::Zero();
-  Time wakeup = Time::Infinite();
   // The states in which BuildControl sends an ACK.
-  if (state_ != QpState::kReset && state_ != QpState::kInit) wakeup = ack_policy_.Deadline();
-  if (state_ != QpState::kRts) return wakeup;
-  wakeup = std::min({wakeup, rto_deadline_, probe_deadline_, pull_repeat_at_, DataReadyAt()});
-  return wakeup;
+  if (state_ == QpState::kReset || state_ == QpState::kInit) return Time::Infinite();
+  return ack_policy_.Deadline();
 }
+
+Time Connection::NextTurnAt() const {
+  if (state_ != QpState::kRts) return Time::Infinite();
+  return std::min({rto_deadline_, probe_deadline_, pull_repeat_at_, DataReadyAt()});
+}
+
+Time Connection::NextWakeup() const { return std::min(ControlDueAt(), NextTurnAt()); }
 
 }  // namespace tern

@@ -29,8 +29,15 @@ void TransmitSchedule::Remove(Slot slot) {
 
 void TransmitSchedule::Set(Slot slot, Time wakeup) {
   Member& m = members_[slot];
+  if (m.heap_index == kNotQueued) {
+    // The common case of a member with nothing to do, kept cheap: most
+    // updates of a context's schedule of ACKs are that.
+    m.sent_this_turn = 0;
+    if (!wakeup.IsInfinite()) Insert(slot, std::max(wakeup, m.served_at));
+    return;
+  }
   const Time key = wakeup.IsInfinite() ? wakeup : std::max(wakeup, m.served_at);
-  if (m.heap_index != kNotQueued && m.key == key) return;
+  if (m.key == key) return;
   m.sent_this_turn = 0;
   Erase(slot);
   if (!key.IsInfinite()) Insert(slot, key);

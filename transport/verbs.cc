@@ -3,6 +3,7 @@
 #include "transport/verbs.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstring>
 
@@ -362,6 +363,10 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   auto connection = std::make_unique<Connection>(this, pd, qp_num, attr, std::move(*cc), base,
                                                  config_.allocate_up_front);
   const TransmitSchedule::Slot slot = schedule_.Add();
+  // Both schedules see the same Adds and Removes, so hand out the same slot.
+  const TransmitSchedule::Slot control_slot = control_schedule_.Add();
+  assert(control_slot == slot);
+  static_cast<void>(control_slot);
   if (slot >= connection_of_slot_.size()) connection_of_slot_.resize(slot + 1);
   pulls_.Reserve(connection_of_slot_.size());
   Connection* raw = connection.get();
@@ -378,6 +383,7 @@ absl::Status Context::DestroyQp(QueuePair* qp) {
                          [&](const std::unique_ptr<QueuePair>& q) { return q.get() == qp; });
   if (it == qps_.end()) return absl::NotFoundError("queue pair not in this context");
   schedule_.Remove(qp->schedule_slot_);
+  control_schedule_.Remove(qp->schedule_slot_);
   pulls_.Remove(qp->schedule_slot_);
   connection_of_slot_[qp->schedule_slot_] = nullptr;
   qp_entries_.erase(qp_entries_.begin() + (it - qps_.begin()));
@@ -402,7 +408,8 @@ const Context::QpEntry* Context::FindQp(uint32_t qp_num) const {
 }
 
 void Context::Reschedule(TransmitSchedule::Slot slot, const Connection& connection) {
-  schedule_.Set(slot, connection.NextWakeup());
+  schedule_.Set(slot, connection.NextTurnAt());
+  control_schedule_.Set(slot, connection.ControlDueAt());
 }
 
 void Context::OnFrame(std::span<const uint8_t> frame, Time now) {
@@ -462,6 +469,16 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
   GrantPulls(now);
   size_t produced = 0;
   TransmitSchedule::Slot slot;
+  // ACKs and NACKs first, in the order they fell due.
+  while (produced < out.size() && control_schedule_.PopDue(now, &slot)) {
+    Connection& c = *connection_of_slot_[slot];
+    if (c.BuildControl(now, &out[produced])) {
+      Finish(c, out[produced]);
+      if (produced < kCoalesceScan) coalesce_limit_[produced] = c.path_mtu();
+      ++produced;
+    }
+    control_schedule_.Set(slot, c.ControlDueAt());
+  }
   while (produced < out.size() && schedule_.PopDue(now, &slot)) {
     Connection& c = *connection_of_slot_[slot];
     c.RunTimers(now);
@@ -475,7 +492,8 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
       ++sent;
     }
     if (sent > 0) {
-      schedule_.Served(slot, now, c.NextWakeup(), sent);
+      schedule_.Served(slot, now, c.NextTurnAt(), sent);
+      control_schedule_.Set(slot, c.ControlDueAt());
       continue;
     }
     const Time wakeup = c.NextWakeup();
@@ -484,7 +502,7 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
       // error): the visit settled it, or the next call tries again.
       idle_due_.push_back(slot);
     } else {
-      schedule_.Set(slot, wakeup);
+      Reschedule(slot, c);
     }
   }
   for (const TransmitSchedule::Slot idle : idle_due_) Reschedule(idle, *connection_of_slot_[idle]);
@@ -560,7 +578,7 @@ void Context::Finish(const Connection& connection, TxPacket& packet) const {
 }
 
 Time Context::NextWakeup() const {
-  const Time transmit = schedule_.NextWakeup();
+  const Time transmit = std::min(schedule_.NextWakeup(), control_schedule_.NextWakeup());
   return pulls_.empty() ? transmit : std::min(transmit, next_pull_at_);
 }
 

@@ -511,6 +511,11 @@ class Context {
   // The QPs by when they next have work, and the connection of each schedule
   // slot (the transmit path, too, skips the QueuePair object).
   TransmitSchedule schedule_;
+  // The same slots by when each next owes an ACK or NACK: those go out ahead
+  // of data turns. Behind a round of other QPs' turns (with many QPs sending
+  // both ways, tens of microseconds) an ACK would hold back the peer's
+  // window and fire its tail probes.
+  TransmitSchedule control_schedule_;
   std::vector<Connection*> connection_of_slot_;
   // Slots due in a PollTransmit that sent nothing: rescheduled once it ends,
   // so one call visits each of them once.

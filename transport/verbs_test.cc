@@ -497,6 +497,38 @@ TEST_F(TransmitTurnsTest, QpThatBecomesReadyWaitsForTheTurnUnderWay) {
                                                        qps[1]->qp_num(), qps[0]->qp_num()}));
 }
 
+// An ACK does not wait for the data turns of the QPs due before it: behind a
+// round of turns it would hold back the peer's window and fire its tail
+// probes (a 64-host all-to-all drew 4,626 probes, for 25 drops).
+TEST_F(TransmitTurnsTest, AnAckGoesAheadOfOtherQpsDataTurns) {
+  auto [acking, peer] = pair_.ConnectQps();
+  std::vector<QueuePair*> busy = ConnectQps(2);
+  for (QueuePair* qp : busy) {
+    for (int m = 0; m < 3; ++m) PostOne(qp, m);
+  }
+  uint8_t receive[64] = {};
+  MemoryRegion* mr = *pair_.side(0).pd->RegisterMemory(receive, sizeof receive, kAccessLocalWrite);
+  const Sge receive_sge{reinterpret_cast<uint64_t>(receive), sizeof receive, mr->lkey()};
+  ASSERT_TRUE(acking->PostRecv(RecvWr{1, {&receive_sge, 1}}).ok());
+  // The peer's one-packet SEND completes a message: it is acknowledged at once.
+  SendWr send;
+  send.send_flags = kSendInline;
+  send.sg_list = {&inline_sge_, 1};
+  ASSERT_TRUE(peer->PostSend(send).ok());
+  TxPacket packet;
+  ASSERT_EQ(pair_.side(1).context->PollTransmit(pair_.now(), {&packet, 1}), 1u);
+  std::vector<uint8_t> frame(packet.frame_len());
+  packet.WriteFrame(frame.data());
+  context().OnFrame(frame, pair_.now());
+
+  ASSERT_EQ(context().PollTransmit(pair_.now(), {&packet, 1}), 1u);
+  EXPECT_EQ(SourceQp(packet), acking->qp_num());
+  EXPECT_FALSE(packet.is_data());
+  EXPECT_THAT(Drain(pair_.now(), 1),
+              ElementsAreArray({busy[0]->qp_num(), busy[0]->qp_num(), busy[0]->qp_num(),
+                                busy[1]->qp_num(), busy[1]->qp_num(), busy[1]->qp_num()}));
+}
+
 TEST_F(TransmitSchedulingTest, TimersFireAtTheirDeadlineAndNotBefore) {
   QueuePair* qp = ConnectQps(1)[0];
   PostOne(qp);
