@@ -373,7 +373,7 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   qps_.push_back(std::unique_ptr<QueuePair>(new QueuePair(this, std::move(connection), slot)));
   qp_entries_.push_back({qp_num, slot, raw});
   connection_of_slot_[slot] = raw;
-  idle_due_.reserve(qps_.size());
+  idle_due_.reserve(2 * qps_.size());  // a slot may be idle in both schedules
   Reschedule(slot, *raw);
   return qps_.back().get();
 }
@@ -472,11 +472,13 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
   // ACKs and NACKs first, in the order they fell due.
   while (produced < out.size() && control_schedule_.PopDue(now, &slot)) {
     Connection& c = *connection_of_slot_[slot];
-    if (c.BuildControl(now, &out[produced])) {
-      Finish(c, out[produced]);
-      if (produced < kCoalesceScan) coalesce_limit_[produced] = c.path_mtu();
-      ++produced;
+    if (!c.BuildControl(now, &out[produced])) {
+      idle_due_.push_back(slot);  // as below: never visited twice in a call
+      continue;
     }
+    Finish(c, out[produced]);
+    if (produced < kCoalesceScan) coalesce_limit_[produced] = c.path_mtu();
+    ++produced;
     control_schedule_.Set(slot, c.ControlDueAt());
   }
   while (produced < out.size() && schedule_.PopDue(now, &slot)) {

@@ -518,7 +518,7 @@ class Context {
   TransmitSchedule control_schedule_;
   std::vector<Connection*> connection_of_slot_;
   // Slots due in a PollTransmit that sent nothing: rescheduled once it ends,
-  // so one call visits each of them once.
+  // so one call visits each of them once (in each schedule).
   std::vector<TransmitSchedule::Slot> idle_due_;
   // Receiver-driven pulls: the QPs owed pulls (by schedule slot) and when the
   // next pull may go.
