@@ -119,6 +119,7 @@ absl::Status Connection::ToRtr(const QpRtrAttr& attr) {
   remote_ = attr.remote;
   mtu_ = attr.path_mtu;
   min_rnr_timer_ = attr.min_rnr_timer;
+  max_dest_rd_atomic_ = attr.max_dest_rd_atomic;
   // Four times the READs the peer may have outstanding: entries outlive the
   // peer's completion until its ACKs arrive (see AcceptReadRequest).
   rd_.assign(RingSize(attr.max_dest_rd_atomic * 4), ReadResponse{});

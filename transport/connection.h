@@ -233,6 +233,7 @@ class Connection {
   Endpoint remote_;
   uint32_t mtu_ = 4096;
   uint32_t max_rd_atomic_ = 16;
+  uint32_t max_dest_rd_atomic_ = 16;
   uint8_t retry_cnt_ = 7;
   uint8_t rnr_retry_ = 7;
   Duration min_rnr_timer_ = Duration::Microseconds(10);

@@ -258,6 +258,11 @@ Connection::Verdict Connection::AcceptReadRequest(const TernView& packet) {
   uint8_t* source = nullptr;
   const Verdict verdict = CheckRemoteAccess(packet, kAccessRemoteRead, &source);
   if (verdict != Verdict::kAccept) return verdict;
+  // A READ whose response is not all sent is still outstanding at the
+  // requester, which keeps at most max_dest_rd_atomic of them (its
+  // max_rd_atomic, agreed at set-up). One more is the requester's error,
+  // refused as ibverbs responders do.
+  if (rd_tail_ - rd_next_ >= max_dest_rd_atomic_) return Verdict::kInvalid;
   // A responder entry lives until the requester acknowledges its response
   // packets, and a requester may issue its next READ as soon as an earlier
   // one completes — possibly before its ACK arrives here. The ring has

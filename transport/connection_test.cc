@@ -18,7 +18,9 @@
 namespace tern {
 namespace {
 
+using ::testing::AnyOf;
 using testing::ConnectedPair;
+using ::testing::Each;
 using ::testing::ElementsAre;
 
 // A registered buffer on one side, filled with a pattern.
@@ -450,6 +452,45 @@ TEST_F(ConnectionTest, ReadWithoutRemoteReadAccessIsRefused) {
   pair_.Run();
   EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
               ElementsAre(WcStatus::kRemAccessErr));
+}
+
+// READs outstanding up to the responder's max_dest_rd_atomic all complete;
+// a requester that keeps more outstanding (its max_rd_atomic above what the
+// responder advertised) has the first READ beyond it refused.
+TEST_F(ConnectionTest, ReadsBeyondTheRespondersMaxDestRdAtomicAreRefused) {
+  for (const uint32_t max_rd_atomic : {2u, 4u}) {
+    SCOPED_TRACE(max_rd_atomic);
+    ConnectedPair pair(3);
+    pair.max_dest_rd_atomic = 2;
+    QpRtsAttr rts;
+    rts.max_rd_atomic = max_rd_atomic;
+    auto [a, b] = pair.ConnectQps({}, 0, 0, rts);
+    // Large enough that none has its whole response sent when the next come.
+    Buffer local(pair.side(0).pd, 8 * 20000, 0), remote(pair.side(1).pd, 8 * 20000, 9);
+    std::vector<Sge> sges;
+    for (int i = 0; i < 8; ++i) sges.push_back(local.sge(i * 20000, 20000));
+    for (int i = 0; i < 8; ++i) {
+      SendWr wr = MakeWr(i, WrOpcode::kRdmaRead, &sges[i]);
+      wr.remote_addr = remote.addr() + i * 20000;
+      wr.rkey = remote.mr->rkey();
+      ASSERT_TRUE(a->PostSend(wr).ok());
+    }
+    pair.Run();
+    const std::vector<WcStatus> statuses = Statuses(ConnectedPair::Drain(pair.side(0).send_cq));
+    if (max_rd_atomic == 2) {
+      EXPECT_THAT(statuses, Each(WcStatus::kSuccess));
+      EXPECT_EQ(statuses.size(), 8u);
+      EXPECT_EQ(local.bytes, remote.bytes);
+    } else {
+      // The two before it were under way when the QP failed: flushed, unless
+      // their responses had all arrived.
+      const auto under_way = AnyOf(WcStatus::kSuccess, WcStatus::kWrFlushErr);
+      const WcStatus flushed = WcStatus::kWrFlushErr;
+      EXPECT_THAT(statuses, ElementsAre(under_way, under_way, WcStatus::kRemInvReqErr, flushed,
+                                        flushed, flushed, flushed, flushed));
+      EXPECT_EQ(a->state(), QpState::kErr);
+    }
+  }
 }
 
 TEST_F(ConnectionTest, SendLargerThanReceiveFailsBothSides) {

@@ -23,17 +23,17 @@ inline void RequireOk(const absl::Status& status, const char* what) {
 }
 
 // Brings two freshly created QPs of two contexts to RTS facing each other, as
-// an out-of-band exchange would: `first_psn[i]` is the first PSN QP i sends.
+// an out-of-band exchange would: `first_psn[i]` is the first PSN QP i sends;
+// `rtr` gives the rest of RTR (the peer's address and PSN are filled in).
 inline void ConnectInProcess(QueuePair* const (&qps)[2], Context* const (&contexts)[2],
                              const Psn (&first_psn)[2], const QpRtsAttr& rts,
-                             uint32_t path_mtu = QpRtrAttr{}.path_mtu) {
+                             const QpRtrAttr& rtr_base = {}) {
   for (QueuePair* qp : qps) RequireOk(qp->ToInit({}), "ToInit");
   for (int i = 0; i < 2; ++i) {
-    QpRtrAttr rtr;
+    QpRtrAttr rtr = rtr_base;
     rtr.dest_qp_num = qps[1 - i]->qp_num();
     rtr.rq_psn = first_psn[1 - i];
     rtr.remote = contexts[1 - i]->local();
-    rtr.path_mtu = path_mtu;
     RequireOk(qps[i]->ToRtr(rtr), "ToRtr");
     QpRtsAttr rts_attr = rts;
     rts_attr.sq_psn = first_psn[i];
@@ -73,7 +73,9 @@ class ConnectedPair {
   Time now() const { return now_; }
   void set_filter(FrameFilter filter) { filter_ = std::move(filter); }
   Duration one_way_delay = Duration::Microseconds(1);
-  uint32_t path_mtu = QpRtrAttr{}.path_mtu;  // of the QPs ConnectQps makes
+  // Of the QPs ConnectQps makes.
+  uint32_t path_mtu = QpRtrAttr{}.path_mtu;
+  uint32_t max_dest_rd_atomic = QpRtrAttr{}.max_dest_rd_atomic;
 
   // Creates one QP on each side and brings both to RTS, connected.
   std::pair<QueuePair*, QueuePair*> ConnectQps(const QpInitAttr& base_attr = {}, Psn psn_a = 0,
@@ -87,8 +89,11 @@ class ConnectedPair {
       RequireOk(qp.status(), "CreateQp");
       qps[i] = *qp;
     }
+    QpRtrAttr rtr;
+    rtr.path_mtu = path_mtu;
+    rtr.max_dest_rd_atomic = max_dest_rd_atomic;
     ConnectInProcess(qps, {sides_[0].context.get(), sides_[1].context.get()}, {psn_a, psn_b}, rts,
-                     path_mtu);
+                     rtr);
     return {qps[0], qps[1]};
   }
 
