@@ -7,8 +7,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "transport/file_io.h"
 #include "apps/replay_generators.h"
+#include "transport/file_io.h"
 
 namespace tern::replay {
 namespace {

@@ -13,7 +13,6 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "transport/file_io.h"
 #include "apps/huge_page_heap.h"
 #include "apps/replay_cli.h"
 #include "apps/replay_dpdk.h"
@@ -21,6 +20,7 @@
 #include "apps/replay_rank_file.h"
 #include "cc/registry.h"
 #include "dataplane/dpdk/eal.h"
+#include "transport/file_io.h"
 
 namespace tern::replay {
 namespace {
