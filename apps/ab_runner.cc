@@ -16,11 +16,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "apps/file_io.h"
 #include "apps/replay_cli.h"
 #include "apps/replay_options.h"
 #include "apps/replay_rank_file.h"
 #include "apps/replay_workload.h"
-#include "transport/file_io.h"
 
 extern char** environ;
 

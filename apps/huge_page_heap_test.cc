@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "apps/file_io.h"
 #include "gtest/gtest.h"
-#include "transport/file_io.h"
 
 namespace tern {
 namespace {

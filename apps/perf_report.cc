@@ -8,8 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apps/file_io.h"
 #include "dataplane/sim/multipath_wire.h"
-#include "transport/file_io.h"
 
 namespace tern::perf {
 namespace {

@@ -46,13 +46,13 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "apps/chakra_et.pb.h"
+#include "apps/file_io.h"
 #include "apps/replay_collectives.h"
 #include "apps/replay_workload.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/util/json_util.h"
-#include "transport/file_io.h"
 
 namespace tern::replay {
 namespace {

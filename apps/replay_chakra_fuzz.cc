@@ -15,8 +15,8 @@
 #include <span>
 #include <string>
 
+#include "apps/file_io.h"
 #include "apps/replay_chakra.h"
-#include "transport/file_io.h"
 #include "transport/testing/fuzz_input.h"
 
 namespace tern::replay {

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "apps/file_io.h"
 #include "apps/replay_generators.h"
-#include "transport/file_io.h"
 
 namespace tern::replay {
 namespace {
@@ -45,12 +45,19 @@ absl::Status PrepareReplayOutputs(const ReplayOptions& options) {
 }
 
 absl::StatusOr<ReplayInputs> MakeReplayInputs(const ReplayOptions& options) {
-  absl::StatusOr<sim::Topology> topology = sim::MakeTopology(options.config.fabric);
   // Every set-up error is the options' fault: InvalidArgument, so callers
   // can tell it from a run that failed.
-  if (!topology.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--fabric: ", topology.status().message()));
+  const auto fabric_error = [](const absl::Status& status) {
+    return absl::InvalidArgumentError(absl::StrCat("--fabric: ", status.message()));
+  };
+  std::string topology_file;
+  if (options.config.fabric.topology.kind == sim::TopologyKind::kFile) {
+    absl::StatusOr<std::string> text = ReadWholeFile(options.config.fabric.topology.file);
+    if (!text.ok()) return fabric_error(text.status());
+    topology_file = *std::move(text);
   }
+  absl::StatusOr<sim::Topology> topology = sim::MakeTopology(options.config.fabric, topology_file);
+  if (!topology.ok()) return fabric_error(topology.status());
   WorkloadEnvironment env;
   env.hosts = topology->hosts;
   env.host_rate = options.config.fabric.topology.link_rate;

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "apps/file_io.h"
 #include "apps/perf_options.h"
 #include "apps/perf_pattern.h"
 #include "apps/replay_dpdk_plan.h"
@@ -29,7 +30,6 @@
 #include "dataplane/dpdk/tsc_clock.h"
 #include "dataplane/sim/simulator.h"
 #include "spdlog/spdlog.h"
-#include "transport/file_io.h"
 #include "transport/random.h"
 #include "transport/text.h"
 #include "transport/wire.h"

@@ -15,7 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
-#include "transport/file_io.h"
+#include "apps/file_io.h"
 #include "transport/text.h"
 
 namespace tern::replay {

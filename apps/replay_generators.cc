@@ -18,10 +18,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "apps/file_io.h"
 #include "apps/replay_chakra.h"
 #include "apps/replay_collectives.h"
 #include "apps/replay_flow_files.h"
-#include "transport/file_io.h"
 #include "transport/text.h"
 
 namespace tern::replay {

@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apps/file_io.h"
 #include "dataplane/sim/simulator.h"
-#include "transport/file_io.h"
 #include "transport/text.h"
 
 namespace tern::replay {

@@ -230,13 +230,12 @@ absl::Status Replayer::SetUp() {
 
 absl::StatusOr<uint32_t> Replayer::ConnectionFor(uint32_t x, uint32_t y,
                                                  const std::array<uint64_t, 2>& work_requests) {
-  const uint32_t a = std::min(x, y), b = std::max(x, y);
-  const uint64_t key = PairKey(a, b);
+  const uint64_t key = PairKey(x, y);
   if (auto it = connection_of_pair_.find(key); it != connection_of_pair_.end()) return it->second;
 
   Connection c;
-  c.host[0] = a;
-  c.host[1] = b;
+  c.host[0] = std::min(x, y);
+  c.host[1] = std::max(x, y);
   auto depth = [](uint64_t wrs) {
     return static_cast<uint32_t>(std::clamp<uint64_t>(wrs, 1, kQueueDepth));
   };

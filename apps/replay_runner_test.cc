@@ -3,6 +3,7 @@
 #include <limits>
 #include <string>
 
+#include "apps/replay_cli.h"
 #include "apps/replay_report.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -256,6 +257,24 @@ TEST(ReplayReportTest, CollectiveBusBandwidthFollowsNcclTests) {
   ASSERT_EQ(s.collectives.size(), 1u);
   EXPECT_DOUBLE_EQ(s.collectives[0].algbw_gbps, 80.0);  // 8e6 bits in 100 us
   EXPECT_DOUBLE_EQ(s.collectives[0].busbw_gbps, 80.0 * 2 * 7 / 8);
+}
+
+// A topology file that cannot be read says why, as every input file does: a
+// directory used to read as an empty file ("needs 'hosts N' ...").
+TEST(ReplayInputsTest, TopologyFilesThatCannotBeReadSayWhy) {
+  const auto error = [](const std::string& path) {
+    ReplayOptions options;
+    absl::StatusOr<sim::FabricConfig> fabric = sim::ParseFabricSpec("file=" + path);
+    EXPECT_TRUE(fabric.ok()) << fabric.status();
+    options.config.fabric = *fabric;
+    absl::StatusOr<ReplayInputs> inputs = MakeReplayInputs(options);
+    EXPECT_FALSE(inputs.ok());
+    return std::string(inputs.status().message());
+  };
+  EXPECT_EQ(error("/nonexistent/f.topo"),
+            "--fabric: /nonexistent/f.topo: cannot open: No such file or directory");
+  EXPECT_EQ(error("/"), "--fabric: /: cannot read: Is a directory");
+  EXPECT_THAT(error("/dev/zero"), HasSubstr("/dev/zero: more than 1073741824 bytes"));
 }
 
 }  // namespace

@@ -21,9 +21,9 @@
 #include "apps/ab_report.h"
 #include "apps/ab_runner.h"
 #include "apps/build_version.h"
+#include "apps/file_io.h"
 #include "apps/huge_page_heap.h"
 #include "apps/replay_workload.h"
-#include "transport/file_io.h"
 #include "transport/text.h"
 
 extern char** environ;

@@ -11,12 +11,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "apps/file_io.h"
 #include "apps/perf_dpdk.h"
 #include "apps/perf_options.h"
 #include "apps/perf_report.h"
 #include "apps/perf_runner.h"
 #include "dataplane/dpdk/eal.h"
-#include "transport/file_io.h"
 
 namespace tern::perf {
 namespace {

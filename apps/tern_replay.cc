@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "apps/file_io.h"
 #include "apps/huge_page_heap.h"
 #include "apps/replay_cli.h"
 #include "apps/replay_dpdk.h"
@@ -20,7 +21,6 @@
 #include "apps/replay_rank_file.h"
 #include "cc/registry.h"
 #include "dataplane/dpdk/eal.h"
-#include "transport/file_io.h"
 
 namespace tern::replay {
 namespace {

@@ -43,7 +43,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "transport/file_io.h"
+#include "apps/file_io.h"
 #include "tools/tcp_rr_options.h"
 #include "tools/tcp_rr_report.h"
 

@@ -388,8 +388,9 @@ struct ContextConfig {
   // Each completion queue and each QP's send scoreboard take their full size
   // at creation, so that nothing is allocated on the data path (a DPDK
   // worker). Otherwise they grow as they fill, to the most they hold at once:
-  // a simulated host of a 1024-host all-to-all would need 160 MB of CQ for
-  // completions that never come all at once.
+  // the replayer sizes a host's CQs for every QP completing everything at
+  // once, 8 MiB a host on a 1024-host all-to-all, for completions that never
+  // come all at once.
   bool allocate_up_front = false;
 };
 

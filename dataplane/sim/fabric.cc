@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "transport/file_io.h"
 #include "transport/text.h"
 
 namespace tern::sim {
@@ -168,12 +167,10 @@ std::string DescribeFabricSpec() {
       fail=A-B@US:down|slow=F|loss=P (repeatable)  seed=N)";
 }
 
-absl::StatusOr<Topology> MakeTopology(const FabricConfig& config) {
+absl::StatusOr<Topology> MakeTopology(const FabricConfig& config, std::string_view file_text) {
   absl::StatusOr<Topology> topology;
   if (config.topology.kind == TopologyKind::kFile) {
-    absl::StatusOr<std::string> text = ReadWholeFile(config.topology.file);
-    if (!text.ok()) return text.status();
-    topology = ParseTopology(*text, config.topology.file, config.topology.link_rate,
+    topology = ParseTopology(file_text, config.topology.file, config.topology.link_rate,
                              config.topology.link_delay);
   } else {
     topology = BuildTopology(config.topology);

@@ -62,8 +62,9 @@ struct FabricConfig {
 absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec);
 std::string DescribeFabricSpec();
 
-// Builds the configured topology (reading the file for topology=file).
-absl::StatusOr<Topology> MakeTopology(const FabricConfig& config);
+// Builds the configured topology. For topology=file, `file_text` holds the
+// contents of config.topology.file, which the caller reads.
+absl::StatusOr<Topology> MakeTopology(const FabricConfig& config, std::string_view file_text = {});
 
 // The one-way shape of the shortest path between two hosts.
 struct PathInfo {

@@ -460,22 +460,6 @@ TEST(FabricSpecTest, MalformedFailuresFailWhenTheTopologyIsMade) {
   EXPECT_DOUBLE_EQ(t->failures[2].value, 0.25);
 }
 
-// A topology file that cannot be read says why, as every input file does: a
-// directory used to read as an empty file ("needs 'hosts N' ...").
-TEST(FabricSpecTest, TopologyFilesThatCannotBeReadSayWhy) {
-  const auto error = [](const std::string& path) {
-    absl::StatusOr<FabricConfig> config = ParseFabricSpec("file=" + path);
-    EXPECT_TRUE(config.ok()) << config.status();
-    absl::StatusOr<Topology> t = MakeTopology(*config);
-    EXPECT_FALSE(t.ok());
-    return std::string(t.status().message());
-  };
-  EXPECT_EQ(error("/nonexistent/f.topo"),
-            "/nonexistent/f.topo: cannot open: No such file or directory");
-  EXPECT_EQ(error("/"), "/: cannot read: Is a directory");
-  EXPECT_THAT(error("/dev/zero"), HasSubstr("/dev/zero: more than 1073741824 bytes"));
-}
-
 // A failure time past the picosecond clock's range (~9.2e12 us) once passed,
 // and its conversion to picoseconds overflowed into a failure at the start.
 TEST(FabricSpecTest, FailureTimesBeyondTheClockAreRejected) {

@@ -72,6 +72,10 @@ class ConnectedPair {
   Side& side(int i) { return sides_[i]; }
   Time now() const { return now_; }
   void set_filter(FrameFilter filter) { filter_ = std::move(filter); }
+  // Called with true before and false after each PollTransmit and OnFrame
+  // that Run makes, apart from the harness's own work (tests that watch what
+  // the data path does, such as its allocations).
+  std::function<void(bool inside)> around_context_calls = [](bool) {};
   Duration one_way_delay = Duration::Microseconds(1);
   // Of the QPs ConnectQps makes.
   uint32_t path_mtu = QpRtrAttr{}.path_mtu;
@@ -107,7 +111,9 @@ class ConnectedPair {
     while (now_ <= end) {
       bool progressed = false;
       for (int i = 0; i < 2; ++i) {
+        around_context_calls(true);
         const size_t n = sides_[i].context->PollTransmit(now_, packets);
+        around_context_calls(false);
         for (size_t k = 0; k < n; ++k) {
           frame.resize(packets[k].frame_len());
           packets[k].WriteFrame(frame.data());
@@ -119,7 +125,9 @@ class ConnectedPair {
       while (!in_flight_.empty() && in_flight_.front().arrival <= now_) {
         Flight f = std::move(in_flight_.front());
         in_flight_.pop_front();
+        around_context_calls(true);
         sides_[f.to].context->OnFrame(f.frame, now_);
+        around_context_calls(false);
         ++delivered;
         progressed = true;
       }

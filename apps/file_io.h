@@ -1,4 +1,4 @@
-// Whole-file reads and writes for the tools' inputs (flow lists, CDFs, traces,
+// Whole-file reads and writes for the apps' inputs (flow lists, CDFs, traces,
 // topology files) and outputs (JSON, CSV, reports), with errors that name the
 // file and why; and error text made safe to print, since it quotes those inputs.
 #pragma once

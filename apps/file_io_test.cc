@@ -1,4 +1,4 @@
-#include "transport/file_io.h"
+#include "apps/file_io.h"
 
 #include <cstdio>
 #include <string>
