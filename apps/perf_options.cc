@@ -517,18 +517,13 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
     options.paths = static_cast<uint16_t>(*paths);
   }
   if (raw.Has("path-policy")) {
-    const std::string_view policy = raw.Get("path-policy");
-    if (policy == "single") {
-      options.path_policy = PathPolicy::kSinglePath;
-    } else if (policy == "oblivious") {
-      options.path_policy = PathPolicy::kOblivious;
-    } else if (policy == "weighted") {
-      options.path_policy = PathPolicy::kWeighted;
-    } else {
-      return FlagError(
-          "path-policy",
-          absl::StrFormat("unknown policy '%s'; valid: single|oblivious|weighted", policy));
+    const std::string_view name = raw.Get("path-policy");
+    const std::optional<PathPolicy> policy = ParsePathPolicy(name);
+    if (!policy) {
+      return FlagError("path-policy",
+                       absl::StrFormat("unknown policy '%s'; valid: %s", name, kPathPolicyNames));
     }
+    options.path_policy = *policy;
   }
   if (raw.Has("mtu")) {
     const std::optional<uint64_t> mtu = ParseUnsigned(raw.Get("mtu"));
@@ -671,7 +666,7 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
                          (default 128)
       --paths=N          entropies each QP sprays over, and wire paths unless the
                          fabric spec sets paths=, 1..16383 (default 8)
-      --path-policy=P    single|oblivious|weighted (default weighted)
+      --path-policy=P    single|oblivious|weighted|recycled (default weighted)
       --mtu=BYTES        payload bytes per packet, %u..%u (default 4096)
       --cc=SPEC          congestion control, NAME[:key=value,...] (default fixed)
       --seed=N           seed of everything random: PSNs, contexts, wire impairments

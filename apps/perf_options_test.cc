@@ -432,7 +432,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{{"-t", "8193"}, "-t/--tx-depth", "1..8192"},
         BadValue{{"--paths=0"}, "--paths", "1..16383"},
         BadValue{{"--paths=16384"}, "--paths", "1..16383"},
-        BadValue{{"--path-policy=random"}, "--path-policy", "single|oblivious|weighted"},
+        BadValue{{"--path-policy=random"}, "--path-policy", "single|oblivious|weighted|recycled"},
         BadValue{{"--mtu=255"}, "--mtu", "256..9000"},
         BadValue{{"--mtu=9001"}, "--mtu", "256..9000"},
         BadValue{{"--seed=-1"}, "--seed", "0..2^64-1"},

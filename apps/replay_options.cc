@@ -133,14 +133,9 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       if (!ParseUint(value, &u) || u < 1 || u > 0x3FFF) return FlagError(name, "1..16383");
       o.config.paths = static_cast<uint16_t>(u);
     } else if (name == "path-policy") {
-      if (value == "single")
-        o.config.path_policy = PathPolicy::kSinglePath;
-      else if (value == "oblivious")
-        o.config.path_policy = PathPolicy::kOblivious;
-      else if (value == "weighted")
-        o.config.path_policy = PathPolicy::kWeighted;
-      else
-        return FlagError(name, "single|oblivious|weighted");
+      const std::optional<PathPolicy> policy = ParsePathPolicy(value);
+      if (!policy) return FlagError(name, kPathPolicyNames);
+      o.config.path_policy = *policy;
     } else if (name == "mtu") {
       if (!ParseUint(value, &u) || u < 256 || u > 9000)
         return FlagError(name, "payload bytes, 256..9000");
@@ -303,7 +298,7 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
                          (default 0: two of the fabric's longest base RTTs)
   --verb write|send      RDMA WRITE (default) or SEND with a RECV posted at the receiver
   --paths N              entropies each connection sprays over (default 8)
-  --path-policy P        single|oblivious|weighted (default weighted)
+  --path-policy P        single|oblivious|weighted|recycled (default weighted)
   --mtu BYTES            payload bytes per packet (default 4096)
   --ack-every N          the receiver ACKs every N data packets... (default 4)
   --ack-delay US         ...or this long after the first unacknowledged one (default 2)

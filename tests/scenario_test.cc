@@ -80,7 +80,7 @@ struct WriteStream {
 };
 
 TEST(ScenarioTest, BlackholedPathIsRoutedAroundWithoutError) {
-  for (PathPolicy policy : {PathPolicy::kWeighted, PathPolicy::kOblivious}) {
+  for (PathPolicy policy : {PathPolicy::kWeighted, PathPolicy::kRecycled, PathPolicy::kOblivious}) {
     SCOPED_TRACE(std::string("policy=") + PathPolicyName(policy) + " seed=5");
     sim::MultipathWireConfig wire;
     wire.paths = 8;
@@ -97,7 +97,7 @@ TEST(ScenarioTest, BlackholedPathIsRoutedAroundWithoutError) {
     EXPECT_EQ(stream.source, stream.target);
     EXPECT_GT(bed.wire().counters().dropped_blackhole, 0u);
     EXPECT_EQ(a->counters().local_ack_timeout_err, 0u) << "detected by the time rule, not RTO";
-    if (policy == PathPolicy::kWeighted) {
+    if (policy != PathPolicy::kOblivious) {
       // Steering away: far fewer packets fall into the hole than 1/8 of them.
       EXPECT_LT(bed.wire().counters().dropped_blackhole * 8, a->counters().data_packets_sent / 4);
     }

@@ -372,13 +372,14 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   uint32_t acked_bytes = 0;
   uint32_t lost_bytes = 0;
   uint16_t lost_entropy = 0;
+  const uint16_t ce = ack.ce_count.get();
   const SendScoreboard::AckResult result = scoreboard_.ApplyAck(
       packet.tern->psn.get(), ack.sack_base.get(), sack, now, LossThreshold(),
       have_rtt_ ? rtt_min_ : Duration::Infinite(),
       [&](Psn, const TxSlot& s) {
         acked_bytes += s.length;
         if (s.state == SlotState::kLost) ++counters_.spurious_loss_marks;
-        paths_.OnDelivered(paths_.EntropyOf(s.path));
+        paths_.OnDelivered(paths_.EntropyOf(s.path), /*marked=*/ce > 0);
         OnPacketAcked(s);
       },
       [&](Psn, const TxSlot& s) {
@@ -387,7 +388,6 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
         paths_.OnCongestion(lost_entropy, now, PathPenalty());
       });
   const uint32_t acked = result.acked;
-  const uint16_t ce = ack.ce_count.get();
   if (ce > 0) paths_.OnCongestion(ack.echo_entropy.get(), now, PathPenalty());
   probe_sent_ = false;
   const bool cnp = (packet.flags() & kFlagCnp) != 0;

@@ -158,6 +158,7 @@ void Connection::OnTimeout(Time now) {
   }
   counters_.retransmits_timeout += lost_packets;
   RefundPulls(lost_packets);
+  paths_.OnTimeout();
   // A timeout names no path: there is nothing to avoid.
   (void)cc_->OnLoss(LossEvent{now, LossCause::kTimeout, lost_bytes, lost_packets, 0,
                               scoreboard_.bytes_in_flight()});

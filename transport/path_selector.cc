@@ -9,7 +9,8 @@ PathSelector::PathSelector(PathPolicy policy, uint16_t paths, uint16_t base_entr
       base_(base_entropy),
       avoid_until_(policy == PathPolicy::kSinglePath ? 1 : std::max<uint16_t>(paths, 1),
                    Time::Zero()),
-      strikes_(avoid_until_.size(), 0) {}
+      strikes_(avoid_until_.size(), 0),
+      recycled_(policy == PathPolicy::kRecycled ? kRecycledSlots : 0) {}
 
 int PathSelector::IndexOf(uint16_t entropy) const {
   const int index = static_cast<int>(entropy) - static_cast<int>(base_);
@@ -25,14 +26,18 @@ uint16_t PathSelector::NextAvoiding(uint16_t previous, Time now) {
 uint16_t PathSelector::Pick(Time now, int excluded_index) {
   const uint16_t n = paths();
   if (n == 1) return base_;
-  // Round-robin; the weighted policy skips paths under penalty. When every
-  // path is penalised it takes the one whose penalty ends first.
+  if (recycled_count_ > 0) {
+    const int index = TakeRecycled(now, excluded_index);
+    if (index >= 0) return static_cast<uint16_t>(base_ + index);
+  }
+  // Round-robin; the weighted and recycled policies skip paths under penalty.
+  // When every path is penalised they take the one whose penalty ends first.
   int fallback = -1;
   for (uint16_t tries = 0; tries < n; ++tries) {
     const uint16_t index = cursor_;
     cursor_ = static_cast<uint16_t>(cursor_ + 1 == n ? 0 : cursor_ + 1);
     if (index == excluded_index) continue;
-    if (policy_ != PathPolicy::kWeighted || avoid_until_[index] <= now) {
+    if (!Penalises() || avoid_until_[index] <= now) {
       return static_cast<uint16_t>(base_ + index);
     }
     if (fallback < 0 || avoid_until_[index] < avoid_until_[fallback]) fallback = index;
@@ -41,8 +46,38 @@ uint16_t PathSelector::Pick(Time now, int excluded_index) {
   return static_cast<uint16_t>(base_ + fallback);
 }
 
+int PathSelector::TakeRecycled(Time now, int excluded_index) {
+  // Each queued index is looked at once; the excluded one goes back in.
+  for (uint32_t left = recycled_count_; left > 0; --left) {
+    const uint16_t index = recycled_[recycled_head_];
+    recycled_head_ = (recycled_head_ + 1) % kRecycledSlots;
+    --recycled_count_;
+    if (avoid_until_[index] > now) continue;  // marked, trimmed or lost since
+    if (index != excluded_index) return index;
+    Recycle(index);
+  }
+  return -1;
+}
+
+void PathSelector::OnDelivered(uint16_t entropy, bool marked) {
+  const int index = IndexOf(entropy);
+  if (index < 0) return;
+  strikes_[index] = 0;
+  if (policy_ == PathPolicy::kRecycled && !marked) Recycle(static_cast<uint16_t>(index));
+}
+
+void PathSelector::Recycle(uint16_t index) {
+  const uint32_t tail = (recycled_head_ + recycled_count_) % kRecycledSlots;
+  recycled_[tail] = index;
+  if (recycled_count_ < kRecycledSlots) {
+    ++recycled_count_;
+  } else {
+    recycled_head_ = (recycled_head_ + 1) % kRecycledSlots;  // the oldest is overwritten
+  }
+}
+
 void PathSelector::OnCongestion(uint16_t entropy, Time now, Duration penalty) {
-  if (policy_ != PathPolicy::kWeighted) return;
+  if (!Penalises()) return;
   const int index = IndexOf(entropy);
   if (index < 0) return;
   constexpr uint8_t kMaxDoublings = 6;

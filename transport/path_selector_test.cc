@@ -63,5 +63,85 @@ TEST(PathSelectorTest, UnknownEntropyFeedbackIsIgnored) {
   EXPECT_EQ(selector.Next(kNow), kBase + 1);
 }
 
+TEST(PathSelectorTest, RecycledReusesEntropiesOfUnmarkedDeliveriesOldestFirst) {
+  PathSelector selector(PathPolicy::kRecycled, 8, kBase);
+  EXPECT_EQ(selector.Next(kNow), kBase);  // nothing delivered yet: round-robin
+  selector.OnDelivered(kBase + 5, /*marked=*/false);
+  selector.OnDelivered(kBase + 2, /*marked=*/false);
+  selector.OnDelivered(kBase + 5, /*marked=*/false);
+  EXPECT_EQ(selector.Next(kNow), kBase + 5);
+  EXPECT_EQ(selector.Next(kNow), kBase + 2);
+  EXPECT_EQ(selector.Next(kNow), kBase + 5);
+  EXPECT_EQ(selector.Next(kNow), kBase + 1);  // used up: round-robin again
+}
+
+TEST(PathSelectorTest, RecycledSkipsDeliveriesOfMarkedAcks) {
+  PathSelector selector(PathPolicy::kRecycled, 8, kBase);
+  selector.OnDelivered(kBase + 5, /*marked=*/true);
+  EXPECT_EQ(selector.Next(kNow), kBase);
+  EXPECT_EQ(selector.Next(kNow), kBase + 1);
+}
+
+TEST(PathSelectorTest, RecycledDropsEntropiesPenalisedSinceTheirDelivery) {
+  PathSelector selector(PathPolicy::kRecycled, 4, kBase);
+  selector.OnDelivered(kBase + 1, /*marked=*/false);
+  selector.OnDelivered(kBase + 3, /*marked=*/false);
+  selector.OnCongestion(kBase + 1, kNow, Duration::Microseconds(10));
+  EXPECT_EQ(selector.Next(kNow), kBase + 3);
+  // Then round-robin, skipping the penalised path as the weighted policy does.
+  std::set<uint16_t> explored;
+  for (int i = 0; i < 12; ++i) explored.insert(selector.Next(kNow));
+  EXPECT_EQ(explored, (std::set<uint16_t>{kBase, kBase + 2, kBase + 3}));
+  // Once its penalty is over, a path delivering again is re-used again.
+  selector.OnDelivered(kBase + 1, /*marked=*/false);
+  EXPECT_EQ(selector.Next(kNow + Duration::Microseconds(10)), kBase + 1);
+}
+
+TEST(PathSelectorTest, RecycledRetransmissionTakesAnotherPathAndKeepsTheQueuedOne) {
+  PathSelector selector(PathPolicy::kRecycled, 4, kBase);
+  selector.OnDelivered(kBase + 2, /*marked=*/false);
+  selector.OnDelivered(kBase + 3, /*marked=*/false);
+  EXPECT_EQ(selector.NextAvoiding(kBase + 2, kNow), kBase + 3);
+  EXPECT_EQ(selector.Next(kNow), kBase + 2);
+  // Only the excluded path is queued: explore instead, and keep it.
+  selector.OnDelivered(kBase + 1, /*marked=*/false);
+  EXPECT_NE(selector.NextAvoiding(kBase + 1, kNow), kBase + 1);
+  EXPECT_EQ(selector.Next(kNow), kBase + 1);
+}
+
+TEST(PathSelectorTest, RecycledQueueOverwritesItsOldestEntryWhenFull) {
+  PathSelector selector(PathPolicy::kRecycled, 128, kBase);
+  // 64 entries fit; the 65th delivery pushes out the first.
+  for (uint16_t i = 0; i <= 64; ++i) selector.OnDelivered(kBase + 10 + i, /*marked=*/false);
+  for (uint16_t i = 1; i <= 64; ++i) EXPECT_EQ(selector.Next(kNow), kBase + 10 + i) << i;
+  EXPECT_EQ(selector.Next(kNow), kBase);
+}
+
+TEST(PathSelectorTest, RecycledForgetsItsQueueOnATimeout) {
+  PathSelector selector(PathPolicy::kRecycled, 8, kBase);
+  selector.OnDelivered(kBase + 5, /*marked=*/false);
+  selector.OnDelivered(kBase + 6, /*marked=*/false);
+  selector.OnTimeout();
+  EXPECT_EQ(selector.Next(kNow), kBase);
+  EXPECT_EQ(selector.Next(kNow), kBase + 1);
+}
+
+TEST(PathSelectorTest, OnlyTheRecycledPolicyReusesDeliveredEntropies) {
+  for (PathPolicy policy : {PathPolicy::kOblivious, PathPolicy::kWeighted}) {
+    PathSelector selector(policy, 8, kBase);
+    selector.OnDelivered(kBase + 5, /*marked=*/false);
+    EXPECT_EQ(selector.Next(kNow), kBase) << PathPolicyName(policy);
+  }
+}
+
+TEST(PathSelectorTest, PolicyNamesParseBack) {
+  for (PathPolicy policy : {PathPolicy::kSinglePath, PathPolicy::kOblivious, PathPolicy::kWeighted,
+                            PathPolicy::kRecycled}) {
+    EXPECT_EQ(ParsePathPolicy(PathPolicyName(policy)), policy);
+  }
+  EXPECT_EQ(ParsePathPolicy("reps"), std::nullopt);
+  EXPECT_EQ(ParsePathPolicy(""), std::nullopt);
+}
+
 }  // namespace
 }  // namespace tern

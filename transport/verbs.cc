@@ -126,8 +126,18 @@ const char* PathPolicyName(PathPolicy policy) {
       return "oblivious";
     case PathPolicy::kWeighted:
       return "weighted";
+    case PathPolicy::kRecycled:
+      return "recycled";
   }
   return "unknown";
+}
+
+std::optional<PathPolicy> ParsePathPolicy(std::string_view name) {
+  for (const PathPolicy policy : {PathPolicy::kSinglePath, PathPolicy::kOblivious,
+                                  PathPolicy::kWeighted, PathPolicy::kRecycled}) {
+    if (name == PathPolicyName(policy)) return policy;
+  }
+  return std::nullopt;
 }
 
 // --- memory regions -------------------------------------------------------------

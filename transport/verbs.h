@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -192,8 +193,13 @@ enum class PathPolicy : uint8_t {
   kSinglePath,  // one entropy for everything (comparison baseline)
   kOblivious,   // round-robin over `paths` entropies
   kWeighted,    // round-robin, skipping entropies recently marked, trimmed or lost
+  kRecycled,    // re-use entropies of acknowledged unmarked packets; else as weighted
 };
 const char* PathPolicyName(PathPolicy policy);
+// The policy a name from PathPolicyName stands for; nullopt for any other text.
+std::optional<PathPolicy> ParsePathPolicy(std::string_view name);
+// The names ParsePathPolicy accepts, for error messages: "single|oblivious|...".
+inline constexpr const char* kPathPolicyNames = "single|oblivious|weighted|recycled";
 
 // Tern's own knobs, beyond what ibverbs has. Defaults suit a 400G fabric with
 // microsecond RTTs.
