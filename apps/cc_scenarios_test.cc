@@ -234,19 +234,20 @@ TEST(CcScenarioTest, SprayingRoutesAroundADegradedCoreLink) {
   }
 }
 
-// A spine link down from the start black-holes what ECMP sends it, data one
-// way and ACKs the other. Every spraying policy finishes every flow. Before a
-// timeout cleared the recycled policy's queue, one flow (64->11 with seed 2)
-// resent its last packet on two queued entropies in turn, one losing the
-// packet and the other its ACK, until the retry count ran out.
-TEST(CcScenarioTest, EveryPathPolicySurvivesADeadSpineLink) {
-  constexpr uint64_t kDeadLinkSeed = 2;
+// A link from an aggregation switch to a core down from the start black-holes
+// what ECMP sends it, data one way and ACKs the other. Every spraying policy
+// finishes every flow. Before a timeout emptied the recycled policy's queue,
+// one flow resent its last packet on queued entropies that lost either the
+// packet or its ACK until the retry count ran out (the same with `dcqcn`,
+// `fail=s0-s32@0:down`, seed 3).
+TEST(CcScenarioTest, EveryPathPolicySurvivesADeadCoreLink) {
+  constexpr uint64_t kDeadLinkSeed = 3;
   for (const PathPolicy policy :
        {PathPolicy::kOblivious, PathPolicy::kWeighted, PathPolicy::kRecycled}) {
     SCOPED_TRACE(testing::Message()
                  << "policy " << PathPolicyName(policy) << " seed " << kDeadLinkSeed);
-    ReplayConfig c =
-        ConfigFor("topology=leafspine,hosts=128,fail=s0-s8@0:down", "dcqcn", 8, kDeadLinkSeed);
+    // k = 8: s32 is pod 0's first aggregation switch, s64 the first core.
+    ReplayConfig c = ConfigFor("hosts=128,fail=s32-s64@0:down", "nscc", 4, kDeadLinkSeed);
     c.path_policy = policy;
     const ReplayResult r = MustRun("permutation:size=2MB", c);
     ASSERT_EQ(r.flows.size(), 128u);

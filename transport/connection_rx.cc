@@ -379,7 +379,9 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
       [&](Psn, const TxSlot& s) {
         acked_bytes += s.length;
         if (s.state == SlotState::kLost) ++counters_.spurious_loss_marks;
-        paths_.OnDelivered(paths_.EntropyOf(s.path), /*marked=*/ce > 0);
+        // CE marks are pinned on the echoed entropy, as for the penalty below.
+        const uint16_t entropy = paths_.EntropyOf(s.path);
+        paths_.OnDelivered(entropy, /*marked=*/ce > 0 && entropy == ack.echo_entropy.get());
         OnPacketAcked(s);
       },
       [&](Psn, const TxSlot& s) {

@@ -27,17 +27,17 @@ uint16_t PathSelector::Pick(Time now, int excluded_index) {
   const uint16_t n = paths();
   if (n == 1) return base_;
   if (recycled_count_ > 0) {
-    const int index = TakeRecycled(now, excluded_index);
+    const int index = TakeRecycled(excluded_index);
     if (index >= 0) return static_cast<uint16_t>(base_ + index);
   }
-  // Round-robin; the weighted and recycled policies skip paths under penalty.
-  // When every path is penalised they take the one whose penalty ends first.
+  // Round-robin; the weighted policy skips paths under penalty. When every
+  // path is penalised it takes the one whose penalty ends first.
   int fallback = -1;
   for (uint16_t tries = 0; tries < n; ++tries) {
     const uint16_t index = cursor_;
     cursor_ = static_cast<uint16_t>(cursor_ + 1 == n ? 0 : cursor_ + 1);
     if (index == excluded_index) continue;
-    if (!Penalises() || avoid_until_[index] <= now) {
+    if (policy_ != PathPolicy::kWeighted || avoid_until_[index] <= now) {
       return static_cast<uint16_t>(base_ + index);
     }
     if (fallback < 0 || avoid_until_[index] < avoid_until_[fallback]) fallback = index;
@@ -46,13 +46,12 @@ uint16_t PathSelector::Pick(Time now, int excluded_index) {
   return static_cast<uint16_t>(base_ + fallback);
 }
 
-int PathSelector::TakeRecycled(Time now, int excluded_index) {
+int PathSelector::TakeRecycled(int excluded_index) {
   // Each queued index is looked at once; the excluded one goes back in.
   for (uint32_t left = recycled_count_; left > 0; --left) {
     const uint16_t index = recycled_[recycled_head_];
     recycled_head_ = (recycled_head_ + 1) % kRecycledSlots;
     --recycled_count_;
-    if (avoid_until_[index] > now) continue;  // marked, trimmed or lost since
     if (index != excluded_index) return index;
     Recycle(index);
   }
@@ -77,7 +76,7 @@ void PathSelector::Recycle(uint16_t index) {
 }
 
 void PathSelector::OnCongestion(uint16_t entropy, Time now, Duration penalty) {
-  if (!Penalises()) return;
+  if (policy_ != PathPolicy::kWeighted) return;
   const int index = IndexOf(entropy);
   if (index < 0) return;
   constexpr uint8_t kMaxDoublings = 6;

@@ -22,13 +22,13 @@ class PathSelector {
   uint16_t NextAvoiding(uint16_t previous, Time now);
 
   // The path carrying `entropy` was congested or lossy (ECN mark, trim, loss):
-  // the weighted and recycled policies leave it alone for `penalty`, doubled
-  // for each further report before the path delivers again (up to 64x), so a
-  // dead path is probed ever more rarely. Unknown entropies are ignored.
+  // the weighted policy leaves it alone for `penalty`, doubled for each
+  // further report before the path delivers again (up to 64x), so a dead path
+  // is probed ever more rarely. Unknown entropies are ignored.
   void OnCongestion(uint16_t entropy, Time now, Duration penalty);
   // A packet sent on `entropy` was acknowledged: its penalty stops growing.
   // The recycled policy also queues the entropy for a new packet, unless the
-  // ACK reported ECN marks (`marked`), which it cannot pin on one packet.
+  // ACK blamed that path for ECN marks (`marked`).
   void OnDelivered(uint16_t entropy, bool marked);
   // The retransmission timer expired. The recycled policy forgets its queue:
   // it predates the silence, and may hold paths that deliver packets but lose
@@ -44,12 +44,8 @@ class PathSelector {
 
  private:
   uint16_t Pick(Time now, int excluded_index);
-  bool Penalises() const {
-    return policy_ == PathPolicy::kWeighted || policy_ == PathPolicy::kRecycled;
-  }
-  // The oldest queued path index other than `excluded_index` and not under
-  // penalty, or -1. Queued indexes found under penalty are dropped.
-  int TakeRecycled(Time now, int excluded_index);
+  // The oldest queued path index other than `excluded_index`, or -1.
+  int TakeRecycled(int excluded_index);
   void Recycle(uint16_t index);
 
   // Room for the acknowledged packets of a receive burst's ACKs (32 ACKs of a
@@ -61,8 +57,10 @@ class PathSelector {
   uint16_t cursor_ = 0;
   std::vector<Time> avoid_until_;  // per path; weighted policy only
   std::vector<uint8_t> strikes_;   // per path: reports since it last delivered
-  // Recycled policy only: path indexes of acknowledged unmarked packets, oldest
-  // first, in a ring that overwrites its oldest entry when full.
+  // Recycled policy only: path indexes of acknowledged unmarked packets, each
+  // to be used once, oldest first, in a ring that overwrites its oldest entry
+  // when full. Paths are not penalised: a congested one drops out because its
+  // marked or lost packets do not come back to the ring.
   std::vector<uint16_t> recycled_;
   uint32_t recycled_head_ = 0;
   uint32_t recycled_count_ = 0;
