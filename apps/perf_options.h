@@ -63,8 +63,8 @@ struct PerfOptions {
   uint64_t warmup = 0;
   uint32_t qps = 1;
   uint32_t tx_depth = 128;
-  uint16_t paths = 8;  // entropies per QP
-  PathPolicy path_policy = PathPolicy::kWeighted;
+  uint16_t paths = TransportOptions{}.paths;  // entropies per QP
+  PathPolicy path_policy = TransportOptions{}.path_policy;
   uint32_t mtu = 4096;
   std::string cc = "fixed";
   uint64_t seed = 1;

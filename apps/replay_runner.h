@@ -26,8 +26,8 @@ struct ReplayConfig {
   sim::FabricConfig fabric;
   TransferVerb verb = TransferVerb::kWrite;
   std::string cc = "fixed";
-  uint16_t paths = 8;
-  PathPolicy path_policy = PathPolicy::kWeighted;
+  uint16_t paths = TransportOptions{}.paths;
+  PathPolicy path_policy = TransportOptions{}.path_policy;
   uint32_t mtu = 4096;  // payload bytes per packet
   // The receiver's ACK policy (TransportOptions::ack_every / ack_delay).
   uint32_t ack_every = TransportOptions{}.ack_every;
