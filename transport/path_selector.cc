@@ -30,14 +30,14 @@ uint16_t PathSelector::Pick(Time now, int excluded_index) {
     const int index = TakeRecycled(excluded_index);
     if (index >= 0) return static_cast<uint16_t>(base_ + index);
   }
-  // Round-robin; the weighted policy skips paths under penalty. When every
-  // path is penalised it takes the one whose penalty ends first.
+  // Round-robin; the weighted and recycled policies skip paths under penalty.
+  // When every path is penalised they take the one whose penalty ends first.
   int fallback = -1;
   for (uint16_t tries = 0; tries < n; ++tries) {
     const uint16_t index = cursor_;
     cursor_ = static_cast<uint16_t>(cursor_ + 1 == n ? 0 : cursor_ + 1);
     if (index == excluded_index) continue;
-    if (policy_ != PathPolicy::kWeighted || avoid_until_[index] <= now) {
+    if (!Penalises() || avoid_until_[index] <= now) {
       return static_cast<uint16_t>(base_ + index);
     }
     if (fallback < 0 || avoid_until_[index] < avoid_until_[fallback]) fallback = index;
@@ -76,7 +76,7 @@ void PathSelector::Recycle(uint16_t index) {
 }
 
 void PathSelector::OnCongestion(uint16_t entropy, Time now, Duration penalty) {
-  if (policy_ != PathPolicy::kWeighted) return;
+  if (!Penalises()) return;
   const int index = IndexOf(entropy);
   if (index < 0) return;
   constexpr uint8_t kMaxDoublings = 6;

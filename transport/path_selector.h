@@ -22,9 +22,10 @@ class PathSelector {
   uint16_t NextAvoiding(uint16_t previous, Time now);
 
   // The path carrying `entropy` was congested or lossy (ECN mark, trim, loss):
-  // the weighted policy leaves it alone for `penalty`, doubled for each
-  // further report before the path delivers again (up to 64x), so a dead path
-  // is probed ever more rarely. Unknown entropies are ignored.
+  // the weighted and recycled policies' round-robin leaves it alone for
+  // `penalty`, doubled for each further report before the path delivers again
+  // (up to 64x), so a dead path is probed ever more rarely. Unknown entropies
+  // are ignored.
   void OnCongestion(uint16_t entropy, Time now, Duration penalty);
   // A packet sent on `entropy` was acknowledged: its penalty stops growing.
   // The recycled policy also queues the entropy for a new packet, unless the
@@ -44,6 +45,9 @@ class PathSelector {
 
  private:
   uint16_t Pick(Time now, int excluded_index);
+  bool Penalises() const {
+    return policy_ == PathPolicy::kWeighted || policy_ == PathPolicy::kRecycled;
+  }
   // The oldest queued path index other than `excluded_index`, or -1.
   int TakeRecycled(int excluded_index);
   void Recycle(uint16_t index);
@@ -55,12 +59,14 @@ class PathSelector {
   PathPolicy policy_;
   uint16_t base_;
   uint16_t cursor_ = 0;
-  std::vector<Time> avoid_until_;  // per path; weighted policy only
+  std::vector<Time> avoid_until_;  // per path; weighted and recycled policies
   std::vector<uint8_t> strikes_;   // per path: reports since it last delivered
   // Recycled policy only: path indexes of acknowledged unmarked packets, each
   // to be used once, oldest first, in a ring that overwrites its oldest entry
-  // when full. Paths are not penalised: a congested one drops out because its
-  // marked or lost packets do not come back to the ring.
+  // when full. A congested path drops out because its marked or lost packets
+  // do not come back; queued entries are used even while their path is under
+  // penalty (vetoing them sent every QP of a 64-host all-to-all onto the same
+  // unpenalised paths at once: 4x the drops).
   std::vector<uint16_t> recycled_;
   uint32_t recycled_head_ = 0;
   uint32_t recycled_count_ = 0;

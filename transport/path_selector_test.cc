@@ -83,16 +83,15 @@ TEST(PathSelectorTest, RecycledSkipsDeliveriesOfMarkedAcks) {
 }
 
 // A congested path drops out of the recycled policy's rotation because its
-// marked packets do not come back, not through a penalty.
-TEST(PathSelectorTest, RecycledIgnoresCongestionReports) {
+// marked packets do not come back; a penalty steers only the exploration.
+TEST(PathSelectorTest, RecycledUsesQueuedEntropiesDespitePenaltiesAndExploresAroundThem) {
   PathSelector selector(PathPolicy::kRecycled, 4, kBase);
   selector.OnDelivered(kBase + 1, /*marked=*/false);
   selector.OnCongestion(kBase + 1, kNow, Duration::Microseconds(10));
-  selector.OnCongestion(kBase + 2, kNow, Duration::Microseconds(10));
   EXPECT_EQ(selector.Next(kNow), kBase + 1);
   std::set<uint16_t> explored;
-  for (int i = 0; i < 4; ++i) explored.insert(selector.Next(kNow));
-  EXPECT_EQ(explored.size(), 4u);
+  for (int i = 0; i < 12; ++i) explored.insert(selector.Next(kNow));
+  EXPECT_EQ(explored, (std::set<uint16_t>{kBase, kBase + 2, kBase + 3}));
 }
 
 TEST(PathSelectorTest, RecycledRetransmissionTakesAnotherPathAndKeepsTheQueuedOne) {

@@ -193,7 +193,7 @@ enum class PathPolicy : uint8_t {
   kSinglePath,  // one entropy for everything (comparison baseline)
   kOblivious,   // round-robin over `paths` entropies
   kWeighted,    // round-robin, skipping entropies recently marked, trimmed or lost
-  kRecycled,    // re-use entropies of acknowledged unmarked packets, else round-robin
+  kRecycled,    // re-use entropies of acknowledged unmarked packets, else as weighted
 };
 const char* PathPolicyName(PathPolicy policy);
 // The policy a name from PathPolicyName stands for; nullopt for any other text.
