@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration: tern-perf over DPDK --loopback (net_ring pair, two lcores), with
 # --verify, every test, clean and with transmit faults (5% loss, reorder over
-# 8 entropies). Every message must complete with 0 data errors.
+# 8 entropies; one run also black-holes an entropy). Every message must complete
+# with 0 data errors.
 #   perf_loopback_test.sh TERN_PERF
 set -euo pipefail
 perf="$1"
@@ -67,6 +68,10 @@ run faults_write_bw_qps_separate --test=write_bw -s 4096 -n 200 -q 8 --no-coales
 run faults_write_bw_pulls --test=write_bw -s 16384 -n 200 -q 4 --pull-window 8
 # ...and with two workers per host, each pacing its pulls at half the link.
 run faults_write_bw_workers_pulls --test=write_bw -s 16384 -n 200 -q 4 --workers 2 --pull-window 8
+# The recycled path policy, with one of the 8 entropies black-holed on top.
+FAULTS=":loss=0.05,reorder=4,paths=8,blackhole=3,seed=3"
+run faults_write_bw_recycled --test=write_bw -s 16384 -n 300 -q 2 --path-policy=recycled
+FAULTS=":loss=0.05,reorder=4,paths=8,seed=3"
 # IPv6: the two hosts find each other with neighbor discovery.
 run faults_write_bw_ipv6 --test=write_bw -s 16384 -n 200 --ip fd00::1
 # A --json that cannot be written is refused before EAL starts, not after
