@@ -32,12 +32,14 @@ uint16_t PathSelector::Pick(Time now, int excluded_index) {
   }
   // Round-robin; the weighted and recycled policies skip paths under penalty.
   // When every path is penalised they take the one whose penalty ends first.
+  const bool penalties = Penalises() && !ignore_penalties_once_;
+  ignore_penalties_once_ = false;
   int fallback = -1;
   for (uint16_t tries = 0; tries < n; ++tries) {
     const uint16_t index = cursor_;
     cursor_ = static_cast<uint16_t>(cursor_ + 1 == n ? 0 : cursor_ + 1);
     if (index == excluded_index) continue;
-    if (!Penalises() || avoid_until_[index] <= now) {
+    if (!penalties || avoid_until_[index] <= now) {
       return static_cast<uint16_t>(base_ + index);
     }
     if (fallback < 0 || avoid_until_[index] < avoid_until_[fallback]) fallback = index;

@@ -31,11 +31,16 @@ class PathSelector {
   // The recycled policy also queues the entropy for a new packet, unless the
   // ACK blamed that path for ECN marks (`marked`).
   void OnDelivered(uint16_t entropy, bool marked);
-  // The retransmission timer expired. The recycled policy forgets its queue:
-  // it predates the silence, and may hold paths that deliver packets but lose
-  // the ACKs coming back (an ACK returns on its packet's entropy, which hashes
-  // onto another path in the reverse direction).
-  void OnTimeout() { recycled_count_ = 0; }
+  // The retransmission timer expired: what the selector learnt before the
+  // silence did not get an ACK back. The recycled policy forgets its queue,
+  // which may hold paths that deliver packets but lose the ACKs coming back
+  // (an ACK returns on its packet's entropy, which hashes onto another path in
+  // the reverse direction). The next pick ignores penalties, so the resend can
+  // take a path that was penalised but is the only one still delivering.
+  void OnTimeout() {
+    recycled_count_ = 0;
+    ignore_penalties_once_ = true;
+  }
 
   uint16_t paths() const { return static_cast<uint16_t>(avoid_until_.size()); }
   // Index 0..paths-1 of an entropy of this selector, or -1.
@@ -70,6 +75,7 @@ class PathSelector {
   std::vector<uint16_t> recycled_;
   uint32_t recycled_head_ = 0;
   uint32_t recycled_count_ = 0;
+  bool ignore_penalties_once_ = false;  // set by OnTimeout, cleared by the next pick
 };
 
 }  // namespace tern

@@ -123,6 +123,25 @@ TEST(PathSelectorTest, RecycledForgetsItsQueueOnATimeout) {
   EXPECT_EQ(selector.Next(kNow), kBase + 1);
 }
 
+// After a timeout the resend may take a penalised path: the penalties were
+// learnt before the silence, and the penalised path may be the one that works.
+TEST(PathSelectorTest, AfterATimeoutOnePickIgnoresPenalties) {
+  for (PathPolicy policy : {PathPolicy::kWeighted, PathPolicy::kRecycled}) {
+    SCOPED_TRACE(PathPolicyName(policy));
+    PathSelector selector(policy, 4, kBase);
+    selector.OnCongestion(kBase, kNow, Duration::Microseconds(100));
+    EXPECT_EQ(selector.Next(kNow), kBase + 1);
+    EXPECT_EQ(selector.Next(kNow), kBase + 2);
+    EXPECT_EQ(selector.Next(kNow), kBase + 3);
+    selector.OnTimeout();
+    EXPECT_EQ(selector.Next(kNow), kBase);
+    EXPECT_EQ(selector.Next(kNow), kBase + 1);
+    EXPECT_EQ(selector.Next(kNow), kBase + 2);
+    EXPECT_EQ(selector.Next(kNow), kBase + 3);
+    EXPECT_EQ(selector.Next(kNow), kBase + 1);  // penalties apply again
+  }
+}
+
 TEST(PathSelectorTest, OnlyTheRecycledPolicyReusesDeliveredEntropies) {
   for (PathPolicy policy : {PathPolicy::kOblivious, PathPolicy::kWeighted}) {
     PathSelector selector(policy, 8, kBase);
