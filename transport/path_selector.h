@@ -64,8 +64,9 @@ class PathSelector {
   PathPolicy policy_;
   uint16_t base_;
   uint16_t cursor_ = 0;
-  std::vector<Time> avoid_until_;  // per path; weighted and recycled policies
-  std::vector<uint8_t> strikes_;   // per path: reports since it last delivered
+  bool ignore_penalties_once_ = false;  // set by OnTimeout, cleared by the next pick
+  std::vector<Time> avoid_until_;       // per path; weighted and recycled policies
+  std::vector<uint8_t> strikes_;        // per path: reports since it last delivered
   // Recycled policy only: path indexes of acknowledged unmarked packets, each
   // to be used once, oldest first, in a ring that overwrites its oldest entry
   // when full. A congested path drops out because its marked or lost packets
@@ -75,7 +76,6 @@ class PathSelector {
   std::vector<uint16_t> recycled_;
   uint32_t recycled_head_ = 0;
   uint32_t recycled_count_ = 0;
-  bool ignore_penalties_once_ = false;  // set by OnTimeout, cleared by the next pick
 };
 
 }  // namespace tern
