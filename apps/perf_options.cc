@@ -521,7 +521,7 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
     const std::optional<PathPolicy> policy = ParsePathPolicy(name);
     if (!policy) {
       return FlagError("path-policy",
-                       absl::StrFormat("unknown policy '%s'; valid: %s", name, kPathPolicyNames));
+                       absl::StrFormat("unknown policy '%s'; valid: %s", name, PathPolicyNames()));
     }
     options.path_policy = *policy;
   }

@@ -134,7 +134,7 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       o.config.paths = static_cast<uint16_t>(u);
     } else if (name == "path-policy") {
       const std::optional<PathPolicy> policy = ParsePathPolicy(value);
-      if (!policy) return FlagError(name, kPathPolicyNames);
+      if (!policy) return FlagError(name, PathPolicyNames());
       o.config.path_policy = *policy;
     } else if (name == "mtu") {
       if (!ParseUint(value, &u) || u < 256 || u > 9000)

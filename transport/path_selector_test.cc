@@ -151,10 +151,10 @@ TEST(PathSelectorTest, OnlyTheRecycledPolicyReusesDeliveredEntropies) {
 }
 
 TEST(PathSelectorTest, PolicyNamesParseBack) {
-  for (PathPolicy policy : {PathPolicy::kSinglePath, PathPolicy::kOblivious, PathPolicy::kWeighted,
-                            PathPolicy::kRecycled}) {
+  for (PathPolicy policy : kPathPolicies) {
     EXPECT_EQ(ParsePathPolicy(PathPolicyName(policy)), policy);
   }
+  EXPECT_EQ(PathPolicyNames(), "single|oblivious|weighted|recycled");
   EXPECT_EQ(ParsePathPolicy("reps"), std::nullopt);
   EXPECT_EQ(ParsePathPolicy(""), std::nullopt);
 }

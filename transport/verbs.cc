@@ -133,11 +133,19 @@ const char* PathPolicyName(PathPolicy policy) {
 }
 
 std::optional<PathPolicy> ParsePathPolicy(std::string_view name) {
-  for (const PathPolicy policy : {PathPolicy::kSinglePath, PathPolicy::kOblivious,
-                                  PathPolicy::kWeighted, PathPolicy::kRecycled}) {
+  for (const PathPolicy policy : kPathPolicies) {
     if (name == PathPolicyName(policy)) return policy;
   }
   return std::nullopt;
+}
+
+std::string PathPolicyNames() {
+  std::string names;
+  for (const PathPolicy policy : kPathPolicies) {
+    if (!names.empty()) names += '|';
+    names += PathPolicyName(policy);
+  }
+  return names;
 }
 
 // --- memory regions -------------------------------------------------------------
@@ -508,8 +516,7 @@ size_t Context::PollTransmit(Time now, std::span<TxPacket> out) {
       control_schedule_.Set(slot, c.ControlDueAt());
       continue;
     }
-    const Time wakeup = c.NextWakeup();
-    if (wakeup <= now) {
+    if (c.NextTurnAt() <= now) {
       // Due yet nothing to send (a stale loss record, a request completed in
       // error): the visit settled it, or the next call tries again.
       idle_due_.push_back(slot);

@@ -195,11 +195,13 @@ enum class PathPolicy : uint8_t {
   kWeighted,    // round-robin, skipping entropies recently marked, trimmed or lost
   kRecycled,    // re-use entropies of acknowledged unmarked packets, else as weighted
 };
+inline constexpr PathPolicy kPathPolicies[] = {PathPolicy::kSinglePath, PathPolicy::kOblivious,
+                                               PathPolicy::kWeighted, PathPolicy::kRecycled};
 const char* PathPolicyName(PathPolicy policy);
 // The policy a name from PathPolicyName stands for; nullopt for any other text.
 std::optional<PathPolicy> ParsePathPolicy(std::string_view name);
 // The names ParsePathPolicy accepts, for error messages: "single|oblivious|...".
-inline constexpr const char* kPathPolicyNames = "single|oblivious|weighted|recycled";
+std::string PathPolicyNames();
 
 // Tern's own knobs, beyond what ibverbs has. Defaults suit a 400G fabric with
 // microsecond RTTs.

@@ -184,6 +184,14 @@ absl::StatusOr<Topology> MakeTopology(const FabricConfig& config, std::string_vi
   return topology;
 }
 
+absl::StatusOr<Topology> MakeTopology(const FabricConfig& config) {
+  if (config.topology.kind == TopologyKind::kFile) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.topology.file, ": a topology file's text must be read and passed in"));
+  }
+  return MakeTopology(config, {});
+}
+
 Duration PathInfo::ForwardingDelay(uint32_t bytes) const {
   Duration total = Duration::Zero();
   for (size_t i = 1; i < rates.size(); ++i) total += rates[i].TransferTime(bytes);

@@ -64,7 +64,10 @@ std::string DescribeFabricSpec();
 
 // Builds the configured topology. For topology=file, `file_text` holds the
 // contents of config.topology.file, which the caller reads.
-absl::StatusOr<Topology> MakeTopology(const FabricConfig& config, std::string_view file_text = {});
+absl::StatusOr<Topology> MakeTopology(const FabricConfig& config, std::string_view file_text);
+// The same for a built topology; topology=file is refused, since its text
+// was not read (it would otherwise parse as an empty file).
+absl::StatusOr<Topology> MakeTopology(const FabricConfig& config);
 
 // The one-way shape of the shortest path between two hosts.
 struct PathInfo {

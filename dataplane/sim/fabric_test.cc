@@ -460,6 +460,17 @@ TEST(FabricSpecTest, MalformedFailuresFailWhenTheTopologyIsMade) {
   EXPECT_DOUBLE_EQ(t->failures[2].value, 0.25);
 }
 
+// A topology file is read by the caller (apps/ does the I/O): without its
+// text it is refused, rather than parsed as an empty file.
+TEST(FabricSpecTest, TopologyFileWithoutItsTextIsRefused) {
+  absl::StatusOr<FabricConfig> config = ParseFabricSpec("file=/some/f.topo");
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<Topology> t = MakeTopology(*config);
+  ASSERT_FALSE(t.ok());
+  EXPECT_THAT(t.status().message(), HasSubstr("/some/f.topo: a topology file's text"));
+  EXPECT_TRUE(MakeTopology(*config, "hosts 2\nswitches 1\nlink h0 s0\nlink h1 s0\n").ok());
+}
+
 // A failure time past the picosecond clock's range (~9.2e12 us) once passed,
 // and its conversion to picoseconds overflowed into a failure at the start.
 TEST(FabricSpecTest, FailureTimesBeyondTheClockAreRejected) {
