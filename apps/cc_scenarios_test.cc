@@ -235,22 +235,26 @@ TEST(CcScenarioTest, SprayingRoutesAroundADegradedCoreLink) {
 }
 
 // A link down from the start black-holes what ECMP sends it, data one way and
-// ACKs the other; every spraying policy finishes every flow. Two cases on the
-// k=8 tree (s0 an edge switch, s32 pod 0's first aggregation switch, s64 the
-// first core), 4 paths, nscc:
-// - s32-s64, seed 3: before a timeout emptied the recycled policy's queue,
-//   flow 15->82 resent its last packet on queued entropies that lost either
-//   the packet or its ACK until the retry count ran out.
+// ACKs the other; every spraying policy finishes every flow, because a
+// timeout moves a QP to a fresh block of entropies and forgets what it learnt
+// of the old one. Three cases on the k=8 tree (s0 an edge switch, s32 pod 0's
+// first aggregation switch, s64 the first core), 4 paths, nscc:
+// - s32-s64, seed 3: the recycled policy resent flow 15->82's last packet on
+//   queued entropies that lost either the packet or its ACK until the retry
+//   count ran out, before a timeout emptied the queue.
 // - s0-s32, seed 5: one flow had one entropy left whose ACKs came back; a CE
-//   mark penalised it, and before a timeout let the next pick ignore
-//   penalties the weighted policy's resends went round the three dead ones.
+//   mark penalised it, and the weighted policy's resends went round the three
+//   dead ones, before a timeout lifted the penalties.
+// - s32-s64, seed 4: all four entropies of flow 9->76 were dead one way or
+//   the other, and it failed under every policy before timeouts re-pathed.
 TEST(CcScenarioTest, EveryPathPolicySurvivesADeadLink) {
   struct Case {
     const char* fabric;
     uint64_t seed;
   };
   for (const Case& dead :
-       {Case{"hosts=128,fail=s32-s64@0:down", 3}, Case{"hosts=128,fail=s0-s32@0:down", 5}}) {
+       {Case{"hosts=128,fail=s32-s64@0:down", 3}, Case{"hosts=128,fail=s0-s32@0:down", 5},
+        Case{"hosts=128,fail=s32-s64@0:down", 4}}) {
     for (const PathPolicy policy :
          {PathPolicy::kOblivious, PathPolicy::kWeighted, PathPolicy::kRecycled}) {
       SCOPED_TRACE(testing::Message()

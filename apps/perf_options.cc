@@ -510,9 +510,9 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
   }
   if (raw.Has("paths")) {
     const std::optional<uint64_t> paths = ParseUnsigned(raw.Get("paths"));
-    if (!paths || *paths < 1 || *paths > 0x3FFF) {
-      return FlagError(
-          "paths", absl::StrFormat("'%s' is not a path count; valid: 1..16383", raw.Get("paths")));
+    if (!paths || *paths < 1 || *paths > kMaxPaths) {
+      return FlagError("paths", absl::StrFormat("'%s' is not a path count; valid: 1..%u",
+                                                raw.Get("paths"), kMaxPaths));
     }
     options.paths = static_cast<uint16_t>(*paths);
   }
@@ -665,7 +665,7 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
   -t, --tx-depth=N       outstanding messages per QP in bandwidth tests, 1..%u
                          (default 128)
       --paths=N          entropies each QP sprays over, and wire paths unless the
-                         fabric spec sets paths=, 1..16383 (default 8)
+                         fabric spec sets paths=, 1..%u (default 8)
       --path-policy=P    single|oblivious|weighted|recycled (default weighted)
       --mtu=BYTES        payload bytes per packet, %u..%u (default 4096)
       --cc=SPEC          congestion control, NAME[:key=value,...] (default fixed)
@@ -747,10 +747,10 @@ Exit status: 0 when every message completed successfully with no data error,
 
 Fabric:
 )",
-      kTestNames, kMaxQps, kMaxTxDepth, kMinMtu, kMaxMtu, TransportOptions{}.max_rto.microseconds(),
-      TransportOptions{}.min_rto.microseconds(), kMaxPacketsPerTurn,
-      ContextConfig{}.packets_per_turn, QpRtsAttr{}.retry_cnt, kMinLinkMtu, kMaxLinkMtu,
-      kMaxWorkers);
+      kTestNames, kMaxQps, kMaxTxDepth, kMaxPaths, kMinMtu, kMaxMtu,
+      TransportOptions{}.max_rto.microseconds(), TransportOptions{}.min_rto.microseconds(),
+      kMaxPacketsPerTurn, ContextConfig{}.packets_per_turn, QpRtsAttr{}.retry_cnt, kMinLinkMtu,
+      kMaxLinkMtu, kMaxWorkers);
   absl::StrAppend(&text, sim::DescribeWireSpec(), "\nCongestion control (--cc):\n",
                   DescribeAlgorithms());
   return text;

@@ -130,7 +130,9 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       else
         return FlagError(name, "write or send");
     } else if (name == "paths") {
-      if (!ParseUint(value, &u) || u < 1 || u > 0x3FFF) return FlagError(name, "1..16383");
+      if (!ParseUint(value, &u) || u < 1 || u > kMaxPaths) {
+        return FlagError(name, absl::StrFormat("1..%u", kMaxPaths));
+      }
       o.config.paths = static_cast<uint16_t>(u);
     } else if (name == "path-policy") {
       const std::optional<PathPolicy> policy = ParsePathPolicy(value);

@@ -1,8 +1,20 @@
 #include "transport/path_selector.h"
 
 #include <algorithm>
+#include <cassert>
+
+#include "transport/wire.h"
 
 namespace tern {
+
+uint16_t EntropyBlockFrom(uint32_t first, uint16_t paths) {
+  assert(paths >= 1 && paths <= kMaxPaths);
+  constexpr uint32_t kTernPortsEnd = uint32_t{kDefaultUdpPort} + kTernUdpPortCount;
+  if (first < kEntropyPortBase || first + paths > 0x10000) first = kEntropyPortBase;
+  if (first < kTernPortsEnd && first + paths > kDefaultUdpPort) first = kTernPortsEnd;
+  // kMaxPaths leaves room above Tern's ports for any block.
+  return static_cast<uint16_t>(first);
+}
 
 PathSelector::PathSelector(PathPolicy policy, uint16_t paths, uint16_t base_entropy)
     : policy_(policy),
@@ -32,8 +44,7 @@ uint16_t PathSelector::Pick(Time now, int excluded_index) {
   }
   // Round-robin; the weighted and recycled policies skip paths under penalty.
   // When every path is penalised they take the one whose penalty ends first.
-  const bool penalties = Penalises() && !ignore_penalties_once_;
-  ignore_penalties_once_ = false;
+  const bool penalties = Penalises();
   int fallback = -1;
   for (uint16_t tries = 0; tries < n; ++tries) {
     const uint16_t index = cursor_;
@@ -75,6 +86,14 @@ void PathSelector::Recycle(uint16_t index) {
   } else {
     recycled_head_ = (recycled_head_ + 1) % kRecycledSlots;  // the oldest is overwritten
   }
+}
+
+void PathSelector::OnTimeout() {
+  base_ = EntropyBlockFrom(uint32_t{base_} + paths(), paths());
+  cursor_ = 0;
+  std::fill(avoid_until_.begin(), avoid_until_.end(), Time::Zero());
+  std::fill(strikes_.begin(), strikes_.end(), 0);
+  recycled_count_ = 0;
 }
 
 void PathSelector::OnCongestion(uint16_t entropy, Time now, Duration penalty) {

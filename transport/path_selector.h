@@ -10,6 +10,12 @@
 
 namespace tern {
 
+// The first entropy of a block of `paths` consecutive entropy values at or
+// after `first`: the block lies within the entropy ports (kEntropyPortBase to
+// 0xFFFF) and clear of Tern's own UDP ports, wrapping to kEntropyPortBase
+// when it would run past 0xFFFF. `paths` is at most kMaxPaths.
+uint16_t EntropyBlockFrom(uint32_t first, uint16_t paths);
+
 class PathSelector {
  public:
   // Spreads over `paths` entropies starting at `base_entropy`.
@@ -31,16 +37,15 @@ class PathSelector {
   // The recycled policy also queues the entropy for a new packet, unless the
   // ACK blamed that path for ECN marks (`marked`).
   void OnDelivered(uint16_t entropy, bool marked);
-  // The retransmission timer expired: what the selector learnt before the
-  // silence did not get an ACK back. The recycled policy forgets its queue,
-  // which may hold paths that deliver packets but lose the ACKs coming back
-  // (an ACK returns on its packet's entropy, which hashes onto another path in
-  // the reverse direction). The next pick ignores penalties, so the resend can
-  // take a path that was penalised but is the only one still delivering.
-  void OnTimeout() {
-    recycled_count_ = 0;
-    ignore_penalties_once_ = true;
-  }
+  // The retransmission timer expired: the paths in use lost the packet or the
+  // ACKs coming back (an ACK returns on its packet's entropy, which hashes
+  // onto another path in the reverse direction), and a switch does not route
+  // around a dead link it is not attached to. The selector moves to the next
+  // block of entropies, as TCP's protective re-routing changes its flow label
+  // on a timeout, and forgets what it learnt of the old block: penalties and
+  // the recycled queue. Packets and ACKs already on their way keep the path
+  // index they were sent with.
+  void OnTimeout();
 
   uint16_t paths() const { return static_cast<uint16_t>(avoid_until_.size()); }
   // Index 0..paths-1 of an entropy of this selector, or -1.
@@ -64,9 +69,8 @@ class PathSelector {
   PathPolicy policy_;
   uint16_t base_;
   uint16_t cursor_ = 0;
-  bool ignore_penalties_once_ = false;  // set by OnTimeout, cleared by the next pick
-  std::vector<Time> avoid_until_;       // per path; weighted and recycled policies
-  std::vector<uint8_t> strikes_;        // per path: reports since it last delivered
+  std::vector<Time> avoid_until_;  // per path; weighted and recycled policies
+  std::vector<uint8_t> strikes_;   // per path: reports since it last delivered
   // Recycled policy only: path indexes of acknowledged unmarked packets, each
   // to be used once, oldest first, in a ring that overwrites its oldest entry
   // when full. A congested path drops out because its marked or lost packets

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "transport/wire.h"
 
 namespace tern {
 namespace {
@@ -114,31 +115,66 @@ TEST(PathSelectorTest, RecycledQueueOverwritesItsOldestEntryWhenFull) {
   EXPECT_EQ(selector.Next(kNow), kBase);
 }
 
-TEST(PathSelectorTest, RecycledForgetsItsQueueOnATimeout) {
-  PathSelector selector(PathPolicy::kRecycled, 8, kBase);
-  selector.OnDelivered(kBase + 5, /*marked=*/false);
-  selector.OnDelivered(kBase + 6, /*marked=*/false);
-  selector.OnTimeout();
-  EXPECT_EQ(selector.Next(kNow), kBase);
-  EXPECT_EQ(selector.Next(kNow), kBase + 1);
+// A timeout moves every policy to the next block of entropies: the old block
+// lost the packet or its ACK, and no switch routes around a dead link for it.
+TEST(PathSelectorTest, ATimeoutMovesToTheNextBlockOfEntropies) {
+  for (PathPolicy policy : kPathPolicies) {
+    SCOPED_TRACE(PathPolicyName(policy));
+    const uint16_t paths = policy == PathPolicy::kSinglePath ? 1 : 4;
+    PathSelector selector(policy, 4, kBase);
+    selector.OnTimeout();
+    std::set<uint16_t> seen;
+    for (int i = 0; i < 8; ++i) seen.insert(selector.Next(kNow));
+    std::set<uint16_t> next_block;
+    for (uint16_t i = 0; i < paths; ++i) next_block.insert(kBase + paths + i);
+    EXPECT_EQ(seen, next_block);
+    EXPECT_EQ(selector.IndexOf(kBase), -1) << "the old block is no longer the selector's";
+    EXPECT_EQ(selector.EntropyOf(0), kBase + paths);
+  }
 }
 
-// After a timeout the resend may take a penalised path: the penalties were
-// learnt before the silence, and the penalised path may be the one that works.
-TEST(PathSelectorTest, AfterATimeoutOnePickIgnoresPenalties) {
+// What the selector learnt of the old block says nothing about the new one.
+TEST(PathSelectorTest, ATimeoutForgetsPenaltiesAndTheRecycledQueue) {
   for (PathPolicy policy : {PathPolicy::kWeighted, PathPolicy::kRecycled}) {
     SCOPED_TRACE(PathPolicyName(policy));
     PathSelector selector(policy, 4, kBase);
     selector.OnCongestion(kBase, kNow, Duration::Microseconds(100));
-    EXPECT_EQ(selector.Next(kNow), kBase + 1);
-    EXPECT_EQ(selector.Next(kNow), kBase + 2);
-    EXPECT_EQ(selector.Next(kNow), kBase + 3);
+    selector.OnDelivered(kBase + 2, /*marked=*/false);
+    selector.OnDelivered(kBase + 3, /*marked=*/false);
     selector.OnTimeout();
-    EXPECT_EQ(selector.Next(kNow), kBase);
-    EXPECT_EQ(selector.Next(kNow), kBase + 1);
-    EXPECT_EQ(selector.Next(kNow), kBase + 2);
-    EXPECT_EQ(selector.Next(kNow), kBase + 3);
-    EXPECT_EQ(selector.Next(kNow), kBase + 1);  // penalties apply again
+    const uint16_t block = kBase + 4;
+    EXPECT_EQ(selector.Next(kNow), block);
+    EXPECT_EQ(selector.Next(kNow), block + 1);
+    EXPECT_EQ(selector.Next(kNow), block + 2);
+    EXPECT_EQ(selector.Next(kNow), block + 3);
+  }
+}
+
+TEST(PathSelectorTest, TimeoutsWalkThroughTheEntropyPortsAndWrap) {
+  PathSelector selector(PathPolicy::kOblivious, 8, 0xFFF0);
+  selector.OnTimeout();
+  EXPECT_EQ(selector.Next(kNow), 0xFFF8);
+  selector.OnTimeout();  // 0x10000 onwards is no port: back to the start
+  EXPECT_EQ(selector.Next(kNow), kEntropyPortBase);
+}
+
+TEST(PathSelectorTest, EntropyBlocksStayClearOfTernsOwnPorts) {
+  const uint32_t tern_end = uint32_t{kDefaultUdpPort} + kTernUdpPortCount;
+  EXPECT_EQ(EntropyBlockFrom(kEntropyPortBase, 8), kEntropyPortBase);
+  EXPECT_EQ(EntropyBlockFrom(kDefaultUdpPort - 8, 8), kDefaultUdpPort - 8);
+  EXPECT_EQ(EntropyBlockFrom(kDefaultUdpPort - 7, 8), tern_end);
+  EXPECT_EQ(EntropyBlockFrom(kDefaultUdpPort + 3, 1), tern_end);
+  EXPECT_EQ(EntropyBlockFrom(tern_end, 8), tern_end);
+  EXPECT_EQ(EntropyBlockFrom(0x10000 - 8, 8), 0x10000 - 8) << "0xFFFF is an entropy";
+  EXPECT_EQ(EntropyBlockFrom(0x10000 - 7, 8), kEntropyPortBase);
+  EXPECT_EQ(EntropyBlockFrom(0, 8), kEntropyPortBase);
+  // A block too wide for the ports below Tern's starts above them.
+  EXPECT_EQ(EntropyBlockFrom(0x10000 - 100, kMaxPaths), tern_end);
+  for (uint32_t first = 0; first <= 0x10000; ++first) {
+    const uint32_t block = EntropyBlockFrom(first, 16);
+    ASSERT_GE(block, kEntropyPortBase) << first;
+    ASSERT_LE(block + 16, 0x10000u) << first;
+    ASSERT_TRUE(block >= tern_end || block + 16 <= kDefaultUdpPort) << first;
   }
 }
 

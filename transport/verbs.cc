@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "transport/connection.h"
+#include "transport/path_selector.h"
 #include "transport/random.h"
 
 namespace tern {
@@ -348,8 +349,8 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   }
   if (cap.max_inline_data > 4096) return absl::InvalidArgumentError("max_inline_data > 4096");
   const TransportOptions& t = attr.transport;
-  if (t.paths == 0 || t.paths > 0x3FFF) {
-    return absl::InvalidArgumentError("paths must be in [1, 16383]");
+  if (t.paths == 0 || t.paths > kMaxPaths) {
+    return absl::InvalidArgumentError(absl::StrFormat("paths must be in [1, %u]", kMaxPaths));
   }
   if (t.window_packets < 16 || t.window_packets > 65536 ||
       (t.window_packets & (t.window_packets - 1)) != 0) {
@@ -377,7 +378,7 @@ absl::StatusOr<QueuePair*> Context::CreateQp(ProtectionDomain* pd, const QpInitA
   // same hosts hash independently.
   Random rng(rng_seed_ ^ (uint64_t{qp_num} * 0x9E3779B97F4A7C15ull));
   const uint32_t span = 0x10000 - kEntropyPortBase - t.paths;
-  const auto base = static_cast<uint16_t>(kEntropyPortBase + rng.Uniform(span));
+  const uint16_t base = EntropyBlockFrom(kEntropyPortBase + rng.Uniform(span), t.paths);
   auto connection = std::make_unique<Connection>(this, pd, qp_num, attr, std::move(*cc), base,
                                                  config_.allocate_up_front);
   const TransmitSchedule::Slot slot = schedule_.Add();

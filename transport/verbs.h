@@ -203,10 +203,15 @@ std::optional<PathPolicy> ParsePathPolicy(std::string_view name);
 // The names ParsePathPolicy accepts, for error messages: "single|oblivious|...".
 std::string PathPolicyNames();
 
+// The most entropies one QP sprays over: two blocks of this size fit in the
+// entropy ports (wire.h), so a QP that re-paths gets a block disjoint from its
+// last one.
+inline constexpr uint16_t kMaxPaths = 8192;
+
 // Tern's own knobs, beyond what ibverbs has. Defaults suit a 400G fabric with
 // microsecond RTTs.
 struct TransportOptions {
-  uint16_t paths = 8;  // distinct entropy values sprayed over
+  uint16_t paths = 8;  // distinct entropy values sprayed over, 1..kMaxPaths
   PathPolicy path_policy = PathPolicy::kWeighted;
   uint32_t window_packets = 1024;                  // send window and receive bitmap; power of two
   uint32_t ack_every = 4;                          // coalesce ACKs over this many data packets...
