@@ -82,6 +82,8 @@ absl::StatusOr<ReplayRun> RunFromOptions(const ReplayOptions& options, const std
   run.description.workload = options.workload;
   run.description.fabric = options.fabric;
   run.description.cc = options.config.cc;
+  run.description.paths = options.config.paths;
+  run.description.path_policy = PathPolicyName(options.config.path_policy);
   run.description.seed = options.config.seed;
   run.summary = Summarize(*result);
   run.result = *std::move(result);

@@ -883,6 +883,8 @@ RankResult DpdkRank::Collect() const {
   r.fingerprint = WorkloadFingerprint(workload_);
   r.verb = options_.config.verb == TransferVerb::kSend ? "send" : "write";
   r.cc = options_.config.cc;
+  r.paths = options_.config.paths;
+  r.path_policy = PathPolicyName(options_.config.path_policy);
   r.mtu = mtu_;
   r.link_gbps = link_gbps_;
   r.port = port_ ? port_->info().driver : "";

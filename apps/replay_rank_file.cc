@@ -72,6 +72,21 @@ absl::Status RankFileParser::ParseHeader(std::string_view key, std::string_view 
   if (key == "ranks") return Number(value, key, &r_.ranks);
   if (key == "seed") return Number(value, key, &r_.seed);
   if (key == "mtu") return Number(value, key, &r_.mtu);
+  if (key == "paths") {
+    if (absl::Status s = Number(value, key, &r_.paths); !s.ok()) return s;
+    if (r_.paths < 1 || r_.paths > kMaxPaths) {
+      return Error(absl::StrFormat("paths: %d is not in 1..%d", r_.paths, kMaxPaths));
+    }
+    return absl::OkStatus();
+  }
+  if (key == "path_policy") {
+    if (!ParsePathPolicy(value)) {
+      return Error(absl::StrFormat("path_policy: '%s' is none of %s", absl::CHexEscape(Absl(value)),
+                                   PathPolicyNames()));
+    }
+    r_.path_policy = std::string(value);
+    return absl::OkStatus();
+  }
   if (key == "start_unix_ns") return Number(value, key, &r_.start_unix_ns);
   if (key == "steps_run") return Number(value, key, &r_.steps_run);
   if (key == "steps_done") return Number(value, key, &r_.steps_done);
@@ -245,8 +260,8 @@ absl::StatusOr<RankResult> RankFileParser::Parse() {
         "%s: truncated: no 'end' record after %d lines (did the rank finish writing?)", name_,
         lines.size()));
   }
-  for (const char* key : {"rank", "ranks", "seed", "workload", "fingerprint", "verb", "cc",
-                          "elapsed_ps", "timed_out"}) {
+  for (const char* key : {"rank", "ranks", "seed", "workload", "fingerprint", "verb", "cc", "paths",
+                          "path_policy", "elapsed_ps", "timed_out"}) {
     if (!headers_.contains(key)) {
       return absl::InvalidArgumentError(absl::StrFormat("%s: no '%s' record", name_, key));
     }
@@ -295,6 +310,8 @@ std::string FormatRankFile(const RankResult& r) {
   header("fingerprint", Esc(r.fingerprint));
   header("verb", Esc(r.verb));
   header("cc", Esc(r.cc));
+  header("paths", r.paths);
+  header("path_policy", r.path_policy);
   header("mtu", r.mtu);
   header("link_gbps", absl::StrFormat("%.17g", r.link_gbps));
   header("port", Esc(r.port));
@@ -363,6 +380,10 @@ absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks) {
     }
     if (r.verb != r0.verb) return differs("verb", r0.verb, r.verb);
     if (r.cc != r0.cc) return differs("cc", r0.cc, r.cc);
+    if (r.paths != r0.paths) return differs("paths", r0.paths, r.paths);
+    if (r.path_policy != r0.path_policy) {
+      return differs("path_policy", r0.path_policy, r.path_policy);
+    }
     if (r.start_unix_ns != r0.start_unix_ns) {
       return differs("start time (ns)", r0.start_unix_ns, r.start_unix_ns);
     }
@@ -392,6 +413,8 @@ absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks) {
   d.workload = r0.workload;
   d.cc = r0.cc;
   d.verb = r0.verb;
+  d.paths = r0.paths;
+  d.path_policy = r0.path_policy;
   d.seed = r0.seed;
   d.port = r0.port;
   d.link_gbps = r0.link_gbps;
@@ -470,6 +493,8 @@ RunDescription DescribeMergedRun(const ReplayResult& merged, std::string command
   if (merged.dataplane) {
     run.workload = merged.dataplane->workload;
     run.cc = merged.dataplane->cc;
+    run.paths = merged.dataplane->paths;
+    run.path_policy = merged.dataplane->path_policy;
     run.seed = merged.dataplane->seed;
   }
   return run;

@@ -11,7 +11,8 @@
 //
 //   tern-replay-rank <TAB> 1                       first line: magic and version
 //   KEY <TAB> VALUE                               header: rank, ranks, seed, workload,
-//                                                 fingerprint, verb, cc, mtu, link_gbps,
+//                                                 fingerprint, verb, cc, paths,
+//                                                 path_policy, mtu, link_gbps,
 //                                                 port, start_unix_ns, elapsed_ps, timed_out,
 //                                                 steps_run, steps_done, frames_sent,
 //                                                 frames_received, fault_judged,
@@ -45,7 +46,8 @@
 namespace tern::replay {
 
 inline constexpr std::string_view kRankFileMagic = "tern-replay-rank";
-inline constexpr uint32_t kRankFileVersion = 2;  // 2: every QpCounterFields() counter
+// 2: every QpCounterFields() counter; 3: paths and path_policy
+inline constexpr uint32_t kRankFileVersion = 3;
 
 // One transfer as its destination saw it.
 struct RankReceive {
@@ -69,6 +71,8 @@ struct RankResult {
   std::string fingerprint;  // WorkloadFingerprint of what the spec produced
   std::string verb = "write";
   std::string cc;
+  uint16_t paths = 0;       // entropies each QP sprays over
+  std::string path_policy;  // a PathPolicyName
   uint32_t mtu = 0;
   double link_gbps = 0;       // the rate ideal FCTs were computed with
   std::string port;           // PMD of the rank's port
@@ -96,7 +100,7 @@ std::string FormatRankFile(const RankResult& result);
 absl::StatusOr<RankResult> ParseRankFile(std::string_view text, std::string_view name);
 
 // Merges one result per rank: every rank 0..ranks-1 exactly once, all from the
-// same workload, seed, verb and congestion control (the error names the first
+// same workload, seed, verb, congestion control and path choice (the error names the first
 // field that differs and both ranks). Flows come out in step order;
 // collectives span their transfers; a connection's counters are summed over
 // both ends; ReplayResult::dataplane carries the data check.

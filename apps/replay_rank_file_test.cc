@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -25,6 +26,8 @@ RankResult MakeRank(uint32_t rank) {
   r.workload = "alltoall:size=4KB";
   r.fingerprint = "00112233aabbccdd";
   r.cc = "fixed";
+  r.paths = 4;
+  r.path_policy = "recycled";
   r.mtu = 4096;
   r.link_gbps = 10;
   r.port = "net_af_packet";
@@ -73,6 +76,8 @@ TEST(RankFileTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(back->start_unix_ns, r.start_unix_ns);
   EXPECT_EQ(back->faults.judged, 30u);
   EXPECT_EQ(back->faults.delayed, 5u);
+  EXPECT_EQ(back->paths, 4u);
+  EXPECT_EQ(back->path_policy, "recycled");
 }
 
 TEST(RankFileTest, UnfinishedFlowRoundTripsWithInfiniteFinish) {
@@ -117,6 +122,20 @@ TEST(RankFileTest, BadNumberNamesTheLine) {
   EXPECT_THAT(r.status().message(), HasSubstr("r0:4: seed: 'seven' is not a number"));
 }
 
+TEST(RankFileTest, BadPathChoiceIsRefused) {
+  const std::string text = FormatRankFile(MakeRank(0));
+  for (const auto& [from, to, why] :
+       {std::tuple{"paths\t4", "paths\t0", "paths: 0 is not in 1..8192"},
+        std::tuple{"paths\t4", "paths\t9000", "paths: 9000 is not in 1..8192"},
+        std::tuple{"path_policy\trecycled", "path_policy\treps",
+                   "path_policy: 'reps' is none of single|oblivious|weighted|recycled"}}) {
+    SCOPED_TRACE(to);
+    absl::StatusOr<RankResult> r = ParseRankFile(absl::StrReplaceAll(text, {{from, to}}), "r0");
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.status().message(), HasSubstr(why));
+  }
+}
+
 TEST(MergeTest, MergesTwoRanksIntoOneResult) {
   absl::StatusOr<ReplayResult> m =
       MergeRankResults(std::vector<RankResult>{MakeRank(1), MakeRank(0)});
@@ -142,6 +161,7 @@ TEST(MergeTest, MergesTwoRanksIntoOneResult) {
   EXPECT_EQ(s.completed, 2u);
   const std::string json = FormatJson(DescribeMergedRun(*m, "tern-replay --merge"), *m, s, 0);
   EXPECT_THAT(json, HasSubstr("\"fabric\": \"dpdk\""));
+  EXPECT_THAT(json, HasSubstr("\"paths\": 4, \"path_policy\": \"recycled\""));
   EXPECT_THAT(FormatSummary(DescribeMergedRun(*m, "tern-replay --merge"), *m, s),
               HasSubstr("faults       61 frames judged: 8 dropped, 4 duplicated, 8 corrupted, "
                         "10 delayed"));
@@ -182,6 +202,20 @@ TEST(MergeTest, MismatchedWorkloadsAreRefused) {
   absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{MakeRank(0), r1});
   ASSERT_FALSE(m.ok());
   EXPECT_THAT(m.status().message(), HasSubstr("workload fingerprint"));
+}
+
+TEST(MergeTest, MismatchedPathChoicesAreRefused) {
+  RankResult r1 = MakeRank(1);
+  r1.paths = 8;
+  absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{MakeRank(0), r1});
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("rank 0 has paths 4, rank 1 has 8"));
+  r1 = MakeRank(1);
+  r1.path_policy = "weighted";
+  m = MergeRankResults(std::vector<RankResult>{MakeRank(0), r1});
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(),
+              HasSubstr("rank 0 has path_policy recycled, rank 1 has weighted"));
 }
 
 TEST(MergeTest, ReadsFilesAndNamesAnUnreadableOne) {

@@ -151,8 +151,8 @@ ReplaySummary Summarize(const ReplayResult& r) {
 std::string FormatSummary(const RunDescription& run, const ReplayResult& r,
                           const ReplaySummary& s) {
   std::string out;
-  absl::StrAppendFormat(&out, "tern-replay  workload %s  cc %s  seed %d\n", run.workload, run.cc,
-                        run.seed);
+  absl::StrAppendFormat(&out, "tern-replay  workload %s  cc %s  paths %d %s  seed %d\n",
+                        run.workload, run.cc, run.paths, run.path_policy, run.seed);
   if (r.dataplane) {  // real ports: no simulated switch buffer to name
     absl::StrAppendFormat(&out, "fabric       %s\n", r.topology);
   } else {
@@ -245,10 +245,12 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
                         JsonString(run.command));
   absl::StrAppendFormat(
       &out,
-      "  \"config\": {\"workload\": %s, \"fabric\": %s, \"cc\": %s, \"seed\": %d, "
-      "\"topology\": %s, \"buffer_bytes\": %d, \"base_rtt_us\": %s},\n",
-      JsonString(run.workload), JsonString(run.fabric), JsonString(run.cc), run.seed,
-      JsonString(r.topology), r.buffer_bytes, JsonNumber(r.base_rtt.microseconds()));
+      "  \"config\": {\"workload\": %s, \"fabric\": %s, \"cc\": %s, \"paths\": %d, "
+      "\"path_policy\": %s, \"seed\": %d, \"topology\": %s, \"buffer_bytes\": %d, "
+      "\"base_rtt_us\": %s},\n",
+      JsonString(run.workload), JsonString(run.fabric), JsonString(run.cc), run.paths,
+      JsonString(run.path_policy), run.seed, JsonString(r.topology), r.buffer_bytes,
+      JsonNumber(r.base_rtt.microseconds()));
   absl::StrAppendFormat(&out,
                         "  \"flows\": {\"total\": %d, \"completed\": %d, \"failed\": %d, "
                         "\"unfinished\": %d, \"timed_out\": %s},\n",

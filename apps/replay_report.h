@@ -78,6 +78,8 @@ struct RunDescription {
   std::string workload;
   std::string fabric;
   std::string cc;
+  uint16_t paths = 0;  // entropies each connection sprays over
+  std::string path_policy;
   uint64_t seed = 0;
 };
 

@@ -110,6 +110,8 @@ struct DataplaneResult {
   std::string workload;  // the spec every rank built
   std::string cc;
   std::string verb;
+  uint16_t paths = 0;
+  std::string path_policy;
   uint64_t seed = 0;
   std::string port;             // PMD of rank 0's port
   double link_gbps = 0;         // rate of the ideal FCTs

@@ -130,6 +130,21 @@ std::string JsonWithoutRunCost(ReplayResult r) {
   return FormatJson(run, r, Summarize(r), 0);
 }
 
+// The path choice shapes every result, so the reports name it with the rest
+// of the configuration.
+TEST(ReplayReportTest, ReportsNameThePathChoice) {
+  absl::StatusOr<ReplayOptions> o = ParseReplayOptions(std::vector<const char*>{
+      "--fabric=sim:hosts=16", "--workload=permutation", "--paths", "4", "--path-policy=recycled"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  absl::StatusOr<ReplayRun> run = RunFromOptions(*o, "tern-replay");
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_THAT(
+      FormatJson(run->description, run->result, run->summary, 0),
+      ::testing::HasSubstr("\"cc\": \"fixed\", \"paths\": 4, \"path_policy\": \"recycled\""));
+  EXPECT_THAT(FormatSummary(run->description, run->result, run->summary),
+              ::testing::HasSubstr("cc fixed  paths 4 recycled  seed 1"));
+}
+
 // A value printf would write as inf or nan (a collective that took no time,
 // a fairness mean of nothing) is null in the JSON, which stays parseable.
 TEST(ReplayReportTest, NonFiniteNumbersAreNullInTheJson) {
