@@ -187,6 +187,7 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
     config.coalesce_control = options.coalesce_control;
     config.contexts_sharing_link = static_cast<uint32_t>(workers);
     config.packets_per_turn = options.packets_per_turn;
+    config.traffic_class = options.traffic_class;
     config.allocate_up_front = true;  // a poll-mode worker allocates nothing on the data path
     config.seed = sim::DeriveSeed(options.seed, (requester ? 0x1000u : 0x1001u) + 2u * w);
     absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);

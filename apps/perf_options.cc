@@ -15,6 +15,7 @@
 #include "cc/registry.h"
 #include "transport/connection.h"
 #include "transport/text.h"
+#include "transport/wire.h"
 
 namespace tern::perf {
 namespace {
@@ -40,7 +41,7 @@ constexpr FlagInfo kFlags[] = {
     {"retry-cnt", 0, true},   {"tx-copy", 0, false},     {"gateway", 0, true},
     {"link-mtu", 0, true},    {"no-coalesce-control", 0, false},
     {"pull-window", 0, true}, {"no-address-check", 0, false},
-    {"packets-per-turn", 0, true},
+    {"packets-per-turn", 0, true}, {"tclass", 0, true},
 };
 // clang-format on
 constexpr size_t kFlagCount = std::size(kFlags);
@@ -586,6 +587,16 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
     }
     options.packets_per_turn = static_cast<uint32_t>(*packets);
   }
+  if (raw.Has("tclass")) {
+    const std::optional<uint64_t> tclass = ParseUnsigned(raw.Get("tclass"));
+    if (!tclass || *tclass > 255 || (*tclass & kEcnMask) != 0) {
+      return FlagError("tclass",
+                       absl::StrFormat("'%s' is not a traffic class; valid: DSCP x 4, 0..252 "
+                                       "(the ECN bits are Tern's)",
+                                       raw.Get("tclass")));
+    }
+    options.traffic_class = static_cast<uint8_t>(*tclass);
+  }
   if (raw.Has("retry-cnt")) {
     const std::optional<uint64_t> count = ParseUnsigned(raw.Get("retry-cnt"));
     if (!count || *count > 255) {
@@ -682,6 +693,8 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
                          off); both sides of a DPDK run must give the same N
       --packets-per-turn=N  packets a QP sends in a row before the next QP gets
                          its turn, 1..%u (default %u; 1: a packet round-robin)
+      --tclass=N         IPv4 TOS / IPv6 traffic class of every frame, DSCP x 4
+                         (e.g. 104 for DSCP 26), 0..252 (default 0)
       --retry-cnt=N      timeouts without progress before a QP fails with
                          RETRY_EXC_ERR, 0..255 (default %u)
       --verify           fill every message with a pattern derived from (seed, QP,

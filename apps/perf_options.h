@@ -80,6 +80,7 @@ struct PerfOptions {
   uint32_t pull_window_packets = 0;  // --pull-window: receiver-driven pulls (0: off)
   // --packets-per-turn: ContextConfig::packets_per_turn of both hosts.
   uint32_t packets_per_turn = ContextConfig{}.packets_per_turn;
+  uint8_t traffic_class = ContextConfig{}.traffic_class;  // --tclass, both hosts
   uint8_t retry_cnt = QpRtsAttr{}.retry_cnt;
 
   // --fabric=dpdk[:KEY=VALUE,...]: the spec's impairments (loss, dup, corrupt,

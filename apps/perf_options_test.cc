@@ -345,6 +345,18 @@ TEST(PerfOptionsTest, PacketsPerTurn) {
   }
 }
 
+TEST(PerfOptionsTest, TrafficClass) {
+  const absl::StatusOr<PerfOptions> o = Parse({"--test=write_bw", "--tclass=104"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->traffic_class, 104u);
+  EXPECT_EQ(Parse({"--test=write_bw"})->traffic_class, 0u);
+  for (const char* bad : {"--tclass=106", "--tclass=256", "--tclass=-4", "--tclass=x"}) {
+    EXPECT_THAT(ErrorOf({"--test=write_bw", bad}),
+                AllOf(StartsWith("--tclass"), HasSubstr("DSCP x 4, 0..252")))
+        << bad;
+  }
+}
+
 TEST(PerfOptionsTest, NoCoalesceControlNeedsTheDpdkFabric) {
   EXPECT_TRUE(Parse({"--test=write_bw", "--fabric=dpdk"})->coalesce_control);
   EXPECT_FALSE(

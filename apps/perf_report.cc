@@ -310,6 +310,7 @@ std::string FormatJson(const PerfOptions& options, const std::vector<PerfResult>
       .Uint("tx_depth", IsLatencyTest(options.test) ? 1 : options.tx_depth)
       .Uint("paths", options.paths)
       .String("path_policy", PathPolicyName(options.path_policy))
+      .Uint("tclass", options.traffic_class)
       .Uint("mtu", options.mtu)
       .String("cc", options.cc)
       .Uint("seed", options.seed)

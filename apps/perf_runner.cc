@@ -257,6 +257,7 @@ absl::Status PerfSession::SetUp() {
     config.local.ip = IpAddress::V4(0x0A000001u + static_cast<uint32_t>(side));
     config.seed = sim::DeriveSeed(options_.seed, 0x1000 + static_cast<uint64_t>(side));
     config.packets_per_turn = options_.packets_per_turn;
+    config.traffic_class = options_.traffic_class;
     absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
     if (!ctx.ok()) return ctx.status();
     ctx_[side] = std::move(*ctx);

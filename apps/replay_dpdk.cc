@@ -396,6 +396,7 @@ absl::Status DpdkRank::SetUpContext() {
   config.seed = sim::DeriveSeed(options_.config.seed, 0x10000 + rank_);
   config.coalesce_control = options_.dpdk_options.coalesce_control;
   config.packets_per_turn = options_.config.packets_per_turn;
+  config.traffic_class = options_.config.traffic_class;
   config.allocate_up_front = true;  // a poll-mode worker allocates nothing on the data path
   absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
   if (!ctx.ok()) return ctx.status();

@@ -9,6 +9,7 @@
 #include "apps/replay_generators.h"
 #include "cc/registry.h"
 #include "transport/text.h"
+#include "transport/wire.h"
 
 namespace tern::replay {
 namespace {
@@ -150,6 +151,11 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
         return FlagError(name, absl::StrFormat("packets, 1..%u", kMaxPacketsPerTurn));
       }
       o.config.packets_per_turn = static_cast<uint32_t>(u);
+    } else if (name == "tclass") {
+      if (!ParseUint(value, &u) || u > 255 || (u & kEcnMask) != 0) {
+        return FlagError(name, "DSCP x 4, 0..252 (the ECN bits are Tern's)");
+      }
+      o.config.traffic_class = static_cast<uint8_t>(u);
     } else if (name == "pull-window") {
       const uint32_t window = TransportOptions{}.window_packets;
       if (!ParseUint(value, &u) || u > window) {
@@ -308,6 +314,8 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
                          gets its turn, 1..)",
       kMaxPacketsPerTurn, " (default ", ContextConfig{}.packets_per_turn,
       R"(; 1: a packet round-robin)
+  --tclass N             IPv4 TOS / IPv6 traffic class of every frame, DSCP x 4 (e.g. 104
+                         for DSCP 26), 0..252 (default 0); switches queue by it
   --pull-window N        receiver-driven pulls (after EQDS): a connection sends N packets
                          unpulled, then one per pull; each receiver paces its pulls at its
                          line rate, round-robin over its senders (default 0: off)

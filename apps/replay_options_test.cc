@@ -21,6 +21,16 @@ absl::StatusOr<ReplayOptions> Parse(std::vector<const char*> args) {
   return ParseReplayOptions(args);
 }
 
+TEST(ReplayOptionsTest, TrafficClass) {
+  absl::StatusOr<ReplayOptions> o = Parse({"--tclass", "104"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->config.traffic_class, 104u);
+  EXPECT_EQ(Parse({})->config.traffic_class, 0u);
+  for (const char* bad : {"--tclass=105", "--tclass=256", "--tclass=x"}) {
+    EXPECT_THAT(Parse({bad}).status().message(), HasSubstr("--tclass: DSCP x 4, 0..252")) << bad;
+  }
+}
+
 TEST(ReplayOptionsTest, PacketsPerTurn) {
   absl::StatusOr<ReplayOptions> o = Parse({"--packets-per-turn", "1"});
   ASSERT_TRUE(o.ok()) << o.status();

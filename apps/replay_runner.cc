@@ -113,6 +113,7 @@ absl::Status Replayer::CreateHost(uint32_t h, uint32_t cq_capacity) {
   cc.local = sim::Fabric::HostEndpoint(h, kDefaultUdpPort);
   cc.seed = sim::DeriveSeed(config_.seed, 0x10000 + h);
   cc.packets_per_turn = config_.packets_per_turn;
+  cc.traffic_class = config_.traffic_class;
   absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(cc);
   if (!ctx.ok()) return ctx.status();
   hs.context = std::move(*ctx);

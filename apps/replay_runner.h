@@ -37,6 +37,7 @@ struct ReplayConfig {
   // Packets a queue pair sends in a row before the host's next one
   // (ContextConfig::packets_per_turn).
   uint32_t packets_per_turn = ContextConfig{}.packets_per_turn;
+  uint8_t traffic_class = ContextConfig{}.traffic_class;  // DSCP << 2 of every frame
   uint64_t seed = 1;
   // Virtual time after which the run stops and unfinished transfers are
   // reported as such.

@@ -313,6 +313,11 @@ absl::StatusOr<std::unique_ptr<Context>> Context::Create(const ContextConfig& co
     return absl::InvalidArgumentError(absl::StrFormat("packets_per_turn %u outside [1, %u]",
                                                       config.packets_per_turn, kMaxPacketsPerTurn));
   }
+  if ((config.traffic_class & kEcnMask) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "traffic class %u has ECN bits set: give DSCP << 2 (Tern sends ECT(0) itself)",
+        config.traffic_class));
+  }
   return std::unique_ptr<Context>(new Context(config));
 }
 
@@ -591,6 +596,7 @@ void Context::MarkFollowed(std::span<uint8_t> packet) const {
 void Context::Finish(const Connection& connection, TxPacket& packet) const {
   packet.src = &config_.local;
   packet.dst = &connection.remote();
+  packet.traffic_class = config_.traffic_class;
   if (!config_.checksum_offload) {
     auto* header = reinterpret_cast<TernHeader*>(packet.header);
     header->checksum.set(TernChecksum({packet.header, packet.header_len}, packet.payload));
@@ -615,7 +621,7 @@ bool TxPacket::is_retransmission() const {
 size_t TxPacket::frame_len() const { return OuterHeaderBytes(dst->ip.is_v6) + tern_len(); }
 
 size_t TxPacket::WriteHeaders(uint8_t* out) const {
-  const size_t n = EncodeFrameHeaders(out, *src, *dst, entropy, tern_len());
+  const size_t n = EncodeFrameHeaders(out, *src, *dst, entropy, tern_len(), traffic_class);
   std::memcpy(out + n, header, header_len);
   return n + header_len;
 }

@@ -405,6 +405,11 @@ struct ContextConfig {
   // once, 8 MiB a host on a 1024-host all-to-all, for completions that never
   // come all at once.
   bool allocate_up_front = false;
+  // The IPv4 TOS / IPv6 traffic class of every frame, less the ECN bits (Tern
+  // sends ECT(0)): DSCP << 2, as ibverbs' traffic_class and perftest's
+  // --tclass take it. Switches pick the queue, and with it the ECN marking
+  // and PFC settings, from the DSCP; 0 is best effort.
+  uint8_t traffic_class = 0;
 };
 
 // Counters of packets the context refused before any QP saw them.
@@ -428,6 +433,7 @@ struct TxPacket {
   const Endpoint* dst = nullptr;
   uint16_t entropy = 0;  // UDP source port
   uint16_t header_len = 0;
+  uint8_t traffic_class = 0;  // ContextConfig::traffic_class
   alignas(8) uint8_t header[kMaxTernHeaderBytes];
   std::span<const uint8_t> payload;
 

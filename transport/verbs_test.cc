@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "transport/random.h"
 #include "transport/testing/connected_pair.h"
+#include "transport/wire.h"
 
 namespace tern {
 namespace {
@@ -47,6 +48,18 @@ TEST(ContextTest, PacketsPerTurnIsBounded) {
     EXPECT_EQ(context.ok(), packets == 1 || packets == 1024) << packets;
     if (!context.ok()) {
       EXPECT_THAT(context.status().message(), HasSubstr("packets_per_turn"));
+    }
+  }
+}
+
+TEST(ContextTest, TrafficClassWithEcnBitsIsRefused) {
+  for (uint8_t traffic_class : {uint8_t{0}, uint8_t{104}, uint8_t{105}, uint8_t{3}, uint8_t{252}}) {
+    ContextConfig config = DefaultConfig();
+    config.traffic_class = traffic_class;
+    const absl::StatusOr<std::unique_ptr<Context>> context = Context::Create(config);
+    EXPECT_EQ(context.ok(), (traffic_class & 3) == 0) << int{traffic_class};
+    if (!context.ok()) {
+      EXPECT_THAT(context.status().message(), HasSubstr("ECN bits"));
     }
   }
 }
@@ -367,6 +380,32 @@ TEST(ContextFrameTest, PacketsAQpCannotTakeInItsStateAreCounted) {
   pair.side(1).context->OnFrame(frame, pair.now());
   pair.Run();
   EXPECT_GT(a->counters().ignored_in_state, before);
+}
+
+// Every frame either side sends, DATA and ACK alike, carries the context's
+// traffic class with ECT(0).
+TEST(ContextFrameTest, FramesCarryTheTrafficClass) {
+  ContextConfig base;
+  base.traffic_class = 104;  // DSCP 26
+  ConnectedPair pair(/*seed=*/1, /*cq_depth=*/64, base);
+  auto [a, b] = pair.ConnectQps();
+  uint64_t frames[2] = {0, 0};
+  pair.set_filter([&](int from, std::vector<uint8_t>& f) {
+    const FrameDecodeResult decoded = DecodeFrame(f, kDefaultUdpPort);
+    EXPECT_TRUE(decoded.ok());
+    EXPECT_EQ(f[sizeof(EthernetHeader) + offsetof(Ipv4Header, tos)], 104 | 0x02);
+    ++frames[from];
+    return true;
+  });
+  std::vector<uint8_t> buffer(64);
+  MemoryRegion* mr =
+      *pair.side(1).pd->RegisterMemory(buffer.data(), buffer.size(), kAccessLocalWrite);
+  const Sge r{reinterpret_cast<uint64_t>(buffer.data()), 64, mr->lkey()};
+  ASSERT_TRUE(b->PostRecv(RecvWr{1, {&r, 1}}).ok());
+  ASSERT_TRUE(a->PostSend(SendWr{}).ok());
+  pair.Run();
+  EXPECT_GT(frames[0], 0u);
+  EXPECT_GT(frames[1], 0u) << "no ACK came back";
 }
 
 // --- transmit scheduling ------------------------------------------------------

@@ -180,7 +180,6 @@ constexpr size_t kIpOffset = sizeof(EthernetHeader);
 constexpr uint16_t kIpv4FlagDontFragment = 0x4000;
 // More-fragments flag and the 13-bit fragment offset.
 constexpr uint16_t kIpv4FragmentMask = 0x3FFF;
-constexpr uint8_t kEcnMask = 0x03;
 
 // The IPv6 ECN bits: the traffic class straddles bytes 0 and 1 of the header
 // (version:4 | class:8 | flow label:20), so its low two bits are bits 4-5 of
@@ -644,7 +643,7 @@ std::optional<uint16_t> PeekUdpDestinationPort(std::span<const uint8_t> frame) {
 // checksum over IPv6 for tunnel-like protocols whose payload carries its own
 // integrity check, as the Tern CRC32C does.
 size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst, uint16_t entropy,
-                          size_t tern_len) {
+                          size_t tern_len, uint8_t traffic_class) {
   if (src.ip.is_v6 != dst.ip.is_v6) return 0;
   const bool v6 = dst.ip.is_v6;
   const size_t ip_header = v6 ? sizeof(Ipv6Header) : sizeof(Ipv4Header);
@@ -662,10 +661,11 @@ size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst
   std::copy_n(src.mac.bytes.begin(), 6, eth->src);
   eth->ether_type.set(v6 ? kEtherTypeIpv6 : kEtherTypeIpv4);
 
-  const uint8_t ect0 = static_cast<uint8_t>(Ecn::kEct0);
+  const uint8_t tos =
+      static_cast<uint8_t>((traffic_class & ~kEcnMask) | static_cast<uint8_t>(Ecn::kEct0));
   if (v6) {
     auto* ip = OverlayMutable<Ipv6Header>(frame, kIpOffset);
-    ip->version_class_flow.set(uint32_t{6} << 28 | uint32_t{ect0} << 20);
+    ip->version_class_flow.set(uint32_t{6} << 28 | uint32_t{tos} << 20 | entropy);
     ip->payload_length.set(static_cast<uint16_t>(ip_length));
     ip->next_header = kIpProtoUdp;
     ip->hop_limit = kInitialTtl;
@@ -674,7 +674,7 @@ size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst
   } else {
     auto* ip = OverlayMutable<Ipv4Header>(frame, kIpOffset);
     ip->version_ihl = 0x45;
-    ip->tos = ect0;
+    ip->tos = tos;
     ip->total_length.set(static_cast<uint16_t>(ip_length));
     ip->identification.set(0);  // DF is set, so the ID is unused (RFC 6864)
     ip->flags_fragment.set(kIpv4FlagDontFragment);
@@ -687,7 +687,7 @@ size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst
     // a sender 3-5% of its time.
     const uint32_t s = src.ip.v4();
     const uint32_t d = dst.ip.v4();
-    const uint32_t sum = (uint32_t{0x45} << 8 | ect0) + static_cast<uint32_t>(ip_length) +
+    const uint32_t sum = (uint32_t{0x45} << 8 | tos) + static_cast<uint32_t>(ip_length) +
                          kIpv4FlagDontFragment + (uint32_t{kInitialTtl} << 8 | kIpProtoUdp) +
                          (s >> 16) + (s & 0xFFFF) + (d >> 16) + (d & 0xFFFF);
     ip->header_checksum.set(FoldChecksum(sum));

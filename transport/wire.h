@@ -134,6 +134,8 @@ static_assert(sizeof(UdpHeader) == 8);
 
 // ECN codepoints of the IP header's low two TOS / traffic-class bits (RFC 3168).
 enum class Ecn : uint8_t { kNotEct = 0, kEct1 = 1, kEct0 = 2, kCe = 3 };
+// The ECN bits of the IPv4 TOS / IPv6 traffic class byte; the rest is DSCP.
+inline constexpr uint8_t kEcnMask = 0x03;
 
 // ---------------------------------------------------------------------------
 // Tern headers.
@@ -422,9 +424,12 @@ std::optional<uint16_t> PeekUdpDestinationPort(std::span<const uint8_t> frame);
 // Writes Ethernet / IP / UDP headers for a Tern packet of `tern_len` bytes into
 // `out` (at least kMaxOuterHeaderBytes) and returns the bytes written.
 // src.ip and dst.ip must be the same family. The packet is sent ECN-capable
-// (ECT(0)) so switches mark rather than drop.
+// (ECT(0)) so switches mark rather than drop. `traffic_class` is the IPv4 TOS
+// or IPv6 traffic class byte less its ECN bits (DSCP << 2), which a fabric maps
+// to a switch queue; 0 is best effort. An IPv6 packet's flow label is the
+// entropy, for fabrics that hash it rather than the ports.
 size_t EncodeFrameHeaders(uint8_t* out, const Endpoint& src, const Endpoint& dst, uint16_t entropy,
-                          size_t tern_len);
+                          size_t tern_len, uint8_t traffic_class = 0);
 
 // Sets the ECN bits of an encoded frame to CE, fixing the IPv4 header checksum.
 void MarkCongestionExperienced(std::span<uint8_t> frame, size_t ecn_offset);

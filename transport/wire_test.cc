@@ -873,7 +873,7 @@ TEST(EncodeFrameHeadersTest, Ipv6WritesExpectedBytes) {
   ASSERT_EQ(EncodeFrameHeaders(out, V6Endpoint(1), V6Endpoint(2), kEntropy, 52), 62u);
   const uint8_t expected[62] = {
       0x02, 0,    0,    0,    0,    0x02, 0x02, 0,    0, 0, 0, 0x01, 0x86, 0xdd,  // Ethernet
-      0x60, 0x20, 0x00, 0x00, 0x00, 0x3c, 0x11, 0x40,  // IPv6: ECT(0), len, UDP, 64
+      0x60, 0x20, 0xc1, 0x23, 0x00, 0x3c, 0x11, 0x40,  // IPv6: ECT(0), flow = entropy, len, UDP, 64
       0xfd, 0,    0,    0,    0,    0,    0,    0,    0, 0, 0, 0,    0,    0,
       0,    0x01,  // source
       0xfd, 0,    0,    0,    0,    0,    0,    0,    0, 0, 0, 0,    0,    0,
@@ -881,6 +881,39 @@ TEST(EncodeFrameHeadersTest, Ipv6WritesExpectedBytes) {
       0xc1, 0x23, 0xc1, 0x46, 0x00, 0x3c, 0x00, 0x00,  // UDP, checksum by offload
   };
   EXPECT_EQ(Bytes(out, out + 62), Bytes(expected, expected + 62));
+}
+
+// DSCP 26 (traffic class 104): the ECN bits stay ECT(0), marking keeps the
+// DSCP, and the IPv4 header checksum covers the TOS.
+TEST(EncodeFrameHeadersTest, TrafficClassCarriesTheDscp) {
+  for (const bool v6 : {false, true}) {
+    SCOPED_TRACE(v6 ? "IPv6" : "IPv4");
+    const Endpoint src = v6 ? V6Endpoint(1) : V4Endpoint(1);
+    const Endpoint dst = v6 ? V6Endpoint(2) : V4Endpoint(2);
+    Bytes frame(kMaxOuterHeaderBytes);
+    frame.resize(EncodeFrameHeaders(frame.data(), src, dst, kEntropy, 52, 104));
+    frame.resize(frame.size() + 52, 0);
+    const auto traffic_class = [&] {
+      return v6 ? static_cast<uint8_t>(At<Ipv6Header>(frame, kIpv4).version_class_flow.get() >> 20)
+                : At<Ipv4Header>(frame, kIpv4).tos;
+    };
+    EXPECT_EQ(traffic_class(), 104 | 0x02);
+    if (!v6) {
+      EXPECT_TRUE(Ipv4ChecksumValid(frame));
+    }
+    FrameDecodeResult decoded = DecodeFrame(frame, dst.udp_port);
+    ASSERT_EQ(decoded.error, DropReason::kNone);
+    EXPECT_EQ(decoded.frame.ecn, Ecn::kEct0);
+    MarkCongestionExperienced(frame, decoded.frame.ecn_offset);
+    EXPECT_EQ(traffic_class(), 104 | 0x03);
+    if (!v6) {
+      EXPECT_TRUE(Ipv4ChecksumValid(frame));
+    }
+    // ECN bits given with the class are Tern's to set, not the caller's.
+    frame.resize(kMaxOuterHeaderBytes);
+    EncodeFrameHeaders(frame.data(), src, dst, kEntropy, 52, 104 | 0x01);
+    EXPECT_EQ(traffic_class(), 104 | 0x02);
+  }
 }
 
 TEST(EncodeFrameHeadersTest, MixedAddressFamiliesWriteNothing) {

@@ -21,6 +21,8 @@ writes the expected file; every Tern frame must match it, must be accepted
 (save a zero-copy retransmission that arrives after its PSN was accepted and
 its buffer rewritten: bad_checksum, as docs/dpdk.md says), and the capture must hold DATA, ACK and retransmitted frames in both
 directions, every received frame having been sent on the other port.
+tern-perf runs with --tclass (DSCP 26): tshark must read that DSCP with
+ECT(0) or CE in every Tern frame, and over IPv6 the entropy as the flow label.
 
 With --capture, an existing pcapng file is checked (its expected file from
 --expected, else from capture_sample --read); it must hold a Tern frame.
@@ -70,9 +72,10 @@ DIRECTIONS = {"in": 1, "out": 2}
 # Zero-copy (the default): frames the reorder fault holds are private copies,
 # so a late original keeps what was sent even after its buffer is reused.
 TERN_PERF_QPS = 4
+TERN_PERF_DSCP = 26  # given as --tclass DSCP x 4
 TERN_PERF_ARGS = ["--fabric=dpdk:loss=0.05,reorder=4,paths=8,seed=3", "--test=write_bw",
                   "-s", "16384", "-n", "200", "--verify", "--quiet", "--timeout", "60",
-                  "--workers", "2", "-q", str(TERN_PERF_QPS)]
+                  "--workers", "2", "-q", str(TERN_PERF_QPS), "--tclass", str(TERN_PERF_DSCP * 4)]
 TERN_PERF_TIMEOUT_S = 120
 EAL_MEMORY_MB = "512"
 # Keys whose value is a list: one dissector field occurrence per element.
@@ -133,7 +136,8 @@ class Packet:
     """The fields tshark showed for one Tern packet of a frame: the frame's own
     (frame, tshark's, UDP) and those of that packet's Tern tree."""
 
-    KEPT = ("frame.", "tern", "_ws.", "udp.dstport")
+    KEPT = ("frame.", "tern", "_ws.", "udp.dstport", "udp.srcport", "ip.dsfield.", "ipv6.tclass.",
+            "ipv6.flow")
 
     def __init__(self, fields, protocols):
         self.fields = fields  # name -> list of (show, showname, size)
@@ -449,6 +453,27 @@ def check_coverage(frames, check):
             check.fail("-", f"capture lacks {what}")
 
 
+def check_dpdk_ip_fields(packets, check, ip_version):
+    """tshark's reading of the IP header of every Tern frame of tern-perf's run:
+    the DSCP it was given (with ECT(0) or CE), and over IPv6 the entropy (UDP
+    source port) as the flow label."""
+    prefix = "ipv6.tclass." if ip_version == 6 else "ip.dsfield."
+    for pkts in packets:
+        pkt = pkts[0]
+        if "tern" not in pkt.protocols:
+            continue
+        label = pkt.one("frame.number")
+        dscp, ecn = pkt.one(prefix + "dscp"), pkt.one(prefix + "ecn")
+        if dscp is None or int(dscp, 0) != TERN_PERF_DSCP:
+            check.fail(label, f"DSCP {dscp}, tern-perf was given {TERN_PERF_DSCP}")
+        if ecn is None or int(ecn, 0) not in (2, 3):
+            check.fail(label, f"ECN {ecn}: neither ECT(0) nor CE")
+        if ip_version == 6:
+            flow, entropy = pkt.one("ipv6.flow"), pkt.one("udp.srcport")
+            if flow is None or entropy is None or int(flow, 0) != int(entropy, 0):
+                check.fail(label, f"flow label {flow}, entropy {entropy}")
+
+
 def check_dpdk_capture(frames, check, ip_version):
     """What a capture of tern-perf's DPDK run must show."""
     expected = flatten(frames)
@@ -759,7 +784,9 @@ def main():
         if mode == "sim":
             check_coverage(expected, check)
         elif mode == "dpdk":
-            counts = check_dpdk_capture(expected, check, 6 if args.ip and ":" in args.ip else 4)
+            ip_version = 6 if args.ip and ":" in args.ip else 4
+            counts = check_dpdk_capture(expected, check, ip_version)
+            check_dpdk_ip_fields(packets, check, ip_version)
             if report["pcap_frames_written"] != len(expected):
                 check.fail("-", f"tern-perf wrote {report['pcap_frames_written']} frames, "
                            f"the capture holds {len(expected)}")
