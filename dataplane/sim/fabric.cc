@@ -37,11 +37,11 @@ bool ParseFlag(std::string_view value, bool* out) {
   return true;
 }
 
-// "A-B@AT_US:down|slow=F|loss=P" against the topology's node names.
+// "A-B@AT_US:down|slow=F|loss=P|up" against the topology's node names.
 absl::StatusOr<CableFailure> ParseFailure(std::string_view text, const Topology& t) {
   const auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "--fabric=sim: fail=%s: %s (form: A-B@AT_US:down|slow=FACTOR|loss=P)", text, why));
+        "--fabric=sim: fail=%s: %s (form: A-B@AT_US:down|slow=FACTOR|loss=P|up)", text, why));
   };
   const size_t at = text.find('@');
   const size_t colon = text.find(':', at == std::string_view::npos ? 0 : at);
@@ -164,7 +164,7 @@ std::string DescribeFabricSpec() {
       buffer=BYTES per switch port (0: one BDP of the longest path)  shared=0|1
       ecn=0|1 (1)  kmin=0.2 kmax=0.8 (fractions of the buffer)  pmax=1
       trim=0|1 (0)  int=0|1 (1: stamp telemetry on packets that ask, for HPCC)
-      fail=A-B@US:down|slow=F|loss=P (repeatable)  seed=N)";
+      fail=A-B@US:down|slow=F|loss=P|up (repeatable)  seed=N)";
 }
 
 absl::StatusOr<Topology> MakeTopology(const FabricConfig& config, std::string_view file_text) {
@@ -269,15 +269,7 @@ void Fabric::Build() {
     for (int dir = 0; dir < 2; ++dir) {
       const uint32_t from = dir == 0 ? cable.a : cable.b;
       const uint32_t to = dir == 0 ? cable.b : cable.a;
-      LinkConfig lc;
-      if (t.IsHost(from)) {
-        // The NIC already serialized the frame at line rate.
-        lc.rate = Bandwidth::Unlimited();
-      } else {
-        lc = port_config_;
-        lc.rate = cable.rate;
-      }
-      lc.delay = cable.delay;
+      const LinkConfig lc = BuiltLinkConfig(cable, from);
       FrameSink sink;
       if (t.IsHost(to)) {
         sink = [this, to](Frame frame) { DeliverToHost(to, std::move(frame)); };
@@ -302,11 +294,32 @@ void Fabric::Build() {
   for (const CableFailure& f : t.failures) ScheduleFailure(f);
 }
 
+LinkConfig Fabric::BuiltLinkConfig(const Cable& cable, uint32_t from) const {
+  LinkConfig lc;
+  if (topology_.IsHost(from)) {
+    // The NIC already serialized the frame at line rate.
+    lc.rate = Bandwidth::Unlimited();
+  } else {
+    lc = port_config_;
+    lc.rate = cable.rate;
+  }
+  lc.delay = cable.delay;
+  return lc;
+}
+
 void Fabric::ScheduleFailure(const CableFailure& f) {
   failure_events_.push_back(sim_.Schedule(f.at, [this, f] {
     for (int dir = 0; dir < 2; ++dir) {
       Link& link = *links_[2 * f.cable + dir];
       switch (f.kind) {
+        case CableFailure::Kind::kUp: {
+          const Cable& cable = topology_.cables[f.cable];
+          const LinkConfig built = BuiltLinkConfig(cable, dir == 0 ? cable.a : cable.b);
+          link.SetBlackhole(false);
+          link.SetRate(built.rate);
+          link.SetLoss(built.loss);
+          break;
+        }
         case CableFailure::Kind::kDown:
           link.SetBlackhole(true);
           break;

@@ -51,7 +51,7 @@ struct FabricConfig {
   bool trim = false;
   bool telemetry = true;  // switch ports stamp in-band telemetry on packets that ask
   // A failure in addition to the topology's: --fabric=sim:...,fail=s0-s8@100:down
-  std::vector<std::string> failures;  // "A-B@AT_US:down|slow=F|loss=P"
+  std::vector<std::string> failures;  // "A-B@AT_US:down|slow=F|loss=P|up"
   uint64_t seed = 0;  // ECMP hash salts and link randomness; tern-replay: 0 takes --seed
 };
 
@@ -144,6 +144,9 @@ class Fabric {
   Fabric(Simulator& sim, Topology topology, Routing routing, const FabricConfig& config);
   void Build();
   void ScheduleFailure(const CableFailure& failure);
+  // How the link carrying frames from `from` over `cable` is built; what an
+  // `up` event restores.
+  LinkConfig BuiltLinkConfig(const Cable& cable, uint32_t from) const;
   // A frame arrived at switch node `sw`.
   void Forward(uint32_t sw, Frame frame);
   void DeliverToHost(uint32_t host, Frame frame);

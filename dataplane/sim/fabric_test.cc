@@ -440,10 +440,13 @@ TEST(FabricSpecTest, MalformedFailuresFailWhenTheTopologyIsMade) {
   }
   // Well-formed ones become the topology's failures, on the named cable.
   FabricConfig config = FatTree4();
-  config.failures = {"s8-s16@5:down", "s16-s8@6:slow=0.5", "h3-s1@7.5:loss=0.25"};
+  config.failures = {"s8-s16@5:down", "s16-s8@6:slow=0.5", "h3-s1@7.5:loss=0.25", "s8-s16@9:up"};
   absl::StatusOr<Topology> t = MakeTopology(config);
   ASSERT_TRUE(t.ok()) << t.status();
-  ASSERT_EQ(t->failures.size(), 3u);
+  ASSERT_EQ(t->failures.size(), 4u);
+  EXPECT_EQ(t->failures[3].cable, t->failures[0].cable);
+  EXPECT_EQ(t->failures[3].kind, CableFailure::Kind::kUp);
+  EXPECT_EQ(t->failures[3].at, Time::Zero() + Duration::Microseconds(9));
   const Cable& agg_core = t->cables[t->failures[0].cable];
   EXPECT_EQ(t->NodeName(agg_core.a), "s8");
   EXPECT_EQ(t->NodeName(agg_core.b), "s16");
@@ -967,6 +970,46 @@ TEST(FabricFailureTest, SlowHalvesTheSwitchSideRatesFromItsTime) {
   EXPECT_TRUE(from_host.config().rate.IsUnlimited()) << "the NIC keeps its own pace";
   // One of the five switch ports on the path now serializes at half rate.
   EXPECT_EQ(latency(), before + half.TransferTime(256) - full.TransferTime(256));
+}
+
+// A cable that went down, slow and lossy, then up, is as built again: every
+// probe crosses or avoids it as before and arrives, at the full rate.
+TEST(FabricFailureTest, UpRestoresACableAsBuilt) {
+  FabricConfig config = FatTree4(5);
+  const uint32_t up_at_us = kFailAtUs + 100;
+  config.failures = {absl::StrCat(kAggCore, "@", kFailAtUs, ":down"),
+                     absl::StrCat(kAggCore, "@", kFailAtUs, ":slow=0.5"),
+                     absl::StrCat(kAggCore, "@", kFailAtUs, ":loss=0.5"),
+                     absl::StrCat(kAggCore, "@", up_at_us, ":up")};
+  SCOPED_TRACE(absl::StrCat("fabric seed ", config.seed));
+  FabricRig rig(config);
+  ASSERT_TRUE(rig.ok()) << rig.status();
+  const Link& up = rig.LinkBetween(AggOf(0, 0), CoreNode(0));
+  const Link& down = rig.LinkBetween(CoreNode(0), AggOf(0, 0));
+
+  rig.sim.RunUntil(Time::Zero() + Duration::Microseconds(kFailAtUs + 1));
+  EXPECT_TRUE(up.config().blackhole);
+  EXPECT_EQ(up.config().rate, Bandwidth::Gbps(200));
+  EXPECT_EQ(up.config().loss, 0.5);
+  const std::vector<Probe> while_down = ProbeEntropies(rig, 0, 15, up, 24);
+  int lost = 0;
+  for (const Probe& p : while_down) lost += p.crossed && !p.delivered;
+  ASSERT_GT(lost, 0) << "no probe crossed the failed cable";
+
+  rig.sim.RunUntil(Time::Zero() + Duration::Microseconds(up_at_us + 1));
+  for (const Link* link : {&up, &down}) {
+    EXPECT_FALSE(link->config().blackhole);
+    EXPECT_EQ(link->config().rate, Bandwidth::Gbps(400));
+    EXPECT_EQ(link->config().loss, 0.0);
+  }
+  const std::vector<Probe> after_up = ProbeEntropies(rig, 0, 15, up, 24);
+  const std::vector<Probe> after_down = ProbeEntropies(rig, 15, 0, down, 24);
+  for (int i = 0; i < 24; ++i) {
+    SCOPED_TRACE(absl::StrCat("entropy ", after_up[i].entropy));
+    EXPECT_EQ(after_up[i].crossed, while_down[i].crossed);
+    EXPECT_TRUE(after_up[i].delivered);
+    EXPECT_TRUE(after_down[i].delivered);
+  }
 }
 
 // --- Shared buffer ------------------------------------------------------------

@@ -166,6 +166,8 @@ absl::Status ParseFailureTiming(std::string_view at_us, std::string_view what, C
   f->at = Time::Zero() + Duration::FractionalMicroseconds(us);
   if (what == "down") {
     f->kind = CableFailure::Kind::kDown;
+  } else if (what == "up") {
+    f->kind = CableFailure::Kind::kUp;
   } else if (what.starts_with("slow=")) {
     f->kind = CableFailure::Kind::kSlow;
     if (!ParseDouble(what.substr(5), &f->value) || !(f->value > 0 && f->value <= 1)) {
@@ -178,7 +180,7 @@ absl::Status ParseFailureTiming(std::string_view at_us, std::string_view what, C
     }
   } else {
     return absl::InvalidArgumentError(
-        absl::StrFormat("unknown failure kind '%s': down, slow=FACTOR or loss=P", what));
+        absl::StrFormat("unknown failure kind '%s': down, slow=FACTOR, loss=P or up", what));
   }
   return absl::OkStatus();
 }
@@ -255,9 +257,10 @@ absl::StatusOr<Topology> ParseTopology(std::string_view text, std::string_view s
     } else if (keyword == "fail") {
       uint32_t a, b;
       if (words.size() != 5 || !parse_node(words[1], &a) || !parse_node(words[2], &b)) {
-        return LineError(source, line_number,
-                         "expected 'fail A B AT_US down|slow=FACTOR|loss=P' with A, B as hI or sJ "
-                         "in range");
+        return LineError(
+            source, line_number,
+            "expected 'fail A B AT_US down|slow=FACTOR|loss=P|up' with A, B as hI or sJ "
+            "in range");
       }
       const std::optional<uint32_t> cable = FindCable(t, a, b);
       if (!cable) {

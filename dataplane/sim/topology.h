@@ -10,7 +10,7 @@
 //   hosts N
 //   switches M
 //   link A B [RATE_GBPS [DELAY_US]]     A, B: hI or sJ; defaults from the spec
-//   fail A B AT_US down|slow=FACTOR|loss=P
+//   fail A B AT_US down|slow=FACTOR|loss=P|up
 // Every host needs exactly one link, to a switch.
 #pragma once
 
@@ -38,8 +38,10 @@ struct Cable {
 inline constexpr double kMaxFailureTimeUs = 1e9;
 
 // Something that happens to one cable (both directions) at a given time.
+// kUp ends whatever happened before: the cable is as built again, so a
+// down-then-up pair is a link flap.
 struct CableFailure {
-  enum class Kind : uint8_t { kDown, kSlow, kLoss };
+  enum class Kind : uint8_t { kDown, kSlow, kLoss, kUp };
   uint32_t cable = 0;  // index into Topology::cables
   Time at;
   Kind kind = Kind::kDown;
@@ -81,7 +83,7 @@ absl::StatusOr<Topology> BuildTopology(const TopologySpec& spec);
 // FindCable finds a cable joining two nodes either way round.
 std::optional<uint32_t> FindNode(const Topology& topology, std::string_view name);
 std::optional<uint32_t> FindCable(const Topology& topology, uint32_t a, uint32_t b);
-// Fills failure->at and kind/value from "AT_US" and "down|slow=F|loss=P";
+// Fills failure->at and kind/value from "AT_US" and "down|slow=F|loss=P|up";
 // the error says which part is wrong.
 absl::Status ParseFailureTiming(std::string_view at_us, std::string_view what,
                                 CableFailure* failure);
