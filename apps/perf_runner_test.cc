@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "apps/perf_options.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -245,6 +246,25 @@ TEST(PerfRunnerTest, BlackholedWireFailsWithTheCompletionError) {
   EXPECT_EQ(r.messages_completed, 0u);
   EXPECT_EQ(r.messages_posted, 10u);
   EXPECT_GT(r.timeouts, 0u);
+}
+
+// With eight wire paths and one of them black-holed, a QP pinned to one
+// entropy that lands on it moves to another entropy at its first timeout:
+// every WRITE and READ completes whichever path is dead.
+TEST(PerfRunnerTest, APinnedQpEscapesABlackholedPathAfterATimeout) {
+  for (const char* test : {"--test=write_bw", "--test=read_bw"}) {
+    uint64_t timeouts = 0;
+    for (int path = 0; path < 8; ++path) {
+      SCOPED_TRACE(absl::StrCat(test, ", wire path ", path, " black-holed"));
+      const std::string fabric = absl::StrCat("--fabric=sim:paths=8,blackhole=", path);
+      const PerfResult r =
+          MustRun(Options({test, "-n", "50", "--paths=1", "--path-policy=single", fabric}), 65536);
+      EXPECT_TRUE(r.passed()) << r.failure;
+      EXPECT_EQ(r.messages_completed, 50u);
+      timeouts += r.timeouts;
+    }
+    EXPECT_GT(timeouts, 0u) << test << ": no QP's entropy crossed the dead path";
+  }
 }
 
 TEST(PerfRunnerTest, CountersNameDropReasonsAndWire) {
