@@ -23,7 +23,7 @@ constexpr std::array<std::string_view, 6> kManagedFlags = {"seed",     "json",  
 // tern-replay's flags: in a side spec, a comma-separated piece whose key is
 // not one of these continues the previous value (cc, fabric and workload
 // values hold commas of their own: "cc=dcqcn:g=0.5,rai=40,paths=16").
-constexpr std::array<std::string_view, 17> kReplayFlags = {"fabric",
+constexpr std::array<std::string_view, 18> kReplayFlags = {"fabric",
                                                            "workload",
                                                            "cc",
                                                            "verb",
@@ -34,6 +34,7 @@ constexpr std::array<std::string_view, 17> kReplayFlags = {"fabric",
                                                            "ack-delay",
                                                            "pull-window",
                                                            "packets-per-turn",
+                                                           "tclass",
                                                            "time-limit",
                                                            "collective-algorithm",
                                                            "comm-groups",

@@ -35,11 +35,11 @@ TEST(AbOptionsTest, DefaultsAreTheBuiltInScenario) {
 TEST(AbOptionsTest, CommasInsideAValueStayWithIt) {
   absl::StatusOr<AbOptions> o =
       Parse({"--a=cc=dcqcn:g=0.5,rai=40,paths=16",
-             "--b=cc=nscc,path-policy=oblivious,mtu=2048,ack-every=1,ack-delay=0.5"});
+             "--b=cc=nscc,path-policy=oblivious,mtu=2048,ack-every=1,ack-delay=0.5,tclass=104"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_THAT(o->a.args, ElementsAre("--cc=dcqcn:g=0.5,rai=40", "--paths=16"));
   EXPECT_THAT(o->b.args, ElementsAre("--cc=nscc", "--path-policy=oblivious", "--mtu=2048",
-                                     "--ack-every=1", "--ack-delay=0.5"));
+                                     "--ack-every=1", "--ack-delay=0.5", "--tclass=104"));
   EXPECT_EQ(o->a.spec, "cc=dcqcn:g=0.5,rai=40,paths=16");
 }
 
