@@ -295,9 +295,10 @@ std::string FormatJson(const RunDescription& run, const ReplayResult& r, const R
       &out,
       "  \"switch\": {\"queue_max_bytes\": %d, \"queue_p50_bytes\": %d, \"queue_p99_bytes\": %d, "
       "\"ecn_marked\": %d, \"trimmed\": %d, \"dropped\": %d, \"no_route_drops\": %d, "
-      "\"ttl_expired_drops\": %d},\n",
+      "\"ttl_expired_drops\": %d, \"failover_rehashed\": %d},\n",
       s.queue_max_bytes, s.queue_p50_bytes, s.queue_p99_bytes, s.ecn_marked, s.trimmed, s.dropped,
-      r.fabric_counters.no_route_drops, r.fabric_counters.ttl_expired_drops);
+      r.fabric_counters.no_route_drops, r.fabric_counters.ttl_expired_drops,
+      r.fabric_counters.failover_rehashed);
   out += "  \"ports\": [";
   for (size_t i = 0; i < s.ports.size(); ++i) {
     const PortSummary& p = s.ports[i];

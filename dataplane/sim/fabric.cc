@@ -129,13 +129,15 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
     } else if (key == "kmin" || key == "kmax" || key == "pmax") {
       if (!ParseDouble(value, &d) || !(d >= 0 && d <= 1)) return BadValue(key, value, "in [0, 1]");
       (key == "kmin" ? c.ecn_kmin : key == "kmax" ? c.ecn_kmax : c.ecn_pmax) = d;
-    } else if (key == "shared" || key == "ecn" || key == "trim" || key == "int") {
+    } else if (key == "shared" || key == "ecn" || key == "trim" || key == "int" ||
+               key == "failover") {
       bool flag;
       if (!ParseFlag(value, &flag)) return BadValue(key, value, "0 or 1");
       (key == "shared" ? c.shared_buffer
        : key == "ecn"  ? c.ecn
        : key == "trim" ? c.trim
-                       : c.telemetry) = flag;
+       : key == "int"  ? c.telemetry
+                       : c.failover) = flag;
     } else if (key == "fail") {
       c.failures.emplace_back(value);
     } else if (key == "seed") {
@@ -145,7 +147,7 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
       return absl::InvalidArgumentError(
           absl::StrFormat("--fabric=sim: unknown key '%s'; valid: topology, file, hosts, k, "
                           "leaves, oversub, rate, delay, mtu, buffer, "
-                          "shared, ecn, kmin, kmax, pmax, trim, int, fail, seed",
+                          "shared, ecn, kmin, kmax, pmax, trim, int, failover, fail, seed",
                           key));
     }
   }
@@ -164,6 +166,7 @@ std::string DescribeFabricSpec() {
       buffer=BYTES per switch port (0: one BDP of the longest path)  shared=0|1
       ecn=0|1 (1)  kmin=0.2 kmax=0.8 (fractions of the buffer)  pmax=1
       trim=0|1 (0)  int=0|1 (1: stamp telemetry on packets that ask, for HPCC)
+      failover=0|1 (0; 1: a switch stops hashing onto its own ports that are down)
       fail=A-B@US:down|slow=F|loss=P|up (repeatable)  seed=N)";
 }
 
@@ -389,10 +392,30 @@ void Fabric::Forward(uint32_t sw, Frame frame) {
       const uint64_t h =
           Mix(switch_salt_[sw - topology_.hosts] ^ (uint64_t{route.src_ip} << 32 | route.dst_ip)) ^
           (uint64_t{route.src_port} << 16 | route.dst_port);
-      port = hops[Mix(h) % hops.size()];
+      const uint64_t pick = Mix(h);
+      port = hops[pick % hops.size()];
+      if (config_.failover) port = LivePort(sw, hops, port, pick);
     }
   }
   port_links_[port_link_offset_[sw] + port]->Send(std::move(frame));
+}
+
+uint32_t Fabric::LivePort(uint32_t sw, std::span<const uint16_t> hops, uint32_t port,
+                          uint64_t pick) {
+  Link* const* links = &port_links_[port_link_offset_[sw]];
+  if (!links[port]->config().blackhole) return port;
+  uint32_t live = 0;
+  for (const uint16_t p : hops) live += links[p]->config().blackhole ? 0 : 1;
+  if (live == 0) return port;
+  uint64_t k = pick % live;
+  for (const uint16_t p : hops) {
+    if (links[p]->config().blackhole) continue;
+    if (k-- == 0) {
+      ++counters_.failover_rehashed;
+      return p;
+    }
+  }
+  return port;  // not reached: k < live
 }
 
 PathInfo Fabric::Path(uint32_t src_host, uint32_t dst_host) const {

@@ -50,6 +50,10 @@ struct FabricConfig {
   // Trim Tern DATA frames to their headers instead of dropping on overflow.
   bool trim = false;
   bool telemetry = true;  // switch ports stamp in-band telemetry on packets that ask
+  // A switch stops hashing onto its own ports whose cable is down, as an ECMP
+  // group drops a member whose link fails; other switches, which do not see
+  // the failure, keep sending toward it (no routing protocol reconverges).
+  bool failover = false;
   // A failure in addition to the topology's: --fabric=sim:...,fail=s0-s8@100:down
   std::vector<std::string> failures;  // "A-B@AT_US:down|slow=F|loss=P|up"
   uint64_t seed = 0;  // ECMP hash salts and link randomness; tern-replay: 0 takes --seed
@@ -58,7 +62,8 @@ struct FabricConfig {
 // Parses the KEY=VALUE,... list after "sim:". Keys: topology
 // (star|leafspine|fattree|FILE path via file=), hosts, k, leaves, oversub,
 // rate (Gb/s), delay (us), mtu (frame bytes), buffer (bytes), shared (0|1),
-// ecn (0|1), kmin, kmax (fractions), pmax, trim (0|1), int (0|1), fail, seed.
+// ecn (0|1), kmin, kmax (fractions), pmax, trim (0|1), int (0|1), failover (0|1),
+// fail, seed.
 absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec);
 std::string DescribeFabricSpec();
 
@@ -96,6 +101,7 @@ struct FabricCounters {
   uint64_t no_route_drops = 0;     // not IPv4, or to an address no host has
   uint64_t ttl_expired_drops = 0;  // arrived with a TTL of 0 or 1: a routing loop
   uint64_t host_unattached_drops = 0;
+  uint64_t failover_rehashed = 0;  // hashed onto a down port, sent on a live one (failover=1)
 };
 
 class Fabric {
@@ -149,6 +155,9 @@ class Fabric {
   LinkConfig BuiltLinkConfig(const Cable& cable, uint32_t from) const;
   // A frame arrived at switch node `sw`.
   void Forward(uint32_t sw, Frame frame);
+  // With failover: `port`, or when its cable is down, the (pick mod n)-th of
+  // the n ports in `hops` whose cable is up; `port` when none is.
+  uint32_t LivePort(uint32_t sw, std::span<const uint16_t> hops, uint32_t port, uint64_t pick);
   void DeliverToHost(uint32_t host, Frame frame);
   // Index into links_ of the link leaving `node` through its port `port`.
   size_t LinkFrom(uint32_t node, uint32_t port) const;

@@ -296,7 +296,7 @@ TEST(FabricSpecTest, FractionalDelayRoundsToThePicosecond) {
 TEST(FabricSpecTest, AcceptsEveryKey) {
   absl::StatusOr<FabricConfig> c = ParseFabricSpec(
       "topology=leafspine,hosts=64,k=8,leaves=4,oversub=2,rate=100,delay=2.5,mtu=9000,"
-      "buffer=200000,shared=1,ecn=0,kmin=0.1,kmax=0.5,pmax=0.3,trim=1,"
+      "buffer=200000,shared=1,ecn=0,kmin=0.1,kmax=0.5,pmax=0.3,trim=1,failover=1,"
       "fail=s0-s4@3:down,fail=h0-s0@4.5:loss=0.5,seed=42");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->topology.kind, TopologyKind::kLeafSpine);
@@ -314,6 +314,7 @@ TEST(FabricSpecTest, AcceptsEveryKey) {
   EXPECT_DOUBLE_EQ(c->ecn_kmax, 0.5);
   EXPECT_DOUBLE_EQ(c->ecn_pmax, 0.3);
   EXPECT_TRUE(c->trim);
+  EXPECT_TRUE(c->failover);
   EXPECT_THAT(c->failures, ::testing::ElementsAre("s0-s4@3:down", "h0-s0@4.5:loss=0.5"));
   EXPECT_EQ(c->seed, 42u);
 
@@ -344,9 +345,10 @@ TEST(FabricSpecTest, UnknownKeyListsTheValidOnes) {
     while (key.starts_with(' ')) key.remove_prefix(1);
     listed.emplace(key);
   }
-  EXPECT_EQ(listed, (std::set<std::string>{"topology", "file", "hosts", "k", "leaves", "oversub",
-                                           "rate", "delay", "mtu", "buffer", "shared", "ecn",
-                                           "kmin", "kmax", "pmax", "trim", "int", "fail", "seed"}));
+  EXPECT_EQ(listed, (std::set<std::string>{"topology", "file", "hosts",    "k",    "leaves",
+                                           "oversub",  "rate", "delay",    "mtu",  "buffer",
+                                           "shared",   "ecn",  "kmin",     "kmax", "pmax",
+                                           "trim",     "int",  "failover", "fail", "seed"}));
   EXPECT_THAT(SpecError("hosts"), HasSubstr("expected KEY=VALUE, got 'hosts'"));
 }
 
@@ -970,6 +972,40 @@ TEST(FabricFailureTest, SlowHalvesTheSwitchSideRatesFromItsTime) {
   EXPECT_TRUE(from_host.config().rate.IsUnlimited()) << "the NIC keeps its own pace";
   // One of the five switch ports on the path now serializes at half rate.
   EXPECT_EQ(latency(), before + half.TransferTime(256) - full.TransferTime(256));
+}
+
+// With failover the aggregation switch s8, which sees its cable to s16 go down, hashes what it sent
+// there over its other core links, so every frame from host 0 up to host 15 arrives. The core s16
+// sees the failure too but has no other way into pod 0, and the other pods' switches do not see it:
+// frames from host 15 that they hash via s16 are still lost.
+TEST(FabricFailureTest, FailoverMovesTrafficOffAPortTheSwitchSeesDown) {
+  FabricConfig config = FatTree4(5);
+  config.failover = true;
+  config.failures = {absl::StrCat(kAggCore, "@", kFailAtUs, ":down")};
+  SCOPED_TRACE(absl::StrCat("fabric seed ", config.seed));
+  FabricRig rig(config);
+  ASSERT_TRUE(rig.ok()) << rig.status();
+  const Link& up = rig.LinkBetween(AggOf(0, 0), CoreNode(0));
+  const Link& down = rig.LinkBetween(CoreNode(0), AggOf(0, 0));
+  const std::vector<Probe> before_up = ProbeEntropies(rig, 0, 15, up, 24);
+  int crossing_up = 0;
+  for (const Probe& p : before_up) crossing_up += p.crossed;
+  ASSERT_GT(crossing_up, 0) << "no entropy hashed over s8 -> s16";
+  EXPECT_EQ(rig.fabric().counters().failover_rehashed, 0u) << "nothing is down yet";
+
+  rig.sim.RunUntil(Time::Zero() + Duration::Microseconds(kFailAtUs + 1));
+  const std::vector<Probe> after_up = ProbeEntropies(rig, 0, 15, up, 24);
+  const std::vector<Probe> after_down = ProbeEntropies(rig, 15, 0, down, 24);
+  int lost_down = 0;
+  for (int i = 0; i < 24; ++i) {
+    SCOPED_TRACE(absl::StrCat("entropy ", after_up[i].entropy));
+    EXPECT_TRUE(after_up[i].delivered);
+    EXPECT_FALSE(after_up[i].crossed) << "sent onto the dead cable";
+    lost_down += after_down[i].delivered ? 0 : 1;
+  }
+  EXPECT_EQ(rig.fabric().counters().failover_rehashed, uint64_t(crossing_up));
+  EXPECT_GT(lost_down, 0) << "no frame from host 15 was hashed toward s16 by another pod";
+  EXPECT_EQ(down.counters().dropped_blackhole, uint64_t(lost_down));
 }
 
 // A cable that went down, slow and lossy, then up, is as built again: every
