@@ -380,13 +380,14 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
         acked_bytes += s.length;
         if (s.state == SlotState::kLost) ++counters_.spurious_loss_marks;
         // CE marks are pinned on the echoed entropy, as for the penalty below.
-        const uint16_t entropy = paths_.EntropyOf(s.path);
-        paths_.OnDelivered(entropy, /*marked=*/ce > 0 && entropy == ack.echo_entropy.get());
+        // A packet sent before a re-path credits nothing: its entropy is no
+        // longer the selector's.
+        paths_.OnDelivered(s.entropy, /*marked=*/ce > 0 && s.entropy == ack.echo_entropy.get());
         OnPacketAcked(s);
       },
       [&](Psn, const TxSlot& s) {
         lost_bytes += s.length;
-        lost_entropy = paths_.EntropyOf(s.path);
+        lost_entropy = s.entropy;
         paths_.OnCongestion(lost_entropy, now, PathPenalty());
       });
   const uint32_t acked = result.acked;

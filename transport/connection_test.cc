@@ -110,6 +110,36 @@ TEST_F(ConnectionTest, SendArrivesIntactAndBothSidesComplete) {
   EXPECT_EQ(a->counters().retransmitted_packets, 0u);
 }
 
+// A QP pinned to one entropy whose path drops everything: the resends before
+// the first timeout go the same way, the ones after it on the next block's
+// entropy, and only those count as entropy changes.
+TEST_F(ConnectionTest, ATimeoutMovesAPinnedQpToAnotherEntropy) {
+  QpInitAttr attr;
+  attr.transport.paths = 1;
+  attr.transport.path_policy = PathPolicy::kSinglePath;
+  auto [a, b] = pair_.ConnectQps(attr);
+  std::set<uint16_t> data_entropies;
+  uint16_t dead = 0;
+  pair_.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    if (from != 0 || !IsData(frame)) return true;
+    const uint16_t entropy = DecodeFrame(frame, kDefaultUdpPort).frame.entropy;
+    if (dead == 0) dead = entropy;
+    data_entropies.insert(entropy);
+    return entropy != dead;
+  });
+  Buffer src(pair_.side(0).pd, 8192, 1), dst(pair_.side(1).pd, 8192, 0);
+  ASSERT_TRUE(PostWrite(a, src, dst, 8192).ok());
+  pair_.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+              ElementsAre(WcStatus::kSuccess));
+  EXPECT_EQ(data_entropies.size(), 2u) << "one entropy before the timeout, one after";
+  EXPECT_GE(a->counters().local_ack_timeout_err, 1u);
+  EXPECT_GE(a->counters().entropy_changes, 1u);
+  EXPECT_LE(a->counters().entropy_changes, a->counters().retransmitted_packets);
+  static_cast<void>(b);
+}
+
 TEST_F(ConnectionTest, SendWithImmDeliversImmediate) {
   auto [a, b] = pair_.ConnectQps();
   Buffer src(pair_.side(0).pd, 100, 1), dst(pair_.side(1).pd, 100, 0);

@@ -45,6 +45,7 @@ struct TxSlot {
   uint16_t message;       // index of the message in its source queue
   uint16_t length;        // payload bytes
   uint16_t path;          // path index of the last transmission
+  uint16_t entropy;       // its entropy: the path index's only until a timeout re-paths
   SlotState state;
   SlotSource source;
   uint8_t transmissions;
