@@ -43,8 +43,8 @@ class PathSelector {
   // around a dead link it is not attached to. The selector moves to the next
   // block of entropies, as TCP's protective re-routing changes its flow label
   // on a timeout, and forgets what it learnt of the old block: penalties and
-  // the recycled queue. Packets and ACKs already on their way keep the path
-  // index they were sent with.
+  // the recycled queue. Feedback about packets sent before the move names
+  // entropies of the old block, which the selector no longer knows (ignored).
   void OnTimeout();
 
   uint16_t paths() const { return static_cast<uint16_t>(avoid_until_.size()); }
