@@ -380,8 +380,7 @@ void Connection::EmitData(Psn psn, Time now, bool retransmit, TxPacket* out) {
   const uint16_t entropy = retransmit ? paths_.NextAvoiding(s.entropy, now) : paths_.Next(now);
   const uint16_t path = static_cast<uint16_t>(std::max(paths_.IndexOf(entropy), 0));
   if (retransmit && entropy != s.entropy) ++counters_.entropy_changes;
-  scoreboard_.OnTransmit(psn, path, now);
-  s.entropy = entropy;
+  scoreboard_.OnTransmit(psn, path, entropy, now);
 
   auto* h = reinterpret_cast<TernHeader*>(out->header);
   // A retransmission asks for an immediate ACK: recovery should not wait for

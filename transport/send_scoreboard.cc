@@ -12,6 +12,7 @@ SendScoreboard::SendScoreboard(uint32_t window_packets, uint16_t paths, bool ful
     : capacity_(std::bit_ceil(std::max<uint32_t>(window_packets, 2))),
       next_path_seq_(std::max<uint16_t>(paths, 1), 0),
       reported_path_seq_(std::max<uint16_t>(paths, 1), 0),
+      reported_entropy_(std::max<uint16_t>(paths, 1), 0),
       reported_epoch_(std::max<uint16_t>(paths, 1), 0) {
   slots_.resize(full_size ? capacity_ : std::min(capacity_, kFirstSlots));
   mask_ = static_cast<uint32_t>(slots_.size()) - 1;
@@ -45,11 +46,12 @@ Psn SendScoreboard::Append(const TxSlot& slot_value) {
   return psn;
 }
 
-void SendScoreboard::OnTransmit(Psn psn, uint16_t path, Time now) {
+void SendScoreboard::OnTransmit(Psn psn, uint16_t path, uint16_t entropy, Time now) {
   TxSlot& s = slot(psn);
   if (path >= next_path_seq_.size()) path = 0;
   s.sent_at = now;
   s.path = path;
+  s.entropy = entropy;
   s.path_seq = next_path_seq_[path]++;
   if (s.transmissions < 255) ++s.transmissions;
   if (s.state == SlotState::kLost) --packets_lost_;
@@ -74,6 +76,7 @@ void SendScoreboard::NoteReportedOnPath(const TxSlot& s) {
   uint32_t& seq = reported_path_seq_[s.path];
   if (reported_epoch_[s.path] != epoch_ || static_cast<int32_t>(s.path_seq + 1 - seq) > 0) {
     seq = s.path_seq + 1;
+    reported_entropy_[s.path] = s.entropy;
   }
   reported_epoch_[s.path] = epoch_;
 }

@@ -82,8 +82,9 @@ class SendScoreboard {
   // fields are filled by OnTransmit) and returns its PSN. Requires HasRoom().
   Psn Append(const TxSlot& slot);
 
-  // Records a (re)transmission of `psn` on `path` at `now`.
-  void OnTransmit(Psn psn, uint16_t path, Time now);
+  // Records a (re)transmission of `psn` on `path`, whose entropy is now
+  // `entropy`, at `now`.
+  void OnTransmit(Psn psn, uint16_t path, uint16_t entropy, Time now);
 
   struct AckResult {
     uint32_t acked = 0;
@@ -137,8 +138,10 @@ class SendScoreboard {
   void NoteReportedOnPath(const TxSlot& s);
   template <typename OnLost>
   void MarkLostBySendOrder(Time now, Duration threshold, OnLost&& on_lost, AckResult* result);
+  // Only a report on the same entropy counts: after a re-path the path index
+  // names another entropy, whose packets need not follow the old one's.
   bool ReportedLaterOnPath(const TxSlot& s) const {
-    return reported_epoch_[s.path] == epoch_ &&
+    return reported_epoch_[s.path] == epoch_ && reported_entropy_[s.path] == s.entropy &&
            static_cast<int32_t>(reported_path_seq_[s.path] - s.path_seq) > 0;
   }
 
@@ -162,6 +165,7 @@ class SendScoreboard {
   // reports. Valid where reported_epoch_ matches epoch_, so nothing is cleared
   // between ACKs.
   std::vector<uint32_t> reported_path_seq_;
+  std::vector<uint16_t> reported_entropy_;  // of the packet that set reported_path_seq_
   std::vector<uint32_t> reported_epoch_;
   uint32_t epoch_ = 0;
   Time delivered_sent_at_;     // latest send time of a transmission known delivered

@@ -11,13 +11,17 @@ const uint64_t kNoSack[2] = {0, 0};
 
 Time At(int64_t us) { return Time::FromNanoseconds(us * 1000); }
 
+// The entropy of path index `path` before any re-path.
+uint16_t EntropyOf(uint16_t path) { return static_cast<uint16_t>(0xC000 + path); }
+
 // Sends `count` packets of 100 bytes, packet i on path (i % paths) at time i us.
 void SendPackets(SendScoreboard& board, int count, uint16_t paths, int64_t start_us = 0) {
   for (int i = 0; i < count; ++i) {
     TxSlot slot{};
     slot.length = 100;
     const Psn psn = board.Append(slot);
-    board.OnTransmit(psn, static_cast<uint16_t>(i % paths), At(start_us + i));
+    const auto path = static_cast<uint16_t>(i % paths);
+    board.OnTransmit(psn, path, EntropyOf(path), At(start_us + i));
   }
 }
 
@@ -166,7 +170,7 @@ TEST(SendScoreboardTest, RetransmissionDeliveredTooSoonDatesNothing) {
   board.Reset(0);
   SendPackets(board, 2, 1);  // PSN 0 at 0 us, PSN 1 at 1 us
   board.MarkLost(0);
-  board.OnTransmit(0, 0, At(100));
+  board.OnTransmit(0, 0, EntropyOf(0), At(100));
   // Acknowledged 5 us after the resend, under the 10 us minimum RTT: the
   // original arrived, so PSN 1 has not been overtaken by a 100 us send.
   EXPECT_TRUE(Ack(board, 1, 0, kNoSack, At(105), Duration::Microseconds(20)).empty());
@@ -178,7 +182,7 @@ TEST(SendScoreboardTest, RetransmissionReportedTooSoonIsNoPathEvidence) {
   board.Reset(0);
   SendPackets(board, 2, 2);  // PSN 0 on path 0 at 0 us, PSN 1 on path 1 at 1 us
   board.MarkLost(1);
-  board.OnTransmit(1, 0, At(100));  // resent on path 0, behind PSN 0
+  board.OnTransmit(1, 0, EntropyOf(0), At(100));  // resent on path 0, behind PSN 0
   // 2 us later PSN 1 is reported: its original arrived, on path 1. Taking the
   // report for the resend on path 0 would condemn PSN 0, which nothing overtook.
   const uint64_t sack[2] = {0b10, 0};
@@ -191,10 +195,29 @@ TEST(SendScoreboardTest, RetransmissionDeliveredAfterMinRttDatesLaterLosses) {
   board.Reset(0);
   SendPackets(board, 2, 1);
   board.MarkLost(0);
-  board.OnTransmit(0, 0, At(100));
+  board.OnTransmit(0, 0, EntropyOf(0), At(100));
   // 30 us after the resend: that copy arrived, and PSN 1, sent before it and
   // out for 149 us, is lost.
   EXPECT_EQ(Ack(board, 1, 0, kNoSack, At(130), Duration::Microseconds(20)), (std::vector<Psn>{1}));
+}
+
+// After a re-path, path 0 is another entropy: a packet reported there says
+// nothing of what the old entropy of path 0 still carries.
+TEST(SendScoreboardTest, AReportOnAPathsNewEntropyCondemnsNothingSentOnItsOldOne) {
+  for (const bool repathed : {false, true}) {
+    SCOPED_TRACE(repathed ? "re-pathed" : "same entropy");
+    SendScoreboard board(16, 1);
+    board.Reset(0);
+    for (Psn psn = 0; psn < 2; ++psn) {
+      TxSlot slot{};
+      slot.length = 100;
+      board.Append(slot);
+      const uint16_t entropy = psn == 1 && repathed ? EntropyOf(1) : EntropyOf(0);
+      board.OnTransmit(psn, 0, entropy, At(psn));
+    }
+    const uint64_t sack[2] = {0b10, 0};  // PSN 1 arrived
+    EXPECT_EQ(Ack(board, 0, 0, sack, At(20)), repathed ? std::vector<Psn>{} : std::vector<Psn>{0});
+  }
 }
 
 TEST(SendScoreboardTest, NothingReportedMeansNothingLost) {
@@ -218,7 +241,7 @@ TEST(SendScoreboardTest, LostSetYieldsEachLostPacketOnceAndSkipsLateAcks) {
   Psn psn;
   ASSERT_TRUE(board.NextLost(&psn));
   EXPECT_EQ(psn, 1u);
-  board.OnTransmit(1, 0, At(10));
+  board.OnTransmit(1, 0, EntropyOf(0), At(10));
   EXPECT_EQ(board.packets_lost(), 0u);
   EXPECT_FALSE(board.NextLost(&psn));
 }
@@ -234,7 +257,7 @@ TEST(SendScoreboardTest, LostPacketsAreResentLowestPsnFirst) {
   Psn psn;
   for (int t = 20; board.NextLost(&psn); ++t) {
     order.push_back(psn);
-    board.OnTransmit(psn, 0, At(t));
+    board.OnTransmit(psn, 0, EntropyOf(0), At(t));
   }
   EXPECT_EQ(order, (std::vector<Psn>{103, 105, 107}));
   board.MarkLost(101);  // below where the last search ended
@@ -247,7 +270,7 @@ TEST(SendScoreboardTest, RetransmissionReentersFlightOnItsNewPath) {
   board.Reset(0);
   SendPackets(board, 1, 2);
   board.MarkLost(0);
-  board.OnTransmit(0, 1, At(50));
+  board.OnTransmit(0, 1, EntropyOf(1), At(50));
   EXPECT_EQ(board.slot(0).state, SlotState::kInFlight);
   EXPECT_EQ(board.slot(0).path, 1u);
   EXPECT_EQ(board.slot(0).transmissions, 2u);
@@ -279,7 +302,7 @@ TEST(SendScoreboardTest, SlotsSurviveTheRingGrowingToTheWindow) {
     slot.length = static_cast<uint16_t>(i % 1000 + 1);
     slot.offset = static_cast<uint32_t>(i);
     const Psn psn = board.Append(slot);
-    board.OnTransmit(psn, 0, At(100 + i));
+    board.OnTransmit(psn, 0, EntropyOf(0), At(100 + i));
   }
   EXPECT_FALSE(board.HasRoom());
   EXPECT_EQ(board.outstanding(), 1024u);
