@@ -589,7 +589,7 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
   }
   if (raw.Has("tclass")) {
     const std::optional<uint64_t> tclass = ParseUnsigned(raw.Get("tclass"));
-    if (!tclass || *tclass > 255 || (*tclass & kEcnMask) != 0) {
+    if (!tclass || !IsDscpTrafficClass(*tclass)) {
       return FlagError("tclass",
                        absl::StrFormat("'%s' is not a traffic class; valid: DSCP x 4, 0..252 "
                                        "(the ECN bits are Tern's)",

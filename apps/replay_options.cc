@@ -152,7 +152,7 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       }
       o.config.packets_per_turn = static_cast<uint32_t>(u);
     } else if (name == "tclass") {
-      if (!ParseUint(value, &u) || u > 255 || (u & kEcnMask) != 0) {
+      if (!ParseUint(value, &u) || !IsDscpTrafficClass(u)) {
         return FlagError(name, "DSCP x 4, 0..252 (the ECN bits are Tern's)");
       }
       o.config.traffic_class = static_cast<uint8_t>(u);

@@ -313,7 +313,7 @@ absl::StatusOr<std::unique_ptr<Context>> Context::Create(const ContextConfig& co
     return absl::InvalidArgumentError(absl::StrFormat("packets_per_turn %u outside [1, %u]",
                                                       config.packets_per_turn, kMaxPacketsPerTurn));
   }
-  if ((config.traffic_class & kEcnMask) != 0) {
+  if (!IsDscpTrafficClass(config.traffic_class)) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "traffic class %u has ECN bits set: give DSCP << 2 (Tern sends ECT(0) itself)",
         config.traffic_class));

@@ -136,6 +136,11 @@ static_assert(sizeof(UdpHeader) == 8);
 enum class Ecn : uint8_t { kNotEct = 0, kEct1 = 1, kEct0 = 2, kCe = 3 };
 // The ECN bits of the IPv4 TOS / IPv6 traffic class byte; the rest is DSCP.
 inline constexpr uint8_t kEcnMask = 0x03;
+// A traffic class Tern can be given (ContextConfig::traffic_class, --tclass):
+// a byte whose ECN bits are clear, since Tern sets them itself.
+constexpr bool IsDscpTrafficClass(uint64_t value) {
+  return value <= 0xFF && (value & kEcnMask) == 0;
+}
 
 // ---------------------------------------------------------------------------
 // Tern headers.
