@@ -102,7 +102,7 @@ absl::Status WriteReplayOutputs(const ReplayOptions& options, const ReplayRun& r
   }
   if (!options.timeline_dir.empty()) {
     if (absl::Status s = CreateTimelineDirectory(options.timeline_dir); !s.ok()) return s;
-    const Duration interval = options.config.timeline_interval;
+    const Duration interval = run.result.timeline_interval;
     const Duration window = options.fairness_window > Duration::Zero()
                                 ? options.fairness_window
                                 : DefaultFairnessWindow(run.result, interval);

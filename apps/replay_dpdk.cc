@@ -54,6 +54,10 @@ constexpr int kRttProbes = 8;
 constexpr uint64_t kProbeWrId = uint64_t{1} << 63;
 // Polls without a frame before --idle-sleep applies.
 constexpr uint32_t kIdleLoops = 64;
+// --timeline-interval: samples a rank keeps at most (about 100 MB); a run
+// that would take more stops sampling, with a warning, rather than grow
+// without bound.
+constexpr size_t kMaxCcSamples = size_t{1} << 20;
 
 int64_t RealtimeNs() {
   timespec ts{};
@@ -279,6 +283,7 @@ class DpdkRank {
     std::deque<std::pair<uint32_t, uint64_t>> waiting;  // (step, chunk index)
     uint64_t recv_expected = 0, recv_posted = 0, recv_done = 0;
     Duration base_rtt = Duration::Infinite();
+    uint64_t sampled_bytes = 0;  // new payload bytes sent by the last cc sample
   };
 
   absl::Status SetUpContext();
@@ -301,6 +306,8 @@ class DpdkRank {
   void Received(uint32_t step, Time now);
   void Resolved(uint32_t step, Time now);  // finished or received here
   size_t PollCompletions(Time now);
+  // --timeline-interval: one cc sample per sampled peer, stamped `tick`.
+  void SampleCc(Time tick);
   bool LocalDone() const {
     return steps_done_ == plan_.runs.size() && receives_done_ == plan_.receives.size();
   }
@@ -352,6 +359,8 @@ class DpdkRank {
   std::vector<uint64_t> recv_errors_;  // per step: bytes that differed
   std::vector<uint64_t> recv_bytes_;   // per step: bytes received and checked
   std::vector<FlowResult> flows_;      // per step
+  std::vector<CcSample> cc_timeline_;
+  bool cc_timeline_full_ = false;  // kMaxCcSamples reached
   std::vector<uint8_t> done_;
   uint64_t steps_done_ = 0;
   uint64_t receives_done_ = 0;
@@ -714,6 +723,34 @@ size_t DpdkRank::PollCompletions(Time now) {
   return total;
 }
 
+void DpdkRank::SampleCc(Time tick) {
+  const size_t sampled = std::min<size_t>(peers_.size(), options_.config.timeline_connections);
+  if (cc_timeline_.size() + sampled > kMaxCcSamples) {
+    if (!cc_timeline_full_) {
+      spdlog::warn("rank {}: {} cc samples kept; no more are taken (raise --timeline-interval)",
+                   rank_, cc_timeline_.size());
+      cc_timeline_full_ = true;
+    }
+    return;
+  }
+  for (size_t i = 0; i < sampled; ++i) {
+    Peer& p = peers_[i];
+    const QpCounters& counters = p.qp->counters();
+    const uint64_t fresh = counters.data_bytes_sent - counters.retransmitted_bytes;
+    // A QP that has not sent yet has nothing to show, as in the simulator.
+    if (fresh == 0) continue;
+    CcSample sample;
+    sample.at = tick;
+    sample.src = rank_;
+    sample.dst = p.rank;
+    sample.bytes_sent = fresh - p.sampled_bytes;
+    p.sampled_bytes = fresh;
+    sample.count = static_cast<uint8_t>(
+        p.qp->CcVariables(std::span<CcVariable, kMaxCcVariables>(sample.variables)));
+    cc_timeline_.push_back(sample);
+  }
+}
+
 void DpdkRank::RunWorkload() {
   const size_t n = workload_.steps.size();
   runs_here_.assign(n, 0);
@@ -730,11 +767,20 @@ void DpdkRank::RunWorkload() {
   const uint64_t hz = dpdk::TscHz();
   const uint64_t start_tsc = clock_.ToTsc(start_);
   const uint64_t deadline = start_tsc + static_cast<uint64_t>(d_.time_limit_s * hz);
+  const Duration interval = options_.config.timeline_interval;
+  Time next_tick = interval > Duration::Zero() ? Time::Zero() + interval : Time::Infinite();
   while (!LocalDone()) {
     const uint64_t tsc = dpdk::ReadTsc();
     const Time now = clock_.ToTime(tsc) - (start_ - Time::Zero());
     size_t work = worker_->Poll(tsc);
     work += PollCompletions(now);
+    if (now >= next_tick) {
+      // Stamped with the tick, so every rank's samples of a tick line up; a
+      // tick the loop overslept is skipped and its bytes go to the next one.
+      SampleCc(next_tick);
+      next_tick =
+          next_tick + interval * ((now - next_tick).picoseconds() / interval.picoseconds() + 1);
+    }
     while (!due_.empty() && due_.top().first <= now) {
       const uint32_t step = due_.top().second;
       due_.pop();
@@ -928,6 +974,8 @@ RankResult DpdkRank::Collect() const {
                                      recv_bytes_[i], recv_errors_[i]});
   }
   for (const Peer& p : peers_) r.qps.push_back(RankQp{p.rank, p.qp->counters()});
+  r.timeline_interval = options_.config.timeline_interval;
+  r.cc_timeline = cc_timeline_;
   return r;
 }
 

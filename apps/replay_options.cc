@@ -234,13 +234,13 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     return std::find(seen.begin(), seen.end(), flag) != seen.end();
   };
   if (!o.merge_paths.empty()) {
-    for (const char* flag :
-         {"fabric", "workload", "cc", "seed", "timeline", "rank", "hosts", "out"}) {
+    for (const char* flag : {"fabric", "workload", "cc", "seed", "timeline-interval",
+                             "timeline-flows", "rank", "hosts", "out"}) {
       if (given(flag))
         return FlagError("merge", absl::StrFormat("takes no --%s: the rank files say", flag));
     }
-    if (o.json_path.empty() && o.csv_path.empty()) {
-      return FlagError("merge", "needs --json FILE and/or --csv FILE");
+    if (o.json_path.empty() && o.csv_path.empty() && o.timeline_dir.empty()) {
+      return FlagError("merge", "needs --json FILE, --csv FILE or --timeline DIR");
     }
     return o;
   }
@@ -260,13 +260,16 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
     }
     if (o.dpdk_options.out_path.empty())
       return FlagError("fabric", "dpdk needs --out FILE (this rank's results)");
-    for (const char* flag :
-         {"timeline", "timeline-interval", "timeline-flows", "fairness-window", "json", "csv"}) {
+    for (const char* flag : {"timeline", "fairness-window", "json", "csv"}) {
       if (given(flag)) {
         return FlagError(
             flag,
             "not with --fabric=dpdk: each rank writes --out; merge the rank files with --merge");
       }
+    }
+    // A rank samples from its polling loop, whose turns take a microsecond or more.
+    if (given("timeline-interval") && o.config.timeline_interval < Duration::Microseconds(1)) {
+      return FlagError("timeline-interval", "at least 1 microsecond with --fabric=dpdk");
     }
   } else {
     for (const char* flag : {"rank", "hosts", "out", "link-rate", "base-rtt", "control-port",
@@ -290,7 +293,8 @@ usage: tern-replay [--fabric=sim[:...]] [--workload=SPEC] [--cc=NAME[:k=v,...]] 
                    [--json FILE] [--csv FILE] [--timeline DIR] [options]
        tern-replay [EAL args] -- --fabric=dpdk --rank R --hosts FILE --out FILE
                    [--workload=SPEC --cc=... --seed N] [dpdk options]     (one rank per host)
-       tern-replay --merge RANKFILE... --json FILE [--csv FILE]      (rank files -> one report)
+       tern-replay --merge RANKFILE... --json FILE [--csv FILE] [--timeline DIR]
+                                                              (rank files -> one report)
 
   --workload=SPEC        what to replay (default incast); forms below
   --cc=SPEC              congestion control (default fixed); --cc=help lists them
@@ -345,6 +349,9 @@ transmit faults on this rank's port from the common start; docs/replay-dpdk.md):
   --start-delay MS       common start = rank 0's clock at the barrier + MS (default 200)
   --idle-sleep US        sleep this long when the port is idle (default 0: busy poll)
   --time-limit MS        wall-clock limit from the start (default 10000 on DPDK)
+  --timeline-interval US each rank samples its QPs' congestion control this often (>= 1;
+                         default: no samples); --merge --timeline DIR writes them
+  --timeline-flows N     peers whose QPs a rank samples, lowest ranks first (default 8)
 
 Exit status: 0 every flow completed (and, over DPDK, every byte verified); 1 the run
 or its output files failed; 2 bad input, named in the message; 3 a flow failed or did

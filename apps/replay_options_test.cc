@@ -212,9 +212,33 @@ TEST(ReplayOptionsTest, MergeTakesEveryFileUpToTheNextFlag) {
 
 TEST(ReplayOptionsTest, MergeNeedsFilesAndAnOutput) {
   EXPECT_THAT(Parse({"--merge", "--json", "j"}).status().message(), HasSubstr("rank files"));
-  EXPECT_THAT(Parse({"--merge", "a"}).status().message(), HasSubstr("--json FILE"));
+  EXPECT_THAT(Parse({"--merge", "a"}).status().message(),
+              HasSubstr("needs --json FILE, --csv FILE or --timeline DIR"));
   EXPECT_THAT(Parse({"--merge", "a", "--json", "j", "--seed", "2"}).status().message(),
               HasSubstr("takes no --seed"));
+}
+
+TEST(ReplayOptionsTest, CcSamplesAreTakenByRanksAndWrittenByTheMerge) {
+  absl::StatusOr<ReplayOptions> o = Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o",
+                                           "--timeline-interval", "50", "--timeline-flows", "2"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->config.timeline_interval, Duration::Microseconds(50));
+  EXPECT_EQ(o->config.timeline_connections, 2u);
+  EXPECT_EQ(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"})->config.timeline_interval,
+            Duration::Zero());
+  EXPECT_THAT(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--timeline-interval", "0.5"})
+                  .status()
+                  .message(),
+              HasSubstr("--timeline-interval: at least 1 microsecond with --fabric=dpdk"));
+  EXPECT_THAT(
+      Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--timeline", "d"}).status().message(),
+      HasSubstr("--timeline: not with --fabric=dpdk"));
+  o = Parse({"--merge", "a", "b", "--timeline", "dir"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->timeline_dir, "dir");
+  EXPECT_THAT(
+      Parse({"--merge", "a", "--timeline", "d", "--timeline-interval", "5"}).status().message(),
+      HasSubstr("takes no --timeline-interval: the rank files say"));
 }
 
 // Seeded damage to one argument of a valid command line: each result parses

@@ -1,6 +1,7 @@
 #include "apps/replay_rank_file.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <map>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "apps/file_io.h"
+#include "cc/congestion_control.h"
 #include "dataplane/sim/simulator.h"
 #include "transport/text.h"
 
@@ -57,12 +59,25 @@ class RankFileParser {
     return absl::OkStatus();
   }
 
+  absl::Status ParseCcSample(const std::vector<std::string_view>& f);
+
   std::string_view text_;
   std::string_view name_;
   int line_ = 0;
   RankResult r_;
   std::set<std::string> headers_;
+  // The variables of the rank's algorithm, as it names them: a sample's
+  // names must be among them and point at these literals, which outlive
+  // every result (CcVariable::name).
+  std::vector<std::string_view> cc_variable_names_;
 };
+
+// A value as FormatRankFile prints it (%.17g): any double, "inf" and "nan" too.
+bool ParseCcValue(std::string_view text, double* out) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return !text.empty() && ec == std::errc() && ptr == end;
+}
 
 absl::Status RankFileParser::ParseHeader(std::string_view key, std::string_view value) {
   if (!headers_.insert(std::string(key)).second) {
@@ -100,6 +115,13 @@ absl::Status RankFileParser::ParseHeader(std::string_view key, std::string_view 
   if (key == "fault_delayed") return Number(value, key, &r_.faults.delayed);
   if (key == "link_gbps") {
     if (!ParseDouble(value, &r_.link_gbps)) return Error("link_gbps: not a number");
+    return absl::OkStatus();
+  }
+  if (key == "timeline_interval_ps") {
+    int64_t ps;
+    if (absl::Status s = Number(value, key, &ps); !s.ok()) return s;
+    if (ps < 0) return Error("timeline_interval_ps: negative");
+    r_.timeline_interval = Duration::Picoseconds(ps);
     return absl::OkStatus();
   }
   if (key == "elapsed_ps") {
@@ -217,8 +239,63 @@ absl::Status RankFileParser::ParseRecord(const std::vector<std::string_view>& f)
     r_.qps.push_back(qp);
     return absl::OkStatus();
   }
+  if (kind == "cc_sample") return ParseCcSample(f);
   if (f.size() != 2) return Error(absl::StrFormat("unknown record '%s'", kind));
   return ParseHeader(kind, f[1]);
+}
+
+absl::Status RankFileParser::ParseCcSample(const std::vector<std::string_view>& f) {
+  if (f.size() < 5)
+    return Error(absl::StrFormat("'cc_sample' record has %d fields, expected 5 or more", f.size()));
+  if (!headers_.contains("cc") || !headers_.contains("rank")) {
+    return Error("'cc_sample' before the rank and cc records");
+  }
+  if (cc_variable_names_.empty()) {
+    // The names do not depend on the parameters: the algorithm's defaults do.
+    const std::string_view algorithm = std::string_view(r_.cc).substr(0, r_.cc.find(':'));
+    absl::StatusOr<std::unique_ptr<CongestionControl>> cc =
+        CreateCongestionControl(algorithm, CcContext{});
+    if (!cc.ok())
+      return Error(absl::StrFormat("cc samples of '%s': %s", r_.cc, cc.status().message()));
+    std::array<CcVariable, kMaxCcVariables> variables;
+    const int n = (*cc)->DebugVariables(variables);
+    for (int i = 0; i < n; ++i) cc_variable_names_.push_back(variables[i].name);
+  }
+  CcSample sample;
+  int64_t at;
+  absl::Status s = Number(f[1], "cc sample time", &at);
+  if (s.ok()) s = Number(f[2], "cc sample src", &sample.src);
+  if (s.ok()) s = Number(f[3], "cc sample dst", &sample.dst);
+  if (s.ok()) s = Number(f[4], "cc sample bytes", &sample.bytes_sent);
+  if (!s.ok()) return s;
+  if (at < 0) return Error("cc sample time: negative");
+  if (sample.src != r_.rank) {
+    return Error(
+        absl::StrFormat("cc sample of rank %d's QP, not this rank's (%d)", sample.src, r_.rank));
+  }
+  sample.at = Time::FromPicoseconds(at);
+  if (f.size() - 5 > cc_variable_names_.size()) {
+    return Error(absl::StrFormat("cc sample has %d variables, '%s' has %d", f.size() - 5, r_.cc,
+                                 cc_variable_names_.size()));
+  }
+  for (size_t i = 5; i < f.size(); ++i) {
+    const size_t eq = f[i].find('=');
+    const std::string_view name = f[i].substr(0, eq);
+    const auto known = std::find(cc_variable_names_.begin(), cc_variable_names_.end(), name);
+    if (eq == std::string_view::npos || known == cc_variable_names_.end()) {
+      return Error(absl::StrFormat(
+          "'%s': not NAME=VALUE with a variable of '%s' (%s)", f[i], r_.cc,
+          absl::StrJoin(cc_variable_names_, ", ",
+                        [](std::string* out, std::string_view n) { out->append(n); })));
+    }
+    CcVariable& v = sample.variables[sample.count++];
+    v.name = *known;
+    if (!ParseCcValue(f[i].substr(eq + 1), &v.value)) {
+      return Error(absl::StrFormat("'%s': the value is not a number", f[i]));
+    }
+  }
+  r_.cc_timeline.push_back(sample);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<RankResult> RankFileParser::Parse() {
@@ -328,6 +405,7 @@ std::string FormatRankFile(const RankResult& r) {
   header("fault_duplicated", r.faults.duplicated);
   header("fault_corrupted", r.faults.corrupted);
   header("fault_delayed", r.faults.delayed);
+  header("timeline_interval_ps", r.timeline_interval.picoseconds());
   for (const Collective& c : r.collectives) {
     lines.push_back(absl::StrCat("collective\t", Esc(c.name), "\t", Esc(c.operation), "\t",
                                  Esc(c.algorithm), "\t", c.bytes, "\t", c.ranks));
@@ -347,6 +425,14 @@ std::string FormatRankFile(const RankResult& r) {
     std::string line = absl::StrCat("qp\t", qp.peer);
     for (const QpCounterField& c : QpCounterFields()) {
       absl::StrAppend(&line, "\t", c.name, "=", qp.counters.*(c.member));
+    }
+    lines.push_back(std::move(line));
+  }
+  for (const CcSample& c : r.cc_timeline) {
+    std::string line = absl::StrCat("cc_sample\t", c.at.picoseconds(), "\t", c.src, "\t", c.dst,
+                                    "\t", c.bytes_sent);
+    for (int i = 0; i < c.count; ++i) {
+      absl::StrAppendFormat(&line, "\t%s=%.17g", c.variables[i].name, c.variables[i].value);
     }
     lines.push_back(std::move(line));
   }
@@ -386,6 +472,10 @@ absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks) {
     }
     if (r.start_unix_ns != r0.start_unix_ns) {
       return differs("start time (ns)", r0.start_unix_ns, r.start_unix_ns);
+    }
+    if (r.timeline_interval != r0.timeline_interval) {
+      return differs("timeline interval (ps)", r0.timeline_interval.picoseconds(),
+                     r.timeline_interval.picoseconds());
     }
     if (r.collectives.size() != r0.collectives.size()) {
       return differs("collectives", r0.collectives.size(), r.collectives.size());
@@ -439,6 +529,13 @@ absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks) {
     for (const RankQp& qp : r.qps) {
       pairs[{std::min(r.rank, qp.peer), std::max(r.rank, qp.peer)}] += qp.counters;
     }
+    for (const CcSample& c : r.cc_timeline) {
+      if (c.dst >= r0.ranks) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "rank files: rank %d has a cc sample toward rank %d of %d", r.rank, c.dst, r0.ranks));
+      }
+      out.cc_timeline.push_back(c);
+    }
     d.frames_sent += r.frames_sent;
     d.frames_received += r.frames_received;
     d.faults += r.faults;
@@ -448,6 +545,10 @@ absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks) {
   }
   std::sort(out.flows.begin(), out.flows.end(),
             [](const FlowResult& a, const FlowResult& b) { return a.step < b.step; });
+  // FairnessTimeline reads the samples of one tick together.
+  std::stable_sort(out.cc_timeline.begin(), out.cc_timeline.end(),
+                   [](const CcSample& a, const CcSample& b) { return a.at < b.at; });
+  out.timeline_interval = r0.timeline_interval;
   for (const auto& [pair, counters] : pairs) {
     out.connections.push_back(ConnectionResult{pair.first, pair.second, counters});
   }

@@ -18,7 +18,7 @@
 //                                                 frames_received, fault_judged,
 //                                                 fault_dropped, fault_blackholed,
 //                                                 fault_duplicated, fault_corrupted,
-//                                                 fault_delayed
+//                                                 fault_delayed, timeline_interval_ps
 //   collective NAME OP ALGORITHM BYTES RANKS       every collective of the workload
 //   flow STEP SRC DST BYTES START FINISH IDEAL STATUS COLLECTIVE LABEL
 //                                                 every transfer this rank sent;
@@ -28,6 +28,11 @@
 //                                                 bytes expected, bytes received and
 //                                                 checked, bytes that differed from the pattern
 //   qp PEER NAME=VALUE...                          counters of this rank's QP to PEER
+//   cc_sample AT SRC DST BYTES NAME=VALUE...       with timeline_interval_ps > 0: one
+//                                                 congestion-control sample of the QP
+//                                                 SRC (this rank) -> DST at tick AT, its
+//                                                 new payload bytes since the tick before
+//                                                 and the algorithm's variables
 //   end <TAB> LINES                                 last line: records before it, so a
 //                                                 truncated file is refused
 #pragma once
@@ -46,8 +51,8 @@
 namespace tern::replay {
 
 inline constexpr std::string_view kRankFileMagic = "tern-replay-rank";
-// 2: every QpCounterFields() counter; 3: paths and path_policy
-inline constexpr uint32_t kRankFileVersion = 3;
+// 2: every QpCounterFields() counter; 3: paths and path_policy; 4: cc samples
+inline constexpr uint32_t kRankFileVersion = 4;
 
 // One transfer as its destination saw it.
 struct RankReceive {
@@ -88,6 +93,11 @@ struct RankResult {
   std::vector<FlowResult> flows;      // transfers this rank sent
   std::vector<RankReceive> receives;  // transfers sent to this rank
   std::vector<RankQp> qps;
+  // --timeline-interval: the sampling period (zero: the rank took no
+  // samples) and the samples of its QPs' sending sides, at ticks that are
+  // multiples of it since the common start, so every rank's ticks line up.
+  Duration timeline_interval;
+  std::vector<CcSample> cc_timeline;
 };
 
 // A short digest of everything a rank runs by (hosts, steps with their
@@ -103,7 +113,8 @@ absl::StatusOr<RankResult> ParseRankFile(std::string_view text, std::string_view
 // same workload, seed, verb, congestion control and path choice (the error names the first
 // field that differs and both ranks). Flows come out in step order;
 // collectives span their transfers; a connection's counters are summed over
-// both ends; ReplayResult::dataplane carries the data check.
+// both ends; ReplayResult::dataplane carries the data check; the ranks' cc
+// samples (all taken at one interval, or none) come out in time order.
 absl::StatusOr<ReplayResult> MergeRankResults(std::vector<RankResult> ranks);
 // Reads and parses every file, then merges.
 absl::StatusOr<ReplayResult> MergeRankResults(const std::vector<std::string>& paths);

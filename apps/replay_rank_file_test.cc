@@ -1,13 +1,17 @@
 #include "apps/replay_rank_file.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
+#include <memory>
 #include <string>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "apps/replay_report.h"
+#include "cc/congestion_control.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -63,6 +67,21 @@ RankResult MakeRank(uint32_t rank) {
   qp.counters.retransmitted_packets = rank;
   r.qps.push_back(qp);
   return r;
+}
+
+// Rank `rank`'s sample of its QP to the other rank at `at_us`, with the
+// variables of MakeRank's algorithm, `fixed`, under the names it uses.
+CcSample MakeCcSample(uint32_t rank, int64_t at_us, uint64_t bytes) {
+  absl::StatusOr<std::unique_ptr<CongestionControl>> cc =
+      CreateCongestionControl("fixed", CcContext{});
+  CcSample s;
+  s.at = Time::Zero() + Duration::Microseconds(at_us);
+  s.src = rank;
+  s.dst = 1 - rank;
+  s.bytes_sent = bytes;
+  if (cc.ok()) s.count = static_cast<uint8_t>((*cc)->DebugVariables(s.variables));
+  for (int i = 0; i < s.count; ++i) s.variables[i].value = 1.5e9 + i + at_us;
+  return s;
 }
 
 TEST(RankFileTest, RoundTripKeepsEveryField) {
@@ -134,6 +153,69 @@ TEST(RankFileTest, BadPathChoiceIsRefused) {
     ASSERT_FALSE(r.ok());
     EXPECT_THAT(r.status().message(), HasSubstr(why));
   }
+}
+
+TEST(RankFileTest, CcSamplesRoundTrip) {
+  RankResult r = MakeRank(0);
+  r.timeline_interval = Duration::Microseconds(10);
+  r.cc_timeline = {MakeCcSample(0, 10, 5000), MakeCcSample(0, 20, 0)};
+  ASSERT_GT(r.cc_timeline[0].count, 0);
+  r.cc_timeline[1].variables[0].value = std::numeric_limits<double>::infinity();
+  const std::string text = FormatRankFile(r);
+  absl::StatusOr<RankResult> back = ParseRankFile(text, "r0");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(FormatRankFile(*back), text);
+  EXPECT_EQ(back->timeline_interval, Duration::Microseconds(10));
+  ASSERT_EQ(back->cc_timeline.size(), 2u);
+  const CcSample& first = back->cc_timeline[0];
+  EXPECT_EQ(first.at, Time::Zero() + Duration::Microseconds(10));
+  EXPECT_EQ(first.dst, 1u);
+  EXPECT_EQ(first.bytes_sent, 5000u);
+  ASSERT_EQ(first.count, r.cc_timeline[0].count);
+  for (int i = 0; i < first.count; ++i) {
+    EXPECT_EQ(first.variables[i].name, r.cc_timeline[0].variables[i].name);
+    EXPECT_EQ(first.variables[i].value, r.cc_timeline[0].variables[i].value);
+  }
+  EXPECT_TRUE(std::isinf(back->cc_timeline[1].variables[0].value));
+}
+
+TEST(RankFileTest, BadCcSamplesAreRefused) {
+  RankResult r = MakeRank(0);
+  r.timeline_interval = Duration::Microseconds(10);
+  r.cc_timeline = {MakeCcSample(0, 10, 5000)};
+  const std::string text = FormatRankFile(r);
+  const std::string name(r.cc_timeline[0].variables[0].name);
+  const std::string line = absl::StrCat("cc_sample\t10000000\t0\t1\t5000\t", name, "=");
+  ASSERT_THAT(text, HasSubstr(line));
+  for (const auto& [from, to, why] : {
+           std::tuple{line, absl::StrCat("cc_sample\t10000000\t0\t1\t5000\tnope="),
+                      absl::StrCat("not NAME=VALUE with a variable of 'fixed' (", name)},
+           std::tuple{line, absl::StrCat("cc_sample\t10000000\t1\t0\t5000\t", name, "="),
+                      std::string("cc sample of rank 1's QP, not this rank's (0)")},
+           std::tuple{line, absl::StrCat("cc_sample\t-1\t0\t1\t5000\t", name, "="),
+                      std::string("cc sample time: negative")},
+           std::tuple{line, absl::StrCat("cc_sample\t10000000\t0\t1\tmany\t", name, "="),
+                      std::string("cc sample bytes: 'many' is not a number")},
+           std::tuple{line + "1500000010", line + "fast", std::string("the value is not a number")},
+           std::tuple{std::string("timeline_interval_ps\t10000000"),
+                      std::string("timeline_interval_ps\t-5"),
+                      std::string("timeline_interval_ps: negative")},
+       }) {
+    SCOPED_TRACE(to);
+    absl::StatusOr<RankResult> back = ParseRankFile(absl::StrReplaceAll(text, {{from, to}}), "r0");
+    ASSERT_FALSE(back.ok());
+    EXPECT_THAT(back.status().message(), HasSubstr(why));
+    EXPECT_THAT(back.status().message(), HasSubstr("r0:"));
+  }
+  // A sample ahead of the records that say whose and which algorithm's it is.
+  std::string early = text;
+  const size_t at = early.find("cc_sample\t");
+  const std::string sample = early.substr(at, early.find('\n', at) + 1 - at);
+  early.erase(at, sample.size());
+  early.insert(early.find('\n') + 1, sample);
+  absl::StatusOr<RankResult> back = ParseRankFile(early, "r0");
+  ASSERT_FALSE(back.ok());
+  EXPECT_THAT(back.status().message(), HasSubstr("r0:2: 'cc_sample' before the rank and cc"));
 }
 
 TEST(MergeTest, MergesTwoRanksIntoOneResult) {
@@ -216,6 +298,47 @@ TEST(MergeTest, MismatchedPathChoicesAreRefused) {
   ASSERT_FALSE(m.ok());
   EXPECT_THAT(m.status().message(),
               HasSubstr("rank 0 has path_policy recycled, rank 1 has weighted"));
+}
+
+TEST(MergeTest, CcSamplesComeOutInTimeOrder) {
+  RankResult r0 = MakeRank(0);
+  RankResult r1 = MakeRank(1);
+  for (RankResult* r : {&r0, &r1}) {
+    r->timeline_interval = Duration::Microseconds(10);
+    r->cc_timeline = {MakeCcSample(r->rank, 10, 1000 + r->rank),
+                      MakeCcSample(r->rank, 20, 2000 + r->rank)};
+  }
+  absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{r1, r0});
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->timeline_interval, Duration::Microseconds(10));
+  ASSERT_EQ(m->cc_timeline.size(), 4u);
+  std::vector<uint64_t> bytes;
+  for (const CcSample& c : m->cc_timeline) bytes.push_back(c.bytes_sent);
+  EXPECT_EQ(bytes, (std::vector<uint64_t>{1000, 1001, 2000, 2001}));
+  // 1000 bytes in 10 us: 0.8 Gb/s, under the algorithm's own column names.
+  const std::string csv = FormatCcTimelineCsv(*m, m->timeline_interval);
+  EXPECT_THAT(csv, HasSubstr(absl::StrCat("time_us,src,dst,gbps,",
+                                          std::string(r0.cc_timeline[0].variables[0].name))));
+  EXPECT_THAT(csv, HasSubstr("\n10.000,0,1,0.800,"));
+  EXPECT_THAT(csv, HasSubstr("\n20.000,1,0,1.601,"));
+}
+
+TEST(MergeTest, MismatchedTimelineIntervalsAreRefused) {
+  RankResult r1 = MakeRank(1);
+  r1.timeline_interval = Duration::Microseconds(10);
+  absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{MakeRank(0), r1});
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(),
+              HasSubstr("rank 0 has timeline interval (ps) 0, rank 1 has 10000000"));
+}
+
+TEST(MergeTest, CcSampleTowardAnUnknownRankIsRefused) {
+  RankResult r1 = MakeRank(1);
+  r1.cc_timeline = {MakeCcSample(1, 10, 1000)};
+  r1.cc_timeline[0].dst = 5;
+  absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{MakeRank(0), r1});
+  ASSERT_FALSE(m.ok());
+  EXPECT_THAT(m.status().message(), HasSubstr("rank 1 has a cc sample toward rank 5 of 2"));
 }
 
 TEST(MergeTest, ReadsFilesAndNamesAnUnreadableOne) {

@@ -483,6 +483,7 @@ ReplayResult Replayer::Collect(double wall_seconds) {
     cr.counters += c.qp[1]->counters();
     r.connections.push_back(cr);
   }
+  r.timeline_interval = config_.timeline_interval;
   r.timeline = std::move(timeline_);
   r.cc_timeline = std::move(cc_timeline_);
   if (!connections_.empty()) r.cc_name = std::string(connections_[0].qp[0]->cc_name());

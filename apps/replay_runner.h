@@ -134,6 +134,8 @@ struct ReplayResult {
   std::vector<CollectiveResult> collectives;
   std::vector<sim::PortReport> ports;
   std::vector<ConnectionResult> connections;
+  // The period of `timeline` and `cc_timeline`; zero when nothing was sampled.
+  Duration timeline_interval;
   std::vector<TimelineSample> timeline;
   std::vector<CcSample> cc_timeline;
   std::string cc_name;  // the algorithm every queue pair ran

@@ -137,6 +137,11 @@ count=$(find "$dir" -maxdepth 1 -name 'rank*.txt' | wc -l)
 ((count == n)) ||
   die "$count of $n rank files in $dir: is it on a filesystem every host shares? logs: $dir/rank*.log"
 status=0
-"$replay" --merge "$dir"/rank*.txt --json "$dir/replay.json" --csv "$dir/flows.csv" || status=$?
+# Ranks that sampled their congestion control (--timeline-interval): the
+# merge writes the samples to DIR/timeline/cc.csv.
+timeline=()
+for a in "$@"; do [[ $a == --timeline-interval* ]] && timeline=(--timeline "$dir/timeline"); done
+"$replay" --merge "$dir"/rank*.txt --json "$dir/replay.json" --csv "$dir/flows.csv" \
+  "${timeline[@]}" || status=$?
 echo "merged JSON: $dir/replay.json (per-flow CSV: $dir/flows.csv; rank logs and files: $dir)"
 exit "$status"

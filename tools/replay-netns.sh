@@ -16,8 +16,9 @@
 # tern-replay args (transmit faults on every rank's port, tern-perf's keys)
 # replaces the plain --fabric=dpdk.
 #
-# The ranks' logs and rank files, the hosts file, the merged replay.json and
-# flows.csv stay in DIR (default: a new directory under /tmp), printed at the
+# The ranks' logs and rank files, the hosts file, the merged replay.json,
+# flows.csv and (with --timeline-interval) timeline/cc.csv stay in DIR
+# (default: a new directory under /tmp), printed at the
 # end. TERN_REPLAY overrides the binary (default build/apps/tern-replay).
 # Exit status: 0 every flow completed with its bytes verified, 3 some did
 # not, 1 a rank or the merge failed, 2 usage. Needs root (namespaces).
@@ -132,6 +133,11 @@ done
 pids=()
 ((failed == 0)) || exit 1
 status=0
-"$replay" --merge "$dir"/rank*.txt --json "$dir/replay.json" --csv "$dir/flows.csv" || status=$?
+# Ranks that sampled their congestion control (--timeline-interval): the
+# merge writes the samples to DIR/timeline/cc.csv.
+timeline=()
+for a in "$@"; do [[ $a == --timeline-interval* ]] && timeline=(--timeline "$dir/timeline"); done
+"$replay" --merge "$dir"/rank*.txt --json "$dir/replay.json" --csv "$dir/flows.csv" \
+  "${timeline[@]}" || status=$?
 echo "merged JSON: $dir/replay.json (per-flow CSV: $dir/flows.csv; rank logs and files: $dir)"
 exit "$status"
