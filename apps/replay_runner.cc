@@ -74,6 +74,14 @@ class Replayer {
   void Ready(uint32_t step);
   void Start(uint32_t step);
   void Finish(uint32_t step);
+  // The last work request of transfer `step` arrived at its destination.
+  void Received(uint32_t step);
+  // Whether `dependent` waits for `step` to arrive (it runs where `step`
+  // lands) rather than for the sender's completion, one ACK later.
+  bool WaitsForArrival(uint32_t step, uint32_t dependent) const {
+    const Step& s = workload_.steps[step];
+    return s.kind == StepKind::kTransfer && workload_.steps[dependent].src == s.dst;
+  }
   void Post(Connection& c, int side, uint32_t step, uint64_t bytes);
   void PollCompletions(uint32_t h);
   void SampleTimeline();
@@ -95,6 +103,10 @@ class Replayer {
   DependentIndex dependents_;
   std::vector<uint32_t> unfinished_deps_;
   std::vector<uint32_t> work_requests_left_;
+  // Per transfer: whether a step at its destination waits for its arrival,
+  // and how many of its work requests have still to arrive there.
+  std::vector<uint8_t> announces_arrival_;
+  std::vector<uint32_t> arrivals_left_;
   std::vector<FlowResult> flows_;  // per step; only transfers are reported
   std::vector<Time> started_;
   std::vector<uint8_t> done_;
@@ -196,6 +208,13 @@ absl::Status Replayer::SetUp() {
     unfinished_deps_[i] = static_cast<uint32_t>(workload_.steps[i].deps.size());
   }
   work_requests_left_.assign(n, 0);
+  announces_arrival_.assign(n, 0);
+  arrivals_left_.assign(n, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    for (const uint32_t dependent : dependents_.Of(i)) {
+      if (WaitsForArrival(i, dependent)) announces_arrival_[i] = 1;
+    }
+  }
   started_.assign(n, Time::Infinite());
   done_.assign(n, 0);
   flows_.resize(n);
@@ -308,6 +327,7 @@ void Replayer::Start(uint32_t step) {
   while (left > 0) {
     const uint64_t chunk = std::min(left, buffer_bytes_);
     ++work_requests_left_[step];
+    if (announces_arrival_[step]) ++arrivals_left_[step];
     Post(c, side, step, chunk);
     left -= chunk;
   }
@@ -338,6 +358,15 @@ void Replayer::Post(Connection& c, int side, uint32_t step, uint64_t bytes) {
     wr.opcode = WrOpcode::kRdmaWrite;
     wr.remote_addr = dst.sink->addr();
     wr.rkey = dst.sink->rkey();
+    if (announces_arrival_[step]) {
+      // With an immediate, the destination learns of the arrival through a
+      // receive completion, as a DPDK rank does (apps/replay_dpdk.cc).
+      RecvWr recv;
+      recv.wr_id = step;
+      status = c.qp[1 - side]->PostRecv(recv);
+      wr.opcode = WrOpcode::kRdmaWriteWithImm;
+      wr.imm_data = step;
+    }
   }
   if (status.ok()) status = c.qp[side]->PostSend(wr);
   if (!status.ok()) {
@@ -354,7 +383,14 @@ void Replayer::PollCompletions(uint32_t h) {
   WorkCompletion wcs[32];
   size_t got;
   while ((got = hs.recv_cq->Poll(wcs)) > 0) {
-    // Receives matter only for flow control: the sender's completion times the transfer.
+    // The sender's completion times the transfer; the last arrival lets the
+    // steps here that wait for it go.
+    for (size_t i = 0; i < got; ++i) {
+      const uint32_t step = static_cast<uint32_t>(wcs[i].wr_id);
+      if (announces_arrival_[step] && arrivals_left_[step] > 0 && --arrivals_left_[step] == 0) {
+        Received(step);
+      }
+    }
   }
   bool posted = false;
   while ((got = hs.send_cq->Poll(wcs)) > 0) {
@@ -383,6 +419,20 @@ void Replayer::Finish(uint32_t step) {
   f.finish = sim_.now();
   f.completed = !f.failed;
   for (const uint32_t dependent : dependents_.Of(step)) {
+    if (WaitsForArrival(step, dependent)) continue;
+    if (--unfinished_deps_[dependent] == 0) Ready(dependent);
+  }
+  // A failed transfer holds up nothing, as before arrivals were waited for:
+  // what never arrives is let go with the sender's verdict.
+  if (f.failed && arrivals_left_[step] > 0) {
+    arrivals_left_[step] = 0;
+    Received(step);
+  }
+}
+
+void Replayer::Received(uint32_t step) {
+  for (const uint32_t dependent : dependents_.Of(step)) {
+    if (!WaitsForArrival(step, dependent)) continue;
     if (--unfinished_deps_[dependent] == 0) Ready(dependent);
   }
 }

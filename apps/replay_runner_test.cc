@@ -70,8 +70,32 @@ TEST(ReplayRunnerTest, SendVerbCompletesWithReceivesPosted) {
   ASSERT_EQ(r.flows.size(), 2u);
   EXPECT_TRUE(r.flows[0].completed);
   EXPECT_TRUE(r.flows[1].completed);
-  // The dependent transfer started when the first finished.
-  EXPECT_EQ(r.flows[1].start, r.flows[0].finish);
+}
+
+// A step waits for what its host can see, as a DPDK rank does: a transfer
+// into its host when the transfer's last byte arrives there, a transfer of
+// its own host when the sender's completion (one ACK later) comes.
+TEST(ReplayRunnerTest, DependentsWaitForWhatTheirHostCanObserve) {
+  for (const TransferVerb verb : {TransferVerb::kWrite, TransferVerb::kSend}) {
+    SCOPED_TRACE(verb == TransferVerb::kWrite ? "write, seed 3" : "send, seed 3");
+    Workload w;
+    w.hosts = 16;
+    w.steps.push_back(Transfer(2, 9, 300'000));
+    w.steps.push_back(Transfer(9, 2, 5'000));  // at the destination
+    w.steps[1].deps = {0};
+    w.steps.push_back(Transfer(2, 5, 5'000));  // at the source
+    w.steps[2].deps = {0};
+    ReplayConfig c = FatTree16(3);
+    c.verb = verb;
+    const ReplayResult r = MustRun(w, c);
+    ASSERT_EQ(r.flows.size(), 3u);
+    for (const FlowResult& f : r.flows) EXPECT_TRUE(f.completed);
+    EXPECT_EQ(r.flows[2].start, r.flows[0].finish);
+    // Host 9 saw the last byte after at least the 300 KB at 400 Gb/s (6 us),
+    // and before the ACK of it reached host 2.
+    EXPECT_GT(r.flows[1].start, r.flows[0].start + Duration::Microseconds(6));
+    EXPECT_LT(r.flows[1].start, r.flows[0].finish);
+  }
 }
 
 TEST(ReplayRunnerTest, DelaysAndStartTimesAreHonoured) {
