@@ -1,16 +1,21 @@
 // Schedules, per algorithm (positions are indices into spec.ranks):
 //
 // ring (allreduce, allgather, reducescatter, barrier): at every step, position
-//   i sends one chunk to i+1 (mod n). Step s > 0 of position i waits for its
-//   own send of step s-1 and for the chunk it received in step s-1, so each
-//   rank moves in lockstep with its ring neighbour, as NCCL's ring kernels do.
+//   i sends one chunk to i+1 (mod n). Step s > 0 of position i waits for the
+//   chunk it received in step s-1 (and, as every step, for the rank's entry
+//   dependencies), so each rank moves in lockstep with its ring neighbour, as
+//   NCCL's ring kernels do. It does not wait for its own send of step s-1 to
+//   complete: NCCL posts a step's data as soon as the receiver has a free
+//   slot (NCCL_STEPS of them per channel), never for the previous step's
+//   ACK, and one QP keeps the sends in order anyway.
 //   allreduce: 2(n-1) steps (reduce-scatter, then allgather) over n chunks of
 //   bytes/n; allgather and reducescatter: n-1 steps. barrier: n-1 steps of one
 //   byte, the fewest after which every rank has (transitively) heard from
 //   every other, so no rank leaves before all have arrived.
 // recursive_doubling (allreduce, n a power of two): in round k, position i
 //   exchanges all `bytes` with position i XOR 2^k; round k waits for the
-//   rank's own send and its receive of round k-1.
+//   rank's own send and its receive of round k-1 (the round reduces into the
+//   buffer the previous send read from, so that send must be done).
 // direct (alltoall): every position sends bytes/n to each other position at
 //   once, depending only on its entry dependencies.
 // ring (broadcast, reduce): NCCL's ring without its closing edge, a chain
@@ -98,7 +103,8 @@ PerRank Ring(Builder& b, size_t steps, ChunkFn chunk) {
   StepList previous(n), current(n);
   for (size_t s = 0; s < steps; ++s) {
     for (size_t i = 0; i < n; ++i) {
-      StepList deps = s == 0 ? b.Entry(i) : StepList{previous[i], previous[(i + n - 1) % n]};
+      StepList deps = b.Entry(i);
+      if (s > 0) deps.push_back(previous[(i + n - 1) % n]);
       current[i] = b.Transfer(i, (i + 1) % n, chunk(i, s), s, std::move(deps));
     }
     std::swap(previous, current);
