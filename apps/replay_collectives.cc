@@ -21,8 +21,9 @@
 // ring (broadcast, reduce): NCCL's ring without its closing edge, a chain
 //   ranks[0] -> ranks[1] -> ... -> ranks[n-1] for broadcast and
 //   ranks[1] -> ... -> ranks[n-1] -> ranks[0] for reduce, pipelined in n chunks
-//   of bytes/n: a rank forwards chunk c once it has received chunk c and sent
-//   chunk c-1.
+//   of bytes/n: a rank forwards chunk c once it has received it (the root
+//   posts every chunk at its entry), not once its send of chunk c-1 is
+//   acknowledged, as for the ring.
 //
 // Chunks split `bytes` as evenly as possible (the first bytes % n chunks are a
 // byte larger) but never below one byte: a library still sends a message for
@@ -156,7 +157,7 @@ PerRank Chain(Builder& b, uint64_t bytes, const std::vector<size_t>& order) {
   std::vector<StepList> sent(n - 1, StepList(chunks));
   for (size_t c = 0; c < chunks; ++c) {
     for (size_t h = 0; h + 1 < n; ++h) {
-      StepList deps = c == 0 ? b.Entry(order[h]) : StepList{sent[h][c - 1]};
+      StepList deps = b.Entry(order[h]);
       if (h > 0) deps.push_back(sent[h - 1][c]);
       sent[h][c] =
           b.Transfer(order[h], order[h + 1], ChunkBytes(bytes, chunks, c), c, std::move(deps));
