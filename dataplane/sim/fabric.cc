@@ -116,6 +116,11 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
         return BadValue(key, value, "microseconds in [0, 1e6]");
       }
       c.topology.link_delay = Duration::FractionalMicroseconds(d);
+    } else if (key == "jitter") {
+      if (!ParseDouble(value, &d) || !(d >= 0 && d <= 1e3)) {
+        return BadValue(key, value, "microseconds in [0, 1000]");
+      }
+      c.link_jitter = Duration::FractionalMicroseconds(d);
     } else if (key == "mtu") {
       if (!ParseUint(value, &u) || u < 128 || u > 10000) {
         return BadValue(key, value, "frame bytes in [128, 10000]");
@@ -146,7 +151,7 @@ absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec) {
     } else {
       return absl::InvalidArgumentError(
           absl::StrFormat("--fabric=sim: unknown key '%s'; valid: topology, file, hosts, k, "
-                          "leaves, oversub, rate, delay, mtu, buffer, "
+                          "leaves, oversub, rate, delay, jitter, mtu, buffer, "
                           "shared, ecn, kmin, kmax, pmax, trim, int, failover, fail, seed",
                           key));
     }
@@ -163,6 +168,7 @@ std::string DescribeFabricSpec() {
       hosts=N (128)  k=K (fat tree arity; default: smallest holding N hosts)
       leaves=L  oversub=R (leaf-spine; default N/16 leaves, 1:1)
       rate=GBPS (400)  delay=US per link (1)  mtu=FRAME_BYTES (4150)
+      jitter=US (0; extra delay per frame and link, uniform in [0, jitter), FIFO kept)
       buffer=BYTES per switch port (0: one BDP of the longest path)  shared=0|1
       ecn=0|1 (1)  kmin=0.2 kmax=0.8 (fractions of the buffer)  pmax=1
       trim=0|1 (0)  int=0|1 (1: stamp telemetry on packets that ask, for HPCC)
@@ -307,6 +313,7 @@ LinkConfig Fabric::BuiltLinkConfig(const Cable& cable, uint32_t from) const {
     lc.rate = cable.rate;
   }
   lc.delay = cable.delay;
+  lc.jitter = config_.link_jitter;
   return lc;
 }
 

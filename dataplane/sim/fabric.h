@@ -54,6 +54,11 @@ struct FabricConfig {
   // group drops a member whose link fails; other switches, which do not see
   // the failure, keep sending toward it (no routing protocol reconverges).
   bool failover = false;
+  // Extra delay on every link, per frame, uniform in [0, jitter): breaks the
+  // exact phase lock of equal links at equal rates, where which frame a full
+  // queue drops (and so some results) turns on how simultaneous events are
+  // ordered (docs/simulator.md). Links stay FIFO. Ideal FCTs leave it out.
+  Duration link_jitter = Duration::Zero();
   // A failure in addition to the topology's: --fabric=sim:...,fail=s0-s8@100:down
   std::vector<std::string> failures;  // "A-B@AT_US:down|slow=F|loss=P|up"
   uint64_t seed = 0;  // ECMP hash salts and link randomness; tern-replay: 0 takes --seed
@@ -63,7 +68,7 @@ struct FabricConfig {
 // (star|leafspine|fattree|FILE path via file=), hosts, k, leaves, oversub,
 // rate (Gb/s), delay (us), mtu (frame bytes), buffer (bytes), shared (0|1),
 // ecn (0|1), kmin, kmax (fractions), pmax, trim (0|1), int (0|1), failover (0|1),
-// fail, seed.
+// jitter (us), fail, seed.
 absl::StatusOr<FabricConfig> ParseFabricSpec(std::string_view spec);
 std::string DescribeFabricSpec();
 

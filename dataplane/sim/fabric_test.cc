@@ -295,7 +295,7 @@ TEST(FabricSpecTest, FractionalDelayRoundsToThePicosecond) {
 
 TEST(FabricSpecTest, AcceptsEveryKey) {
   absl::StatusOr<FabricConfig> c = ParseFabricSpec(
-      "topology=leafspine,hosts=64,k=8,leaves=4,oversub=2,rate=100,delay=2.5,mtu=9000,"
+      "topology=leafspine,hosts=64,k=8,leaves=4,oversub=2,rate=100,delay=2.5,jitter=0.004,mtu=9000,"
       "buffer=200000,shared=1,ecn=0,kmin=0.1,kmax=0.5,pmax=0.3,trim=1,failover=1,"
       "fail=s0-s4@3:down,fail=h0-s0@4.5:loss=0.5,seed=42");
   ASSERT_TRUE(c.ok()) << c.status();
@@ -306,6 +306,7 @@ TEST(FabricSpecTest, AcceptsEveryKey) {
   EXPECT_EQ(c->topology.oversubscription, 2.0);
   EXPECT_EQ(c->topology.link_rate, Bandwidth::Gbps(100));
   EXPECT_EQ(c->topology.link_delay, Duration::Nanoseconds(2500));
+  EXPECT_EQ(c->link_jitter, Duration::Nanoseconds(4));
   EXPECT_EQ(c->mtu_frame_bytes, 9000u);
   EXPECT_EQ(c->buffer_bytes, 200000u);
   EXPECT_TRUE(c->shared_buffer);
@@ -345,10 +346,10 @@ TEST(FabricSpecTest, UnknownKeyListsTheValidOnes) {
     while (key.starts_with(' ')) key.remove_prefix(1);
     listed.emplace(key);
   }
-  EXPECT_EQ(listed, (std::set<std::string>{"topology", "file", "hosts",    "k",    "leaves",
-                                           "oversub",  "rate", "delay",    "mtu",  "buffer",
-                                           "shared",   "ecn",  "kmin",     "kmax", "pmax",
-                                           "trim",     "int",  "failover", "fail", "seed"}));
+  EXPECT_EQ(listed, (std::set<std::string>{
+                        "topology", "file",   "hosts", "k",      "leaves",   "oversub", "rate",
+                        "delay",    "jitter", "mtu",   "buffer", "shared",   "ecn",     "kmin",
+                        "kmax",     "pmax",   "trim",  "int",    "failover", "fail",    "seed"}));
   EXPECT_THAT(SpecError("hosts"), HasSubstr("expected KEY=VALUE, got 'hosts'"));
 }
 
@@ -371,6 +372,8 @@ TEST(FabricSpecTest, RejectsBadValues) {
       {"rate=fast", "rate=fast is invalid"},
       {"delay=-1", "delay=-1 is invalid: microseconds in [0, 1e6]"},
       {"delay=nan", "delay=nan is invalid"},
+      {"jitter=-0.001", "jitter=-0.001 is invalid: microseconds in [0, 1000]"},
+      {"jitter=2000", "jitter=2000 is invalid"},
       {"mtu=100", "mtu=100 is invalid: frame bytes in [128, 10000]"},
       {"mtu=10001", "mtu=10001 is invalid"},
       {"buffer=1499", "buffer=1499 is invalid: bytes >= 1500 (0: one BDP)"},
@@ -1219,6 +1222,39 @@ TEST(FabricPathTest, AcrossPodsIsSixLinksAndTheBaseRttAddsUp) {
   ASSERT_EQ(rig.arrivals(15).size(), 1u);
   EXPECT_EQ(rig.arrivals(15)[0].at - Time::Zero(),
             path.propagation + path.ForwardingDelay(kFrameBytes));
+}
+
+// jitter=US delays each frame on each link by U[0, jitter): back-to-back
+// frames across the pods arrive in order, each between the jitter-free time
+// and that plus six links' jitter, and not all at the jitter-free spacing.
+TEST(FabricPathTest, JitterDelaysFramesButKeepsThemInOrder) {
+  FabricConfig config = FatTree4(7);
+  config.link_jitter = Duration::Nanoseconds(20);
+  FabricRig rig(config);
+  ASSERT_TRUE(rig.ok()) << rig.status();
+  const PathInfo path = rig.fabric().Path(0, 15);
+  constexpr int kFrames = 64;
+  rig.SendBackToBack(0, 15, kFrames, Time::Zero());
+  rig.sim.Run();
+  const std::vector<Arrival>& got = rig.arrivals(15);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kFrames)) << "seed 7";
+  const Duration spacing = rig.rate().TransferTime(kFrameBytes);
+  int off_schedule = 0;
+  for (int i = 0; i < kFrames; ++i) {
+    SCOPED_TRACE(testing::Message() << "frame " << i << ", seed 7");
+    const Time unjittered =
+        Time::Zero() + path.propagation + path.ForwardingDelay(kFrameBytes) + spacing * i;
+    EXPECT_GE(got[i].at, unjittered);
+    EXPECT_LE(got[i].at, unjittered + config.link_jitter * 6);
+    if (i > 0) {
+      EXPECT_GE(got[i].at, got[i - 1].at);
+    }
+    if (got[i].at != unjittered) ++off_schedule;
+    // The tag is the send order.
+    const size_t tag_at = got[i].frame.size() - (kFrameBytes - OuterHeaderBytes(false));
+    EXPECT_EQ(got[i].frame[tag_at], static_cast<uint8_t>(i));
+  }
+  EXPECT_GT(off_schedule, kFrames / 2);
 }
 
 TEST(FabricPathTest, FollowsTheCableRatesOfAFileTopology) {
