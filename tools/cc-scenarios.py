@@ -4,6 +4,7 @@ algorithm: the full versions of apps/cc_scenarios_test.cc, as tables.
 
   tools/cc-scenarios.py [--out DIR] [--seed N | --seeds K|S1,S2,...] [--cc a,b,...]
                         [--replay PATH] [--baseline PATH] [--flags "TERN-REPLAY FLAGS"]
+                        [--fabric-keys KEY=VALUE,...]
 
 With one seed, the tables of every scenario. With --seeds, or with
 --baseline (another tern-replay, e.g. a build of the commit before a change,
@@ -71,9 +72,17 @@ def paths_for(cc):
     return "1" if cc == "hpcc" else "8"
 
 
+def with_fabric_keys(fabric, keys):
+    """The scenario's --fabric spec with the user's extra keys appended."""
+    if not keys:
+        return fabric
+    return f"{fabric}{',' if ':' in fabric else ':'}{keys}"
+
+
 class Runner:
-    def __init__(self, replay, seed, work, flags=()):
+    def __init__(self, replay, seed, work, flags=(), fabric_keys=""):
         self.replay, self.seed, self.work, self.flags = replay, seed, work, list(flags)
+        self.fabric_keys = fabric_keys
         self.count = 0
 
     def run(self, name, fabric, workload, cc, paths, timeline=False, extra=()):
@@ -81,6 +90,7 @@ class Runner:
         self.count += 1
         tag = f"{self.count:03d}-{name}-{cc}"
         out = os.path.join(self.work, tag)
+        fabric = with_fabric_keys(fabric, self.fabric_keys)
         cmd = [self.replay, f"--fabric={fabric}", f"--workload={workload}", f"--cc={cc}",
                "--paths", paths, "--seed", str(self.seed), "--quiet",
                "--json", out + ".json", "--csv", out + ".csv", *self.flags]
@@ -178,12 +188,12 @@ def parse_seeds(text):
     return seeds
 
 
-def run_scenarios(replay, seed, algos, work, flags=()):
+def run_scenarios(replay, seed, algos, work, flags=(), fabric_keys=""):
     """Every scenario for every algorithm with one tern-replay and one seed,
     its outputs in the directory `work` (emptied first)."""
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    r = Runner(replay, seed, work, flags)
+    r = Runner(replay, seed, work, flags, fabric_keys)
     results = {"seed": seed, "replay": replay, "commands": {}, "incast": {}, "incast-deep": {},
                "incast-trim": {}, "spraying": {}}
     fair_files = {}
@@ -337,6 +347,10 @@ def main():
     ap.add_argument("--flags", default="",
                     help="more tern-replay flags for every run, e.g. \"--pull-window 152\" "
                     "(not --fabric, --seed or --paths, which each scenario sets)")
+    ap.add_argument("--fabric-keys", default="",
+                    help="more --fabric=sim keys for every scenario, e.g. jitter=0.002 "
+                    "(2 ns per link: breaks the exact phase lock of equal links; "
+                    "docs/simulator.md); not one a scenario sets (hosts, buffer, trim, fail)")
     ap.add_argument("--baseline", help="another tern-replay (e.g. a build of the commit before "
                     "a change), run on the same seeds; the summary puts the two side by side")
     a = ap.parse_args()
@@ -356,7 +370,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     flags = shlex.split(a.flags)
     runs = {name: [run_scenarios(path, s, algos, os.path.join(a.out, "runs", f"{name}-seed{s}"),
-                                 flags) for s in seeds]
+                                 flags, a.fabric_keys) for s in seeds]
             for name, path in sides.items()}
     md = [f"# Congestion-control scenarios (seed{'s' if len(seeds) > 1 else ''} "
           f"{','.join(map(str, seeds))})", "",

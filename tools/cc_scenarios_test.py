@@ -113,6 +113,14 @@ class RunTest(unittest.TestCase):
         self.assertEqual(results["incast"]["fixed"]["dropped"], 0)
         self.assertIn("--pull-window 16", results["commands"]["incast/fixed"])
 
+    def test_fabric_keys_reach_every_scenario(self):
+        _, results = self.run_script("--seed", "1", "--fabric-keys", "jitter=0.002")
+        for name, cmd in results["commands"].items():
+            self.assertRegex(cmd, r"--fabric=sim[:,][^ ]*jitter=0\.002", name)
+        self.assertIn("--fabric=sim:buffer=16000000,jitter=0.002",
+                      results["commands"]["incast-deep/fixed"])
+        self.assertIn("--fabric=sim:jitter=0.002 ", results["commands"]["incast/fixed"])
+
     def test_the_same_build_as_its_own_baseline_gives_ratios_of_one(self):
         # Same binary, same seeds: the simulator is deterministic, so every
         # median is the same on both sides.
