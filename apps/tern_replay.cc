@@ -85,6 +85,19 @@ int Merge(const ReplayOptions& options, const std::string& command) {
                  PrintableText(merged.status().message()).c_str());
     return 2;
   }
+  // Samples taken but not asked for, or asked for but not taken: say so
+  // rather than leave a silent gap.
+  if (options.timeline_dir.empty() && !merged->cc_timeline.empty()) {
+    std::fprintf(stderr,
+                 "tern-replay: the rank files carry %zu congestion-control samples; "
+                 "--timeline DIR writes them\n",
+                 merged->cc_timeline.size());
+  } else if (!options.timeline_dir.empty() && merged->cc_timeline.empty()) {
+    std::fprintf(stderr,
+                 "tern-replay: the rank files carry no congestion-control samples (the ranks "
+                 "ran without --timeline-interval): %s/cc.csv has none\n",
+                 options.timeline_dir.c_str());
+  }
   ReplayRun run;
   run.description = DescribeMergedRun(*merged, command);
   run.result = *std::move(merged);

@@ -84,8 +84,9 @@ for src in 0 1; do
     fail=1
   fi
 done
-if [[ $(wc -l <"$work/timeline1/cc.csv") -ne 1 ]]; then
-  echo "FAIL: a run without --timeline-interval has cc samples"
+if [[ $(wc -l <"$work/timeline1/cc.csv") -ne 1 ]] ||
+  ! grep -q "carry no congestion-control samples" "$work/merge1.log"; then
+  echo "FAIL: a run without --timeline-interval has cc samples, or the merge did not say it has none"
   fail=1
 fi
 if ((fail == 0)); then
