@@ -735,19 +735,10 @@ void DpdkRank::SampleCc(Time tick) {
   }
   for (size_t i = 0; i < sampled; ++i) {
     Peer& p = peers_[i];
-    const QpCounters& counters = p.qp->counters();
-    const uint64_t fresh = counters.data_bytes_sent - counters.retransmitted_bytes;
-    // A QP that has not sent yet has nothing to show, as in the simulator.
-    if (fresh == 0) continue;
-    CcSample sample;
-    sample.at = tick;
-    sample.src = rank_;
-    sample.dst = p.rank;
-    sample.bytes_sent = fresh - p.sampled_bytes;
-    p.sampled_bytes = fresh;
-    sample.count = static_cast<uint8_t>(
-        p.qp->CcVariables(std::span<CcVariable, kMaxCcVariables>(sample.variables)));
-    cc_timeline_.push_back(sample);
+    if (std::optional<CcSample> sample =
+            CcSample::Of(*p.qp, tick, rank_, p.rank, &p.sampled_bytes)) {
+      cc_timeline_.push_back(*sample);
+    }
   }
 }
 

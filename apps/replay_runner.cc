@@ -454,20 +454,12 @@ void Replayer::SampleTimeline() {
   cc_last_sent_.resize(sampled, {0, 0});
   for (size_t c = 0; c < sampled; ++c) {
     for (int side = 0; side < 2; ++side) {
-      const QueuePair& qp = *connections_[c].qp[side];
-      const QpCounters& counters = qp.counters();
-      const uint64_t fresh = counters.data_bytes_sent - counters.retransmitted_bytes;
-      // A direction that has never carried data has nothing to show.
-      if (fresh == 0) continue;
-      CcSample sample;
-      sample.at = sim_.now();
-      sample.src = connections_[c].host[side];
-      sample.dst = connections_[c].host[1 - side];
-      sample.bytes_sent = fresh - cc_last_sent_[c][side];
-      cc_last_sent_[c][side] = fresh;
-      sample.count = static_cast<uint8_t>(
-          qp.CcVariables(std::span<CcVariable, kMaxCcVariables>(sample.variables)));
-      cc_timeline_.push_back(sample);
+      const Connection& conn = connections_[c];
+      if (std::optional<CcSample> sample =
+              CcSample::Of(*conn.qp[side], sim_.now(), conn.host[side], conn.host[1 - side],
+                           &cc_last_sent_[c][side])) {
+        cc_timeline_.push_back(*sample);
+      }
     }
   }
   if (steps_done_ < workload_.steps.size()) {
@@ -541,6 +533,22 @@ ReplayResult Replayer::Collect(double wall_seconds) {
 }
 
 }  // namespace
+
+std::optional<CcSample> CcSample::Of(const QueuePair& qp, Time at, uint32_t src, uint32_t dst,
+                                     uint64_t* sent_before) {
+  const QpCounters& counters = qp.counters();
+  const uint64_t fresh = counters.data_bytes_sent - counters.retransmitted_bytes;
+  if (fresh == 0) return std::nullopt;
+  CcSample sample;
+  sample.at = at;
+  sample.src = src;
+  sample.dst = dst;
+  sample.bytes_sent = fresh - *sent_before;
+  *sent_before = fresh;
+  sample.count = static_cast<uint8_t>(
+      qp.CcVariables(std::span<CcVariable, kMaxCcVariables>(sample.variables)));
+  return sample;
+}
 
 FlowResult FlowResult::Of(uint32_t index, const Step& s) {
   FlowResult f;

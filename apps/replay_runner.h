@@ -101,6 +101,13 @@ struct CcSample {
   uint64_t bytes_sent = 0;  // new payload bytes sent since the previous sample
   uint8_t count = 0;        // variables used
   std::array<CcVariable, kMaxCcVariables> variables{};
+
+  // `qp`'s congestion control at `at`, the QP sending from `src` to `dst`.
+  // `*sent_before` holds the new payload bytes the QP had sent at its last
+  // sample and is advanced. Empty while the QP has sent nothing: a direction
+  // that never carried data has nothing to show.
+  static std::optional<CcSample> Of(const QueuePair& qp, Time at, uint32_t src, uint32_t dst,
+                                    uint64_t* sent_before);
 };
 
 // A run on a real dataplane (tern-replay --fabric=dpdk, merged from the
