@@ -15,6 +15,7 @@
 #include "dataplane/dpdk/capture.h"
 #include "dataplane/dpdk/dma_memory.h"
 #include "dataplane/dpdk/eal.h"
+#include "dataplane/dpdk/lcore_loops.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/port_worker.h"
 #include "dataplane/dpdk/steering.h"
@@ -206,83 +207,7 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
   return absl::OkStatus();
 }
 
-// Asks the NIC to put each worker's frames on its queue; software steering
-// covers a port that cannot.
-void SteerWorkersByNic(dpdk::Port& port, int workers) {
-  for (int w = 0; w < workers && workers > 1; ++w) {
-    const absl::Status st = port.SteerUdpPort(WorkerUdpPort(w), static_cast<uint16_t>(w));
-    if (!st.ok()) {
-      spdlog::info("{}; frames that land on another worker's queue are handed over in software",
-                   std::string(st.message()));
-      return;
-    }
-  }
-}
-
-// The sides spread over this lcore and the EAL's worker lcores: side i runs
-// on lcore i mod L, this (main) lcore first. With fewer lcores than sides an
-// lcore steps several in turn.
-class SideLoops {
- public:
-  explicit SideLoops(const std::vector<Side*>& sides) {
-    const std::vector<unsigned> lcores = dpdk::WorkerLcores();
-    loops_.resize(1 + std::min(lcores.size(), sides.size() > 0 ? sides.size() - 1 : 0));
-    for (size_t i = 0; i < sides.size(); ++i) loops_[i % loops_.size()].sides.push_back(sides[i]);
-    for (size_t l = 1; l < loops_.size(); ++l) {
-      loops_[l].lcore = lcores[l - 1];
-      loops_[l].stop = &stop_;
-    }
-  }
-  ~SideLoops() { Stop(); }
-  SideLoops(const SideLoops&) = delete;
-  SideLoops& operator=(const SideLoops&) = delete;
-
-  size_t lcores() const { return loops_.size(); }
-
-  // Starts the other lcores' loops.
-  absl::Status Launch() {
-    for (size_t l = 1; l < loops_.size(); ++l) {
-      if (!dpdk::LaunchOnLcore(loops_[l].lcore, Run, &loops_[l])) {
-        Stop();
-        return absl::InternalError(
-            absl::StrFormat("cannot launch a worker on lcore %d", loops_[l].lcore));
-      }
-      loops_[l].launched = true;
-    }
-    return absl::OkStatus();
-  }
-  // One iteration of this lcore's sides.
-  void StepMain(uint64_t tsc) {
-    for (Side* side : loops_[0].sides) side->Step(tsc);
-  }
-  // Stops the other lcores and waits for them.
-  void Stop() {
-    stop_.store(true, std::memory_order_release);
-    for (Loop& loop : loops_) {
-      if (loop.launched) dpdk::WaitForLcore(loop.lcore);
-      loop.launched = false;
-    }
-  }
-
- private:
-  struct Loop {
-    std::vector<Side*> sides;
-    unsigned lcore = 0;
-    std::atomic<bool>* stop = nullptr;
-    bool launched = false;
-  };
-  static int Run(void* arg) {
-    auto* loop = static_cast<Loop*>(arg);
-    while (!loop->stop->load(std::memory_order_acquire)) {
-      const uint64_t tsc = dpdk::ReadTsc();
-      for (Side* side : loop->sides) side->Step(tsc);
-    }
-    return 0;
-  }
-
-  std::vector<Loop> loops_;
-  std::atomic<bool> stop_{false};
-};
+using SideLoops = dpdk::LcoreLoops<Side>;
 
 ServerReport ServerSummary(const Host& server) {
   ServerReport report;
@@ -425,7 +350,7 @@ class LoopbackFabric : public DpdkPerfFabric {
           dpdk::Port::Open(PortOptionsFor(options_, id));
       if (!port.ok()) return port.status();
       options_.mtu = (*port)->FitPayloadMtu(options_.mtu);
-      SteerWorkersByNic(**port, options_.workers);
+      dpdk::SteerWorkersByNic(**port, options_.workers);
       ports_.push_back(*std::move(port));
     }
     absl::StatusOr<std::unique_ptr<dpdk::PacketCapture>> capture = MaybeCapture(options_);
@@ -580,7 +505,7 @@ class PeerFabric : public DpdkPerfFabric {
     if (!port.ok()) return port.status();
     port_ = *std::move(port);
     options_.mtu = port_->FitPayloadMtu(options_.mtu);
-    SteerWorkersByNic(*port_, options_.workers);
+    dpdk::SteerWorkersByNic(*port_, options_.workers);
     absl::StatusOr<std::unique_ptr<dpdk::PacketCapture>> capture = MaybeCapture(options_);
     if (!capture.ok()) return capture.status();
     capture_ = *std::move(capture);

@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <thread>
 #include <utility>
@@ -25,8 +26,10 @@
 #include "dataplane/control/control_channel.h"
 #include "dataplane/dpdk/dma_memory.h"
 #include "dataplane/dpdk/eal.h"
+#include "dataplane/dpdk/lcore_loops.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/port_worker.h"
+#include "dataplane/dpdk/steering.h"
 #include "dataplane/dpdk/tsc_clock.h"
 #include "dataplane/sim/simulator.h"
 #include "spdlog/spdlog.h"
@@ -213,9 +216,11 @@ absl::StatusOr<OpenedPort> OpenPort(const ReplayOptions& options) {
   port_options.port_id = d.port_id;
   port_options.payload_mtu = options.config.mtu;
   port_options.link_mtu = d.link_mtu;
+  port_options.queues = d.workers;
   absl::StatusOr<std::unique_ptr<dpdk::Port>> port = dpdk::Port::Open(port_options);
   if (!port.ok()) return port.status();
   out.port = *std::move(port);
+  dpdk::SteerWorkersByNic(*out.port, d.workers);
   out.mtu = out.port->FitPayloadMtu(options.config.mtu);
   if (!out.port->WaitForLink(static_cast<int>(d.setup_timeout_s * 1000))) {
     return absl::UnavailableError(
@@ -243,7 +248,8 @@ class DpdkRank {
         hosts_(std::move(hosts)),
         workload_(std::move(workload)),
         chunk_(ChunkBytes(workload_)),
-        plan_(PlanRank(workload_, rank, static_cast<uint32_t>(hosts_.size()), chunk_)),
+        plan_(PlanRank(workload_, rank, static_cast<uint32_t>(hosts_.size()), chunk_,
+                       options.dpdk_options.workers)),
         clock_(dpdk::TscHz(), dpdk::ReadTsc()),
         mtu_(port.mtu),
         link_gbps_(port.link_gbps),
@@ -255,7 +261,8 @@ class DpdkRank {
     if (!closes_in_turn_) return;
     std::string unused;
     if (rank_ != 0) {
-      worker_.reset();
+      workers_.clear();
+      steering_.reset();
       port_.reset();
     }
     (void)mesh_->AllBarrier("closing", &unused);
@@ -269,8 +276,12 @@ class DpdkRank {
   bool all_done() const { return LocalDone(); }
 
  private:
+  struct Worker;
+
+  // This rank's QP to one peer on one worker.
   struct Peer {
     uint32_t rank = 0;
+    Worker* worker = nullptr;
     QueuePair* qp = nullptr;
     Buffer source_buffer, sink_buffer;
     MemoryRegion* source = nullptr;  // kSlots chunks we send from
@@ -286,30 +297,82 @@ class DpdkRank {
     uint64_t sampled_bytes = 0;  // new payload bytes sent by the last cc sample
   };
 
-  absl::Status SetUpContext();
+  // One of the rank's workers (--workers): a context on its own port queue
+  // and UDP port (WorkerUdpPort), a QP to every data peer, and the steps
+  // StepWorkers deals it, which it runs and receives. During the run one
+  // lcore steps it; the rank's other workers reach it only through its
+  // inbox and `done`.
+  struct Worker {
+    DpdkRank* rank = nullptr;
+    uint16_t index = 0;
+    std::unique_ptr<Context> context;
+    std::unique_ptr<dpdk::PortWorker> port;
+    ProtectionDomain* pd = nullptr;
+    CompletionQueue* send_cq = nullptr;
+    CompletionQueue* recv_cq = nullptr;
+    std::vector<Peer*> peers;         // plan_.data_peers order
+    uint64_t runs = 0, receives = 0;  // steps it runs, transfers it receives
+    uint64_t steps_done = 0, receives_done = 0, probes_done = 0;
+    uint32_t idle_loops = 0;
+    Time next_tick = Time::Infinite();  // --timeline-interval
+    std::vector<CcSample> cc_timeline;
+    bool cc_timeline_full = false;
+    // PollCompletions' batch, kept here: a local array of WorkCompletion
+    // (which has member initializers) is zeroed on every call.
+    std::array<WorkCompletion, 32> completions;
+    // Steps ready but not yet due (start time in the future), earliest first.
+    std::priority_queue<std::pair<Time, uint32_t>, std::vector<std::pair<Time, uint32_t>>,
+                        std::greater<>>
+        due;
+    // Delays running: (finish time, step).
+    std::priority_queue<std::pair<Time, uint32_t>, std::vector<std::pair<Time, uint32_t>>,
+                        std::greater<>>
+        delays;
+    // Steps another worker's completion made ready, with when: (time, step).
+    // Sized for every step it runs, so a hand-over never allocates;
+    // `inbox_size` spares the loop the lock while nothing waits.
+    std::mutex inbox_mutex;
+    std::vector<std::pair<Time, uint32_t>> inbox, taken;
+    std::atomic<size_t> inbox_size{0};
+    std::atomic<bool> done{false};  // Done(), for the main lcore
+
+    bool Done() const { return steps_done == runs && receives_done == receives; }
+    void Step(uint64_t tsc) { rank->Turn(*this, tsc); }
+  };
+
+  absl::Status SetUpWorkers();
   absl::Status SetUpPeers();
   // Runs `fn` on a helper thread while this thread keeps the port served.
   absl::Status WhilePolling(const std::function<absl::Status()>& fn);
-  void PollOnce();
+  void PollOnce();  // every worker, from this thread (set-up and barriers)
   absl::Status ConnectQps(const std::vector<control::HostSetup>& remote);
   absl::Status ProbeRtts();
-  void RunWorkload();
+  absl::Status RunWorkload();
 
-  Peer* PeerOf(uint32_t rank);
-  Peer* PeerOfQp(uint32_t qp_num);
+  std::vector<dpdk::PortWorker*> PortWorkers() const;
+  size_t PeerIndex(uint32_t rank) const;  // in plan_.data_peers, or its size
+  Peer* PeerOf(uint32_t rank, uint16_t worker);
+  static Peer* PeerOfQp(Worker& w, uint32_t qp_num);
   void PostRecv(Peer& p);
-  void Ready(uint32_t step, Time now);
-  void Start(uint32_t step, Time now);
+  // One loop iteration of worker `w` during the run.
+  void Turn(Worker& w, uint64_t tsc);
+  void Ready(Worker& w, uint32_t step, Time now);
+  void Start(Worker& w, uint32_t step, Time now);
   void Post(Peer& p, uint32_t step, uint64_t chunk);
   void PostNow(Peer& p, uint32_t step, uint64_t chunk);
-  void Finish(uint32_t step, Time now);
-  void Received(uint32_t step, Time now);
-  void Resolved(uint32_t step, Time now);  // finished or received here
-  size_t PollCompletions(Time now);
+  void Finish(Worker& w, uint32_t step, Time now);
+  void Received(Worker& w, uint32_t step, Time now);
+  void Resolved(Worker& w, uint32_t step, Time now);  // finished or received here
+  size_t PollCompletions(Worker& w, Time now);
   // --timeline-interval: one cc sample per sampled peer, stamped `tick`.
-  void SampleCc(Time tick);
+  void SampleCc(Worker& w, Time tick);
   bool LocalDone() const {
-    return steps_done_ == plan_.runs.size() && receives_done_ == plan_.receives.size();
+    uint64_t steps = 0, receives = 0;
+    for (const auto& w : workers_) {
+      steps += w->steps_done;
+      receives += w->receives_done;
+    }
+    return steps == plan_.runs.size() && receives == plan_.receives.size();
   }
   Time Now() const { return clock_.ToTime(dpdk::ReadTsc()) - (start_ - Time::Zero()); }
   std::string SetupFingerprint() const {
@@ -330,13 +393,12 @@ class DpdkRank {
   const uint32_t mtu_;
   const double link_gbps_;
 
+  // Declared in the order they are built: destroyed workers first.
   std::unique_ptr<dpdk::Port> port_;
-  std::unique_ptr<Context> context_;
-  std::unique_ptr<dpdk::PortWorker> worker_;
-  ProtectionDomain* pd_ = nullptr;
-  CompletionQueue* send_cq_ = nullptr;
-  CompletionQueue* recv_cq_ = nullptr;
-  std::vector<Peer> peers_;  // plan_.data_peers order
+  std::unique_ptr<dpdk::SoftwareSteering> steering_;  // with several workers
+  std::vector<std::unique_ptr<Worker>> workers_;
+  // [data peer index * workers + worker]: each worker's QP to each peer.
+  std::vector<Peer> peers_;
   std::unique_ptr<ControlMesh> mesh_;
   bool closes_in_turn_ = false;
 
@@ -345,33 +407,19 @@ class DpdkRank {
   int64_t start_unix_ns_ = 0;
   Duration elapsed_;
   bool timed_out_ = false;
-  uint32_t idle_loops_ = 0;
-  uint64_t probes_done_ = 0;
+  uint32_t idle_loops_ = 0;  // PollOnce's
 
+  // Per step, each written only by the worker plan_.step_worker names.
   std::vector<uint8_t> runs_here_;  // per step: this rank runs it
-  std::vector<uint32_t> unfinished_deps_;
+  // Dependencies of a step still to resolve; any worker may resolve one.
+  std::unique_ptr<std::atomic<uint32_t>[]> unfinished_deps_;
   DependentIndex dependents_;
   std::vector<uint32_t> chunks_left_;  // per step: send completions still to come
-  // PollCompletions' batch, kept here: a local array of WorkCompletion (which
-  // has member initializers) is zeroed on every call of the poll loop.
-  std::array<WorkCompletion, 32> completions_;
   std::vector<uint32_t> chunks_seen_;  // per step: chunks received
   std::vector<uint64_t> recv_errors_;  // per step: bytes that differed
   std::vector<uint64_t> recv_bytes_;   // per step: bytes received and checked
   std::vector<FlowResult> flows_;      // per step
-  std::vector<CcSample> cc_timeline_;
-  bool cc_timeline_full_ = false;  // kMaxCcSamples reached
   std::vector<uint8_t> done_;
-  uint64_t steps_done_ = 0;
-  uint64_t receives_done_ = 0;
-  // Steps ready but not yet due (start time in the future), earliest first.
-  std::priority_queue<std::pair<Time, uint32_t>, std::vector<std::pair<Time, uint32_t>>,
-                      std::greater<>>
-      due_;
-  // Delays running: (finish time, step).
-  std::priority_queue<std::pair<Time, uint32_t>, std::vector<std::pair<Time, uint32_t>>,
-                      std::greater<>>
-      delays_;
 };
 
 absl::Status DpdkRank::WhilePolling(const std::function<absl::Status()>& fn) {
@@ -387,7 +435,9 @@ absl::Status DpdkRank::WhilePolling(const std::function<absl::Status()>& fn) {
 }
 
 void DpdkRank::PollOnce() {
-  const size_t n = worker_->Poll(dpdk::ReadTsc());
+  const uint64_t tsc = dpdk::ReadTsc();
+  size_t n = 0;
+  for (const auto& w : workers_) n += w->port->Poll(tsc);
   if (n > 0 || d_.idle_sleep_us <= 0) {
     idle_loops_ = 0;
     return;
@@ -398,37 +448,73 @@ void DpdkRank::PollOnce() {
   }
 }
 
-absl::Status DpdkRank::SetUpContext() {
-  ContextConfig config;
-  config.local.mac = port_->info().mac;
-  config.local.ip = hosts_[rank_].ip;
-  config.seed = sim::DeriveSeed(options_.config.seed, 0x10000 + rank_);
-  config.coalesce_control = options_.dpdk_options.coalesce_control;
-  config.packets_per_turn = options_.config.packets_per_turn;
-  config.traffic_class = options_.config.traffic_class;
-  config.allocate_up_front = true;  // a poll-mode worker allocates nothing on the data path
-  absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
-  if (!ctx.ok()) return ctx.status();
-  context_ = *std::move(ctx);
-  worker_ = std::make_unique<dpdk::PortWorker>(*port_, 0, *context_, clock_);
-  spdlog::info("rank {}: {} on {} ({}), {} Gb/s, {} payload bytes per packet", rank_,
+std::vector<dpdk::PortWorker*> DpdkRank::PortWorkers() const {
+  std::vector<dpdk::PortWorker*> out;
+  for (const auto& w : workers_) out.push_back(w->port.get());
+  return out;
+}
+
+absl::Status DpdkRank::SetUpWorkers() {
+  const uint16_t n = d_.workers;
+  if (port_->info().queues < n) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("port %d has %d queue(s): --workers %d needs one per worker", port_->id(),
+                        port_->info().queues, n));
+  }
+  std::vector<uint16_t> udp_ports;
+  for (uint16_t w = 0; w < n; ++w) udp_ports.push_back(WorkerUdpPort(w));
+  if (n > 1) {
+    absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
+        dpdk::SoftwareSteering::Create(udp_ports);
+    if (!steering.ok()) return steering.status();
+    steering_ = *std::move(steering);
+  }
+  for (uint16_t i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->rank = this;
+    w->index = i;
+    ContextConfig config;
+    config.local.mac = port_->info().mac;
+    config.local.ip = hosts_[rank_].ip;
+    config.local.udp_port = udp_ports[i];
+    // QP numbers distinct across the workers, as tern-perf's.
+    config.first_qp_num = 0x100u + (uint32_t{i} << 16);
+    config.contexts_sharing_link = n;
+    // Worker 0 keeps the draws of a one-worker rank.
+    config.seed = sim::DeriveSeed(options_.config.seed, 0x10000 + rank_);
+    if (i > 0) config.seed = sim::DeriveSeed(config.seed, i);
+    config.coalesce_control = options_.dpdk_options.coalesce_control;
+    config.packets_per_turn = options_.config.packets_per_turn;
+    config.traffic_class = options_.config.traffic_class;
+    config.allocate_up_front = true;  // a poll-mode worker allocates nothing on the data path
+    absl::StatusOr<std::unique_ptr<Context>> ctx = Context::Create(config);
+    if (!ctx.ok()) return ctx.status();
+    w->context = *std::move(ctx);
+    w->port = std::make_unique<dpdk::PortWorker>(*port_, i, *w->context, clock_);
+    if (steering_) w->port->JoinSteering(steering_.get(), i);
+    workers_.push_back(std::move(w));
+  }
+  spdlog::info("rank {}: {} on {} ({}), {} Gb/s, {} payload bytes per packet, {} worker(s)", rank_,
                hosts_[rank_].ip.ToString(), port_->info().name, port_->info().driver, link_gbps_,
-               mtu_);
+               mtu_, n);
   return absl::OkStatus();
 }
 
 absl::Status DpdkRank::SetUpPeers() {
-  pd_ = context_->AllocPd();
-  const size_t capacity = std::max<size_t>(16, (plan_.data_peers.size() + 1) * 2 * kSlots);
-  absl::StatusOr<CompletionQueue*> send_cq = context_->CreateCq(capacity);
-  if (!send_cq.ok()) return send_cq.status();
-  absl::StatusOr<CompletionQueue*> recv_cq = context_->CreateCq(capacity);
-  if (!recv_cq.ok()) return recv_cq.status();
-  send_cq_ = *send_cq;
-  recv_cq_ = *recv_cq;
+  const uint32_t n = plan_.workers;
+  for (auto& w : workers_) {
+    w->pd = w->context->AllocPd();
+    const size_t capacity = std::max<size_t>(16, (plan_.data_peers.size() + 1) * 2 * kSlots);
+    absl::StatusOr<CompletionQueue*> send_cq = w->context->CreateCq(capacity);
+    if (!send_cq.ok()) return send_cq.status();
+    absl::StatusOr<CompletionQueue*> recv_cq = w->context->CreateCq(capacity);
+    if (!recv_cq.ok()) return recv_cq.status();
+    w->send_cq = *send_cq;
+    w->recv_cq = *recv_cq;
+  }
+  for (uint32_t i : plan_.runs) ++workers_[plan_.step_worker[i]]->runs;
+  for (uint32_t i : plan_.receives) ++workers_[plan_.step_worker[i]]->receives;
   QpInitAttr attr;
-  attr.send_cq = send_cq_;
-  attr.recv_cq = recv_cq_;
   attr.cap.max_send_wr = kSlots;
   attr.cap.max_recv_wr = kSlots;
   attr.cap.max_send_sge = 1;
@@ -440,12 +526,16 @@ absl::Status DpdkRank::SetUpPeers() {
     attr.transport.base_rtt = Duration::FractionalMicroseconds(d_.base_rtt_us);
   }
   const uint64_t region = kSlots * chunk_;
-  peers_.resize(plan_.data_peers.size());
-  for (size_t i = 0; i < peers_.size(); ++i) {
-    Peer& p = peers_[i];
-    p.rank = plan_.data_peers[i];
-    p.recv_expected = plan_.chunks_from[i];
-    absl::StatusOr<QueuePair*> qp = context_->CreateQp(pd_, attr);
+  peers_.resize(plan_.data_peers.size() * n);
+  for (size_t k = 0; k < peers_.size(); ++k) {
+    Peer& p = peers_[k];
+    Worker& w = *workers_[k % n];
+    p.rank = plan_.data_peers[k / n];
+    p.worker = &w;
+    p.recv_expected = plan_.chunks_from[k];
+    attr.send_cq = w.send_cq;
+    attr.recv_cq = w.recv_cq;
+    absl::StatusOr<QueuePair*> qp = w.context->CreateQp(w.pd, attr);
     if (!qp.ok()) return qp.status();
     p.qp = *qp;
     QpInitStateAttr init;
@@ -458,72 +548,100 @@ absl::Status DpdkRank::SetUpPeers() {
           absl::StrFormat("cannot allocate 2 x %d bytes of slots for rank %d", region, p.rank));
     }
     absl::StatusOr<MemoryRegion*> source =
-        pd_->RegisterMemory(p.source_buffer.get(), region, kAccessLocalWrite);
+        w.pd->RegisterMemory(p.source_buffer.get(), region, kAccessLocalWrite);
     if (!source.ok()) return source.status();
     absl::StatusOr<MemoryRegion*> sink =
-        pd_->RegisterMemory(p.sink_buffer.get(), region, kAccessLocalWrite | kAccessRemoteWrite);
+        w.pd->RegisterMemory(p.sink_buffer.get(), region, kAccessLocalWrite | kAccessRemoteWrite);
     if (!sink.ok()) return sink.status();
     p.source = *source;
     p.sink = *sink;
-    // PSNs from the seed and the ordered pair, as the simulated run draws them.
-    Random psn_rng(sim::DeriveSeed(options_.config.seed, uint64_t{rank_} << 32 | p.rank));
+    // PSNs from the seed and the ordered pair, as the simulated run draws
+    // them (worker 0; the others' from those).
+    uint64_t psn_seed = sim::DeriveSeed(options_.config.seed, uint64_t{rank_} << 32 | p.rank);
+    if (w.index > 0) psn_seed = sim::DeriveSeed(psn_seed, w.index);
+    Random psn_rng(psn_seed);
     p.local = control::QpSetup{p.qp->qp_num(), static_cast<uint32_t>(psn_rng.Next()) & 0xFFFFFF,
                                p.sink->addr(), p.sink->length(), p.sink->rkey()};
+    w.peers.push_back(&p);
+  }
+  for (auto& w : workers_) {
+    w->inbox.reserve(w->runs);
+    w->taken.reserve(w->runs);
   }
   return absl::OkStatus();
 }
 
 absl::Status DpdkRank::ConnectQps(const std::vector<control::HostSetup>& remote) {
+  const std::vector<dpdk::PortWorker*> port_workers = PortWorkers();
+  dpdk::PortWorker& first = *workers_[0]->port;  // keeps the port's neighbor table
   for (size_t c = 0; c < plan_.control_peers.size(); ++c) {
-    Peer* p = PeerOf(plan_.control_peers[c]);
-    if (p == nullptr) continue;
+    const uint32_t peer_rank = plan_.control_peers[c];
+    if (PeerIndex(peer_rank) == plan_.data_peers.size()) continue;
     const control::HostSetup& setup = remote[c];
-    if (setup.qps.size() != 1 || setup.qps[0].length < kSlots * chunk_) {
+    if (setup.qps.size() != plan_.workers) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "rank %d offers %d QPs / %d bytes of slots; expected 1 / %d", p->rank, setup.qps.size(),
-          setup.qps.empty() ? 0 : setup.qps[0].length, kSlots * chunk_));
+          "rank %d offers %d QPs, one per worker; this rank runs %d workers (give every rank the "
+          "same --workers)",
+          peer_rank, setup.qps.size(), plan_.workers));
     }
-    p->remote = setup.qps[0];
-    p->remote_endpoint = setup.endpoint;
-    if (setup.endpoint.ip != hosts_[p->rank].ip) {
+    if (setup.endpoint.ip != hosts_[peer_rank].ip) {
       return absl::InvalidArgumentError(
-          absl::StrFormat("rank %d says its address is %s, the hosts file says %s", p->rank,
-                          setup.endpoint.ip.ToString(), hosts_[p->rank].ip.ToString()));
+          absl::StrFormat("rank %d says its address is %s, the hosts file says %s", peer_rank,
+                          setup.endpoint.ip.ToString(), hosts_[peer_rank].ip.ToString()));
     }
-    if (hosts_[p->rank].mac) {
-      p->remote_endpoint.mac = *hosts_[p->rank].mac;
+    MacAddress mac;
+    if (hosts_[peer_rank].mac) {
+      mac = *hosts_[peer_rank].mac;
     } else {
-      dpdk::PortWorker* workers[1] = {worker_.get()};
       const std::optional<IpAddress>& gateway = hosts_[rank_].gateway;
-      absl::StatusOr<MacAddress> mac = dpdk::ResolveNeighbor(
-          *worker_, workers, gateway ? *gateway : setup.endpoint.ip, d_.setup_timeout_s);
-      if (!mac.ok()) return mac.status();
-      p->remote_endpoint.mac = *mac;
+      absl::StatusOr<MacAddress> resolved = dpdk::ResolveNeighbor(
+          first, port_workers, gateway ? *gateway : setup.endpoint.ip, d_.setup_timeout_s);
+      if (!resolved.ok()) return resolved.status();
+      mac = *resolved;
     }
-    QpRtrAttr rtr;
-    rtr.dest_qp_num = p->remote.qp_num;
-    rtr.rq_psn = p->remote.psn;
-    rtr.remote = p->remote_endpoint;
-    rtr.path_mtu = mtu_;
-    if (absl::Status s = p->qp->ToRtr(rtr); !s.ok()) return s;
-    QpRtsAttr rts;
-    rts.sq_psn = p->local.psn;
-    if (absl::Status s = p->qp->ToRts(rts); !s.ok()) return s;
-    // Receives for the first work requests the peer will send.
-    while (p->recv_posted < std::min<uint64_t>(p->recv_expected, kSlots)) PostRecv(*p);
+    for (uint16_t w = 0; w < plan_.workers; ++w) {
+      Peer* p = PeerOf(peer_rank, w);
+      if (setup.qps[w].length < kSlots * chunk_) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("rank %d offers %d bytes of slots; expected %d", peer_rank,
+                            setup.qps[w].length, kSlots * chunk_));
+      }
+      p->remote = setup.qps[w];
+      p->remote_endpoint = setup.endpoint;
+      // The peer's worker w listens on its worker 0's UDP port + w (WorkerUdpPort).
+      p->remote_endpoint.udp_port = static_cast<uint16_t>(setup.endpoint.udp_port + w);
+      p->remote_endpoint.mac = mac;
+      QpRtrAttr rtr;
+      rtr.dest_qp_num = p->remote.qp_num;
+      rtr.rq_psn = p->remote.psn;
+      rtr.remote = p->remote_endpoint;
+      rtr.path_mtu = mtu_;
+      if (absl::Status s = p->qp->ToRtr(rtr); !s.ok()) return s;
+      QpRtsAttr rts;
+      rts.sq_psn = p->local.psn;
+      if (absl::Status s = p->qp->ToRts(rts); !s.ok()) return s;
+      // Receives for the first work requests the peer will send.
+      while (p->recv_posted < std::min<uint64_t>(p->recv_expected, kSlots)) PostRecv(*p);
+    }
   }
   return absl::OkStatus();
 }
 
-DpdkRank::Peer* DpdkRank::PeerOf(uint32_t rank) {
+size_t DpdkRank::PeerIndex(uint32_t rank) const {
   const auto it = std::lower_bound(plan_.data_peers.begin(), plan_.data_peers.end(), rank);
-  if (it == plan_.data_peers.end() || *it != rank) return nullptr;
-  return &peers_[static_cast<size_t>(it - plan_.data_peers.begin())];
+  if (it == plan_.data_peers.end() || *it != rank) return plan_.data_peers.size();
+  return static_cast<size_t>(it - plan_.data_peers.begin());
 }
 
-DpdkRank::Peer* DpdkRank::PeerOfQp(uint32_t qp_num) {
-  for (Peer& p : peers_) {
-    if (p.qp->qp_num() == qp_num) return &p;
+DpdkRank::Peer* DpdkRank::PeerOf(uint32_t rank, uint16_t worker) {
+  const size_t i = PeerIndex(rank);
+  if (i == plan_.data_peers.size()) return nullptr;
+  return &peers_[i * plan_.workers + worker];
+}
+
+DpdkRank::Peer* DpdkRank::PeerOfQp(Worker& w, uint32_t qp_num) {
+  for (Peer* p : w.peers) {
+    if (p->qp->qp_num() == qp_num) return p;
   }
   return nullptr;
 }
@@ -543,11 +661,12 @@ void DpdkRank::PostRecv(Peer& p) {
 }
 
 absl::Status DpdkRank::ProbeRtts() {
-  // A few one-byte RDMA WRITEs (no immediate, so no receive is consumed) to
-  // each data peer in turn; the smallest completion time is the pair's base
-  // RTT: wire, PMD and both ends' loop, on this machine as it is.
+  // A few one-byte RDMA WRITEs (no immediate, so no receive is consumed) on
+  // each QP in turn; the smallest completion time is the QP's base RTT:
+  // wire, PMD and both ends' loop, on this machine as it is.
   const uint64_t hz = dpdk::TscHz();
   for (Peer& p : peers_) {
+    Worker& w = *p.worker;
     for (int k = 0; k < kRttProbes; ++k) {
       const Sge sge{p.source->addr(), 1, p.source->lkey()};
       SendWr wr;
@@ -557,13 +676,13 @@ absl::Status DpdkRank::ProbeRtts() {
       wr.sg_list = {&sge, 1};
       wr.remote_addr = p.remote.addr;
       wr.rkey = p.remote.rkey;
-      const uint64_t before = probes_done_;
+      const uint64_t before = w.probes_done;
       const uint64_t t0 = dpdk::ReadTsc();
       if (absl::Status s = p.qp->PostSend(wr); !s.ok()) return s;
       const uint64_t deadline = t0 + static_cast<uint64_t>(d_.setup_timeout_s * hz);
-      while (probes_done_ == before) {
+      while (w.probes_done == before) {
         PollOnce();
-        PollCompletions(Time::Zero());
+        PollCompletions(w, Time::Zero());
         if (dpdk::ReadTsc() > deadline) {
           return absl::DeadlineExceededError(
               absl::StrFormat("RTT probe to rank %d unanswered after %g s: %s", p.rank,
@@ -579,18 +698,18 @@ absl::Status DpdkRank::ProbeRtts() {
 
 // --- the workload ------------------------------------------------------------
 
-void DpdkRank::Ready(uint32_t step, Time now) {
-  due_.emplace(std::max(now, workload_.steps[step].not_before), step);
+void DpdkRank::Ready(Worker& w, uint32_t step, Time now) {
+  w.due.emplace(std::max(now, workload_.steps[step].not_before), step);
 }
 
-void DpdkRank::Start(uint32_t step, Time now) {
+void DpdkRank::Start(Worker& w, uint32_t step, Time now) {
   const Step& s = workload_.steps[step];
   flows_[step].start = now;
   if (s.kind == StepKind::kDelay) {
-    delays_.emplace(now + s.duration, step);
+    w.delays.emplace(now + s.duration, step);
     return;
   }
-  Peer* p = PeerOf(s.dst);
+  Peer* p = PeerOf(s.dst, w.index);
   const uint64_t chunks = ChunksOf(s.bytes, chunk_);
   chunks_left_[step] = static_cast<uint32_t>(chunks);
   for (uint64_t c = 0; c < chunks; ++c) Post(*p, step, c);
@@ -629,42 +748,53 @@ void DpdkRank::PostNow(Peer& p, uint32_t step, uint64_t chunk) {
   if (absl::Status st = p.qp->PostSend(wr); !st.ok()) {
     // A QP in error refuses work: the transfer fails now rather than hang.
     flows_[step].failed = true;
-    if (--chunks_left_[step] == 0) Finish(step, Now());
+    if (--chunks_left_[step] == 0) Finish(*p.worker, step, Now());
     return;
   }
   ++p.in_flight;
 }
 
-void DpdkRank::Finish(uint32_t step, Time now) {
+void DpdkRank::Finish(Worker& w, uint32_t step, Time now) {
   done_[step] = 1;
-  ++steps_done_;
+  ++w.steps_done;
   FlowResult& f = flows_[step];
   f.finish = now;
   f.completed = !f.failed;
-  Resolved(step, now);
+  Resolved(w, step, now);
 }
 
-void DpdkRank::Received(uint32_t step, Time now) {
-  ++receives_done_;
-  Resolved(step, now);
+void DpdkRank::Received(Worker& w, uint32_t step, Time now) {
+  ++w.receives_done;
+  Resolved(w, step, now);
 }
 
-void DpdkRank::Resolved(uint32_t step, Time now) {
+void DpdkRank::Resolved(Worker& w, uint32_t step, Time now) {
   for (const uint32_t dependent : dependents_.Of(step)) {
-    if (runs_here_[dependent] && --unfinished_deps_[dependent] == 0) Ready(dependent, now);
+    if (!runs_here_[dependent] ||
+        unfinished_deps_[dependent].fetch_sub(1, std::memory_order_acq_rel) != 1) {
+      continue;
+    }
+    Worker& owner = *workers_[plan_.step_worker[dependent]];
+    if (&owner == &w) {
+      Ready(w, dependent, now);
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(owner.inbox_mutex);
+    owner.inbox.emplace_back(now, dependent);
+    owner.inbox_size.store(owner.inbox.size(), std::memory_order_release);
   }
 }
 
-size_t DpdkRank::PollCompletions(Time now) {
-  std::span<WorkCompletion> wcs = completions_;
+size_t DpdkRank::PollCompletions(Worker& w, Time now) {
+  std::span<WorkCompletion> wcs = w.completions;
   size_t got, total = 0;
-  while ((got = send_cq_->Poll(wcs)) > 0) {
+  while ((got = w.send_cq->Poll(wcs)) > 0) {
     total += got;
     for (size_t i = 0; i < got; ++i) {
       const WorkCompletion& wc = wcs[i];
-      Peer* p = PeerOfQp(wc.qp_num);
+      Peer* p = PeerOfQp(w, wc.qp_num);
       if (wc.wr_id & kProbeWrId) {
-        ++probes_done_;
+        ++w.probes_done;
         if (wc.status != WcStatus::kSuccess) {
           spdlog::error("rank {}: RTT probe failed: {}", rank_, WcStatusName(wc.status));
         }
@@ -685,14 +815,14 @@ size_t DpdkRank::PollCompletions(Time now) {
           PostNow(*p, next, chunk);
         }
       }
-      if (--chunks_left_[step] == 0) Finish(step, now);
+      if (--chunks_left_[step] == 0) Finish(w, step, now);
     }
   }
-  while ((got = recv_cq_->Poll(wcs)) > 0) {
+  while ((got = w.recv_cq->Poll(wcs)) > 0) {
     total += got;
     for (size_t i = 0; i < got; ++i) {
       const WorkCompletion& wc = wcs[i];
-      Peer* p = PeerOfQp(wc.qp_num);
+      Peer* p = PeerOfQp(w, wc.qp_num);
       if (p == nullptr) continue;
       const uint64_t slot = p->recv_done % kSlots;
       ++p->recv_done;
@@ -700,9 +830,10 @@ size_t DpdkRank::PollCompletions(Time now) {
       const uint32_t step = wc.imm_data;
       if (wc.status != WcStatus::kSuccess || !wc.has_imm || step >= workload_.steps.size() ||
           workload_.steps[step].kind != StepKind::kTransfer || workload_.steps[step].dst != rank_ ||
-          workload_.steps[step].src != p->rank) {
-        spdlog::error("rank {}: unexpected receive from rank {}: status {}, imm {} ({})", rank_,
-                      p->rank, WcStatusName(wc.status), wc.imm_data, wc.has_imm ? "set" : "none");
+          workload_.steps[step].src != p->rank || plan_.step_worker[step] != w.index) {
+        spdlog::error(
+            "rank {}: unexpected receive from rank {} on worker {}: status {}, imm {} ({})", rank_,
+            p->rank, w.index, WcStatusName(wc.status), wc.imm_data, wc.has_imm ? "set" : "none");
         continue;
       }
       const Step& s = workload_.steps[step];
@@ -717,101 +848,135 @@ size_t DpdkRank::PollCompletions(Time now) {
       }
       recv_errors_[step] += errors;
       recv_bytes_[step] += len;
-      if (chunks_seen_[step] == ChunksOf(s.bytes, chunk_)) Received(step, now);
+      if (chunks_seen_[step] == ChunksOf(s.bytes, chunk_)) Received(w, step, now);
     }
   }
   return total;
 }
 
-void DpdkRank::SampleCc(Time tick) {
-  const size_t sampled = std::min<size_t>(peers_.size(), options_.config.timeline_connections);
-  if (cc_timeline_.size() + sampled > kMaxCcSamples) {
-    if (!cc_timeline_full_) {
-      spdlog::warn("rank {}: {} cc samples kept; no more are taken (raise --timeline-interval)",
-                   rank_, cc_timeline_.size());
-      cc_timeline_full_ = true;
+void DpdkRank::SampleCc(Worker& w, Time tick) {
+  const size_t sampled =
+      std::min<size_t>(plan_.data_peers.size(), options_.config.timeline_connections);
+  if (w.cc_timeline.size() + sampled > kMaxCcSamples / workers_.size()) {
+    if (!w.cc_timeline_full) {
+      spdlog::warn(
+          "rank {} worker {}: {} cc samples kept; no more are taken (raise --timeline-interval)",
+          rank_, w.index, w.cc_timeline.size());
+      w.cc_timeline_full = true;
     }
     return;
   }
   for (size_t i = 0; i < sampled; ++i) {
-    Peer& p = peers_[i];
+    Peer& p = *w.peers[i];
     if (std::optional<CcSample> sample =
             CcSample::Of(*p.qp, tick, rank_, p.rank, &p.sampled_bytes)) {
-      cc_timeline_.push_back(*sample);
+      w.cc_timeline.push_back(*sample);
     }
   }
 }
 
-void DpdkRank::RunWorkload() {
+void DpdkRank::Turn(Worker& w, uint64_t tsc) {
+  const Time now = clock_.ToTime(tsc) - (start_ - Time::Zero());
+  size_t work = w.port->Poll(tsc);
+  work += PollCompletions(w, now);
+  if (now >= w.next_tick) {
+    // Stamped with the tick, so every rank's samples of a tick line up; a
+    // tick the loop overslept is skipped and its bytes go to the next one.
+    const Duration interval = options_.config.timeline_interval;
+    SampleCc(w, w.next_tick);
+    w.next_tick =
+        w.next_tick + interval * ((now - w.next_tick).picoseconds() / interval.picoseconds() + 1);
+  }
+  if (w.inbox_size.load(std::memory_order_acquire) > 0) {
+    {
+      std::lock_guard<std::mutex> lock(w.inbox_mutex);
+      w.taken.swap(w.inbox);
+      w.inbox_size.store(0, std::memory_order_relaxed);
+    }
+    for (const auto& [at, step] : w.taken) Ready(w, step, at);
+    w.taken.clear();
+  }
+  while (!w.due.empty() && w.due.top().first <= now) {
+    const uint32_t step = w.due.top().second;
+    w.due.pop();
+    Start(w, step, now);
+    ++work;
+  }
+  while (!w.delays.empty() && w.delays.top().first <= now) {
+    const uint32_t step = w.delays.top().second;
+    w.delays.pop();
+    Finish(w, step, now);
+    ++work;
+  }
+  if (!w.done.load(std::memory_order_relaxed) && w.Done()) {
+    w.done.store(true, std::memory_order_release);
+  }
+  if (work > 0 || d_.idle_sleep_us <= 0) {
+    w.idle_loops = 0;
+  } else if (++w.idle_loops >= kIdleLoops) {
+    const timespec ts{0, static_cast<long>(d_.idle_sleep_us * 1000)};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+absl::Status DpdkRank::RunWorkload() {
   const size_t n = workload_.steps.size();
   runs_here_.assign(n, 0);
   for (uint32_t i : plan_.runs) runs_here_[i] = 1;
   dependents_ = DependentIndex(workload_);
-  unfinished_deps_.assign(n, 0);
+  unfinished_deps_ = std::make_unique<std::atomic<uint32_t>[]>(n);
   for (uint32_t i = 0; i < n; ++i) {
-    unfinished_deps_[i] = static_cast<uint32_t>(workload_.steps[i].deps.size());
+    unfinished_deps_[i].store(static_cast<uint32_t>(workload_.steps[i].deps.size()),
+                              std::memory_order_relaxed);
   }
   for (uint32_t i : plan_.runs) {
-    if (unfinished_deps_[i] == 0) Ready(i, Time::Zero());
+    if (workload_.steps[i].deps.empty()) Ready(*workers_[plan_.step_worker[i]], i, Time::Zero());
+  }
+  const Duration interval = options_.config.timeline_interval;
+  std::vector<Worker*> workers;
+  for (auto& w : workers_) {
+    w->next_tick = interval > Duration::Zero() ? Time::Zero() + interval : Time::Infinite();
+    workers.push_back(w.get());
   }
 
   const uint64_t hz = dpdk::TscHz();
   const uint64_t start_tsc = clock_.ToTsc(start_);
   const uint64_t deadline = start_tsc + static_cast<uint64_t>(d_.time_limit_s * hz);
-  const Duration interval = options_.config.timeline_interval;
-  Time next_tick = interval > Duration::Zero() ? Time::Zero() + interval : Time::Infinite();
-  while (!LocalDone()) {
+  dpdk::LcoreLoops<Worker> loops(workers);
+  if (absl::Status s = loops.Launch(); !s.ok()) return s;
+  const auto all_done = [&] {
+    return std::all_of(workers.begin(), workers.end(),
+                       [](const Worker* w) { return w->done.load(std::memory_order_acquire); });
+  };
+  while (!all_done()) {
     const uint64_t tsc = dpdk::ReadTsc();
-    const Time now = clock_.ToTime(tsc) - (start_ - Time::Zero());
-    size_t work = worker_->Poll(tsc);
-    work += PollCompletions(now);
-    if (now >= next_tick) {
-      // Stamped with the tick, so every rank's samples of a tick line up; a
-      // tick the loop overslept is skipped and its bytes go to the next one.
-      SampleCc(next_tick);
-      next_tick =
-          next_tick + interval * ((now - next_tick).picoseconds() / interval.picoseconds() + 1);
-    }
-    while (!due_.empty() && due_.top().first <= now) {
-      const uint32_t step = due_.top().second;
-      due_.pop();
-      Start(step, now);
-      ++work;
-    }
-    while (!delays_.empty() && delays_.top().first <= now) {
-      const uint32_t step = delays_.top().second;
-      delays_.pop();
-      Finish(step, now);
-      ++work;
-    }
+    loops.StepMain(tsc);
     if (tsc > deadline) {
       timed_out_ = true;
       break;
     }
-    if (work > 0 || d_.idle_sleep_us <= 0) {
-      idle_loops_ = 0;
-    } else if (++idle_loops_ >= kIdleLoops) {
-      const timespec ts{0, static_cast<long>(d_.idle_sleep_us * 1000)};
-      nanosleep(&ts, nullptr);
-    }
   }
+  loops.Stop();
   elapsed_ = Now() - Time::Zero();
   if (timed_out_) {
+    uint64_t steps = 0, receives = 0;
+    for (const Worker* w : workers) {
+      steps += w->steps_done;
+      receives += w->receives_done;
+    }
     spdlog::warn(
         "rank {}: --time-limit of {} s reached with {}/{} of its steps finished and {}/{} "
-        "transfers "
-        "received",
-        rank_, d_.time_limit_s, steps_done_, plan_.runs.size(), receives_done_,
-        plan_.receives.size());
+        "transfers received",
+        rank_, d_.time_limit_s, steps, plan_.runs.size(), receives, plan_.receives.size());
   }
+  return absl::OkStatus();
 }
 
 absl::Status DpdkRank::Run() {
-  if (absl::Status s = SetUpContext(); !s.ok()) return s;
-  dpdk::PortWorker* workers[1] = {worker_.get()};
+  if (absl::Status s = SetUpWorkers(); !s.ok()) return s;
   if (d_.address_check) {
-    if (absl::Status s =
-            dpdk::CheckAddressUnique(*worker_, workers, dpdk::kDuplicateAddressWaitSeconds);
+    if (absl::Status s = dpdk::CheckAddressUnique(*workers_[0]->port, PortWorkers(),
+                                                  dpdk::kDuplicateAddressWaitSeconds);
         !s.ok()) {
       return s;
     }
@@ -834,16 +999,19 @@ absl::Status DpdkRank::Run() {
       static_cast<int64_t>((d_.setup_timeout_s + d_.time_limit_s) * 1000));
   mesh_ = std::make_unique<ControlMesh>(rank_, hosts_, plan_, channel_options);
   if (absl::Status s = mesh_->Listen(); !s.ok()) return s;
-  // Out of band: one setup per control peer (a QP where data flows).
+  // Out of band: one setup per control peer, with a QP per worker where data
+  // flows. Its endpoint is worker 0's.
   std::vector<control::HostSetup> local(plan_.control_peers.size());
   for (size_t c = 0; c < local.size(); ++c) {
     control::HostSetup& h = local[c];
-    h.endpoint = context_->local();
+    h.endpoint = workers_[0]->context->local();
     h.mtu = mtu_;
     h.paths = options_.config.paths;
     h.congestion_control = options_.config.cc;
     h.workload = SetupFingerprint();
-    if (Peer* p = PeerOf(plan_.control_peers[c])) h.qps.push_back(p->local);
+    for (uint16_t w = 0; w < plan_.workers; ++w) {
+      if (Peer* p = PeerOf(plan_.control_peers[c], w)) h.qps.push_back(p->local);
+    }
   }
   std::vector<control::HostSetup> remote;
   // Ranks start at different times: say what this one waits for, and how long.
@@ -888,12 +1056,16 @@ absl::Status DpdkRank::Run() {
     // On the workload only: set-up and the RTT probes ran on a clean wire.
     dpdk::FaultConfig faults = perf::DpdkFaults(*d_.faults);
     faults.seed = sim::DeriveSeed(faults.seed, 0x20000 + rank_);  // each rank its own draws
-    worker_->SetFaults(faults);
     spdlog::info("rank {}: transmit faults {}", rank_, dpdk::DescribeFaults(faults));
+    for (auto& w : workers_) {
+      dpdk::FaultConfig own = faults;
+      if (w->index > 0) own.seed = sim::DeriveSeed(faults.seed, w->index);
+      w->port->SetFaults(own);
+    }
   }
   while (RealtimeNs() < start_unix_ns_) PollOnce();
   start_ = clock_.ToTime(dpdk::ReadTsc());
-  RunWorkload();
+  if (absl::Status s = RunWorkload(); !s.ok()) return s;
   // Serve the peers until every rank is done (their last ACKs come from us).
   std::string done_text = "done";
   if (absl::Status s = WhilePolling([&] { return mesh_->AllBarrier("done", &done_text); });
@@ -903,7 +1075,8 @@ absl::Status DpdkRank::Run() {
     closes_in_turn_ = port_->NeedsOrderedClose();
   }
   if (d_.faults.has_value()) {
-    const dpdk::FaultCounters& f = worker_->faults().counters();
+    dpdk::FaultCounters f;
+    for (const auto& w : workers_) f += w->port->faults().counters();
     spdlog::info(
         "rank {}: transmit faults: {} frames judged, {} dropped, {} duplicated, {} "
         "corrupted, {} delayed",
@@ -930,15 +1103,19 @@ RankResult DpdkRank::Collect() const {
   r.elapsed = elapsed_;
   r.timed_out = timed_out_;
   r.steps_run = plan_.runs.size();
-  r.steps_done = steps_done_;
-  if (worker_) {
-    r.frames_sent = worker_->counters().tx_frames;
-    r.frames_received = worker_->counters().rx_frames;
-    r.faults = worker_->faults().counters();
+  for (const auto& w : workers_) {
+    r.steps_done += w->steps_done;
+    r.frames_sent += w->port->counters().tx_frames;
+    r.frames_received += w->port->counters().rx_frames;
+    r.faults += w->port->faults().counters();
+    r.cc_timeline.insert(r.cc_timeline.end(), w->cc_timeline.begin(), w->cc_timeline.end());
   }
+  // The rank file keeps them in time order.
+  std::stable_sort(r.cc_timeline.begin(), r.cc_timeline.end(),
+                   [](const CcSample& a, const CcSample& b) { return a.at < b.at; });
   r.collectives = workload_.collectives;
   // Ideal: the bytes on the wire (payload plus every packet's headers) at the
-  // link rate, plus the pair's base RTT (measured or --base-rtt).
+  // link rate, plus the base RTT of the QP it went on (measured or --base-rtt).
   const size_t data_overhead =
       OuterHeaderBytes(false) + sizeof(TernHeader) + sizeof(DataHeader) +
       (options_.config.verb == TransferVerb::kWrite ? sizeof(RdmaExtension) : 0);
@@ -948,10 +1125,9 @@ RankResult DpdkRank::Collect() const {
     if (s.kind != StepKind::kTransfer) continue;
     FlowResult f = flows_[i];
     const uint64_t packets = (s.bytes + mtu_ - 1) / mtu_;
-    const Peer* p = nullptr;
-    for (const Peer& q : peers_) {
-      if (q.rank == s.dst) p = &q;
-    }
+    const size_t k = PeerIndex(s.dst);
+    const Peer* p =
+        k < plan_.data_peers.size() ? &peers_[k * plan_.workers + plan_.step_worker[i]] : nullptr;
     const Duration rtt = p && !p->base_rtt.IsInfinite() ? p->base_rtt : Duration::Zero();
     f.ideal = rate.TransferTime(s.bytes + packets * data_overhead) + rtt;
     if (!done_[i]) {
@@ -966,7 +1142,6 @@ RankResult DpdkRank::Collect() const {
   }
   for (const Peer& p : peers_) r.qps.push_back(RankQp{p.rank, p.qp->counters()});
   r.timeline_interval = options_.config.timeline_interval;
-  r.cc_timeline = cc_timeline_;
   return r;
 }
 

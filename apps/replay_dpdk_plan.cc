@@ -2,6 +2,7 @@
 
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "absl/strings/str_format.h"
 #include "transport/text.h"
@@ -131,9 +132,21 @@ absl::Status CheckDependenciesObservable(const Workload& workload) {
   return absl::OkStatus();
 }
 
-RankPlan PlanRank(const Workload& workload, uint32_t rank, uint32_t ranks, uint64_t chunk_bytes) {
+std::vector<uint16_t> StepWorkers(const Workload& workload, uint32_t workers) {
+  std::vector<uint16_t> out(workload.steps.size(), 0);
+  std::unordered_map<uint32_t, uint32_t> dealt;  // per source rank
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<uint16_t>(dealt[workload.steps[i].src]++ % workers);
+  }
+  return out;
+}
+
+RankPlan PlanRank(const Workload& workload, uint32_t rank, uint32_t ranks, uint64_t chunk_bytes,
+                  uint32_t workers) {
   RankPlan p;
   p.rank = rank;
+  p.workers = workers;
+  p.step_worker = StepWorkers(workload, workers);
   std::set<uint32_t> peers;
   for (uint32_t i = 0; i < workload.steps.size(); ++i) {
     const Step& s = workload.steps[i];
@@ -144,12 +157,12 @@ RankPlan PlanRank(const Workload& workload, uint32_t rank, uint32_t ranks, uint6
     if (s.dst == rank) peers.insert(s.src);
   }
   p.data_peers.assign(peers.begin(), peers.end());
-  p.chunks_from.assign(p.data_peers.size(), 0);
+  p.chunks_from.assign(p.data_peers.size() * workers, 0);
   for (uint32_t i : p.receives) {
     const Step& s = workload.steps[i];
     const size_t k = static_cast<size_t>(
         std::lower_bound(p.data_peers.begin(), p.data_peers.end(), s.src) - p.data_peers.begin());
-    p.chunks_from[k] += ChunksOf(s.bytes, chunk_bytes);
+    p.chunks_from[k * workers + p.step_worker[i]] += ChunksOf(s.bytes, chunk_bytes);
   }
   std::set<uint32_t> control = peers;
   if (rank == 0) {

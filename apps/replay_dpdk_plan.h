@@ -55,15 +55,24 @@ absl::Status CheckDependenciesObservable(const Workload& workload);
 
 struct RankPlan {
   uint32_t rank = 0;
+  uint32_t workers = 1;              // --workers: each peer has one QP per worker
   std::vector<uint32_t> runs;        // steps this rank runs, ascending
   std::vector<uint32_t> receives;    // transfers sent to it, ascending
   std::vector<uint32_t> data_peers;  // ranks it sends to or receives from, ascending
   // Ranks it holds a control connection with: its data peers and rank 0
   // (rank 0: every rank, for the barriers), ascending.
   std::vector<uint32_t> control_peers;
-  // Per data peer (same order): work requests it will send to this rank.
+  // Per data peer (same order) and worker: work requests it will send to
+  // this rank on that worker's QP, at [peer index * workers + worker].
   std::vector<uint64_t> chunks_from;
+  // Per step of the workload: the worker that runs it on its source rank and
+  // receives it on its destination (StepWorkers).
+  std::vector<uint16_t> step_worker;
 };
-RankPlan PlanRank(const Workload& workload, uint32_t rank, uint32_t ranks, uint64_t chunk_bytes);
+// Each rank's steps dealt out to its workers in turn, in step order, so that
+// both ends of a transfer know which worker's QP carries it without asking.
+std::vector<uint16_t> StepWorkers(const Workload& workload, uint32_t workers);
+RankPlan PlanRank(const Workload& workload, uint32_t rank, uint32_t ranks, uint64_t chunk_bytes,
+                  uint32_t workers);
 
 }  // namespace tern::replay

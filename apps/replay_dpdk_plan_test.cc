@@ -87,7 +87,7 @@ Workload MakeOrDie(std::string_view spec, uint32_t hosts) {
 
 TEST(PlanRankTest, AlltoallRankSendsToAndReceivesFromEveryOther) {
   const Workload w = MakeOrDie("alltoall:size=64KB", 4);
-  const RankPlan p = PlanRank(w, 2, 4, ChunkBytes(w));
+  const RankPlan p = PlanRank(w, 2, 4, ChunkBytes(w), 1);
   EXPECT_THAT(p.data_peers, ElementsAre(0, 1, 3));
   EXPECT_THAT(p.control_peers, ElementsAre(0, 1, 3));
   EXPECT_EQ(p.runs.size(), 3u);
@@ -103,12 +103,39 @@ TEST(PlanRankTest, RankZeroHoldsControlWithEveryRank) {
   s.dst = 2;
   s.bytes = 3 * kMaxChunkBytes + 1;
   w.steps.push_back(s);
-  const RankPlan zero = PlanRank(w, 0, 3, ChunkBytes(w));
+  const RankPlan zero = PlanRank(w, 0, 3, ChunkBytes(w), 1);
   EXPECT_TRUE(zero.data_peers.empty());
   EXPECT_THAT(zero.control_peers, ElementsAre(1, 2));
-  const RankPlan two = PlanRank(w, 2, 3, ChunkBytes(w));
+  const RankPlan two = PlanRank(w, 2, 3, ChunkBytes(w), 1);
   EXPECT_THAT(two.control_peers, ElementsAre(0, 1));
   EXPECT_THAT(two.chunks_from, ElementsAre(4));
+}
+
+TEST(PlanRankTest, EachSourceDealsItsStepsToTheWorkersInTurn) {
+  Workload w;
+  w.hosts = 3;
+  // Rank 1 sends five transfers to rank 2 (of 1, 2, 3, 4 and 5 chunks);
+  // rank 0's one transfer does not shift rank 1's turns.
+  for (uint64_t chunks = 1; chunks <= 5; ++chunks) {
+    Step s;
+    s.src = 1;
+    s.dst = 2;
+    s.bytes = chunks * kMaxChunkBytes;
+    w.steps.push_back(s);
+    if (chunks == 2) {
+      Step other = s;
+      other.src = 0;
+      w.steps.push_back(other);
+    }
+  }
+  EXPECT_THAT(StepWorkers(w, 2), ElementsAre(0, 1, 0, 0, 1, 0));
+  EXPECT_THAT(StepWorkers(w, 3), ElementsAre(0, 1, 0, 2, 0, 1));
+  const RankPlan two = PlanRank(w, 2, 3, ChunkBytes(w), 2);
+  EXPECT_EQ(two.workers, 2u);
+  // Per peer (0, then 1), per worker: worker 0 gets rank 1's chunks 1 + 3 + 5,
+  // worker 1 its 2 + 4; rank 0's 2 chunks go to its worker 0.
+  EXPECT_THAT(two.chunks_from, ElementsAre(2, 0, 9, 6));
+  EXPECT_EQ(two.step_worker, StepWorkers(w, 2));
 }
 
 TEST(DependenciesTest, RingAllreduceIsObservable) {

@@ -214,6 +214,11 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
         return FlagError(name, "milliseconds in [0, 60000]");
       }
       o.dpdk_options.start_delay_ms = d;
+    } else if (name == "workers") {
+      if (!ParseUint(value, &u) || u < 1 || u > perf::kMaxWorkers) {
+        return FlagError(name, absl::StrFormat("a worker count, 1..%d", perf::kMaxWorkers));
+      }
+      o.dpdk_options.workers = static_cast<uint16_t>(u);
     } else if (name == "idle-sleep") {
       if (!ParseDouble(value, &d) || !(d >= 0 && d <= 10000)) {
         return FlagError(name, "microseconds in [0, 10000]");
@@ -274,7 +279,7 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
   } else {
     for (const char* flag : {"rank", "hosts", "out", "link-rate", "base-rtt", "control-port",
                              "dpdk-port", "link-mtu", "setup-timeout", "start-delay", "idle-sleep",
-                             "no-coalesce-control", "no-address-check"}) {
+                             "workers", "no-coalesce-control", "no-address-check"}) {
       if (given(flag)) return FlagError(flag, "only with --fabric=dpdk");
     }
   }
@@ -348,6 +353,9 @@ transmit faults on this rank's port from the common start; docs/replay-dpdk.md):
   --setup-timeout S      limit of each set-up step and barrier (default 60)
   --start-delay MS       common start = rank 0's clock at the barrier + MS (default 200)
   --idle-sleep US        sleep this long when the port is idle (default 0: busy poll)
+  --workers N            workers per rank (default 1), each with its own port queue, context
+                         and QP to every peer, on the rank's lcores (-l) in turn; every rank
+                         gives the same N
   --time-limit MS        wall-clock limit from the start (default 10000 on DPDK)
   --timeline-interval US each rank samples its QPs' congestion control this often (>= 1;
                          default: no samples); --merge --timeline DIR writes them

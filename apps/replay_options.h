@@ -32,6 +32,7 @@ struct DpdkReplayOptions {
   double start_delay_ms = 200;    // --start-delay: start time = rank 0's clock + this
   double idle_sleep_us = 0;       // --idle-sleep: sleep when the port has been idle
   double time_limit_s = 10;       // --time-limit, wall clock from the start
+  uint16_t workers = 1;           // --workers: port queues, contexts and lcores per rank
   // --fabric=dpdk:KEY=VALUE,...: transmit faults on this rank's port (the
   // keys of tern-perf's); paths and seed default to --paths and --seed.
   std::optional<sim::MultipathWireConfig> faults;

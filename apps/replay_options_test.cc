@@ -121,6 +121,22 @@ TEST(ReplayOptionsTest, DpdkLinkMtu) {
               HasSubstr("--link-mtu: only with --fabric=dpdk"));
 }
 
+TEST(ReplayOptionsTest, DpdkWorkers) {
+  EXPECT_EQ(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"})->dpdk_options.workers, 1u);
+  absl::StatusOr<ReplayOptions> o =
+      Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--workers", "4"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->dpdk_options.workers, 4u);
+  for (const char* bad : {"0", "17", "two", "-1"}) {
+    EXPECT_THAT(
+        Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--workers", bad}).status().message(),
+        AllOf(HasSubstr("--workers"), HasSubstr("1..16")))
+        << bad;
+  }
+  EXPECT_THAT(Parse({"--workers", "2"}).status().message(),
+              HasSubstr("--workers: only with --fabric=dpdk"));
+}
+
 TEST(ReplayOptionsTest, DpdkNoCoalesceControl) {
   EXPECT_TRUE(
       Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"})->dpdk_options.coalesce_control);

@@ -14,7 +14,9 @@
 # --ipv6: the ranks talk over the lab's IPv6 addresses (neighbor discovery
 # instead of ARP behind a router). A --fabric=dpdk:loss=P,... among the
 # tern-replay args (transmit faults on every rank's port, tern-perf's keys)
-# replaces the plain --fabric=dpdk.
+# replaces the plain --fabric=dpdk. A --workers N among them gives each
+# rank's af_packet port N queue pairs; the rank's workers then share its one
+# lcore, so this checks function, not speed (af_xdp: one worker only).
 #
 # The ranks' logs and rank files, the hosts file, the merged replay.json,
 # flows.csv and (with --timeline-interval) timeline/cc.csv stay in DIR
@@ -29,7 +31,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 replay="${TERN_REPLAY:-$root/build/apps/tern-replay}"
 
 usage() {
-  sed -n '10,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '10,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 die() {
@@ -100,6 +102,20 @@ awk -v ip="$ip_key" -v gw="$gw_key" -v routed="$([[ $switch == router ]] && echo
     print f[ip], (routed ? "gw=" f[gw] : "mac=" f["mac"])
   }' "$dir/lab.txt" >"$dir/hosts"
 [[ $(wc -l <"$dir/hosts") -eq $n ]] || die "could not read the lab's hosts from $dir/lab.txt"
+
+# --workers N: a port queue pair per worker.
+workers=1
+args=("$@")
+for ((a = 0; a < ${#args[@]}; a++)); do
+  case "${args[a]}" in
+    --workers) ((a + 1 < ${#args[@]})) && workers="${args[a + 1]}" ;;
+    --workers=*) workers="${args[a]#--workers=}" ;;
+  esac
+done
+if [[ "$workers" =~ ^[0-9]+$ ]] && ((workers > 1)); then
+  [[ "$pmd" == af_packet ]] || die "--workers $workers: only with --pmd af_packet (qpairs)"
+  vdev="$vdev,qpairs=$workers"
+fi
 
 # More DPDK processes than cores: idle ranks sleep briefly so busy ones run,
 # unless the caller chose.

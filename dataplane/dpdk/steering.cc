@@ -11,6 +11,9 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "dataplane/dpdk/port.h"
+#include "spdlog/spdlog.h"
+#include "transport/wire.h"
 
 namespace tern::dpdk {
 
@@ -71,6 +74,17 @@ size_t SoftwareSteering::Take(int worker, std::span<rte_mbuf*> out) {
   return rte_ring_dequeue_burst(rings_[static_cast<size_t>(worker)],
                                 reinterpret_cast<void**>(out.data()),
                                 static_cast<unsigned>(out.size()), nullptr);
+}
+
+void SteerWorkersByNic(Port& port, int workers) {
+  for (int w = 0; w < workers && workers > 1; ++w) {
+    const absl::Status st = port.SteerUdpPort(WorkerUdpPort(w), static_cast<uint16_t>(w));
+    if (!st.ok()) {
+      spdlog::info("{}; frames that land on another worker's queue are handed over in software",
+                   std::string(st.message()));
+      return;
+    }
+  }
 }
 
 }  // namespace tern::dpdk

@@ -42,4 +42,11 @@ class SoftwareSteering {
   std::vector<rte_ring*> rings_;  // rings_[i]: frames for worker i
 };
 
+class Port;
+
+// Asks the NIC to put worker w's frames (UDP port WorkerUdpPort(w)) on queue
+// w, for `workers` workers; logs what the port cannot do, which software
+// steering then covers.
+void SteerWorkersByNic(Port& port, int workers);
+
 }  // namespace tern::dpdk

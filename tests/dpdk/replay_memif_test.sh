@@ -8,7 +8,10 @@
 # (Port::AwaitPeerClosed). Without that order, 3 of 30 such runs under ASan
 # logged it. The third run samples each rank's congestion control
 # (--timeline-interval, dcqcn), and the merge must write both ranks' samples
-# to cc.csv under dcqcn's variable names.
+# to cc.csv under dcqcn's variable names. The fourth runs a ring all-reduce
+# with two workers per rank (--workers 2; rank 0 steps them on two lcores,
+# rank 1 on one), whose steps wait for transfers the other worker received:
+# each rank's two QPs must both carry data.
 #   replay_memif_test.sh TERN_REPLAY
 set -euo pipefail
 replay="$1"
@@ -28,14 +31,18 @@ HOSTS
 # shellcheck disable=SC2207
 mem=($("$root/tools/dpdk-eal-args.sh" 256))
 fail=0
-for run in 1 2 3; do
+for run in 1 2 3 4; do
   sock="$work/memif$run.sock"
   prefix="tern-replay-memif-$$-$run"
   pids=()
-  sampling=()
-  ((run == 3)) && sampling=(--cc=dcqcn --timeline-interval 10)
+  extra=()
+  workload=alltoall:size=1MB
+  ((run == 3)) && extra=(--cc=dcqcn --timeline-interval 10)
+  ((run == 4)) && workload=allreduce:size=4MB && extra=(--workers 2 --idle-sleep 5)
   for rank in 0 1; do
     role=server
+    lcores=$rank
+    ((run == 4 && rank == 0)) && lcores=0-1
     ((rank == 1)) && role=client
     # The client needs the server's socket (abstract: no file to wait for).
     if ((rank == 1)); then
@@ -44,10 +51,10 @@ for run in 1 2 3; do
         sleep 0.05
       done
     fi
-    timeout -k 5 120 "$replay" -l "$rank" --file-prefix "$prefix-$rank" "${mem[@]}" --no-pci \
+    timeout -k 5 120 "$replay" -l "$lcores" --file-prefix "$prefix-$rank" "${mem[@]}" --no-pci \
       "--vdev=net_memif0,role=$role,socket=$sock,bsize=9230" -- --fabric=dpdk --link-mtu 9216 \
       --rank "$rank" --hosts "$work/hosts" --out "$work/rank$run-$rank.txt" \
-      --workload=alltoall:size=1MB "${sampling[@]}" >"$work/rank$run-$rank.log" 2>&1 &
+      "--workload=$workload" "${extra[@]}" >"$work/rank$run-$rank.log" 2>&1 &
     pids+=($!)
   done
   for rank in 0 1; do
@@ -89,7 +96,14 @@ if [[ $(wc -l <"$work/timeline1/cc.csv") -ne 1 ]] ||
   echo "FAIL: a run without --timeline-interval has cc samples, or the merge did not say it has none"
   fail=1
 fi
+for rank in 0 1; do
+  busy=$(grep -c -P '^qp\t.*\tdata_packets_sent=[1-9]' "$work/rank4-$rank.txt" || true)
+  if ((busy != 2)) || ! grep -q "2 worker(s)" "$work/rank4-$rank.log"; then
+    echo "FAIL run 4: rank $rank has $busy QPs that sent data (expected one per worker, 2)"
+    fail=1
+  fi
+done
 if ((fail == 0)); then
-  echo "PASS replay over memif: 3 runs, every byte verified, closed in turn; $(($(wc -l <"$cc_csv") - 1)) cc samples"
+  echo "PASS replay over memif: 4 runs, every byte verified, closed in turn; $(($(wc -l <"$cc_csv") - 1)) cc samples; 2 workers per rank"
 fi
 exit "$fail"

@@ -7,8 +7,10 @@
 # behind a Linux router (hosts file gw=, ARP for the router), and that again
 # over IPv6 (neighbor discovery for the router), and the all-to-all with
 # transmit faults on every rank's port (5% loss, reorder over 8 entropies),
-# whose merged JSON must count frames the faults dropped. Every flow must complete and every byte
-# arrive verified.
+# whose merged JSON must count frames the faults dropped, and the all-reduce
+# with two workers per rank (two af_packet queue pairs, frames steered between
+# the workers in software), where each rank's two QPs toward the next rank
+# must both send. Every flow must complete and every byte arrive verified.
 #   replay_netns_test.sh TERN_REPLAY
 # Needs root and ip netns (exit 77, skipped, otherwise).
 set -euo pipefail
@@ -72,6 +74,13 @@ pulls = sum(int(n) for r in glob.glob(os.path.join(os.path.dirname(sys.argv[1]),
 if ("--pull-window" in sys.argv[3]) != (pulls > 0):
     print(f"FAIL {sys.argv[2]}: {pulls} pulls granted")
     ok = False
+# --workers 2: every rank sends on both of its workers' QPs.
+if "--workers" in sys.argv[3]:
+    for r in sorted(glob.glob(os.path.join(os.path.dirname(sys.argv[1]), "rank*.txt"))):
+        busy = len(re.findall(r"^qp\t.*\tdata_packets_sent=[1-9]", open(r).read(), re.M))
+        if busy < 2:
+            print(f"FAIL {sys.argv[2]}: {os.path.basename(r)} sent on {busy} QPs, not on both workers'")
+            ok = False
 print(("ok  " if ok else "FAIL"), sys.argv[2], f"{f['completed']}/{f['total']} flows,",
       f"{d['bytes_verified']}/{d['bytes_expected']} bytes verified, {d['data_errors']} wrong,",
       f"{j['retransmits']['packets']} retransmitted, fct p50 {j['fct_us']['p50']:.1f} us")
@@ -81,6 +90,7 @@ PY
 run alltoall --workload=alltoall:size=64KB
 run load "--workload=load:cdf=$work/websearch-small.cdf,load=0.2,duration=2000us" --seed 3
 run allreduce_send --workload=allreduce:size=256KB --verb send
+run allreduce_workers --workload=allreduce:size=256KB --workers 2
 run alltoall_routed --switch router --workload=alltoall:size=64KB
 run alltoall_routed6 --switch router --ipv6 --workload=alltoall:size=64KB
 run alltoall_faults --fabric=dpdk:loss=0.05,reorder=4,paths=8 --workload=alltoall:size=64KB
