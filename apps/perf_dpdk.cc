@@ -160,19 +160,10 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
                       const IpAddress& ip, bool requester, const dpdk::TscClock& clock,
                       dpdk::PacketCapture* capture, int first_index, Host* host) {
   const int workers = options.workers;
-  if (port.info().queues < workers) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("port %d has %d queue(s): --workers %d needs one per worker", port.id(),
-                        port.info().queues, workers));
-  }
-  std::vector<uint16_t> udp_ports;
-  for (int w = 0; w < workers; ++w) udp_ports.push_back(WorkerUdpPort(w));
-  if (workers > 1) {
-    absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
-        dpdk::SoftwareSteering::Create(udp_ports);
-    if (!steering.ok()) return steering.status();
-    host->steering = *std::move(steering);
-  }
+  absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
+      dpdk::SteeringForWorkers(port, workers);
+  if (!steering.ok()) return steering.status();
+  host->steering = *std::move(steering);
   for (int w = 0; w < workers; ++w) {
     auto side = std::make_unique<Side>();
     side->options = WorkerShare(options, w);
@@ -181,10 +172,8 @@ absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Por
     ContextConfig config;
     config.local.mac = port.info().mac;
     config.local.ip = ip;
-    config.local.udp_port = udp_ports[static_cast<size_t>(w)];
-    // QP numbers distinct across the host's workers, so a capture or a log
-    // names a QP by its number alone: worker w from 0x100 + w x 2^16.
-    config.first_qp_num = 0x100u + (static_cast<uint32_t>(w) << 16);
+    config.local.udp_port = WorkerUdpPort(w);
+    config.first_qp_num = WorkerFirstQpNum(static_cast<uint32_t>(w));
     config.coalesce_control = options.coalesce_control;
     config.contexts_sharing_link = static_cast<uint32_t>(workers);
     config.packets_per_turn = options.packets_per_turn;

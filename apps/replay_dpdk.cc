@@ -456,19 +456,10 @@ std::vector<dpdk::PortWorker*> DpdkRank::PortWorkers() const {
 
 absl::Status DpdkRank::SetUpWorkers() {
   const uint16_t n = d_.workers;
-  if (port_->info().queues < n) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("port %d has %d queue(s): --workers %d needs one per worker", port_->id(),
-                        port_->info().queues, n));
-  }
-  std::vector<uint16_t> udp_ports;
-  for (uint16_t w = 0; w < n; ++w) udp_ports.push_back(WorkerUdpPort(w));
-  if (n > 1) {
-    absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
-        dpdk::SoftwareSteering::Create(udp_ports);
-    if (!steering.ok()) return steering.status();
-    steering_ = *std::move(steering);
-  }
+  absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
+      dpdk::SteeringForWorkers(*port_, n);
+  if (!steering.ok()) return steering.status();
+  steering_ = *std::move(steering);
   for (uint16_t i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>();
     w->rank = this;
@@ -476,9 +467,8 @@ absl::Status DpdkRank::SetUpWorkers() {
     ContextConfig config;
     config.local.mac = port_->info().mac;
     config.local.ip = hosts_[rank_].ip;
-    config.local.udp_port = udp_ports[i];
-    // QP numbers distinct across the workers, as tern-perf's.
-    config.first_qp_num = 0x100u + (uint32_t{i} << 16);
+    config.local.udp_port = WorkerUdpPort(i);
+    config.first_qp_num = WorkerFirstQpNum(i);
     config.contexts_sharing_link = n;
     // Worker 0 keeps the draws of a one-worker rank.
     config.seed = sim::DeriveSeed(options_.config.seed, 0x10000 + rank_);
@@ -577,13 +567,8 @@ absl::Status DpdkRank::ConnectQps(const std::vector<control::HostSetup>& remote)
   for (size_t c = 0; c < plan_.control_peers.size(); ++c) {
     const uint32_t peer_rank = plan_.control_peers[c];
     if (PeerIndex(peer_rank) == plan_.data_peers.size()) continue;
+    // One QP per worker: the exchange refused a peer offering another count.
     const control::HostSetup& setup = remote[c];
-    if (setup.qps.size() != plan_.workers) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "rank %d offers %d QPs, one per worker; this rank runs %d workers (give every rank the "
-          "same --workers)",
-          peer_rank, setup.qps.size(), plan_.workers));
-    }
     if (setup.endpoint.ip != hosts_[peer_rank].ip) {
       return absl::InvalidArgumentError(
           absl::StrFormat("rank %d says its address is %s, the hosts file says %s", peer_rank,

@@ -378,13 +378,19 @@ class QueuePair {
 
 inline constexpr uint32_t kMaxPacketsPerTurn = 1024;  // ContextConfig::packets_per_turn
 
+// QP numbers a context hands out start here. A host with several contexts
+// (DPDK workers) starts worker w's at WorkerFirstQpNum(w), so that a capture
+// or a log names a QP of the host by its number alone.
+inline constexpr uint32_t kFirstQpNum = 0x100;
+inline constexpr uint32_t WorkerFirstQpNum(uint32_t worker) { return kFirstQpNum + (worker << 16); }
+
 struct ContextConfig {
   Endpoint local;     // this host's MAC / IP / Tern UDP port
   uint64_t seed = 1;  // the context's randomness (entropy choice, jitter) is all from here
   // When true the dataplane computes and verifies the Tern checksum (NIC
   // offload, or a driver that does it); when false the context does.
   bool checksum_offload = false;
-  uint32_t first_qp_num = 0x100;
+  uint32_t first_qp_num = kFirstQpNum;
   // ACKs and NACKs that one PollTransmit call produces for the same peer
   // endpoint leave in one datagram (kFlagCoalesced), up to the path MTU:
   // with many QPs between two hosts, one frame instead of one per QP.

@@ -33,8 +33,6 @@ class LcoreLoops {
   LcoreLoops(const LcoreLoops&) = delete;
   LcoreLoops& operator=(const LcoreLoops&) = delete;
 
-  size_t lcores() const { return loops_.size(); }
-
   // Starts the other lcores' loops; they step until Stop.
   absl::Status Launch() {
     for (size_t l = 1; l < loops_.size(); ++l) {

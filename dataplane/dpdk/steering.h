@@ -44,6 +44,11 @@ class SoftwareSteering {
 
 class Port;
 
+// The software steering of `workers` workers on `port` (worker w on queue w
+// and UDP port WorkerUdpPort(w)); null for one worker. Refuses a port with
+// fewer queues than workers.
+absl::StatusOr<std::unique_ptr<SoftwareSteering>> SteeringForWorkers(const Port& port, int workers);
+
 // Asks the NIC to put worker w's frames (UDP port WorkerUdpPort(w)) on queue
 // w, for `workers` workers; logs what the port cannot do, which software
 // steering then covers.
