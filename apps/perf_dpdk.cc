@@ -503,18 +503,22 @@ class PeerFabric : public DpdkPerfFabric {
     control::ChannelOptions channel_options;
     channel_options.timeout =
         std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_seconds * 1000));
-    // A server can wait a while for its client: say for what, and how long.
+    // A server can wait a while for its client: say for what, and how long,
+    // on the port it really has (--control-port=0 lets the kernel choose).
+    absl::StatusOr<control::ControlChannel> channel;
     if (client_) {
       spdlog::info("control: connecting to {} port {} (up to {} s)", options_.connect_host,
                    options_.control_port, options_.timeout_seconds);
+      channel = control::ControlChannel::Connect(options_.connect_host, options_.control_port,
+                                                 channel_options);
     } else {
+      absl::StatusOr<control::ControlListener> listener =
+          control::ControlListener::Listen("", options_.control_port, channel_options);
+      if (!listener.ok()) return listener.status();
       spdlog::info("control: waiting up to {} s for a client on TCP port {}",
-                   options_.timeout_seconds, options_.control_port);
+                   options_.timeout_seconds, listener->port());
+      channel = listener->Accept();
     }
-    absl::StatusOr<control::ControlChannel> channel =
-        client_ ? control::ControlChannel::Connect(options_.connect_host, options_.control_port,
-                                                   channel_options)
-                : control::ControlChannel::Accept("", options_.control_port, channel_options);
     if (!channel.ok()) return channel.status();
     channel_ = std::make_unique<control::ControlChannel>(*std::move(channel));
     spdlog::info("control: {} {} over {}", client_ ? "connected to" : "accepted", channel_->peer(),

@@ -198,9 +198,13 @@ absl::Status ParseDpdkFlags(const RawFlags& raw, PerfOptions& options) {
   }
   if (raw.Has("control-port")) {
     const std::optional<uint64_t> port = ParseUnsigned(raw.Get("control-port"));
-    if (!port || *port < 1 || *port > 65535) {
+    if (!port || *port > 65535) {
       return FlagError("control-port", absl::StrFormat("'%s' is not a TCP port; valid: 1..65535",
                                                        raw.Get("control-port")));
+    }
+    // 0: the kernel chooses a port that is free, which the server logs.
+    if (*port == 0 && !raw.Has("server")) {
+      return FlagError("control-port", "0 (a port the kernel chooses) is only for --server");
     }
     options.control_port = static_cast<uint16_t>(*port);
   }
@@ -707,7 +711,8 @@ Over DPDK (tern-perf [EAL args] -- --fabric=dpdk[:faults] [flags]):
       --loopback         both sides in this process over a net_ring pair (default)
       --server           wait for a client on --control-port, then serve the test
       --connect=HOST     run the test against the server at HOST
-      --control-port=N   TCP port of the out-of-band set-up (default 18515)
+      --control-port=N   TCP port of the out-of-band set-up (default 18515);
+                         --server with 0: a free port, logged at start
       --dpdk-port=N      ethdev port id to use (default 0)
       --ip=ADDR          this host's data address, IPv4 or IPv6 (default 10.0.0.1
                          client, 10.0.0.2 server); both sides of one family;

@@ -260,6 +260,10 @@ TEST(PerfOptionsTest, DpdkFabricTakesFaultsAndRoles) {
   EXPECT_EQ(client->control_port, 2000);
   EXPECT_EQ(client->dpdk_port, 1);
   EXPECT_EQ(client->local_ip, "10.0.0.7");
+  const absl::StatusOr<PerfOptions> any_port =
+      Parse({"--test=send_lat", "--fabric=dpdk", "--server", "--control-port=0"});
+  ASSERT_TRUE(any_port.ok()) << any_port.status();
+  EXPECT_EQ(any_port->control_port, 0);
 }
 
 TEST(PerfOptionsTest, DpdkFlagsAreCheckedAndNeedTheDpdkFabric) {
@@ -303,7 +307,11 @@ TEST(PerfOptionsTest, DpdkFlagsAreCheckedAndNeedTheDpdkFabric) {
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--gateway=10.1.0.254"}),
               AllOf(StartsWith("--gateway"), HasSubstr("--fabric=dpdk")));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--control-port=0"}),
-              StartsWith("--control-port"));
+              AllOf(StartsWith("--control-port"), HasSubstr("only for --server")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--connect=h", "--control-port=0"}),
+              AllOf(StartsWith("--control-port"), HasSubstr("only for --server")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--server", "--control-port=65536"}),
+              AllOf(StartsWith("--control-port"), HasSubstr("not a TCP port")));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=dpdk", "--timeout=-1"}),
               StartsWith("--timeout"));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--fabric=ib"}), HasSubstr("unknown fabric"));

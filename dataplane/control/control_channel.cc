@@ -332,14 +332,6 @@ ControlChannel::~ControlChannel() = default;
 
 Backend ControlChannel::backend() const { return io_ != nullptr ? io_->backend() : Backend::kAuto; }
 
-absl::StatusOr<ControlChannel> ControlChannel::Accept(const std::string& bind_address,
-                                                      uint16_t port,
-                                                      const ChannelOptions& options) {
-  absl::StatusOr<ControlListener> listener = ControlListener::Listen(bind_address, port, options);
-  if (!listener.ok()) return listener.status();
-  return listener->Accept();
-}
-
 absl::StatusOr<ControlChannel> ControlChannel::Connect(const std::string& host, uint16_t port,
                                                        const ChannelOptions& options) {
   const Deadline deadline = Clock::now() + options.timeout;

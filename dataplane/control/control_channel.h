@@ -137,9 +137,6 @@ class ControlListener {
 
 class ControlChannel {
  public:
-  // Server in one call: Listen, then Accept one peer within the timeout.
-  static absl::StatusOr<ControlChannel> Accept(const std::string& bind_address, uint16_t port,
-                                               const ChannelOptions& options);
   // Client: connects to host:port (a literal, or a name resolved by the system
   // resolver, which keeps its own timeouts), retrying on ECONNREFUSED until the
   // timeout because the server may start a little later.

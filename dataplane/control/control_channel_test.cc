@@ -259,22 +259,6 @@ TEST_P(ControlChannelTest, ConnectsByHostName) {
   EXPECT_TRUE(listener->Accept().ok());
 }
 
-TEST_P(ControlChannelTest, OneCallAcceptWorksOnAFixedPort) {
-  // A free port, learned from a listener that is then closed.
-  uint16_t port;
-  {
-    absl::StatusOr<ControlListener> probe = Listen();
-    ASSERT_TRUE(probe.ok()) << probe.status();
-    port = probe->port();
-  }
-  absl::StatusOr<ControlChannel> server = absl::UnknownError("not run");
-  std::thread server_thread([&] { server = ControlChannel::Accept("127.0.0.1", port, Options()); });
-  absl::StatusOr<ControlChannel> client = ControlChannel::Connect("127.0.0.1", port, Options());
-  server_thread.join();
-  ASSERT_TRUE(server.ok()) << server.status();
-  ASSERT_TRUE(client.ok()) << client.status();
-}
-
 TEST_P(ControlChannelTest, ConnectRetriesUntilTheServerListens) {
   RefusingPort reserved = ReserveRefusingPort();
   absl::StatusOr<ControlChannel> client = absl::UnknownError("not run");

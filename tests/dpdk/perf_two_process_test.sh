@@ -21,7 +21,6 @@ tag="$$"
 mem=($("$root/tools/dpdk-eal-args.sh" 512))
 lossy="--fabric=dpdk:loss=0.05,reorder=4,paths=8"
 faults="$lossy"
-control_port=$((20000 + tag % 20000))
 cleanup() {
   [[ "$link" == af_packet* ]] && "$root/tools/netns-lab.sh" down --name "tp$tag" >/dev/null 2>&1
   rm -rf "$work"
@@ -113,13 +112,24 @@ run() {
   local name="$1"
   shift
   [[ "$link" == memif ]] && rm -f "$sock"
-  timeout 120 "${server_cmd[@]}" "$faults" --server --control-port "$control_port" --verify \
+  # The server listens on a port the kernel chooses, which no other process
+  # holds (a fixed one can be any client's ephemeral port), and logs it once
+  # its DPDK port is up (a memif client needs the server's socket).
+  timeout 120 "${server_cmd[@]}" "$faults" --server --control-port 0 --verify \
     --quiet --timeout 60 --json "$work/$name.server.json" "$@" >"$work/$name.server.log" 2>&1 &
-  local server=$!
-  # A memif client can only start once the server's port (its socket, in
-  # the abstract namespace) is up: the server logs the port when it is.
-  if [[ "$link" == memif ]]; then
-    for _ in $(seq 100); do grep -q "port 0: " "$work/$name.server.log" 2>/dev/null && break; sleep 0.1; done
+  local server=$! control_port=""
+  for _ in $(seq 300); do
+    control_port=$(sed -n 's/.* for a client on TCP port \([0-9]*\)$/\1/p' "$work/$name.server.log")
+    [[ -n "$control_port" ]] || ! kill -0 "$server" 2>/dev/null && break
+    sleep 0.1
+  done
+  if [[ -z "$control_port" ]]; then
+    echo "FAIL $name: the server logged no control port ($*)"
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    tail -n 15 "$work/$name.server.log"
+    fail=1
+    return 0
   fi
   if ! timeout 120 "${client_cmd[@]}" "$faults" --connect "$server_host" \
     --control-port "$control_port" --verify --quiet --timeout 60 --json "$work/$name.json" "$@" \
