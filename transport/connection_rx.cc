@@ -324,7 +324,12 @@ void Connection::UpdateRtt(Duration sample) {
     rtt_min_ = std::min(sample, rtt_min_);
   }
   // Samples leave out the receiver's ACK hold; the timer must wait for it.
-  rto_ = std::clamp(srtt_ + rttvar_ * 4 + options_.ack_delay, options_.min_rto, options_.max_rto);
+  // Nor may it expire sooner than the loss rule would condemn the oldest
+  // packet: the variance decays with every sample, so after a flight of
+  // short RTTs the RFC 6298 term alone falls below RTTs seen moments ago,
+  // and a peer whose loop is briefly busy would be presumed dead.
+  const Duration classic = srtt_ + rttvar_ * 4 + options_.ack_delay;
+  rto_ = std::clamp(std::max(classic, LossThreshold()), options_.min_rto, options_.max_rto);
 }
 
 void Connection::OnPacketAcked(const TxSlot& slot) {

@@ -309,6 +309,38 @@ TEST_F(ConnectionTest, CongestionControlIsToldThePathCount) {
   }
 }
 
+// The retransmission timer must not fall below RTTs seen moments ago: after
+// slow round trips and a run of fast ones, the RFC 6298 estimate alone is
+// a few microseconds, and a round trip slower than that but no slower than
+// the recent one (a peer whose loop was busy a while) is no loss.
+TEST_F(ConnectionTest, TheTimerWaitsOutRoundTripsSeenRecently) {
+  QpInitAttr attr;
+  attr.transport.min_rto = Duration::Microseconds(10);  // below every RTT here
+  auto [a, b] = pair_.ConnectQps(attr);
+  Buffer src(pair_.side(0).pd, 4096, 1), dst(pair_.side(1).pd, 4096, 0);
+  auto write_once = [&] {
+    ASSERT_TRUE(PostWrite(a, src, dst, 4096).ok());
+    pair_.Run();
+    ASSERT_THAT(Statuses(ConnectedPair::Drain(pair_.side(0).send_cq)),
+                ElementsAre(WcStatus::kSuccess));
+  };
+  // A queue that builds up to 200 us of RTT in small steps (a jump would
+  // time out before any sample of it), then drains at once.
+  for (int one_way_us = 1; one_way_us <= 100; one_way_us += 6) {
+    pair_.one_way_delay = Duration::Microseconds(one_way_us);
+    write_once();
+  }
+  pair_.one_way_delay = Duration::Microseconds(1);
+  for (int i = 0; i < 40; ++i) write_once();
+  const uint64_t timeouts = a->counters().local_ack_timeout_err;
+  const uint64_t resent = a->counters().retransmitted_packets;
+  pair_.one_way_delay = Duration::Microseconds(60);
+  write_once();
+  EXPECT_EQ(a->counters().local_ack_timeout_err, timeouts);
+  EXPECT_EQ(a->counters().retransmitted_packets, resent);
+  static_cast<void>(b);
+}
+
 TEST_F(ConnectionTest, LostTailIsRecoveredByProbeBeforeTheTimeout) {
   auto [a, b] = pair_.ConnectQps();
   Buffer src(pair_.side(0).pd, 4 * 4096, 1), dst(pair_.side(1).pd, 4 * 4096, 0);
