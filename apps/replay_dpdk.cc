@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -537,6 +538,12 @@ absl::Status DpdkRank::SetUpPeers() {
       return absl::ResourceExhaustedError(
           absl::StrFormat("cannot allocate 2 x %d bytes of slots for rank %d", region, p.rank));
     }
+    // The sink slots this run will use, written once now: the first write to
+    // a page faults (the OS maps and zeroes it), which in the receive path
+    // cost the worker's loop about a third of a 16 MB all-reduce over memif.
+    // (Writing the source slots as well, in DPDK's hugepages, made no
+    // difference there.)
+    std::memset(p.sink_buffer.get(), 0, std::min<uint64_t>(kSlots, p.recv_expected) * chunk_);
     absl::StatusOr<MemoryRegion*> source =
         w.pd->RegisterMemory(p.source_buffer.get(), region, kAccessLocalWrite);
     if (!source.ok()) return source.status();
