@@ -352,7 +352,12 @@ class DpdkRank {
 
   std::vector<dpdk::PortWorker*> PortWorkers() const;
   size_t PeerIndex(uint32_t rank) const;  // in plan_.data_peers, or its size
-  Peer* PeerOf(uint32_t rank, uint16_t worker);
+  // Index in peers_ of worker `worker`'s QP to `rank`, or peers_.size().
+  size_t PeerSlot(uint32_t rank, uint16_t worker) const;
+  Peer* PeerOf(uint32_t rank, uint16_t worker) {
+    const size_t k = PeerSlot(rank, worker);
+    return k < peers_.size() ? &peers_[k] : nullptr;
+  }
   static Peer* PeerOfQp(Worker& w, uint32_t qp_num);
   void PostRecv(Peer& p);
   // One loop iteration of worker `w` during the run.
@@ -367,13 +372,19 @@ class DpdkRank {
   size_t PollCompletions(Worker& w, Time now);
   // --timeline-interval: one cc sample per sampled peer, stamped `tick`.
   void SampleCc(Worker& w, Time tick);
+  // Over the workers, once their loops have stopped.
+  uint64_t StepsDone() const {
+    uint64_t n = 0;
+    for (const auto& w : workers_) n += w->steps_done;
+    return n;
+  }
+  uint64_t ReceivesDone() const {
+    uint64_t n = 0;
+    for (const auto& w : workers_) n += w->receives_done;
+    return n;
+  }
   bool LocalDone() const {
-    uint64_t steps = 0, receives = 0;
-    for (const auto& w : workers_) {
-      steps += w->steps_done;
-      receives += w->receives_done;
-    }
-    return steps == plan_.runs.size() && receives == plan_.receives.size();
+    return StepsDone() == plan_.runs.size() && ReceivesDone() == plan_.receives.size();
   }
   Time Now() const { return clock_.ToTime(dpdk::ReadTsc()) - (start_ - Time::Zero()); }
   std::string SetupFingerprint() const {
@@ -456,7 +467,7 @@ std::vector<dpdk::PortWorker*> DpdkRank::PortWorkers() const {
 }
 
 absl::Status DpdkRank::SetUpWorkers() {
-  const uint16_t n = d_.workers;
+  const uint16_t n = static_cast<uint16_t>(plan_.workers);
   absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
       dpdk::SteeringForWorkers(*port_, n);
   if (!steering.ok()) return steering.status();
@@ -625,10 +636,9 @@ size_t DpdkRank::PeerIndex(uint32_t rank) const {
   return static_cast<size_t>(it - plan_.data_peers.begin());
 }
 
-DpdkRank::Peer* DpdkRank::PeerOf(uint32_t rank, uint16_t worker) {
+size_t DpdkRank::PeerSlot(uint32_t rank, uint16_t worker) const {
   const size_t i = PeerIndex(rank);
-  if (i == plan_.data_peers.size()) return nullptr;
-  return &peers_[i * plan_.workers + worker];
+  return i < plan_.data_peers.size() ? i * plan_.workers + worker : peers_.size();
 }
 
 DpdkRank::Peer* DpdkRank::PeerOfQp(Worker& w, uint32_t qp_num) {
@@ -936,11 +946,11 @@ absl::Status DpdkRank::RunWorkload() {
   const uint64_t deadline = start_tsc + static_cast<uint64_t>(d_.time_limit_s * hz);
   dpdk::LcoreLoops<Worker> loops(workers);
   if (absl::Status s = loops.Launch(); !s.ok()) return s;
-  const auto all_done = [&] {
+  const auto workers_done = [&] {
     return std::all_of(workers.begin(), workers.end(),
                        [](const Worker* w) { return w->done.load(std::memory_order_acquire); });
   };
-  while (!all_done()) {
+  while (!workers_done()) {
     const uint64_t tsc = dpdk::ReadTsc();
     loops.StepMain(tsc);
     if (tsc > deadline) {
@@ -951,15 +961,11 @@ absl::Status DpdkRank::RunWorkload() {
   loops.Stop();
   elapsed_ = Now() - Time::Zero();
   if (timed_out_) {
-    uint64_t steps = 0, receives = 0;
-    for (const Worker* w : workers) {
-      steps += w->steps_done;
-      receives += w->receives_done;
-    }
     spdlog::warn(
         "rank {}: --time-limit of {} s reached with {}/{} of its steps finished and {}/{} "
         "transfers received",
-        rank_, d_.time_limit_s, steps, plan_.runs.size(), receives, plan_.receives.size());
+        rank_, d_.time_limit_s, StepsDone(), plan_.runs.size(), ReceivesDone(),
+        plan_.receives.size());
   }
   return absl::OkStatus();
 }
@@ -1095,8 +1101,8 @@ RankResult DpdkRank::Collect() const {
   r.elapsed = elapsed_;
   r.timed_out = timed_out_;
   r.steps_run = plan_.runs.size();
+  r.steps_done = StepsDone();
   for (const auto& w : workers_) {
-    r.steps_done += w->steps_done;
     r.frames_sent += w->port->counters().tx_frames;
     r.frames_received += w->port->counters().rx_frames;
     r.faults += w->port->faults().counters();
@@ -1117,9 +1123,8 @@ RankResult DpdkRank::Collect() const {
     if (s.kind != StepKind::kTransfer) continue;
     FlowResult f = flows_[i];
     const uint64_t packets = (s.bytes + mtu_ - 1) / mtu_;
-    const size_t k = PeerIndex(s.dst);
-    const Peer* p =
-        k < plan_.data_peers.size() ? &peers_[k * plan_.workers + plan_.step_worker[i]] : nullptr;
+    const size_t k = PeerSlot(s.dst, plan_.step_worker[i]);
+    const Peer* p = k < peers_.size() ? &peers_[k] : nullptr;
     const Duration rtt = p && !p->base_rtt.IsInfinite() ? p->base_rtt : Duration::Zero();
     f.ideal = rate.TransferTime(s.bytes + packets * data_overhead) + rtt;
     if (!done_[i]) {
