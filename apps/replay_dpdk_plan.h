@@ -40,8 +40,12 @@ absl::StatusOr<uint32_t> ResolveRank(std::optional<uint32_t> flag, const char* o
                                      uint32_t ranks);
 
 // Work requests carry at most this much; every rank sizes its per-peer slots
-// from the workload's largest transfer, capped here, so all agree.
-inline constexpr uint64_t kMaxChunkBytes = uint64_t{1} << 20;
+// from the workload's largest transfer, capped here, so all agree. Small
+// enough that a peer's 32 slots a side (2 MiB) stay in the caches, where the
+// sender's pattern fill, the receive copy and the receiver's check run; 16
+// such work requests in flight (1 MiB) still cover a core's rate times the
+// RTT of a software path (docs/replay-dpdk.md, "Chunks").
+inline constexpr uint64_t kMaxChunkBytes = uint64_t{1} << 16;
 uint64_t ChunkBytes(const Workload& workload);
 // Work requests a transfer of `bytes` is posted as.
 inline uint64_t ChunksOf(uint64_t bytes, uint64_t chunk) { return (bytes + chunk - 1) / chunk; }
