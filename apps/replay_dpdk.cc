@@ -663,14 +663,18 @@ void DpdkRank::PostRecv(Peer& p) {
 }
 
 absl::Status DpdkRank::ProbeRtts() {
-  // A few one-byte RDMA WRITEs (no immediate, so no receive is consumed) on
-  // each QP in turn; the smallest completion time is the QP's base RTT:
-  // wire, PMD and both ends' loop, on this machine as it is.
+  // A few RDMA WRITEs of one full packet (no immediate, so no receive is
+  // consumed) on each QP in turn; the smallest completion time is the QP's
+  // base RTT: a data packet and its ACK through the wire, the PMD and both
+  // ends' loops, on this machine as it is (the simulator's base RTT also
+  // counts a full data frame). The QP's congestion control is then sized
+  // from it, not from TransportOptions' default.
   const uint64_t hz = dpdk::TscHz();
+  const auto probe_bytes = static_cast<uint32_t>(std::min<uint64_t>(mtu_, kSlots * chunk_));
   for (Peer& p : peers_) {
     Worker& w = *p.worker;
     for (int k = 0; k < kRttProbes; ++k) {
-      const Sge sge{p.source->addr(), 1, p.source->lkey()};
+      const Sge sge{p.source->addr(), probe_bytes, p.source->lkey()};
       SendWr wr;
       wr.wr_id = kProbeWrId | static_cast<uint64_t>(k);
       wr.opcode = WrOpcode::kRdmaWrite;
@@ -694,6 +698,10 @@ absl::Status DpdkRank::ProbeRtts() {
       const uint64_t t1 = dpdk::ReadTsc();
       p.base_rtt = std::min(p.base_rtt, clock_.ToTime(t1) - clock_.ToTime(t0));
     }
+    if (absl::Status s = p.qp->SetBaseRtt(p.base_rtt); !s.ok()) return s;
+    spdlog::info(
+        "rank {}: base RTT to rank {} (worker {}) {:.1f} us, the least of {} {}-byte WRITEs", rank_,
+        p.rank, w.index, p.base_rtt.microseconds(), kRttProbes, probe_bytes);
   }
   return absl::OkStatus();
 }

@@ -342,7 +342,8 @@ transmit faults on this rank's port from the common start; docs/replay-dpdk.md):
   --hosts FILE           one line per rank: IP [mac=MAC] [gw=IP] [control-port=P]
   --out FILE             this rank's result file, for --merge ("{rank}" is replaced by the rank)
   --link-rate GBPS       rate of the ideal FCT (default: the port's reported speed)
-  --base-rtt US          base RTT of the ideal FCT (default: measured, min of 8 probes per peer)
+  --base-rtt US          base RTT of the ideal FCT and the congestion control (default:
+                         measured, the least of 8 one-packet probes per peer)
   --control-port P       TCP set-up port of hosts that name none (default 18515)
   --dpdk-port N          DPDK port id (default 0)
   --link-mtu BYTES       IP MTU of the link in place of the port's report (as tern-perf's)

@@ -105,16 +105,9 @@ absl::Status Connection::ToRtr(const QpRtrAttr& attr) {
   // The algorithm was made (and its spec checked) with the default MTU at
   // creation; now that the path MTU is known it starts again from it, since
   // windows and targets are counted in packets.
-  CcContext cc_context;
-  cc_context.line_rate = options_.line_rate;
-  cc_context.base_rtt = options_.base_rtt;
-  cc_context.mtu_bytes = attr.path_mtu;
-  cc_context.paths = options_.paths;
-  absl::StatusOr<std::unique_ptr<CongestionControl>> cc =
-      CreateCongestionControl(options_.congestion_control, cc_context);
-  if (!cc.ok()) return cc.status();
-  cc_ = std::move(*cc);
-  request_telemetry_ = cc_->wants_telemetry();
+  if (absl::Status s = RestartCongestionControl(attr.path_mtu, options_.base_rtt); !s.ok()) {
+    return s;
+  }
   peer_qpn_ = attr.dest_qp_num;
   remote_ = attr.remote;
   mtu_ = attr.path_mtu;
@@ -129,6 +122,39 @@ absl::Status Connection::ToRtr(const QpRtrAttr& attr) {
   pulls_owed_ = 0;
   state_ = QpState::kRtr;
   return absl::OkStatus();
+}
+
+absl::Status Connection::RestartCongestionControl(uint32_t mtu, Duration base_rtt) {
+  CcContext cc_context;
+  cc_context.line_rate = options_.line_rate;
+  cc_context.base_rtt = base_rtt;
+  cc_context.mtu_bytes = mtu;
+  cc_context.paths = options_.paths;
+  absl::StatusOr<std::unique_ptr<CongestionControl>> cc =
+      CreateCongestionControl(options_.congestion_control, cc_context);
+  if (!cc.ok()) return cc.status();
+  cc_ = std::move(*cc);
+  request_telemetry_ = cc_->wants_telemetry();
+  options_.base_rtt = base_rtt;
+  return absl::OkStatus();
+}
+
+absl::Status Connection::SetBaseRtt(Duration rtt) {
+  if (state_ != QpState::kRts) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "QP 0x%x: a base RTT is set in RTS, state is %s", qp_num_, QpStateName(state_)));
+  }
+  if (rtt <= Duration::Zero() || rtt.IsInfinite()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "QP 0x%x: base RTT %s is not a positive, finite time", qp_num_, rtt.ToString()));
+  }
+  // A new algorithm must not be told of ACKs for packets it never saw sent.
+  if (scoreboard_.packets_in_flight() > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("QP 0x%x: a base RTT is set with nothing in flight; %u packets are",
+                        qp_num_, scoreboard_.packets_in_flight()));
+  }
+  return RestartCongestionControl(mtu_, rtt);
 }
 
 absl::Status Connection::ToRts(const QpRtsAttr& attr) {

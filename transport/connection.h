@@ -62,6 +62,8 @@ class Connection {
   absl::Status ToRtr(const QpRtrAttr& attr);
   absl::Status ToRts(const QpRtsAttr& attr);
   absl::Status ToError();
+  // QueuePair::SetBaseRtt.
+  absl::Status SetBaseRtt(Duration rtt);
   absl::Status PostSend(std::span<const SendWr> wrs, size_t* posted);
   absl::Status PostRecv(std::span<const RecvWr> wrs, size_t* posted);
 
@@ -97,6 +99,10 @@ class Connection {
   Duration GrantPull(Time now);
 
  private:
+  // A new congestion-control algorithm from options_, for packets of `mtu`
+  // payload bytes on a path of `base_rtt` (which options_ then keeps).
+  absl::Status RestartCongestionControl(uint32_t mtu, Duration base_rtt);
+
   // A posted send work request.
   struct SendWqe {
     uint64_t wr_id;

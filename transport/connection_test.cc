@@ -4,6 +4,7 @@
 #include "transport/connection.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <numeric>
@@ -307,6 +308,64 @@ TEST_F(ConnectionTest, CongestionControlIsToldThePathCount) {
     ASSERT_NE(it, vars.begin() + n);
     EXPECT_EQ(it->value, paths);
   }
+}
+
+// A base RTT measured once connected replaces the configured one: the fixed
+// window is a bandwidth-delay product of it. Only with nothing in flight,
+// since the new algorithm has seen none of it sent.
+TEST_F(ConnectionTest, AMeasuredBaseRttSizesTheWindowAgain) {
+  QpInitAttr attr;
+  attr.transport.congestion_control = "fixed";
+  attr.transport.line_rate = Bandwidth::Gbps(100);
+  attr.transport.base_rtt = Duration::Microseconds(8);
+  auto window = [](QueuePair* qp) {
+    std::array<CcVariable, kMaxCcVariables> vars;
+    const int n = qp->CcVariables(vars);
+    EXPECT_GT(n, 0);
+    EXPECT_EQ(vars[0].name, "window");
+    return vars[0].value;
+  };
+  const uint32_t mtu = pair_.path_mtu;
+  auto bdp_in_mtus = [mtu](double bytes) { return std::ceil(bytes / mtu) * mtu; };
+
+  absl::StatusOr<QueuePair*> fresh = pair_.side(0).context->CreateQp(pair_.side(0).pd, [&] {
+    QpInitAttr a = attr;
+    a.send_cq = pair_.side(0).send_cq;
+    a.recv_cq = pair_.side(0).recv_cq;
+    return a;
+  }());
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ((*fresh)->SetBaseRtt(Duration::Microseconds(30)).code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  auto [a, b] = pair_.ConnectQps(attr);
+  EXPECT_EQ(window(a), bdp_in_mtus(100e9 / 8 * 8e-6));
+  EXPECT_EQ(a->SetBaseRtt(Duration::Zero()).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(a->SetBaseRtt(Duration::Infinite()).code(), absl::StatusCode::kInvalidArgument);
+
+  Buffer src(pair_.side(0).pd, 8 * 4096, 1), dst(pair_.side(1).pd, 8 * 4096, 0);
+  ASSERT_TRUE(PostWrite(a, src, dst, 8 * 4096).ok());
+  TxPacket sent[4];
+  ASSERT_GT(pair_.side(0).context->PollTransmit(pair_.now(), sent),
+            0u);  // in flight, not delivered
+  EXPECT_EQ(a->SetBaseRtt(Duration::Microseconds(30)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(window(a), bdp_in_mtus(100e9 / 8 * 8e-6));
+
+  pair_.Run();  // the timer resends what never arrived
+  WorkCompletion wc;
+  ASSERT_EQ(pair_.side(0).send_cq->Poll({&wc, 1}), 1u);
+  EXPECT_EQ(wc.status, WcStatus::kSuccess);
+  ASSERT_TRUE(a->SetBaseRtt(Duration::Microseconds(30)).ok());
+  EXPECT_EQ(window(a), bdp_in_mtus(100e9 / 8 * 30e-6));
+  EXPECT_EQ(a->state(), QpState::kRts);
+
+  // The QP goes on working with the new algorithm.
+  ASSERT_TRUE(PostWrite(a, src, dst, 8 * 4096).ok());
+  pair_.Run();
+  ASSERT_EQ(pair_.side(0).send_cq->Poll({&wc, 1}), 1u);
+  EXPECT_EQ(wc.status, WcStatus::kSuccess);
+  EXPECT_EQ(src.bytes, dst.bytes);
 }
 
 // The retransmission timer must not fall below RTTs seen moments ago: after

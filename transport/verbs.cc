@@ -265,6 +265,11 @@ absl::Status QueuePair::ToRts(const QpRtsAttr& attr) {
   Reschedule();
   return status;
 }
+absl::Status QueuePair::SetBaseRtt(Duration rtt) {
+  absl::Status status = connection_->SetBaseRtt(rtt);
+  Reschedule();
+  return status;
+}
 absl::Status QueuePair::ToError() {
   absl::Status status = connection_->ToError();
   Reschedule();

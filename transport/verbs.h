@@ -338,6 +338,10 @@ class QueuePair {
   absl::Status ToRts(const QpRtsAttr& attr);
   // Moves to ERR: outstanding work requests complete with WR_FLUSH_ERR.
   absl::Status ToError();
+  // The path's base RTT as measured once connected (until then
+  // TransportOptions::base_rtt): the congestion control starts again from
+  // it, as at RTR. Only in RTS with no packet in flight; rtt > 0.
+  absl::Status SetBaseRtt(Duration rtt);
 
   // Posts work requests in order. On failure `*posted` (when given) is the
   // index of the request that failed: the ones before it were posted.
