@@ -142,7 +142,7 @@ absl::Status Connection::RestartCongestionControl(uint32_t mtu, Duration base_rt
 absl::Status Connection::SetBaseRtt(Duration rtt) {
   if (state_ != QpState::kRts) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "QP 0x%x: a base RTT is set in RTS, state is %s", qp_num_, QpStateName(state_)));
+        "QP 0x%x: a base RTT needs RTS, state is %s", qp_num_, QpStateName(state_)));
   }
   if (rtt <= Duration::Zero() || rtt.IsInfinite()) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -151,8 +151,8 @@ absl::Status Connection::SetBaseRtt(Duration rtt) {
   // A new algorithm must not be told of ACKs for packets it never saw sent.
   if (scoreboard_.packets_in_flight() > 0) {
     return absl::FailedPreconditionError(
-        absl::StrFormat("QP 0x%x: a base RTT is set with nothing in flight; %u packets are",
-                        qp_num_, scoreboard_.packets_in_flight()));
+        absl::StrFormat("QP 0x%x: a base RTT needs nothing in flight; %u packets are", qp_num_,
+                        scoreboard_.packets_in_flight()));
   }
   return RestartCongestionControl(mtu_, rtt);
 }

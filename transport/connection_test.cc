@@ -345,9 +345,9 @@ TEST_F(ConnectionTest, AMeasuredBaseRttSizesTheWindowAgain) {
 
   Buffer src(pair_.side(0).pd, 8 * 4096, 1), dst(pair_.side(1).pd, 8 * 4096, 0);
   ASSERT_TRUE(PostWrite(a, src, dst, 8 * 4096).ok());
+  // Sent but never delivered: in flight.
   TxPacket sent[4];
-  ASSERT_GT(pair_.side(0).context->PollTransmit(pair_.now(), sent),
-            0u);  // in flight, not delivered
+  ASSERT_GT(pair_.side(0).context->PollTransmit(pair_.now(), sent), 0u);
   EXPECT_EQ(a->SetBaseRtt(Duration::Microseconds(30)).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(window(a), bdp_in_mtus(100e9 / 8 * 8e-6));
