@@ -38,6 +38,7 @@ constexpr FlagInfo kFlags[] = {
     {"connect", 0, true},     {"control-port", 0, true}, {"dpdk-port", 0, true},
     {"ip", 0, true},          {"peer-mac", 0, true},     {"pcap", 0, true},
     {"timeout", 0, true},     {"workers", 0, true},      {"min-rto", 0, true},
+    {"base-rtt", 0, true},
     {"retry-cnt", 0, true},   {"tx-copy", 0, false},     {"gateway", 0, true},
     {"link-mtu", 0, true},    {"no-coalesce-control", 0, false},
     {"pull-window", 0, true}, {"no-address-check", 0, false},
@@ -573,6 +574,16 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
     }
     options.min_rto = Duration::FractionalMicroseconds(*us);
   }
+  if (raw.Has("base-rtt")) {
+    const double max_us = TransportOptions{}.max_rto.microseconds();
+    const std::optional<double> us = ParseNonNegativeDouble(raw.Get("base-rtt"));
+    if (!us || *us <= 0 || *us > max_us) {
+      return FlagError("base-rtt",
+                       absl::StrFormat("'%s' is not a round-trip time; valid: above 0, up to %g us",
+                                       raw.Get("base-rtt"), max_us));
+    }
+    options.base_rtt = Duration::FractionalMicroseconds(*us);
+  }
   if (raw.Has("pull-window")) {
     const uint32_t window = TransportOptions{}.window_packets;
     const std::optional<uint64_t> packets = ParseUnsigned(raw.Get("pull-window"));
@@ -656,6 +667,7 @@ TransportOptions PerfTransportOptions(const PerfOptions& options, Bandwidth line
   t.congestion_control = options.cc;
   t.line_rate = line_rate;
   t.min_rto = options.min_rto;
+  t.base_rtt = options.base_rtt;
   t.pull_window_packets = options.pull_window_packets;
   return t;
 }
@@ -692,6 +704,8 @@ Every result is in virtual time: the simulator's clock, not the wall clock.
       --line-rate=GBPS   host NIC rate in Gb/s (default 400)
       --min-rto=US       floor of the retransmission timeout, 1..%g us (default
                          %g); raise it where a host can stall for longer
+      --base-rtt=US      path RTT the congestion control sizes its windows and
+                         targets from, above 0 and up to %g us (default %g)
       --pull-window=N    receiver-driven pulls (docs/protocol.md 8.6): a QP sends N
                          packets unpulled, then one per pull; 0..1024 (default 0:
                          off); both sides of a DPDK run must give the same N
@@ -767,6 +781,7 @@ Fabric:
 )",
       kTestNames, kMaxQps, kMaxTxDepth, kMaxPaths, kMinMtu, kMaxMtu,
       TransportOptions{}.max_rto.microseconds(), TransportOptions{}.min_rto.microseconds(),
+      TransportOptions{}.max_rto.microseconds(), TransportOptions{}.base_rtt.microseconds(),
       kMaxPacketsPerTurn, ContextConfig{}.packets_per_turn, QpRtsAttr{}.retry_cnt, kMinLinkMtu,
       kMaxLinkMtu, kMaxWorkers);
   absl::StrAppend(&text, sim::DescribeWireSpec(), "\nCongestion control (--cc):\n",

@@ -73,6 +73,9 @@ struct PerfOptions {
   // `seed` from --seed unless the spec sets them.
   sim::MultipathWireConfig wire;
   double line_rate_gbps = 400;
+  // --base-rtt: the path RTT the congestion control sizes its windows and
+  // targets from.
+  Duration base_rtt = TransportOptions{}.base_rtt;
   // The retry budget: the floor of the retransmission timeout, and the
   // expiries without progress before a QP fails (ibverbs retry_cnt). A shared
   // or oversubscribed host needs more than a NIC does.

@@ -58,6 +58,7 @@ TEST(PerfOptionsTest, OnlyTestGivesPerftestDefaults) {
   EXPECT_EQ(o.wire.paths, 8u);
   EXPECT_EQ(o.line_rate_gbps, 400);
   EXPECT_EQ(o.min_rto, Duration::Microseconds(100));
+  EXPECT_EQ(o.base_rtt, TransportOptions{}.base_rtt);
   EXPECT_EQ(o.retry_cnt, 7u);
   EXPECT_FALSE(o.verify);
   EXPECT_FALSE(o.quiet);
@@ -66,11 +67,11 @@ TEST(PerfOptionsTest, OnlyTestGivesPerftestDefaults) {
 }
 
 TEST(PerfOptionsTest, EveryFlagParsedInEqualsForm) {
-  const PerfOptions o =
-      MustParse({"--test=read_bw", "--size=4K", "--iters=50", "--qps=4", "--tx-depth=16",
-                 "--paths=16", "--path-policy=oblivious", "--mtu=1500", "--cc=fixed:window=262144",
-                 "--seed=7", "--fabric=sim:loss=0.01,delay=3", "--line-rate=100", "--verify",
-                 "--json=/tmp/x.json", "--quiet", "--min-rto=250.5", "--retry-cnt=12"});
+  const PerfOptions o = MustParse(
+      {"--test=read_bw", "--size=4K", "--iters=50", "--qps=4", "--tx-depth=16", "--paths=16",
+       "--path-policy=oblivious", "--mtu=1500", "--cc=fixed:window=262144", "--seed=7",
+       "--fabric=sim:loss=0.01,delay=3", "--line-rate=100", "--verify", "--json=/tmp/x.json",
+       "--quiet", "--min-rto=250.5", "--retry-cnt=12", "--base-rtt=12.5"});
   EXPECT_EQ(o.test, PerfTest::kReadBw);
   EXPECT_EQ(o.size, 4096u);
   EXPECT_EQ(o.iters, 50u);
@@ -90,6 +91,9 @@ TEST(PerfOptionsTest, EveryFlagParsedInEqualsForm) {
   EXPECT_TRUE(o.quiet);
   EXPECT_EQ(o.min_rto, Duration::Nanoseconds(250'500));
   EXPECT_EQ(o.retry_cnt, 12u);
+  EXPECT_EQ(o.base_rtt, Duration::Nanoseconds(12'500));
+  // The congestion control of every QP sizes itself from it.
+  EXPECT_EQ(PerfTransportOptions(o, Bandwidth::Gbps(100)).base_rtt, Duration::Nanoseconds(12'500));
 }
 
 TEST(PerfOptionsTest, EveryValueFlagParsedInSeparateForm) {
@@ -203,6 +207,11 @@ TEST(PerfOptionsTest, RetryFlagsOutOfRangeAreRefused) {
               AllOf(StartsWith("--min-rto"), HasSubstr("valid: 1..100000 us")));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--min-rto=100001"}), StartsWith("--min-rto"));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--min-rto=1ms"}), StartsWith("--min-rto"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--base-rtt=0"}),
+              AllOf(StartsWith("--base-rtt"), HasSubstr("up to 100000 us")));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--base-rtt=-3"}), StartsWith("--base-rtt"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--base-rtt=100001"}), StartsWith("--base-rtt"));
+  EXPECT_THAT(ErrorOf({"--test=write_bw", "--base-rtt=8us"}), StartsWith("--base-rtt"));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--retry-cnt=256"}),
               AllOf(StartsWith("--retry-cnt"), HasSubstr("valid: 0..255")));
   EXPECT_THAT(ErrorOf({"--test=write_bw", "--retry-cnt=-1"}), StartsWith("--retry-cnt"));

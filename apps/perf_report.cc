@@ -154,7 +154,9 @@ std::string FormatBanner(const PerfOptions& options) {
   pair("Paths per QP", absl::StrCat(options.paths, " (", PathPolicyName(options.path_policy), ")"),
        "Wire paths", absl::StrCat(options.wire.paths));
   pair("Line rate", absl::StrCat(absl::StrFormat("%g", options.line_rate_gbps), " Gb/s"),
-       "Congestion ctl", options.cc);
+       "Congestion ctl",
+       absl::StrCat(options.cc,
+                    absl::StrFormat(" (base RTT %g us)", options.base_rtt.microseconds())));
   pair("Seed", absl::StrCat(options.seed), "Data verify", options.verify ? "ON" : "OFF");
   absl::StrAppendFormat(&out, " %-15s : %s\n", "Fabric", options.fabric);
   if (dpdk) {
@@ -318,6 +320,7 @@ std::string FormatJson(const PerfOptions& options, const std::vector<PerfResult>
       .String("wire", sim::ToString(options.wire))
       .Uint("wire_paths", options.wire.paths)
       .Double("line_rate_gbps", options.line_rate_gbps)
+      .Double("base_rtt_us", options.base_rtt.microseconds())
       .Bool("verify", options.verify)
       .Bool("quiet", options.quiet)
       .Raw("json", JsonString(options.json_path));

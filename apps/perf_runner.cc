@@ -683,6 +683,7 @@ Duration PerfSession::VirtualBudget() const {
   CcContext cc_context;
   cc_context.line_rate = Bandwidth::Gbps(options_.line_rate_gbps);
   cc_context.mtu_bytes = options_.mtu;
+  cc_context.base_rtt = options_.base_rtt;
   if (auto cc = CreateCongestionControl(options_.cc, cc_context); cc.ok()) {
     const Bandwidth pacing = (*cc)->pacing_rate();
     if (!pacing.IsUnlimited()) {
