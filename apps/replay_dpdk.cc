@@ -524,9 +524,6 @@ absl::Status DpdkRank::SetUpPeers() {
   attr.cap.max_inline_data = 0;
   attr.transport = ReplayTransportOptions(options_.config);
   attr.transport.line_rate = Bandwidth::Gbps(link_gbps_);
-  if (d_.base_rtt_us > 0) {
-    attr.transport.base_rtt = Duration::FractionalMicroseconds(d_.base_rtt_us);
-  }
   const uint64_t region = kSlots * chunk_;
   peers_.resize(plan_.data_peers.size() * n);
   for (size_t k = 0; k < peers_.size(); ++k) {
@@ -667,8 +664,7 @@ absl::Status DpdkRank::ProbeRtts() {
   // consumed) on each QP in turn; the smallest completion time is the QP's
   // base RTT: a data packet and its ACK through the wire, the PMD and both
   // ends' loops, on this machine as it is (the simulator's base RTT also
-  // counts a full data frame). The QP's congestion control is then sized
-  // from it, not from TransportOptions' default.
+  // counts a full data frame).
   const uint64_t hz = dpdk::TscHz();
   const auto probe_bytes = static_cast<uint32_t>(std::min<uint64_t>(mtu_, kSlots * chunk_));
   for (Peer& p : peers_) {
@@ -698,7 +694,6 @@ absl::Status DpdkRank::ProbeRtts() {
       const uint64_t t1 = dpdk::ReadTsc();
       p.base_rtt = std::min(p.base_rtt, clock_.ToTime(t1) - clock_.ToTime(t0));
     }
-    if (absl::Status s = p.qp->SetBaseRtt(p.base_rtt); !s.ok()) return s;
     spdlog::info(
         "rank {}: base RTT to rank {} (worker {}) {:.1f} us, the least of {} {}-byte WRITEs", rank_,
         p.rank, w.index, p.base_rtt.microseconds(), kRttProbes, probe_bytes);
@@ -1038,6 +1033,11 @@ absl::Status DpdkRank::Run() {
     for (Peer& p : peers_) {
       p.base_rtt = Duration::FractionalMicroseconds(d_.base_rtt_us);
     }
+  }
+  // Measured or given, it sizes each QP's congestion control (rather than
+  // TransportOptions' default) as well as the ideal FCT.
+  for (Peer& p : peers_) {
+    if (absl::Status s = p.qp->SetBaseRtt(p.base_rtt); !s.ok()) return s;
   }
   // The common start: rank 0's wall clock plus --start-delay, handed out
   // through the last set-up barrier; every rank waits for it on its own
