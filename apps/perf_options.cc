@@ -370,6 +370,16 @@ std::optional<uint64_t> ParseBytes(std::string_view text) {
   return *value * scale;
 }
 
+absl::StatusOr<Duration> ParseBaseRtt(std::string_view microseconds) {
+  const double max_us = TransportOptions{}.max_rto.microseconds();
+  const std::optional<double> us = ParseNonNegativeDouble(microseconds);
+  if (!us || *us <= 0 || *us > max_us) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "'%s' is not a round-trip time; valid: above 0, up to %g us", microseconds, max_us));
+  }
+  return Duration::FractionalMicroseconds(*us);
+}
+
 const char* PerfTestName(PerfTest test) {
   switch (test) {
     case PerfTest::kSendBw:
@@ -575,14 +585,9 @@ absl::StatusOr<PerfOptions> ParsePerfOptions(std::span<const std::string_view> a
     options.min_rto = Duration::FractionalMicroseconds(*us);
   }
   if (raw.Has("base-rtt")) {
-    const double max_us = TransportOptions{}.max_rto.microseconds();
-    const std::optional<double> us = ParseNonNegativeDouble(raw.Get("base-rtt"));
-    if (!us || *us <= 0 || *us > max_us) {
-      return FlagError("base-rtt",
-                       absl::StrFormat("'%s' is not a round-trip time; valid: above 0, up to %g us",
-                                       raw.Get("base-rtt"), max_us));
-    }
-    options.base_rtt = Duration::FractionalMicroseconds(*us);
+    const absl::StatusOr<Duration> rtt = ParseBaseRtt(raw.Get("base-rtt"));
+    if (!rtt.ok()) return FlagError("base-rtt", std::string(rtt.status().message()));
+    options.base_rtt = *rtt;
   }
   if (raw.Has("pull-window")) {
     const uint32_t window = TransportOptions{}.window_packets;

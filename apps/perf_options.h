@@ -133,6 +133,10 @@ TransportOptions PerfTransportOptions(const PerfOptions& options, Bandwidth line
 // transport/text.h.
 std::optional<uint64_t> ParseBytes(std::string_view text);
 
+// --base-rtt (tern-perf, tern-replay): microseconds above 0, up to the
+// transport's largest RTO. An error says what is valid, without the flag.
+absl::StatusOr<Duration> ParseBaseRtt(std::string_view microseconds);
+
 // Whether a wire spec (KEY=VALUE,...) that ParseWireSpec accepted sets `key`.
 bool WireSpecSetsKey(std::string_view spec, std::string_view key);
 

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "apps/file_io.h"
@@ -311,7 +312,9 @@ class DpdkRank {
     ProtectionDomain* pd = nullptr;
     CompletionQueue* send_cq = nullptr;
     CompletionQueue* recv_cq = nullptr;
-    std::vector<Peer*> peers;         // plan_.data_peers order
+    std::vector<Peer*> peers;  // plan_.data_peers order
+    // Each completion names its QP: found here, not by a scan of `peers`.
+    absl::flat_hash_map<uint32_t, Peer*> peer_of_qp;
     uint64_t runs = 0, receives = 0;  // steps it runs, transfers it receives
     uint64_t steps_done = 0, receives_done = 0, probes_done = 0;
     uint32_t idle_loops = 0;
@@ -568,6 +571,7 @@ absl::Status DpdkRank::SetUpPeers() {
     p.local = control::QpSetup{p.qp->qp_num(), static_cast<uint32_t>(psn_rng.Next()) & 0xFFFFFF,
                                p.sink->addr(), p.sink->length(), p.sink->rkey()};
     w.peers.push_back(&p);
+    w.peer_of_qp.emplace(p.qp->qp_num(), &p);
   }
   for (auto& w : workers_) {
     w->inbox.reserve(w->runs);
@@ -639,10 +643,8 @@ size_t DpdkRank::PeerSlot(uint32_t rank, uint16_t worker) const {
 }
 
 DpdkRank::Peer* DpdkRank::PeerOfQp(Worker& w, uint32_t qp_num) {
-  for (Peer* p : w.peers) {
-    if (p->qp->qp_num() == qp_num) return p;
-  }
-  return nullptr;
+  const auto it = w.peer_of_qp.find(qp_num);
+  return it == w.peer_of_qp.end() ? nullptr : it->second;
 }
 
 void DpdkRank::PostRecv(Peer& p) {
@@ -1027,12 +1029,10 @@ absl::Status DpdkRank::Run() {
       !s.ok()) {
     return s;
   }
-  if (d_.base_rtt_us <= 0) {
+  if (d_.base_rtt == Duration::Zero()) {
     if (absl::Status s = ProbeRtts(); !s.ok()) return s;
   } else {
-    for (Peer& p : peers_) {
-      p.base_rtt = Duration::FractionalMicroseconds(d_.base_rtt_us);
-    }
+    for (Peer& p : peers_) p.base_rtt = d_.base_rtt;
   }
   // Measured or given, it sizes each QP's congestion control (rather than
   // TransportOptions' default) as well as the ideal FCT.

@@ -188,10 +188,9 @@ absl::StatusOr<ReplayOptions> ParseReplayOptions(std::span<const char* const> ar
       }
       o.dpdk_options.link_gbps = d;
     } else if (name == "base-rtt") {
-      if (!ParseDouble(value, &d) || !(d > 0 && d <= 1e6)) {
-        return FlagError(name, "microseconds in (0, 1e6]");
-      }
-      o.dpdk_options.base_rtt_us = d;
+      const absl::StatusOr<Duration> rtt = perf::ParseBaseRtt(value);
+      if (!rtt.ok()) return FlagError(name, std::string(rtt.status().message()));
+      o.dpdk_options.base_rtt = *rtt;
     } else if (name == "control-port") {
       if (!ParseUint(value, &u) || u < 1 || u > 65535) return FlagError(name, "1..65535");
       o.dpdk_options.control_port = static_cast<uint16_t>(u);

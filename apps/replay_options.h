@@ -22,7 +22,7 @@ struct DpdkReplayOptions {
   std::string hosts_path;         // --hosts: one line per rank
   std::string out_path;           // --out: this rank's result file
   double link_gbps = 0;           // --link-rate; 0: the port's reported speed
-  double base_rtt_us = 0;         // --base-rtt; 0: measured before the start
+  Duration base_rtt;              // --base-rtt; zero: measured before the start
   uint16_t control_port = 18515;  // --control-port, for hosts that do not name one
   uint16_t port_id = 0;           // --dpdk-port
   uint32_t link_mtu = 0;          // --link-mtu: the link's IP MTU over the port's report

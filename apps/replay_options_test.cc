@@ -101,7 +101,7 @@ TEST(ReplayOptionsTest, DpdkRankFlags) {
   EXPECT_EQ(o->dpdk_options.hosts_path, "h.txt");
   EXPECT_EQ(o->dpdk_options.out_path, "r3.txt");
   EXPECT_EQ(o->dpdk_options.link_gbps, 25);
-  EXPECT_EQ(o->dpdk_options.base_rtt_us, 12.5);
+  EXPECT_EQ(o->dpdk_options.base_rtt, Duration::Nanoseconds(12'500));
   EXPECT_EQ(o->dpdk_options.time_limit_s, 0.5);
   EXPECT_EQ(o->dpdk_options.idle_sleep_us, 50);
   EXPECT_EQ(o->config.verb, TransferVerb::kSend);
@@ -119,6 +119,19 @@ TEST(ReplayOptionsTest, DpdkLinkMtu) {
               AllOf(HasSubstr("--link-mtu"), HasSubstr("576..9216")));
   EXPECT_THAT(Parse({"--link-mtu", "9216"}).status().message(),
               HasSubstr("--link-mtu: only with --fabric=dpdk"));
+}
+
+// The range is tern-perf's (one parser): above 0, up to the largest RTO.
+TEST(ReplayOptionsTest, DpdkBaseRtt) {
+  EXPECT_EQ(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o"})->dpdk_options.base_rtt,
+            Duration::Zero());
+  for (const char* bad : {"0", "-3", "100001", "8us", ""}) {
+    EXPECT_THAT(Parse({"--fabric=dpdk", "--hosts", "h", "--out", "o", "--base-rtt", bad})
+                    .status()
+                    .message(),
+                AllOf(HasSubstr("--base-rtt"), HasSubstr("up to 100000 us")))
+        << bad;
+  }
 }
 
 TEST(ReplayOptionsTest, DpdkWorkers) {
