@@ -543,7 +543,8 @@ class PeerFabric : public DpdkPerfFabric {
     }
 
     // Out of band, once per worker: QPs, addresses and what both sides must
-    // agree on (the workload names the worker count).
+    // agree on (the workload names the worker count, and the base RTT both
+    // sides' congestion control sizes itself from).
     std::vector<control::HostSetup> peers;
     for (size_t w = 0; w < host.sides.size(); ++w) {
       const Side& side = *host.sides[w];
@@ -554,9 +555,10 @@ class PeerFabric : public DpdkPerfFabric {
       local.congestion_control = options_.cc;
       local.workload = absl::StrFormat(
           "%s size=%d iters=%d warmup=%d qps=%d tx_depth=%d verify=%d workers=%d "
-          "worker=%d",
+          "worker=%d base_rtt_us=%g",
           PerfTestName(options_.test), size, options_.iters, options_.warmup, options_.qps,
-          options_.tx_depth, options_.verify, options_.workers, w);
+          options_.tx_depth, options_.verify, options_.workers, w,
+          options_.base_rtt.microseconds());
       local.qps = side.endpoint->LocalQps();
       absl::StatusOr<control::HostSetup> peer = channel_->Exchange(local);
       if (!peer.ok()) return peer.status();

@@ -220,6 +220,32 @@ if [[ "$link" == memif ]]; then
     fail=1
   fi
   faults="$lossy"
+  # Sides whose congestion control would size itself from different base RTTs
+  # are refused at set-up, both naming the mismatch.
+  rm -f "$sock"
+  timeout 60 "${server_cmd[@]}" --fabric=dpdk --server --control-port 0 --base-rtt 20 --test=write_bw -n 10 \
+    >"$work/mismatch.server.log" 2>&1 &
+  server=$!
+  control_port=""
+  for _ in $(seq 300); do
+    control_port=$(sed -n 's/.* for a client on TCP port \([0-9]*\)$/\1/p' "$work/mismatch.server.log")
+    [[ -n "$control_port" ]] || ! kill -0 "$server" 2>/dev/null && break
+    sleep 0.1
+  done
+  timeout 60 "${client_cmd[@]}" --fabric=dpdk --connect 127.0.0.1 --control-port "$control_port" \
+    --test=write_bw -n 10 >"$work/mismatch.client.log" 2>&1 && client_rc=0 || client_rc=$?
+  wait "$server" && server_rc=0 || server_rc=$?
+  for side in client server; do
+    rc_name="${side}_rc"
+    if [[ ${!rc_name} -eq 0 ]] || ! grep -q "workload mismatch: .*base_rtt_us=.*base_rtt_us=" \
+      "$work/mismatch.$side.log"; then
+      echo "FAIL memif base RTT mismatch: the $side (exit ${!rc_name}) did not refuse it:"
+      tail -n 5 "$work/mismatch.$side.log"
+      fail=1
+    else
+      echo "ok   memif base RTT mismatch refused by the $side"
+    fi
+  done
 fi
 # Two workers per host on two port queues, each with two of the four QPs.
 commands 2
