@@ -24,9 +24,16 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cat >"$work/hosts" <<'HOSTS'
-127.0.0.1 mac=02:74:65:72:6d:00 control-port=18731
-127.0.0.2 mac=02:74:65:72:6d:01 control-port=18732
+# Control ports the kernel picks free now, rather than fixed ones another
+# run on a shared machine may hold.
+# shellcheck disable=SC2207
+ports=($(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for one in s: one.bind(("127.0.0.1", 0))
+print(*[one.getsockname()[1] for one in s])'))
+cat >"$work/hosts" <<HOSTS
+127.0.0.1 mac=02:74:65:72:6d:00 control-port=${ports[0]}
+127.0.0.2 mac=02:74:65:72:6d:01 control-port=${ports[1]}
 HOSTS
 # shellcheck disable=SC2207
 mem=($("$root/tools/dpdk-eal-args.sh" 256))
