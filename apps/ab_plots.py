@@ -300,23 +300,25 @@ def bottleneck_plot(root, port_data, name, key, what, unit):
 
 
 def cc_flows(side):
-    """(seed, window column, rate column, {(src, dst): rows}) of the first
-    4 sampled pairs of the side's first run."""
+    """(seed, window column, rate column, {(src, dst, qp): rows}) of the first
+    4 sampled QPs of the side's first run (qp: which of a host pair's QPs,
+    non-zero only over DPDK with --workers)."""
     seed, run_dir = side.first_run()
     path = os.path.join(run_dir, "cc.csv")
     rows = read_csv(path)
     if not rows:
         raise Skip(f"{path} has no samples")
-    # The first column after time_us,src,dst,gbps is the window, whatever its name.
+    # The first column after time_us,src,dst,qp,gbps is the window, whatever its name.
     columns = list(rows[0])
-    window = "window" if "window" in columns else columns[4] if len(columns) > 4 else None
+    after_gbps = columns.index("gbps") + 1 if "gbps" in columns else len(columns)
+    window = "window" if "window" in columns else columns[after_gbps] if len(columns) > after_gbps else None
     if window is None:
         raise Skip(f"{path} has no window column")
     flows = {}
     for row in rows:
-        pair = (row.get("src"), row.get("dst"))
-        if pair in flows or len(flows) < MAX_CC_FLOWS:
-            flows.setdefault(pair, []).append(row)
+        qp = (row.get("src"), row.get("dst"), row.get("qp", "0"))
+        if qp in flows or len(flows) < MAX_CC_FLOWS:
+            flows.setdefault(qp, []).append(row)
     # Window-based algorithms (NSCC) carry a rate_gbps column that stays 0;
     # the achieved rate says more there.
     has_rate = any(number(row.get("rate_gbps")) for rows in flows.values() for row in rows)
@@ -331,21 +333,22 @@ def column(rows, name, scale=1.0):
 
 def cc_traces(root, sides):
     data = per_side(sides, cc_flows, "plots/cc_traces.png")
-    # One style per src->dst pair, the same in every row: the sides replay one
+    # One style per sampled QP, the same in every row: the sides replay one
     # workload, so they usually sample the same pairs.
-    pairs = {}
+    style_of = {}
     for _, (_, _, _, flows) in data:
-        for pair in flows:
-            pairs.setdefault(pair, len(pairs))
+        for qp in flows:
+            style_of.setdefault(qp, len(style_of))
     # A shared time axis keeps the sides comparable; two rows need more height.
     fig, axes = new_figure(len(data), 2, height=max(FIGSIZE[1], 3 * len(data)), sharex=True)
     for row_axes, (side, (seed, window_column, rate_column, flows)) in zip(axes, data):
         window_ax, rate_ax = row_axes
-        for (src, dst), rows in flows.items():
-            i = pairs[(src, dst)]
+        for (src, dst, qp), rows in flows.items():
+            i = style_of[(src, dst, qp)]
+            label = f"{src}→{dst}" if qp == "0" else f"{src}→{dst} qp {qp}"
             style = {"color": FLOW_COLORS[i % len(FLOW_COLORS)],
                      "linestyle": FLOW_STYLES[i % len(FLOW_STYLES)],
-                     "linewidth": 1, "label": f"{src}→{dst}"}
+                     "linewidth": 1, "label": label}
             times = column(rows, "time_us")
             window_ax.plot(times, column(rows, window_column, 1 / 1000), **style)  # bytes to KB
             rate_ax.plot(times, column(rows, rate_column), **style)

@@ -877,6 +877,7 @@ void DpdkRank::SampleCc(Worker& w, Time tick) {
     Peer& p = *w.peers[i];
     if (std::optional<CcSample> sample =
             CcSample::Of(*p.qp, tick, rank_, p.rank, &p.sampled_bytes)) {
+      sample->qp = w.index;
       w.cc_timeline.push_back(*sample);
     }
   }

@@ -245,8 +245,12 @@ absl::Status RankFileParser::ParseRecord(const std::vector<std::string_view>& f)
 }
 
 absl::Status RankFileParser::ParseCcSample(const std::vector<std::string_view>& f) {
-  if (f.size() < 5)
-    return Error(absl::StrFormat("'cc_sample' record has %d fields, expected 5 or more", f.size()));
+  // cc_sample, time, src, dst, qp, bytes, then NAME=VALUE per variable.
+  constexpr size_t kFixedFields = 6;
+  if (f.size() < kFixedFields) {
+    return Error(absl::StrFormat("'cc_sample' record has %d fields, expected %d or more", f.size(),
+                                 kFixedFields));
+  }
   if (!headers_.contains("cc") || !headers_.contains("rank")) {
     return Error("'cc_sample' before the rank and cc records");
   }
@@ -266,7 +270,8 @@ absl::Status RankFileParser::ParseCcSample(const std::vector<std::string_view>& 
   absl::Status s = Number(f[1], "cc sample time", &at);
   if (s.ok()) s = Number(f[2], "cc sample src", &sample.src);
   if (s.ok()) s = Number(f[3], "cc sample dst", &sample.dst);
-  if (s.ok()) s = Number(f[4], "cc sample bytes", &sample.bytes_sent);
+  if (s.ok()) s = Number(f[4], "cc sample qp", &sample.qp);
+  if (s.ok()) s = Number(f[5], "cc sample bytes", &sample.bytes_sent);
   if (!s.ok()) return s;
   if (at < 0) return Error("cc sample time: negative");
   if (sample.src != r_.rank) {
@@ -274,11 +279,11 @@ absl::Status RankFileParser::ParseCcSample(const std::vector<std::string_view>& 
         absl::StrFormat("cc sample of rank %d's QP, not this rank's (%d)", sample.src, r_.rank));
   }
   sample.at = Time::FromPicoseconds(at);
-  if (f.size() - 5 > cc_variable_names_.size()) {
-    return Error(absl::StrFormat("cc sample has %d variables, '%s' has %d", f.size() - 5, r_.cc,
-                                 cc_variable_names_.size()));
+  if (f.size() - kFixedFields > cc_variable_names_.size()) {
+    return Error(absl::StrFormat("cc sample has %d variables, '%s' has %d", f.size() - kFixedFields,
+                                 r_.cc, cc_variable_names_.size()));
   }
-  for (size_t i = 5; i < f.size(); ++i) {
+  for (size_t i = kFixedFields; i < f.size(); ++i) {
     const size_t eq = f[i].find('=');
     const std::string_view name = f[i].substr(0, eq);
     const auto known = std::find(cc_variable_names_.begin(), cc_variable_names_.end(), name);
@@ -430,7 +435,7 @@ std::string FormatRankFile(const RankResult& r) {
   }
   for (const CcSample& c : r.cc_timeline) {
     std::string line = absl::StrCat("cc_sample\t", c.at.picoseconds(), "\t", c.src, "\t", c.dst,
-                                    "\t", c.bytes_sent);
+                                    "\t", c.qp, "\t", c.bytes_sent);
     for (int i = 0; i < c.count; ++i) {
       absl::StrAppendFormat(&line, "\t%s=%.17g", c.variables[i].name, c.variables[i].value);
     }

@@ -51,8 +51,9 @@
 namespace tern::replay {
 
 inline constexpr std::string_view kRankFileMagic = "tern-replay-rank";
-// 2: every QpCounterFields() counter; 3: paths and path_policy; 4: cc samples
-inline constexpr uint32_t kRankFileVersion = 4;
+// 2: every QpCounterFields() counter; 3: paths and path_policy; 4: cc samples;
+// 5: a cc sample names its QP of the pair (the worker)
+inline constexpr uint32_t kRankFileVersion = 5;
 
 // One transfer as its destination saw it.
 struct RankReceive {

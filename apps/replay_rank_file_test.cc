@@ -160,6 +160,7 @@ TEST(RankFileTest, CcSamplesRoundTrip) {
   r.timeline_interval = Duration::Microseconds(10);
   r.cc_timeline = {MakeCcSample(0, 10, 5000), MakeCcSample(0, 20, 0)};
   ASSERT_GT(r.cc_timeline[0].count, 0);
+  r.cc_timeline[0].qp = 3;  // the pair's QP of worker 3
   r.cc_timeline[1].variables[0].value = std::numeric_limits<double>::infinity();
   const std::string text = FormatRankFile(r);
   absl::StatusOr<RankResult> back = ParseRankFile(text, "r0");
@@ -170,7 +171,9 @@ TEST(RankFileTest, CcSamplesRoundTrip) {
   const CcSample& first = back->cc_timeline[0];
   EXPECT_EQ(first.at, Time::Zero() + Duration::Microseconds(10));
   EXPECT_EQ(first.dst, 1u);
+  EXPECT_EQ(first.qp, 3u);
   EXPECT_EQ(first.bytes_sent, 5000u);
+  EXPECT_EQ(back->cc_timeline[1].qp, 0u);
   ASSERT_EQ(first.count, r.cc_timeline[0].count);
   for (int i = 0; i < first.count; ++i) {
     EXPECT_EQ(first.variables[i].name, r.cc_timeline[0].variables[i].name);
@@ -185,17 +188,22 @@ TEST(RankFileTest, BadCcSamplesAreRefused) {
   r.cc_timeline = {MakeCcSample(0, 10, 5000)};
   const std::string text = FormatRankFile(r);
   const std::string name(r.cc_timeline[0].variables[0].name);
-  const std::string line = absl::StrCat("cc_sample\t10000000\t0\t1\t5000\t", name, "=");
+  const std::string line = absl::StrCat("cc_sample\t10000000\t0\t1\t0\t5000\t", name, "=");
   ASSERT_THAT(text, HasSubstr(line));
   for (const auto& [from, to, why] : {
-           std::tuple{line, absl::StrCat("cc_sample\t10000000\t0\t1\t5000\tnope="),
+           std::tuple{line, absl::StrCat("cc_sample\t10000000\t0\t1\t0\t5000\tnope="),
                       absl::StrCat("not NAME=VALUE with a variable of 'fixed' (", name)},
-           std::tuple{line, absl::StrCat("cc_sample\t10000000\t1\t0\t5000\t", name, "="),
+           std::tuple{line, absl::StrCat("cc_sample\t10000000\t1\t0\t0\t5000\t", name, "="),
                       std::string("cc sample of rank 1's QP, not this rank's (0)")},
-           std::tuple{line, absl::StrCat("cc_sample\t-1\t0\t1\t5000\t", name, "="),
+           std::tuple{line, absl::StrCat("cc_sample\t-1\t0\t1\t0\t5000\t", name, "="),
                       std::string("cc sample time: negative")},
-           std::tuple{line, absl::StrCat("cc_sample\t10000000\t0\t1\tmany\t", name, "="),
+           std::tuple{line, absl::StrCat("cc_sample\t10000000\t0\t1\t0\tmany\t", name, "="),
                       std::string("cc sample bytes: 'many' is not a number")},
+           std::tuple{line, absl::StrCat("cc_sample\t10000000\t0\t1\t65536\t5000\t", name, "="),
+                      std::string("cc sample qp: '65536' is not a number")},
+           // A record cut short: its variables moved to a line of their own.
+           std::tuple{line, absl::StrCat("cc_sample\t10000000\t0\t1\t5000\n", name, "="),
+                      std::string("'cc_sample' record has 5 fields, expected 6 or more")},
            std::tuple{line + "1500000010", line + "fast", std::string("the value is not a number")},
            std::tuple{std::string("timeline_interval_ps\t10000000"),
                       std::string("timeline_interval_ps\t-5"),
@@ -308,6 +316,7 @@ TEST(MergeTest, CcSamplesComeOutInTimeOrder) {
     r->cc_timeline = {MakeCcSample(r->rank, 10, 1000 + r->rank),
                       MakeCcSample(r->rank, 20, 2000 + r->rank)};
   }
+  r1.cc_timeline[1].qp = 1;  // worker 1's QP: a column of its own
   absl::StatusOr<ReplayResult> m = MergeRankResults(std::vector<RankResult>{r1, r0});
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->timeline_interval, Duration::Microseconds(10));
@@ -317,10 +326,10 @@ TEST(MergeTest, CcSamplesComeOutInTimeOrder) {
   EXPECT_EQ(bytes, (std::vector<uint64_t>{1000, 1001, 2000, 2001}));
   // 1000 bytes in 10 us: 0.8 Gb/s, under the algorithm's own column names.
   const std::string csv = FormatCcTimelineCsv(*m, m->timeline_interval);
-  EXPECT_THAT(csv, HasSubstr(absl::StrCat("time_us,src,dst,gbps,",
+  EXPECT_THAT(csv, HasSubstr(absl::StrCat("time_us,src,dst,qp,gbps,",
                                           std::string(r0.cc_timeline[0].variables[0].name))));
-  EXPECT_THAT(csv, HasSubstr("\n10.000,0,1,0.800,"));
-  EXPECT_THAT(csv, HasSubstr("\n20.000,1,0,1.601,"));
+  EXPECT_THAT(csv, HasSubstr("\n10.000,0,1,0,0.800,"));
+  EXPECT_THAT(csv, HasSubstr("\n20.000,1,0,1,1.601,"));
 }
 
 TEST(MergeTest, MismatchedTimelineIntervalsAreRefused) {

@@ -443,7 +443,7 @@ std::string FormatFairnessCsv(const ReplayResult& r, Duration interval, Duration
 }
 
 std::string FormatCcTimelineCsv(const ReplayResult& r, Duration interval) {
-  std::string out = "time_us,src,dst,gbps";
+  std::string out = "time_us,src,dst,qp,gbps";
   // Every queue pair runs the same algorithm, so the first sample names the columns.
   if (!r.cc_timeline.empty()) {
     const CcSample& first = r.cc_timeline.front();
@@ -453,8 +453,8 @@ std::string FormatCcTimelineCsv(const ReplayResult& r, Duration interval) {
   }
   out += '\n';
   for (const CcSample& s : r.cc_timeline) {
-    absl::StrAppendFormat(&out, "%.3f,%d,%d,%.3f", (s.at - Time::Zero()).microseconds(), s.src,
-                          s.dst,
+    absl::StrAppendFormat(&out, "%.3f,%d,%d,%d,%.3f", (s.at - Time::Zero()).microseconds(), s.src,
+                          s.dst, s.qp,
                           static_cast<double>(s.bytes_sent) * 8 / (interval.seconds() * 1e9));
     for (int i = 0; i < s.count; ++i) absl::StrAppendFormat(&out, ",%.10g", s.variables[i].value);
     out += '\n';

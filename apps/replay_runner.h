@@ -98,6 +98,9 @@ struct CcSample {
   Time at;
   uint32_t src = 0;  // the host whose queue pair this is: it sends to dst
   uint32_t dst = 0;
+  // Which of the pair's QPs: its worker over DPDK (--workers), 0 in the
+  // simulator, which connects a pair with one QP a side.
+  uint16_t qp = 0;
   uint64_t bytes_sent = 0;  // new payload bytes sent since the previous sample
   uint8_t count = 0;        // variables used
   std::array<CcVariable, kMaxCcVariables> variables{};

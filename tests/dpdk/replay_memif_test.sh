@@ -11,7 +11,8 @@
 # to cc.csv under dcqcn's variable names. The fourth runs a ring all-reduce
 # with two workers per rank (--workers 2; rank 0 steps them on two lcores,
 # rank 1 on one), whose steps wait for transfers the other worker received:
-# each rank's two QPs must both carry data.
+# each rank's two QPs must both carry data, and cc.csv must hold samples of
+# both (its qp column).
 #   replay_memif_test.sh TERN_REPLAY
 set -euo pipefail
 replay="$1"
@@ -45,7 +46,7 @@ for run in 1 2 3 4; do
   extra=()
   workload=alltoall:size=1MB
   ((run == 3)) && extra=(--cc=dcqcn --timeline-interval 10)
-  ((run == 4)) && workload=allreduce:size=4MB && extra=(--workers 2 --idle-sleep 5)
+  ((run == 4)) && workload=allreduce:size=4MB && extra=(--workers 2 --idle-sleep 5 --timeline-interval 10)
   for rank in 0 1; do
     role=server
     lcores=$rank
@@ -87,22 +88,29 @@ for run in 1 2 3 4; do
   fi
 done
 cc_csv="$work/timeline3/cc.csv"
-if ! head -n 1 "$cc_csv" | grep -q "^time_us,src,dst,gbps,window,rate_gbps,target_gbps,alpha,"; then
+if ! head -n 1 "$cc_csv" | grep -q "^time_us,src,dst,qp,gbps,window,rate_gbps,target_gbps,alpha,"; then
   echo "FAIL: cc.csv does not name dcqcn's variables: $(head -n 1 "$cc_csv")"
   fail=1
 fi
-for src in 0 1; do
-  samples=$(awk -F, -v src="$src" 'NR > 1 && $2 == src && $4 > 0' "$cc_csv" | wc -l)
+# At least two rows of cc.csv $1 where column $2 is $3 (and, with $4, gbps
+# is above 0); else a failure naming them $5.
+require_samples() {
+  local samples
+  samples=$(awk -F, -v col="$2" -v want="$3" -v sending="${4:-0}" \
+    'NR > 1 && $col == want && (!sending || $5 > 0)' "$1" | wc -l)
   if ((samples < 2)); then
-    echo "FAIL: cc.csv has $samples samples of rank $src sending"
+    echo "FAIL: $1 has $samples samples of $5"
     fail=1
   fi
-done
+}
+for src in 0 1; do require_samples "$cc_csv" 2 "$src" 1 "rank $src sending"; done
 if [[ $(wc -l <"$work/timeline1/cc.csv") -ne 1 ]] ||
   ! grep -q "carry no congestion-control samples" "$work/merge1.log"; then
   echo "FAIL: a run without --timeline-interval has cc samples, or the merge did not say it has none"
   fail=1
 fi
+# With two workers a pair has two QPs, and cc.csv tells their samples apart.
+for qp in 0 1; do require_samples "$work/timeline4/cc.csv" 4 "$qp" 0 "the pairs' QP $qp (worker $qp)"; done
 for rank in 0 1; do
   busy=$(grep -c -P '^qp\t.*\tdata_packets_sent=[1-9]' "$work/rank4-$rank.txt" || true)
   if ((busy != 2)) || ! grep -q "2 worker(s)" "$work/rank4-$rank.log"; then
