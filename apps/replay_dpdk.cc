@@ -297,6 +297,7 @@ class DpdkRank {
     uint64_t recv_expected = 0, recv_posted = 0, recv_done = 0;
     Duration base_rtt = Duration::Infinite();
     uint64_t sampled_bytes = 0;  // new payload bytes sent by the last cc sample
+    QpCounters at_start;         // set-up's share, left out of the results
   };
 
   // One of the rank's workers (--workers): a context on its own port queue
@@ -317,6 +318,7 @@ class DpdkRank {
     absl::flat_hash_map<uint32_t, Peer*> peer_of_qp;
     uint64_t runs = 0, receives = 0;  // steps it runs, transfers it receives
     uint64_t steps_done = 0, receives_done = 0, probes_done = 0;
+    uint64_t tx_frames_at_start = 0, rx_frames_at_start = 0;
     uint32_t idle_loops = 0;
     Time next_tick = Time::Infinite();  // --timeline-interval
     std::vector<CcSample> cc_timeline;
@@ -351,6 +353,7 @@ class DpdkRank {
   void PollOnce();  // every worker, from this thread (set-up and barriers)
   absl::Status ConnectQps(const std::vector<control::HostSetup>& remote);
   absl::Status ProbeRtts();
+  absl::Status WarmUp();
   absl::Status RunWorkload();
 
   std::vector<dpdk::PortWorker*> PortWorkers() const;
@@ -703,6 +706,59 @@ absl::Status DpdkRank::ProbeRtts() {
   return absl::OkStatus();
 }
 
+absl::Status DpdkRank::WarmUp() {
+  // A port's first lap through its rings is slow: memif's shared buffers, for
+  // one, are mapped page by page as each process first touches them, and on
+  // memif that lap cost a 1 MB all-reduce RTO expiries and about twice its
+  // time (docs/replay-dpdk.md, "A warm start"). So before the start each
+  // worker sends twice its port's ring in full-packet WRITEs, shared among
+  // its peers, kQueueDepth in flight per peer, into the sink slots the
+  // workload then overwrites.
+  const uint64_t hz = dpdk::TscHz();
+  const uint64_t deadline = dpdk::ReadTsc() + static_cast<uint64_t>(d_.setup_timeout_s * hz);
+  const dpdk::PortInfo& info = port_->info();
+  const uint64_t frames = 2 * uint64_t{std::max(info.rx_descriptors, info.tx_descriptors)};
+  const uint64_t packet_bytes = std::min<uint64_t>(mtu_, kSlots * chunk_);
+  const uint64_t packets_per_sink = kSlots * chunk_ / packet_bytes;
+  const uint64_t t0 = dpdk::ReadTsc();
+  uint64_t writes = 0;
+  for (const auto& w : workers_) {
+    if (w->peers.empty()) continue;
+    const uint64_t per_peer = (frames + w->peers.size() - 1) / w->peers.size();
+    writes += per_peer * w->peers.size();
+    for (Peer* p : w->peers) {
+      const uint64_t done_before = w->probes_done;
+      uint64_t posted = 0;
+      while (w->probes_done - done_before < per_peer) {
+        while (posted < per_peer && posted - (w->probes_done - done_before) < kQueueDepth) {
+          const uint64_t offset = posted % packets_per_sink * packet_bytes;
+          const Sge sge{p->source->addr() + offset, static_cast<uint32_t>(packet_bytes),
+                        p->source->lkey()};
+          SendWr wr;
+          wr.wr_id = kProbeWrId | posted;
+          wr.opcode = WrOpcode::kRdmaWrite;
+          wr.send_flags = kSendSignaled;
+          wr.sg_list = {&sge, 1};
+          wr.remote_addr = p->remote.addr + offset;
+          wr.rkey = p->remote.rkey;
+          if (absl::Status s = p->qp->PostSend(wr); !s.ok()) return s;
+          ++posted;
+        }
+        PollOnce();
+        PollCompletions(*w, Time::Zero());
+        if (dpdk::ReadTsc() > deadline) {
+          return absl::DeadlineExceededError(absl::StrFormat(
+              "warm-up WRITEs to rank %d unanswered after %g s (%d of %d done): %s", p->rank,
+              d_.setup_timeout_s, w->probes_done - done_before, per_peer, p->qp->DebugState()));
+        }
+      }
+    }
+  }
+  spdlog::info("rank {}: warm-up, {} {}-byte WRITEs to {} QP(s) in {:.2f} ms", rank_, writes,
+               packet_bytes, peers_.size(), (dpdk::ReadTsc() - t0) * 1e3 / hz);
+  return absl::OkStatus();
+}
+
 // --- the workload ------------------------------------------------------------
 
 void DpdkRank::Ready(Worker& w, uint32_t step, Time now) {
@@ -1035,8 +1091,10 @@ absl::Status DpdkRank::Run() {
   } else {
     for (Peer& p : peers_) p.base_rtt = d_.base_rtt;
   }
+  if (absl::Status s = WarmUp(); !s.ok()) return s;
   // Measured or given, it sizes each QP's congestion control (rather than
-  // TransportOptions' default) as well as the ideal FCT.
+  // TransportOptions' default) as well as the ideal FCT; the warm-up's
+  // traffic leaves no trace in its state.
   for (Peer& p : peers_) {
     if (absl::Status s = p.qp->SetBaseRtt(p.base_rtt); !s.ok()) return s;
   }
@@ -1072,6 +1130,12 @@ absl::Status DpdkRank::Run() {
   }
   while (RealtimeNs() < start_unix_ns_) PollOnce();
   start_ = clock_.ToTime(dpdk::ReadTsc());
+  // The results count from here: set-up, probes and warm-up are left out.
+  for (Peer& p : peers_) p.at_start = p.qp->counters();
+  for (auto& w : workers_) {
+    w->tx_frames_at_start = w->port->counters().tx_frames;
+    w->rx_frames_at_start = w->port->counters().rx_frames;
+  }
   if (absl::Status s = RunWorkload(); !s.ok()) return s;
   // Serve the peers until every rank is done (their last ACKs come from us).
   std::string done_text = "done";
@@ -1112,8 +1176,8 @@ RankResult DpdkRank::Collect() const {
   r.steps_run = plan_.runs.size();
   r.steps_done = StepsDone();
   for (const auto& w : workers_) {
-    r.frames_sent += w->port->counters().tx_frames;
-    r.frames_received += w->port->counters().rx_frames;
+    r.frames_sent += w->port->counters().tx_frames - w->tx_frames_at_start;
+    r.frames_received += w->port->counters().rx_frames - w->rx_frames_at_start;
     r.faults += w->port->faults().counters();
     r.cc_timeline.insert(r.cc_timeline.end(), w->cc_timeline.begin(), w->cc_timeline.end());
   }
@@ -1146,7 +1210,11 @@ RankResult DpdkRank::Collect() const {
     r.receives.push_back(RankReceive{i, workload_.steps[i].src, workload_.steps[i].bytes,
                                      recv_bytes_[i], recv_errors_[i]});
   }
-  for (const Peer& p : peers_) r.qps.push_back(RankQp{p.rank, p.qp->counters()});
+  for (const Peer& p : peers_) {
+    QpCounters since_start = p.qp->counters();
+    for (const QpCounterField& f : QpCounterFields()) since_start.*f.member -= p.at_start.*f.member;
+    r.qps.push_back(RankQp{p.rank, since_start});
+  }
   r.timeline_interval = options_.config.timeline_interval;
   return r;
 }

@@ -12,7 +12,8 @@
 # with two workers per rank (--workers 2; rank 0 steps them on two lcores,
 # rank 1 on one), whose steps wait for transfers the other worker received:
 # each rank's two QPs must both carry data, and cc.csv must hold samples of
-# both (its qp column).
+# both (its qp column). A rank's QP counters must leave out the set-up's
+# probes and warm-up.
 #   replay_memif_test.sh TERN_REPLAY
 set -euo pipefail
 replay="$1"
@@ -115,6 +116,17 @@ for rank in 0 1; do
   busy=$(grep -c -P '^qp\t.*\tdata_packets_sent=[1-9]' "$work/rank4-$rank.txt" || true)
   if ((busy != 2)) || ! grep -q "2 worker(s)" "$work/rank4-$rank.log"; then
     echo "FAIL run 4: rank $rank has $busy QPs that sent data (expected one per worker, 2)"
+    fail=1
+  fi
+done
+# The results count from the start: the RTT probes and the warm-up WRITEs
+# before it are left out, so each rank's QP sent exactly its 1 MB of new
+# payload in run 1.
+for rank in 0 1; do
+  sent=$(grep -P '^qp\t' "$work/rank1-$rank.txt" | tr '\t' '\n' |
+    awk -F= '$1 == "data_bytes_sent" {d = $2} $1 == "retransmitted_bytes" {r = $2} END {print d - r}')
+  if [[ "$sent" != 1000000 ]]; then
+    echo "FAIL run 1: rank $rank's QP counts $sent bytes of new payload sent, the workload 1000000"
     fail=1
   fi
 done
