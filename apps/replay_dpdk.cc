@@ -716,8 +716,7 @@ absl::Status DpdkRank::WarmUp() {
   // workload then overwrites.
   const uint64_t hz = dpdk::TscHz();
   const uint64_t deadline = dpdk::ReadTsc() + static_cast<uint64_t>(d_.setup_timeout_s * hz);
-  const dpdk::PortInfo& info = port_->info();
-  const uint64_t frames = 2 * uint64_t{std::max(info.rx_descriptors, info.tx_descriptors)};
+  const uint64_t frames = 2 * uint64_t{port_->info().ring_frames};
   const uint64_t packet_bytes = std::min<uint64_t>(mtu_, kSlots * chunk_);
   const uint64_t packets_per_sink = kSlots * chunk_ / packet_bytes;
   const uint64_t t0 = dpdk::ReadTsc();

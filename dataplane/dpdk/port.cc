@@ -37,6 +37,21 @@ uint32_t PayloadMtuFor(uint32_t ip_mtu) {
   return ip_mtu > overhead ? ip_mtu - overhead : 0;
 }
 
+// The value of `key` in a net_memif port's device arguments, where it lies in
+// [min, max] (the PMD refuses a port with any other value, so none reaches
+// here); `fallback`, the PMD's default, otherwise.
+uint32_t MemifArgument(std::string_view devargs, std::string_view key, uint32_t min, uint32_t max,
+                       uint32_t fallback) {
+  uint32_t found = fallback;
+  for (const KeyValue& item : SplitKeyValues(devargs)) {
+    uint32_t value;
+    if (item.key == key && ParseUint(item.value, &value) && value >= min && value <= max) {
+      found = value;
+    }
+  }
+  return found;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
@@ -146,6 +161,11 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   }
   info.rx_descriptors = rx_desc;
   info.tx_descriptors = tx_desc;
+  info.ring_frames = std::max(rx_desc, tx_desc);
+  const rte_devargs* devargs = rte_dev_devargs(dev_info.device);
+  const std::string_view device_args =
+      devargs != nullptr && devargs->args != nullptr ? devargs->args : std::string_view();
+  if (info.driver == "net_memif") info.ring_frames = MemifRingSlots(device_args);
   uint16_t actual_mtu = 0;
   const bool read_back = !beyond_report && rte_eth_dev_get_mtu(port_id, &actual_mtu) == 0;
   info.mtu = read_back && actual_mtu != 0 ? actual_mtu : mtu;
@@ -229,9 +249,7 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
     spdlog::info("port {}: {} does not offer {}", port_id, info.driver, m);
   }
   if (info.driver == "net_memif") {
-    const rte_devargs* devargs = rte_dev_devargs(dev_info.device);
-    const uint32_t buffer = MemifBufferBytes(
-        devargs != nullptr && devargs->args != nullptr ? devargs->args : std::string_view());
+    const uint32_t buffer = MemifBufferBytes(device_args);
     const uint32_t frame = info.mtu + static_cast<uint32_t>(sizeof(EthernetHeader));
     if (frame > buffer) {
       spdlog::warn(
@@ -378,16 +396,11 @@ absl::StatusOr<std::pair<uint16_t, uint16_t>> CreateRingPortPair(const std::stri
 }
 
 uint32_t MemifBufferBytes(std::string_view devargs) {
-  constexpr uint32_t kMemifDefaultBufferBytes = 2048;
-  uint32_t bytes = kMemifDefaultBufferBytes;
-  for (const KeyValue& item : SplitKeyValues(devargs)) {
-    uint32_t value;
-    // The PMD refuses a port with any other value, so none reaches here.
-    if (item.key == "bsize" && ParseUint(item.value, &value) && value > 0 && value <= UINT16_MAX) {
-      bytes = value;
-    }
-  }
-  return bytes;
+  return MemifArgument(devargs, "bsize", 1, UINT16_MAX, 2048);
+}
+
+uint32_t MemifRingSlots(std::string_view devargs) {
+  return uint32_t{1} << MemifArgument(devargs, "rsize", 1, 14, 10);
 }
 
 std::string DescribePort(const PortInfo& info) {

@@ -43,6 +43,9 @@ struct PortInfo {
   uint16_t queues = 1;
   uint16_t rx_descriptors = 0;
   uint16_t tx_descriptors = 0;
+  // Frames one queue's ring holds: the larger descriptor count, or for
+  // net_memif, whose rings ignore it, the size its device arguments give.
+  uint32_t ring_frames = 0;
   uint32_t mtu = 0;          // IP MTU set on the port
   uint32_t payload_mtu = 0;  // Tern payload per packet that fits it (IPv6 outer headers)
   bool tx_ipv4_checksum = false;
@@ -137,5 +140,8 @@ std::string DescribePort(const PortInfo& info);
 // buffer the peer has not read yet, and that frame arrives as zero-filled
 // pieces. Port::Open warns of it; docs/dpdk.md has the evidence.
 uint32_t MemifBufferBytes(std::string_view devargs);
+// The ring size of a net_memif port: 2^N for rsize=N in its device arguments
+// (1..14, as the PMD takes), or the PMD's default of 2^10.
+uint32_t MemifRingSlots(std::string_view devargs);
 
 }  // namespace tern::dpdk

@@ -71,6 +71,20 @@ TEST(MemifBufferBytesTest, ReadsBsizeFromTheDeviceArguments) {
   EXPECT_EQ(MemifBufferBytes("bsize=4096,role=server"), 4096u);
 }
 
+TEST(MemifRingSlotsTest, ReadsRsizeAsALog2) {
+  EXPECT_EQ(MemifRingSlots("role=client,socket=/tmp/m.sock,rsize=12"), 4096u);
+  EXPECT_EQ(MemifRingSlots("rsize=1,bsize=9230"), 2u);
+  EXPECT_EQ(MemifRingSlots("rsize=14"), 16384u);
+}
+
+TEST(MemifRingSlotsTest, WithoutAValidRsizeThePmdDefault) {
+  EXPECT_EQ(MemifRingSlots(""), 1024u);
+  EXPECT_EQ(MemifRingSlots("role=server,bsize=9230"), 1024u);
+  EXPECT_EQ(MemifRingSlots("rsize=0"), 1024u);
+  EXPECT_EQ(MemifRingSlots("rsize=15"), 1024u);
+  EXPECT_EQ(MemifRingSlots("rsize=,xrsize=12"), 1024u);
+}
+
 TEST(MemifBufferBytesTest, WithoutBsizeThePmdDefault) {
   EXPECT_EQ(MemifBufferBytes(""), 2048u);
   EXPECT_EQ(MemifBufferBytes("role=server,socket=/tmp/m.sock"), 2048u);
