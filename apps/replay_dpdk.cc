@@ -354,6 +354,13 @@ class DpdkRank {
   absl::Status ConnectQps(const std::vector<control::HostSetup>& remote);
   absl::Status ProbeRtts();
   absl::Status WarmUp();
+  // The RTT probes' and the warm-up's WRITE: one full packet (within a peer's
+  // slots) from `p`'s sources to its sink, both at `offset`; signalled, with a
+  // probe's work-request id.
+  uint32_t ProbeBytes() const {
+    return static_cast<uint32_t>(std::min<uint64_t>(mtu_, kSlots * chunk_));
+  }
+  absl::Status PostProbeWrite(Peer& p, uint64_t offset, uint64_t index);
   absl::Status RunWorkload();
 
   std::vector<dpdk::PortWorker*> PortWorkers() const;
@@ -671,21 +678,12 @@ absl::Status DpdkRank::ProbeRtts() {
   // ends' loops, on this machine as it is (the simulator's base RTT also
   // counts a full data frame).
   const uint64_t hz = dpdk::TscHz();
-  const auto probe_bytes = static_cast<uint32_t>(std::min<uint64_t>(mtu_, kSlots * chunk_));
   for (Peer& p : peers_) {
     Worker& w = *p.worker;
     for (int k = 0; k < kRttProbes; ++k) {
-      const Sge sge{p.source->addr(), probe_bytes, p.source->lkey()};
-      SendWr wr;
-      wr.wr_id = kProbeWrId | static_cast<uint64_t>(k);
-      wr.opcode = WrOpcode::kRdmaWrite;
-      wr.send_flags = kSendSignaled;
-      wr.sg_list = {&sge, 1};
-      wr.remote_addr = p.remote.addr;
-      wr.rkey = p.remote.rkey;
       const uint64_t before = w.probes_done;
       const uint64_t t0 = dpdk::ReadTsc();
-      if (absl::Status s = p.qp->PostSend(wr); !s.ok()) return s;
+      if (absl::Status s = PostProbeWrite(p, 0, k); !s.ok()) return s;
       const uint64_t deadline = t0 + static_cast<uint64_t>(d_.setup_timeout_s * hz);
       while (w.probes_done == before) {
         PollOnce();
@@ -701,9 +699,21 @@ absl::Status DpdkRank::ProbeRtts() {
     }
     spdlog::info(
         "rank {}: base RTT to rank {} (worker {}) {:.1f} us, the least of {} {}-byte WRITEs", rank_,
-        p.rank, w.index, p.base_rtt.microseconds(), kRttProbes, probe_bytes);
+        p.rank, w.index, p.base_rtt.microseconds(), kRttProbes, ProbeBytes());
   }
   return absl::OkStatus();
+}
+
+absl::Status DpdkRank::PostProbeWrite(Peer& p, uint64_t offset, uint64_t index) {
+  const Sge sge{p.source->addr() + offset, ProbeBytes(), p.source->lkey()};
+  SendWr wr;
+  wr.wr_id = kProbeWrId | index;
+  wr.opcode = WrOpcode::kRdmaWrite;
+  wr.send_flags = kSendSignaled;
+  wr.sg_list = {&sge, 1};
+  wr.remote_addr = p.remote.addr + offset;
+  wr.rkey = p.remote.rkey;
+  return p.qp->PostSend(wr);
 }
 
 absl::Status DpdkRank::WarmUp() {
@@ -717,7 +727,7 @@ absl::Status DpdkRank::WarmUp() {
   const uint64_t hz = dpdk::TscHz();
   const uint64_t deadline = dpdk::ReadTsc() + static_cast<uint64_t>(d_.setup_timeout_s * hz);
   const uint64_t frames = 2 * uint64_t{port_->info().ring_frames};
-  const uint64_t packet_bytes = std::min<uint64_t>(mtu_, kSlots * chunk_);
+  const uint64_t packet_bytes = ProbeBytes();
   const uint64_t packets_per_sink = kSlots * chunk_ / packet_bytes;
   const uint64_t t0 = dpdk::ReadTsc();
   uint64_t writes = 0;
@@ -731,16 +741,7 @@ absl::Status DpdkRank::WarmUp() {
       while (w->probes_done - done_before < per_peer) {
         while (posted < per_peer && posted - (w->probes_done - done_before) < kQueueDepth) {
           const uint64_t offset = posted % packets_per_sink * packet_bytes;
-          const Sge sge{p->source->addr() + offset, static_cast<uint32_t>(packet_bytes),
-                        p->source->lkey()};
-          SendWr wr;
-          wr.wr_id = kProbeWrId | posted;
-          wr.opcode = WrOpcode::kRdmaWrite;
-          wr.send_flags = kSendSignaled;
-          wr.sg_list = {&sge, 1};
-          wr.remote_addr = p->remote.addr + offset;
-          wr.rkey = p->remote.rkey;
-          if (absl::Status s = p->qp->PostSend(wr); !s.ok()) return s;
+          if (absl::Status s = PostProbeWrite(*p, offset, posted); !s.ok()) return s;
           ++posted;
         }
         PollOnce();

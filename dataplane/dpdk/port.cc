@@ -161,11 +161,11 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortOptions& options) {
   }
   info.rx_descriptors = rx_desc;
   info.tx_descriptors = tx_desc;
-  info.ring_frames = std::max(rx_desc, tx_desc);
   const rte_devargs* devargs = rte_dev_devargs(dev_info.device);
   const std::string_view device_args =
       devargs != nullptr && devargs->args != nullptr ? devargs->args : std::string_view();
-  if (info.driver == "net_memif") info.ring_frames = MemifRingSlots(device_args);
+  info.ring_frames =
+      info.driver == "net_memif" ? MemifRingSlots(device_args) : std::max(rx_desc, tx_desc);
   uint16_t actual_mtu = 0;
   const bool read_back = !beyond_report && rte_eth_dev_get_mtu(port_id, &actual_mtu) == 0;
   info.mtu = read_back && actual_mtu != 0 ? actual_mtu : mtu;
