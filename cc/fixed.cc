@@ -22,8 +22,9 @@ constexpr uint64_t kMaxPackets = uint64_t{1} << 24;
 FixedCc::FixedCc(uint64_t window_bytes, Bandwidth pacing_rate)
     : window_bytes_(std::max<uint64_t>(window_bytes, 1)), pacing_rate_(pacing_rate) {}
 
-PathAdvice FixedCc::OnAck(const AckEvent& /*event*/) {
+PathAdvice FixedCc::OnAck(const AckEvent& event) {
   ++acks_;
+  ce_marks_ += event.ce_packets;
   return PathAdvice::kKeep;
 }
 
@@ -38,7 +39,8 @@ int FixedCc::DebugVariables(std::span<CcVariable, kMaxCcVariables> out) const {
   out[1] = {"rate_gbps", rate};
   out[2] = {"acks", static_cast<double>(acks_)};
   out[3] = {"losses", static_cast<double>(losses_)};
-  return 4;
+  out[4] = {"ce_marks", static_cast<double>(ce_marks_)};
+  return 5;
 }
 
 uint64_t DeriveFixedWindowBytes(const CcContext& context) {

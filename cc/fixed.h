@@ -32,7 +32,7 @@ class FixedCc final : public CongestionControl {
   // the interface's promise); `pacing_rate` may be Unlimited().
   FixedCc(uint64_t window_bytes, Bandwidth pacing_rate);
 
-  // Both only count the call, for DebugState(): a fixed window ignores the network.
+  // Both only count, for DebugState(): a fixed window ignores the network.
   PathAdvice OnAck(const AckEvent& event) override;
   PathAdvice OnLoss(const LossEvent& event) override;
 
@@ -40,19 +40,20 @@ class FixedCc final : public CongestionControl {
   Bandwidth pacing_rate() const override { return pacing_rate_; }
   std::string_view name() const override { return kName; }
 
-  // window, rate_gbps (0 when unpaced), acks, losses.
+  // window, rate_gbps (0 when unpaced), acks, losses, ce_marks.
   int DebugVariables(std::span<CcVariable, kMaxCcVariables> out) const override;
 
  private:
   uint64_t window_bytes_;
   Bandwidth pacing_rate_;
-  uint64_t acks_ = 0;    // OnAck calls
-  uint64_t losses_ = 0;  // OnLoss calls
+  uint64_t acks_ = 0;      // OnAck calls
+  uint64_t losses_ = 0;    // OnLoss calls
+  uint64_t ce_marks_ = 0;  // AckEvent::ce_packets summed: the ECN feedback ignored
 };
 
 // Per-connection state must stay small and fixed (no allocation per
-// connection beyond the object itself): 8 bytes of vtable pointer plus four
-// 8-byte fields, 40 bytes on LP64. docs/cc.md counts it for NIC designers.
+// connection beyond the object itself): 8 bytes of vtable pointer plus five
+// 8-byte fields, 48 bytes on LP64. docs/cc.md counts it for NIC designers.
 static_assert(sizeof(FixedCc) <= 64, "FixedCc state must fit in one 64-byte cache line");
 
 // Largest window `fixed` accepts or derives: 1 TiB, far above any real BDP and

@@ -154,16 +154,18 @@ TEST(FixedCcTest, EventsChangeNeitherWindowNorRate) {
 TEST(FixedCcTest, DebugStateShowsWindowRateAndEventCounts) {
   auto cc = MustCreate("fixed");
   ASSERT_NE(cc, nullptr);
+  AckEvent marked;
+  marked.ce_packets = 3;
   cc->OnAck(AckEvent{});
-  cc->OnAck(AckEvent{});
+  cc->OnAck(marked);
   cc->OnLoss(LossEvent{});
-  EXPECT_EQ(cc->DebugState(), "fixed window=401408 rate_gbps=0 acks=2 losses=1");
+  EXPECT_EQ(cc->DebugState(), "fixed window=401408 rate_gbps=0 acks=2 losses=1 ce_marks=3");
 }
 
 TEST(FixedCcTest, DebugStateShowsPacingRateInGbps) {
   auto cc = MustCreate("fixed:window=65536,rate=100");
   ASSERT_NE(cc, nullptr);
-  EXPECT_EQ(cc->DebugState(), "fixed window=65536 rate_gbps=100 acks=0 losses=0");
+  EXPECT_EQ(cc->DebugState(), "fixed window=65536 rate_gbps=100 acks=0 losses=0 ce_marks=0");
 }
 
 TEST(FixedCcTest, ConstructorRaisesZeroWindowToOneByte) {
@@ -186,11 +188,11 @@ TEST(FixedCcTest, WindowIsNeverZeroForAnyContext) {
   }
 }
 
-TEST(FixedCcTest, StateIsFortyBytesOnLp64) {
-  // docs/cc.md quotes this number: vtable pointer + window + rate + two counters.
+TEST(FixedCcTest, StateIsFortyEightBytesOnLp64) {
+  // docs/cc.md quotes this number: vtable pointer + window + rate + three counters.
   ::testing::Test::RecordProperty("sizeof_FixedCc", static_cast<int>(sizeof(FixedCc)));
   if constexpr (sizeof(void*) == 8) {
-    EXPECT_EQ(sizeof(FixedCc), 40u);
+    EXPECT_EQ(sizeof(FixedCc), 48u);
   }
   EXPECT_LE(sizeof(FixedCc), 64u);
 }

@@ -400,7 +400,10 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   probe_sent_ = false;
   const bool cnp = (packet.flags() & kFlagCnp) != 0;
   if (cnp) ++counters_.rp_cnp_handled;
-  if (acked > 0 || cnp) {
+  // CE marks reach CC even on an ACK that acknowledges nothing new: each ACK
+  // counts the marked arrivals since the previous one, so dropping it, as when
+  // a later sprayed ACK overtook it, would hide that congestion.
+  if (acked > 0 || cnp || ce > 0) {
     AckEvent event{
         now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(), ack.echo_entropy.get()};
     event.cnp = cnp;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <numeric>
 #include <set>
+#include <string_view>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -77,6 +78,17 @@ bool IsData(const std::vector<uint8_t>& frame) {
   const auto outer = DecodeFrame(frame, kDefaultUdpPort);
   return outer.ok() && outer.frame.tern.size() > 1 &&
          outer.frame.tern[1] == static_cast<uint8_t>(PacketType::kData);
+}
+
+// The value of congestion-control variable `name` of `qp`; -1, and a test
+// failure, when it has none of that name.
+double CcVariableValue(QueuePair* qp, std::string_view name) {
+  std::array<CcVariable, kMaxCcVariables> vars;
+  const int n = qp->CcVariables(vars);
+  const auto it = std::find_if(vars.begin(), vars.begin() + n,
+                               [&](const CcVariable& v) { return v.name == name; });
+  EXPECT_NE(it, vars.begin() + n) << name;
+  return it == vars.begin() + n ? -1 : it->value;
 }
 
 Psn PsnOf(const std::vector<uint8_t>& frame) {
@@ -301,12 +313,7 @@ TEST_F(ConnectionTest, CongestionControlIsToldThePathCount) {
     attr.transport.paths = paths;
     attr.transport.congestion_control = "hpcc";
     auto [a, b] = pair_.ConnectQps(attr);
-    std::array<CcVariable, kMaxCcVariables> vars;
-    const int n = a->CcVariables(vars);
-    const auto it = std::find_if(vars.begin(), vars.begin() + n,
-                                 [](const CcVariable& v) { return v.name == "paths"; });
-    ASSERT_NE(it, vars.begin() + n);
-    EXPECT_EQ(it->value, paths);
+    EXPECT_EQ(CcVariableValue(a, "paths"), paths);
   }
 }
 
@@ -967,6 +974,16 @@ struct CnpCounts {
   uint64_t acks = 0;     // the receiver sent
 };
 
+// The fabric CE-marks every data packet side 0 sends.
+void MarkEveryDataPacketCe(ConnectedPair& pair) {
+  pair.set_filter([](int from, std::vector<uint8_t>& frame) {
+    if (from == 0 && IsData(frame)) {
+      MarkCongestionExperienced(frame, DecodeFrame(frame, kDefaultUdpPort).frame.ecn_offset);
+    }
+    return true;
+  });
+}
+
 // Sends `bytes` from a to b with every data packet CE-marked in the fabric.
 CnpCounts CnpsForMarkedWrite(ConnectedPair& pair, Duration cnp_interval, uint32_t bytes) {
   QpInitAttr attr;
@@ -974,12 +991,7 @@ CnpCounts CnpsForMarkedWrite(ConnectedPair& pair, Duration cnp_interval, uint32_
   // Paced at 10 Gb/s, so packets arrive one by one, 4198 B / 10 Gb/s = 3.36 us apart.
   attr.transport.congestion_control = "fixed:rate=10";
   auto [a, b] = pair.ConnectQps(attr);
-  pair.set_filter([](int from, std::vector<uint8_t>& frame) {
-    if (from == 0 && IsData(frame)) {
-      MarkCongestionExperienced(frame, DecodeFrame(frame, kDefaultUdpPort).frame.ecn_offset);
-    }
-    return true;
-  });
+  MarkEveryDataPacketCe(pair);
   Buffer src(pair.side(0).pd, bytes, 1), dst(pair.side(1).pd, bytes, 0);
   EXPECT_TRUE(PostWrite(a, src, dst, bytes).ok());
   pair.Run();
@@ -1016,6 +1028,37 @@ TEST(CnpTest, UnmarkedTrafficSendsNone) {
   pair.Run();
   EXPECT_EQ(b->counters().np_cnp_sent, 0u);
   EXPECT_EQ(a->counters().rp_cnp_handled, 0u);
+}
+
+// --- ECN echo ------------------------------------------------------------------
+
+// Sprayed ACKs take different paths, and one can overtake another. The
+// overtaken ACK then acknowledges nothing new, but the CE marks it counts are
+// reported by no other ACK, so they must still reach congestion control.
+TEST(EcnEchoTest, CeMarksOnAnOvertakenAckReachCongestionControl) {
+  ConnectedPair pair;
+  QpInitAttr attr;
+  attr.transport.cnp_interval = Duration::Seconds(1);  // one CNP: the other marks travel alone
+  // 3.36 us per packet, more than the 2 us ACK delay: an ACK per packet.
+  attr.transport.congestion_control = "fixed:rate=10";
+  auto [a, b] = pair.ConnectQps(attr);
+  MarkEveryDataPacketCe(pair);
+  // Every other ACK is held 20 us, so the next one or more overtake it.
+  int acks = 0;
+  pair.extra_delay = [&](int from, const std::vector<uint8_t>& frame) {
+    const bool hold = from == 1 && !IsData(frame) && acks++ % 2 == 0;
+    return hold ? Duration::Microseconds(20) : Duration::Zero();
+  };
+  constexpr uint32_t kBytes = 64 * 4096;
+  Buffer src(pair.side(0).pd, kBytes, 1), dst(pair.side(1).pd, kBytes, 0);
+  ASSERT_TRUE(PostWrite(a, src, dst, kBytes).ok());
+  pair.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+  ASSERT_EQ(b->counters().ce_marked_received, 64u);
+  EXPECT_GE(acks, 10);
+  EXPECT_EQ(CcVariableValue(a, "ce_marks"), 64);
+  // Every ACK carried marks, so every one reached congestion control.
+  EXPECT_EQ(CcVariableValue(a, "acks"), static_cast<double>(a->counters().acks_received));
 }
 
 // --- a hostile peer ------------------------------------------------------------------

@@ -4,6 +4,7 @@
 // after `one_way_delay`, in the order sent.
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -77,6 +78,9 @@ class ConnectedPair {
   // the data path does, such as its allocations).
   std::function<void(bool inside)> around_context_calls = [](bool) {};
   Duration one_way_delay = Duration::Microseconds(1);
+  // Time a frame spends on the wire beyond one_way_delay, so that a later
+  // frame can overtake it; none when unset.
+  std::function<Duration(int from_side, const std::vector<uint8_t>& frame)> extra_delay;
   // Of the QPs ConnectQps makes.
   uint32_t path_mtu = QpRtrAttr{}.path_mtu;
   uint32_t max_dest_rd_atomic = QpRtrAttr{}.max_dest_rd_atomic;
@@ -118,7 +122,13 @@ class ConnectedPair {
           frame.resize(packets[k].frame_len());
           packets[k].WriteFrame(frame.data());
           if (filter_ && !filter_(i, frame)) continue;
-          in_flight_.push_back({now_ + one_way_delay, 1 - i, frame});
+          const Time arrival =
+              now_ + one_way_delay + (extra_delay ? extra_delay(i, frame) : Duration::Zero());
+          // In arrival order; frames arriving together keep their send order.
+          const auto later =
+              std::upper_bound(in_flight_.begin(), in_flight_.end(), arrival,
+                               [](Time t, const Flight& f) { return t < f.arrival; });
+          in_flight_.insert(later, {arrival, 1 - i, frame});
         }
         progressed |= n > 0;
       }
