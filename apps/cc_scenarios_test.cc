@@ -210,10 +210,10 @@ TEST(CcScenarioTest, HpccSeesEverySwitchHop) {
 // flow's FCT. A single seed's draw can go either way: about a third of the
 // packets are dropped, and single runs spread from 530 to 880 us.
 // NSCC sprays with REPS (`recycled`), the policy UEC pairs it with; under
-// `weighted` its gain here is small or none (means of seeds 1 to 16, sprayed
-// against one path: 582 against 602 us before CE marks on overtaken ACKs
-// reached NSCC, 633 against 632 since; with `recycled` 540 against 632;
-// swift, `weighted`, 656 against 774).
+// `weighted` it gains little or nothing here (means of seeds 1 to 16,
+// sprayed against one path: 582 against 602 us while ACKs that acknowledged
+// nothing new did not reach CC, 649 against 613 since; with `recycled` 545
+// against 613; swift, `weighted`, 651 against 774).
 TEST(CcScenarioTest, SprayingRoutesAroundADegradedCoreLink) {
   constexpr uint64_t kSpraySeeds = kSeeds + 1;
   for (const std::string cc : {"swift", "nscc"}) {

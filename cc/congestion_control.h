@@ -38,7 +38,7 @@ struct Telemetry {
   std::array<HopTelemetry, kMaxTelemetryHops> hop{};
 };
 
-// An acknowledgement that newly covered data, or carried a CNP or CE marks.
+// An acknowledgement: what it newly covered and what it reports.
 struct AckEvent {
   Time now;
   uint32_t acked_bytes = 0;    // payload bytes newly acknowledged (cumulative or selective)
@@ -112,10 +112,9 @@ class CongestionControl {
  public:
   virtual ~CongestionControl() = default;
 
-  // Called for every ACK that newly acknowledges data, carries a CNP or
-  // reports CE marks, after the connection updated its scoreboard; so
-  // `acked_packets` may be 0. `event.rtt` is zero when the ACK carried no
-  // usable timestamp echo.
+  // Called for every ACK the connection accepts, after it updated its
+  // scoreboard; `acked_packets` is 0 for one that acknowledges nothing new.
+  // `event.rtt` is zero when the ACK carried no usable timestamp echo.
   virtual PathAdvice OnAck(const AckEvent& event) = 0;
 
   // Called once per loss report: one call may cover several packets when one

@@ -400,27 +400,25 @@ void Connection::OnAck(const TernView& packet, const RxInfo& rx, Time now) {
   probe_sent_ = false;
   const bool cnp = (packet.flags() & kFlagCnp) != 0;
   if (cnp) ++counters_.rp_cnp_handled;
-  // CE marks reach CC even on an ACK that acknowledges nothing new: each ACK
-  // counts the marked arrivals since the previous one, so dropping it, as when
-  // a later sprayed ACK overtook it, would hide that congestion.
-  if (acked > 0 || cnp || ce > 0) {
-    AckEvent event{
-        now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(), ack.echo_entropy.get()};
-    event.cnp = cnp;
-    event.path_hops = HopsFromTtl(rx.ttl);
-    Telemetry telemetry;
-    static_assert(kTelemetryHops <= kMaxTelemetryHops, "the wire carries more hops than CC sees");
-    if (packet.telemetry != nullptr) {
-      telemetry.hops = packet.telemetry->hops;  // DecodeTern bounds it by kTelemetryHops
-      for (int i = 0; i < telemetry.hops; ++i) {
-        const TelemetryRecord& r = packet.telemetry->record[i];
-        telemetry.hop[i] = {r.timestamp_ns.get(), r.tx_bytes.get(), r.queue_bytes.get(),
-                            r.rate_mbps.get()};
-      }
-      event.telemetry = &telemetry;
+  // Every ACK reaches CC, even one that acknowledges nothing new: with ACKs
+  // sprayed, a later ACK can overtake an earlier one, whose CE marks, RTT
+  // sample and telemetry (of the slower path) no other ACK reports.
+  AckEvent event{
+      now, acked_bytes, acked, ce, rtt, scoreboard_.bytes_in_flight(), ack.echo_entropy.get()};
+  event.cnp = cnp;
+  event.path_hops = HopsFromTtl(rx.ttl);
+  Telemetry telemetry;
+  static_assert(kTelemetryHops <= kMaxTelemetryHops, "the wire carries more hops than CC sees");
+  if (packet.telemetry != nullptr) {
+    telemetry.hops = packet.telemetry->hops;  // DecodeTern bounds it by kTelemetryHops
+    for (int i = 0; i < telemetry.hops; ++i) {
+      const TelemetryRecord& r = packet.telemetry->record[i];
+      telemetry.hop[i] = {r.timestamp_ns.get(), r.tx_bytes.get(), r.queue_bytes.get(),
+                          r.rate_mbps.get()};
     }
-    FollowPathAdvice(cc_->OnAck(event), event.entropy, now);
+    event.telemetry = &telemetry;
   }
+  FollowPathAdvice(cc_->OnAck(event), event.entropy, now);
   if (acked > 0) {
     rto_retries_ = 0;
     ArmRto(now);
