@@ -3,13 +3,13 @@
 // ReplayResult, the same shape a simulated run produces, so FormatJson,
 // Summarize and FormatFlowsCsv render it unchanged.
 //
-// Rank file v1: UTF-8 text, one record per line, fields separated by tabs,
-// string fields C-escaped (absl::CEscape), so a label holding a tab or a
-// newline cannot break the line structure. Times are integer picoseconds
-// since the rank's start instant (the common start time, read on that rank's
-// own clock).
+// A rank file (version kRankFileVersion below) is UTF-8 text, one record per
+// line, fields separated by tabs, string fields C-escaped (absl::CEscape), so
+// a label holding a tab or a newline cannot break the line structure. Times
+// are integer picoseconds since the rank's start instant (the common start
+// time, read on that rank's own clock).
 //
-//   tern-replay-rank <TAB> 1                       first line: magic and version
+//   tern-replay-rank <TAB> VERSION                 first line: magic and version
 //   KEY <TAB> VALUE                               header: rank, ranks, seed, workload,
 //                                                 fingerprint, verb, cc, paths,
 //                                                 path_policy, mtu, link_gbps,
@@ -28,9 +28,10 @@
 //                                                 bytes expected, bytes received and
 //                                                 checked, bytes that differed from the pattern
 //   qp PEER NAME=VALUE...                          counters of this rank's QP to PEER
-//   cc_sample AT SRC DST BYTES NAME=VALUE...       with timeline_interval_ps > 0: one
+//   cc_sample AT SRC DST QP BYTES NAME=VALUE...    with timeline_interval_ps > 0: one
 //                                                 congestion-control sample of the QP
-//                                                 SRC (this rank) -> DST at tick AT, its
+//                                                 SRC (this rank) -> DST at tick AT (QP:
+//                                                 which of the pair's, the worker), its
 //                                                 new payload bytes since the tick before
 //                                                 and the algorithm's variables
 //   end <TAB> LINES                                 last line: records before it, so a
