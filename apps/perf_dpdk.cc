@@ -156,12 +156,12 @@ struct Host {
 };
 
 // Builds a host's workers on `port`; `first_index` numbers them in telemetry.
-absl::Status MakeHost(const PerfOptions& options, uint64_t size, const dpdk::Port& port,
+absl::Status MakeHost(const PerfOptions& options, uint64_t size, dpdk::Port& port,
                       const IpAddress& ip, bool requester, const dpdk::TscClock& clock,
                       dpdk::PacketCapture* capture, int first_index, Host* host) {
   const int workers = options.workers;
   absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
-      dpdk::SteeringForWorkers(port, workers);
+      dpdk::SteerWorkers(port, workers);
   if (!steering.ok()) return steering.status();
   host->steering = *std::move(steering);
   for (int w = 0; w < workers; ++w) {
@@ -339,7 +339,6 @@ class LoopbackFabric : public DpdkPerfFabric {
           dpdk::Port::Open(PortOptionsFor(options_, id));
       if (!port.ok()) return port.status();
       options_.mtu = (*port)->FitPayloadMtu(options_.mtu);
-      dpdk::SteerWorkersByNic(**port, options_.workers);
       ports_.push_back(*std::move(port));
     }
     absl::StatusOr<std::unique_ptr<dpdk::PacketCapture>> capture = MaybeCapture(options_);
@@ -494,7 +493,6 @@ class PeerFabric : public DpdkPerfFabric {
     if (!port.ok()) return port.status();
     port_ = *std::move(port);
     options_.mtu = port_->FitPayloadMtu(options_.mtu);
-    dpdk::SteerWorkersByNic(*port_, options_.workers);
     absl::StatusOr<std::unique_ptr<dpdk::PacketCapture>> capture = MaybeCapture(options_);
     if (!capture.ok()) return capture.status();
     capture_ = *std::move(capture);

@@ -222,7 +222,6 @@ absl::StatusOr<OpenedPort> OpenPort(const ReplayOptions& options) {
   absl::StatusOr<std::unique_ptr<dpdk::Port>> port = dpdk::Port::Open(port_options);
   if (!port.ok()) return port.status();
   out.port = *std::move(port);
-  dpdk::SteerWorkersByNic(*out.port, d.workers);
   out.mtu = out.port->FitPayloadMtu(options.config.mtu);
   if (!out.port->WaitForLink(static_cast<int>(d.setup_timeout_s * 1000))) {
     return absl::UnavailableError(
@@ -481,8 +480,7 @@ std::vector<dpdk::PortWorker*> DpdkRank::PortWorkers() const {
 
 absl::Status DpdkRank::SetUpWorkers() {
   const uint16_t n = static_cast<uint16_t>(plan_.workers);
-  absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering =
-      dpdk::SteeringForWorkers(*port_, n);
+  absl::StatusOr<std::unique_ptr<dpdk::SoftwareSteering>> steering = dpdk::SteerWorkers(*port_, n);
   if (!steering.ok()) return steering.status();
   steering_ = *std::move(steering);
   for (uint16_t i = 0; i < n; ++i) {

@@ -76,8 +76,7 @@ size_t SoftwareSteering::Take(int worker, std::span<rte_mbuf*> out) {
                                 static_cast<unsigned>(out.size()), nullptr);
 }
 
-absl::StatusOr<std::unique_ptr<SoftwareSteering>> SteeringForWorkers(const Port& port,
-                                                                     int workers) {
+absl::StatusOr<std::unique_ptr<SoftwareSteering>> SteerWorkers(Port& port, int workers) {
   if (port.info().queues < workers) {
     return absl::FailedPreconditionError(
         absl::StrFormat("port %d has %d queue(s): --workers %d needs one per worker", port.id(),
@@ -86,18 +85,15 @@ absl::StatusOr<std::unique_ptr<SoftwareSteering>> SteeringForWorkers(const Port&
   if (workers <= 1) return nullptr;
   std::vector<uint16_t> udp_ports;
   for (int w = 0; w < workers; ++w) udp_ports.push_back(WorkerUdpPort(w));
-  return SoftwareSteering::Create(udp_ports);
-}
-
-void SteerWorkersByNic(Port& port, int workers) {
-  for (int w = 0; w < workers && workers > 1; ++w) {
-    const absl::Status st = port.SteerUdpPort(WorkerUdpPort(w), static_cast<uint16_t>(w));
+  for (int w = 0; w < workers; ++w) {
+    const absl::Status st = port.SteerUdpPort(udp_ports[w], static_cast<uint16_t>(w));
     if (!st.ok()) {
       spdlog::info("{}; frames that land on another worker's queue are handed over in software",
                    std::string(st.message()));
-      return;
+      break;
     }
   }
+  return SoftwareSteering::Create(udp_ports);
 }
 
 }  // namespace tern::dpdk

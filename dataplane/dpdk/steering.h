@@ -44,14 +44,11 @@ class SoftwareSteering {
 
 class Port;
 
-// The software steering of `workers` workers on `port` (worker w on queue w
-// and UDP port WorkerUdpPort(w)); null for one worker. Refuses a port with
-// fewer queues than workers.
-absl::StatusOr<std::unique_ptr<SoftwareSteering>> SteeringForWorkers(const Port& port, int workers);
-
-// Asks the NIC to put worker w's frames (UDP port WorkerUdpPort(w)) on queue
-// w, for `workers` workers; logs what the port cannot do, which software
-// steering then covers.
-void SteerWorkersByNic(Port& port, int workers);
+// Steers the frames of `workers` workers on `port` (worker w on queue w and
+// UDP port WorkerUdpPort(w)): asks the NIC to put each worker's frames on its
+// queue, logging what the port cannot do, and returns the software steering
+// that hands over the frames that land on another worker's queue; null for
+// one worker. Refuses a port with fewer queues than workers.
+absl::StatusOr<std::unique_ptr<SoftwareSteering>> SteerWorkers(Port& port, int workers);
 
 }  // namespace tern::dpdk
