@@ -1210,7 +1210,7 @@ RankResult DpdkRank::Collect() const {
   }
   for (const Peer& p : peers_) {
     QpCounters since_start = p.qp->counters();
-    for (const QpCounterField& f : QpCounterFields()) since_start.*f.member -= p.at_start.*f.member;
+    since_start -= p.at_start;
     r.qps.push_back(RankQp{p.rank, since_start});
   }
   r.timeline_interval = options_.config.timeline_interval;

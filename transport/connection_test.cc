@@ -325,13 +325,7 @@ TEST_F(ConnectionTest, AMeasuredBaseRttSizesTheWindowAgain) {
   attr.transport.congestion_control = "fixed";
   attr.transport.line_rate = Bandwidth::Gbps(100);
   attr.transport.base_rtt = Duration::Microseconds(8);
-  auto window = [](QueuePair* qp) {
-    std::array<CcVariable, kMaxCcVariables> vars;
-    const int n = qp->CcVariables(vars);
-    EXPECT_GT(n, 0);
-    EXPECT_EQ(vars[0].name, "window");
-    return vars[0].value;
-  };
+  auto window = [](QueuePair* qp) { return CcVariableValue(qp, "window"); };
   const uint32_t mtu = pair_.path_mtu;
   auto bdp_in_mtus = [mtu](double bytes) { return std::ceil(bytes / mtu) * mtu; };
 

@@ -103,6 +103,11 @@ QpCounters& QpCounters::operator+=(const QpCounters& other) {
   return *this;
 }
 
+QpCounters& QpCounters::operator-=(const QpCounters& other) {
+  for (const QpCounterField& f : kQpCounterFields) this->*f.member -= other.*f.member;
+  return *this;
+}
+
 const char* QpStateName(QpState state) {
   switch (state) {
     case QpState::kReset:

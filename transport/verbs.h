@@ -312,6 +312,8 @@ struct QpCounters {
 
   // Adds every counter of `other`: totals over QPs or over both ends of a connection.
   QpCounters& operator+=(const QpCounters& other);
+  // Counter by counter; `other` must be an earlier snapshot of these counters.
+  QpCounters& operator-=(const QpCounters& other);
 };
 
 // A uint64_t counter of a counters struct, with its name in reports.

@@ -32,6 +32,25 @@ uint64_t Drops(const Context& context, DropReason reason) {
   return context.counters().drops[static_cast<size_t>(reason)];
 }
 
+// Counter by counter, every counter: a report adds QPs up, and a snapshot
+// taken at a start is subtracted to count from there.
+TEST(QpCountersTest, AddAndSubtractEveryCounter) {
+  QpCounters base, more;
+  uint64_t n = 1;
+  for (const QpCounterField& f : QpCounterFields()) {
+    base.*f.member = 1000 * n;
+    more.*f.member = n++;
+  }
+  QpCounters sum = base;
+  sum += more;
+  for (const QpCounterField& f : QpCounterFields()) {
+    EXPECT_EQ(sum.*f.member, base.*f.member + more.*f.member) << f.name;
+  }
+  sum -= base;
+  for (const QpCounterField& f : QpCounterFields())
+    EXPECT_EQ(sum.*f.member, more.*f.member) << f.name;
+}
+
 TEST(ContextTest, RefusesRoceAndUetPorts) {
   for (uint16_t port : {4791, 4793, 0}) {
     ContextConfig config = DefaultConfig();
