@@ -163,6 +163,10 @@ absl::Status Connection::ToRts(const QpRtsAttr& attr) {
         absl::StrFormat("QP 0x%x: RTS needs RTR, state is %s", qp_num_, QpStateName(state_)));
   }
   if (attr.max_rd_atomic == 0) return absl::InvalidArgumentError("max_rd_atomic must be > 0");
+  if (attr.rnr_retry > kRnrRetryForever) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "rnr_retry must be 0..7 (7 retries without limit), got %u", attr.rnr_retry));
+  }
   scoreboard_.Reset(attr.sq_psn);
   // Until the peer's first ACK, assume it grants the window we would: with
   // pulls, the packets that need none, which are also the first credit.

@@ -241,7 +241,7 @@ class Connection {
   uint32_t max_rd_atomic_ = 16;
   uint32_t max_dest_rd_atomic_ = 16;
   uint8_t retry_cnt_ = 7;
-  uint8_t rnr_retry_ = 7;
+  uint8_t rnr_retry_ = kRnrRetryForever;
   Duration min_rnr_timer_ = Duration::Microseconds(10);
   std::string error_reason_;
   QpCounters counters_;

@@ -460,7 +460,7 @@ void Connection::OnNack(const TernView& packet, Time now) {
       if (from_sq) {
         SendWqe& w = sq_[s.message];
         // One retry per back-off period, however many packets were refused.
-        if (now >= w.rnr_backoff_until) {
+        if (rnr_retry_ != kRnrRetryForever && now >= w.rnr_backoff_until) {
           if (w.rnr_retries_left == 0) {
             Fail(WcStatus::kRnrRetryExcErr, ssn, true,
                  absl::StrFormat("receiver not ready: %u RNR retries exhausted", rnr_retry_));

@@ -466,13 +466,17 @@ TEST_F(ConnectionTest, DeadWireEndsInRetryExceededAndFlushesTheRest) {
               ElementsAre(WcStatus::kWrFlushErr));
 }
 
-TEST_F(ConnectionTest, ReceiverNotReadyIsRetriedUntilAReceiveIsPosted) {
+// rnr_retry 7, the default, retries without limit as in ibverbs: a receive
+// posted a hundred RNR periods late still takes the SEND.
+TEST_F(ConnectionTest, DefaultRnrRetryWaitsForAReceivePostedManyPeriodsLate) {
   auto [a, b] = pair_.ConnectQps();
   Buffer src(pair_.side(0).pd, 100, 1), dst(pair_.side(1).pd, 100, 0);
   Sge ssge = src.sge(0, 100);
   ASSERT_TRUE(a->PostSend(MakeWr(1, WrOpcode::kSend, &ssge)).ok());
-  pair_.Run(Duration::Microseconds(25));
-  EXPECT_GE(b->counters().rnr_nak_sent, 1u);
+  pair_.Run(Duration::Milliseconds(1));  // 100 periods of the 10 us min_rnr_timer
+  EXPECT_GT(b->counters().rnr_nak_sent, 50u);
+  EXPECT_EQ(a->state(), QpState::kRts);
+  EXPECT_TRUE(ConnectedPair::Drain(pair_.side(0).send_cq).empty());
   Sge rsge = dst.sge(0, 100);
   ASSERT_TRUE(b->PostRecv(RecvWr{1, {&rsge, 1}}).ok());
   pair_.Run();

@@ -262,12 +262,16 @@ struct QpRtrAttr {
   Duration min_rnr_timer = Duration::Microseconds(10);  // advertised in RNR NACKs
 };
 
+// rnr_retry 7 retries without limit, as in ibverbs: a receiver that posts its
+// receives late delays a SEND but does not fail it.
+inline constexpr uint8_t kRnrRetryForever = 7;
+
 // RTR -> RTS: our send sequence and retry budgets.
 struct QpRtsAttr {
-  Psn sq_psn = 0;               // first PSN we send
-  uint8_t retry_cnt = 7;        // RTO expiries without progress before RETRY_EXC_ERR
-  uint8_t rnr_retry = 7;        // RNR NACKs per message before RNR_RETRY_EXC_ERR (7 = 7 tries)
-  uint32_t max_rd_atomic = 16;  // READs we keep outstanding
+  Psn sq_psn = 0;                        // first PSN we send
+  uint8_t retry_cnt = 7;                 // RTO expiries without progress before RETRY_EXC_ERR
+  uint8_t rnr_retry = kRnrRetryForever;  // RNR NACKs per message before RNR_RETRY_EXC_ERR, 0..7
+  uint32_t max_rd_atomic = 16;           // READs we keep outstanding
 };
 
 // Per-QP counters, named after the ibverbs/mlx5 counters where one exists.

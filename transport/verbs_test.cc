@@ -249,6 +249,19 @@ TEST_F(QueuePairTest, TransitionsMustFollowResetInitRtrRts) {
   EXPECT_EQ(qp_->state(), QpState::kErr);
 }
 
+TEST_F(QueuePairTest, RtsRefusesAnRnrRetryAboveSeven) {
+  ASSERT_TRUE(qp_->ToInit({}).ok());
+  QpRtrAttr rtr;
+  rtr.remote.ip = IpAddress::V4(0x0A000002);
+  ASSERT_TRUE(qp_->ToRtr(rtr).ok());
+  QpRtsAttr rts;
+  rts.rnr_retry = 8;
+  EXPECT_THAT(qp_->ToRts(rts).message(), HasSubstr("rnr_retry must be 0..7"));
+  EXPECT_EQ(qp_->state(), QpState::kRtr);
+  rts.rnr_retry = 7;
+  ASSERT_TRUE(qp_->ToRts(rts).ok());
+}
+
 TEST_F(QueuePairTest, RtrRefusesAnAddressOfTheOtherFamily) {
   ASSERT_TRUE(qp_->ToInit({}).ok());
   QpRtrAttr rtr;
