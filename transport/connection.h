@@ -300,6 +300,7 @@ class Connection {
   uint32_t ack_echo_arrived_ns_ = 0;  // our clock, ns mod 2^32, when that packet arrived
   uint16_t ack_entropy_ = 0;
   uint16_t ack_ce_count_ = 0;
+  bool ack_echo_marked_ = false;    // the packet echoed arrived CE-marked
   bool ack_cnp_ = false;            // the next ACK carries a CNP
   Time next_cnp_allowed_;           // CNP rate limit (TransportOptions::cnp_interval)
   bool ack_has_telemetry_ = false;  // the next ACK echoes ack_telemetry_

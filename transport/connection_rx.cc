@@ -83,6 +83,11 @@ void Connection::OnData(const TernView& packet, const RxInfo& rx, Time now) {
     }
   }
   auto note_for_ack = [&] {
+    // The echo names one packet, and the ACK blames that packet's path for
+    // all its CE marks: a marked packet keeps the echo from later unmarked
+    // ones, so the path blamed is one that marked.
+    if (ack_echo_marked_ && !rx.ce) return;
+    ack_echo_marked_ = rx.ce;
     ack_ts_echo_ = ts;
     ack_echo_arrived_ns_ = static_cast<uint32_t>(now.nanoseconds());
     ack_entropy_ = rx.entropy;

@@ -1073,6 +1073,45 @@ TEST(EcnEchoTest, AnAckThatAcknowledgesNothingNewStillReachesCongestionControl) 
   EXPECT_EQ(CcVariableValue(a, "ce_marks"), 0);
 }
 
+// An ACK covers up to ack_every packets, sprayed over several paths, and
+// blames the one it echoes for all its CE marks. Here the fabric marks only
+// the packets of one path: every ACK that reports marks must echo that path,
+// also when unmarked packets of other paths arrived after the marked one.
+TEST(EcnEchoTest, AnAckReportingMarksEchoesAPathThatMarked) {
+  ConnectedPair pair;
+  auto [a, b] = pair.ConnectQps();  // 8 paths, ack_every 4
+  uint16_t marked_path = 0;
+  int acks_with_marks = 0;
+  std::vector<uint16_t> blamed_unmarked_paths;
+  pair.set_filter([&](int from, std::vector<uint8_t>& frame) {
+    const FrameDecodeResult outer = DecodeFrame(frame, kDefaultUdpPort);
+    if (from == 0 && IsData(frame)) {
+      if (marked_path == 0) marked_path = outer.frame.entropy;
+      if (outer.frame.entropy == marked_path) {
+        MarkCongestionExperienced(frame, outer.frame.ecn_offset);
+      }
+      return true;
+    }
+    const auto inner = DecodeTern(outer.frame.tern, false);
+    if (from == 1 && inner.ok() && inner.view.ack != nullptr &&
+        inner.view.ack->ce_count.get() > 0) {
+      ++acks_with_marks;
+      const uint16_t echoed = inner.view.ack->echo_entropy.get();
+      if (echoed != marked_path) blamed_unmarked_paths.push_back(echoed);
+    }
+    return true;
+  });
+  constexpr uint32_t kBytes = 256 * 4096;
+  Buffer src(pair.side(0).pd, kBytes, 1), dst(pair.side(1).pd, kBytes, 0);
+  ASSERT_TRUE(PostWrite(a, src, dst, kBytes).ok());
+  pair.Run();
+  EXPECT_EQ(src.bytes, dst.bytes);
+  EXPECT_GT(b->counters().ce_marked_received, 0u);
+  EXPECT_LT(b->counters().ce_marked_received, b->counters().data_packets_received);
+  EXPECT_GT(acks_with_marks, 0);
+  EXPECT_THAT(blamed_unmarked_paths, ::testing::IsEmpty()) << "marked path " << marked_path;
+}
+
 // --- a hostile peer ------------------------------------------------------------------
 
 // Registered memory between two unregistered guard areas: a byte the

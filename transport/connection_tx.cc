@@ -252,6 +252,7 @@ bool Connection::BuildControl(Time now, TxPacket* out) {
   // left for the next arrival, the last of a burst would never be reported.
   if (tracker_.HasUnreported()) ack_policy_.RequestImmediate();
   ack_ce_count_ = 0;
+  ack_echo_marked_ = false;
   ++counters_.acks_sent;
   return true;
 }
