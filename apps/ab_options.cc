@@ -170,6 +170,10 @@ absl::StatusOr<AbOptions> ParseAbOptions(std::span<const char* const> args) {
       o.launcher = value;
     } else if (name == "fabric" && value == "dpdk") {
       o.dpdk = true;  // not a tern-replay flag here: the launcher sets it per rank
+    } else if (name == "margin") {
+      const std::optional<double> margin = ParseNonNegativeDouble(value);
+      if (!margin || *margin >= 100) return FlagError(name, "a percentage in [0, 100)");
+      o.margin_percent = *margin;
     } else if (name == "jobs") {
       const std::optional<uint64_t> jobs = ParseUnsigned(value);
       if (!jobs || *jobs < 1 || *jobs > 256) return FlagError(name, "a count in 1..256");
@@ -279,7 +283,7 @@ std::string AbUsage() {
       R"(tern-ab: is congestion control (or transport setting) B better than A on a workload?
 
 usage: tern-ab [--a=SPEC] [--b=SPEC] [--seeds K|S1,S2,...] [--out DIR] [--jobs N]
-               [--no-plots] [tern-replay flags]
+               [--margin PCT] [--no-plots] [tern-replay flags]
 
 Runs the workload once per side and seed on the simulated fabric (seed s gives
 both sides the same workload), in parallel, and writes DIR/report.md,
@@ -293,6 +297,9 @@ DIR/runs are reused when tern-ab is run again with the same inputs.
   --seeds K            seeds 1..K (default %d), or a list: --seeds 3,7,9
   --out DIR            where the report goes (default tern-ab-out)
   --jobs N             runs at once (default: the number of cores)
+  --margin PCT         a difference whose whole 95%% interval lies within PCT
+                       percent of no change is "negligible", not better or
+                       worse (default 1; 0: every significant one is a verdict)
   --fabric=dpdk        run over DPDK, one rank per host, one run at a time: on
                        network-namespace hosts (tools/replay-netns.sh; root) unless
                        --launcher says otherwise; default workload %s

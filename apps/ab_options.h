@@ -27,6 +27,9 @@ struct AbOptions {
   std::string out_dir = "tern-ab-out";
   unsigned jobs = 0;  // runs at once; 0: the number of cores
   bool plots = true;
+  // A difference whose whole 95% interval lies within this many percent of
+  // no change is "negligible", however significant (ab_stats.h).
+  double margin_percent = 1;
   // --fabric=dpdk: every run goes over DPDK on this many hosts, one run at
   // a time, started by the launcher: by default the network-namespace lab
   // (tools/replay-netns.sh), or a shell command such as tools/replay-mpirun.sh

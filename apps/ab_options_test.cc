@@ -30,6 +30,19 @@ TEST(AbOptionsTest, DefaultsAreTheBuiltInScenario) {
   EXPECT_THAT(o->common, ElementsAre(std::string("--fabric=") + kDefaultFabric,
                                      "--workload=" + DefaultWorkload()));
   EXPECT_TRUE(o->plots);
+  EXPECT_EQ(o->margin_percent, 1);
+}
+
+TEST(AbOptionsTest, MarginIsAPercentage) {
+  absl::StatusOr<AbOptions> o = Parse({"--margin=2.5"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->margin_percent, 2.5);
+  o = Parse({"--margin", "0"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->margin_percent, 0);
+  for (const char* bad : {"--margin=-1", "--margin=100", "--margin=x", "--margin=nan"}) {
+    EXPECT_THAT(ErrorOf({bad}), HasSubstr("--margin: a percentage in [0, 100)")) << bad;
+  }
 }
 
 TEST(AbOptionsTest, CommasInsideAValueStayWithIt) {

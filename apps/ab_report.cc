@@ -61,7 +61,7 @@ const MetricComparison* Unfinished(const std::vector<MetricComparison>& metrics)
 
 // Counts per verdict, for the headline.
 std::string Headline(const std::vector<MetricComparison>& metrics) {
-  int better = 0, worse = 0, same = 0, one = 0;
+  int better = 0, worse = 0, negligible = 0, same = 0, one = 0;
   for (const MetricComparison& m : metrics) {
     switch (m.comparison.verdict) {
       case Verdict::kBetter:
@@ -69,6 +69,9 @@ std::string Headline(const std::vector<MetricComparison>& metrics) {
         break;
       case Verdict::kWorse:
         ++worse;
+        break;
+      case Verdict::kNegligible:
+        ++negligible;
         break;
       case Verdict::kNoDifference:
         ++same;
@@ -83,8 +86,9 @@ std::string Headline(const std::vector<MetricComparison>& metrics) {
                            one == 1 ? "" : "s");
   }
   return absl::StrFormat(
-      "B is better on %d, worse on %d, and not significantly different on %d of %d metrics", better,
-      worse, same, metrics.size());
+      "B is better on %d, worse on %d, negligibly different on %d, and not significantly "
+      "different on %d of %d metrics",
+      better, worse, negligible, same, metrics.size());
 }
 
 void AppendTable(std::string& md, const std::vector<MetricComparison>& metrics, bool buckets) {
@@ -105,7 +109,7 @@ void AppendTable(std::string& md, const std::vector<MetricComparison>& metrics, 
 }  // namespace
 
 std::vector<MetricComparison> CompareSides(std::span<const RunRecord> a,
-                                           std::span<const RunRecord> b) {
+                                           std::span<const RunRecord> b, double margin) {
   std::vector<MetricComparison> out;
   if (a.empty() || a.size() != b.size()) return out;
   // The first run's metrics set the order; a metric missing from any run is left out.
@@ -123,7 +127,7 @@ std::vector<MetricComparison> CompareSides(std::span<const RunRecord> a,
     };
     const MetricDefinition* metric = FindMetric(first.name);
     if (metric == nullptr || !collect(a, va) || !collect(b, vb)) continue;
-    out.push_back({metric, first.bucket, Compare(va, vb, metric->better)});
+    out.push_back({metric, first.bucket, Compare(va, vb, metric->better, margin)});
   }
   return out;
 }
@@ -143,10 +147,13 @@ std::string FormatReportMarkdown(const AbReport& r) {
                     " per run on average). FCT and slowdown cover completed flows only, and a "
                     "metric is left out where a run completed none.\n\n");
   }
-  md +=
+  absl::StrAppend(
+      &md,
       "B/A is the geometric mean over seeds of B's value over A's, with a 95% t interval on the "
       "log ratio (ratio of means, interval from paired differences, when a value is zero). "
-      "\"better\" and \"worse\" mean the interval excludes 1.\n\n## Whole run\n\n";
+      "\"better\" and \"worse\" mean the interval excludes 1; \"negligible\" that it lies "
+      "within ",
+      FormatNumber(o.margin_percent), "% of 1 (--margin), significant or not.\n\n## Whole run\n\n");
   AppendTable(md, r.metrics, false);
   md += "\n## FCT slowdown by flow size\n\n";
   AppendTable(md, r.metrics, true);

@@ -21,9 +21,10 @@ struct MetricComparison {
 };
 
 // a[i] and b[i] ran with the same seed. A metric appears when every run has
-// it (per-bucket ones need flows of that size in every run).
+// it (per-bucket ones need flows of that size in every run). `margin` is a
+// fraction (Compare in ab_stats.h).
 std::vector<MetricComparison> CompareSides(std::span<const RunRecord> a,
-                                           std::span<const RunRecord> b);
+                                           std::span<const RunRecord> b, double margin);
 
 struct ReportRun {
   std::string side;  // "a" or "b"

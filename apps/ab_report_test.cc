@@ -139,7 +139,7 @@ TEST(CompareSidesTest, EachSideKeepsItsOwnValuesInTheFirstRunsOrder) {
   const std::vector<RunRecord> b = Runs({{{"slowdown_p99", "", 2}, {"retransmits", "", 20}},
                                          {{"slowdown_p99", "", 4}, {"retransmits", "", 40}},
                                          {{"slowdown_p99", "", 6}, {"retransmits", "", 60}}});
-  const std::vector<MetricComparison> out = CompareSides(a, b);
+  const std::vector<MetricComparison> out = CompareSides(a, b, 0);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].metric->name, "retransmits");
   EXPECT_EQ(out[1].metric->name, "slowdown_p99");
@@ -160,7 +160,7 @@ TEST(CompareSidesTest, AMetricMissingFromAnyRunIsLeftOut) {
   const std::vector<RunRecord> b =
       Runs({{{"drops", "", 3}, {"trims", "", 7}, {"fct_p99_us", "", 90}, {"retransmits", "", 9}},
             {{"drops", "", 4}, {"fct_p99_us", "", 80}, {"retransmits", "", 10}}});
-  const std::vector<MetricComparison> out = CompareSides(a, b);
+  const std::vector<MetricComparison> out = CompareSides(a, b, 0);
   // fct_p99_us is missing from A's second run, trims from B's second run.
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].metric->name, "drops");
@@ -176,7 +176,7 @@ TEST(CompareSidesTest, BucketsAreMatchedByNameAndOneWithoutFlowsInARunIsLeftOut)
   const std::vector<RunRecord> b =
       Runs({{{"slowdown_p99", ">1MB", 7}, {"slowdown_p99", "<10KB", 3}, {"slowdown_p99", "", 6}},
             {{"slowdown_p99", "<10KB", 5}, {"slowdown_p99", "", 8}}});
-  const std::vector<MetricComparison> out = CompareSides(a, b);
+  const std::vector<MetricComparison> out = CompareSides(a, b, 0);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(Find(out, "slowdown_p99", ">1MB"), nullptr);
   const MetricComparison* overall = Find(out, "slowdown_p99", "");
@@ -193,12 +193,12 @@ TEST(CompareSidesTest, BucketsAreMatchedByNameAndOneWithoutFlowsInARunIsLeftOut)
 TEST(CompareSidesTest, UnknownMetricsAndUnpairedSidesGiveNothing) {
   const std::vector<RunRecord> one = Runs({{{"no_such_metric", "", 1}, {"drops", "", 1}}});
   const std::vector<RunRecord> two = Runs({{{"drops", "", 1}}, {{"drops", "", 2}}});
-  const std::vector<MetricComparison> out = CompareSides(one, one);
+  const std::vector<MetricComparison> out = CompareSides(one, one, 0);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].metric->name, "drops");
   // Runs are paired by seed: different counts cannot be paired.
-  EXPECT_TRUE(CompareSides(one, two).empty());
-  EXPECT_TRUE(CompareSides({}, {}).empty());
+  EXPECT_TRUE(CompareSides(one, two, 0).empty());
+  EXPECT_TRUE(CompareSides({}, {}, 0).empty());
 }
 
 TEST(FormatNumberTest, FourSignificantDigits) {
@@ -240,7 +240,8 @@ class AbReportTest : public ::testing::Test {
            std::vector<double> b) {
     const MetricDefinition* metric = FindMetric(name);
     ASSERT_NE(metric, nullptr) << name;
-    report_.metrics.push_back({metric, std::move(bucket), Compare(a, b, metric->better)});
+    report_.metrics.push_back(
+        {metric, std::move(bucket), Compare(a, b, metric->better, options_.margin_percent / 100)});
   }
 
   AbOptions options_;
@@ -259,9 +260,8 @@ TEST_F(AbReportTest, MarkdownPutsEachMetricInItsTable) {
   const size_t overall = md.find("| FCT slowdown p99 | 2 ± 1 | 4 ± 2 | 2 | [2, 2] | worse |\n");
   EXPECT_GT(overall, whole);
   EXPECT_LT(overall, by_size);
-  const size_t small = md.find(
-      "| <10KB | FCT slowdown p99 | 1.5 ± 0 | 1.5 ± 0 | 1 | [1, 1] | no significant "
-      "difference |\n");
+  const size_t small =
+      md.find("| <10KB | FCT slowdown p99 | 1.5 ± 0 | 1.5 ± 0 | 1 | [1, 1] | negligible |\n");
   EXPECT_GT(small, by_size);
   EXPECT_LT(small, plots);
   EXPECT_THAT(md, HasSubstr("| >1MB | FCT slowdown max | 11 ± 1 | 6 ± 1 | "));
@@ -305,10 +305,11 @@ TEST_F(AbReportTest, MarkdownListsThePlotsOrSaysWhyThereAreNone) {
 }
 
 TEST_F(AbReportTest, HeadlineCountsVerdictsTheSameInEveryRendering) {
-  // slowdown_p99: worse (B = 2A); queue: better (B = A/2); <10KB: no
-  // difference; >1MB max: better (B about half A on every seed).
+  // slowdown_p99: worse (B = 2A); queue: better (B = A/2); <10KB: the same,
+  // so negligible; >1MB max: better (B about half A on every seed).
   const std::string headline =
-      "B is better on 2, worse on 1, and not significantly different on 1 of 4 metrics";
+      "B is better on 2, worse on 1, negligibly different on 1, and not significantly different "
+      "on 0 of 4 metrics";
   EXPECT_THAT(FormatReportMarkdown(report_), HasSubstr("- **" + headline + "**\n"));
   EXPECT_THAT(FormatSummaryJson(report_), HasSubstr("\"headline\": \"" + headline + "\""));
   EXPECT_THAT(FormatSideBySide(report_), HasSubstr("\n" + headline + "\n"));

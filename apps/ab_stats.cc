@@ -32,7 +32,9 @@ Interval MeanInterval(const std::vector<double>& d) {
   return {s.mean, StudentT975(n - 1) * s.sd / std::sqrt(static_cast<double>(n))};
 }
 
-Verdict Judge(double low, double high, Better better) {
+// `low` and `high` bound the ratio B/A.
+Verdict Judge(double low, double high, Better better, double margin) {
+  if (margin > 0 && low >= 1 / (1 + margin) && high <= 1 + margin) return Verdict::kNegligible;
   const bool above = low > 1;  // B larger than A
   const bool below = high < 1;
   if (!above && !below) return Verdict::kNoDifference;
@@ -49,6 +51,8 @@ std::string_view VerdictName(Verdict verdict) {
       return "worse";
     case Verdict::kNoDifference:
       return "no significant difference";
+    case Verdict::kNegligible:
+      return "negligible";
     case Verdict::kOneSeed:
       return "one seed: no interval";
   }
@@ -72,7 +76,8 @@ double StudentT975(unsigned df) {
   return 1.960;
 }
 
-Comparison Compare(std::span<const double> a, std::span<const double> b, Better better) {
+Comparison Compare(std::span<const double> a, std::span<const double> b, Better better,
+                   double margin) {
   Comparison c;
   c.a = Describe(a);
   c.b = Describe(b);
@@ -83,7 +88,7 @@ Comparison Compare(std::span<const double> a, std::span<const double> b, Better 
                         std::all_of(b.begin(), b.end(), [](double v) { return v == 0; });
   if (all_zero) {
     c.ratio = c.ci_low = c.ci_high = 1;
-    c.verdict = n > 1 ? Verdict::kNoDifference : Verdict::kOneSeed;
+    c.verdict = n > 1 ? Judge(1, 1, better, margin) : Verdict::kOneSeed;
     return c;
   }
   std::vector<double> d(n);
@@ -97,7 +102,7 @@ Comparison Compare(std::span<const double> a, std::span<const double> b, Better 
     }
     c.ci_low = std::exp(log_ratio.mean - log_ratio.half);
     c.ci_high = std::exp(log_ratio.mean + log_ratio.half);
-    c.verdict = Judge(*c.ci_low, *c.ci_high, better);
+    c.verdict = Judge(*c.ci_low, *c.ci_high, better, margin);
     return c;
   }
   for (size_t i = 0; i < n; ++i) d[i] = b[i] - a[i];
@@ -109,11 +114,15 @@ Comparison Compare(std::span<const double> a, std::span<const double> b, Better 
   }
   // Judged on the difference, so it works when A's mean is zero too: the
   // difference interval excludes 0 exactly when the ratio interval excludes 1.
-  c.verdict = Judge(1 + (diff.mean - diff.half), 1 + (diff.mean + diff.half), better);
+  // Without a ratio there is no margin to be within.
+  c.verdict = Judge(1 + (diff.mean - diff.half), 1 + (diff.mean + diff.half), better, 0);
   if (c.a.mean > 0) {
     // Every metric is a count, a size or a time: its ratio is never negative.
     c.ci_low = std::max(0.0, 1 + (diff.mean - diff.half) / c.a.mean);
     c.ci_high = 1 + (diff.mean + diff.half) / c.a.mean;
+    if (Judge(*c.ci_low, *c.ci_high, better, margin) == Verdict::kNegligible) {
+      c.verdict = Verdict::kNegligible;
+    }
   }
   return c;
 }

@@ -78,6 +78,37 @@ TEST(CompareTest, BothSidesZeroAreEqual) {
   EXPECT_DOUBLE_EQ(*c.ratio, 1);
 }
 
+// The bottleneck queue of tools/run.sh's A/B: full on every seed for both
+// sides, 0.02% apart with almost no spread, so the interval excludes 1.
+TEST(CompareTest, ASignificantDifferenceWithinTheMarginIsNegligible) {
+  const std::vector<double> a = {416900, 416920, 416880, 416910, 416890};
+  const std::vector<double> b = {416985, 417001, 416968, 416990, 416972};
+  EXPECT_EQ(Compare(a, b, Better::kLower).verdict, Verdict::kWorse);
+  EXPECT_EQ(Compare(a, b, Better::kLower, 0.01).verdict, Verdict::kNegligible);
+}
+
+TEST(CompareTest, AnIntervalReachingBeyondTheMarginKeepsItsVerdict) {
+  // Ratios 1.005 to 1.015: the interval excludes 1 and reaches past 1.01.
+  const std::vector<double> a = {100, 100, 100, 100, 100};
+  const std::vector<double> b = {100.5, 101.5, 101, 100.6, 101.4};
+  const Comparison c = Compare(a, b, Better::kLower, 0.01);
+  EXPECT_GT(*c.ci_low, 1);
+  EXPECT_GT(*c.ci_high, 1.01);
+  EXPECT_EQ(c.verdict, Verdict::kWorse);
+  // A spread too wide for either verdict stays "no significant difference".
+  const std::vector<double> wide = {90, 110, 95, 105, 100};
+  EXPECT_EQ(Compare(a, wide, Better::kLower, 0.01).verdict, Verdict::kNoDifference);
+}
+
+TEST(CompareTest, WithAMarginBothSidesZeroAndTheSameAreNegligible) {
+  const std::vector<double> zeros = {0, 0, 0};
+  EXPECT_EQ(Compare(zeros, zeros, Better::kLower, 0.01).verdict, Verdict::kNegligible);
+  // Zeros among the values: judged on the differences, scaled by A's mean.
+  const std::vector<double> a = {0, 1000, 2000}, b = {1, 1001, 2001};
+  EXPECT_EQ(Compare(a, b, Better::kLower).verdict, Verdict::kWorse);
+  EXPECT_EQ(Compare(a, b, Better::kLower, 0.01).verdict, Verdict::kNegligible);
+}
+
 TEST(CompareTest, ZerosFallBackToPairedDifferences) {
   const std::vector<double> a = {0, 2, 4};
   const std::vector<double> b = {10, 12, 13};

@@ -221,7 +221,7 @@ int Main(int argc, char** argv) {
     report.fabric =
         absl::StrFormat("DPDK, %d hosts started by: %s", options->ranks, options->launcher);
   }
-  report.metrics = CompareSides(a, b);
+  report.metrics = CompareSides(a, b, options->margin_percent / 100);
   // The plotting script reads summary.json (runs, bottleneck, metrics); it is
   // written again with the list of plots.
   if (!WriteAll(out + "/summary.json", FormatSummaryJson(report))) return 1;

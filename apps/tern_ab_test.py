@@ -110,7 +110,7 @@ with tempfile.TemporaryDirectory() as tmp:
     run([*SCENARIO, "--a=cc=swift", "--b=cc=swift", f"--out={same}"])
     doc = check_agreement(same)
     for m in doc["metrics"]:
-        check(m["verdict"] == "no significant difference", f"A == B: {m['title']} {m['bucket']}: {m['verdict']}")
+        check(m["verdict"] == "negligible", f"A == B: {m['title']} {m['bucket']}: {m['verdict']}")
     # The seeds differ, so the comparison is over genuinely different runs.
     p50 = [m for m in doc["metrics"] if m["name"] == "slowdown_p50" and m["bucket"] is None][0]
     check(len(set(p50["a"]["values"])) > 1, f"seeds gave identical runs: {p50['a']['values']}")
