@@ -2,7 +2,7 @@
 """tern-ab end to end, on a small incast: the report, the summary and the plots
 exist and agree (every number in report.md's tables is the number in
 summary.json, printed as %.4g); a second invocation reuses every run and gives
-the same summary; A against itself is "no significant difference" on every
+the same summary; A against itself is "negligible" on every
 metric; bad flags exit 2 with a message.
 
 usage: tern_ab_test.py TERN_AB"""
