@@ -32,9 +32,14 @@ Interval MeanInterval(const std::vector<double>& d) {
   return {s.mean, StudentT975(n - 1) * s.sd / std::sqrt(static_cast<double>(n))};
 }
 
+// Whether the interval [low, high] on the ratio B/A lies within `margin` of 1.
+bool WithinMargin(double low, double high, double margin) {
+  return margin > 0 && low >= 1 / (1 + margin) && high <= 1 + margin;
+}
+
 // `low` and `high` bound the ratio B/A.
 Verdict Judge(double low, double high, Better better, double margin) {
-  if (margin > 0 && low >= 1 / (1 + margin) && high <= 1 + margin) return Verdict::kNegligible;
+  if (WithinMargin(low, high, margin)) return Verdict::kNegligible;
   const bool above = low > 1;  // B larger than A
   const bool below = high < 1;
   if (!above && !below) return Verdict::kNoDifference;
@@ -120,9 +125,7 @@ Comparison Compare(std::span<const double> a, std::span<const double> b, Better 
     // Every metric is a count, a size or a time: its ratio is never negative.
     c.ci_low = std::max(0.0, 1 + (diff.mean - diff.half) / c.a.mean);
     c.ci_high = 1 + (diff.mean + diff.half) / c.a.mean;
-    if (Judge(*c.ci_low, *c.ci_high, better, margin) == Verdict::kNegligible) {
-      c.verdict = Verdict::kNegligible;
-    }
+    if (WithinMargin(*c.ci_low, *c.ci_high, margin)) c.verdict = Verdict::kNegligible;
   }
   return c;
 }

@@ -18,7 +18,7 @@ enum class Better { kLower, kHigher };
 enum class Verdict {
   kBetter,
   kWorse,
-  kNoDifference,  // the interval contains 1 and reaches beyond the margin
+  kNoDifference,  // the interval contains 1 and reaches beyond the margin (if any)
   kNegligible,    // the whole interval lies within the margin around 1
   kOneSeed,       // no interval from a single pair
 };
